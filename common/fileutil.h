@@ -1,0 +1,33 @@
+/* Crash-safe file and directory helpers. */
+#ifndef CORRAL_FILEUTIL_H
+#define CORRAL_FILEUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/* Replaces path with data so that a crash leaves either the old or the new
+ * content: temporary file in the same directory, fsync, rename, fsync of the
+ * directory. */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      struct cerr *e);
+/* Reads a whole file of at most max bytes; returns a NUL-terminated buffer the
+ * caller frees, or NULL with e set (CE_TOO_LARGE when over max). */
+char *file_read_all(const char *path, size_t max, size_t *len, struct cerr *e);
+int dir_fsync(const char *dir, struct cerr *e);
+/* Creates each missing component of path with mode. */
+int mkdir_p(const char *path, mode_t mode, struct cerr *e);
+/* Removes a tree; does not follow symlinks. */
+int rm_rf(const char *path, struct cerr *e);
+/* Removes a file and fsyncs its directory; a missing file is not an error. */
+int file_remove_durable(const char *path, struct cerr *e);
+bool path_exists(const char *path);
+/* Formats into a malloc'd string; aborts the process on allocation failure
+ * because every caller would otherwise have nothing sensible to do. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xcalloc(size_t n, size_t size);
+char *xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian 12 packages corral needs to build, test and run its
+# demo, but only those that are missing, so that a machine that has them all
+# is not touched (and needs no network or root).
+set -eu
+
+PKGS="gcc make pkg-config libevent-dev libcjson-dev libxml2-dev libcap-ng-dev
+libseccomp-dev qemu-system-x86 qemu-utils python3 procps"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "corral: installing missing Debian packages:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "corral: not root; install them with: apt-get install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
