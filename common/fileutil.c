@@ -38,6 +38,17 @@ void *xcalloc(size_t n, size_t size)
     return p;
 }
 
+void *xreallocarray(void *p, size_t n, size_t size)
+{
+    void *np = reallocarray(p, n ? n : 1, size ? size : 1);
+
+    if (np == NULL) {
+        log_err("out of memory growing an array to %zu x %zu bytes", n, size);
+        abort();
+    }
+    return np;
+}
+
 char *xstrdup(const char *s)
 {
     char *p = strdup(s);

@@ -28,6 +28,7 @@ bool path_exists(const char *path);
  * because every caller would otherwise have nothing sensible to do. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 
 #endif

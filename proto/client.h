@@ -1,0 +1,27 @@
+/* Blocking JSON-RPC client for corralctl and the tests' tools. */
+#ifndef CORRAL_CLIENT_H
+#define CORRAL_CLIENT_H
+
+#include <cjson/cJSON.h>
+
+#include "common/error.h"
+
+struct rpc_client;
+
+/* Called for each notification that arrives while waiting for a reply;
+ * msg is borrowed. */
+typedef void (*rpc_client_notify_cb)(const cJSON *msg, void *arg);
+
+struct rpc_client *rpc_client_connect(const char *path, struct cerr *e);
+void rpc_client_close(struct rpc_client *c);
+void rpc_client_on_notify(struct rpc_client *c, rpc_client_notify_cb cb, void *arg);
+/* Sends a request (params consumed) and waits up to timeout_ms (-1: no limit)
+ * for its reply.  Returns the result, which the caller frees with
+ * cJSON_Delete, or NULL with e set from the error reply or the failure. */
+cJSON *rpc_client_call(struct rpc_client *c, const char *method, cJSON *params, int timeout_ms,
+                       struct cerr *e);
+/* Waits for the next message of any kind; caller frees it.  NULL with e set
+ * on timeout (CE_TIMEOUT) or when the peer closed (CE_SUPERVISOR). */
+cJSON *rpc_client_next(struct rpc_client *c, int timeout_ms, struct cerr *e);
+
+#endif

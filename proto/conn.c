@@ -1,0 +1,365 @@
+#include "proto/conn.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+
+struct pending_call {
+    long long id;
+    rpc_reply_cb cb;
+    void *cbarg;
+    struct event *timer;
+    struct rpc_conn *conn;
+    struct pending_call *next;
+};
+
+struct rpc_conn {
+    struct bufferevent *bev;
+    rpc_message_cb on_msg;
+    rpc_close_cb on_close;
+    void *arg;
+    struct ucred cred;
+    bool discarding; /* skipping the rest of an oversized line */
+    bool closing;
+    bool dead;       /* on_close scheduled or called */
+    char why[128];
+    struct event *close_ev;
+    long long next_id;
+    struct pending_call *calls;
+};
+
+static void conn_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    c->on_close(c, c->why, c->arg);
+}
+
+/* The owner's on_close frees the connection, so it runs from the loop and
+ * never under a caller that still holds c (a send inside a message
+ * handler, say). */
+static void conn_fail(struct rpc_conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    snprintf(c->why, sizeof(c->why), "%s", why);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    event_active(c->close_ev, 0, 0);
+}
+
+static void call_finish(struct pending_call *pc, const cJSON *result, const struct cerr *e)
+{
+    struct rpc_conn *c = pc->conn;
+    struct pending_call **pp;
+
+    for (pp = &c->calls; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == pc) {
+            *pp = pc->next;
+            break;
+        }
+    }
+    if (pc->timer != NULL)
+        event_free(pc->timer);
+    pc->cb(result, e, pc->cbarg);
+    free(pc);
+}
+
+static void handle_response(struct rpc_conn *c, const struct rpc_msg *m)
+{
+    struct cerr e;
+
+    if (!cJSON_IsNumber(m->id))
+        return;
+    for (struct pending_call *pc = c->calls; pc != NULL; pc = pc->next) {
+        if ((double)pc->id != m->id->valuedouble)
+            continue;
+        if (m->error != NULL) {
+            rpc_error_to_cerr(m->error, &e);
+            call_finish(pc, NULL, &e);
+        } else
+            call_finish(pc, m->result, NULL);
+        return;
+    }
+    log_debug("dropping a response to unknown request id %g", m->id->valuedouble);
+}
+
+static void handle_line(struct rpc_conn *c, const char *line, size_t len)
+{
+    struct cerr e;
+    struct rpc_msg m;
+    cJSON *msg;
+
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+        len--;
+    if (len == 0)
+        return;
+    msg = json_parse(line, len, &e);
+    if (msg == NULL) {
+        rpc_conn_reply_error(c, NULL, &e);
+        return;
+    }
+    if (rpc_classify(msg, &m, &e) < 0) {
+        const cJSON *id = cJSON_IsObject(msg) ? cJSON_GetObjectItemCaseSensitive(msg, "id") : NULL;
+        rpc_conn_reply_error(c, cJSON_IsNumber(id) || cJSON_IsString(id) ? id : NULL, &e);
+    } else if (m.kind == RPC_KIND_RESPONSE)
+        handle_response(c, &m);
+    else
+        c->on_msg(c, msg, c->arg);
+    cJSON_Delete(msg);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct rpc_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (!c->dead && !c->closing) {
+        size_t eol_len = 0;
+        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+
+        if (p.pos < 0) {
+            size_t have = evbuffer_get_length(in);
+            if (have > RPC_MAX_MESSAGE) {
+                /* Drop what we have and skip to the next newline, so the
+                 * peer gets one error and the stream stays usable. */
+                evbuffer_drain(in, have);
+                c->discarding = true;
+            }
+            return;
+        }
+        if (c->discarding || (size_t)p.pos + eol_len > RPC_MAX_MESSAGE) {
+            struct cerr e;
+            evbuffer_drain(in, (size_t)p.pos + eol_len);
+            c->discarding = false;
+            cerr_set(&e, CE_TOO_LARGE, "message exceeds the limit of %d bytes and was discarded",
+                     RPC_MAX_MESSAGE);
+            rpc_conn_reply_error(c, NULL, &e);
+            continue;
+        }
+        size_t len = (size_t)p.pos;
+        char *line = malloc(len + 1);
+        if (line == NULL) {
+            conn_fail(c, "out of memory reading a message");
+            return;
+        }
+        evbuffer_remove(in, line, len);
+        evbuffer_drain(in, eol_len);
+        line[len] = '\0';
+        handle_line(c, line, len);
+        free(line);
+    }
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct rpc_conn *c = arg;
+
+    if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_fail(c, "closed after reply");
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct rpc_conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_EOF)
+        conn_fail(c, "peer closed the connection");
+    else if (what & BEV_EVENT_ERROR)
+        conn_fail(c, strerror(EVUTIL_SOCKET_ERROR()));
+}
+
+struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on_msg,
+                              rpc_close_cb on_close, void *arg)
+{
+    struct rpc_conn *c = calloc(1, sizeof(*c));
+    socklen_t sl = sizeof(struct ucred);
+
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    c->cred.uid = (uid_t)-1;
+    c->cred.pid = -1;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &sl) < 0) {
+        log_warn("cannot read the peer credentials of fd %d: %s", fd, strerror(errno));
+        c->cred.uid = (uid_t)-1;
+    }
+    if (evutil_make_socket_nonblocking(fd) < 0) {
+        log_err("cannot make fd %d non-blocking", fd);
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    c->close_ev = event_new(base, -1, 0, conn_close_cb, c);
+    c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL || c->close_ev == NULL) {
+        if (c->bev != NULL)
+            bufferevent_free(c->bev);
+        else
+            close(fd);
+        if (c->close_ev != NULL)
+            event_free(c->close_ev);
+        free(c);
+        return NULL;
+    }
+    c->on_msg = on_msg;
+    c->on_close = on_close;
+    c->arg = arg;
+    c->next_id = 1;
+    /* Bound how much libevent reads ahead of the parser. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, RPC_MAX_MESSAGE + 4096);
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+        bufferevent_free(c->bev);
+        event_free(c->close_ev);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void rpc_conn_free(struct rpc_conn *c)
+{
+    struct cerr e;
+
+    if (c == NULL)
+        return;
+    c->dead = true;
+    cerr_set(&e, CE_SUPERVISOR, "connection closed before the reply arrived");
+    while (c->calls != NULL)
+        call_finish(c->calls, NULL, &e);
+    event_free(c->close_ev);
+    bufferevent_free(c->bev);
+    free(c);
+}
+
+int rpc_conn_send(struct rpc_conn *c, const cJSON *msg)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct cerr e;
+    size_t len;
+    char *line;
+
+    if (c->dead)
+        return -1;
+    if (evbuffer_get_length(out) > RPC_MAX_OUTPUT) {
+        conn_fail(c, "peer stopped reading: output limit reached");
+        return -1;
+    }
+    line = rpc_serialize(msg, &len, &e);
+    if (line == NULL) {
+        /* A reply too large to send becomes an error the peer can read. */
+        cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+        cJSON *err = rpc_error(id, e.code, e.msg);
+        line = rpc_serialize(err, &len, &e);
+        cJSON_Delete(err);
+        if (line == NULL) {
+            conn_fail(c, "cannot serialize a reply");
+            return -1;
+        }
+    }
+    if (evbuffer_add(out, line, len) < 0) {
+        free(line);
+        conn_fail(c, "out of memory queueing a message");
+        return -1;
+    }
+    free(line);
+    return 0;
+}
+
+int rpc_conn_reply(struct rpc_conn *c, const cJSON *id, cJSON *result)
+{
+    cJSON *m = rpc_result(id, result);
+    int rc = rpc_conn_send(c, m);
+
+    cJSON_Delete(m);
+    return rc;
+}
+
+int rpc_conn_reply_error(struct rpc_conn *c, const cJSON *id, const struct cerr *e)
+{
+    cJSON *m = rpc_error_cerr(id, e);
+    int rc = rpc_conn_send(c, m);
+
+    cJSON_Delete(m);
+    return rc;
+}
+
+static void call_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pending_call *pc = arg;
+    struct cerr e;
+
+    (void)fd;
+    (void)what;
+    cerr_set(&e, CE_TIMEOUT, "no reply within the time limit");
+    call_finish(pc, NULL, &e);
+}
+
+void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
+                   rpc_reply_cb cb, void *cbarg)
+{
+    struct pending_call *pc = xcalloc(1, sizeof(*pc));
+    cJSON *req;
+
+    pc->id = c->next_id++;
+    pc->cb = cb;
+    pc->cbarg = cbarg;
+    pc->conn = c;
+    pc->next = c->calls;
+    c->calls = pc;
+    if (timeout_ms > 0) {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        pc->timer = evtimer_new(bufferevent_get_base(c->bev), call_timeout_cb, pc);
+        if (pc->timer == NULL || evtimer_add(pc->timer, &tv) < 0) {
+            struct cerr e;
+            cJSON_Delete(params);
+            cerr_set(&e, CE_SYSTEM, "cannot arm a timer for %s", method);
+            call_finish(pc, NULL, &e);
+            return;
+        }
+    }
+    req = rpc_request(method, params, pc->id);
+    if (rpc_conn_send(c, req) < 0) {
+        struct cerr e;
+        cerr_set(&e, CE_SUPERVISOR, "cannot send %s: connection lost", method);
+        call_finish(pc, NULL, &e);
+    }
+    cJSON_Delete(req);
+}
+
+void rpc_conn_close_after_flush(struct rpc_conn *c)
+{
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_fail(c, "closed after reply");
+}
+
+uid_t rpc_conn_peer_uid(const struct rpc_conn *c)
+{
+    return c->cred.uid;
+}
+
+pid_t rpc_conn_peer_pid(const struct rpc_conn *c)
+{
+    return c->cred.pid;
+}
+
+void rpc_conn_set_arg(struct rpc_conn *c, void *arg)
+{
+    c->arg = arg;
+}

@@ -1,0 +1,46 @@
+/* Newline-delimited JSON-RPC over a non-blocking Unix stream socket on a
+ * libevent loop, with bounded input and output buffers.  Used by the broker
+ * (clients, supervisors) and the supervisor (its control socket). */
+#ifndef CORRAL_CONN_H
+#define CORRAL_CONN_H
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+struct rpc_conn;
+
+/* A request or notification arrived; msg is borrowed for the call. */
+typedef void (*rpc_message_cb)(struct rpc_conn *c, const cJSON *msg, void *arg);
+/* The peer went away or was dropped; the callback must rpc_conn_free(c). */
+typedef void (*rpc_close_cb)(struct rpc_conn *c, const char *why, void *arg);
+/* Reply to rpc_conn_call: result on success, or NULL with e set (the
+ * peer's error, CE_TIMEOUT, or CE_SUPERVISOR when the connection closed). */
+typedef void (*rpc_reply_cb)(const cJSON *result, const struct cerr *e, void *arg);
+
+/* Takes ownership of fd.  Returns NULL only on allocation failure. */
+struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on_msg,
+                              rpc_close_cb on_close, void *arg);
+/* Fails pending calls with CE_SUPERVISOR, closes the socket, frees c. */
+void rpc_conn_free(struct rpc_conn *c);
+/* Queues msg (borrowed).  Returns -1 when the peer has stopped reading and
+ * the output cap is reached: the connection is then closed via on_close. */
+int rpc_conn_send(struct rpc_conn *c, const cJSON *msg);
+/* Convenience replies to request id (borrowed). */
+int rpc_conn_reply(struct rpc_conn *c, const cJSON *id, cJSON *result);
+int rpc_conn_reply_error(struct rpc_conn *c, const cJSON *id, const struct cerr *e);
+/* Sends a request and calls cb exactly once with its reply; timeout_ms 0
+ * means no timeout.  params are consumed. */
+void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
+                   rpc_reply_cb cb, void *cbarg);
+/* Stops reading and closes once the output is flushed. */
+void rpc_conn_close_after_flush(struct rpc_conn *c);
+/* Peer credentials from SO_PEERCRED, read once at creation. */
+uid_t rpc_conn_peer_uid(const struct rpc_conn *c);
+pid_t rpc_conn_peer_pid(const struct rpc_conn *c);
+void rpc_conn_set_arg(struct rpc_conn *c, void *arg);
+
+#endif

@@ -1,0 +1,19 @@
+/* Listening Unix sockets shared by the broker and the supervisor. */
+#ifndef CORRAL_LISTEN_H
+#define CORRAL_LISTEN_H
+
+#include <cjson/cJSON.h>
+#include <sys/types.h>
+
+#include "common/domain_xml.h"
+#include "common/error.h"
+
+/* Binds and listens on path with the given mode.  A stale socket left by a
+ * dead server is replaced; one that still answers is an error (CE_BUSY).
+ * Returns a non-blocking, close-on-exec fd. */
+int unix_listen(const char *path, mode_t mode, struct cerr *e);
+
+/* The definition part of vm.info (PROTOCOL.md), as a new object. */
+cJSON *domain_def_to_json(const struct domain_def *def);
+
+#endif

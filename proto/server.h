@@ -1,0 +1,59 @@
+/* A JSON-RPC server on a listening Unix socket: accepts clients, checks
+ * each against the owner's policy, dispatches requests through a method
+ * table, keeps requests safe when their client leaves before the reply,
+ * and fans events out to subscribers.  Both the broker and the supervisor
+ * serve their sockets with it. */
+#ifndef CORRAL_SERVER_H
+#define CORRAL_SERVER_H
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+struct rpc_server;
+struct rpc_req;
+
+typedef void (*rpc_method_fn)(struct rpc_req *req, const cJSON *params, void *arg);
+
+struct rpc_method {
+    const char *name;
+    rpc_method_fn fn;
+    unsigned perm; /* meaning is the owner's; passed to authorize */
+};
+
+struct rpc_server_ops {
+    /* May this peer connect at all?  NULL admits everyone. */
+    bool (*admit)(uid_t uid, pid_t pid, void *arg);
+    /* May this peer call this method with these params?  Sets e on refusal.
+     * NULL allows everything. */
+    int (*authorize)(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
+                     void *arg);
+};
+
+/* Serves listen_fd (taken).  methods must outlive the server. */
+struct rpc_server *rpc_server_new(struct event_base *base, int listen_fd,
+                                  const struct rpc_method *methods, size_t nmethods,
+                                  const struct rpc_server_ops *ops, void *arg, struct cerr *e);
+void rpc_server_free(struct rpc_server *srv);
+
+/* Completes a request exactly once; result is consumed.  Has the shape of
+ * the supervisor's vm_done_cb so it can be passed straight through. */
+void rpc_req_done(void *req, cJSON *result, const struct cerr *e);
+uid_t rpc_req_uid(const struct rpc_req *req);
+const char *rpc_req_method(const struct rpc_req *req);
+/* Subscribes the request's client to events, for one VM (name) or all
+ * (NULL). */
+void rpc_req_subscribe(struct rpc_req *req, const char *name);
+
+/* Sends a notification (params consumed) to every subscriber whose filter
+ * matches vm (NULL matches only unfiltered subscribers). */
+void rpc_server_broadcast(struct rpc_server *srv, const char *vm, const char *method,
+                          cJSON *params);
+/* Stops accepting and closes clients once their output is flushed; done
+ * runs when all are gone or after a grace period. */
+void rpc_server_drain(struct rpc_server *srv, void (*done)(void *), void *arg);
+
+#endif

@@ -1,0 +1,150 @@
+#include "supervisor/control.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/rpc.h"
+
+enum { PERM_ANY, PERM_ROOT };
+
+static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct vm *vm = arg;
+    long long version = RPC_PROTOCOL_VERSION;
+    struct cerr e;
+    cJSON *r, *caps;
+
+    if (rpc_param_int(params, "version", 0, 1000000, &version, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (version != RPC_PROTOCOL_VERSION) {
+        cerr_set(&e, CE_VERSION, "client speaks protocol %lld, this supervisor speaks %d",
+                 version, RPC_PROTOCOL_VERSION);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    caps = json_arr();
+    json_arr_add(caps, json_str("events"));
+    json_add_num(r, "protocol", RPC_PROTOCOL_VERSION);
+    json_add_str(r, "server", "corral-supervisor");
+    json_add_str(r, "vm", vm_name(vm));
+    json_add(r, "capabilities", caps);
+    json_add_num(r, "uid", rpc_req_uid(req));
+    rpc_req_done(req, r, NULL);
+}
+
+static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    cJSON *r = vm_state_json(arg);
+
+    (void)params;
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "time");
+    rpc_req_done(req, r, NULL);
+}
+
+static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    (void)params;
+    rpc_req_done(req, vm_info_json(arg), NULL);
+}
+
+static void m_suspend(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    (void)params;
+    vm_suspend(arg, rpc_req_done, req);
+}
+
+static void m_resume(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    (void)params;
+    vm_resume(arg, rpc_req_done, req);
+}
+
+static void m_shutdown(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    long long timeout = 0;
+    struct cerr e;
+
+    if (rpc_param_int(params, "timeout", 0, 3600, &timeout, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    vm_shutdown(arg, (int)timeout, rpc_req_done, req);
+}
+
+static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    (void)params;
+    vm_destroy(arg, rpc_req_done, req);
+}
+
+static void m_qmp(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    const cJSON *cmd = params ? cJSON_GetObjectItemCaseSensitive(params, "command") : NULL;
+    struct cerr e;
+
+    if (!cJSON_IsObject(cmd)) {
+        cerr_set(&e, CE_INVALID_PARAMS, "parameter \"command\" must be a QMP command object");
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    vm_qmp(arg, cmd, rpc_req_done, req);
+}
+
+static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    (void)params;
+    (void)arg;
+    rpc_req_subscribe(req, NULL);
+    rpc_req_done(req, json_obj(), NULL);
+}
+
+static const struct rpc_method methods[] = {
+    {"hello", m_hello, PERM_ANY},
+    {"vm.state", m_state, PERM_ANY},
+    {"vm.info", m_info, PERM_ANY},
+    {"vm.suspend", m_suspend, PERM_ANY},
+    {"vm.resume", m_resume, PERM_ANY},
+    {"vm.shutdown", m_shutdown, PERM_ANY},
+    {"vm.destroy", m_destroy, PERM_ANY},
+    /* Raw QMP can do anything QEMU can. */
+    {"vm.qmp", m_qmp, PERM_ROOT},
+    {"events.subscribe", m_subscribe, PERM_ANY},
+};
+
+static bool admit(uid_t uid, pid_t pid, void *arg)
+{
+    (void)pid;
+    (void)arg;
+    return uid == 0 || uid == geteuid();
+}
+
+static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
+                     void *arg)
+{
+    struct vm *vm = arg;
+    const char *name = NULL;
+
+    if (m->perm == PERM_ROOT && uid != 0) {
+        cerr_set(e, CE_PERMISSION, "%s on VM %s is reserved to root", m->name, vm_name(vm));
+        return -1;
+    }
+    if (rpc_param_string(params, "name", false, &name, e) < 0)
+        return -1;
+    if (name != NULL && strcmp(name, vm_name(vm)) != 0) {
+        cerr_set(e, CE_NO_DOMAIN, "this socket serves VM %s, not '%.64s'", vm_name(vm), name);
+        return -1;
+    }
+    return 0;
+}
+
+struct rpc_server *control_serve(struct event_base *base, struct vm *vm, int listen_fd,
+                                 struct cerr *e)
+{
+    static const struct rpc_server_ops ops = {admit, authorize};
+
+    return rpc_server_new(base, listen_fd, methods, sizeof(methods) / sizeof(methods[0]), &ops,
+                          vm, e);
+}

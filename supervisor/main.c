@@ -1,0 +1,233 @@
+/* corral-supervisor: owns one VM's QEMU, its QMP monitor and its control
+ * socket.  Started by corrald; see corral-supervisor(8). */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/domain_xml.h"
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "common/xml_safe.h"
+#include "proto/listen.h"
+#include "proto/rpc.h"
+#include "supervisor/control.h"
+#include "supervisor/vm.h"
+
+struct supervisor {
+    struct event_base *base;
+    struct vm *vm;
+    struct rpc_server *ctl;
+    int status_fd;
+    int exit_code;
+    char *control_path;
+};
+
+/* One line to the broker on the status pipe, then the pipe is closed: the
+ * broker learns that start-up is over, and how it went. */
+static void report_status(struct supervisor *s, const struct cerr *e)
+{
+    cJSON *m = json_obj();
+    struct cerr se;
+    size_t len;
+    char *line;
+
+    if (s->status_fd < 0)
+        return;
+    json_add_bool(m, "ok", e == NULL);
+    if (e != NULL) {
+        json_add_num(m, "code", e->code);
+        json_add_str(m, "message", e->msg);
+    } else {
+        cJSON *info = vm_info_json(s->vm);
+        json_add(m, "info", info);
+    }
+    line = rpc_serialize(m, &len, &se);
+    cJSON_Delete(m);
+    if (line != NULL) {
+        ssize_t n = write(s->status_fd, line, len);
+        if (n < 0 || (size_t)n != len)
+            log_err("cannot report start-up status to the broker: %s",
+                    n < 0 ? strerror(errno) : "short write");
+        free(line);
+    }
+    close(s->status_fd);
+    s->status_fd = -1;
+}
+
+static void on_state_changed(struct vm *vm, void *arg)
+{
+    struct supervisor *s = arg;
+
+    if (s->ctl != NULL)
+        rpc_server_broadcast(s->ctl, vm_name(vm), "vm.state", vm_state_json(vm));
+}
+
+static void on_started(struct vm *vm, const struct cerr *e, void *arg)
+{
+    struct supervisor *s = arg;
+
+    (void)vm;
+    if (e != NULL)
+        s->exit_code = 1;
+    report_status(s, e);
+}
+
+static void drained(void *arg)
+{
+    struct supervisor *s = arg;
+
+    event_base_loopexit(s->base, NULL);
+}
+
+static void on_gone(struct vm *vm, void *arg)
+{
+    struct supervisor *s = arg;
+
+    (void)vm;
+    if (s->ctl != NULL)
+        rpc_server_drain(s->ctl, drained, s);
+    else
+        event_base_loopexit(s->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct supervisor *s = arg;
+
+    (void)what;
+    /* QEMU is left running: a supervisor stopped by a signal is replaced,
+     * not followed by its guest. */
+    log_warn("VM %s: received signal %d; exiting and leaving QEMU untouched", vm_name(s->vm),
+             (int)sig);
+    event_base_loopexit(s->base, NULL);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: corral-supervisor --name NAME --state-dir DIR --run-dir DIR "
+               "[--status-fd FD] [--debug]\n"
+               "Started by corrald, one per running VM; see corral-supervisor(8).\n");
+}
+
+static struct domain_def *load_definition(const char *state_dir, const char *name,
+                                          struct cerr *e)
+{
+    char *path = xasprintf("%s/domain.xml", state_dir);
+    size_t len = 0;
+    char *xml = file_read_all(path, XML_UNTRUSTED_MAX, &len, e);
+    char *warnings = NULL;
+    struct domain_def *def;
+
+    free(path);
+    if (xml == NULL)
+        return NULL;
+    def = domain_def_parse(xml, len, &warnings, e);
+    free(xml);
+    free(warnings);
+    if (def != NULL && strcmp(def->name, name) != 0) {
+        cerr_set(e, CE_INVALID_XML, "%s/domain.xml defines VM %s, not %s", state_dir, def->name,
+                 name);
+        domain_def_free(def);
+        return NULL;
+    }
+    return def;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},    {"state-dir", required_argument, NULL, 's'},
+        {"run-dir", required_argument, NULL, 'r'}, {"status-fd", required_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct supervisor s = {.status_fd = -1};
+    const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
+    enum log_level lvl = LOG_LVL_INFO;
+    struct event *sigterm, *sigint;
+    struct domain_def *def;
+    struct cerr e;
+    int c, fd;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            name = optarg;
+            break;
+        case 's':
+            state_dir = optarg;
+            break;
+        case 'r':
+            run_dir = optarg;
+            break;
+        case 'f':
+            s.status_fd = atoi(optarg);
+            break;
+        case 'd':
+            lvl = LOG_LVL_DEBUG;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (name == NULL || state_dir == NULL || run_dir == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_init("corral-supervisor", lvl);
+    if (!name_vm_valid(name, &e)) {
+        log_err("%s", e.msg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    def = load_definition(state_dir, name, &e);
+    if (def == NULL) {
+        log_err("VM %s: %s", name, e.msg);
+        return 1;
+    }
+    s.base = event_base_new();
+    if (s.base == NULL) {
+        log_err("VM %s: cannot create the event loop", name);
+        domain_def_free(def);
+        return 1;
+    }
+    struct vm_hooks hooks = {on_state_changed, on_started, on_gone, &s};
+    s.vm = vm_new(s.base, def, state_dir, run_dir, &hooks);
+    s.control_path = xasprintf("%s/control.sock", run_dir);
+    if (mkdir_p(run_dir, 0750, &e) < 0 || (fd = unix_listen(s.control_path, 0660, &e)) < 0 ||
+        (s.ctl = control_serve(s.base, s.vm, fd, &e)) == NULL || vm_start(s.vm, &e) < 0) {
+        log_err("VM %s: %s", name, e.msg);
+        report_status(&s, &e);
+        s.exit_code = 1;
+        goto out;
+    }
+    sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
+    sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
+    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
+        evsignal_add(sigint, NULL) < 0) {
+        log_err("VM %s: cannot install signal handlers", name);
+        s.exit_code = 1;
+        goto out;
+    }
+    event_base_dispatch(s.base);
+    event_free(sigterm);
+    event_free(sigint);
+out:
+    rpc_server_free(s.ctl);
+    vm_free(s.vm);
+    if (unlink(s.control_path) < 0 && errno != ENOENT)
+        log_warn("VM %s: cannot remove %s: %s", name, s.control_path, strerror(errno));
+    free(s.control_path);
+    event_base_free(s.base);
+    return s.exit_code;
+}

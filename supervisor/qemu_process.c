@@ -1,0 +1,157 @@
+#include "supervisor/qemu_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+
+static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct qemu_process *p = arg;
+    siginfo_t si;
+    struct qemu_exit ex = {0};
+
+    (void)what;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
+        log_err("waitid on QEMU pid %ld failed: %s", (long)p->pid, strerror(errno));
+        return;
+    }
+    if (si.si_pid == 0)
+        return; /* spurious wakeup: still running */
+    ex.signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
+    ex.code = si.si_status;
+    event_del(p->ev);
+    p->on_exit(&ex, p->arg);
+}
+
+int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
+               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e)
+{
+    int logfd, nullfd;
+    struct stat st;
+    pid_t pid;
+
+    memset(p, 0, sizeof(*p));
+    p->pidfd = -1;
+    logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot open QEMU log %s: %s", log_path, strerror(errno));
+        return -1;
+    }
+    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nullfd < 0 || fstat(logfd, &st) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot prepare QEMU's stdio: %s", strerror(errno));
+        close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
+        return -1;
+    }
+    p->log_start = st.st_size;
+    pid = fork();
+    if (pid < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot fork QEMU: %s", strerror(errno));
+        close(logfd);
+        close(nullfd);
+        return -1;
+    }
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls until exec. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+            _exit(127);
+        execv(argv->v[0], argv->v);
+        dprintf(2, "corral-supervisor: cannot execute %s: %s\n", argv->v[0], strerror(errno));
+        _exit(127);
+    }
+    close(logfd);
+    close(nullfd);
+    p->pid = pid;
+    p->log_path = xstrdup(log_path);
+    p->on_exit = on_exit;
+    p->arg = arg;
+    p->pidfd = pidfd_open(pid, 0);
+    if (p->pidfd < 0) {
+        cerr_set(e, CE_SYSTEM, "pidfd_open for QEMU pid %ld failed: %s", (long)pid,
+                 strerror(errno));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        free(p->log_path);
+        p->log_path = NULL;
+        return -1;
+    }
+    p->ev = event_new(base, p->pidfd, EV_READ | EV_PERSIST, pidfd_cb, p);
+    if (p->ev == NULL || event_add(p->ev, NULL) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot watch QEMU pid %ld", (long)pid);
+        pidfd_send_signal(p->pidfd, SIGKILL, NULL, 0);
+        waitpid(pid, NULL, 0);
+        qemu_process_release(p);
+        return -1;
+    }
+    return 0;
+}
+
+int qemu_signal(struct qemu_process *p, int sig)
+{
+    if (p->pidfd < 0)
+        return 0;
+    if (pidfd_send_signal(p->pidfd, sig, NULL, 0) < 0 && errno != ESRCH) {
+        log_err("cannot send signal %d to QEMU pid %ld: %s", sig, (long)p->pid, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+char *qemu_log_tail(const struct qemu_process *p, size_t max)
+{
+    struct cerr e;
+    size_t len = 0;
+    char *all, *start, *out;
+
+    all = file_read_all(p->log_path, 64 * 1024 * 1024, &len, &e);
+    if (all == NULL)
+        return xstrdup("(QEMU's log could not be read)");
+    start = all + ((size_t)p->log_start <= len ? (size_t)p->log_start : 0);
+    while (len > 0 && (all[len - 1] == '\n' || all[len - 1] == '\r'))
+        all[--len] = '\0';
+    if (strlen(start) > max)
+        start += strlen(start) - max;
+    for (char *c = start; *c != '\0'; c++) {
+        if (*c == '\n')
+            *c = ' ';
+    }
+    out = xstrdup(*start ? start : "(QEMU printed nothing)");
+    free(all);
+    return out;
+}
+
+void qemu_exit_describe(const struct qemu_exit *ex, char *buf, size_t len)
+{
+    if (ex->signaled)
+        snprintf(buf, len, "killed by signal %d (%s)", ex->code, strsignal(ex->code));
+    else
+        snprintf(buf, len, "exited with status %d", ex->code);
+}
+
+void qemu_process_release(struct qemu_process *p)
+{
+    if (p->ev != NULL)
+        event_free(p->ev);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    free(p->log_path);
+    p->ev = NULL;
+    p->pidfd = -1;
+    p->log_path = NULL;
+}

@@ -1,0 +1,44 @@
+/* The QEMU child process: spawning it with its output captured in a log,
+ * watching it through a pidfd, signalling it, and describing how it ended. */
+#ifndef CORRAL_QEMU_PROCESS_H
+#define CORRAL_QEMU_PROCESS_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "supervisor/qemu_cmdline.h"
+
+struct qemu_exit {
+    bool signaled;
+    int code;          /* exit status, or the signal number */
+};
+
+/* Called once when QEMU has ended and been reaped. */
+typedef void (*qemu_exit_cb)(const struct qemu_exit *ex, void *arg);
+
+struct qemu_process {
+    pid_t pid;
+    int pidfd;
+    struct event *ev;
+    char *log_path;
+    off_t log_start; /* log size before this QEMU started */
+    qemu_exit_cb on_exit;
+    void *arg;
+};
+
+/* Starts argv with stdin on /dev/null and stdout/stderr appended to
+ * log_path.  p is caller-owned storage. */
+int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
+               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e);
+/* Sends sig through the pidfd; a process already gone is not an error. */
+int qemu_signal(struct qemu_process *p, int sig);
+/* What QEMU wrote to its log since it started, last lines first trimmed to
+ * at most max bytes; malloc'd, caller frees. */
+char *qemu_log_tail(const struct qemu_process *p, size_t max);
+/* Human description: "exited with status 1", "killed by signal 9". */
+void qemu_exit_describe(const struct qemu_exit *ex, char *buf, size_t len);
+void qemu_process_release(struct qemu_process *p);
+
+#endif

@@ -1,0 +1,427 @@
+#include "supervisor/qmp.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+
+struct qmp_pending {
+    char id[32];
+    qmp_reply_cb cb;
+    void *cbarg;
+    struct event *timer;
+    struct qmp *q;
+    struct qmp_pending *next;
+};
+
+struct qmp_queued {
+    char *line; /* serialized command, sent once negotiation is done */
+    size_t len;
+    struct qmp_queued *next;
+};
+
+struct qmp {
+    struct event_base *base;
+    struct bufferevent *bev;
+    qmp_event_cb on_event;
+    qmp_ready_cb on_ready;
+    qmp_closed_cb on_closed;
+    void *arg;
+    enum { QMP_GREETING, QMP_NEGOTIATING, QMP_READY, QMP_CLOSED } phase;
+    unsigned long long next_id;
+    struct qmp_pending *pending;
+    struct qmp_queued *queue, **queue_tail;
+    bool discarding;
+};
+
+struct qmp *qmp_new(struct event_base *base, qmp_event_cb on_event, qmp_ready_cb on_ready,
+                    qmp_closed_cb on_closed, void *arg)
+{
+    struct qmp *q = xcalloc(1, sizeof(*q));
+
+    q->base = base;
+    q->on_event = on_event;
+    q->on_ready = on_ready;
+    q->on_closed = on_closed;
+    q->arg = arg;
+    q->phase = QMP_CLOSED;
+    q->next_id = 1;
+    q->queue_tail = &q->queue;
+    return q;
+}
+
+static void pending_finish(struct qmp_pending *p, const cJSON *reply, const struct cerr *e)
+{
+    struct qmp *q = p->q;
+
+    for (struct qmp_pending **pp = &q->pending; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    if (p->timer != NULL)
+        event_free(p->timer);
+    p->cb(reply, e, p->cbarg);
+    free(p);
+}
+
+static void fail_all(struct qmp *q, const char *why)
+{
+    struct cerr e;
+
+    cerr_set(&e, CE_QEMU_FAILED, "connection to QEMU's monitor lost: %s", why);
+    while (q->pending != NULL)
+        pending_finish(q->pending, NULL, &e);
+    while (q->queue != NULL) {
+        struct qmp_queued *n = q->queue->next;
+        free(q->queue->line);
+        free(q->queue);
+        q->queue = n;
+    }
+    q->queue_tail = &q->queue;
+}
+
+static void qmp_close(struct qmp *q, const char *why)
+{
+    if (q->phase == QMP_CLOSED)
+        return;
+    q->phase = QMP_CLOSED;
+    if (q->bev != NULL) {
+        bufferevent_free(q->bev);
+        q->bev = NULL;
+    }
+    fail_all(q, why);
+    q->on_closed(why, q->arg);
+}
+
+void qmp_free(struct qmp *q)
+{
+    if (q == NULL)
+        return;
+    if (q->bev != NULL)
+        bufferevent_free(q->bev);
+    q->bev = NULL;
+    q->phase = QMP_CLOSED;
+    fail_all(q, "supervisor shutting down");
+    free(q);
+}
+
+static void send_line(struct qmp *q, const char *line, size_t len)
+{
+    if (evbuffer_add(bufferevent_get_output(q->bev), line, len) < 0)
+        log_err("cannot queue a QMP command: out of memory");
+}
+
+static void flush_queue(struct qmp *q)
+{
+    while (q->queue != NULL) {
+        struct qmp_queued *n = q->queue->next;
+        send_line(q, q->queue->line, q->queue->len);
+        free(q->queue->line);
+        free(q->queue);
+        q->queue = n;
+    }
+    q->queue_tail = &q->queue;
+}
+
+static void handle_reply(struct qmp *q, const cJSON *msg)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+
+    if (!cJSON_IsString(id)) {
+        /* QEMU answers unparseable input with id-less errors; none of ours
+         * lack an id, so these are noise. */
+        log_warn("ignoring a QMP reply without our id: %.200s",
+                 cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(msg, "error")) ? "error"
+                                                                                : "return");
+        return;
+    }
+    for (struct qmp_pending *p = q->pending; p != NULL; p = p->next) {
+        if (strcmp(p->id, id->valuestring) == 0) {
+            pending_finish(p, msg, NULL);
+            return;
+        }
+    }
+    log_warn("ignoring a QMP reply to unknown id '%.64s'", id->valuestring);
+}
+
+static void negotiated_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct qmp *q = arg;
+    struct cerr err;
+
+    if (e != NULL)
+        return; /* the connection is already being torn down */
+    if (qmp_reply_check(reply, "qmp_capabilities", &err) < 0) {
+        log_err("%s", err.msg);
+        qmp_close(q, "capabilities negotiation failed");
+        return;
+    }
+    q->phase = QMP_READY;
+    flush_queue(q);
+    q->on_ready(q->arg);
+}
+
+static void handle_message(struct qmp *q, const cJSON *msg)
+{
+    const cJSON *ev;
+
+    if (!cJSON_IsObject(msg)) {
+        log_warn("ignoring QMP output that is not a JSON object");
+        return;
+    }
+    if (q->phase == QMP_GREETING) {
+        if (cJSON_GetObjectItemCaseSensitive(msg, "QMP") == NULL) {
+            log_warn("ignoring QMP output before the greeting");
+            return;
+        }
+        q->phase = QMP_NEGOTIATING;
+        /* Bypasses the queue: everything else waits for this reply. */
+        struct qmp_pending *p = xcalloc(1, sizeof(*p));
+        cJSON *cmd = json_obj();
+        char *text;
+
+        snprintf(p->id, sizeof(p->id), "corral-%llu", q->next_id++);
+        p->cb = negotiated_cb;
+        p->cbarg = q;
+        p->q = q;
+        p->next = q->pending;
+        q->pending = p;
+        json_add_str(cmd, "execute", "qmp_capabilities");
+        json_add_str(cmd, "id", p->id);
+        text = cJSON_PrintUnformatted(cmd);
+        cJSON_Delete(cmd);
+        if (text == NULL) {
+            qmp_close(q, "out of memory");
+            return;
+        }
+        send_line(q, text, strlen(text));
+        send_line(q, "\n", 1);
+        cJSON_free(text);
+        return;
+    }
+    ev = cJSON_GetObjectItemCaseSensitive(msg, "event");
+    if (cJSON_IsString(ev)) {
+        q->on_event(ev->valuestring, cJSON_GetObjectItemCaseSensitive(msg, "data"), q->arg);
+        return;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(msg, "return") != NULL ||
+        cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(msg, "error"))) {
+        handle_reply(q, msg);
+        return;
+    }
+    log_warn("ignoring QMP output that is neither event nor reply");
+}
+
+static void qmp_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct qmp *q = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (q->phase != QMP_CLOSED) {
+        size_t eol_len = 0;
+        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+        cJSON *msg;
+        char *line;
+
+        if (p.pos < 0) {
+            if (evbuffer_get_length(in) > QMP_MAX_LINE) {
+                log_warn("QEMU sent a line over %d bytes; discarding it", QMP_MAX_LINE);
+                evbuffer_drain(in, evbuffer_get_length(in));
+                q->discarding = true;
+            }
+            return;
+        }
+        if (q->discarding) {
+            evbuffer_drain(in, (size_t)p.pos + eol_len);
+            q->discarding = false;
+            continue;
+        }
+        line = malloc((size_t)p.pos + 1);
+        if (line == NULL) {
+            qmp_close(q, "out of memory reading QMP");
+            return;
+        }
+        evbuffer_remove(in, line, (size_t)p.pos);
+        evbuffer_drain(in, eol_len);
+        line[p.pos] = '\0';
+        msg = p.pos > 0 ? cJSON_ParseWithLength(line, (size_t)p.pos) : NULL;
+        if (msg == NULL && p.pos > 0)
+            log_warn("ignoring QMP output that is not JSON: %.120s", line);
+        free(line);
+        if (msg != NULL) {
+            handle_message(q, msg);
+            cJSON_Delete(msg);
+        }
+    }
+}
+
+static void qmp_event_cb_(struct bufferevent *bev, short what, void *arg)
+{
+    struct qmp *q = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_EOF)
+        qmp_close(q, "QEMU closed the monitor");
+    else if (what & BEV_EVENT_ERROR)
+        qmp_close(q, strerror(EVUTIL_SOCKET_ERROR()));
+}
+
+int qmp_connect(struct qmp *q, const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* A local connect either succeeds or fails at once; only the rest of
+     * the conversation needs to be non-blocking. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (evutil_make_socket_nonblocking(fd) < 0) {
+        close(fd);
+        errno = EIO;
+        return -1;
+    }
+    q->bev = bufferevent_socket_new(q->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (q->bev == NULL) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    bufferevent_setwatermark(q->bev, EV_READ, 0, QMP_MAX_LINE + 4096);
+    bufferevent_setcb(q->bev, qmp_read_cb, NULL, qmp_event_cb_, q);
+    if (bufferevent_enable(q->bev, EV_READ | EV_WRITE) < 0) {
+        bufferevent_free(q->bev);
+        q->bev = NULL;
+        errno = EIO;
+        return -1;
+    }
+    q->phase = QMP_GREETING;
+    return 0;
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct qmp_pending *p = arg;
+    struct cerr e;
+
+    (void)fd;
+    (void)what;
+    cerr_set(&e, CE_TIMEOUT, "QEMU did not answer command %s in time", p->id);
+    pending_finish(p, NULL, &e);
+}
+
+void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb,
+                     void *cbarg)
+{
+    struct qmp_pending *p;
+    cJSON *copy;
+    char *text;
+    struct cerr e;
+
+    if (q->phase == QMP_CLOSED) {
+        cerr_set(&e, CE_QEMU_FAILED, "QEMU's monitor is not connected");
+        cb(NULL, &e, cbarg);
+        return;
+    }
+    p = xcalloc(1, sizeof(*p));
+    snprintf(p->id, sizeof(p->id), "corral-%llu", q->next_id++);
+    p->cb = cb;
+    p->cbarg = cbarg;
+    p->q = q;
+    copy = json_dup(cmd);
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
+    json_add_str(copy, "id", p->id);
+    text = cJSON_PrintUnformatted(copy);
+    cJSON_Delete(copy);
+    if (text == NULL) {
+        free(p);
+        cerr_set(&e, CE_SYSTEM, "out of memory serializing a QMP command");
+        cb(NULL, &e, cbarg);
+        return;
+    }
+    if (timeout_ms > 0) {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        p->timer = evtimer_new(q->base, timeout_cb, p);
+        if (p->timer == NULL || evtimer_add(p->timer, &tv) < 0) {
+            if (p->timer != NULL)
+                event_free(p->timer);
+            free(p);
+            cJSON_free(text);
+            cerr_set(&e, CE_SYSTEM, "cannot arm a QMP command timer");
+            cb(NULL, &e, cbarg);
+            return;
+        }
+    }
+    p->next = q->pending;
+    q->pending = p;
+    size_t n = strlen(text);
+    if (q->phase == QMP_READY) {
+        send_line(q, text, n);
+        send_line(q, "\n", 1);
+        cJSON_free(text);
+        return;
+    }
+    struct qmp_queued *qq = xcalloc(1, sizeof(*qq));
+    qq->line = xasprintf("%s\n", text);
+    qq->len = n + 1;
+    cJSON_free(text);
+    *q->queue_tail = qq;
+    q->queue_tail = &qq->next;
+}
+
+void qmp_command(struct qmp *q, const char *execute, cJSON *args, int timeout_ms, qmp_reply_cb cb,
+                 void *cbarg)
+{
+    cJSON *cmd = json_obj();
+
+    json_add_str(cmd, "execute", execute);
+    if (args != NULL)
+        json_add(cmd, "arguments", args);
+    qmp_command_raw(q, cmd, timeout_ms, cb, cbarg);
+    cJSON_Delete(cmd);
+}
+
+int qmp_reply_check(const cJSON *reply, const char *what, struct cerr *e)
+{
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    const cJSON *desc;
+
+    if (err == NULL)
+        return 0;
+    desc = cJSON_GetObjectItemCaseSensitive(err, "desc");
+    cerr_set(e, CE_QEMU_FAILED, "QEMU refused %s: %s", what,
+             cJSON_IsString(desc) ? desc->valuestring : "(no description)");
+    return -1;
+}
+
+const cJSON *qmp_reply_return(const cJSON *reply)
+{
+    return reply ? cJSON_GetObjectItemCaseSensitive(reply, "return") : NULL;
+}
+
+int qmp_is_ready(const struct qmp *q)
+{
+    return q->phase == QMP_READY;
+}

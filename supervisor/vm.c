@@ -1,0 +1,734 @@
+#include "supervisor/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/listen.h"
+#include "proto/rpc.h"
+#include "supervisor/qemu_cmdline.h"
+#include "supervisor/qemu_process.h"
+#include "supervisor/qmp.h"
+
+#define QMP_CONNECT_TIMEOUT_MS 30000
+#define QMP_RETRY_MS 50
+#define QMP_RECONNECT_MS 1000
+#define QMP_COMMAND_TIMEOUT_MS 30000
+#define DESTROY_STEP_S 3
+
+struct waiter {
+    vm_done_cb cb;
+    void *arg;
+    struct event *timer; /* shutdown --timeout */
+    struct vm *vm;
+    struct waiter *next;
+};
+
+struct vm {
+    struct event_base *base;
+    struct domain_def *def;
+    char *state_dir, *run_dir;
+    char *qmp_path, *log_path, *record_path, *exit_path, *control_path;
+    struct vm_hooks hooks;
+
+    enum vm_state state;
+    char reason[256];
+    time_t started;
+
+    struct qemu_process proc;
+    bool proc_alive;
+    struct qmp *qmp;
+    struct event *connect_timer;
+    long long connect_deadline_ms;
+
+    bool stop_requested, resume_requested, destroying;
+    bool shutdown_seen, shutdown_guest;
+    char shutdown_reason[64];
+    struct event *kill_timer;
+    int kill_stage;
+    struct waiter *waiters; /* completed when QEMU has gone */
+};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+    switch (s) {
+    case VM_STARTING:
+    case VM_PAUSED:
+        return "paused";
+    case VM_RUNNING:
+        return "running";
+    case VM_SHUTOFF:
+        return "shut off";
+    case VM_CRASHED:
+        return "crashed";
+    }
+    return "unknown";
+}
+
+static void set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
+{
+    char reason[sizeof(vm->reason)];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (vm->state == s && strcmp(vm->reason, reason) == 0)
+        return;
+    vm->state = s;
+    snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
+    log_info("VM %s: %s (%s)", vm->def->name, vm_state_name(s), reason);
+    if (vm->hooks.state_changed != NULL)
+        vm->hooks.state_changed(vm, vm->hooks.arg);
+}
+
+const char *vm_name(const struct vm *vm)
+{
+    return vm->def->name;
+}
+
+enum vm_state vm_get_state(const struct vm *vm)
+{
+    return vm->state;
+}
+
+const char *vm_reason(const struct vm *vm)
+{
+    return vm->reason;
+}
+
+cJSON *vm_state_json(const struct vm *vm)
+{
+    cJSON *o = json_obj();
+
+    json_add_str(o, "name", vm->def->name);
+    json_add_str(o, "state", vm_state_name(vm->state));
+    json_add_str(o, "reason", vm->reason);
+    json_add_num(o, "time", (double)time(NULL));
+    return o;
+}
+
+cJSON *vm_info_json(const struct vm *vm)
+{
+    cJSON *o = domain_def_to_json(vm->def);
+
+    json_add_str(o, "state", vm_state_name(vm->state));
+    json_add_str(o, "reason", vm->reason);
+    json_add_num(o, "supervisor_pid", getpid());
+    if (vm->proc_alive)
+        json_add_num(o, "qemu_pid", vm->proc.pid);
+    json_add_str(o, "control_socket", vm->control_path);
+    json_add_str(o, "qmp_socket", vm->qmp_path);
+    json_add_num(o, "started", (double)vm->started);
+    return o;
+}
+
+struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *state_dir,
+                  const char *run_dir, const struct vm_hooks *hooks)
+{
+    struct vm *vm = xcalloc(1, sizeof(*vm));
+
+    vm->base = base;
+    vm->def = def;
+    vm->state_dir = xstrdup(state_dir);
+    vm->run_dir = xstrdup(run_dir);
+    vm->qmp_path = xasprintf("%s/qmp.sock", run_dir);
+    vm->control_path = xasprintf("%s/control.sock", run_dir);
+    vm->record_path = xasprintf("%s/supervisor.json", run_dir);
+    vm->log_path = xasprintf("%s/qemu.log", state_dir);
+    vm->exit_path = xasprintf("%s/last-exit.json", state_dir);
+    vm->hooks = *hooks;
+    vm->state = VM_SHUTOFF;
+    snprintf(vm->reason, sizeof(vm->reason), "not started");
+    vm->proc.pidfd = -1;
+    return vm;
+}
+
+static void waiters_finish(struct vm *vm, cJSON *result, const struct cerr *e)
+{
+    while (vm->waiters != NULL) {
+        struct waiter *w = vm->waiters;
+        vm->waiters = w->next;
+        if (w->timer != NULL)
+            event_free(w->timer);
+        w->cb(w->arg, result ? json_dup(result) : NULL, e);
+        free(w);
+    }
+    cJSON_Delete(result);
+}
+
+void vm_free(struct vm *vm)
+{
+    struct cerr e;
+
+    if (vm == NULL)
+        return;
+    cerr_set(&e, CE_SUPERVISOR, "supervisor of VM %s is exiting", vm->def->name);
+    waiters_finish(vm, NULL, &e);
+    qmp_free(vm->qmp);
+    if (vm->connect_timer != NULL)
+        event_free(vm->connect_timer);
+    if (vm->kill_timer != NULL)
+        event_free(vm->kill_timer);
+    qemu_process_release(&vm->proc);
+    domain_def_free(vm->def);
+    free(vm->state_dir);
+    free(vm->run_dir);
+    free(vm->qmp_path);
+    free(vm->control_path);
+    free(vm->record_path);
+    free(vm->log_path);
+    free(vm->exit_path);
+    free(vm);
+}
+
+static void write_record(struct vm *vm)
+{
+    cJSON *r = json_obj();
+    struct cerr e;
+    size_t len;
+    char *text;
+
+    json_add_str(r, "name", vm->def->name);
+    json_add_num(r, "protocol", RPC_PROTOCOL_VERSION);
+    json_add_num(r, "supervisor_pid", getpid());
+    json_add_num(r, "qemu_pid", vm->proc.pid);
+    json_add_num(r, "started", (double)vm->started);
+    json_add_str(r, "control_socket", vm->control_path);
+    json_add_str(r, "qmp_socket", vm->qmp_path);
+    text = rpc_serialize(r, &len, &e);
+    cJSON_Delete(r);
+    if (text == NULL || file_write_atomic(vm->record_path, text, len, 0640, &e) < 0)
+        log_err("VM %s: cannot write run record: %s", vm->def->name, e.msg);
+    free(text);
+}
+
+/* Exit facts outlive this process: the broker (or a later supervisor)
+ * reads them to tell the user how QEMU ended. */
+static void write_exit_facts(struct vm *vm, const struct qemu_exit *ex)
+{
+    cJSON *r = json_obj();
+    struct cerr e;
+    size_t len;
+    char *text;
+
+    json_add_str(r, "state", vm_state_name(vm->state));
+    json_add_str(r, "reason", vm->reason);
+    json_add_num(r, "time", (double)time(NULL));
+    json_add_num(r, "qemu_pid", vm->proc.pid);
+    if (ex != NULL) {
+        json_add_bool(r, "signaled", ex->signaled);
+        json_add_num(r, ex->signaled ? "signal" : "status", ex->code);
+    }
+    text = rpc_serialize(r, &len, &e);
+    cJSON_Delete(r);
+    if (text == NULL || file_write_atomic(vm->exit_path, text, len, 0640, &e) < 0)
+        log_err("VM %s: cannot record how QEMU ended: %s", vm->def->name, e.msg);
+    free(text);
+}
+
+static void fail_start(struct vm *vm, const struct cerr *e)
+{
+    log_err("VM %s: start failed: %s", vm->def->name, e->msg);
+    if (vm->proc_alive)
+        qemu_signal(&vm->proc, SIGKILL);
+    if (vm->connect_timer != NULL)
+        event_del(vm->connect_timer);
+    vm->state = VM_SHUTOFF;
+    snprintf(vm->reason, sizeof(vm->reason), "failed to start");
+    write_exit_facts(vm, NULL);
+    vm->hooks.started(vm, e, vm->hooks.arg);
+}
+
+static void qemu_exited(const struct qemu_exit *ex, void *arg)
+{
+    struct vm *vm = arg;
+    char how[128];
+    bool was_starting = vm->state == VM_STARTING;
+
+    vm->proc_alive = false;
+    qemu_exit_describe(ex, how, sizeof(how));
+    log_info("VM %s: QEMU pid %ld %s", vm->def->name, (long)vm->proc.pid, how);
+    if (vm->kill_timer != NULL)
+        event_del(vm->kill_timer);
+    if (vm->connect_timer != NULL)
+        event_del(vm->connect_timer);
+    if (was_starting) {
+        struct cerr e;
+        char *tail = qemu_log_tail(&vm->proc, 2000);
+        cerr_set(&e, CE_QEMU_FAILED, "QEMU for VM %s failed to start (%s): %s", vm->def->name, how,
+                 tail);
+        free(tail);
+        fail_start(vm, &e);
+        vm->hooks.gone(vm, vm->hooks.arg);
+        return;
+    }
+    if (vm->destroying)
+        set_state(vm, VM_SHUTOFF, "destroyed");
+    else if (vm->shutdown_seen && vm->shutdown_guest)
+        set_state(vm, VM_SHUTOFF, "shutdown by guest");
+    else if (vm->shutdown_seen)
+        set_state(vm, VM_SHUTOFF, "shutdown (%s)", vm->shutdown_reason);
+    else if (ex->signaled)
+        set_state(vm, VM_CRASHED, "crashed: QEMU %s", how);
+    else if (ex->code != 0) {
+        char *tail = qemu_log_tail(&vm->proc, 400);
+        set_state(vm, VM_CRASHED, "crashed: QEMU %s: %s", how, tail);
+        free(tail);
+    } else
+        set_state(vm, VM_SHUTOFF, "QEMU exited");
+    write_exit_facts(vm, ex);
+    if (unlink(vm->record_path) < 0 && errno != ENOENT)
+        log_warn("VM %s: cannot remove %s: %s", vm->def->name, vm->record_path, strerror(errno));
+    unlink(vm->qmp_path);
+    cJSON *res = json_obj();
+    json_add_str(res, "state", vm_state_name(vm->state));
+    json_add_str(res, "reason", vm->reason);
+    waiters_finish(vm, res, NULL);
+    vm->hooks.gone(vm, vm->hooks.arg);
+}
+
+static void refresh_status_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct vm *vm = arg;
+    const cJSON *ret = qmp_reply_return(reply), *status;
+
+    if (e != NULL || vm->state == VM_STARTING || !vm->proc_alive)
+        return;
+    status = cJSON_GetObjectItemCaseSensitive(ret, "status");
+    if (!cJSON_IsString(status))
+        return;
+    if (strcmp(status->valuestring, "running") == 0)
+        set_state(vm, VM_RUNNING, "%s", vm->state == VM_RUNNING ? vm->reason : "resumed");
+    else if (vm->state != VM_PAUSED || strcmp(vm->reason, "user") != 0)
+        set_state(vm, VM_PAUSED, "%s", status->valuestring);
+}
+
+static void on_qmp_event(const char *event, const cJSON *data, void *arg)
+{
+    struct vm *vm = arg;
+
+    if (strcmp(event, "SHUTDOWN") == 0) {
+        const cJSON *guest = cJSON_GetObjectItemCaseSensitive(data, "guest");
+        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(data, "reason");
+        vm->shutdown_seen = true;
+        vm->shutdown_guest = cJSON_IsTrue(guest);
+        snprintf(vm->shutdown_reason, sizeof(vm->shutdown_reason), "%s",
+                 cJSON_IsString(reason) ? reason->valuestring : "unknown");
+        return;
+    }
+    if (vm->state == VM_STARTING)
+        return;
+    if (strcmp(event, "STOP") == 0) {
+        if (vm->stop_requested)
+            set_state(vm, VM_PAUSED, "user");
+        else {
+            /* QEMU paused on its own (I/O error, guest panic...): ask why. */
+            set_state(vm, VM_PAUSED, "paused by QEMU");
+            qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, refresh_status_cb,
+                        vm);
+        }
+    } else if (strcmp(event, "RESUME") == 0)
+        set_state(vm, VM_RUNNING, vm->resume_requested ? "unpaused" : "resumed");
+    else
+        log_debug("VM %s: QMP event %s", vm->def->name, event);
+}
+
+static void cont_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct vm *vm = arg;
+    struct cerr err;
+
+    if (e != NULL || qmp_reply_check(reply, "cont", &err) < 0) {
+        fail_start(vm, e != NULL ? e : &err);
+        return;
+    }
+    vm->started = time(NULL);
+    set_state(vm, VM_RUNNING, "booted");
+    write_record(vm);
+    vm->hooks.started(vm, NULL, vm->hooks.arg);
+}
+
+static void on_qmp_ready(void *arg)
+{
+    struct vm *vm = arg;
+
+    log_info("VM %s: QMP monitor connected", vm->def->name);
+    if (vm->state == VM_STARTING) {
+        qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
+        return;
+    }
+    /* Events are lost while no client is connected: ask instead. */
+    qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, refresh_status_cb, vm);
+}
+
+static void arm_connect(struct vm *vm, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    if (evtimer_add(vm->connect_timer, &tv) < 0)
+        log_err("VM %s: cannot arm the QMP connect timer", vm->def->name);
+}
+
+static void on_qmp_closed(const char *why, void *arg)
+{
+    struct vm *vm = arg;
+
+    if (!vm->proc_alive || vm->destroying)
+        return;
+    log_warn("VM %s: QMP connection lost (%s); reconnecting", vm->def->name, why);
+    vm->connect_deadline_ms = 0;
+    arm_connect(vm, QMP_RECONNECT_MS);
+}
+
+static void connect_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vm *vm = arg;
+    struct cerr e;
+
+    (void)fd;
+    (void)what;
+    if (!vm->proc_alive)
+        return;
+    if (qmp_connect(vm->qmp, vm->qmp_path) == 0)
+        return;
+    /* The socket file appears at bind(), slightly before listen(). */
+    if (errno != ENOENT && errno != ECONNREFUSED)
+        log_warn("VM %s: connecting to %s: %s", vm->def->name, vm->qmp_path, strerror(errno));
+    if (vm->connect_deadline_ms != 0 && mono_ms() > vm->connect_deadline_ms) {
+        cerr_set(&e, CE_QEMU_FAILED, "QEMU for VM %s did not open its monitor %s within %d s",
+                 vm->def->name, vm->qmp_path, QMP_CONNECT_TIMEOUT_MS / 1000);
+        fail_start(vm, &e);
+        return;
+    }
+    arm_connect(vm, vm->connect_deadline_ms != 0 ? QMP_RETRY_MS : QMP_RECONNECT_MS);
+}
+
+static int check_kvm(const struct vm *vm, struct cerr *e)
+{
+    int fd;
+
+    if (vm->def->virt != DOMAIN_VIRT_KVM)
+        return 0;
+    fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        cerr_set(e, CE_NO_KVM,
+                 "VM %s has type='kvm' but /dev/kvm is not usable (%s); use <domain "
+                 "type='qemu'> for software emulation",
+                 vm->def->name, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int vm_start(struct vm *vm, struct cerr *e)
+{
+    struct argv_list argv;
+    char *line;
+
+    if (check_kvm(vm, e) < 0 || domain_def_check_disks(vm->def, e) < 0)
+        return -1;
+    if (qemu_build_argv(vm->def, QEMU_MODE_VM, vm->qmp_path, &argv, e) < 0)
+        return -1;
+    line = argv_join(&argv);
+    log_info("VM %s: starting %s", vm->def->name, line);
+    free(line);
+    if (unlink(vm->qmp_path) < 0 && errno != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot remove stale %s: %s", vm->qmp_path, strerror(errno));
+        argv_free(&argv);
+        return -1;
+    }
+    vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
+    vm->connect_timer = evtimer_new(vm->base, connect_timer_cb, vm);
+    vm->kill_timer = NULL;
+    if (vm->connect_timer == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot create a timer");
+        argv_free(&argv);
+        return -1;
+    }
+    vm->state = VM_STARTING;
+    snprintf(vm->reason, sizeof(vm->reason), "starting up");
+    if (qemu_spawn(&vm->proc, vm->base, &argv, vm->log_path, qemu_exited, vm, e) < 0) {
+        argv_free(&argv);
+        vm->state = VM_SHUTOFF;
+        return -1;
+    }
+    argv_free(&argv);
+    vm->proc_alive = true;
+    vm->connect_deadline_ms = mono_ms() + QMP_CONNECT_TIMEOUT_MS;
+    arm_connect(vm, QMP_RETRY_MS);
+    return 0;
+}
+
+static int require_active(const struct vm *vm, struct cerr *e)
+{
+    if (vm->proc_alive && vm->state != VM_STARTING && !vm->destroying)
+        return 0;
+    cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
+             vm_state_name(vm->state));
+    return -1;
+}
+
+struct op {
+    struct vm *vm;
+    vm_done_cb cb;
+    void *arg;
+    const char *what;
+    int timeout_s; /* shutdown: wait this long for QEMU to end, 0 = do not wait */
+};
+
+static struct op *op_new(struct vm *vm, vm_done_cb cb, void *arg, const char *what)
+{
+    struct op *op = xcalloc(1, sizeof(*op));
+
+    op->vm = vm;
+    op->cb = cb;
+    op->arg = arg;
+    op->what = what;
+    return op;
+}
+
+static void state_op_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct op *op = arg;
+    struct vm *vm = op->vm;
+    struct cerr err;
+
+    if (e == NULL && qmp_reply_check(reply, op->what, &err) < 0)
+        e = &err;
+    if (e != NULL) {
+        vm->stop_requested = vm->resume_requested = false;
+        op->cb(op->arg, NULL, e);
+    } else {
+        if (strcmp(op->what, "stop") == 0)
+            set_state(vm, VM_PAUSED, "user");
+        else
+            set_state(vm, VM_RUNNING, "unpaused");
+        vm->stop_requested = vm->resume_requested = false;
+        op->cb(op->arg, vm_state_json(vm), NULL);
+    }
+    free(op);
+}
+
+void vm_suspend(struct vm *vm, vm_done_cb cb, void *arg)
+{
+    struct cerr e;
+
+    if (require_active(vm, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (vm->state == VM_PAUSED) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is already paused", vm->def->name);
+        cb(arg, NULL, &e);
+        return;
+    }
+    vm->stop_requested = true;
+    qmp_command(vm->qmp, "stop", NULL, QMP_COMMAND_TIMEOUT_MS, state_op_cb,
+                op_new(vm, cb, arg, "stop"));
+}
+
+void vm_resume(struct vm *vm, vm_done_cb cb, void *arg)
+{
+    struct cerr e;
+
+    if (require_active(vm, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (vm->state == VM_RUNNING) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is already running", vm->def->name);
+        cb(arg, NULL, &e);
+        return;
+    }
+    vm->resume_requested = true;
+    qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, state_op_cb,
+                op_new(vm, cb, arg, "cont"));
+}
+
+static void waiter_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct waiter *w = arg;
+    struct vm *vm = w->vm;
+    struct cerr e;
+
+    (void)fd;
+    (void)what;
+    for (struct waiter **pp = &vm->waiters; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    event_free(w->timer);
+    cerr_set(&e, CE_TIMEOUT,
+             "VM %s did not shut down within the timeout; it is still %s (the guest may ignore "
+             "ACPI; use destroy to stop it)",
+             vm->def->name, vm_state_name(vm->state));
+    w->cb(w->arg, NULL, &e);
+    free(w);
+}
+
+static void add_waiter(struct vm *vm, vm_done_cb cb, void *arg, int timeout_s)
+{
+    struct waiter *w = xcalloc(1, sizeof(*w));
+
+    w->cb = cb;
+    w->arg = arg;
+    w->vm = vm;
+    if (timeout_s > 0) {
+        struct timeval tv = {timeout_s, 0};
+        w->timer = evtimer_new(vm->base, waiter_timeout_cb, w);
+        if (w->timer == NULL || evtimer_add(w->timer, &tv) < 0)
+            log_err("VM %s: cannot arm the shutdown timer", vm->def->name);
+    }
+    w->next = vm->waiters;
+    vm->waiters = w;
+}
+
+static void powerdown_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct op *op = arg;
+    struct cerr err;
+
+    if (e == NULL && qmp_reply_check(reply, "system_powerdown", &err) < 0)
+        e = &err;
+    if (e != NULL)
+        op->cb(op->arg, NULL, e);
+    else if (op->timeout_s == 0) {
+        cJSON *r = vm_state_json(op->vm);
+        json_add_bool(r, "shutdown_requested", true);
+        op->cb(op->arg, r, NULL);
+    } else
+        add_waiter(op->vm, op->cb, op->arg, op->timeout_s);
+    free(op);
+}
+
+void vm_shutdown(struct vm *vm, int timeout_s, vm_done_cb cb, void *arg)
+{
+    struct cerr e;
+    struct op *op;
+
+    if (require_active(vm, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    op = op_new(vm, cb, arg, "system_powerdown");
+    op->timeout_s = timeout_s;
+    qmp_command(vm->qmp, "system_powerdown", NULL, QMP_COMMAND_TIMEOUT_MS, powerdown_cb, op);
+}
+
+static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vm *vm = arg;
+    struct timeval tv = {DESTROY_STEP_S, 0};
+
+    (void)fd;
+    (void)what;
+    if (!vm->proc_alive)
+        return;
+    vm->kill_stage++;
+    if (vm->kill_stage == 1) {
+        log_warn("VM %s: QEMU ignored quit; sending SIGTERM", vm->def->name);
+        qemu_signal(&vm->proc, SIGTERM);
+        evtimer_add(vm->kill_timer, &tv);
+    } else {
+        log_warn("VM %s: QEMU ignored SIGTERM; sending SIGKILL", vm->def->name);
+        qemu_signal(&vm->proc, SIGKILL);
+    }
+}
+
+static void quit_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    (void)reply;
+    (void)e;
+    (void)arg;
+    /* The outcome is QEMU's exit, seen through the pidfd. */
+}
+
+void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg)
+{
+    struct timeval tv = {DESTROY_STEP_S, 0};
+    struct cerr e;
+
+    if (!vm->proc_alive) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running", vm->def->name);
+        cb(arg, NULL, &e);
+        return;
+    }
+    add_waiter(vm, cb, arg, 0);
+    if (vm->destroying)
+        return;
+    vm->destroying = true;
+    log_info("VM %s: destroying QEMU pid %ld", vm->def->name, (long)vm->proc.pid);
+    if (vm->kill_timer == NULL)
+        vm->kill_timer = evtimer_new(vm->base, kill_timer_cb, vm);
+    if (vm->kill_timer == NULL || evtimer_add(vm->kill_timer, &tv) < 0) {
+        log_err("VM %s: cannot arm the destroy timer; sending SIGKILL now", vm->def->name);
+        qemu_signal(&vm->proc, SIGKILL);
+        return;
+    }
+    if (vm->state == VM_STARTING || !qmp_is_ready(vm->qmp))
+        qemu_signal(&vm->proc, SIGTERM);
+    else
+        qmp_command(vm->qmp, "quit", NULL, 0, quit_cb, NULL);
+}
+
+static void passthrough_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct op *op = arg;
+
+    if (e != NULL)
+        op->cb(op->arg, NULL, e);
+    else {
+        cJSON *r = json_obj(), *copy = json_dup(reply);
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
+        json_add(r, "reply", copy);
+        op->cb(op->arg, r, NULL);
+    }
+    free(op);
+}
+
+void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg)
+{
+    const cJSON *exec = cJSON_GetObjectItemCaseSensitive(cmd, "execute");
+    struct cerr e;
+
+    if (!cJSON_IsObject(cmd) || !cJSON_IsString(exec)) {
+        cerr_set(&e, CE_INVALID_PARAMS,
+                 "\"command\" must be a QMP command object with "
+                 "\"execute\"");
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (strcmp(exec->valuestring, "qmp_capabilities") == 0) {
+        cerr_set(&e, CE_INVALID_PARAMS, "qmp_capabilities is negotiated by the supervisor");
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (require_active(vm, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    qmp_command_raw(vm->qmp, cmd, QMP_COMMAND_TIMEOUT_MS, passthrough_cb,
+                    op_new(vm, cb, arg, "passthrough"));
+}

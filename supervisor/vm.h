@@ -1,0 +1,54 @@
+/* The one VM a supervisor owns: its QEMU process, its QMP monitor and its
+ * state as corral reports it.  Policy (who may ask for what) lives in
+ * control.c; this file is the mechanism. */
+#ifndef CORRAL_VM_H
+#define CORRAL_VM_H
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdbool.h>
+
+#include "common/domain_xml.h"
+#include "common/error.h"
+
+enum vm_state { VM_STARTING, VM_RUNNING, VM_PAUSED, VM_SHUTOFF, VM_CRASHED };
+
+struct vm;
+
+/* Completion of an operation: result (consumed, may be NULL) or e. */
+typedef void (*vm_done_cb)(void *arg, cJSON *result, const struct cerr *e);
+
+struct vm_hooks {
+    /* The state or its reason changed (broadcast it). */
+    void (*state_changed)(struct vm *vm, void *arg);
+    /* Start-up finished: e is NULL when the guest runs. */
+    void (*started)(struct vm *vm, const struct cerr *e, void *arg);
+    /* QEMU has ended and its exit facts are on disk: the process may go. */
+    void (*gone)(struct vm *vm, void *arg);
+    void *arg;
+};
+
+/* Takes ownership of def. */
+struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *state_dir,
+                  const char *run_dir, const struct vm_hooks *hooks);
+void vm_free(struct vm *vm);
+/* Starts QEMU; completion through hooks->started. */
+int vm_start(struct vm *vm, struct cerr *e);
+
+const char *vm_name(const struct vm *vm);
+enum vm_state vm_get_state(const struct vm *vm);
+const char *vm_state_name(enum vm_state s);
+const char *vm_reason(const struct vm *vm);
+/* The vm.state event/result object; caller owns it. */
+cJSON *vm_state_json(const struct vm *vm);
+/* The vm.info result object; caller owns it. */
+cJSON *vm_info_json(const struct vm *vm);
+
+void vm_suspend(struct vm *vm, vm_done_cb cb, void *arg);
+void vm_resume(struct vm *vm, vm_done_cb cb, void *arg);
+void vm_shutdown(struct vm *vm, int timeout_s, vm_done_cb cb, void *arg);
+void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg);
+/* Raw QMP passthrough of one command object (borrowed). */
+void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg);
+
+#endif
