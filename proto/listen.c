@@ -73,6 +73,29 @@ int unix_listen(const char *path, mode_t mode, struct cerr *e)
     return fd;
 }
 
+int unix_connect(const char *path, struct cerr *e)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        cerr_set(e, CE_SYSTEM, "socket path %s is too long", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create a socket: %s", strerror(errno));
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        cerr_set(e, CE_SUPERVISOR, "cannot connect to %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 cJSON *domain_def_to_json(const struct domain_def *def)
 {
     cJSON *o = json_obj(), *disks = json_arr();

@@ -13,6 +13,9 @@
  * Returns a non-blocking, close-on-exec fd. */
 int unix_listen(const char *path, mode_t mode, struct cerr *e);
 
+/* Connects to a listening Unix socket; returns a close-on-exec fd. */
+int unix_connect(const char *path, struct cerr *e);
+
 /* The definition part of vm.info (PROTOCOL.md), as a new object. */
 cJSON *domain_def_to_json(const struct domain_def *def);
 

@@ -2,6 +2,7 @@
  * socket.  Started by corrald; see corral-supervisor(8). */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -190,6 +191,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* QEMU must not inherit the status pipe: the broker waits for its EOF. */
+    if (s.status_fd >= 0 && fcntl(s.status_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        log_err("VM %s: bad --status-fd %d: %s", name, s.status_fd, strerror(errno));
+        return 2;
+    }
     def = load_definition(state_dir, name, &e);
     if (def == NULL) {
         log_err("VM %s: %s", name, e.msg);

@@ -392,7 +392,8 @@ static void on_qmp_closed(const char *why, void *arg)
 {
     struct vm *vm = arg;
 
-    if (!vm->proc_alive || vm->destroying)
+    /* After SHUTDOWN or quit, QEMU closing its monitor is expected. */
+    if (!vm->proc_alive || vm->destroying || vm->shutdown_seen)
         return;
     log_warn("VM %s: QMP connection lost (%s); reconnecting", vm->def->name, why);
     vm->connect_deadline_ms = 0;

@@ -1,0 +1,246 @@
+#include "broker/dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/supervise.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+
+/* Permissions a method needs.  Until VMs have owners, every permission
+ * beyond reading is root's. */
+enum perm { PERM_READ, PERM_DEFINE, PERM_POWER, PERM_ADMIN };
+
+static const char *perm_name(enum perm p)
+{
+    switch (p) {
+    case PERM_READ:
+        return "read";
+    case PERM_DEFINE:
+        return "define";
+    case PERM_POWER:
+        return "power";
+    case PERM_ADMIN:
+        return "admin";
+    }
+    return "?";
+}
+
+#define FORWARD_TIMEOUT_MS 60000
+#define DESTROY_TIMEOUT_MS 30000
+
+static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *params)
+{
+    const char *name = NULL;
+    struct bvm *vm;
+    struct cerr e;
+
+    if (rpc_param_string(params, "name", true, &name, &e) < 0 ||
+        (vm = registry_lookup(b, name, &e)) == NULL) {
+        rpc_req_done(req, NULL, &e);
+        return NULL;
+    }
+    return vm;
+}
+
+static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    long long version = RPC_PROTOCOL_VERSION;
+    struct cerr e;
+    cJSON *r, *caps;
+
+    (void)arg;
+    if (rpc_param_int(params, "version", 0, 1000000, &version, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (version != RPC_PROTOCOL_VERSION) {
+        cerr_set(&e, CE_VERSION, "client speaks protocol %lld, corrald speaks %d", version,
+                 RPC_PROTOCOL_VERSION);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    caps = json_arr();
+    json_arr_add(caps, json_str("events"));
+    json_add_num(r, "protocol", RPC_PROTOCOL_VERSION);
+    json_add_str(r, "server", "corrald");
+    json_add(r, "capabilities", caps);
+    json_add_num(r, "uid", rpc_req_uid(req));
+    rpc_req_done(req, r, NULL);
+}
+
+static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct broker *b = arg;
+    const char *xml = NULL;
+    char *warnings = NULL;
+    struct bvm *vm;
+    struct cerr e;
+    cJSON *r, *w;
+
+    if (rpc_param_string(params, "xml", true, &xml, &e) < 0 ||
+        (vm = registry_define(b, xml, strlen(xml), &warnings, &e)) == NULL) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    w = json_arr();
+    json_add_str(r, "name", vm->def->name);
+    json_add_str(r, "uuid", vm->def->uuid);
+    if (warnings != NULL) {
+        log_warn("VM %s: %s", vm->def->name, warnings);
+        json_arr_add(w, json_str(warnings));
+    }
+    json_add(r, "warnings", w);
+    free(warnings);
+    rpc_req_done(req, r, NULL);
+}
+
+static void m_undefine(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    struct cerr e;
+
+    if (vm == NULL)
+        return;
+    if (registry_undefine(arg, vm, &e) < 0)
+        rpc_req_done(req, NULL, &e);
+    else
+        rpc_req_done(req, json_obj(), NULL);
+}
+
+static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct broker *b = arg;
+    bool all = false;
+    struct cerr e;
+    cJSON *r, *list;
+
+    if (rpc_param_bool(params, "all", &all, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    list = json_arr();
+    for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
+        cJSON *o;
+        if (!all && !bvm_active(vm))
+            continue;
+        o = bvm_state_json(vm);
+        json_add_str(o, "uuid", vm->def->uuid);
+        json_arr_add(list, o);
+    }
+    json_add(r, "vms", list);
+    rpc_req_done(req, r, NULL);
+}
+
+static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm != NULL)
+        supervise_start(vm, req);
+}
+
+static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm == NULL)
+        return;
+    /* The broker's copy follows the supervisor's events, so it is answered
+     * here without a round trip. */
+    rpc_req_done(req, bvm_state_json(vm), NULL);
+}
+
+static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm == NULL)
+        return;
+    if (bvm_active(vm) && !vm->starting)
+        supervise_forward(vm, "vm.info", params, FORWARD_TIMEOUT_MS, req);
+    else
+        rpc_req_done(req, bvm_info_json(vm), NULL);
+}
+
+static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    const char *method = rpc_req_method(req);
+    int timeout = FORWARD_TIMEOUT_MS;
+    struct cerr e;
+
+    if (vm == NULL)
+        return;
+    if (!bvm_active(vm) || vm->starting) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
+                 vm->starting ? "starting" : vm->state);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (strcmp(method, "vm.shutdown") == 0) {
+        long long secs = 0;
+        if (rpc_param_int(params, "timeout", 0, 3600, &secs, &e) < 0) {
+            rpc_req_done(req, NULL, &e);
+            return;
+        }
+        timeout = (int)secs * 1000 + FORWARD_TIMEOUT_MS;
+    } else if (strcmp(method, "vm.destroy") == 0)
+        timeout = DESTROY_TIMEOUT_MS;
+    supervise_forward(vm, method, params, timeout, req);
+}
+
+static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct broker *b = arg;
+    const char *name = NULL;
+    struct cerr e;
+
+    if (rpc_param_string(params, "name", false, &name, &e) < 0 ||
+        (name != NULL && registry_lookup(b, name, &e) == NULL)) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    rpc_req_subscribe(req, name);
+    rpc_req_done(req, json_obj(), NULL);
+}
+
+static const struct rpc_method methods[] = {
+    {"hello", m_hello, PERM_READ},
+    {"vm.define", m_define, PERM_DEFINE},
+    {"vm.undefine", m_undefine, PERM_DEFINE},
+    {"vm.list", m_list, PERM_READ},
+    {"vm.start", m_start, PERM_POWER},
+    {"vm.state", m_state, PERM_READ},
+    {"vm.info", m_info, PERM_READ},
+    {"vm.suspend", m_forward, PERM_POWER},
+    {"vm.resume", m_forward, PERM_POWER},
+    {"vm.shutdown", m_forward, PERM_POWER},
+    {"vm.destroy", m_forward, PERM_POWER},
+    {"vm.qmp", m_forward, PERM_ADMIN},
+    {"events.subscribe", m_subscribe, PERM_READ},
+};
+
+static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
+                     void *arg)
+{
+    (void)params;
+    (void)arg;
+    if (uid == 0 || m->perm == PERM_READ)
+        return 0;
+    cerr_set(e, CE_PERMISSION, "permission denied: uid %ld may not call %s (needs the '%s' "
+                               "permission, which only root has)",
+             (long)uid, m->name, perm_name((enum perm)m->perm));
+    return -1;
+}
+
+struct rpc_server *dispatch_serve(struct broker *b, int listen_fd, struct cerr *e)
+{
+    static const struct rpc_server_ops ops = {NULL, authorize};
+
+    return rpc_server_new(b->base, listen_fd, methods, sizeof(methods) / sizeof(methods[0]), &ops,
+                          b, e);
+}

@@ -1,0 +1,181 @@
+/* corrald: the corral broker.  See corrald(8). */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker/dispatch.h"
+#include "broker/registry.h"
+#include "broker/supervise.h"
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/listen.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/corral"
+#define DEFAULT_RUN_DIR "/run/corral"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: corrald [--state-dir DIR] [--run-dir DIR] [--supervisor PATH] [--debug]\n"
+            "  --state-dir DIR    VM definitions, snapshot metadata, logs (default %s)\n"
+            "  --run-dir DIR      sockets and run records (default %s)\n"
+            "  --supervisor PATH  corral-supervisor binary (default: next to corrald, else %s)\n"
+            "  --debug            verbose logging\n"
+            "Runs in the foreground and logs to stderr; see corrald(8).\n",
+            DEFAULT_STATE_DIR, DEFAULT_RUN_DIR, CORRAL_LIBEXECDIR "/corral-supervisor");
+}
+
+/* Absolute, so that paths handed to supervisors and written into run
+ * records do not depend on anybody's working directory. */
+static char *absolute_dir(const char *dir, mode_t mode, struct cerr *e)
+{
+    char buf[PATH_MAX];
+
+    if (mkdir_p(dir, mode, e) < 0)
+        return NULL;
+    if (realpath(dir, buf) == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot resolve %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    return xstrdup(buf);
+}
+
+static char *default_supervisor(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (n > 0) {
+        self[n] = '\0';
+        char *cand = xasprintf("%s/corral-supervisor", dirname(self));
+        if (access(cand, X_OK) == 0)
+            return cand;
+        free(cand);
+    }
+    return xstrdup(CORRAL_LIBEXECDIR "/corral-supervisor");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct broker *b = arg;
+
+    (void)what;
+    log_info("received signal %d; exiting (VMs keep running)", (int)sig);
+    event_base_loopexit(b->base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'}, {"run-dir", required_argument, NULL, 'r'},
+        {"supervisor", required_argument, NULL, 'S'}, {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+    };
+    const char *state_dir = DEFAULT_STATE_DIR, *run_dir = DEFAULT_RUN_DIR, *sup = NULL;
+    struct broker b = {0};
+    struct event *sigterm = NULL, *sigint = NULL;
+    char *sock_path = NULL;
+    struct cerr e;
+    int c, fd, rc = 1;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            state_dir = optarg;
+            break;
+        case 'r':
+            run_dir = optarg;
+            break;
+        case 'S':
+            sup = optarg;
+            break;
+        case 'd':
+            b.debug = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_init("corrald", b.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    signal(SIGPIPE, SIG_IGN);
+    umask(022);
+    b.state_dir = absolute_dir(state_dir, 0755, &e);
+    b.run_dir = b.state_dir ? absolute_dir(run_dir, 0755, &e) : NULL;
+    if (b.run_dir == NULL) {
+        log_err("%s", e.msg);
+        goto out;
+    }
+    b.supervisor_path = sup ? xstrdup(sup) : default_supervisor();
+    if (access(b.supervisor_path, X_OK) < 0) {
+        log_err("cannot execute the supervisor %s: %s", b.supervisor_path, strerror(errno));
+        goto out;
+    }
+    b.base = event_base_new();
+    if (b.base == NULL) {
+        log_err("cannot create the event loop");
+        goto out;
+    }
+    sock_path = xasprintf("%s/corrald.sock", b.run_dir);
+    if (registry_load(&b, &e) < 0) {
+        log_err("%s", e.msg);
+        goto out;
+    }
+    /* Any local user may connect; what each may do is decided per request
+     * from SO_PEERCRED (dispatch.c). */
+    fd = unix_listen(sock_path, 0666, &e);
+    if (fd < 0) {
+        log_err("%s", e.msg);
+        goto out;
+    }
+    b.srv = dispatch_serve(&b, fd, &e);
+    if (b.srv == NULL) {
+        log_err("%s", e.msg);
+        goto out;
+    }
+    for (struct bvm *vm = b.vms; vm != NULL; vm = vm->next)
+        supervise_adopt(vm);
+    sigterm = evsignal_new(b.base, SIGTERM, on_signal, &b);
+    sigint = evsignal_new(b.base, SIGINT, on_signal, &b);
+    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
+        evsignal_add(sigint, NULL) < 0) {
+        log_err("cannot install signal handlers");
+        goto out;
+    }
+    log_info("serving %s (state %s, supervisor %s)", sock_path, b.state_dir, b.supervisor_path);
+    event_base_dispatch(b.base);
+    rc = 0;
+out:
+    if (sigterm != NULL)
+        event_free(sigterm);
+    if (sigint != NULL)
+        event_free(sigint);
+    rpc_server_free(b.srv);
+    for (struct bvm *vm = b.vms; vm != NULL; vm = vm->next)
+        supervise_release(vm);
+    registry_free(&b);
+    if (sock_path != NULL && rc == 0 && unlink(sock_path) < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", sock_path, strerror(errno));
+    free(sock_path);
+    free(b.state_dir);
+    free(b.run_dir);
+    free(b.supervisor_path);
+    if (b.base != NULL)
+        event_base_free(b.base);
+    return rc;
+}

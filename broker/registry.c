@@ -1,0 +1,366 @@
+#include "broker/registry.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "common/xml_safe.h"
+#include "proto/conn.h"
+#include "proto/listen.h"
+#include "proto/rpc.h"
+#include "proto/server.h"
+
+#define STATUS_MAX (64 * 1024)
+
+static struct bvm *bvm_new(struct broker *b, struct domain_def *def)
+{
+    struct bvm *vm = xcalloc(1, sizeof(*vm));
+
+    vm->b = b;
+    vm->def = def;
+    vm->state_dir = xasprintf("%s/vms/%s", b->state_dir, def->name);
+    vm->run_dir = xasprintf("%s/vm/%s", b->run_dir, def->name);
+    vm->sup_pidfd = -1;
+    vm->qemu_pidfd = -1;
+    vm->status_fd = -1;
+    snprintf(vm->state, sizeof(vm->state), "shut off");
+    snprintf(vm->reason, sizeof(vm->reason), "defined");
+    return vm;
+}
+
+static void bvm_free(struct bvm *vm)
+{
+    domain_def_free(vm->def);
+    free(vm->state_dir);
+    free(vm->run_dir);
+    free(vm->status_buf);
+    free(vm);
+}
+
+bool bvm_active(const struct bvm *vm)
+{
+    return vm->sup_pidfd >= 0;
+}
+
+static void persist_status(const struct bvm *vm)
+{
+    char *path = xasprintf("%s/status.json", vm->state_dir);
+    cJSON *o = json_obj();
+    struct cerr e;
+    size_t len;
+    char *text;
+
+    json_add_str(o, "state", vm->state);
+    json_add_str(o, "reason", vm->reason);
+    json_add_num(o, "time", (double)time(NULL));
+    text = rpc_serialize(o, &len, &e);
+    cJSON_Delete(o);
+    if (text == NULL || file_write_atomic(path, text, len, 0640, &e) < 0)
+        log_err("VM %s: cannot persist its state: %s", vm->def->name, e.msg);
+    free(text);
+    free(path);
+}
+
+cJSON *bvm_state_json(const struct bvm *vm)
+{
+    cJSON *o = json_obj();
+
+    json_add_str(o, "name", vm->def->name);
+    json_add_str(o, "state", vm->state);
+    json_add_str(o, "reason", vm->reason);
+    return o;
+}
+
+void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
+{
+    char reason[sizeof(vm->reason)];
+    cJSON *ev;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (strcmp(vm->state, state) == 0 && strcmp(vm->reason, reason) == 0)
+        return;
+    snprintf(vm->state, sizeof(vm->state), "%s", state);
+    snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
+    log_info("VM %s: %s (%s)", vm->def->name, state, reason);
+    persist_status(vm);
+    if (vm->b->srv != NULL) {
+        ev = bvm_state_json(vm);
+        json_add_num(ev, "time", (double)time(NULL));
+        rpc_server_broadcast(vm->b->srv, vm->def->name, "vm.state", ev);
+    }
+}
+
+static cJSON *read_json_file(const char *path)
+{
+    struct cerr e;
+    size_t len;
+    char *text = file_read_all(path, STATUS_MAX, &len, &e);
+    cJSON *j;
+
+    if (text == NULL)
+        return NULL;
+    j = json_parse(text, len, &e);
+    free(text);
+    return cJSON_IsObject(j) ? j : (cJSON_Delete(j), NULL);
+}
+
+cJSON *bvm_info_json(const struct bvm *vm)
+{
+    cJSON *o = domain_def_to_json(vm->def);
+    char *path = xasprintf("%s/last-exit.json", vm->state_dir);
+    cJSON *last = read_json_file(path);
+
+    free(path);
+    json_add_str(o, "state", vm->state);
+    json_add_str(o, "reason", vm->reason);
+    if (last != NULL)
+        json_add(o, "last_exit", last);
+    return o;
+}
+
+static void restore_status(struct bvm *vm)
+{
+    char *path = xasprintf("%s/status.json", vm->state_dir);
+    cJSON *st = read_json_file(path);
+    const cJSON *s, *r;
+
+    free(path);
+    if (st == NULL)
+        return;
+    s = cJSON_GetObjectItemCaseSensitive(st, "state");
+    r = cJSON_GetObjectItemCaseSensitive(st, "reason");
+    /* Only the inactive states are meaningful from disk: whether a VM runs
+     * is decided by its supervisor being there. */
+    if (cJSON_IsString(s) && cJSON_IsString(r) &&
+        (strcmp(s->valuestring, "shut off") == 0 || strcmp(s->valuestring, "crashed") == 0)) {
+        snprintf(vm->state, sizeof(vm->state), "%s", s->valuestring);
+        snprintf(vm->reason, sizeof(vm->reason), "%s", r->valuestring);
+    }
+    cJSON_Delete(st);
+}
+
+static struct domain_def *load_def(const char *dir, const char *name, struct cerr *e)
+{
+    char *path = xasprintf("%s/domain.xml", dir);
+    size_t len;
+    char *xml = file_read_all(path, XML_UNTRUSTED_MAX, &len, e);
+    char *warnings = NULL;
+    struct domain_def *def = NULL;
+
+    if (xml != NULL)
+        def = domain_def_parse(xml, len, &warnings, e);
+    if (def != NULL && strcmp(def->name, name) != 0) {
+        cerr_set(e, CE_INVALID_XML, "%s names VM %s", path, def->name);
+        domain_def_free(def);
+        def = NULL;
+    }
+    free(warnings);
+    free(xml);
+    free(path);
+    return def;
+}
+
+static void registry_insert(struct broker *b, struct bvm *vm)
+{
+    struct bvm **pp = &b->vms;
+
+    while (*pp != NULL && strcmp((*pp)->def->name, vm->def->name) < 0)
+        pp = &(*pp)->next;
+    vm->next = *pp;
+    *pp = vm;
+}
+
+int registry_load(struct broker *b, struct cerr *e)
+{
+    char *dir = xasprintf("%s/vms", b->state_dir);
+    struct dirent *de;
+    DIR *d;
+
+    if (mkdir_p(dir, 0755, e) < 0) {
+        free(dir);
+        return -1;
+    }
+    d = opendir(dir);
+    if (d == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot read %s: %s", dir, strerror(errno));
+        free(dir);
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL) {
+        struct cerr le;
+        char *vmdir;
+        struct domain_def *def;
+
+        if (de->d_name[0] == '.') {
+            /* Leftovers of an interrupted define or undefine. */
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                char *junk = xasprintf("%s/%s", dir, de->d_name);
+                log_warn("removing leftover %s", junk);
+                if (rm_rf(junk, &le) < 0)
+                    log_err("%s", le.msg);
+                free(junk);
+            }
+            continue;
+        }
+        if (!name_vm_valid(de->d_name, &le)) {
+            log_warn("ignoring %s/%s: %s", dir, de->d_name, le.msg);
+            continue;
+        }
+        vmdir = xasprintf("%s/%s", dir, de->d_name);
+        def = load_def(vmdir, de->d_name, &le);
+        free(vmdir);
+        if (def == NULL) {
+            log_err("cannot load VM %s: %s", de->d_name, le.msg);
+            continue;
+        }
+        struct bvm *vm = bvm_new(b, def);
+        restore_status(vm);
+        registry_insert(b, vm);
+    }
+    closedir(d);
+    free(dir);
+    return 0;
+}
+
+struct bvm *registry_find(struct broker *b, const char *name)
+{
+    for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
+        if (strcmp(vm->def->name, name) == 0)
+            return vm;
+    }
+    return NULL;
+}
+
+struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e)
+{
+    struct bvm *vm;
+
+    if (!name_vm_valid(name, e))
+        return NULL;
+    vm = registry_find(b, name);
+    if (vm == NULL)
+        cerr_set(e, CE_NO_DOMAIN, "no VM named '%s'", name);
+    return vm;
+}
+
+struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char **warnings,
+                            struct cerr *e)
+{
+    struct domain_def *def = domain_def_parse(xml, len, warnings, e);
+    char *text = NULL, *tmpdir = NULL, *final = NULL, *path = NULL;
+    struct bvm *vm = NULL;
+
+    if (def == NULL)
+        return NULL;
+    for (struct bvm *o = b->vms; o != NULL; o = o->next) {
+        if (strcmp(o->def->name, def->name) == 0) {
+            cerr_set(e, CE_DOMAIN_EXISTS, "a VM named '%s' is already defined", def->name);
+            goto fail;
+        }
+        if (strcmp(o->def->uuid, def->uuid) == 0) {
+            cerr_set(e, CE_DOMAIN_EXISTS, "VM '%s' already has UUID %s", o->def->name,
+                     def->uuid);
+            goto fail;
+        }
+    }
+    if (domain_def_check_disks(def, e) < 0)
+        goto fail;
+    /* Built under a dot-name that no VM can have, then renamed: a crash
+     * leaves either nothing or the whole definition. */
+    text = domain_def_format(def);
+    tmpdir = xasprintf("%s/vms/.define-%s", b->state_dir, def->name);
+    final = xasprintf("%s/vms/%s", b->state_dir, def->name);
+    path = xasprintf("%s/domain.xml", tmpdir);
+    if (rm_rf(tmpdir, e) < 0)
+        goto fail;
+    if (mkdir(tmpdir, 0750) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create %s: %s", tmpdir, strerror(errno));
+        goto fail;
+    }
+    if (file_write_atomic(path, text, strlen(text), 0640, e) < 0)
+        goto fail_rm;
+    if (rename(tmpdir, final) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot rename %s to %s: %s", tmpdir, final, strerror(errno));
+        goto fail_rm;
+    }
+    char *vmsdir = xasprintf("%s/vms", b->state_dir);
+    int rc = dir_fsync(vmsdir, e);
+    free(vmsdir);
+    if (rc < 0)
+        goto fail;
+    vm = bvm_new(b, def);
+    def = NULL;
+    registry_insert(b, vm);
+    persist_status(vm);
+    log_info("VM %s defined (uuid %s)", vm->def->name, vm->def->uuid);
+    goto out;
+fail_rm : {
+    struct cerr ignored;
+    rm_rf(tmpdir, &ignored);
+}
+fail:
+    free(*warnings);
+    *warnings = NULL;
+out:
+    domain_def_free(def);
+    free(text);
+    free(tmpdir);
+    free(final);
+    free(path);
+    return vm;
+}
+
+int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e)
+{
+    char *trash = xasprintf("%s/vms/.undefine-%s", b->state_dir, vm->def->name);
+    char *vmsdir = xasprintf("%s/vms", b->state_dir);
+    int rc = -1;
+
+    if (bvm_active(vm) || vm->starting) {
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s is %s; destroy or shut it down first",
+                 vm->def->name, vm->starting ? "starting" : vm->state);
+        goto out;
+    }
+    /* Renamed away first so that a crash never leaves half a VM. */
+    if (rm_rf(trash, e) < 0)
+        goto out;
+    if (rename(vm->state_dir, trash) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot move %s away: %s", vm->state_dir, strerror(errno));
+        goto out;
+    }
+    if (dir_fsync(vmsdir, e) < 0 || rm_rf(trash, e) < 0)
+        goto out;
+    for (struct bvm **pp = &b->vms; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == vm) {
+            *pp = vm->next;
+            break;
+        }
+    }
+    log_info("VM %s undefined", vm->def->name);
+    bvm_free(vm);
+    rc = 0;
+out:
+    free(trash);
+    free(vmsdir);
+    return rc;
+}
+
+void registry_free(struct broker *b)
+{
+    while (b->vms != NULL) {
+        struct bvm *n = b->vms->next;
+        bvm_free(b->vms);
+        b->vms = n;
+    }
+}

@@ -1,0 +1,80 @@
+/* The broker's VM registry.  Everything in it is derived from the state
+ * directory (definitions, last known state) and the run directory (running
+ * supervisors), so a restarted broker rebuilds it from disk. */
+#ifndef CORRAL_REGISTRY_H
+#define CORRAL_REGISTRY_H
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "common/domain_xml.h"
+#include "common/error.h"
+
+struct broker;
+struct rpc_conn;
+
+struct start_waiter {
+    void *req; /* an rpc_req */
+    struct start_waiter *next;
+};
+
+struct bvm {
+    struct broker *b;
+    struct domain_def *def;
+    char *state_dir; /* STATE/vms/NAME */
+    char *run_dir;   /* RUN/vm/NAME */
+
+    char state[16];  /* PROTOCOL.md state strings */
+    char reason[256];
+
+    /* Supervisor, while one exists. */
+    bool starting;
+    pid_t sup_pid;
+    int sup_pidfd;
+    struct event *sup_ev;
+    bool sup_is_child; /* spawned by this broker, so it can be reaped */
+    int status_fd;     /* start-up status pipe */
+    struct event *status_ev;
+    char *status_buf;
+    size_t status_len;
+    struct rpc_conn *sup_conn;
+    pid_t qemu_pid;
+    int qemu_pidfd;
+    time_t started;
+    struct start_waiter *start_waiters;
+
+    struct bvm *next;
+};
+
+struct broker {
+    struct event_base *base;
+    char *state_dir, *run_dir, *supervisor_path;
+    struct rpc_server *srv;
+    struct bvm *vms;
+    bool debug;
+};
+
+/* Loads every VM definition under STATE/vms. */
+int registry_load(struct broker *b, struct cerr *e);
+struct bvm *registry_find(struct broker *b, const char *name);
+/* Looks up name after validating it; CE_INVALID_NAME / CE_NO_DOMAIN. */
+struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e);
+/* Parses, checks and durably writes a new definition; nothing is written
+ * on failure.  *warnings is malloc'd or NULL. */
+struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char **warnings,
+                            struct cerr *e);
+/* Removes an inactive VM's definition and state directory. */
+int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e);
+bool bvm_active(const struct bvm *vm);
+/* Sets and persists state and reason, and tells event subscribers. */
+void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* vm.state / vm.info objects for an inactive VM; caller owns them. */
+cJSON *bvm_state_json(const struct bvm *vm);
+cJSON *bvm_info_json(const struct bvm *vm);
+void registry_free(struct broker *b);
+
+#endif

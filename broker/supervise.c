@@ -1,0 +1,477 @@
+#include "broker/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/conn.h"
+#include "proto/listen.h"
+#include "proto/rpc.h"
+#include "proto/server.h"
+
+#define STATUS_MAX (64 * 1024)
+#define RECORD_MAX (64 * 1024)
+#define SUBSCRIBE_TIMEOUT_MS 10000
+
+static void finish_start(struct bvm *vm, cJSON *result, const struct cerr *e)
+{
+    while (vm->start_waiters != NULL) {
+        struct start_waiter *w = vm->start_waiters;
+        vm->start_waiters = w->next;
+        rpc_req_done(w->req, result ? json_dup(result) : NULL, e);
+        free(w);
+    }
+    cJSON_Delete(result);
+    vm->starting = false;
+}
+
+static void close_status(struct bvm *vm)
+{
+    if (vm->status_ev != NULL) {
+        event_free(vm->status_ev);
+        vm->status_ev = NULL;
+    }
+    if (vm->status_fd >= 0) {
+        close(vm->status_fd);
+        vm->status_fd = -1;
+    }
+    free(vm->status_buf);
+    vm->status_buf = NULL;
+    vm->status_len = 0;
+}
+
+void supervise_release(struct bvm *vm)
+{
+    close_status(vm);
+    if (vm->sup_conn != NULL) {
+        rpc_conn_free(vm->sup_conn);
+        vm->sup_conn = NULL;
+    }
+    if (vm->sup_ev != NULL) {
+        event_free(vm->sup_ev);
+        vm->sup_ev = NULL;
+    }
+    if (vm->sup_pidfd >= 0) {
+        close(vm->sup_pidfd);
+        vm->sup_pidfd = -1;
+    }
+    if (vm->qemu_pidfd >= 0) {
+        close(vm->qemu_pidfd);
+        vm->qemu_pidfd = -1;
+    }
+    vm->sup_pid = 0;
+    vm->qemu_pid = 0;
+}
+
+static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
+{
+    struct bvm *vm = arg;
+    struct rpc_msg m;
+    struct cerr e;
+    const char *state = NULL, *reason = NULL;
+
+    (void)c;
+    if (rpc_classify(msg, &m, &e) < 0 || m.kind != RPC_KIND_NOTIFICATION)
+        return;
+    if (strcmp(m.method, "vm.state") != 0)
+        return;
+    if (rpc_param_string(m.params, "state", true, &state, &e) < 0 ||
+        rpc_param_string(m.params, "reason", true, &reason, &e) < 0) {
+        log_warn("VM %s: malformed vm.state event from the supervisor: %s", vm->def->name, e.msg);
+        return;
+    }
+    /* The final state is settled from the exit facts when the supervisor
+     * is gone; here only live transitions count. */
+    if (strcmp(state, "running") == 0 || strcmp(state, "paused") == 0)
+        bvm_set_state(vm, state, "%s", reason);
+}
+
+static void sup_closed(struct rpc_conn *c, const char *why, void *arg)
+{
+    struct bvm *vm = arg;
+
+    log_debug("VM %s: supervisor connection closed: %s", vm->def->name, why);
+    if (vm->sup_conn == c) {
+        rpc_conn_free(c);
+        vm->sup_conn = NULL;
+    }
+}
+
+static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct bvm *vm = arg;
+
+    (void)result;
+    if (e != NULL)
+        log_warn("VM %s: cannot subscribe to supervisor events: %s", vm->def->name, e->msg);
+}
+
+static int connect_supervisor(struct bvm *vm, struct cerr *e)
+{
+    char *path = xasprintf("%s/control.sock", vm->run_dir);
+    int fd = unix_connect(path, e);
+
+    free(path);
+    if (fd < 0)
+        return -1;
+    vm->sup_conn = rpc_conn_new(vm->b->base, fd, sup_message, sup_closed, vm);
+    if (vm->sup_conn == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot set up the connection to VM %s's supervisor",
+                 vm->def->name);
+        return -1;
+    }
+    rpc_conn_call(vm->sup_conn, "events.subscribe", NULL, SUBSCRIBE_TIMEOUT_MS, subscribed_cb, vm);
+    return 0;
+}
+
+static void watch_qemu(struct bvm *vm, pid_t pid)
+{
+    vm->qemu_pid = pid;
+    if (pid > 0) {
+        vm->qemu_pidfd = pidfd_open(pid, 0);
+        if (vm->qemu_pidfd < 0)
+            log_warn("VM %s: cannot watch QEMU pid %ld: %s", vm->def->name, (long)pid,
+                     strerror(errno));
+    }
+}
+
+static cJSON *read_json(const char *path, size_t max)
+{
+    struct cerr e;
+    size_t len;
+    char *text = file_read_all(path, max, &len, &e);
+    cJSON *j = NULL;
+
+    if (text != NULL)
+        j = json_parse(text, len, &e);
+    free(text);
+    if (j != NULL && !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* The supervisor is gone: settle the VM's state from the exit facts it
+ * wrote, or call it a crash when it wrote none. */
+static void settle(struct bvm *vm, const char *how)
+{
+    char *exit_path = xasprintf("%s/last-exit.json", vm->state_dir);
+    cJSON *facts = read_json(exit_path, RECORD_MAX);
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(facts, "state");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(facts, "reason");
+    const cJSON *when = cJSON_GetObjectItemCaseSensitive(facts, "time");
+    bool fresh = cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1;
+    struct cerr e;
+
+    free(exit_path);
+    if (vm->starting) {
+        struct cerr se;
+        cerr_set(&se, CE_SUPERVISOR, "the supervisor of VM %s %s during start-up",
+                 vm->def->name, how);
+        finish_start(vm, NULL, &se);
+    }
+    if (fresh && cJSON_IsString(state) && cJSON_IsString(reason))
+        bvm_set_state(vm, state->valuestring, "%s", reason->valuestring);
+    else {
+        /* Without its supervisor nobody manages QEMU: stop it rather than
+         * leave a guest nobody can see. */
+        bool killed = vm->qemu_pidfd >= 0 && pidfd_send_signal(vm->qemu_pidfd, SIGKILL, NULL, 0) == 0;
+        bvm_set_state(vm, "crashed", "crashed: supervisor %s%s", how,
+                      killed ? "; its QEMU was killed" : "");
+    }
+    cJSON_Delete(facts);
+    supervise_release(vm);
+    if (rm_rf(vm->run_dir, &e) < 0)
+        log_warn("VM %s: %s", vm->def->name, e.msg);
+}
+
+static void status_cb(evutil_socket_t fd, short what, void *arg);
+
+static void sup_exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct bvm *vm = arg;
+    char how[96] = "exited";
+    siginfo_t si;
+
+    (void)what;
+    memset(&si, 0, sizeof(si));
+    if (vm->sup_is_child) {
+        if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
+            log_err("VM %s: waitid on supervisor: %s", vm->def->name, strerror(errno));
+            return;
+        }
+        if (si.si_pid == 0)
+            return;
+        if (si.si_code == CLD_EXITED)
+            snprintf(how, sizeof(how), "exited with status %d", si.si_status);
+        else
+            snprintf(how, sizeof(how), "was killed by signal %d", si.si_status);
+    }
+    log_info("VM %s: supervisor pid %ld %s", vm->def->name, (long)vm->sup_pid, how);
+    /* Read whatever start-up status is still in the pipe first: the writer
+     * is gone, so this reaches EOF at once. */
+    if (vm->status_fd >= 0)
+        status_cb(vm->status_fd, EV_READ, vm);
+    settle(vm, how);
+}
+
+static void status_line(struct bvm *vm, const char *line, size_t len)
+{
+    struct cerr e;
+    cJSON *st = json_parse(line, len, &e);
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(st, "ok");
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(st, "info");
+
+    if (!cJSON_IsBool(ok)) {
+        cerr_set(&e, CE_SUPERVISOR, "VM %s: the supervisor sent a malformed start-up status",
+                 vm->def->name);
+        finish_start(vm, NULL, &e);
+    } else if (!cJSON_IsTrue(ok)) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(st, "code");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(st, "message");
+        cerr_set(&e, cJSON_IsNumber(code) ? (enum corral_err)code->valueint : CE_SUPERVISOR, "%s",
+                 cJSON_IsString(msg) ? msg->valuestring : "start-up failed");
+        finish_start(vm, NULL, &e);
+    } else {
+        const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
+        cJSON *res = json_obj();
+        watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
+        if (connect_supervisor(vm, &e) < 0)
+            log_warn("VM %s: %s", vm->def->name, e.msg);
+        bvm_set_state(vm, "running", "booted");
+        json_add_str(res, "name", vm->def->name);
+        json_add_str(res, "state", vm->state);
+        json_add_num(res, "supervisor_pid", vm->sup_pid);
+        json_add_num(res, "qemu_pid", vm->qemu_pid);
+        finish_start(vm, res, NULL);
+    }
+    cJSON_Delete(st);
+}
+
+static void status_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct bvm *vm = arg;
+    char buf[4096];
+    bool eof = false;
+    ssize_t n;
+
+    (void)what;
+    for (;;) {
+        n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0 || vm->status_len + (size_t)n > STATUS_MAX) {
+            if (n > 0)
+                log_warn("VM %s: start-up status too long", vm->def->name);
+            eof = true;
+            break;
+        }
+        vm->status_buf = xreallocarray(vm->status_buf, vm->status_len + (size_t)n + 1, 1);
+        memcpy(vm->status_buf + vm->status_len, buf, (size_t)n);
+        vm->status_len += (size_t)n;
+    }
+    /* One line says all the supervisor will say about start-up; EOF without
+     * it means the supervisor died, which its pidfd reports. */
+    char *nl = vm->status_buf ? memchr(vm->status_buf, '\n', vm->status_len) : NULL;
+    if (nl != NULL && vm->starting)
+        status_line(vm, vm->status_buf, (size_t)(nl - vm->status_buf));
+    if (nl != NULL || eof)
+        close_status(vm);
+}
+
+static int watch_supervisor(struct bvm *vm, pid_t pid, struct cerr *e)
+{
+    vm->sup_pid = pid;
+    vm->sup_pidfd = pidfd_open(pid, 0);
+    if (vm->sup_pidfd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot watch supervisor pid %ld of VM %s: %s", (long)pid,
+                 vm->def->name, strerror(errno));
+        return -1;
+    }
+    vm->sup_ev = event_new(vm->b->base, vm->sup_pidfd, EV_READ | EV_PERSIST, sup_exit_cb, vm);
+    if (vm->sup_ev == NULL || event_add(vm->sup_ev, NULL) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot watch the supervisor of VM %s", vm->def->name);
+        return -1;
+    }
+    return 0;
+}
+
+static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
+                 strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* Its own session, so that the broker's terminal or process group
+         * going away does not take the VM with it. */
+        char *argv[] = {vm->b->supervisor_path, "--name",  vm->def->name, "--state-dir",
+                        vm->state_dir,          "--run-dir", vm->run_dir, "--status-fd",
+                        "3",                    vm->b->debug ? "--debug" : NULL, NULL};
+        setsid();
+        if (dup2(status_w, 3) < 0)
+            _exit(127);
+        close_range(4, ~0U, 0);
+        execv(argv[0], argv);
+        dprintf(2, "corrald: cannot execute %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+void supervise_start(struct bvm *vm, void *req)
+{
+    struct start_waiter *w;
+    struct cerr e;
+    int pipefd[2];
+    pid_t pid;
+
+    if (bvm_active(vm) || vm->starting) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is already %s", vm->def->name,
+                 vm->starting ? "starting" : vm->state);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (rm_rf(vm->run_dir, &e) < 0 || mkdir_p(vm->run_dir, 0750, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        cerr_set(&e, CE_SYSTEM, "cannot create a pipe: %s", strerror(errno));
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    vm->started = time(NULL);
+    pid = spawn(vm, pipefd[1], &e);
+    close(pipefd[1]);
+    if (pid < 0) {
+        close(pipefd[0]);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    vm->sup_is_child = true;
+    vm->starting = true;
+    w = xcalloc(1, sizeof(*w));
+    w->req = req;
+    vm->start_waiters = w;
+    vm->status_fd = pipefd[0];
+    if (fcntl(vm->status_fd, F_SETFL, O_NONBLOCK) < 0 ||
+        (vm->status_ev = event_new(vm->b->base, vm->status_fd, EV_READ | EV_PERSIST, status_cb,
+                                   vm)) == NULL ||
+        event_add(vm->status_ev, NULL) < 0 || watch_supervisor(vm, pid, &e) < 0) {
+        cerr_set(&e, CE_SYSTEM, "cannot watch the supervisor of VM %s", vm->def->name);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        finish_start(vm, NULL, &e);
+        supervise_release(vm);
+        return;
+    }
+    log_info("VM %s: supervisor pid %ld started", vm->def->name, (long)pid);
+}
+
+void supervise_adopt(struct bvm *vm)
+{
+    char *path = xasprintf("%s/supervisor.json", vm->run_dir);
+    cJSON *rec = read_json(path, RECORD_MAX);
+    const cJSON *spid = cJSON_GetObjectItemCaseSensitive(rec, "supervisor_pid");
+    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
+    const cJSON *started = cJSON_GetObjectItemCaseSensitive(rec, "started");
+    struct cerr e;
+
+    free(path);
+    if (rec == NULL) {
+        if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
+            log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);
+        return;
+    }
+    if (!cJSON_IsNumber(spid) || spid->valueint <= 0) {
+        log_warn("VM %s: run record has no supervisor pid", vm->def->name);
+        cJSON_Delete(rec);
+        settle(vm, "left an unreadable run record");
+        return;
+    }
+    vm->started = cJSON_IsNumber(started) ? (time_t)started->valuedouble : 0;
+    vm->sup_is_child = false;
+    if (watch_supervisor(vm, (pid_t)spid->valueint, &e) < 0) {
+        log_warn("VM %s: %s", vm->def->name, e.msg);
+        watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
+        cJSON_Delete(rec);
+        settle(vm, "died while the broker was away");
+        return;
+    }
+    watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
+    cJSON_Delete(rec);
+    if (connect_supervisor(vm, &e) < 0) {
+        log_warn("VM %s: %s", vm->def->name, e.msg);
+        return;
+    }
+    /* The state is whatever the supervisor says now; it answers from its
+     * own state, so this does not wait behind QEMU. */
+    snprintf(vm->state, sizeof(vm->state), "running");
+    snprintf(vm->reason, sizeof(vm->reason), "re-attached");
+    log_info("VM %s: re-attached to supervisor pid %ld", vm->def->name, (long)vm->sup_pid);
+    supervise_forward(vm, "vm.state", NULL, SUBSCRIBE_TIMEOUT_MS, NULL);
+}
+
+struct forward {
+    struct bvm *vm;
+    void *req;
+};
+
+static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct forward *f = arg;
+
+    if (f->req == NULL) {
+        /* A state refresh of our own. */
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "state");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
+        if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
+            bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
+    } else
+        rpc_req_done(f->req, result ? json_dup(result) : NULL, e);
+    free(f);
+}
+
+void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
+                       void *req)
+{
+    struct forward *f;
+    struct cerr e;
+    cJSON *p;
+
+    if (vm->sup_conn == NULL) {
+        struct cerr ce;
+        /* The connection may have dropped while the supervisor lives on
+         * (it restarted its socket, or a transient error): try once more. */
+        if (!bvm_active(vm) || connect_supervisor(vm, &ce) < 0) {
+            cerr_set(&e, bvm_active(vm) ? CE_SUPERVISOR : CE_OPERATION_INVALID,
+                     bvm_active(vm) ? "cannot reach the supervisor of VM %s"
+                                    : "VM %s is not running",
+                     vm->def->name);
+            if (req != NULL)
+                rpc_req_done(req, NULL, &e);
+            return;
+        }
+    }
+    f = xcalloc(1, sizeof(*f));
+    f->vm = vm;
+    f->req = req;
+    p = params ? json_dup(params) : json_obj();
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
+    rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);
+}

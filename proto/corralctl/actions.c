@@ -1,0 +1,162 @@
+/* Handlers of the verbs that change a VM, and of qemu-monitor-command. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/corralctl/ctl.h"
+#include "proto/rpc.h"
+
+/* Room left for the message around the XML, so that a document under the
+ * limit is not refused for its envelope. */
+#define DEFINE_ENVELOPE 4096
+/* How much longer than the guest's time to power off we wait for the
+ * broker's reply. */
+#define SHUTDOWN_MARGIN_S 30
+
+/* Verbs whose whole job is one call on a VM and one line of output. */
+int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *name = a->argv[0];
+    cJSON *r = ctl_call(ctl, a->verb->method, ctl_name_params(name));
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = ctl_done(ctl, r, name, a->verb->done);
+    cJSON_Delete(r);
+    return status;
+}
+
+/* Checks that the define result's warnings, if any, are strings. */
+static int check_warnings(const cJSON *warnings)
+{
+    const cJSON *w;
+
+    if (warnings == NULL || cJSON_IsNull(warnings))
+        return 0;
+    if (!cJSON_IsArray(warnings))
+        return -1;
+    cJSON_ArrayForEach(w, warnings)
+    {
+        if (!cJSON_IsString(w))
+            return -1;
+    }
+    return 0;
+}
+
+static int print_defined(const struct ctl *ctl, const cJSON *r, const char *file)
+{
+    const cJSON *warnings = cJSON_GetObjectItemCaseSensitive(r, "warnings"), *w;
+    const char *name;
+
+    if (ctl_reply_str(r, "name", true, &name) < 0 || check_warnings(warnings) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    printf("Domain '%s' defined from %s\n", name, file);
+    cJSON_ArrayForEach(w, warnings)
+    {
+        fprintf(stderr, "warning: %s\n", w->valuestring);
+    }
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_define(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *file = a->argv[0];
+    size_t len;
+    char *xml = ctl_read_input(file, RPC_MAX_MESSAGE - DEFINE_ENVELOPE, &len);
+    cJSON *p, *r;
+    int status;
+
+    if (xml == NULL)
+        return CTL_EXIT_ERROR;
+    /* A JSON string ends at a NUL byte, so the XML would arrive cut short. */
+    if (memchr(xml, '\0', len) != NULL) {
+        free(xml);
+        return ctl_error("%s contains a NUL byte: it is not domain XML", file);
+    }
+    p = json_obj();
+    json_add_str(p, "xml", xml);
+    free(xml);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = print_defined(ctl, r, file);
+    cJSON_Delete(r);
+    return status;
+}
+
+int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *name = a->argv[0];
+    long long wait_s = ctl_opt(a, "timeout");
+    int timeout_ms = ctl->timeout_ms;
+    cJSON *p = ctl_name_params(name), *r;
+    int status;
+
+    /* The broker answers only once the guest is off or wait_s has passed,
+     * so our own wait must be longer. */
+    if (timeout_ms >= 0 && timeout_ms < (wait_s + SHUTDOWN_MARGIN_S) * 1000)
+        timeout_ms = (int)(wait_s + SHUTDOWN_MARGIN_S) * 1000;
+    json_add_num(p, "timeout", (double)wait_s);
+    r = ctl_call_ms(ctl, a->verb->method, p, timeout_ms);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = ctl_done(ctl, r, name, wait_s == 0 ? "is being shutdown" : "is shut off");
+    cJSON_Delete(r);
+    return status;
+}
+
+/* Parses the user's QMP command; NULL after printing why. */
+static cJSON *parse_qmp_command(const char *text)
+{
+    struct cerr e;
+    cJSON *cmd;
+
+    cerr_clear(&e);
+    cmd = json_parse(text, strlen(text), &e);
+    if (cmd == NULL) {
+        ctl_error("the QMP command is not valid JSON (%s); expected an object such as "
+                  "'{\"execute\":\"query-status\"}'",
+                  e.msg);
+        return NULL;
+    }
+    if (!cJSON_IsObject(cmd)) {
+        cJSON_Delete(cmd);
+        ctl_error("the QMP command must be a JSON object such as "
+                  "'{\"execute\":\"query-status\"}'");
+        return NULL;
+    }
+    return cmd;
+}
+
+static int print_qmp_reply(const struct ctl *ctl, const cJSON *r, bool pretty)
+{
+    const cJSON *reply = cJSON_GetObjectItemCaseSensitive(r, "reply");
+    int status;
+
+    if (!cJSON_IsObject(reply))
+        return ctl_unexpected();
+    status = ctl_print_json(ctl->json ? r : reply, ctl->json || pretty);
+    /* QEMU's refusal still printed, but scripts see it in the status. */
+    if (status == CTL_EXIT_OK && cJSON_HasObjectItem(reply, "error"))
+        status = CTL_EXIT_ERROR;
+    return status;
+}
+
+int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *cmd = parse_qmp_command(a->argv[1]), *p, *r;
+    int status;
+
+    if (cmd == NULL)
+        return CTL_EXIT_ERROR;
+    p = ctl_name_params(a->argv[0]);
+    json_add(p, "command", cmd);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = print_qmp_reply(ctl, r, ctl_opt(a, "pretty") != 0);
+    cJSON_Delete(r);
+    return status;
+}

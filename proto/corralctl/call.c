@@ -1,0 +1,330 @@
+/* Talking to the server (connection, hello, calls), reading its replies
+ * defensively, and the output and error helpers of the verb handlers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/corralctl/ctl.h"
+#include "proto/rpc.h"
+
+/* JSON numbers are doubles: integers above this lose precision. */
+#define JSON_INT_MAX (1LL << 53)
+
+int ctl_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CTL_EXIT_ERROR;
+}
+
+int ctl_unexpected(void)
+{
+    return ctl_error("unexpected reply from server");
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    /* CLOCK_MONOTONIC cannot fail on Linux; a zero start only makes a
+     * timeout look like the server's. */
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+        return 0;
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void report_call_error(const struct cerr *e, int timeout_ms, long long start)
+{
+    switch (e->code) {
+    case CE_TIMEOUT:
+        /* 1009 is also the server's own verdict on a slow operation: only
+         * a wait as long as ours is the client giving up. */
+        if (timeout_ms >= 0 && now_ms() - start >= timeout_ms)
+            ctl_error("no reply from the server within %d s (see --timeout)", timeout_ms / 1000);
+        else
+            ctl_error("%s", e->msg);
+        break;
+    case CE_PARSE:
+    case CE_INVALID_REQUEST:
+        /* The client library's verdict on what the server sent. */
+        ctl_unexpected();
+        break;
+    case CE_VERSION:
+        ctl_error("incompatible server: %s (corralctl speaks protocol version %d)", e->msg,
+                  RPC_PROTOCOL_VERSION);
+        break;
+    default:
+        ctl_error("%s", e->msg);
+        break;
+    }
+}
+
+cJSON *ctl_call_ms(struct ctl *ctl, const char *method, cJSON *params, int timeout_ms)
+{
+    long long start = now_ms();
+    struct cerr e;
+    cJSON *r;
+
+    cerr_clear(&e);
+    r = rpc_client_call(ctl->client, method, params, timeout_ms, &e);
+    if (r == NULL) {
+        report_call_error(&e, timeout_ms, start);
+        return NULL;
+    }
+    if (!cJSON_IsObject(r)) {
+        cJSON_Delete(r);
+        ctl_unexpected();
+        return NULL;
+    }
+    return r;
+}
+
+cJSON *ctl_call(struct ctl *ctl, const char *method, cJSON *params)
+{
+    return ctl_call_ms(ctl, method, params, ctl->timeout_ms);
+}
+
+cJSON *ctl_name_params(const char *name)
+{
+    cJSON *p = json_obj();
+
+    json_add_str(p, "name", name);
+    return p;
+}
+
+/* rpc_client_connect says "cannot connect to PATH: WHY"; our message names
+ * the server instead, so keep only WHY when the text has that shape. */
+static const char *connect_detail(const char *path, const char *msg)
+{
+    static const char head[] = "cannot connect to ";
+    size_t hlen = sizeof(head) - 1, plen = strlen(path);
+
+    if (strncmp(msg, head, hlen) == 0 && strncmp(msg + hlen, path, plen) == 0 &&
+        strncmp(msg + hlen + plen, ": ", 2) == 0)
+        return msg + hlen + plen + 2;
+    return msg;
+}
+
+static int hello(struct ctl *ctl)
+{
+    cJSON *p = json_obj();
+    long long protocol;
+
+    json_add_num(p, "version", RPC_PROTOCOL_VERSION);
+    json_add_str(p, "client", "corralctl");
+    ctl->hello = ctl_call(ctl, "hello", p);
+    if (ctl->hello == NULL)
+        return CTL_EXIT_ERROR;
+    if (ctl_reply_int(ctl->hello, "protocol", true, &protocol) < 0)
+        return ctl_unexpected();
+    if (protocol != RPC_PROTOCOL_VERSION)
+        return ctl_error("incompatible server: it speaks protocol version %lld, corralctl "
+                         "speaks %d",
+                         protocol, RPC_PROTOCOL_VERSION);
+    return CTL_EXIT_OK;
+}
+
+int ctl_connect(struct ctl *ctl)
+{
+    struct cerr e;
+
+    cerr_clear(&e);
+    ctl->client = rpc_client_connect(ctl->socket, &e);
+    if (ctl->client != NULL)
+        return hello(ctl);
+    if (ctl->vm_socket)
+        return ctl_error("cannot connect to the supervisor at %s: %s (is the VM running?)",
+                         ctl->socket, connect_detail(ctl->socket, e.msg));
+    return ctl_error("cannot connect to the broker at %s: %s (is corrald running? set "
+                     "CORRAL_SOCKET or --socket)",
+                     ctl->socket, connect_detail(ctl->socket, e.msg));
+}
+
+void ctl_disconnect(struct ctl *ctl)
+{
+    cJSON_Delete(ctl->hello);
+    ctl->hello = NULL;
+    rpc_client_close(ctl->client);
+    ctl->client = NULL;
+}
+
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+    const cJSON *v = obj != NULL ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+
+    return cJSON_IsNull(v) ? NULL : v;
+}
+
+int ctl_reply_str(const cJSON *obj, const char *key, bool required, const char **out)
+{
+    const cJSON *v = member(obj, key);
+
+    if (v == NULL)
+        return required ? -1 : 0;
+    if (!cJSON_IsString(v))
+        return -1;
+    *out = v->valuestring;
+    return 0;
+}
+
+int ctl_reply_int(const cJSON *obj, const char *key, bool required, long long *out)
+{
+    const cJSON *v = member(obj, key);
+
+    if (v == NULL)
+        return required ? -1 : 0;
+    /* The range check comes before the cast, which would otherwise be
+     * undefined for huge values. */
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > (double)JSON_INT_MAX ||
+        v->valuedouble != (double)(long long)v->valuedouble)
+        return -1;
+    *out = (long long)v->valuedouble;
+    return 0;
+}
+
+int ctl_reply_bool(const cJSON *obj, const char *key, bool *out)
+{
+    const cJSON *v = member(obj, key);
+
+    if (v == NULL)
+        return 0;
+    if (!cJSON_IsBool(v))
+        return -1;
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+static int print_compact(const cJSON *item)
+{
+    char *s = cJSON_PrintUnformatted(item);
+
+    if (s == NULL)
+        return -1;
+    fputs(s, stdout);
+    cJSON_free(s);
+    return 0;
+}
+
+static int print_key(const char *key)
+{
+    /* A string item on the stack lets cJSON do the escaping. */
+    cJSON k = {.type = cJSON_String, .valuestring = (char *)key};
+
+    if (print_compact(&k) < 0)
+        return -1;
+    fputs(": ", stdout);
+    return 0;
+}
+
+/* cJSON_Print's layout (tabs, a tab after each colon) reads poorly; this is
+ * jq's, two spaces a level.  cJSON's parser caps nesting, and so the
+ * recursion. */
+static int print_pretty(const cJSON *item, int depth)
+{
+    bool obj = cJSON_IsObject(item);
+    const cJSON *child;
+
+    if (!obj && !cJSON_IsArray(item))
+        return print_compact(item);
+    if (item->child == NULL) {
+        fputs(obj ? "{}" : "[]", stdout);
+        return 0;
+    }
+    putchar(obj ? '{' : '[');
+    cJSON_ArrayForEach(child, item)
+    {
+        printf("\n%*s", 2 * (depth + 1), "");
+        if ((obj && print_key(child->string) < 0) || print_pretty(child, depth + 1) < 0)
+            return -1;
+        if (child->next != NULL)
+            putchar(',');
+    }
+    printf("\n%*s%c", 2 * depth, "", obj ? '}' : ']');
+    return 0;
+}
+
+int ctl_print_json(const cJSON *item, bool pretty)
+{
+    if ((pretty ? print_pretty(item, 0) : print_compact(item)) < 0)
+        return ctl_error("out of memory formatting JSON");
+    putchar('\n');
+    return CTL_EXIT_OK;
+}
+
+int ctl_done(const struct ctl *ctl, const cJSON *result, const char *name, const char *what)
+{
+    if (ctl->json)
+        return ctl_print_json(result, true);
+    printf("Domain '%s' %s\n", name, what);
+    return CTL_EXIT_OK;
+}
+
+/* Reads fd to its end; NULL with errno set (EFBIG: more than max bytes). */
+static char *read_fd(int fd, size_t max, size_t *len)
+{
+    size_t cap = 0, n = 0;
+    char *buf = NULL;
+
+    for (;;) {
+        ssize_t got;
+
+        if (n > max) {
+            errno = EFBIG;
+            break;
+        }
+        if (n + 1 >= cap) {
+            size_t ncap = cap != 0 ? cap * 2 : 65536;
+            char *nb = realloc(buf, ncap);
+
+            if (nb == NULL) {
+                errno = ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        got = read(fd, buf + n, cap - 1 - n);
+        if (got == 0) {
+            buf[n] = '\0';
+            *len = n;
+            return buf;
+        }
+        if (got > 0)
+            n += (size_t)got;
+        else if (errno != EINTR)
+            break;
+    }
+    free(buf);
+    return NULL;
+}
+
+char *ctl_read_input(const char *path, size_t max, size_t *len)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *what = is_stdin ? "standard input" : path;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    char *buf;
+
+    if (fd < 0) {
+        ctl_error("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf = read_fd(fd, max, len);
+    if (buf == NULL && errno == EFBIG)
+        ctl_error("%s is larger than the limit of %zu bytes", what, max);
+    else if (buf == NULL)
+        ctl_error("cannot read %s: %s", what, strerror(errno));
+    /* Read only: close cannot lose data. */
+    if (!is_stdin)
+        close(fd);
+    return buf;
+}

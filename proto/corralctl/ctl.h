@@ -1,0 +1,135 @@
+/* corralctl internals: the verb table, parsed command lines and the helpers
+ * that the verb handlers share.  A new verb is one entry in ctl_verbs
+ * (verbs.c) plus one handler declared here. */
+#ifndef CORRAL_CTL_H
+#define CORRAL_CTL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "proto/client.h"
+
+#ifndef CORRAL_VERSION
+#define CORRAL_VERSION "0.1"
+#endif
+
+#define CTL_DEFAULT_SOCKET "/run/corral/corrald.sock"
+#define CTL_DEFAULT_TIMEOUT_S 120
+
+/* Exit statuses, documented in corralctl(1). */
+enum { CTL_EXIT_OK = 0, CTL_EXIT_ERROR = 1, CTL_EXIT_USAGE = 2 };
+
+/* Verb properties (ctl_verb.flags). */
+enum {
+    CTL_VERB_BROKER = 1 << 0, /* only the broker serves it: refused with --vm-socket */
+    CTL_VERB_LOCAL = 1 << 1,  /* runs without a server */
+};
+
+enum ctl_opt_type { CTL_OPT_FLAG, CTL_OPT_INT };
+
+/* A verb option, always a long one (--name) as in virsh. */
+struct ctl_opt {
+    const char *name;
+    enum ctl_opt_type type;
+    const char *metavar;     /* CTL_OPT_INT: the value's name in help */
+    long long min, max, def; /* CTL_OPT_INT: accepted range and default */
+    const char *help;
+};
+
+#define CTL_MAX_OPTS 4
+
+struct ctl;
+struct ctl_args;
+
+struct ctl_verb {
+    const char *name;
+    const char *method; /* the RPC method the handler calls, if any */
+    const char *args;   /* positional arguments, for the synopsis */
+    int min_args, max_args;
+    unsigned flags;                        /* CTL_VERB_* */
+    const char *done;                      /* ctl_run_simple: "Domain 'NAME' <done>" */
+    const char *summary;                   /* one line in the verb list */
+    const char *description;               /* paragraph of the verb's own help */
+    struct ctl_opt opts[CTL_MAX_OPTS + 1]; /* ends at a NULL name */
+    int (*run)(struct ctl *ctl, const struct ctl_args *a);
+};
+
+/* One verb's parsed command line; argv borrows from main's. */
+struct ctl_args {
+    const struct ctl_verb *verb;
+    int argc;
+    char **argv; /* positional arguments */
+    long long vals[CTL_MAX_OPTS];
+    bool help;
+};
+
+/* State shared by every verb. */
+struct ctl {
+    struct rpc_client *client;
+    const char *socket;
+    bool vm_socket; /* socket is a supervisor's, not the broker's */
+    bool json;
+    int timeout_ms; /* per reply; -1 waits forever */
+    cJSON *hello;   /* the server's hello result */
+};
+
+extern const struct ctl_verb ctl_verbs[];
+extern const size_t ctl_nverbs;
+
+/* cmdline.c: parsing and help. */
+const struct ctl_verb *ctl_find_verb(const char *name);
+/* Parses argv[1..] of verb v (argv[0] is the verb).  Returns 0, or
+ * CTL_EXIT_USAGE after printing why. */
+int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **argv,
+                   struct ctl_args *a);
+/* The value of the option called name (0/1 for flags). */
+long long ctl_opt(const struct ctl_args *a, const char *name);
+int ctl_parse_number(const char *s, long long min, long long max, long long *out);
+void ctl_usage(FILE *f);
+void ctl_verb_usage(FILE *f, const struct ctl_verb *v);
+/* Print "error: ..." and a usage hint (for v, or the global one when NULL);
+ * return CTL_EXIT_USAGE. */
+int ctl_usage_error(const struct ctl_verb *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int ctl_bad_option(const struct ctl_verb *v, char **argv);
+
+/* call.c: talking to the server, errors and output. */
+/* Connects to ctl->socket and says hello; prints why on failure. */
+int ctl_connect(struct ctl *ctl);
+void ctl_disconnect(struct ctl *ctl);
+/* Calls method (params consumed) and returns its result, always an object,
+ * or NULL after printing the error. */
+cJSON *ctl_call(struct ctl *ctl, const char *method, cJSON *params);
+cJSON *ctl_call_ms(struct ctl *ctl, const char *method, cJSON *params, int timeout_ms);
+cJSON *ctl_name_params(const char *name);
+/* Prints "error: ..." on stderr; returns CTL_EXIT_ERROR. */
+int ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int ctl_unexpected(void);
+/* Reply readers: 0 when the member is valid or absent (and not required),
+ * -1 when it has the wrong type or a required one is absent.  Integers are
+ * 0 to 2^53, what a JSON number holds exactly. */
+int ctl_reply_str(const cJSON *obj, const char *key, bool required, const char **out);
+int ctl_reply_int(const cJSON *obj, const char *key, bool required, long long *out);
+int ctl_reply_bool(const cJSON *obj, const char *key, bool *out);
+int ctl_print_json(const cJSON *item, bool pretty);
+/* With --json prints result, else "Domain 'NAME' what". */
+int ctl_done(const struct ctl *ctl, const cJSON *result, const char *name, const char *what);
+/* Reads a whole file ('-': standard input) of at most max bytes; NULL after
+ * printing why. */
+char *ctl_read_input(const char *path, size_t max, size_t *len);
+
+/* Verb handlers. */
+int ctl_run_help(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_define(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_events(struct ctl *ctl, const struct ctl_args *a);
+
+#endif

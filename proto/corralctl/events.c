@@ -1,0 +1,137 @@
+/* The events verb: subscribe, then print each notification as it comes,
+ * until a signal or the end of the connection. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/corralctl/ctl.h"
+#include "proto/rpc.h"
+
+struct events_out {
+    bool json;
+    int status; /* CTL_EXIT_ERROR once something could not be shown */
+};
+
+static void on_signal(int sig)
+{
+    /* The blocking client retries poll() on EINTR, so a flag would never be
+     * seen: end here.  Every event line was flushed as it was printed. */
+    _exit(CTL_EXIT_OK);
+}
+
+static int catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+
+    if (sigemptyset(&sa.sa_mask) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+        sigaction(SIGTERM, &sa, NULL) < 0)
+        return ctl_error("cannot catch signals: %s", strerror(errno));
+    return CTL_EXIT_OK;
+}
+
+/* "TIME vm.state NAME: state (reason)", TIME from the event or now. */
+static int print_state_event(const cJSON *params)
+{
+    const char *name, *state, *reason = NULL;
+    long long t = (long long)time(NULL);
+    char stamp[32];
+    time_t tt;
+    struct tm tm;
+
+    if (ctl_reply_str(params, "name", true, &name) < 0 ||
+        ctl_reply_str(params, "state", true, &state) < 0 ||
+        ctl_reply_str(params, "reason", false, &reason) < 0 ||
+        ctl_reply_int(params, "time", false, &t) < 0)
+        return ctl_error("unexpected event from server");
+    tt = (time_t)t;
+    if (localtime_r(&tt, &tm) == NULL || strftime(stamp, sizeof(stamp), "%F %T", &tm) == 0)
+        return ctl_error("cannot format the time %lld", t);
+    if (reason != NULL)
+        printf("%s vm.state %s: %s (%s)\n", stamp, name, state, reason);
+    else
+        printf("%s vm.state %s: %s\n", stamp, name, state);
+    return CTL_EXIT_OK;
+}
+
+static int show_event(const cJSON *msg, bool json)
+{
+    struct rpc_msg m;
+    struct cerr e;
+    int status;
+
+    if (rpc_classify(msg, &m, &e) < 0)
+        return ctl_unexpected();
+    /* A stray reply is none of ours to show; notifications we do not know
+     * are ignored as the protocol asks, unless passing raw JSON through. */
+    if (m.kind != RPC_KIND_NOTIFICATION)
+        return CTL_EXIT_OK;
+    if (json)
+        status = ctl_print_json(msg, false);
+    else if (strcmp(m.method, "vm.state") == 0)
+        status = print_state_event(m.params);
+    else
+        return CTL_EXIT_OK;
+    if (status == CTL_EXIT_OK && fflush(stdout) != 0)
+        status = ctl_error("cannot write to standard output: %s", strerror(errno));
+    return status;
+}
+
+/* rpc_client_call's callback for events that come before the subscription's
+ * reply. */
+static void on_notify(const cJSON *msg, void *arg)
+{
+    struct events_out *out = arg;
+
+    if (out->status == CTL_EXIT_OK)
+        out->status = show_event(msg, out->json);
+}
+
+static int subscribe(struct ctl *ctl, const struct ctl_args *a, struct events_out *out)
+{
+    cJSON *p = json_obj(), *r;
+
+    if (a->argc > 0)
+        json_add_str(p, "name", a->argv[0]);
+    rpc_client_on_notify(ctl->client, on_notify, out);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    cJSON_Delete(r);
+    return out->status;
+}
+
+static int stream_ended(const struct cerr *e)
+{
+    /* The documented end of the stream: the server went away (a
+     * supervisor exits with its VM). */
+    if (e->code == CE_SUPERVISOR) {
+        fprintf(stderr, "corralctl: events: %s\n", e->msg);
+        return CTL_EXIT_OK;
+    }
+    if (e->code == CE_PARSE || e->code == CE_TOO_LARGE)
+        return ctl_unexpected();
+    return ctl_error("%s", e->msg);
+}
+
+int ctl_run_events(struct ctl *ctl, const struct ctl_args *a)
+{
+    struct events_out out = {.json = ctl->json, .status = CTL_EXIT_OK};
+    int status = catch_signals();
+
+    if (status == CTL_EXIT_OK)
+        status = subscribe(ctl, a, &out);
+    while (status == CTL_EXIT_OK) {
+        struct cerr e;
+        cJSON *msg;
+
+        cerr_clear(&e);
+        msg = rpc_client_next(ctl->client, -1, &e);
+        if (msg == NULL)
+            return stream_ended(&e);
+        status = show_event(msg, ctl->json);
+        cJSON_Delete(msg);
+    }
+    return status;
+}

@@ -1,0 +1,329 @@
+/* Handlers of the verbs that print what the server knows: list, domstate,
+ * dominfo and hello.  Each reads the whole reply before printing anything,
+ * so that a malformed one produces an error and no half-printed table. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileutil.h"
+#include "proto/corralctl/ctl.h"
+#include "proto/rpc.h"
+
+/* virsh's key/value layout: "Name:" padded to this width, a space, the
+ * value. */
+#define LABEL_WIDTH 15
+
+struct vm_row {
+    const char *name, *state, *uuid;
+};
+
+static void print_kv(const char *label, const char *value)
+{
+    char key[LABEL_WIDTH + 2];
+
+    snprintf(key, sizeof(key), "%s:", label);
+    printf("%-*s %s\n", LABEL_WIDTH, key, value);
+}
+
+static int width(const char *s, int min)
+{
+    int n = (int)strlen(s);
+
+    return n > min ? n : min;
+}
+
+static int read_vm_row(const cJSON *vm, struct vm_row *row)
+{
+    row->state = "-";
+    row->uuid = "-";
+    if (!cJSON_IsObject(vm) || ctl_reply_str(vm, "name", true, &row->name) < 0 ||
+        ctl_reply_str(vm, "state", false, &row->state) < 0 ||
+        ctl_reply_str(vm, "uuid", false, &row->uuid) < 0)
+        return -1;
+    return 0;
+}
+
+static void print_vm_table(const struct vm_row *rows, size_t n, bool names_only)
+{
+    int wn = 4, ws = 5, wu = 4;
+
+    if (names_only) {
+        for (size_t i = 0; i < n; i++)
+            puts(rows[i].name);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        wn = width(rows[i].name, wn);
+        ws = width(rows[i].state, ws);
+        wu = width(rows[i].uuid, wu);
+    }
+    printf(" %-*s   %-*s   %s\n", wn, "Name", ws, "State", "UUID");
+    for (int i = 0; i < 1 + wn + 3 + ws + 3 + wu; i++)
+        putchar('-');
+    putchar('\n');
+    for (size_t i = 0; i < n; i++)
+        printf(" %-*s   %-*s   %s\n", wn, rows[i].name, ws, rows[i].state, rows[i].uuid);
+}
+
+static int show_list(const struct ctl *ctl, const cJSON *r, bool names_only)
+{
+    const cJSON *vms = cJSON_GetObjectItemCaseSensitive(r, "vms"), *vm;
+    struct vm_row *rows;
+    size_t n = 0;
+
+    if (!cJSON_IsArray(vms))
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    rows = xcalloc((size_t)cJSON_GetArraySize(vms), sizeof(*rows));
+    cJSON_ArrayForEach(vm, vms)
+    {
+        if (read_vm_row(vm, &rows[n++]) < 0) {
+            free(rows);
+            return ctl_unexpected();
+        }
+    }
+    print_vm_table(rows, n, names_only);
+    free(rows);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_list(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *p = json_obj(), *r;
+    int status;
+
+    json_add_bool(p, "all", ctl_opt(a, "all") != 0);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_list(ctl, r, ctl_opt(a, "name") != 0);
+    cJSON_Delete(r);
+    return status;
+}
+
+static int show_state(const struct ctl *ctl, const cJSON *r, bool with_reason)
+{
+    const char *state, *reason = NULL;
+
+    if (ctl_reply_str(r, "state", true, &state) < 0 ||
+        ctl_reply_str(r, "reason", false, &reason) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    if (with_reason && reason != NULL)
+        printf("%s (%s)\n", state, reason);
+    else
+        puts(state);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *r = ctl_call(ctl, a->verb->method, ctl_name_params(a->argv[0]));
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_state(ctl, r, ctl_opt(a, "reason") != 0);
+    cJSON_Delete(r);
+    return status;
+}
+
+/* dominfo's key/value lines, in order. */
+enum info_type { INFO_STR, INFO_INT, INFO_KIB };
+
+static const struct info_field {
+    const char *label, *key;
+    enum info_type type;
+} info_fields[] = {
+    {"Name", "name", INFO_STR},
+    {"UUID", "uuid", INFO_STR},
+    {"State", "state", INFO_STR},
+    {"Reason", "reason", INFO_STR},
+    {"Virt type", "virt", INFO_STR},
+    {"Max memory", "memory_kib", INFO_KIB},
+    {"Used memory", "current_memory_kib", INFO_KIB},
+    {"CPU(s)", "vcpus", INFO_INT},
+    {"Machine", "machine", INFO_STR},
+    {"Emulator", "emulator", INFO_STR},
+    {"Supervisor PID", "supervisor_pid", INFO_INT},
+    {"QEMU PID", "qemu_pid", INFO_INT},
+    {"Control socket", "control_socket", INFO_STR},
+    {"QMP socket", "qmp_socket", INFO_STR},
+};
+
+#define NINFO (sizeof(info_fields) / sizeof(info_fields[0]))
+#define INFO_VALUE_MAX 32
+
+/* One field's text; value NULL when the reply lacks the field. */
+struct info_value {
+    const char *value;
+    char num[INFO_VALUE_MAX];
+};
+
+static int read_info_field(const cJSON *r, const struct info_field *f, struct info_value *v)
+{
+    long long n = -1;
+
+    v->value = NULL;
+    if (f->type == INFO_STR)
+        return ctl_reply_str(r, f->key, false, &v->value);
+    if (ctl_reply_int(r, f->key, false, &n) < 0)
+        return -1;
+    if (n >= 0) {
+        snprintf(v->num, sizeof(v->num), f->type == INFO_KIB ? "%lld KiB" : "%lld", n);
+        v->value = v->num;
+    }
+    return 0;
+}
+
+struct disk_row {
+    const char *target, *source, *format;
+    bool readonly;
+};
+
+static int read_disk(const cJSON *d, struct disk_row *row)
+{
+    row->format = NULL;
+    row->readonly = false;
+    if (!cJSON_IsObject(d) || ctl_reply_str(d, "target", true, &row->target) < 0 ||
+        ctl_reply_str(d, "source", true, &row->source) < 0 ||
+        ctl_reply_str(d, "format", false, &row->format) < 0 ||
+        ctl_reply_bool(d, "readonly", &row->readonly) < 0)
+        return -1;
+    return 0;
+}
+
+/* Reads the disks member into *rows (caller frees) and *n; rows stays NULL
+ * when the reply has no disks member. */
+static int read_disks(const cJSON *r, struct disk_row **rows, size_t *n)
+{
+    const cJSON *disks = cJSON_GetObjectItemCaseSensitive(r, "disks"), *d;
+
+    *rows = NULL;
+    *n = 0;
+    if (disks == NULL || cJSON_IsNull(disks))
+        return 0;
+    if (!cJSON_IsArray(disks))
+        return -1;
+    *rows = xcalloc((size_t)cJSON_GetArraySize(disks), sizeof(**rows));
+    cJSON_ArrayForEach(d, disks)
+    {
+        if (read_disk(d, &(*rows)[(*n)++]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void print_disks(const struct disk_row *rows, size_t n)
+{
+    int wt = 0;
+
+    puts("Disks:");
+    if (n == 0)
+        puts("  none");
+    for (size_t i = 0; i < n; i++)
+        wt = width(rows[i].target, wt);
+    for (size_t i = 0; i < n; i++) {
+        printf("  %-*s  %s", wt, rows[i].target, rows[i].source);
+        if (rows[i].format != NULL || rows[i].readonly)
+            printf(" (%s%s%s)", rows[i].format != NULL ? rows[i].format : "",
+                   rows[i].format != NULL && rows[i].readonly ? ", " : "",
+                   rows[i].readonly ? "read-only" : "");
+        putchar('\n');
+    }
+}
+
+static int show_info(const struct ctl *ctl, const cJSON *r)
+{
+    struct info_value values[NINFO];
+    struct disk_row *disks;
+    size_t ndisks;
+    int status = CTL_EXIT_OK;
+
+    for (size_t i = 0; i < NINFO; i++)
+        if (read_info_field(r, &info_fields[i], &values[i]) < 0)
+            return ctl_unexpected();
+    if (read_disks(r, &disks, &ndisks) < 0)
+        status = ctl_unexpected();
+    else if (ctl->json)
+        status = ctl_print_json(r, true);
+    else {
+        for (size_t i = 0; i < NINFO; i++)
+            if (values[i].value != NULL)
+                print_kv(info_fields[i].label, values[i].value);
+        if (disks != NULL)
+            print_disks(disks, ndisks);
+    }
+    free(disks);
+    return status;
+}
+
+int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *r = ctl_call(ctl, a->verb->method, ctl_name_params(a->argv[0]));
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_info(ctl, r);
+    cJSON_Delete(r);
+    return status;
+}
+
+/* Checks that the hello result's capabilities, if any, are strings. */
+static int check_capabilities(const cJSON *caps)
+{
+    const cJSON *c;
+
+    if (caps == NULL || cJSON_IsNull(caps))
+        return 0;
+    if (!cJSON_IsArray(caps))
+        return -1;
+    cJSON_ArrayForEach(c, caps)
+    {
+        if (!cJSON_IsString(c))
+            return -1;
+    }
+    return 0;
+}
+
+static void print_capabilities(const cJSON *caps)
+{
+    const cJSON *c;
+    const char *sep = "";
+
+    printf("%-*s ", LABEL_WIDTH, "Capabilities:");
+    cJSON_ArrayForEach(c, caps)
+    {
+        printf("%s%s", sep, c->valuestring);
+        sep = ", ";
+    }
+    putchar('\n');
+}
+
+int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a)
+{
+    const cJSON *r = ctl->hello, *caps = cJSON_GetObjectItemCaseSensitive(r, "capabilities");
+    const char *server = NULL;
+    long long protocol = -1, uid = -1;
+    char num[INFO_VALUE_MAX];
+
+    if (ctl_reply_str(r, "server", false, &server) < 0 ||
+        ctl_reply_int(r, "protocol", true, &protocol) < 0 ||
+        ctl_reply_int(r, "uid", false, &uid) < 0 || check_capabilities(caps) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    if (server != NULL)
+        print_kv("Server", server);
+    snprintf(num, sizeof(num), "%lld", protocol);
+    print_kv("Protocol", num);
+    if (cJSON_IsArray(caps))
+        print_capabilities(caps);
+    if (uid >= 0) {
+        snprintf(num, sizeof(num), "%lld", uid);
+        print_kv("UID", num);
+    }
+    return CTL_EXIT_OK;
+}

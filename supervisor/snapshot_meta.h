@@ -1,0 +1,77 @@
+/* One snapshot's metadata: a libvirt-compatible <domainsnapshot> document,
+ * stored as DIR/NAME.xml the way libvirt stores
+ * /var/lib/libvirt/qemu/snapshot/VM/NAME.xml, so that existing libvirt
+ * snapshot directories can be imported as they are. */
+#ifndef CORRAL_SUPERVISOR_SNAPSHOT_META_H
+#define CORRAL_SUPERVISOR_SNAPSHOT_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+/* The VM state recorded in <state>, with libvirt's spelling. */
+enum snapshot_state {
+    SNAPSHOT_STATE_NONE, /* no <state>: only without SNAPSHOT_PARSE_REDEFINE */
+    SNAPSHOT_STATE_RUNNING,
+    SNAPSHOT_STATE_BLOCKED,
+    SNAPSHOT_STATE_PAUSED,
+    SNAPSHOT_STATE_SHUTDOWN,
+    SNAPSHOT_STATE_SHUTOFF,
+    SNAPSHOT_STATE_CRASHED,
+    SNAPSHOT_STATE_DISK_SNAPSHOT,
+};
+
+struct snapshot_disk {
+    char *name;    /* disk target ("vda"), valid per name_target_valid */
+    bool internal; /* snapshot='internal'; false for snapshot='no' */
+};
+
+struct snapshot_def {
+    char *name;        /* valid per name_snapshot_valid */
+    char *description; /* NULL when absent */
+    enum snapshot_state state;
+    char *parent;            /* parent snapshot's name; NULL for a root */
+    long long creation_time; /* seconds since the epoch; -1 when absent */
+    bool memory_internal;    /* <memory snapshot='internal'/> rather than 'no' */
+    size_t ndisks;
+    struct snapshot_disk *disks;
+    char *domain_xml; /* the embedded <domain> element, opaque; NULL when absent */
+    bool current;     /* libvirt's <active>1</active> */
+};
+
+/* Parse as libvirt's --redefine and its own reload do: <state> and
+ * <creationTime> are then required. */
+#define SNAPSHOT_PARSE_REDEFINE (1u << 0)
+
+/* Longest snapshot name whose file can be written: NAME.xml.tmp.XXXXXX (the
+ * temporary name of an atomic write) must fit in NAME_MAX (255) bytes. */
+#define SNAPSHOT_META_NAME_MAX 240
+
+/* Parses untrusted snapshot XML (through xml_parse_untrusted, so at most
+ * XML_UNTRUSTED_MAX bytes and no DOCTYPE).  Unknown elements are ignored;
+ * external memory or disk snapshots are refused with CE_UNSUPPORTED.
+ * Returns a definition the caller frees with snapshot_def_free, or NULL with
+ * e set. */
+struct snapshot_def *snapshot_def_parse(const char *xml, size_t len, unsigned int flags,
+                                        struct cerr *e);
+/* Formats def; with_active adds <active> (the on-disk form), without it the
+ * output is the public snapshot-dumpxml form.  Fails (NULL, e set) when a
+ * field could not be read back: an invalid name or disk target, control
+ * characters in the description, a domain_xml that is not well formed.
+ * Returns a malloc'd NUL-terminated string the caller frees. */
+char *snapshot_def_format(const struct snapshot_def *def, bool with_active, struct cerr *e);
+/* Frees def and everything it holds; NULL is allowed. */
+void snapshot_def_free(struct snapshot_def *def);
+/* libvirt's name of a state ("running", "disk-snapshot"); static storage. */
+const char *snapshot_state_name(enum snapshot_state state);
+
+/* Returns malloc'd "DIR/NAME.xml"; name must already be validated. */
+char *snapshot_meta_path(const char *dir, const char *name);
+/* Writes the on-disk form of def (with <active>) to DIR/NAME.xml, mode 0600,
+ * with file_write_atomic: a crash leaves the old or the new file. */
+int snapshot_meta_write(const char *dir, const struct snapshot_def *def, struct cerr *e);
+/* Removes DIR/NAME.xml durably; a missing file is not an error. */
+int snapshot_meta_remove(const char *dir, const char *name, struct cerr *e);
+
+#endif

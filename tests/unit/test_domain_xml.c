@@ -1,0 +1,939 @@
+/* The libvirt domain XML subset: what corral accepts, what it refuses and
+ * what it tells the user it ignored. */
+#include "common/domain_xml.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "tests/unit/unit.h"
+
+/* What `virt-install --osinfo debian12 --disk size=20 ...` defines, as
+ * `virsh dumpxml --inactive` shows it. */
+static const char virt_install_xml[] =
+    "<domain type='kvm'>\n"
+    "  <name>web01</name>\n"
+    "  <uuid>3f2504e0-4f89-41d3-9a0c-0305e82c3301</uuid>\n"
+    "  <title>Web server</title>\n"
+    "  <description>Front end, eu-west</description>\n"
+    "  <metadata>\n"
+    "    <libosinfo:libosinfo "
+    "xmlns:libosinfo='http://libosinfo.org/xmlns/libvirt/domain/1.0'>\n"
+    "      <libosinfo:os id='http://debian.org/debian/12'/>\n"
+    "    </libosinfo:libosinfo>\n"
+    "  </metadata>\n"
+    "  <memory unit='KiB'>2097152</memory>\n"
+    "  <currentMemory unit='KiB'>1048576</currentMemory>\n"
+    "  <vcpu placement='static'>2</vcpu>\n"
+    "  <resource><partition>/machine</partition></resource>\n"
+    "  <os>\n"
+    "    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>\n"
+    "    <boot dev='hd'/>\n"
+    "  </os>\n"
+    "  <features><acpi/><apic/><vmport state='off'/></features>\n"
+    "  <cpu mode='host-passthrough' check='none' migratable='on'/>\n"
+    "  <clock offset='utc'>\n"
+    "    <timer name='rtc' tickpolicy='catchup'/>\n"
+    "    <timer name='hpet' present='no'/>\n"
+    "  </clock>\n"
+    "  <on_poweroff>destroy</on_poweroff>\n"
+    "  <on_reboot>restart</on_reboot>\n"
+    "  <on_crash>destroy</on_crash>\n"
+    "  <pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>\n"
+    "  <devices>\n"
+    "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+    "      <source file='/var/lib/libvirt/images/web01.qcow2'/>\n"
+    "      <target dev='vda' bus='virtio'/>\n"
+    "      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>\n"
+    "    </disk>\n"
+    "    <controller type='usb' index='0' model='qemu-xhci' ports='15'/>\n"
+    "    <controller type='pci' index='0' model='pcie-root'/>\n"
+    "    <interface type='network'>\n"
+    "      <mac address='52:54:00:6b:3c:58'/>\n"
+    "      <source network='default'/>\n"
+    "      <model type='virtio'/>\n"
+    "    </interface>\n"
+    "    <serial type='pty'><target type='isa-serial' port='0'/></serial>\n"
+    "    <console type='pty'><target type='serial' port='0'/></console>\n"
+    "    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\n"
+    "    <input type='tablet' bus='usb'/>\n"
+    "    <input type='mouse' bus='ps2'/>\n"
+    "    <graphics type='spice' autoport='yes'><listen type='address'/></graphics>\n"
+    "    <sound model='ich9'/>\n"
+    "    <video><model type='virtio' heads='1' primary='yes'/></video>\n"
+    "    <memballoon model='virtio'/>\n"
+    "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n"
+    "  </devices>\n"
+    "  <seclabel type='dynamic' model='dac' relabel='yes'/>\n"
+    "</domain>\n";
+
+#define QCOW2_DISK(dev, file)                                                                      \
+    "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"                           \
+    "<source file='" file "'/><target dev='" dev "'/></disk>"
+
+static struct domain_def *parse(const char *xml, char **warnings, struct cerr *e)
+{
+    return domain_def_parse(xml, strlen(xml), warnings, e);
+}
+
+/* A small valid domain with extra content spliced in at the top level,
+ * inside <os> and inside <devices>. */
+static char *domain_with(const char *top, const char *os, const char *devices)
+{
+    return xasprintf("<domain type='kvm'><name>vm1</name><memory>1048576</memory>%s"
+                     "<os>%s</os><devices>%s</devices></domain>",
+                     top, os, devices);
+}
+
+/* Expects xml to be refused with code and a message containing needle,
+ * and *warnings to be left NULL; prints the case when it is not. */
+static bool refused(const char *xml, enum corral_err code, const char *needle)
+{
+    struct cerr e = {0};
+    char *warnings = (char *)"untouched";
+    struct domain_def *def = domain_def_parse(xml, strlen(xml), &warnings, &e);
+
+    if (def != NULL) {
+        printf("# accepted: %s\n", xml);
+        domain_def_free(def);
+        free(warnings);
+        return false;
+    }
+    if (warnings != NULL) {
+        printf("# warnings not cleared on failure: %s\n", xml);
+        return false;
+    }
+    if (e.code != code || strstr(e.msg, needle) == NULL) {
+        printf("# %s\n# got %d '%s', want %d and '%s'\n", xml, e.code, e.msg, code, needle);
+        return false;
+    }
+    return true;
+}
+
+static bool refused_with(const char *top, const char *os, const char *devices, enum corral_err code,
+                         const char *needle)
+{
+    char *xml = domain_with(top, os, devices);
+    bool ok = refused(xml, code, needle);
+
+    free(xml);
+    return ok;
+}
+
+static bool uuid_v4(const char *u)
+{
+    if (strlen(u) != 36 || u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-')
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            continue;
+        if (!((u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'f')))
+            return false;
+    }
+    return u[14] == '4' && strchr("89ab", u[19]) != NULL;
+}
+
+static bool defs_equal(const struct domain_def *a, const struct domain_def *b)
+{
+    if (strcmp(a->name, b->name) != 0 || strcmp(a->uuid, b->uuid) != 0 || a->virt != b->virt ||
+        a->memory_kib != b->memory_kib || a->current_memory_kib != b->current_memory_kib ||
+        a->vcpus != b->vcpus || strcmp(a->arch, b->arch) != 0 ||
+        strcmp(a->machine, b->machine) != 0 || strcmp(a->emulator, b->emulator) != 0 ||
+        a->ndisks != b->ndisks)
+        return false;
+    for (size_t i = 0; i < a->ndisks; i++) {
+        if (strcmp(a->disks[i].source, b->disks[i].source) != 0 ||
+            strcmp(a->disks[i].target, b->disks[i].target) != 0 ||
+            a->disks[i].format != b->disks[i].format ||
+            a->disks[i].readonly != b->disks[i].readonly)
+            return false;
+    }
+    return true;
+}
+
+static void virt_install_domain_parses(void)
+{
+    struct cerr e = {0};
+    char *warnings = NULL;
+    struct domain_def *def = parse(virt_install_xml, &warnings, &e);
+    bool ok;
+
+    if (def == NULL)
+        printf("# %s\n", e.msg);
+    EXPECT(def != NULL);
+    ok = strcmp(def->name, "web01") == 0 &&
+         strcmp(def->uuid, "3f2504e0-4f89-41d3-9a0c-0305e82c3301") == 0 &&
+         def->virt == DOMAIN_VIRT_KVM && def->memory_kib == 2097152 &&
+         def->current_memory_kib == 1048576 && def->vcpus == 2 &&
+         strcmp(def->arch, "x86_64") == 0 && strcmp(def->machine, "pc-q35-7.2") == 0 &&
+         strcmp(def->emulator, "/usr/bin/qemu-system-x86_64") == 0 && def->ndisks == 1 &&
+         strcmp(def->disks[0].source, "/var/lib/libvirt/images/web01.qcow2") == 0 &&
+         strcmp(def->disks[0].target, "vda") == 0 && def->disks[0].format == DISK_FORMAT_QCOW2 &&
+         !def->disks[0].readonly;
+    domain_def_free(def);
+    if (!ok)
+        free(warnings);
+    EXPECT(ok);
+    /* One line, each ignored path once, in document order. */
+    ok = warnings != NULL &&
+         strcmp(warnings, "ignored unsupported elements: title, description, metadata, resource, "
+                          "os/boot, features, cpu, clock, on_poweroff, on_reboot, on_crash, pm, "
+                          "devices/disk/address, devices/controller, devices/interface, "
+                          "devices/serial, devices/console, devices/channel, devices/input, "
+                          "devices/graphics, devices/sound, devices/video, devices/memballoon, "
+                          "devices/rng, seclabel") == 0;
+    if (!ok)
+        printf("# warnings: %s\n", warnings ? warnings : "(null)");
+    free(warnings);
+    EXPECT(ok);
+}
+
+static void minimal_domain_gets_defaults(void)
+{
+    static const char xml[] = "<domain type='qemu'><name>tiny</name><memory>65536</memory>"
+                              "</domain>";
+    struct cerr e = {0};
+    char *warnings = (char *)"untouched";
+    struct domain_def *a = parse(xml, &warnings, &e), *b;
+    bool ok;
+
+    EXPECT(a != NULL);
+    ok = warnings == NULL && a->virt == DOMAIN_VIRT_QEMU && a->memory_kib == 65536 &&
+         a->current_memory_kib == 65536 && a->vcpus == 1 && strcmp(a->arch, "x86_64") == 0 &&
+         strcmp(a->machine, DOMAIN_DEFAULT_MACHINE) == 0 &&
+         strcmp(a->emulator, DOMAIN_DEFAULT_EMULATOR) == 0 && a->ndisks == 0 && uuid_v4(a->uuid);
+    if (!ok)
+        printf("# uuid %s\n", a->uuid);
+    /* A second definition of the same XML is a different machine. */
+    b = parse(xml, NULL, &e);
+    ok = ok && b != NULL && uuid_v4(b->uuid) && strcmp(a->uuid, b->uuid) != 0;
+    domain_def_free(a);
+    domain_def_free(b);
+    EXPECT(ok);
+}
+
+static void uuid_generated_is_v4(void)
+{
+    struct cerr e = {0};
+    char uuid[37];
+
+    for (int i = 0; i < 64; i++) {
+        EXPECT(domain_uuid_generate(uuid, &e) == 0);
+        EXPECT(uuid_v4(uuid));
+    }
+}
+
+static void uuid_upper_case_stored_lower(void)
+{
+    char *xml = domain_with("<uuid>3F2504E0-4F89-41D3-9A0C-0305E82C3301</uuid>", "", "");
+    struct cerr e = {0};
+    struct domain_def *def = parse(xml, NULL, &e);
+    bool ok = def != NULL && strcmp(def->uuid, "3f2504e0-4f89-41d3-9a0c-0305e82c3301") == 0;
+
+    domain_def_free(def);
+    free(xml);
+    EXPECT(ok);
+}
+
+static void uuid_malformed_refused(void)
+{
+    EXPECT(refused_with("<uuid>not-a-uuid</uuid>", "", "", CE_INVALID_XML, "'not-a-uuid'"));
+    EXPECT(refused_with("<uuid>3f2504e04f8941d39a0c0305e82c3301</uuid>", "", "", CE_INVALID_XML,
+                        "is not a canonical UUID"));
+    EXPECT(refused_with("<uuid>3f2504e0-4f89-41d3-9a0c-0305e82c330g</uuid>", "", "", CE_INVALID_XML,
+                        "is not a canonical UUID"));
+    EXPECT(refused_with("<uuid>3f2504e0-4f89-41d3-9a0c-0305e82c33011</uuid>", "", "",
+                        CE_INVALID_XML, "is not a canonical UUID"));
+    EXPECT(refused_with("<uuid>3f2504e0-4f89-41d3-9a0c-0305e82c3301</uuid>"
+                        "<uuid>3f2504e0-4f89-41d3-9a0c-0305e82c3302</uuid>",
+                        "", "", CE_INVALID_XML, "more than one 'uuid'"));
+}
+
+static void memory_units(void)
+{
+    static const struct {
+        const char *unit, *value;
+        unsigned long long kib;
+    } cases[] = {
+        {NULL, "2048", 2048},
+        {"KiB", "1", 1},
+        {"k", "4", 4},
+        {"K", "4", 4},
+        {"MiB", "512", 524288},
+        {"M", "512", 524288},
+        {"mib", "1", 1024},
+        {"G", "2", 2097152},
+        {"GiB", "2", 2097152},
+        {"T", "1", 1073741824ULL},
+        {"TiB", "1", 1073741824ULL},
+        {"b", "1", 1},
+        {"bytes", "1024", 1},
+        {"bytes", "1025", 2}, /* rounded up, never down */
+        {"KB", "1000", 977},  /* 1,000,000 bytes */
+        {"MB", "1", 977},
+        {"GB", "1", 976563},
+        {"TB", "1", 976562500},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cerr e = {0};
+        char unit[32] = "";
+        char *xml;
+        struct domain_def *def;
+        unsigned long long got;
+
+        if (cases[i].unit != NULL)
+            snprintf(unit, sizeof(unit), " unit='%s'", cases[i].unit);
+        xml = xasprintf("<domain type='kvm'><name>vm1</name><memory%s>%s</memory></domain>", unit,
+                        cases[i].value);
+        def = parse(xml, NULL, &e);
+        got = def ? def->memory_kib : 0;
+        if (got != cases[i].kib)
+            printf("# %s: got %llu KiB (%s), want %llu\n", xml, got, e.msg, cases[i].kib);
+        free(xml);
+        domain_def_free(def);
+        EXPECT(got == cases[i].kib);
+    }
+}
+
+static void memory_garbage_refused(void)
+{
+    static const struct {
+        const char *memory, *needle;
+    } cases[] = {
+        {"<memory>-1</memory>", "'-1' is not a non-negative decimal integer"},
+        {"<memory>+5</memory>", "'+5' is not a non-negative decimal integer"},
+        {"<memory>12abc</memory>", "'12abc' is not"},
+        {"<memory>0x10</memory>", "'0x10' is not"},
+        {"<memory>1.5</memory>", "'1.5' is not"},
+        {"<memory>1 024</memory>", "'1 024' is not"},
+        {"<memory></memory>", "memory is empty"},
+        {"<memory>99999999999999999999</memory>", "value 99999999999999999999 KiB is too large"},
+        {"<memory>18014398509481984</memory>", "memory value 18014398509481984 KiB is too large"},
+        {"<memory unit='TiB'>16777216</memory>", "too large"},
+        {"<memory>0</memory>", "memory must be larger than 0"},
+        {"<memory unit='furlong'>1</memory>", "memory unit='furlong' is not recognised"},
+        {"<memory unit='KiBs'>1</memory>", "unit='KiBs' is not recognised"},
+        {"<memory unit=''>1</memory>", "unit='' is not recognised"},
+        {"<memory unit='P'>1</memory>", "unit='P' is not recognised"},
+        {"<memory>1</memory><memory>2</memory>", "more than one 'memory'"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *xml = xasprintf("<domain type='kvm'><name>vm1</name>%s</domain>", cases[i].memory);
+        bool ok = refused(xml, CE_INVALID_XML, cases[i].needle);
+
+        free(xml);
+        EXPECT(ok);
+    }
+    EXPECT(refused("<domain type='kvm'><name>vm1</name></domain>", CE_INVALID_XML,
+                   "no <memory> element"));
+}
+
+static void current_memory(void)
+{
+    static const char lower[] = "<domain type='kvm'><name>vm1</name><memory>2048</memory>"
+                                "<currentMemory>1024</currentMemory></domain>";
+    static const char same_other_unit[] =
+        "<domain type='kvm'><name>vm1</name><memory unit='GiB'>1</memory>"
+        "<currentMemory unit='MiB'>1024</currentMemory></domain>";
+    struct cerr e = {0};
+    struct domain_def *a = parse(lower, NULL, &e), *b = parse(same_other_unit, NULL, &e);
+    bool ok = a != NULL && a->current_memory_kib == 1024 && a->memory_kib == 2048 && b != NULL &&
+              b->current_memory_kib == 1048576;
+
+    domain_def_free(a);
+    domain_def_free(b);
+    EXPECT(ok);
+    EXPECT(refused("<domain type='kvm'><name>vm1</name><memory>1024</memory>"
+                   "<currentMemory>2048</currentMemory></domain>",
+                   CE_INVALID_XML, "currentMemory (2048 KiB) is larger than memory (1024 KiB)"));
+    EXPECT(refused("<domain type='kvm'><name>vm1</name><memory>1024</memory>"
+                   "<currentMemory unit='bytes'>1048577</currentMemory></domain>",
+                   CE_INVALID_XML, "currentMemory (1025 KiB) is larger than memory (1024 KiB)"));
+    EXPECT(refused("<domain type='kvm'><name>vm1</name><memory>1024</memory>"
+                   "<currentMemory>0</currentMemory></domain>",
+                   CE_INVALID_XML, "currentMemory must be larger than 0"));
+}
+
+static void vcpu_range(void)
+{
+    char *xml = domain_with("<vcpu placement='static' cpuset='0-3'>255</vcpu>", "", "");
+    struct cerr e = {0};
+    struct domain_def *def = parse(xml, NULL, &e);
+    bool ok = def != NULL && def->vcpus == 255;
+
+    domain_def_free(def);
+    free(xml);
+    EXPECT(ok);
+    EXPECT(refused_with("<vcpu>0</vcpu>", "", "", CE_INVALID_XML, "vcpu count must be at least 1"));
+    EXPECT(refused_with("<vcpu>256</vcpu>", "", "", CE_UNSUPPORTED,
+                        "vcpu count 256 is more than corral supports (255)"));
+    EXPECT(refused_with("<vcpu>two</vcpu>", "", "", CE_INVALID_XML, "vcpu value 'two'"));
+    EXPECT(refused_with("<vcpu>-1</vcpu>", "", "", CE_INVALID_XML, "vcpu value '-1'"));
+    EXPECT(refused_with("<vcpu/>", "", "", CE_INVALID_XML, "vcpu is empty"));
+}
+
+static void machine_type(void)
+{
+    char *xml = domain_with("", "<type arch='x86_64' machine='pc-i440fx-8.2'>hvm</type>", "");
+    struct cerr e = {0};
+    struct domain_def *def = parse(xml, NULL, &e);
+    bool ok = def != NULL && strcmp(def->machine, "pc-i440fx-8.2") == 0;
+    char too_long[128];
+
+    domain_def_free(def);
+    free(xml);
+    EXPECT(ok);
+    EXPECT(refused_with("", "<type machine='pc q35'>hvm</type>", "", CE_INVALID_XML,
+                        "os/type machine='pc q35' is invalid"));
+    EXPECT(refused_with("", "<type machine='pc,accel=tcg'>hvm</type>", "", CE_INVALID_XML,
+                        "machine='pc,accel=tcg' is invalid"));
+    EXPECT(refused_with("", "<type machine=''>hvm</type>", "", CE_INVALID_XML,
+                        "machine='' is invalid"));
+    snprintf(too_long, sizeof(too_long), "<type machine='%065d'>hvm</type>", 0);
+    EXPECT(refused_with("", too_long, "", CE_INVALID_XML, "is invalid (1-64 characters"));
+    EXPECT(refused_with("", "<type>hvm</type><type>hvm</type>", "", CE_INVALID_XML,
+                        "more than one 'os/type'"));
+}
+
+/* Everything corral cannot honour is refused by name rather than dropped:
+ * a guest that silently lacks its passthrough device or its UEFI firmware
+ * is worse than an error. */
+static void unsupported_elements_refused(void)
+{
+    static const struct {
+        const char *top, *os, *devices, *needle;
+    } cases[] = {
+        {"", "", "<hostdev mode='subsystem' type='pci'/>", "devices/hostdev is not supported"},
+        {"", "", "<filesystem type='mount'><source dir='/'/><target dir='host'/></filesystem>",
+         "devices/filesystem is not supported"},
+        {"", "", "<redirdev bus='usb' type='spicevmc'/>", "devices/redirdev is not supported"},
+        {"", "", "<smartcard mode='passthrough' type='spicevmc'/>",
+         "devices/smartcard is not supported"},
+        {"", "", "<shmem name='ivshmem'/>", "devices/shmem is not supported"},
+        {"<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+         "<qemu:arg value='-device'/></qemu:commandline>",
+         "", "", "qemu:commandline is not supported"},
+        {"<metadata><q:override xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'/>"
+         "</metadata>",
+         "", "", "q:override is not supported"},
+        {"", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>", "",
+         "os/loader is not supported by corral"},
+        {"", "<nvram>/var/lib/libvirt/qemu/nvram/vm1_VARS.fd</nvram>", "",
+         "os/nvram is not supported by corral"},
+        {"", "<kernel>/boot/vmlinuz</kernel>", "", "os/kernel is not supported by corral"},
+        {"", "<initrd>/boot/initrd.img</initrd>", "", "os/initrd is not supported by corral"},
+        {"", "<cmdline>console=ttyS0</cmdline>", "", "os/cmdline is not supported by corral"},
+        {"", "<type arch='aarch64'>hvm</type>", "", "arch='aarch64' is not supported"},
+        {"", "<type>linux</type>", "", "os/type 'linux' is not supported (only hvm)"},
+        {"", "", "<disk type='block' device='disk'/>",
+         "devices/disk type='block' is not supported (only type='file')"},
+        {"", "", "<disk type='network' device='disk'/>", "type='network' is not supported"},
+        {"", "", "<disk type='file' device='cdrom'/>",
+         "devices/disk device='cdrom' is not supported (only device='disk')"},
+        {"", "", "<disk device='lun'/>", "device='lun' is not supported"},
+        {"", "",
+         "<disk><driver name='qemu' type='vmdk'/><source file='/a.vmdk'/><target dev='vda'/>"
+         "</disk>",
+         "devices/disk driver type='vmdk' is not supported (only qcow2 and raw)"},
+        {"", "",
+         "<disk><driver name='tap' type='raw'/><source file='/a.img'/><target dev='vda'/>"
+         "</disk>",
+         "driver name='tap' is not supported"},
+        {"", "",
+         "<disk><driver name='qemu' type='qcow2'/><source file='/a.qcow2'/><target dev='vda'/>"
+         "<encryption format='luks'/></disk>",
+         "devices/disk/encryption is not supported"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EXPECT(refused_with(cases[i].top, cases[i].os, cases[i].devices, CE_UNSUPPORTED,
+                            cases[i].needle));
+    }
+    EXPECT(refused("<domain type='kvm'><name>vm1</name><memory>1024</memory>"
+                   "<os firmware='efi'><type>hvm</type></os></domain>",
+                   CE_UNSUPPORTED, "os firmware='efi' is not supported"));
+    EXPECT(refused("<domain type='xen'><name>vm1</name><memory>1024</memory></domain>",
+                   CE_UNSUPPORTED, "domain type='xen' is not supported (only kvm and qemu)"));
+    EXPECT(refused("<domain type='lxc'><name>vm1</name><memory>1024</memory></domain>",
+                   CE_UNSUPPORTED, "domain type='lxc'"));
+}
+
+/* Writes n raw disks vda, vdb, ... into buf. */
+static void raw_disks(int n, char *buf, size_t size)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len,
+                                "<disk><driver type='raw'/><source file='/d%d.img'/>"
+                                "<target dev='vd%c'/></disk>",
+                                i, 'a' + i);
+}
+
+static void too_many_disks_refused(void)
+{
+    char devices[4096];
+    char *xml;
+    struct cerr e = {0};
+    struct domain_def *def;
+    bool ok;
+
+    raw_disks(DOMAIN_MAX_DISKS + 1, devices, sizeof(devices));
+    EXPECT(refused_with("", "", devices, CE_UNSUPPORTED, "more than 16 disks"));
+    raw_disks(DOMAIN_MAX_DISKS, devices, sizeof(devices));
+    xml = domain_with("", "", devices);
+    def = parse(xml, NULL, &e);
+    ok = def != NULL && def->ndisks == DOMAIN_MAX_DISKS &&
+         strcmp(def->disks[DOMAIN_MAX_DISKS - 1].target, "vdp") == 0;
+    if (!ok)
+        printf("# %s\n", e.msg);
+    domain_def_free(def);
+    free(xml);
+    EXPECT(ok);
+}
+
+static void bad_names_refused(void)
+{
+    static const struct {
+        const char *name, *needle;
+    } cases[] = {
+        {"a/b", "contains '/'"},
+        {"../../etc/passwd", "must not start with '.'"},
+        {"..vm", "must not start with '.'"},
+        {"vm&#9;1", "'vm\\x091' contains a control character"},
+        {"vm&#10;1", "'vm\\x0a1' contains a control character"},
+        {"vm&#x7f;", "control character"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         "65 bytes long, the limit is 64"},
+        {"", "VM name is empty"},
+        {" vm1", "contains ' '"},
+        {"a&amp;b", "contains '&'"},
+        {"-vm", "must not start with '-'"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *xml = xasprintf("<domain type='kvm'><name>%s</name><memory>1024</memory></domain>",
+                              cases[i].name);
+        bool ok = refused(xml, CE_INVALID_NAME, cases[i].needle);
+
+        free(xml);
+        EXPECT(ok);
+    }
+    EXPECT(refused("<domain type='kvm'><memory>1024</memory></domain>", CE_INVALID_XML,
+                   "no <name> element"));
+    EXPECT(refused("<domain type='kvm'><name>a</name><name>b</name><memory>1024</memory>"
+                   "</domain>",
+                   CE_INVALID_XML, "more than one 'name'"));
+}
+
+/* Only un-namespaced elements count: a foreign <x:name> cannot rename the
+ * domain, it is only reported as ignored. */
+static void namespaced_lookalike_ignored(void)
+{
+    char *xml = domain_with("<x:name xmlns:x='urn:example'>evil</x:name>", "", "");
+    struct cerr e = {0};
+    char *warnings = NULL;
+    struct domain_def *def = parse(xml, &warnings, &e);
+    bool ok = def != NULL && strcmp(def->name, "vm1") == 0 && warnings != NULL &&
+              strcmp(warnings, "ignored unsupported elements: x:name") == 0;
+
+    domain_def_free(def);
+    free(warnings);
+    free(xml);
+    EXPECT(ok);
+}
+
+static void malformed_xml_refused(void)
+{
+    static const struct {
+        const char *xml, *needle;
+    } cases[] = {
+        {"<domain type='kvm'><name>vm1</name><memory>1024</mem", "malformed"},
+        {"<domain type='kvm'><name>vm1</name>", "malformed"},
+        {"<domain type='kvm'><name>vm1</domain>", "malformed"},
+        {"not XML at all", "malformed"},
+        {"{\"name\": \"vm1\", \"memory\": 1024}", "malformed"},
+        {"<domain type='kvm'><name>vm1</name><memory>1024</memory></domain><domain/>", "malformed"},
+        {"<domain type='kvm'><name>&unknown;</name><memory>1024</memory></domain>", "malformed"},
+        {"", "empty"},
+        {"<vm type='kvm'><name>vm1</name><memory>1024</memory></vm>",
+         "root element is <vm>, expected <domain>"},
+        {"<domain xmlns='urn:example' type='kvm'><name>vm1</name><memory>1024</memory>"
+         "</domain>",
+         "root element is <domain> in a namespace"},
+        {"<domain><name>vm1</name><memory>1024</memory></domain>",
+         "domain element has no type attribute"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EXPECT(refused(cases[i].xml, CE_INVALID_XML, cases[i].needle));
+    }
+}
+
+/* Untrusted text is escaped in messages, so that it cannot forge log lines
+ * or terminal escapes. */
+static void messages_escape_untrusted_text(void)
+{
+    EXPECT(refused("<domain type='kvm&#10;error: forged'><name>vm1</name></domain>", CE_UNSUPPORTED,
+                   "domain type='kvm\\x0aerror: forged'"));
+    EXPECT(refused_with("", "", "<disk type='a&#9;b'/>", CE_UNSUPPORTED, "type='a\\x09b'"));
+}
+
+static void billion_laughs_refused(void)
+{
+    static const char bomb[] =
+        "<?xml version='1.0'?>\n"
+        "<!DOCTYPE domain [\n"
+        " <!ENTITY lol 'lol'>\n"
+        " <!ENTITY lol1 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>\n"
+        " <!ENTITY lol2 '&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;'>\n"
+        " <!ENTITY lol3 '&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;'>\n"
+        " <!ENTITY lol4 '&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;'>\n"
+        " <!ENTITY lol5 '&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;'>\n"
+        " <!ENTITY lol6 '&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;'>\n"
+        " <!ENTITY lol7 '&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;'>\n"
+        " <!ENTITY lol8 '&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;'>\n"
+        " <!ENTITY lol9 '&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;'>\n"
+        "]>\n"
+        "<domain type='kvm'><name>vm1</name><memory>1024</memory>"
+        "<description>&lol9;</description></domain>\n";
+
+    EXPECT(refused(bomb, CE_INVALID_XML, "must not contain a DOCTYPE"));
+}
+
+static void external_entity_refused(void)
+{
+    static const char xxe[] =
+        "<?xml version='1.0'?>\n"
+        "<!DOCTYPE domain [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>\n"
+        "<domain type='kvm'><name>&xxe;</name><memory>1024</memory></domain>\n";
+    struct cerr e = {0};
+    struct domain_def *def = parse(xxe, NULL, &e);
+
+    EXPECT(def == NULL);
+    EXPECT(e.code == CE_INVALID_XML);
+    EXPECT_CONTAINS(e.msg, "must not contain a DOCTYPE");
+    EXPECT(strstr(e.msg, "root:") == NULL);
+    /* XInclude is not processed either: the name stays empty. */
+    EXPECT(refused("<domain type='kvm'><name><xi:include "
+                   "xmlns:xi='http://www.w3.org/2001/XInclude' href='/etc/hostname' "
+                   "parse='text'/></name><memory>1024</memory></domain>",
+                   CE_INVALID_NAME, "VM name is empty"));
+}
+
+/* A textual search for "<!DOCTYPE" cannot see through a UTF-7 encoding;
+ * the document must be refused all the same. */
+static void doctype_in_utf7_refused(void)
+{
+    static const char utf7[] =
+        "<?xml version='1.0' encoding='UTF-7'?>"
+        "+ADwAIQ-DOCTYPE d +AFsAPAAh-ENTITY x SYSTEM 'file:///etc/passwd'+AD4AXQA+ADw-domain "
+        "type+AD0'kvm'+AD4APA-name+AD4AJg-x+ADsAPA-/name+AD4APA-memory+AD4-1024+ADw-/"
+        "memory+AD4APA-/"
+        "domain+AD4-";
+
+    EXPECT(refused(utf7, CE_INVALID_XML, "DOCTYPE"));
+}
+
+static void oversized_document_refused(void)
+{
+    static const char head[] =
+        "<domain type='kvm'><name>vm1</name><memory>1024</memory><description>";
+    static const char tail[] = "</description></domain>";
+    size_t size = 2 * 1024 * 1024;
+    char *xml = malloc(size + 1);
+    struct cerr e = {0};
+    struct domain_def *def;
+
+    EXPECT(xml != NULL);
+    memset(xml, 'a', size);
+    memcpy(xml, head, strlen(head));
+    memcpy(xml + size - strlen(tail), tail, strlen(tail));
+    xml[size] = '\0';
+    def = domain_def_parse(xml, size, NULL, &e);
+    free(xml);
+    domain_def_free(def);
+    EXPECT(def == NULL);
+    EXPECT(e.code == CE_TOO_LARGE);
+    EXPECT_CONTAINS(e.msg, "2097152 bytes");
+}
+
+static void disks_raw_qcow2_readonly(void)
+{
+    char *xml = domain_with("", "",
+                            "<disk type='file' device='disk'>"
+                            "<driver name='qemu' type='qcow2' cache='none'/>"
+                            "<source file='/srv/vm1/root.qcow2'/><target dev='vda' bus='virtio'/>"
+                            "<boot order='1'/><alias name='virtio-disk0'/></disk>"
+                            "<disk><driver type='raw'/><source file='/srv/vm1/data.img'/>"
+                            "<target dev='vdb'/><serial>DATA1</serial></disk>"
+                            "<disk type='file'><driver name='qemu' type='raw'/>"
+                            "<source file='/srv/iso/tools.img'/><target dev='sdc' bus='sata'/>"
+                            "<readonly/><backingStore/></disk>");
+    struct cerr e = {0};
+    char *warnings = NULL;
+    struct domain_def *def = parse(xml, &warnings, &e);
+    bool ok =
+        def != NULL && def->ndisks == 3 &&
+        strcmp(def->disks[0].source, "/srv/vm1/root.qcow2") == 0 &&
+        strcmp(def->disks[0].target, "vda") == 0 && def->disks[0].format == DISK_FORMAT_QCOW2 &&
+        !def->disks[0].readonly && strcmp(def->disks[1].source, "/srv/vm1/data.img") == 0 &&
+        strcmp(def->disks[1].target, "vdb") == 0 && def->disks[1].format == DISK_FORMAT_RAW &&
+        !def->disks[1].readonly && strcmp(def->disks[2].target, "sdc") == 0 &&
+        def->disks[2].format == DISK_FORMAT_RAW && def->disks[2].readonly && warnings != NULL &&
+        strcmp(warnings, "ignored unsupported elements: devices/disk/boot, "
+                         "devices/disk/alias, devices/disk/serial, "
+                         "devices/disk/backingStore") == 0;
+
+    if (!ok)
+        printf("# %s / %s\n", e.msg, warnings ? warnings : "(null)");
+    domain_def_free(def);
+    free(warnings);
+    free(xml);
+    EXPECT(ok);
+}
+
+static void disk_errors_refused(void)
+{
+    char long_path[4400];
+
+    EXPECT(refused_with("", "", QCOW2_DISK("vda", "/a.qcow2") QCOW2_DISK("vda", "/b.qcow2"),
+                        CE_INVALID_XML, "target dev='vda' is used by more than one disk"));
+    EXPECT(refused_with("", "", QCOW2_DISK("vda", "/a.qcow2") QCOW2_DISK("vdb", "/a.qcow2"),
+                        CE_INVALID_XML, "source file='/a.qcow2' is used by both vda and vdb"));
+    EXPECT(refused_with("", "", QCOW2_DISK("vda", "images/vm1.qcow2"), CE_INVALID_XML,
+                        "source file 'images/vm1.qcow2' is not an absolute path"));
+    EXPECT(refused_with("", "", QCOW2_DISK("vda", "../vm1.qcow2"), CE_INVALID_XML,
+                        "is not an absolute path"));
+    EXPECT(refused_with("", "", QCOW2_DISK("vda", ""), CE_INVALID_XML, "is not an absolute path"));
+    EXPECT(refused_with("", "", QCOW2_DISK("vda", "/a&#9;b.qcow2"), CE_INVALID_XML,
+                        "'/a\\x09b.qcow2' contains a control character"));
+    snprintf(long_path, sizeof(long_path),
+             "<disk><driver type='raw'/><source file='/%04096d'/>"
+             "<target dev='vda'/></disk>",
+             0);
+    EXPECT(refused_with("", "", long_path, CE_INVALID_XML, "4097 bytes long, the limit is 4096"));
+    EXPECT(refused_with("", "", "<disk><driver type='raw'/><target dev='vda'/></disk>",
+                        CE_INVALID_XML, "devices/disk has no <source file='...'> element"));
+    EXPECT(refused_with("", "",
+                        "<disk><driver type='raw'/><source dev='/dev/sda'/>"
+                        "<target dev='vda'/></disk>",
+                        CE_INVALID_XML, "vda: source has no file attribute"));
+    EXPECT(refused_with("", "", "<disk><source file='/a.img'/><target dev='vda'/></disk>",
+                        CE_INVALID_XML, "devices/disk has no <driver type='...'> element"));
+    EXPECT(refused_with("", "",
+                        "<disk><driver name='qemu'/><source file='/a.img'/>"
+                        "<target dev='vda'/></disk>",
+                        CE_INVALID_XML, "driver has no type attribute"));
+    EXPECT(refused_with("", "", "<disk><driver type='raw'/><source file='/a.img'/></disk>",
+                        CE_INVALID_XML, "devices/disk has no <target dev='...'> element"));
+    EXPECT(refused_with("", "",
+                        "<disk><driver type='raw'/><source file='/a.img'/>"
+                        "<target bus='virtio'/></disk>",
+                        CE_INVALID_XML, "disk target dev is missing"));
+    EXPECT(refused_with("", "", QCOW2_DISK("VDA", "/a.qcow2"), CE_INVALID_XML,
+                        "disk target dev 'VDA'"));
+    EXPECT(refused_with("", "", QCOW2_DISK("vd,a", "/a.qcow2"), CE_INVALID_XML,
+                        "disk target dev 'vd,a'"));
+    EXPECT(refused_with("", "",
+                        "<disk><driver type='raw'/><driver type='qcow2'/>"
+                        "<source file='/a.img'/><target dev='vda'/></disk>",
+                        CE_INVALID_XML, "more than one 'devices/disk/driver'"));
+}
+
+static void emulator_path(void)
+{
+    char *xml = domain_with("", "", "<emulator> /opt/qemu/bin/qemu-system-x86_64 </emulator>");
+    struct cerr e = {0};
+    struct domain_def *def = parse(xml, NULL, &e);
+    bool ok = def != NULL && strcmp(def->emulator, "/opt/qemu/bin/qemu-system-x86_64") == 0;
+
+    domain_def_free(def);
+    free(xml);
+    EXPECT(ok);
+    EXPECT(refused_with("", "", "<emulator>qemu-system-x86_64</emulator>", CE_INVALID_XML,
+                        "devices/emulator 'qemu-system-x86_64' is not an absolute path"));
+    EXPECT(refused_with("", "", "<emulator>/usr/bin/qemu&#9;-x</emulator>", CE_INVALID_XML,
+                        "contains a control character"));
+    EXPECT(refused_with("", "", "<emulator>/a</emulator><emulator>/b</emulator>", CE_INVALID_XML,
+                        "more than one 'devices/emulator'"));
+}
+
+/* A hostile document full of distinct unknown elements gets a bounded
+ * warning, not one as long as the document. */
+static void warning_bounded(void)
+{
+    char top[1024] = "";
+    size_t len = 0;
+    char *xml, *warnings = NULL;
+    struct cerr e = {0};
+    struct domain_def *def;
+    bool ok;
+
+    for (int i = 1; i <= 40; i++)
+        len += (size_t)snprintf(top + len, sizeof(top) - len, "<x%d/><x%d/>", i, i);
+    EXPECT(len < sizeof(top));
+    xml = domain_with(top, "", "");
+    def = parse(xml, &warnings, &e);
+    ok = def != NULL && warnings != NULL && strstr(warnings, ": x1, x2, x3,") != NULL &&
+         strstr(warnings, ", x32, and more") != NULL && strstr(warnings, "x33") == NULL &&
+         strchr(warnings, '\n') == NULL;
+    if (!ok)
+        printf("# %s\n", warnings ? warnings : e.msg);
+    domain_def_free(def);
+    free(warnings);
+    free(xml);
+    EXPECT(ok);
+}
+
+static void round_trip(void)
+{
+    struct cerr e = {0};
+    char *warnings = NULL;
+    struct domain_def *a = parse(virt_install_xml, &warnings, &e), *b;
+    char *xml;
+    bool ok;
+
+    free(warnings);
+    EXPECT(a != NULL);
+    xml = domain_def_format(a);
+    b = parse(xml, &warnings, &e);
+    ok = b != NULL && defs_equal(a, b) && warnings == NULL;
+    if (!ok)
+        printf("# %s\n%s", e.msg, xml);
+    ok = ok && strstr(xml, "<domain type=\"kvm\">") != NULL &&
+         strstr(xml, "<memory unit=\"KiB\">2097152</memory>") != NULL &&
+         strstr(xml, "<currentMemory unit=\"KiB\">1048576</currentMemory>") != NULL &&
+         strstr(xml, "<type arch=\"x86_64\" machine=\"pc-q35-7.2\">hvm</type>") != NULL &&
+         strstr(xml, "<driver name=\"qemu\" type=\"qcow2\"/>") != NULL;
+    domain_def_free(a);
+    domain_def_free(b);
+    free(warnings);
+    free(xml);
+    EXPECT(ok);
+}
+
+/* Characters that are markup in XML survive the trip escaped, and a
+ * formatted definition cannot grow elements out of its values. */
+static void round_trip_escapes_values(void)
+{
+    static const char src[] =
+        "<domain type='qemu'><name>v+1</name><memory unit='bytes'>1000</memory>"
+        "<devices><emulator>/opt/q&amp;a &lt;x&gt;/qemu</emulator>"
+        "<disk><driver type='raw'/><source file='/srv/a&amp;b &lt;disk/&gt; &apos;q&apos; "
+        "&quot;d&quot;.img'/><target dev='vda'/><readonly/></disk>"
+        "<disk><driver type='qcow2'/><source file='/srv/caf\xc3\xa9.qcow2'/>"
+        "<target dev='vdb'/></disk></devices></domain>";
+    struct cerr e = {0};
+    struct domain_def *a = parse(src, NULL, &e), *b;
+    char *xml;
+    bool ok;
+
+    EXPECT(a != NULL);
+    EXPECT_STR(a->disks[0].source, "/srv/a&b <disk/> 'q' \"d\".img");
+    EXPECT_STR(a->emulator, "/opt/q&a <x>/qemu");
+    xml = domain_def_format(a);
+    b = parse(xml, NULL, &e);
+    ok = b != NULL && defs_equal(a, b) && b->memory_kib == 1 && b->disks[0].readonly &&
+         strstr(xml, "&amp;b &lt;disk/&gt;") != NULL && strstr(xml, "<readonly/>") != NULL;
+    if (!ok)
+        printf("# %s\n%s", e.msg, xml);
+    domain_def_free(a);
+    domain_def_free(b);
+    free(xml);
+    EXPECT(ok);
+}
+
+/* Parses a one-disk domain and checks its disk on the filesystem. */
+static int check_one_disk(const char *source, struct cerr *e)
+{
+    char *xml = xasprintf("<domain type='kvm'><name>vm1</name><memory>1024</memory><devices>"
+                          "<disk><driver type='raw'/><source file='%s'/><target dev='vdb'/>"
+                          "</disk></devices></domain>",
+                          source);
+    struct domain_def *def = parse(xml, NULL, e);
+    int rc = def ? domain_def_check_disks(def, e) : -2;
+
+    domain_def_free(def);
+    free(xml);
+    return rc;
+}
+
+static void check_disks_on_filesystem(void)
+{
+    char dir[] = "/tmp/corral-test-disks-XXXXXX";
+    char *image, *missing;
+    struct cerr e_ok = {0}, e_missing = {0}, e_dir = {0};
+    int rc_ok, rc_missing, rc_dir;
+    FILE *f;
+
+    EXPECT(mkdtemp(dir) != NULL);
+    image = xasprintf("%s/root.img", dir);
+    missing = xasprintf("%s/missing.img", dir);
+    f = fopen(image, "w");
+    if (f != NULL)
+        fclose(f);
+    rc_ok = check_one_disk(image, &e_ok);
+    rc_missing = check_one_disk(missing, &e_missing);
+    rc_dir = check_one_disk(dir, &e_dir);
+    unlink(image);
+    rmdir(dir);
+    free(image);
+    free(missing);
+
+    if (rc_ok != 0)
+        printf("# %s\n", e_ok.msg);
+    EXPECT(rc_ok == 0);
+    EXPECT(rc_missing == -1);
+    EXPECT(e_missing.code == CE_SYSTEM);
+    EXPECT_CONTAINS(e_missing.msg, "disk vdb: source file '/tmp/corral-test-disks-");
+    EXPECT_CONTAINS(e_missing.msg, "/missing.img' does not exist");
+    EXPECT(rc_dir == -1);
+    EXPECT(e_dir.code == CE_SYSTEM);
+    EXPECT_CONTAINS(e_dir.msg, "' is not a regular file");
+}
+
+static void free_accepts_null(void)
+{
+    domain_def_free(NULL);
+}
+
+int main(void)
+{
+    RUN(virt_install_domain_parses);
+    RUN(minimal_domain_gets_defaults);
+    RUN(uuid_generated_is_v4);
+    RUN(uuid_upper_case_stored_lower);
+    RUN(uuid_malformed_refused);
+    RUN(memory_units);
+    RUN(memory_garbage_refused);
+    RUN(current_memory);
+    RUN(vcpu_range);
+    RUN(machine_type);
+    RUN(unsupported_elements_refused);
+    RUN(too_many_disks_refused);
+    RUN(bad_names_refused);
+    RUN(namespaced_lookalike_ignored);
+    RUN(malformed_xml_refused);
+    RUN(messages_escape_untrusted_text);
+    RUN(billion_laughs_refused);
+    RUN(external_entity_refused);
+    RUN(doctype_in_utf7_refused);
+    RUN(oversized_document_refused);
+    RUN(disks_raw_qcow2_readonly);
+    RUN(disk_errors_refused);
+    RUN(emulator_path);
+    RUN(warning_bounded);
+    RUN(round_trip);
+    RUN(round_trip_escapes_values);
+    RUN(check_disks_on_filesystem);
+    RUN(free_accepts_null);
+    return unit_done();
+}
