@@ -1,0 +1,172 @@
+"""Every corralctl verb of the working core, on real QEMU."""
+
+import json
+import os
+import sys
+
+from corraltest import Fail, check, pid_alive, run
+
+
+def define_start_inspect_destroy(env):
+    env.start_broker()
+    env.define("vm1", extra="<interface type='network'/><graphics type='vnc'/>")
+    _, out, _ = env.ctl("list", "--all")
+    check("vm1" in out and "shut off" in out, "list --all shows vm1 shut off: " + out)
+    _, out, _ = env.ctl("list")
+    check("vm1" not in out, "plain list hides inactive VMs: " + out)
+    _, out, _ = env.ctl("start", "vm1")
+    check("started" in out, out)
+    check(env.wait_state("vm1", "running") == "running (booted)", "reason booted")
+    info = env.info("vm1")
+    check(info["state"] == "running" and info["memory_kib"] == 65536 and info["vcpus"] == 1,
+          "dominfo fields: %r" % info)
+    check([d["target"] for d in info["disks"]] == ["vda", "vdb"], "disks listed")
+    check(pid_alive(info["qemu_pid"]) and pid_alive(info["supervisor_pid"]), "pids are live")
+    check(os.path.exists(info["control_socket"]) and os.path.exists(info["qmp_socket"]),
+          "sockets exist")
+    with open("/proc/%d/cmdline" % info["qemu_pid"], "rb") as f:
+        cmd = f.read().split(b"\0")
+    check(b"-nodefaults" in cmd and b"-no-user-config" in cmd, "QEMU runs -nodefaults")
+    check(any(b"elevateprivileges=deny" in a for a in cmd), "QEMU runs -sandbox")
+    check(any(b'"node-name":"drive-vda"' in a for a in cmd), "stable node names")
+    _, out, _ = env.ctl("--json", "list")
+    check([v["name"] for v in json.loads(out)["vms"]] == ["vm1"], "json list")
+    env.ctl("destroy", "vm1")
+    check(env.wait_state("vm1", "shut off") == "shut off (destroyed)", "destroyed reason")
+    check(not pid_alive(info["qemu_pid"]), "QEMU is gone after destroy")
+    check(not pid_alive(info["supervisor_pid"]), "supervisor exits with QEMU")
+    check(not os.path.exists(info["control_socket"]), "control socket removed")
+    info2 = env.info("vm1")
+    check(info2.get("last_exit", {}).get("reason") == "destroyed", "last exit recorded: %r" % info2)
+    env.ctl("undefine", "vm1")
+    _, out, _ = env.ctl("list", "--all")
+    check("vm1" not in out, "undefined VM is gone")
+    check(not os.path.exists(os.path.join(env.state, "vms", "vm1")), "state directory removed")
+
+
+def suspend_resume_and_qmp(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    env.ctl("suspend", "vm1")
+    check(env.wait_state("vm1", "paused") == "paused (user)", "paused by user")
+    _, out, _ = env.ctl("qemu-monitor-command", "vm1", '{"execute":"query-status"}')
+    check(json.loads(out)["return"]["status"] == "paused", "QEMU agrees it is paused: " + out)
+    env.ctl("suspend", "vm1", ok=False)
+    env.ctl("resume", "vm1")
+    check(env.wait_state("vm1", "running") == "running (unpaused)", "running again")
+    _, out, _ = env.ctl("qemu-monitor-command", "vm1", '{"execute":"query-status"}')
+    check(json.loads(out)["return"]["running"] is True, "QEMU agrees it runs")
+    _, _, err = env.ctl("resume", "vm1", ok=False)
+    check("already running" in err, err)
+    # A QMP error comes back as QEMU's own reply.
+    rc, out, _ = env.ctl("qemu-monitor-command", "vm1", '{"execute":"no-such-command"}', ok=None)
+    check("CommandNotFound" in out, "QMP error passed through: " + out)
+    _, _, err = env.ctl("qemu-monitor-command", "vm1", '{"execute":"qmp_capabilities"}', ok=False)
+    check("negotiated" in err, err)
+    env.ctl("destroy", "vm1")
+
+
+def guest_shutdown(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    env.wait_guest_booted("vm1")
+    _, out, _ = env.ctl("shutdown", "vm1", "--timeout", "30")
+    check("shut off" in out, out)
+    check(env.wait_state("vm1", "shut off") == "shut off (shutdown by guest)", "guest shut down")
+    check(env.info("vm1")["last_exit"]["status"] == 0, "QEMU exited 0")
+
+
+def shutdown_ignored_times_out(env):
+    env.start_broker()
+    # -machine none has no ACPI: the power button goes nowhere.
+    env.define("vm1", machine="none")
+    env.ctl("start", "vm1")
+    _, _, err = env.ctl("shutdown", "vm1", "--timeout", "2", ok=False)
+    check("did not shut down" in err, err)
+    check(env.wait_state("vm1", "running") == "running (booted)", "still running after timeout")
+    _, out, _ = env.ctl("shutdown", "vm1", "--timeout", "0")
+    check("being shutdown" in out, out)
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+
+
+def two_vms_at_once(env):
+    env.start_broker()
+    env.define("vm1")
+    env.define("vm2")
+    env.ctl("start", "vm1")
+    env.ctl("start", "vm2")
+    i1, i2 = env.info("vm1"), env.info("vm2")
+    check(i1["qemu_pid"] != i2["qemu_pid"] and i1["supervisor_pid"] != i2["supervisor_pid"],
+          "one supervisor and one QEMU per VM")
+    env.ctl("suspend", "vm1")
+    check(env.wait_state("vm1", "paused").startswith("paused"), "vm1 paused")
+    check(env.wait_state("vm2", "running").startswith("running"), "vm2 unaffected")
+    _, out, _ = env.ctl("list")
+    check("vm1" in out and "vm2" in out, out)
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    check(pid_alive(i2["qemu_pid"]), "vm2's QEMU survives vm1's destroy")
+    env.ctl("destroy", "vm2")
+
+
+def vm_socket_direct(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    sock = env.info("vm1")["control_socket"]
+    _, out, _ = env.ctl("--vm-socket", sock, "domstate", "vm1")
+    check(out.strip() == "running", out)
+    env.ctl("--vm-socket", sock, "suspend", "vm1")
+    check(env.wait_state("vm1", "paused") == "paused (user)", "broker saw the supervisor's event")
+    _, _, err = env.ctl("--vm-socket", sock, "domstate", "other", ok=False)
+    check("serves VM vm1" in err, err)
+    env.ctl("--vm-socket", sock, "destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+
+
+def events_stream(env):
+    env.start_broker()
+    env.define("vm1")
+    ev = env.rpc()
+    check("result" in ev.call("events.subscribe", {"name": "vm1"}), "subscribed")
+    env.ctl("start", "vm1")
+    env.ctl("suspend", "vm1")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    seen = []
+    while len(seen) < 3:
+        m = ev.read_msg()
+        if m.get("method") == "vm.state":
+            seen.append((m["params"]["state"], m["params"]["reason"]))
+    check(seen == [("running", "booted"), ("paused", "user"), ("shut off", "destroyed")],
+          "events in order: %r" % (seen,))
+
+
+def broker_answers_while_starting(env):
+    env.start_broker()
+    env.define("vm1")
+    c = env.rpc()
+    start = c.send("vm.start", {"name": "vm1"})
+    lst = c.send("vm.list", {"all": True})
+    first = c.read_msg()
+    check(first.get("id") == lst, "list answered before the start finished: %r" % first)
+    check(c.wait(start).get("result", {}).get("state") == "running", "start completed")
+    env.ctl("destroy", "vm1")
+
+
+def hello_and_version(env):
+    env.start_broker()
+    c = env.rpc()
+    r = c.call("hello", {"version": 1, "client": "test"})
+    check(r["result"]["protocol"] == 1 and r["result"]["server"] == "corrald", repr(r))
+    r = c.call("hello", {"version": 99})
+    check(r["error"]["code"] == 1016, repr(r))
+
+
+if __name__ == "__main__":
+    sys.exit(run([define_start_inspect_destroy, suspend_resume_and_qmp, guest_shutdown,
+                  shutdown_ignored_times_out, two_vms_at_once, vm_socket_direct, events_stream,
+                  broker_answers_while_starting, hello_and_version]))
