@@ -175,12 +175,6 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (vm == NULL)
         return;
-    if (!bvm_active(vm) || vm->starting) {
-        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
-                 vm->starting ? "starting" : vm->state);
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
     if (strcmp(method, "vm.shutdown") == 0) {
         long long secs = 0;
         if (rpc_param_int(params, "timeout", 0, 3600, &secs, &e) < 0) {
@@ -190,6 +184,12 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
         timeout = (int)secs * 1000 + FORWARD_TIMEOUT_MS;
     } else if (strcmp(method, "vm.destroy") == 0)
         timeout = DESTROY_TIMEOUT_MS;
+    if (!bvm_active(vm) || vm->starting) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
+                 vm->starting ? "starting" : vm->state);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
     supervise_forward(vm, method, params, timeout, req);
 }
 
