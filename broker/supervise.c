@@ -132,9 +132,32 @@ static int connect_supervisor(struct bvm *vm, struct cerr *e)
     return 0;
 }
 
+/* Whether pid's command line holds needle as part of one argument: how
+ * the broker makes sure a pid from a record is still the process it was. */
+static bool cmdline_has(pid_t pid, const char *needle)
+{
+    char *path = xasprintf("/proc/%ld/cmdline", (long)pid);
+    struct cerr e;
+    size_t len = 0;
+    char *cmd = file_read_all(path, 1024 * 1024, &len, &e);
+    bool found = false;
+
+    for (size_t off = 0; cmd != NULL && off < len && !found; off += strlen(cmd + off) + 1)
+        found = strstr(cmd + off, needle) != NULL;
+    free(cmd);
+    free(path);
+    return found;
+}
+
 static void watch_qemu(struct bvm *vm, pid_t pid)
 {
     vm->qemu_pid = pid;
+    /* Its QMP socket lives in the VM's run directory: a reused pid will not
+     * name it. */
+    if (pid > 0 && !cmdline_has(pid, vm->run_dir)) {
+        log_warn("VM %s: pid %ld is not this VM's QEMU any more", vm->def->name, (long)pid);
+        return;
+    }
     if (pid > 0) {
         vm->qemu_pidfd = pidfd_open(pid, 0);
         if (vm->qemu_pidfd < 0)
@@ -383,6 +406,37 @@ void supervise_start(struct bvm *vm, void *req)
     log_info("VM %s: supervisor pid %ld started", vm->def->name, (long)pid);
 }
 
+/* The pid in a run record may have died, be a zombie nobody reaped, or
+ * have been reused by an unrelated process: only a live corral-supervisor
+ * for this very VM counts. */
+static bool is_our_supervisor(pid_t pid, const char *name)
+{
+    char *stat_path = xasprintf("/proc/%ld/stat", (long)pid);
+    char *cmd_path = xasprintf("/proc/%ld/cmdline", (long)pid);
+    struct cerr e;
+    size_t len = 0;
+    char *stat = file_read_all(stat_path, 4096, NULL, &e);
+    char *cmd = file_read_all(cmd_path, 65536, &len, &e);
+    const char *paren = stat ? strrchr(stat, ')') : NULL;
+    bool ok = paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X' &&
+              cmd != NULL;
+    bool named = false, is_sup = false;
+
+    for (size_t off = 0; ok && off < len; off += strlen(cmd + off) + 1) {
+        const char *arg = cmd + off;
+        if (off == 0 && strstr(arg, "corral-supervisor") != NULL)
+            is_sup = true;
+        if (strcmp(arg, "--name") == 0 && off + strlen(arg) + 1 < len &&
+            strcmp(arg + strlen(arg) + 1, name) == 0)
+            named = true;
+    }
+    free(stat_path);
+    free(cmd_path);
+    free(stat);
+    free(cmd);
+    return ok && is_sup && named;
+}
+
 void supervise_adopt(struct bvm *vm)
 {
     char *path = xasprintf("%s/supervisor.json", vm->run_dir);
@@ -406,7 +460,8 @@ void supervise_adopt(struct bvm *vm)
     }
     vm->started = cJSON_IsNumber(started) ? (time_t)started->valuedouble : 0;
     vm->sup_is_child = false;
-    if (watch_supervisor(vm, (pid_t)spid->valueint, &e) < 0) {
+    if (!is_our_supervisor((pid_t)spid->valueint, vm->def->name) ||
+        watch_supervisor(vm, (pid_t)spid->valueint, &e) < 0) {
         log_warn("VM %s: %s", vm->def->name, e.msg);
         watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
         cJSON_Delete(rec);

@@ -357,6 +357,11 @@ static void cont_cb(const cJSON *reply, const struct cerr *e, void *arg)
     struct vm *vm = arg;
     struct cerr err;
 
+    /* A lost monitor during start-up is settled by QEMU's exit (with its
+     * own words from the log) or by reconnecting; only a refusal or a
+     * timeout ends the start here. */
+    if (e != NULL && e->code != CE_TIMEOUT)
+        return;
     if (e != NULL || qmp_reply_check(reply, "cont", &err) < 0) {
         fail_start(vm, e != NULL ? e : &err);
         return;
@@ -396,8 +401,10 @@ static void on_qmp_closed(const char *why, void *arg)
     if (!vm->proc_alive || vm->destroying || vm->shutdown_seen)
         return;
     log_warn("VM %s: QMP connection lost (%s); reconnecting", vm->def->name, why);
-    vm->connect_deadline_ms = 0;
-    arm_connect(vm, QMP_RECONNECT_MS);
+    /* During start-up the original deadline still applies. */
+    if (vm->state != VM_STARTING)
+        vm->connect_deadline_ms = 0;
+    arm_connect(vm, vm->state == VM_STARTING ? QMP_RETRY_MS : QMP_RECONNECT_MS);
 }
 
 static void connect_timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -1,0 +1,134 @@
+"""QEMU, a supervisor or the broker dying, and a QEMU that answers garbage or
+stops answering: the VM's state stays true and nothing hangs."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+from corraltest import HERE, Fail, check, pid_alive, run
+
+FAKE_QEMU = os.path.join(HERE, "fake-qemu")
+
+
+def wait_dead(pid, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    raise Fail("pid %d still alive" % pid)
+
+
+def qemu_killed(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    info = env.info("vm1")
+    os.kill(info["qemu_pid"], signal.SIGKILL)
+    state = env.wait_state("vm1", "crashed")
+    check("killed by signal 9" in state, state)
+    wait_dead(info["supervisor_pid"])
+    check(env.info("vm1")["last_exit"]["signal"] == 9, "exit facts recorded")
+    # A crashed VM starts again.
+    env.ctl("start", "vm1")
+    env.wait_state("vm1", "running")
+    env.ctl("destroy", "vm1")
+
+
+def supervisor_killed(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    info = env.info("vm1")
+    os.kill(info["supervisor_pid"], signal.SIGKILL)
+    state = env.wait_state("vm1", "crashed")
+    check("supervisor was killed by signal 9" in state, state)
+    # Nobody would manage that QEMU any more: the broker stops it.
+    wait_dead(info["qemu_pid"])
+    check(not os.path.exists(info["control_socket"]), "run directory cleaned up")
+    env.ctl("start", "vm1")
+    env.wait_state("vm1", "running")
+    env.ctl("destroy", "vm1")
+
+
+def broker_restart_keeps_vms(env):
+    env.start_broker()
+    env.define("vm1")
+    env.define("vm2")
+    env.ctl("start", "vm1")
+    env.ctl("start", "vm2")
+    env.ctl("suspend", "vm2")
+    i1, i2 = env.info("vm1"), env.info("vm2")
+    env.stop_broker(signal.SIGKILL)
+    check(pid_alive(i1["qemu_pid"]) and pid_alive(i2["supervisor_pid"]),
+          "VMs keep running without the broker")
+    env.start_broker()
+    check(env.wait_state("vm1", "running") == "running (booted)", "vm1 re-attached")
+    check(env.wait_state("vm2", "paused") == "paused (user)", "vm2 still paused")
+    j1 = env.info("vm1")
+    check(j1["qemu_pid"] == i1["qemu_pid"], "same QEMU, not restarted")
+    env.ctl("resume", "vm2")
+    env.wait_state("vm2", "running")
+    # The re-attached supervisor is watched: its QEMU's death is seen.
+    os.kill(i1["qemu_pid"], signal.SIGKILL)
+    check("killed by signal 9" in env.wait_state("vm1", "crashed"), "crash seen after re-attach")
+    env.ctl("destroy", "vm2")
+    env.wait_state("vm2", "shut off")
+
+
+def broker_restart_after_supervisor_died(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    info = env.info("vm1")
+    env.stop_broker(signal.SIGKILL)
+    os.kill(info["supervisor_pid"], signal.SIGKILL)
+    wait_dead(info["supervisor_pid"])
+    env.start_broker()
+    state = env.wait_state("vm1", "crashed")
+    check("while the broker was away" in state, state)
+    wait_dead(info["qemu_pid"])
+
+
+def garbage_from_qemu(env):
+    env.start_broker()
+    env.define("garbage-vm", machine="none", emulator=FAKE_QEMU,
+               disks=[(env.qcow2("g.qcow2"), "vda")])
+    env.ctl("start", "garbage-vm")
+    check(env.wait_state("garbage-vm", "running") == "running (booted)", "started through garbage")
+    _, out, _ = env.ctl("qemu-monitor-command", "garbage-vm", '{"execute":"query-status"}')
+    check(json.loads(out)["return"]["status"] == "running", "real reply found among garbage: " + out)
+    env.ctl("destroy", "garbage-vm")
+    check(env.wait_state("garbage-vm", "shut off") == "shut off (destroyed)", "destroyed")
+
+
+def qemu_dies_during_start(env):
+    env.start_broker()
+    env.define("die-vm", machine="none", emulator=FAKE_QEMU, disks=[(env.qcow2("d.qcow2"), "vda")])
+    _, _, err = env.ctl("start", "die-vm", ok=False)
+    check("dying on purpose" in err and "status 3" in err, "QEMU's words reach the user: " + err)
+    env.wait_state("die-vm", "shut off")
+
+
+def hung_monitor_does_not_block(env):
+    env.start_broker()
+    env.define("mute-vm", machine="none", emulator=FAKE_QEMU, disks=[(env.qcow2("m.qcow2"), "vda")])
+    env.ctl("start", "mute-vm")
+    c = env.rpc()
+    q = c.send("vm.qmp", {"name": "mute-vm", "command": {"execute": "query-status"}})
+    # While that command waits for an answer that never comes, the state is
+    # still answered from the supervisor's own knowledge, and destroy works.
+    check(env.rpc().call("vm.state", {"name": "mute-vm"})["result"]["state"] == "running",
+          "state answered while QMP hangs")
+    env.ctl("destroy", "mute-vm")
+    env.wait_state("mute-vm", "shut off")
+    r = c.wait(q)
+    check("error" in r, "the hung command fails instead of hanging: %r" % r)
+
+
+if __name__ == "__main__":
+    sys.exit(run([qemu_killed, supervisor_killed, broker_restart_keeps_vms,
+                  broker_restart_after_supervisor_died, garbage_from_qemu,
+                  qemu_dies_during_start, hung_monitor_does_not_block]))
