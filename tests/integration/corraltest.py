@@ -163,6 +163,15 @@ class Env:
         cmd = [os.path.join(BUILD, "corralctl")] + list(args)
         kw = {}
         if user is not None:
+            # The build tree may sit where only root can enter (a mktemp -d
+            # checkout): another uid runs a copy from a traversable place.
+            bindir = os.path.join(self.dir, "bin")
+            if not os.path.exists(bindir):
+                os.makedirs(bindir)
+                shutil.copy(cmd[0], bindir)
+                for d in (self.dir, bindir):
+                    os.chmod(d, 0o755)
+            cmd[0] = os.path.join(bindir, "corralctl")
             kw["user"] = user
             kw["group"] = user
             kw["extra_groups"] = []

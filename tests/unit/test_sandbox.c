@@ -5,6 +5,8 @@
  * another uid are skipped. */
 #include "supervisor/sandbox.h"
 
+#include "common/fileutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -12,6 +14,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -421,11 +424,54 @@ static int find_probe(void)
     return 0;
 }
 
+/* The probe must be reachable by the throw-away uid, and the build tree may
+ * sit under a directory only root can enter (a mktemp -d checkout): run a
+ * copy from a directory everyone can traverse. */
+static char probe_copy_dir[64];
+
+static int copy_probe(void)
+{
+    char *data, *dst;
+    struct cerr e;
+    size_t len;
+    int rc;
+
+    snprintf(probe_copy_dir, sizeof(probe_copy_dir), "/tmp/corral-probe-XXXXXX");
+    if (mkdtemp(probe_copy_dir) == NULL || chmod(probe_copy_dir, 0755) < 0) {
+        printf("# cannot make a directory for the probe: %s\n", strerror(errno));
+        return -1;
+    }
+    data = file_read_all(probe_path, 256 * 1024 * 1024, &len, &e);
+    if (data == NULL) {
+        printf("# %s\n", e.msg);
+        return -1;
+    }
+    dst = xasprintf("%s/sandbox_probe", probe_copy_dir);
+    rc = file_write_atomic(dst, data, len, 0755, &e);
+    free(data);
+    if (rc < 0)
+        printf("# %s\n", e.msg);
+    else
+        snprintf(probe_path, sizeof(probe_path), "%s", dst);
+    free(dst);
+    return rc;
+}
+
+static void remove_probe_copy(void)
+{
+    struct cerr e;
+
+    if (probe_copy_dir[0] != '\0' && rm_rf(probe_copy_dir, &e) < 0)
+        printf("# %s\n", e.msg);
+}
+
 int main(void)
 {
     if (find_probe() < 0)
         return 1;
     is_root = geteuid() == 0;
+    if (is_root && copy_probe() < 0)
+        return 1;
     if (is_root) {
         /* Needs no /etc/passwd entry; per test run so that parallel runs
          * do not share RLIMIT_NPROC accounting. */
@@ -447,5 +493,6 @@ int main(void)
     RUN(close_fds_refuses_closed_keep);
     RUN(drop_refuses_root);
     RUN(drop_without_privileges_fails);
+    remove_probe_copy();
     return unit_done();
 }
