@@ -9,7 +9,7 @@
 
 /* Permissions a method needs.  Until VMs have owners, every permission
  * beyond reading is root's. */
-enum perm { PERM_READ, PERM_DEFINE, PERM_POWER, PERM_ADMIN };
+enum perm { PERM_READ, PERM_DEFINE, PERM_POWER, PERM_SNAPSHOT, PERM_DELETE_SNAPSHOT, PERM_ADMIN };
 
 static const char *perm_name(enum perm p)
 {
@@ -20,6 +20,10 @@ static const char *perm_name(enum perm p)
         return "define";
     case PERM_POWER:
         return "power";
+    case PERM_SNAPSHOT:
+        return "snapshot";
+    case PERM_DELETE_SNAPSHOT:
+        return "delete-snapshot";
     case PERM_ADMIN:
         return "admin";
     }
@@ -28,6 +32,8 @@ static const char *perm_name(enum perm p)
 
 #define FORWARD_TIMEOUT_MS 60000
 #define DESTROY_TIMEOUT_MS 30000
+/* Snapshot jobs block QEMU's monitor while RAM is saved: generous. */
+#define SNAPSHOT_TIMEOUT_MS 600000
 
 static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *params)
 {
@@ -184,6 +190,8 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
         timeout = (int)secs * 1000 + FORWARD_TIMEOUT_MS;
     } else if (strcmp(method, "vm.destroy") == 0)
         timeout = DESTROY_TIMEOUT_MS;
+    else if (strncmp(method, "snapshot.", 9) == 0)
+        timeout = SNAPSHOT_TIMEOUT_MS;
     if (!bvm_active(vm) || vm->starting) {
         cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
                  vm->starting ? "starting" : vm->state);
@@ -222,6 +230,14 @@ static const struct rpc_method methods[] = {
     {"vm.destroy", m_forward, PERM_POWER},
     {"vm.qmp", m_forward, PERM_ADMIN},
     {"events.subscribe", m_subscribe, PERM_READ},
+    {"snapshot.create", m_forward, PERM_SNAPSHOT},
+    {"snapshot.delete", m_forward, PERM_DELETE_SNAPSHOT},
+    {"snapshot.list", m_forward, PERM_READ},
+    {"snapshot.info", m_forward, PERM_READ},
+    {"snapshot.dumpxml", m_forward, PERM_READ},
+    {"snapshot.parent", m_forward, PERM_READ},
+    /* Also sets the current snapshot when given one. */
+    {"snapshot.current", m_forward, PERM_SNAPSHOT},
 };
 
 static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
@@ -231,8 +247,9 @@ static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params,
     (void)arg;
     if (uid == 0 || m->perm == PERM_READ)
         return 0;
-    cerr_set(e, CE_PERMISSION, "permission denied: uid %ld may not call %s (needs the '%s' "
-                               "permission, which only root has)",
+    cerr_set(e, CE_PERMISSION,
+             "permission denied: uid %ld may not call %s (needs the '%s' "
+             "permission, which only root has)",
              (long)uid, m->name, perm_name((enum perm)m->perm));
     return -1;
 }

@@ -75,9 +75,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'}, {"run-dir", required_argument, NULL, 'r'},
-        {"supervisor", required_argument, NULL, 'S'}, {"debug", no_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"state-dir", required_argument, NULL, 's'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"supervisor", required_argument, NULL, 'S'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *state_dir = DEFAULT_STATE_DIR, *run_dir = DEFAULT_RUN_DIR, *sup = NULL;
     struct broker b = {0};

@@ -269,8 +269,7 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char 
             goto fail;
         }
         if (strcmp(o->def->uuid, def->uuid) == 0) {
-            cerr_set(e, CE_DOMAIN_EXISTS, "VM '%s' already has UUID %s", o->def->name,
-                     def->uuid);
+            cerr_set(e, CE_DOMAIN_EXISTS, "VM '%s' already has UUID %s", o->def->name, def->uuid);
             goto fail;
         }
     }

@@ -27,7 +27,7 @@ struct bvm {
     char *state_dir; /* STATE/vms/NAME */
     char *run_dir;   /* RUN/vm/NAME */
 
-    char state[16];  /* PROTOCOL.md state strings */
+    char state[16]; /* PROTOCOL.md state strings */
     char reason[256];
 
     /* Supervisor, while one exists. */

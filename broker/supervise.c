@@ -71,6 +71,28 @@ void supervise_release(struct bvm *vm)
     vm->qemu_pid = 0;
 }
 
+/* Every inconsistency a supervisor reports is kept, one JSON line each, in
+ * STATE/vms/NAME/inconsistencies.jsonl, flushed to disk before the broker
+ * tells anyone else. */
+static void persist_report(struct bvm *vm, const cJSON *report)
+{
+    char *path = xasprintf("%s/inconsistencies.jsonl", vm->state_dir);
+    struct cerr e;
+    size_t len;
+    char *line = report ? rpc_serialize(report, &len, &e) : NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+    if (fd < 0 || line == NULL || write(fd, line, len) != (ssize_t)len || fsync(fd) < 0)
+        log_err("VM %s: cannot persist an inconsistency report in %s: %s", vm->def->name, path,
+                line == NULL ? "malformed report" : strerror(errno));
+    else
+        log_warn("VM %s: inconsistency: %.*s", vm->def->name, (int)len - 1, line);
+    if (fd >= 0)
+        close(fd);
+    free(line);
+    free(path);
+}
+
 static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
 {
     struct bvm *vm = arg;
@@ -81,6 +103,13 @@ static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
     (void)c;
     if (rpc_classify(msg, &m, &e) < 0 || m.kind != RPC_KIND_NOTIFICATION)
         return;
+    if (strncmp(m.method, "snapshot.", 9) == 0) {
+        if (strcmp(m.method, "snapshot.inconsistency") == 0)
+            persist_report(vm, m.params);
+        rpc_server_broadcast(vm->b->srv, vm->def->name, m.method,
+                             m.params ? json_dup(m.params) : json_obj());
+        return;
+    }
     if (strcmp(m.method, "vm.state") != 0)
         return;
     if (rpc_param_string(m.params, "state", true, &state, &e) < 0 ||
@@ -124,8 +153,7 @@ static int connect_supervisor(struct bvm *vm, struct cerr *e)
         return -1;
     vm->sup_conn = rpc_conn_new(vm->b->base, fd, sup_message, sup_closed, vm);
     if (vm->sup_conn == NULL) {
-        cerr_set(e, CE_SYSTEM, "cannot set up the connection to VM %s's supervisor",
-                 vm->def->name);
+        cerr_set(e, CE_SYSTEM, "cannot set up the connection to VM %s's supervisor", vm->def->name);
         return -1;
     }
     rpc_conn_call(vm->sup_conn, "events.subscribe", NULL, SUBSCRIBE_TIMEOUT_MS, subscribed_cb, vm);
@@ -142,8 +170,10 @@ static bool cmdline_has(pid_t pid, const char *needle)
     char *cmd = file_read_all(path, 1024 * 1024, &len, &e);
     bool found = false;
 
-    for (size_t off = 0; cmd != NULL && off < len && !found; off += strlen(cmd + off) + 1)
-        found = strstr(cmd + off, needle) != NULL;
+    if (cmd != NULL) {
+        for (size_t off = 0; off < len && !found; off += strlen(cmd + off) + 1)
+            found = strstr(cmd + off, needle) != NULL;
+    }
     free(cmd);
     free(path);
     return found;
@@ -198,8 +228,8 @@ static void settle(struct bvm *vm, const char *how)
     free(exit_path);
     if (vm->starting) {
         struct cerr se;
-        cerr_set(&se, CE_SUPERVISOR, "the supervisor of VM %s %s during start-up",
-                 vm->def->name, how);
+        cerr_set(&se, CE_SUPERVISOR, "the supervisor of VM %s %s during start-up", vm->def->name,
+                 how);
         finish_start(vm, NULL, &se);
     }
     if (fresh && cJSON_IsString(state) && cJSON_IsString(reason))
@@ -207,7 +237,8 @@ static void settle(struct bvm *vm, const char *how)
     else {
         /* Without its supervisor nobody manages QEMU: stop it rather than
          * leave a guest nobody can see. */
-        bool killed = vm->qemu_pidfd >= 0 && pidfd_send_signal(vm->qemu_pidfd, SIGKILL, NULL, 0) == 0;
+        bool killed =
+            vm->qemu_pidfd >= 0 && pidfd_send_signal(vm->qemu_pidfd, SIGKILL, NULL, 0) == 0;
         bvm_set_state(vm, "crashed", "crashed: supervisor %s%s", how,
                       killed ? "; its QEMU was killed" : "");
     }
@@ -342,9 +373,17 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[] = {vm->b->supervisor_path, "--name",  vm->def->name, "--state-dir",
-                        vm->state_dir,          "--run-dir", vm->run_dir, "--status-fd",
-                        "3",                    vm->b->debug ? "--debug" : NULL, NULL};
+        char *argv[] = {vm->b->supervisor_path,
+                        "--name",
+                        vm->def->name,
+                        "--state-dir",
+                        vm->state_dir,
+                        "--run-dir",
+                        vm->run_dir,
+                        "--status-fd",
+                        "3",
+                        vm->b->debug ? "--debug" : NULL,
+                        NULL};
         setsid();
         if (dup2(status_w, 3) < 0)
             _exit(127);
@@ -393,8 +432,8 @@ void supervise_start(struct bvm *vm, void *req)
     vm->start_waiters = w;
     vm->status_fd = pipefd[0];
     if (fcntl(vm->status_fd, F_SETFL, O_NONBLOCK) < 0 ||
-        (vm->status_ev = event_new(vm->b->base, vm->status_fd, EV_READ | EV_PERSIST, status_cb,
-                                   vm)) == NULL ||
+        (vm->status_ev =
+             event_new(vm->b->base, vm->status_fd, EV_READ | EV_PERSIST, status_cb, vm)) == NULL ||
         event_add(vm->status_ev, NULL) < 0 || watch_supervisor(vm, pid, &e) < 0) {
         cerr_set(&e, CE_SYSTEM, "cannot watch the supervisor of VM %s", vm->def->name);
         kill(pid, SIGKILL);
@@ -418,8 +457,7 @@ static bool is_our_supervisor(pid_t pid, const char *name)
     char *stat = file_read_all(stat_path, 4096, NULL, &e);
     char *cmd = file_read_all(cmd_path, 65536, &len, &e);
     const char *paren = stat ? strrchr(stat, ')') : NULL;
-    bool ok = paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X' &&
-              cmd != NULL;
+    bool ok = paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X' && cmd != NULL;
     bool named = false, is_sup = false;
 
     for (size_t off = 0; ok && off < len; off += strlen(cmd + off) + 1) {

@@ -101,8 +101,7 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                      struct cerr *e)
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e)
 {
     char *tmp = xasprintf("%s.tmp.XXXXXX", path);
     char *dircopy = xstrdup(path);

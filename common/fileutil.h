@@ -11,8 +11,7 @@
 /* Replaces path with data so that a crash leaves either the old or the new
  * content: temporary file in the same directory, fsync, rename, fsync of the
  * directory. */
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                      struct cerr *e);
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e);
 /* Reads a whole file of at most max bytes; returns a NUL-terminated buffer the
  * caller frees, or NULL with e set (CE_TOO_LARGE when over max). */
 char *file_read_all(const char *path, size_t max, size_t *len, struct cerr *e);

@@ -113,8 +113,8 @@ bool name_snapshot_valid(const char *name, struct cerr *e)
     len = strlen(name);
     name_escape(name, shown, sizeof(shown));
     if (len > SNAPSHOT_NAME_MAX) {
-        cerr_set(e, CE_INVALID_NAME, "snapshot name '%s' is %zu bytes long, the limit is %d",
-                 shown, len, SNAPSHOT_NAME_MAX);
+        cerr_set(e, CE_INVALID_NAME, "snapshot name '%s' is %zu bytes long, the limit is %d", shown,
+                 len, SNAPSHOT_NAME_MAX);
         return false;
     }
     if (name[0] == '.') {

@@ -30,7 +30,7 @@ struct rpc_conn {
     struct ucred cred;
     bool discarding; /* skipping the rest of an oversized line */
     bool closing;
-    bool dead;       /* on_close scheduled or called */
+    bool dead; /* on_close scheduled or called */
     char why[128];
     struct event *close_ev;
     long long next_id;

@@ -290,8 +290,8 @@ int rpc_param_int(const cJSON *params, const char *key, long long min, long long
         return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
         v->valuedouble < (double)min || v->valuedouble > (double)max) {
-        cerr_set(e, CE_INVALID_PARAMS, "parameter \"%s\" must be an integer from %lld to %lld",
-                 key, min, max);
+        cerr_set(e, CE_INVALID_PARAMS, "parameter \"%s\" must be an integer from %lld to %lld", key,
+                 min, max);
         return -1;
     }
     *out = (long long)v->valuedouble;

@@ -22,11 +22,11 @@ enum rpc_kind { RPC_KIND_REQUEST, RPC_KIND_NOTIFICATION, RPC_KIND_RESPONSE };
 /* A classified message; every pointer borrows from the cJSON it came from. */
 struct rpc_msg {
     enum rpc_kind kind;
-    const char *method;   /* requests and notifications */
-    const cJSON *params;  /* object or NULL */
-    const cJSON *id;      /* requests and responses */
-    const cJSON *result;  /* successful responses */
-    const cJSON *error;   /* failed responses */
+    const char *method;  /* requests and notifications */
+    const cJSON *params; /* object or NULL */
+    const cJSON *id;     /* requests and responses */
+    const cJSON *result; /* successful responses */
+    const cJSON *error;  /* failed responses */
 };
 
 /* Checks that msg is a JSON-RPC 2.0 request, notification or response;

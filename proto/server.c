@@ -169,8 +169,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     if (srv->ops.admit != NULL &&
         !srv->ops.admit(rpc_conn_peer_uid(cl->conn), rpc_conn_peer_pid(cl->conn), srv->arg)) {
-        log_warn("refused a connection from uid %ld pid %ld",
-                 (long)rpc_conn_peer_uid(cl->conn), (long)rpc_conn_peer_pid(cl->conn));
+        log_warn("refused a connection from uid %ld pid %ld", (long)rpc_conn_peer_uid(cl->conn),
+                 (long)rpc_conn_peer_pid(cl->conn));
         rpc_conn_free(cl->conn);
         free(cl);
         return;
@@ -201,19 +201,21 @@ struct rpc_server *rpc_server_new(struct event_base *base, int listen_fd,
     return srv;
 }
 
-void rpc_server_broadcast(struct rpc_server *srv, const char *vm, const char *method,
-                          cJSON *params)
+int rpc_server_broadcast(struct rpc_server *srv, const char *vm, const char *method, cJSON *params)
 {
     cJSON *n = rpc_notification(method, params);
+    int sent = 0;
 
     for (struct client *cl = srv->clients; cl != NULL; cl = cl->next) {
         if (!cl->subscribed)
             continue;
         if (cl->filter != NULL && (vm == NULL || strcmp(cl->filter, vm) != 0))
             continue;
-        rpc_conn_send(cl->conn, n);
+        if (rpc_conn_send(cl->conn, n) == 0)
+            sent++;
     }
     cJSON_Delete(n);
+    return sent;
 }
 
 static void drain_timeout(evutil_socket_t fd, short what, void *arg)

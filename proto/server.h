@@ -49,9 +49,9 @@ const char *rpc_req_method(const struct rpc_req *req);
 void rpc_req_subscribe(struct rpc_req *req, const char *name);
 
 /* Sends a notification (params consumed) to every subscriber whose filter
- * matches vm (NULL matches only unfiltered subscribers). */
-void rpc_server_broadcast(struct rpc_server *srv, const char *vm, const char *method,
-                          cJSON *params);
+ * matches vm (NULL matches only unfiltered subscribers); returns how many
+ * it was sent to. */
+int rpc_server_broadcast(struct rpc_server *srv, const char *vm, const char *method, cJSON *params);
 /* Stops accepting and closes clients once their output is flushed; done
  * runs when all are gone or after a grace period. */
 void rpc_server_drain(struct rpc_server *srv, void (*done)(void *), void *arg);

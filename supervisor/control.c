@@ -7,9 +7,26 @@
 
 enum { PERM_ANY, PERM_ROOT };
 
+#define VM(arg) (((struct control_ctx *)(arg))->vm)
+#define SNAPOPS(arg) (((struct control_ctx *)(arg))->snapops)
+
+#define SNAPSHOT_METHOD(fn, op)                                                                    \
+    static void fn(struct rpc_req *req, const cJSON *params, void *arg)                            \
+    {                                                                                              \
+        op(SNAPOPS(arg), params, rpc_req_done, req);                                               \
+    }
+
+SNAPSHOT_METHOD(m_snap_create, snapops_create)
+SNAPSHOT_METHOD(m_snap_delete, snapops_delete)
+SNAPSHOT_METHOD(m_snap_list, snapops_list)
+SNAPSHOT_METHOD(m_snap_info, snapops_info)
+SNAPSHOT_METHOD(m_snap_dumpxml, snapops_dumpxml)
+SNAPSHOT_METHOD(m_snap_current, snapops_current)
+SNAPSHOT_METHOD(m_snap_parent, snapops_parent)
+
 static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
 {
-    struct vm *vm = arg;
+    struct vm *vm = ((struct control_ctx *)arg)->vm;
     long long version = RPC_PROTOCOL_VERSION;
     struct cerr e;
     cJSON *r, *caps;
@@ -19,8 +36,8 @@ static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
         return;
     }
     if (version != RPC_PROTOCOL_VERSION) {
-        cerr_set(&e, CE_VERSION, "client speaks protocol %lld, this supervisor speaks %d",
-                 version, RPC_PROTOCOL_VERSION);
+        cerr_set(&e, CE_VERSION, "client speaks protocol %lld, this supervisor speaks %d", version,
+                 RPC_PROTOCOL_VERSION);
         rpc_req_done(req, NULL, &e);
         return;
     }
@@ -37,7 +54,7 @@ static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
 
 static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
 {
-    cJSON *r = vm_state_json(arg);
+    cJSON *r = vm_state_json(VM(arg));
 
     (void)params;
     cJSON_DeleteItemFromObjectCaseSensitive(r, "time");
@@ -47,19 +64,19 @@ static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
 {
     (void)params;
-    rpc_req_done(req, vm_info_json(arg), NULL);
+    rpc_req_done(req, vm_info_json(VM(arg)), NULL);
 }
 
 static void m_suspend(struct rpc_req *req, const cJSON *params, void *arg)
 {
     (void)params;
-    vm_suspend(arg, rpc_req_done, req);
+    vm_suspend(VM(arg), rpc_req_done, req);
 }
 
 static void m_resume(struct rpc_req *req, const cJSON *params, void *arg)
 {
     (void)params;
-    vm_resume(arg, rpc_req_done, req);
+    vm_resume(VM(arg), rpc_req_done, req);
 }
 
 static void m_shutdown(struct rpc_req *req, const cJSON *params, void *arg)
@@ -71,13 +88,13 @@ static void m_shutdown(struct rpc_req *req, const cJSON *params, void *arg)
         rpc_req_done(req, NULL, &e);
         return;
     }
-    vm_shutdown(arg, (int)timeout, rpc_req_done, req);
+    vm_shutdown(VM(arg), (int)timeout, rpc_req_done, req);
 }
 
 static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
 {
     (void)params;
-    vm_destroy(arg, rpc_req_done, req);
+    vm_destroy(VM(arg), rpc_req_done, req);
 }
 
 static void m_qmp(struct rpc_req *req, const cJSON *params, void *arg)
@@ -90,15 +107,18 @@ static void m_qmp(struct rpc_req *req, const cJSON *params, void *arg)
         rpc_req_done(req, NULL, &e);
         return;
     }
-    vm_qmp(arg, cmd, rpc_req_done, req);
+    vm_qmp(VM(arg), cmd, rpc_req_done, req);
 }
 
 static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
 {
+    struct control_ctx *ctx = arg;
+
     (void)params;
-    (void)arg;
     rpc_req_subscribe(req, NULL);
     rpc_req_done(req, json_obj(), NULL);
+    if (ctx->subscribed != NULL)
+        ctx->subscribed(ctx);
 }
 
 static const struct rpc_method methods[] = {
@@ -112,6 +132,13 @@ static const struct rpc_method methods[] = {
     /* Raw QMP can do anything QEMU can. */
     {"vm.qmp", m_qmp, PERM_ROOT},
     {"events.subscribe", m_subscribe, PERM_ANY},
+    {"snapshot.create", m_snap_create, PERM_ANY},
+    {"snapshot.delete", m_snap_delete, PERM_ANY},
+    {"snapshot.list", m_snap_list, PERM_ANY},
+    {"snapshot.info", m_snap_info, PERM_ANY},
+    {"snapshot.dumpxml", m_snap_dumpxml, PERM_ANY},
+    {"snapshot.current", m_snap_current, PERM_ANY},
+    {"snapshot.parent", m_snap_parent, PERM_ANY},
 };
 
 static bool admit(uid_t uid, pid_t pid, void *arg)
@@ -124,7 +151,7 @@ static bool admit(uid_t uid, pid_t pid, void *arg)
 static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
                      void *arg)
 {
-    struct vm *vm = arg;
+    struct vm *vm = VM(arg);
     const char *name = NULL;
 
     if (m->perm == PERM_ROOT && uid != 0) {
@@ -140,11 +167,11 @@ static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params,
     return 0;
 }
 
-struct rpc_server *control_serve(struct event_base *base, struct vm *vm, int listen_fd,
+struct rpc_server *control_serve(struct event_base *base, struct control_ctx *ctx, int listen_fd,
                                  struct cerr *e)
 {
     static const struct rpc_server_ops ops = {admit, authorize};
 
-    return rpc_server_new(base, listen_fd, methods, sizeof(methods) / sizeof(methods[0]), &ops,
-                          vm, e);
+    return rpc_server_new(base, listen_fd, methods, sizeof(methods) / sizeof(methods[0]), &ops, ctx,
+                          e);
 }

@@ -7,10 +7,19 @@
 
 #include "common/error.h"
 #include "proto/server.h"
+#include "supervisor/snapshot_ops.h"
 #include "supervisor/vm.h"
 
-/* Serves listen_fd (taken) for vm (borrowed, must outlive the server). */
-struct rpc_server *control_serve(struct event_base *base, struct vm *vm, int listen_fd,
+/* What the methods act on; borrowed, must outlive the server. */
+struct control_ctx {
+    struct vm *vm;
+    struct snapops *snapops;
+    /* A client subscribed to events: hand it what nobody has seen yet. */
+    void (*subscribed)(struct control_ctx *ctx);
+};
+
+/* Serves listen_fd (taken) for ctx. */
+struct rpc_server *control_serve(struct event_base *base, struct control_ctx *ctx, int listen_fd,
                                  struct cerr *e);
 
 #endif

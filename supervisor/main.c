@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,12 @@
 struct supervisor {
     struct event_base *base;
     struct vm *vm;
+    struct snapops *snapops;
+    struct control_ctx ctx; /* first member use: container_of below */
     struct rpc_server *ctl;
+    /* Inconsistency reports made while nobody listened (the tree is loaded
+     * before the broker connects); sent to the first subscriber. */
+    cJSON *unsent;
     int status_fd;
     int exit_code;
     char *control_path;
@@ -69,6 +75,32 @@ static void on_state_changed(struct vm *vm, void *arg)
         rpc_server_broadcast(s->ctl, vm_name(vm), "vm.state", vm_state_json(vm));
 }
 
+static void snapshot_event(const char *method, cJSON *params, void *arg)
+{
+    struct supervisor *s = arg;
+    bool report = strcmp(method, "snapshot.inconsistency") == 0;
+
+    if (s->ctl != NULL && rpc_server_broadcast(s->ctl, vm_name(s->vm), method,
+                                               report ? json_dup(params) : params) > 0) {
+        if (report)
+            cJSON_Delete(params);
+        return;
+    }
+    if (report)
+        json_arr_add(s->unsent, params);
+    else if (s->ctl == NULL)
+        cJSON_Delete(params);
+}
+
+static void flush_unsent(struct control_ctx *ctx)
+{
+    struct supervisor *s = (struct supervisor *)((char *)ctx - offsetof(struct supervisor, ctx));
+    cJSON *item;
+
+    while ((item = cJSON_DetachItemFromArray(s->unsent, 0)) != NULL)
+        rpc_server_broadcast(s->ctl, vm_name(s->vm), "snapshot.inconsistency", item);
+}
+
 static void on_started(struct vm *vm, const struct cerr *e, void *arg)
 {
     struct supervisor *s = arg;
@@ -109,6 +141,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
+/* Snapshot metadata, then the control socket, then QEMU: a VM whose
+ * metadata cannot be read is not started. */
+static int setup(struct supervisor *s, const char *state_dir, const char *run_dir, struct cerr *e)
+{
+    int fd;
+
+    if (mkdir_p(run_dir, 0750, e) < 0)
+        return -1;
+    s->snapops = snapops_new(s->vm, state_dir, snapshot_event, s, e);
+    if (s->snapops == NULL)
+        return -1;
+    s->ctx.vm = s->vm;
+    s->ctx.snapops = s->snapops;
+    s->ctx.subscribed = flush_unsent;
+    fd = unix_listen(s->control_path, 0660, e);
+    if (fd < 0)
+        return -1;
+    s->ctl = control_serve(s->base, &s->ctx, fd, e);
+    if (s->ctl == NULL)
+        return -1;
+    return vm_start(s->vm, e);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: corral-supervisor --name NAME --state-dir DIR --run-dir DIR "
@@ -116,8 +171,7 @@ static void usage(FILE *f)
                "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
-static struct domain_def *load_definition(const char *state_dir, const char *name,
-                                          struct cerr *e)
+static struct domain_def *load_definition(const char *state_dir, const char *name, struct cerr *e)
 {
     char *path = xasprintf("%s/domain.xml", state_dir);
     size_t len = 0;
@@ -143,18 +197,21 @@ static struct domain_def *load_definition(const char *state_dir, const char *nam
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},    {"state-dir", required_argument, NULL, 's'},
-        {"run-dir", required_argument, NULL, 'r'}, {"status-fd", required_argument, NULL, 'f'},
-        {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
+        {"name", required_argument, NULL, 'n'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"status-fd", required_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct supervisor s = {.status_fd = -1};
+    struct supervisor s = {.status_fd = -1, .unsent = json_arr()};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
     enum log_level lvl = LOG_LVL_INFO;
     struct event *sigterm, *sigint;
     struct domain_def *def;
     struct cerr e;
-    int c, fd;
+    int c;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -210,8 +267,7 @@ int main(int argc, char **argv)
     struct vm_hooks hooks = {on_state_changed, on_started, on_gone, &s};
     s.vm = vm_new(s.base, def, state_dir, run_dir, &hooks);
     s.control_path = xasprintf("%s/control.sock", run_dir);
-    if (mkdir_p(run_dir, 0750, &e) < 0 || (fd = unix_listen(s.control_path, 0660, &e)) < 0 ||
-        (s.ctl = control_serve(s.base, s.vm, fd, &e)) == NULL || vm_start(s.vm, &e) < 0) {
+    if (setup(&s, state_dir, run_dir, &e) < 0) {
         log_err("VM %s: %s", name, e.msg);
         report_status(&s, &e);
         s.exit_code = 1;
@@ -230,6 +286,8 @@ int main(int argc, char **argv)
     event_free(sigint);
 out:
     rpc_server_free(s.ctl);
+    snapops_free(s.snapops);
+    cJSON_Delete(s.unsent);
     vm_free(s.vm);
     if (unlink(s.control_path) < 0 && errno != ENOENT)
         log_warn("VM %s: cannot remove %s: %s", name, s.control_path, strerror(errno));

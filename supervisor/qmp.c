@@ -332,8 +332,7 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     pending_finish(p, NULL, &e);
 }
 
-void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb,
-                     void *cbarg)
+void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb, void *cbarg)
 {
     struct qmp_pending *p;
     cJSON *copy;

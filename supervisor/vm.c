@@ -16,6 +16,7 @@
 #include "supervisor/qemu_cmdline.h"
 #include "supervisor/qemu_process.h"
 #include "supervisor/qmp.h"
+#include "supervisor/snapshot_qmp.h"
 
 #define QMP_CONNECT_TIMEOUT_MS 30000
 #define QMP_RETRY_MS 50
@@ -45,6 +46,7 @@ struct vm {
     struct qemu_process proc;
     bool proc_alive;
     struct qmp *qmp;
+    struct snapjobs *snapjobs;
     struct event *connect_timer;
     long long connect_deadline_ms;
 
@@ -183,6 +185,7 @@ void vm_free(struct vm *vm)
         return;
     cerr_set(&e, CE_SUPERVISOR, "supervisor of VM %s is exiting", vm->def->name);
     waiters_finish(vm, NULL, &e);
+    snapjobs_free(vm->snapjobs);
     qmp_free(vm->qmp);
     if (vm->connect_timer != NULL)
         event_free(vm->connect_timer);
@@ -326,6 +329,7 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
 {
     struct vm *vm = arg;
 
+    snapjobs_handle_event(vm->snapjobs, event, data);
     if (strcmp(event, "SHUTDOWN") == 0) {
         const cJSON *guest = cJSON_GetObjectItemCaseSensitive(data, "guest");
         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(data, "reason");
@@ -336,6 +340,9 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
         return;
     }
     if (vm->state == VM_STARTING)
+        return;
+    /* A snapshot save or load stops and resumes the guest itself. */
+    if ((strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0) && snapjobs_busy(vm->snapjobs))
         return;
     if (strcmp(event, "STOP") == 0) {
         if (vm->stop_requested)
@@ -397,6 +404,7 @@ static void on_qmp_closed(const char *why, void *arg)
 {
     struct vm *vm = arg;
 
+    snapjobs_handle_closed(vm->snapjobs);
     /* After SHUTDOWN or quit, QEMU closing its monitor is expected. */
     if (!vm->proc_alive || vm->destroying || vm->shutdown_seen)
         return;
@@ -466,6 +474,7 @@ int vm_start(struct vm *vm, struct cerr *e)
         return -1;
     }
     vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
+    vm->snapjobs = snapjobs_new(vm->base, vm->qmp);
     vm->connect_timer = evtimer_new(vm->base, connect_timer_cb, vm);
     vm->kill_timer = NULL;
     if (vm->connect_timer == NULL) {
@@ -485,6 +494,26 @@ int vm_start(struct vm *vm, struct cerr *e)
     vm->connect_deadline_ms = mono_ms() + QMP_CONNECT_TIMEOUT_MS;
     arm_connect(vm, QMP_RETRY_MS);
     return 0;
+}
+
+struct qmp *vm_qmp_conn(const struct vm *vm)
+{
+    return vm->qmp;
+}
+
+struct snapjobs *vm_snapjobs(const struct vm *vm)
+{
+    return vm->snapjobs;
+}
+
+const struct domain_def *vm_def(const struct vm *vm)
+{
+    return vm->def;
+}
+
+bool vm_is_active(const struct vm *vm)
+{
+    return vm->proc_alive && vm->state != VM_STARTING && !vm->destroying;
 }
 
 static int require_active(const struct vm *vm, struct cerr *e)

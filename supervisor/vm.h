@@ -48,6 +48,13 @@ void vm_suspend(struct vm *vm, vm_done_cb cb, void *arg);
 void vm_resume(struct vm *vm, vm_done_cb cb, void *arg);
 void vm_shutdown(struct vm *vm, int timeout_s, vm_done_cb cb, void *arg);
 void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg);
+/* What snapshot operations build on; borrowed from the VM. */
+struct qmp *vm_qmp_conn(const struct vm *vm);
+struct snapjobs *vm_snapjobs(const struct vm *vm);
+const struct domain_def *vm_def(const struct vm *vm);
+/* The VM runs QEMU and is not starting or being destroyed. */
+bool vm_is_active(const struct vm *vm);
+
 /* Raw QMP passthrough of one command object (borrowed). */
 void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg);
 

@@ -26,29 +26,13 @@ int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a)
     return status;
 }
 
-/* Checks that the define result's warnings, if any, are strings. */
-static int check_warnings(const cJSON *warnings)
-{
-    const cJSON *w;
-
-    if (warnings == NULL || cJSON_IsNull(warnings))
-        return 0;
-    if (!cJSON_IsArray(warnings))
-        return -1;
-    cJSON_ArrayForEach(w, warnings)
-    {
-        if (!cJSON_IsString(w))
-            return -1;
-    }
-    return 0;
-}
-
 static int print_defined(const struct ctl *ctl, const cJSON *r, const char *file)
 {
-    const cJSON *warnings = cJSON_GetObjectItemCaseSensitive(r, "warnings"), *w;
+    const cJSON *warnings, *w;
     const char *name;
 
-    if (ctl_reply_str(r, "name", true, &name) < 0 || check_warnings(warnings) < 0)
+    if (ctl_reply_str(r, "name", true, &name) < 0 ||
+        ctl_reply_strings(r, "warnings", &warnings) < 0)
         return ctl_unexpected();
     if (ctl->json)
         return ctl_print_json(r, true);

@@ -203,6 +203,24 @@ int ctl_reply_bool(const cJSON *obj, const char *key, bool *out)
     return 0;
 }
 
+int ctl_reply_strings(const cJSON *obj, const char *key, const cJSON **out)
+{
+    const cJSON *v = member(obj, key), *item;
+
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (!cJSON_IsArray(v))
+        return -1;
+    cJSON_ArrayForEach(item, v)
+    {
+        if (!cJSON_IsString(item))
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int print_compact(const cJSON *item)
 {
     char *s = cJSON_PrintUnformatted(item);
@@ -266,6 +284,48 @@ int ctl_done(const struct ctl *ctl, const cJSON *result, const char *name, const
         return ctl_print_json(result, true);
     printf("Domain '%s' %s\n", name, what);
     return CTL_EXIT_OK;
+}
+
+void ctl_print_label(const char *label)
+{
+    char key[CTL_LABEL_WIDTH + 2];
+
+    snprintf(key, sizeof(key), "%s:", label);
+    printf("%-*s ", CTL_LABEL_WIDTH, key);
+}
+
+void ctl_print_kv(const char *label, const char *value)
+{
+    ctl_print_label(label);
+    puts(value);
+}
+
+int ctl_width(const char *s, int min)
+{
+    int n = (int)strlen(s);
+
+    return n > min ? n : min;
+}
+
+void ctl_print_rule(int n)
+{
+    for (int i = 0; i < n; i++)
+        putchar('-');
+    putchar('\n');
+}
+
+int ctl_format_time(long long t, bool zone, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    /* Far-off years do not fit struct tm, or the buffer.  Literal formats
+     * let the compiler check them. */
+    if (localtime_r(&tt, &tm) == NULL ||
+        (zone ? strftime(buf, size, "%Y-%m-%d %H:%M:%S %z", &tm)
+              : strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm)) == 0)
+        return -1;
+    return 0;
 }
 
 /* Reads fd to its end; NULL with errno set (EFBIG: more than max bytes). */

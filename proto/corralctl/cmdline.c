@@ -39,14 +39,25 @@ int ctl_parse_number(const char *s, long long min, long long max, long long *out
     return 0;
 }
 
+/* The index of v's option called name. */
+static size_t opt_index(const struct ctl_verb *v, const char *name)
+{
+    for (size_t i = 0; v->opts[i].name != NULL; i++)
+        if (strcmp(v->opts[i].name, name) == 0)
+            return i;
+    /* A handler or a needs member named an option the table entry lacks:
+     * a bug that no command line can cause. */
+    abort();
+}
+
 long long ctl_opt(const struct ctl_args *a, const char *name)
 {
-    for (size_t i = 0; a->verb->opts[i].name != NULL; i++)
-        if (strcmp(a->verb->opts[i].name, name) == 0)
-            return a->vals[i];
-    /* A handler asked for an option its table entry lacks: a bug that no
-     * command line can cause. */
-    abort();
+    return a->vals[opt_index(a->verb, name)];
+}
+
+const char *ctl_opt_str(const struct ctl_args *a, const char *name)
+{
+    return a->strs[opt_index(a->verb, name)];
 }
 
 /* Prints "verb ARGS [--opt]..." and returns its width. */
@@ -55,7 +66,7 @@ static int print_synopsis(FILE *f, const struct ctl_verb *v)
     int n = fprintf(f, "%s%s%s", v->name, v->args[0] != '\0' ? " " : "", v->args);
 
     for (const struct ctl_opt *o = v->opts; o->name != NULL; o++) {
-        if (o->type == CTL_OPT_INT)
+        if (o->type != CTL_OPT_FLAG)
             n += fprintf(f, " [--%s %s]", o->name, o->metavar);
         else
             n += fprintf(f, " [--%s]", o->name);
@@ -113,7 +124,7 @@ void ctl_verb_usage(FILE *f, const struct ctl_verb *v)
     print_synopsis(f, v);
     fprintf(f, "\n\n%s\n\nOptions:\n", v->description);
     for (const struct ctl_opt *o = v->opts; o->name != NULL; o++)
-        print_option(f, "    --", o->name, o->type == CTL_OPT_INT ? o->metavar : NULL, o->help);
+        print_option(f, "    --", o->name, o->type != CTL_OPT_FLAG ? o->metavar : NULL, o->help);
     if (!(v->flags & CTL_VERB_LOCAL))
         print_option(f, "    --", "json", NULL, "print JSON instead of text");
     print_option(f, "-h, --", "help", NULL, "print this help");
@@ -150,8 +161,9 @@ static int set_option(const struct ctl_verb *v, struct ctl_args *a, int i, const
 {
     const struct ctl_opt *o = &v->opts[i];
 
-    if (o->type == CTL_OPT_FLAG) {
+    if (o->type != CTL_OPT_INT) {
         a->vals[i] = 1;
+        a->strs[i] = arg;
         return 0;
     }
     if (ctl_parse_number(arg, o->min, o->max, &a->vals[i]) < 0)
@@ -167,13 +179,32 @@ static void build_longopts(const struct ctl_verb *v, struct ctl_args *a, struct 
 
     for (n = 0; v->opts[n].name != NULL; n++) {
         opts[n] = (struct option){v->opts[n].name,
-                                  v->opts[n].type == CTL_OPT_INT ? required_argument : no_argument,
+                                  v->opts[n].type != CTL_OPT_FLAG ? required_argument : no_argument,
                                   NULL, OPTVAL_VERB + (int)n};
         a->vals[n] = v->opts[n].def;
     }
     opts[n++] = (struct option){"json", no_argument, NULL, OPTVAL_JSON};
     opts[n++] = (struct option){"help", no_argument, NULL, OPTVAL_HELP};
     opts[n] = (struct option){NULL, 0, NULL, 0};
+}
+
+/* Refuses the combinations the table forbids; seen has bit i set when
+ * option i was given. */
+static int check_combinations(const struct ctl_verb *v, unsigned seen)
+{
+    for (size_t i = 0; v->opts[i].name != NULL; i++) {
+        const struct ctl_opt *o = &v->opts[i];
+
+        if (!(seen & 1u << i))
+            continue;
+        if (o->needs != NULL && !(seen & 1u << opt_index(v, o->needs)))
+            return ctl_usage_error(v, "--%s needs --%s", o->name, o->needs);
+        for (size_t j = i + 1; v->opts[j].name != NULL; j++)
+            if ((seen & 1u << j) && (o->excl & v->opts[j].excl))
+                return ctl_usage_error(v, "--%s and --%s cannot be combined", o->name,
+                                       v->opts[j].name);
+    }
+    return 0;
 }
 
 static int check_arg_count(const struct ctl_verb *v, int argc, char **argv)
@@ -189,6 +220,7 @@ int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **a
                    struct ctl_args *a)
 {
     struct option longopts[CTL_MAX_OPTS + 3];
+    unsigned seen = 0;
     int c;
 
     memset(a, 0, sizeof(*a));
@@ -205,6 +237,7 @@ int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **a
         } else if (c >= OPTVAL_VERB) {
             if (set_option(v, a, c - OPTVAL_VERB, optarg) != 0)
                 return CTL_EXIT_USAGE;
+            seen |= 1u << (c - OPTVAL_VERB);
         } else if (c == ':') {
             return ctl_usage_error(v, "option '%s' needs a value", argv[optind - 1]);
         } else {
@@ -213,6 +246,8 @@ int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **a
     }
     if (a->help)
         return 0;
+    if (check_combinations(v, seen) != 0)
+        return CTL_EXIT_USAGE;
     a->argc = argc - optind;
     a->argv = argv + optind;
     return check_arg_count(v, a->argc, a->argv);

@@ -27,18 +27,22 @@ enum {
     CTL_VERB_LOCAL = 1 << 1,  /* runs without a server */
 };
 
-enum ctl_opt_type { CTL_OPT_FLAG, CTL_OPT_INT };
+enum ctl_opt_type { CTL_OPT_FLAG, CTL_OPT_INT, CTL_OPT_STR };
 
 /* A verb option, always a long one (--name) as in virsh. */
 struct ctl_opt {
     const char *name;
     enum ctl_opt_type type;
-    const char *metavar;     /* CTL_OPT_INT: the value's name in help */
+    const char *metavar;     /* CTL_OPT_INT, CTL_OPT_STR: the value's name in help */
     long long min, max, def; /* CTL_OPT_INT: accepted range and default */
     const char *help;
+    /* Options of one verb whose excl masks share a bit cannot be combined;
+     * the parser refuses them before anything is sent. */
+    unsigned excl;
+    const char *needs; /* another option this one is refused without */
 };
 
-#define CTL_MAX_OPTS 4
+#define CTL_MAX_OPTS 8
 
 struct ctl;
 struct ctl_args;
@@ -60,8 +64,9 @@ struct ctl_verb {
 struct ctl_args {
     const struct ctl_verb *verb;
     int argc;
-    char **argv; /* positional arguments */
-    long long vals[CTL_MAX_OPTS];
+    char **argv;                    /* positional arguments */
+    long long vals[CTL_MAX_OPTS];   /* CTL_OPT_STR: 1 when given */
+    const char *strs[CTL_MAX_OPTS]; /* CTL_OPT_STR: the value, or NULL */
     bool help;
 };
 
@@ -84,8 +89,10 @@ const struct ctl_verb *ctl_find_verb(const char *name);
  * CTL_EXIT_USAGE after printing why. */
 int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **argv,
                    struct ctl_args *a);
-/* The value of the option called name (0/1 for flags). */
+/* The value of the option called name (0/1 for flags and strings). */
 long long ctl_opt(const struct ctl_args *a, const char *name);
+/* The value of the string option called name, or NULL when not given. */
+const char *ctl_opt_str(const struct ctl_args *a, const char *name);
 int ctl_parse_number(const char *s, long long min, long long max, long long *out);
 void ctl_usage(FILE *f);
 void ctl_verb_usage(FILE *f, const struct ctl_verb *v);
@@ -113,9 +120,23 @@ int ctl_unexpected(void);
 int ctl_reply_str(const cJSON *obj, const char *key, bool required, const char **out);
 int ctl_reply_int(const cJSON *obj, const char *key, bool required, long long *out);
 int ctl_reply_bool(const cJSON *obj, const char *key, bool *out);
+/* *out is the array of strings, or NULL when the member is absent or null. */
+int ctl_reply_strings(const cJSON *obj, const char *key, const cJSON **out);
 int ctl_print_json(const cJSON *item, bool pretty);
 /* With --json prints result, else "Domain 'NAME' what". */
 int ctl_done(const struct ctl *ctl, const cJSON *result, const char *name, const char *what);
+/* virsh's key/value layout: "Label:" padded to this width, a space, the
+ * value. */
+#define CTL_LABEL_WIDTH 15
+/* Prints "Label:" and the padding; the caller prints the value. */
+void ctl_print_label(const char *label);
+void ctl_print_kv(const char *label, const char *value);
+/* Table helpers: the larger of s's length and min; a rule of n dashes. */
+int ctl_width(const char *s, int min);
+void ctl_print_rule(int n);
+/* Formats the Unix time t as local time, "%Y-%m-%d %H:%M:%S" and with
+ * zone " %z"; -1 when it is no date. */
+int ctl_format_time(long long t, bool zone, char *buf, size_t size);
 /* Reads a whole file ('-': standard input) of at most max bytes; NULL after
  * printing why. */
 char *ctl_read_input(const char *path, size_t max, size_t *len);
@@ -131,5 +152,24 @@ int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_events(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_create(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_list(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_info(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_dumpxml(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_current(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_parent(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a);
+
+/* snapshot.c: an inconsistency report (snapshot.delete's reports, the
+ * snapshot.inconsistency event), borrowed from the JSON it was read from. */
+struct ctl_report {
+    const char *snapshot, *kind, *detail; /* detail may be NULL */
+    const cJSON *disks;                   /* array of strings, or NULL */
+};
+
+/* -1 when obj is not a report. */
+int ctl_read_report(const cJSON *obj, struct ctl_report *rep);
+/* Prints "KIND on DISKS: DETAIL" and a newline. */
+void ctl_print_report(FILE *f, const struct ctl_report *rep);
 
 #endif

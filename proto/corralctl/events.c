@@ -31,27 +31,60 @@ static int catch_signals(void)
     return CTL_EXIT_OK;
 }
 
-/* "TIME vm.state NAME: state (reason)", TIME from the event or now. */
+/* The event's "TIME": its time member, or now when it has none. */
+static int event_time(const cJSON *params, char *stamp, size_t size)
+{
+    long long t = (long long)time(NULL);
+
+    if (ctl_reply_int(params, "time", false, &t) < 0 || ctl_format_time(t, false, stamp, size) < 0)
+        return -1;
+    return 0;
+}
+
+/* "TIME vm.state NAME: state (reason)". */
 static int print_state_event(const cJSON *params)
 {
     const char *name, *state, *reason = NULL;
-    long long t = (long long)time(NULL);
     char stamp[32];
-    time_t tt;
-    struct tm tm;
 
     if (ctl_reply_str(params, "name", true, &name) < 0 ||
         ctl_reply_str(params, "state", true, &state) < 0 ||
         ctl_reply_str(params, "reason", false, &reason) < 0 ||
-        ctl_reply_int(params, "time", false, &t) < 0)
+        event_time(params, stamp, sizeof(stamp)) < 0)
         return ctl_error("unexpected event from server");
-    tt = (time_t)t;
-    if (localtime_r(&tt, &tm) == NULL || strftime(stamp, sizeof(stamp), "%F %T", &tm) == 0)
-        return ctl_error("cannot format the time %lld", t);
     if (reason != NULL)
         printf("%s vm.state %s: %s (%s)\n", stamp, name, state, reason);
     else
         printf("%s vm.state %s: %s\n", stamp, name, state);
+    return CTL_EXIT_OK;
+}
+
+/* "TIME snapshot.created VM: SNAP", and the same for snapshot.deleted. */
+static int print_snapshot_event(const char *method, const cJSON *params)
+{
+    const char *vm, *snap;
+    char stamp[32];
+
+    if (ctl_reply_str(params, "vm", true, &vm) < 0 ||
+        ctl_reply_str(params, "snapshot", true, &snap) < 0 ||
+        event_time(params, stamp, sizeof(stamp)) < 0)
+        return ctl_error("unexpected event from server");
+    printf("%s %s %s: %s\n", stamp, method, vm, snap);
+    return CTL_EXIT_OK;
+}
+
+/* "TIME snapshot.inconsistency VM: SNAP KIND on DISKS: DETAIL". */
+static int print_inconsistency_event(const cJSON *params)
+{
+    struct ctl_report rep;
+    const char *vm;
+    char stamp[32];
+
+    if (ctl_reply_str(params, "vm", true, &vm) < 0 || ctl_read_report(params, &rep) < 0 ||
+        event_time(params, stamp, sizeof(stamp)) < 0)
+        return ctl_error("unexpected event from server");
+    printf("%s snapshot.inconsistency %s: %s ", stamp, vm, rep.snapshot);
+    ctl_print_report(stdout, &rep);
     return CTL_EXIT_OK;
 }
 
@@ -71,6 +104,10 @@ static int show_event(const cJSON *msg, bool json)
         status = ctl_print_json(msg, false);
     else if (strcmp(m.method, "vm.state") == 0)
         status = print_state_event(m.params);
+    else if (strcmp(m.method, "snapshot.created") == 0 || strcmp(m.method, "snapshot.deleted") == 0)
+        status = print_snapshot_event(m.method, m.params);
+    else if (strcmp(m.method, "snapshot.inconsistency") == 0)
+        status = print_inconsistency_event(m.params);
     else
         return CTL_EXIT_OK;
     if (status == CTL_EXIT_OK && fflush(stdout) != 0)

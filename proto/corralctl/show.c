@@ -8,28 +8,9 @@
 #include "proto/corralctl/ctl.h"
 #include "proto/rpc.h"
 
-/* virsh's key/value layout: "Name:" padded to this width, a space, the
- * value. */
-#define LABEL_WIDTH 15
-
 struct vm_row {
     const char *name, *state, *uuid;
 };
-
-static void print_kv(const char *label, const char *value)
-{
-    char key[LABEL_WIDTH + 2];
-
-    snprintf(key, sizeof(key), "%s:", label);
-    printf("%-*s %s\n", LABEL_WIDTH, key, value);
-}
-
-static int width(const char *s, int min)
-{
-    int n = (int)strlen(s);
-
-    return n > min ? n : min;
-}
 
 static int read_vm_row(const cJSON *vm, struct vm_row *row)
 {
@@ -52,14 +33,12 @@ static void print_vm_table(const struct vm_row *rows, size_t n, bool names_only)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        wn = width(rows[i].name, wn);
-        ws = width(rows[i].state, ws);
-        wu = width(rows[i].uuid, wu);
+        wn = ctl_width(rows[i].name, wn);
+        ws = ctl_width(rows[i].state, ws);
+        wu = ctl_width(rows[i].uuid, wu);
     }
     printf(" %-*s   %-*s   %s\n", wn, "Name", ws, "State", "UUID");
-    for (int i = 0; i < 1 + wn + 3 + ws + 3 + wu; i++)
-        putchar('-');
-    putchar('\n');
+    ctl_print_rule(1 + wn + 3 + ws + 3 + wu);
     for (size_t i = 0; i < n; i++)
         printf(" %-*s   %-*s   %s\n", wn, rows[i].name, ws, rows[i].state, rows[i].uuid);
 }
@@ -223,7 +202,7 @@ static void print_disks(const struct disk_row *rows, size_t n)
     if (n == 0)
         puts("  none");
     for (size_t i = 0; i < n; i++)
-        wt = width(rows[i].target, wt);
+        wt = ctl_width(rows[i].target, wt);
     for (size_t i = 0; i < n; i++) {
         printf("  %-*s  %s", wt, rows[i].target, rows[i].source);
         if (rows[i].format != NULL || rows[i].readonly)
@@ -251,7 +230,7 @@ static int show_info(const struct ctl *ctl, const cJSON *r)
     else {
         for (size_t i = 0; i < NINFO; i++)
             if (values[i].value != NULL)
-                print_kv(info_fields[i].label, values[i].value);
+                ctl_print_kv(info_fields[i].label, values[i].value);
         if (disks != NULL)
             print_disks(disks, ndisks);
     }
@@ -271,29 +250,12 @@ int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a)
     return status;
 }
 
-/* Checks that the hello result's capabilities, if any, are strings. */
-static int check_capabilities(const cJSON *caps)
-{
-    const cJSON *c;
-
-    if (caps == NULL || cJSON_IsNull(caps))
-        return 0;
-    if (!cJSON_IsArray(caps))
-        return -1;
-    cJSON_ArrayForEach(c, caps)
-    {
-        if (!cJSON_IsString(c))
-            return -1;
-    }
-    return 0;
-}
-
 static void print_capabilities(const cJSON *caps)
 {
     const cJSON *c;
     const char *sep = "";
 
-    printf("%-*s ", LABEL_WIDTH, "Capabilities:");
+    ctl_print_label("Capabilities");
     cJSON_ArrayForEach(c, caps)
     {
         printf("%s%s", sep, c->valuestring);
@@ -304,26 +266,26 @@ static void print_capabilities(const cJSON *caps)
 
 int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a)
 {
-    const cJSON *r = ctl->hello, *caps = cJSON_GetObjectItemCaseSensitive(r, "capabilities");
+    const cJSON *r = ctl->hello, *caps;
     const char *server = NULL;
     long long protocol = -1, uid = -1;
     char num[INFO_VALUE_MAX];
 
     if (ctl_reply_str(r, "server", false, &server) < 0 ||
         ctl_reply_int(r, "protocol", true, &protocol) < 0 ||
-        ctl_reply_int(r, "uid", false, &uid) < 0 || check_capabilities(caps) < 0)
+        ctl_reply_int(r, "uid", false, &uid) < 0 || ctl_reply_strings(r, "capabilities", &caps) < 0)
         return ctl_unexpected();
     if (ctl->json)
         return ctl_print_json(r, true);
     if (server != NULL)
-        print_kv("Server", server);
+        ctl_print_kv("Server", server);
     snprintf(num, sizeof(num), "%lld", protocol);
-    print_kv("Protocol", num);
-    if (cJSON_IsArray(caps))
+    ctl_print_kv("Protocol", num);
+    if (caps != NULL)
         print_capabilities(caps);
     if (uid >= 0) {
         snprintf(num, sizeof(num), "%lld", uid);
-        print_kv("UID", num);
+        ctl_print_kv("UID", num);
     }
     return CTL_EXIT_OK;
 }

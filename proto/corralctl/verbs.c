@@ -2,6 +2,12 @@
  * and help, and which handler runs it. */
 #include "proto/corralctl/ctl.h"
 
+/* Exclusion groups of snapshot-list's options (ctl_opt.excl): one filter,
+ * and one output format. */
+enum { LIST_FILTER = 1 << 0, LIST_FORMAT = 1 << 1 };
+/* snapshot-delete's alternative scopes. */
+enum { DELETE_SCOPE = 1 << 0 };
+
 const struct ctl_verb ctl_verbs[] = {
     {
         .name = "define",
@@ -144,10 +150,119 @@ const struct ctl_verb ctl_verbs[] = {
         .args = "[NAME]",
         .min_args = 0,
         .max_args = 1,
-        .summary = "print VM state changes as they happen",
-        .description = "Print each VM state change (of the VM NAME only, if given) as it happens,\n"
-                       "until interrupted or until the server closes the connection.",
+        .summary = "print VM state changes and snapshot events as they happen",
+        .description = "Print each VM state change and snapshot event (of the VM NAME only, if\n"
+                       "given) as it happens, until interrupted or until the server closes the\n"
+                       "connection.",
         .run = ctl_run_events,
+    },
+    {
+        .name = "snapshot-create-as",
+        .method = "snapshot.create",
+        .args = "NAME SNAP",
+        .min_args = 2,
+        .max_args = 2,
+        .summary = "take an internal snapshot of a VM",
+        .description = "Take the internal snapshot SNAP of the running or paused VM NAME: its\n"
+                       "disks and its memory.  SNAP becomes the current snapshot, and the\n"
+                       "previous current one its parent.",
+        .opts = {{.name = "description",
+                  .type = CTL_OPT_STR,
+                  .metavar = "TEXT",
+                  .help = "describe the snapshot with TEXT"}},
+        .run = ctl_run_snapshot_create,
+    },
+    {
+        .name = "snapshot-list",
+        .method = "snapshot.list",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .summary = "list a VM's snapshots",
+        .description = "List the snapshots of the VM NAME, sorted by name: name, creation time\n"
+                       "and the VM's state when it was taken.",
+        .opts =
+            {{.name = "tree",
+              .help = "draw the snapshots as a tree",
+              .excl = LIST_FILTER | LIST_FORMAT},
+             {.name = "roots", .help = "only the snapshots without a parent", .excl = LIST_FILTER},
+             {.name = "leaves", .help = "only the snapshots without children", .excl = LIST_FILTER},
+             {.name = "current", .help = "only the current snapshot", .excl = LIST_FILTER},
+             {.name = "from",
+              .type = CTL_OPT_STR,
+              .metavar = "SNAP",
+              .help = "only the children of SNAP",
+              .excl = LIST_FILTER},
+             {.name = "descendants",
+              .help = "with --from: all the descendants of SNAP",
+              .needs = "from"},
+             {.name = "parent", .help = "add a column with each parent", .excl = LIST_FORMAT},
+             {.name = "name", .help = "print only the names, one a line", .excl = LIST_FORMAT}},
+        .run = ctl_run_snapshot_list,
+    },
+    {
+        .name = "snapshot-info",
+        .method = "snapshot.info",
+        .args = "NAME SNAP",
+        .min_args = 2,
+        .max_args = 2,
+        .summary = "print what a snapshot holds",
+        .description = "Print the snapshot SNAP of the VM NAME: whether it is current, the VM's\n"
+                       "state when it was taken, its parent, how many children it has, whether\n"
+                       "it holds the VM's memory, and the disks it covers.",
+        .run = ctl_run_snapshot_info,
+    },
+    {
+        .name = "snapshot-dumpxml",
+        .method = "snapshot.dumpxml",
+        .args = "NAME SNAP",
+        .min_args = 2,
+        .max_args = 2,
+        .summary = "print a snapshot's XML",
+        .description = "Print the libvirt domainsnapshot XML of the snapshot SNAP of the VM NAME.",
+        .run = ctl_run_snapshot_dumpxml,
+    },
+    {
+        .name = "snapshot-current",
+        .method = "snapshot.current",
+        .args = "NAME [SNAP]",
+        .min_args = 1,
+        .max_args = 2,
+        .summary = "print or set a VM's current snapshot",
+        .description = "Print the name of the current snapshot of the VM NAME, or make SNAP the\n"
+                       "current one.  A VM without a current snapshot is an error.",
+        .opts = {{.name = "name", .help = "print the name (the default; for virsh scripts)"}},
+        .run = ctl_run_snapshot_current,
+    },
+    {
+        .name = "snapshot-parent",
+        .method = "snapshot.parent",
+        .args = "NAME SNAP",
+        .min_args = 2,
+        .max_args = 2,
+        .summary = "print a snapshot's parent",
+        .description = "Print the name of the parent of the snapshot SNAP of the VM NAME.  A\n"
+                       "snapshot without a parent is an error.",
+        .run = ctl_run_snapshot_parent,
+    },
+    {
+        .name = "snapshot-delete",
+        .method = "snapshot.delete",
+        .args = "NAME SNAP",
+        .min_args = 2,
+        .max_args = 2,
+        .summary = "delete a snapshot",
+        .description = "Delete the snapshot SNAP of the VM NAME from its disks and its metadata.\n"
+                       "Its children get its parent, as does the current marker.  Differences\n"
+                       "between the metadata and the disks do not stop the deletion; each is\n"
+                       "reported on standard error as a warning.",
+        .opts = {{.name = "children", .help = "delete its descendants too", .excl = DELETE_SCOPE},
+                 {.name = "children-only",
+                  .help = "delete only its descendants",
+                  .excl = DELETE_SCOPE},
+                 {.name = "metadata", .help = "delete the metadata only, touching no disk"},
+                 {.name = "force", .help = "pass the force flag to the server"}},
+        .run = ctl_run_snapshot_delete,
     },
     {
         .name = "hello",

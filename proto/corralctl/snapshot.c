@@ -1,0 +1,506 @@
+/* Handlers of the snapshot-* verbs, and the inconsistency reports that
+ * snapshot-delete and the events verb print.  As in show.c, each handler
+ * reads the whole reply before printing anything. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileutil.h"
+#include "proto/corralctl/ctl.h"
+#include "proto/rpc.h"
+
+/* The widest "%Y-%m-%d %H:%M:%S %z" of a year that fits, and its NUL. */
+#define TIME_MAX 48
+/* No such snapshot, in the tree's index arrays. */
+#define NONE SIZE_MAX
+
+/* One snapshot object of the protocol, borrowed from its reply. */
+struct snap {
+    const char *name, *state, *parent; /* parent NULL: a root */
+    long long creation_time;
+    bool current, memory;
+    const cJSON *children, *disks; /* arrays, or NULL when absent */
+    char time[TIME_MAX];           /* creation_time as snapshot-list shows it */
+};
+
+/* What a handler prints from the reply r of its call. */
+typedef int (*show_fn)(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r);
+
+/* Calls the verb's method with p (consumed), then shows the reply. */
+static int call_show(struct ctl *ctl, const struct ctl_args *a, cJSON *p, show_fn show)
+{
+    cJSON *r = ctl_call(ctl, a->verb->method, p);
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show(ctl, a, r);
+    cJSON_Delete(r);
+    return status;
+}
+
+/* {name: NAME, snapshot: SNAP}, the params of most snapshot methods. */
+static cJSON *snap_params(const struct ctl_args *a)
+{
+    cJSON *p = ctl_name_params(a->argv[0]);
+
+    json_add_str(p, "snapshot", a->argv[1]);
+    return p;
+}
+
+/* Checks that disks, if any, are {"target": string, "internal": bool}. */
+static int check_disks(const cJSON *disks)
+{
+    const cJSON *d;
+
+    if (disks == NULL || cJSON_IsNull(disks))
+        return 0;
+    if (!cJSON_IsArray(disks))
+        return -1;
+    cJSON_ArrayForEach(d, disks)
+    {
+        const char *target;
+        bool internal;
+
+        if (!cJSON_IsObject(d) || ctl_reply_str(d, "target", true, &target) < 0 ||
+            ctl_reply_bool(d, "internal", &internal) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int read_snap(const cJSON *o, struct snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (!cJSON_IsObject(o) || ctl_reply_str(o, "name", true, &s->name) < 0 ||
+        ctl_reply_str(o, "state", true, &s->state) < 0 ||
+        ctl_reply_str(o, "parent", false, &s->parent) < 0 ||
+        ctl_reply_int(o, "creation_time", true, &s->creation_time) < 0 ||
+        ctl_reply_bool(o, "current", &s->current) < 0 ||
+        ctl_reply_bool(o, "memory", &s->memory) < 0 ||
+        ctl_reply_strings(o, "children", &s->children) < 0 ||
+        check_disks(cJSON_GetObjectItemCaseSensitive(o, "disks")) < 0 ||
+        ctl_format_time(s->creation_time, true, s->time, sizeof(s->time)) < 0)
+        return -1;
+    s->disks = cJSON_GetObjectItemCaseSensitive(o, "disks");
+    return 0;
+}
+
+int ctl_read_report(const cJSON *obj, struct ctl_report *rep)
+{
+    rep->detail = NULL;
+    if (!cJSON_IsObject(obj) || ctl_reply_str(obj, "snapshot", true, &rep->snapshot) < 0 ||
+        ctl_reply_str(obj, "kind", true, &rep->kind) < 0 ||
+        ctl_reply_str(obj, "detail", false, &rep->detail) < 0 ||
+        ctl_reply_strings(obj, "disks", &rep->disks) < 0)
+        return -1;
+    return 0;
+}
+
+void ctl_print_report(FILE *f, const struct ctl_report *rep)
+{
+    const cJSON *d;
+    const char *sep = " on ";
+
+    fputs(rep->kind, f);
+    /* A failed job may leave every disk with its tag: then no disk to name. */
+    cJSON_ArrayForEach(d, rep->disks)
+    {
+        fprintf(f, "%s%s", sep, d->valuestring);
+        sep = ", ";
+    }
+    if (rep->detail != NULL)
+        fprintf(f, ": %s", rep->detail);
+    fputc('\n', f);
+}
+
+static int show_created(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    printf("Domain snapshot %s created\n", a->argv[1]);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_create(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *description = ctl_opt_str(a, "description");
+    cJSON *p = snap_params(a);
+
+    if (description != NULL)
+        json_add_str(p, "description", description);
+    return call_show(ctl, a, p, show_created);
+}
+
+/* --tree: children lists built from the parent names of the full list. */
+struct tree {
+    const struct snap *s;
+    size_t n;
+    size_t *first, *next; /* first child, next sibling, in list order */
+    char *indent;         /* virsh's prefix of the current line */
+    size_t len;
+};
+
+static int by_name(const void *x, const void *y)
+{
+    const struct snap *const *a = x, *const *b = y;
+
+    return strcmp((*a)->name, (*b)->name);
+}
+
+/* Links each snapshot under its parent.  -1 when the list is not a tree
+ * under its roots: a name twice, or a parent that is not in it. */
+static int link_tree(struct tree *t)
+{
+    const struct snap **sorted = xcalloc(t->n, sizeof(*sorted));
+    int ok = 0;
+
+    /* Sorted pointers make the parent lookups O(log n) and put duplicates
+     * side by side, whatever order the server used. */
+    for (size_t i = 0; i < t->n; i++)
+        sorted[i] = &t->s[i];
+    qsort(sorted, t->n, sizeof(*sorted), by_name);
+    for (size_t i = 1; i < t->n && ok == 0; i++)
+        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0)
+            ok = -1;
+    for (size_t i = t->n; i-- > 0 && ok == 0;) {
+        struct snap key = {.name = t->s[i].parent};
+        const struct snap *pkey = &key, **up;
+
+        t->next[i] = NONE;
+        if (key.name == NULL)
+            continue;
+        up = bsearch(&pkey, sorted, t->n, sizeof(*sorted), by_name);
+        if (up == NULL) {
+            ok = -1;
+            break;
+        }
+        /* Walking the list backwards keeps the children in its order. */
+        t->next[i] = t->first[*up - t->s];
+        t->first[*up - t->s] = i;
+    }
+    free(sorted);
+    return ok;
+}
+
+/* How many snapshots hang under i, i included. */
+static size_t count_tree(const struct tree *t, size_t i)
+{
+    size_t n = 1;
+
+    for (size_t c = t->first[i]; c != NONE; c = t->next[c])
+        n += count_tree(t, c);
+    return n;
+}
+
+static void indent_push(struct tree *t, const char *two)
+{
+    memcpy(t->indent + t->len, two, 3);
+    t->len += 2;
+}
+
+static void indent_pop(struct tree *t)
+{
+    t->len -= 2;
+    t->indent[t->len] = '\0';
+}
+
+/* virsh's vshTreePrintInternal: the name, then a "|" line and the children
+ * when it has some, then a blank line after the last of a family. */
+static void print_node(struct tree *t, size_t i, bool root, bool last)
+{
+    printf("%s%s%s\n", t->indent, root ? "" : "+- ", t->s[i].name);
+    if (!root)
+        indent_push(t, last ? "  " : "| ");
+    if (t->first[i] != NONE)
+        printf("%s  |\n", t->indent);
+    indent_push(t, "  ");
+    for (size_t c = t->first[i]; c != NONE; c = t->next[c])
+        print_node(t, c, false, t->next[c] == NONE);
+    indent_pop(t);
+    /* virsh pads this line with the indent; trailing blanks only get in
+     * the way of diff and grep. */
+    if (t->first[i] == NONE && last) {
+        size_t blank = t->len;
+
+        while (blank > 0 && t->indent[blank - 1] == ' ')
+            blank--;
+        printf("%.*s\n", (int)blank, t->indent);
+    }
+    if (!root)
+        indent_pop(t);
+}
+
+static int print_tree(const struct snap *s, size_t n)
+{
+    struct tree t = {.s = s, .n = n};
+    size_t reached = 0;
+    int status = CTL_EXIT_OK;
+
+    t.first = xcalloc(n, sizeof(*t.first));
+    t.next = xcalloc(n, sizeof(*t.next));
+    /* Each level adds at most four characters. */
+    t.indent = xcalloc(4 * n + 3, 1);
+    for (size_t i = 0; i < n; i++)
+        t.first[i] = NONE;
+    if (link_tree(&t) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (s[i].parent == NULL)
+                reached += count_tree(&t, i);
+    /* Parents that loop leave snapshots no root leads to. */
+    if (reached != n)
+        status = ctl_unexpected();
+    for (size_t i = 0; i < n && status == CTL_EXIT_OK; i++)
+        if (s[i].parent == NULL)
+            print_node(&t, i, true, false);
+    free(t.first);
+    free(t.next);
+    free(t.indent);
+    return status;
+}
+
+static void print_table(const struct snap *s, size_t n, bool parents)
+{
+    int wn = 4, wt = 13, ws = 5, wp = 6;
+
+    for (size_t i = 0; i < n; i++) {
+        wn = ctl_width(s[i].name, wn);
+        wt = ctl_width(s[i].time, wt);
+        ws = ctl_width(s[i].state, ws);
+        wp = ctl_width(s[i].parent != NULL ? s[i].parent : "-", wp);
+    }
+    printf(" %-*s   %-*s   ", wn, "Name", wt, "Creation Time");
+    if (parents)
+        printf("%-*s   %s\n", ws, "State", "Parent");
+    else
+        puts("State");
+    ctl_print_rule(1 + wn + 3 + wt + 3 + ws + (parents ? 3 + wp : 0));
+    for (size_t i = 0; i < n; i++) {
+        printf(" %-*s   %-*s   ", wn, s[i].name, wt, s[i].time);
+        if (parents)
+            printf("%-*s   %s\n", ws, s[i].state, s[i].parent != NULL ? s[i].parent : "-");
+        else
+            puts(s[i].state);
+    }
+}
+
+static int show_list(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r, "snapshots"), *o;
+    struct snap *s;
+    size_t n = 0;
+    int status = CTL_EXIT_OK;
+
+    if (!cJSON_IsArray(list))
+        return ctl_unexpected();
+    s = xcalloc((size_t)cJSON_GetArraySize(list), sizeof(*s));
+    cJSON_ArrayForEach(o, list)
+    {
+        if (read_snap(o, &s[n++]) < 0) {
+            free(s);
+            return ctl_unexpected();
+        }
+    }
+    if (ctl->json)
+        status = ctl_print_json(r, true);
+    else if (ctl_opt(a, "tree"))
+        status = print_tree(s, n);
+    else if (ctl_opt(a, "name"))
+        for (size_t i = 0; i < n; i++)
+            puts(s[i].name);
+    else
+        print_table(s, n, ctl_opt(a, "parent") != 0);
+    free(s);
+    return status;
+}
+
+int ctl_run_snapshot_list(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *from = ctl_opt_str(a, "from");
+    cJSON *p = ctl_name_params(a->argv[0]);
+
+    /* --tree needs every snapshot: it is drawn from their parents. */
+    json_add_str(p, "filter",
+                 ctl_opt(a, "roots")     ? "roots"
+                 : ctl_opt(a, "leaves")  ? "leaves"
+                 : ctl_opt(a, "current") ? "current"
+                                         : "all");
+    if (from != NULL) {
+        json_add_str(p, "from", from);
+        json_add_bool(p, "descendants", ctl_opt(a, "descendants") != 0);
+    }
+    return call_show(ctl, a, p, show_list);
+}
+
+/* The targets of the disks the snapshot covers, space separated, or "-". */
+static void print_disks(const cJSON *disks)
+{
+    const cJSON *d;
+    bool any = false;
+
+    ctl_print_label("Disks");
+    cJSON_ArrayForEach(d, disks)
+    {
+        /* A disk with internal false is not in the snapshot.  read_snap
+         * checked the members' types. */
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "internal"))) {
+            printf("%s%s", any ? " " : "",
+                   cJSON_GetObjectItemCaseSensitive(d, "target")->valuestring);
+            any = true;
+        }
+    }
+    puts(any ? "" : "-");
+}
+
+static int show_info(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    struct snap s;
+    char children[24];
+
+    if (read_snap(r, &s) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    snprintf(children, sizeof(children), "%d", cJSON_GetArraySize(s.children));
+    ctl_print_kv("Name", s.name);
+    ctl_print_kv("Domain", a->argv[0]);
+    ctl_print_kv("Current", s.current ? "yes" : "no");
+    ctl_print_kv("State", s.state);
+    /* corral takes internal snapshots only. */
+    ctl_print_kv("Location", "internal");
+    ctl_print_kv("Parent", s.parent != NULL ? s.parent : "-");
+    ctl_print_kv("Children", children);
+    ctl_print_kv("Memory", s.memory ? "yes" : "no");
+    print_disks(s.disks);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_info(struct ctl *ctl, const struct ctl_args *a)
+{
+    return call_show(ctl, a, snap_params(a), show_info);
+}
+
+static int show_xml(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const char *xml;
+    size_t len;
+
+    if (ctl_reply_str(r, "xml", true, &xml) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    len = strlen(xml);
+    fputs(xml, stdout);
+    /* Only so that the shell's prompt starts on a line of its own. */
+    if (len == 0 || xml[len - 1] != '\n')
+        putchar('\n');
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_dumpxml(struct ctl *ctl, const struct ctl_args *a)
+{
+    return call_show(ctl, a, snap_params(a), show_xml);
+}
+
+/* With --json, the result printed; a missing name (value NULL) still fails
+ * so that scripts get the same exit status with or without --json. */
+static int print_json_name(const cJSON *r, const char *value)
+{
+    int status = ctl_print_json(r, true);
+
+    return status == CTL_EXIT_OK && value == NULL ? CTL_EXIT_ERROR : status;
+}
+
+static int show_current(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const char *current = NULL;
+
+    if (ctl_reply_str(r, "current", false, &current) < 0)
+        return ctl_unexpected();
+    if (a->argc > 1) {
+        if (ctl->json)
+            return ctl_print_json(r, true);
+        printf("Snapshot %s set as current\n", a->argv[1]);
+        return CTL_EXIT_OK;
+    }
+    if (ctl->json)
+        return print_json_name(r, current);
+    if (current == NULL)
+        return ctl_error("domain '%s' has no current snapshot", a->argv[0]);
+    puts(current);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_current(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *p;
+
+    /* As in virsh: --name is about printing, which setting does not do. */
+    if (a->argc > 1 && ctl_opt(a, "name"))
+        return ctl_usage_error(a->verb, "--name and SNAP cannot be combined");
+    p = ctl_name_params(a->argv[0]);
+    if (a->argc > 1)
+        json_add_str(p, "snapshot", a->argv[1]);
+    return call_show(ctl, a, p, show_current);
+}
+
+static int show_parent(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const char *parent = NULL;
+
+    if (ctl_reply_str(r, "parent", false, &parent) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return print_json_name(r, parent);
+    if (parent == NULL)
+        return ctl_error("snapshot '%s' has no parent", a->argv[1]);
+    puts(parent);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_parent(struct ctl *ctl, const struct ctl_args *a)
+{
+    return call_show(ctl, a, snap_params(a), show_parent);
+}
+
+static int show_deleted(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const cJSON *reports = cJSON_GetObjectItemCaseSensitive(r, "reports"), *o;
+    struct ctl_report *reps;
+    size_t n = 0;
+
+    if (reports != NULL && !cJSON_IsNull(reports) && !cJSON_IsArray(reports))
+        return ctl_unexpected();
+    reps = xcalloc((size_t)cJSON_GetArraySize(reports), sizeof(*reps));
+    cJSON_ArrayForEach(o, reports)
+    {
+        if (ctl_read_report(o, &reps[n++]) < 0) {
+            free(reps);
+            return ctl_unexpected();
+        }
+    }
+    if (ctl->json) {
+        free(reps);
+        return ctl_print_json(r, true);
+    }
+    printf("Domain snapshot %s %sdeleted\n", a->argv[1],
+           ctl_opt(a, "children-only") ? "children " : "");
+    /* The deletion went ahead: the differences it met are warnings. */
+    for (size_t i = 0; i < n; i++) {
+        fprintf(stderr, "warning: snapshot %s: ", reps[i].snapshot);
+        ctl_print_report(stderr, &reps[i]);
+    }
+    free(reps);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *p = snap_params(a);
+
+    json_add_bool(p, "children", ctl_opt(a, "children") != 0);
+    json_add_bool(p, "children_only", ctl_opt(a, "children-only") != 0);
+    json_add_bool(p, "metadata", ctl_opt(a, "metadata") != 0);
+    json_add_bool(p, "force", ctl_opt(a, "force") != 0);
+    return call_show(ctl, a, p, show_deleted);
+}

@@ -1,0 +1,245 @@
+"""Internal snapshots on a running VM with two qcow2 disks, on real QEMU:
+metadata, the tree and the current marker, libvirt's lax delete with its
+inconsistencies reported."""
+
+import json
+import os
+import subprocess
+import sys
+
+from corraltest import Fail, check, run
+
+
+def tags(path):
+    """The snapshot tags qemu-img sees in an image (-U: QEMU holds it open)."""
+    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", path],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(s["name"] for s in json.loads(out).get("snapshots", []))
+
+
+def ok(r, what):
+    check("result" in r, "%s failed: %r" % (what, r.get("error")))
+    return r["result"]
+
+
+def err(r, code, what):
+    check("error" in r and r["error"]["code"] == code, "%s: expected error %d, got %r" % (what, code, r))
+    return r["error"]["message"]
+
+
+class Vm:
+    def __init__(self, env, name="vm1"):
+        self.env, self.name = env, name
+        env.start_broker()
+        env.define(name)
+        env.ctl("start", name)
+        self.c = env.rpc()
+        self.a = os.path.join(env.images, name + "-a.qcow2")
+        self.b = os.path.join(env.images, name + "-b.qcow2")
+
+    def call(self, method, **params):
+        params["name"] = self.name
+        return self.c.call(method, params)
+
+    def create(self, snap, **kw):
+        return ok(self.call("snapshot.create", snapshot=snap, **kw), "create " + snap)
+
+    def names(self, **kw):
+        return [s["name"] for s in ok(self.call("snapshot.list", **kw), "list")["snapshots"]]
+
+    def current(self):
+        return ok(self.call("snapshot.current"), "current")["current"]
+
+    def parent(self, snap):
+        return ok(self.call("snapshot.parent", snapshot=snap), "parent")["parent"]
+
+    def qmp(self, cmd):
+        return ok(self.call("vm.qmp", command=cmd), "qmp")["reply"]
+
+    def qmp_delete_tag(self, tag, node):
+        """Deletes a tag on one node behind corral's back."""
+        r = self.qmp({"execute": "blockdev-snapshot-delete-internal-sync",
+                      "arguments": {"device": node, "name": tag}})
+        check("return" in r, "QMP delete: %r" % r)
+
+
+def create_list_tree(env):
+    vm = Vm(env)
+    s1 = vm.create("base line", description="before upgrade")
+    check(s1["parent"] is None and s1["current"] and s1["memory"], "first snapshot: %r" % s1)
+    vm.create("s2")
+    vm.create("s3")
+    check(vm.current() == "s3" and vm.parent("s3") == "s2" and vm.parent("s2") == "base line",
+          "a chain, current at the newest")
+    check(tags(vm.a) == ["base line", "s2", "s3"] and tags(vm.b) == ["base line", "s2", "s3"],
+          "both disks hold every snapshot: %r %r" % (tags(vm.a), tags(vm.b)))
+    # Branch: set current back, the next snapshot hangs off it.
+    ok(vm.call("snapshot.current", snapshot="s2"), "set current")
+    vm.create("s4")
+    check(vm.parent("s4") == "s2", "new snapshot branches off the current one")
+    check(vm.names(filter="roots") == ["base line"], "roots")
+    check(vm.names(filter="leaves") == ["s3", "s4"], "leaves")
+    check(vm.names(**{"from": "s2"}) == ["s3", "s4"], "children of s2")
+    check(vm.names(**{"from": "base line", "descendants": True}) == ["s2", "s3", "s4"],
+          "descendants, parents first")
+    info = ok(vm.call("snapshot.info", snapshot="base line"), "info")
+    check(info["description"] == "before upgrade" and info["children"] == ["s2"], repr(info))
+    xml = ok(vm.call("snapshot.dumpxml", snapshot="s4"), "dumpxml")["xml"]
+    check("<parent>" in xml and "<name>s2</name>" in xml and "<domain" in xml
+          and "<active>" not in xml, "libvirt-style public XML: " + xml[:300])
+    # Metadata is one libvirt-compatible file per snapshot, current marked.
+    sdir = os.path.join(env.state, "vms", "vm1", "snapshots")
+    check(sorted(os.listdir(sdir)) == ["base line.xml", "s2.xml", "s3.xml", "s4.xml"],
+          "one file per snapshot: %r" % os.listdir(sdir))
+    with open(os.path.join(sdir, "s4.xml")) as f:
+        check("<active>1</active>" in f.read(), "current marked as libvirt does")
+    # A restarted supervisor rebuilds the same tree.
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    env.ctl("start", "vm1")
+    check(vm.current() == "s4" and vm.parent("s4") == "s2", "tree rebuilt from the files")
+
+
+def delete_moves_tree_and_current(env):
+    vm = Vm(env)
+    for s in ["s1", "s2", "s3"]:
+        vm.create(s)
+    r = ok(vm.call("snapshot.delete", snapshot="s2"), "delete")
+    check(r["deleted"] == ["s2"] and r["reports"] == [], repr(r))
+    check(vm.parent("s3") == "s1", "child re-parented to the deleted one's parent")
+    check(tags(vm.a) == ["s1", "s3"] and tags(vm.b) == ["s1", "s3"], "gone from both disks")
+    r = ok(vm.call("snapshot.delete", snapshot="s3"), "delete current")
+    check(r["current"] == "s1", "current moves to the parent: %r" % r)
+    r = ok(vm.call("snapshot.delete", snapshot="s1"), "delete root")
+    check(r["current"] is None and vm.names() == [], "no current after deleting the root")
+
+
+def delete_children_variants(env):
+    vm = Vm(env)
+    # s1 -> s2 -> s3, s1 -> s4 (current s4 after this)
+    vm.create("s1")
+    vm.create("s2")
+    vm.create("s3")
+    ok(vm.call("snapshot.current", snapshot="s1"), "set current")
+    vm.create("s4")
+    ok(vm.call("snapshot.current", snapshot="s3"), "current in the subtree")
+    r = ok(vm.call("snapshot.delete", snapshot="s1", children_only=True), "children-only")
+    check(r["deleted"] == ["s2", "s3", "s4"], "descendants, parents first: %r" % r["deleted"])
+    check(r["current"] == "s1", "current ends at the snapshot itself: %r" % r)
+    check(tags(vm.a) == ["s1"] and tags(vm.b) == ["s1"], "descendants gone from disk")
+    vm.create("s5")
+    vm.create("s6")
+    r = ok(vm.call("snapshot.delete", snapshot="s1", children=True), "children")
+    # As libvirt: the descendants (parents first), then the snapshot itself.
+    check(r["deleted"] == ["s5", "s6", "s1"] and r["current"] is None, repr(r))
+    check(tags(vm.a) == [] and tags(vm.b) == [], "whole subtree gone from disk")
+    err(vm.call("snapshot.delete", snapshot="x", children=True, children_only=True), -32602,
+        "exclusive flags")
+
+
+def delete_metadata_only(env):
+    vm = Vm(env)
+    vm.create("keep")
+    r = ok(vm.call("snapshot.delete", snapshot="keep", metadata=True), "metadata delete")
+    check(r["deleted"] == ["keep"] and vm.names() == [], "metadata gone")
+    check(tags(vm.a) == ["keep"] and tags(vm.b) == ["keep"], "disks untouched")
+    # The tag now exists on disk only: a create of that name is refused
+    # before QEMU is touched (QEMU would only check the VM-state disk).
+    msg = err(vm.call("snapshot.create", snapshot="keep"), 1013, "create over an on-disk tag")
+    check("already exists on disk" in msg, msg)
+
+
+def missing_on_one_disk_reported(env):
+    vm = Vm(env)
+    vm.create("s1")
+    vm.qmp_delete_tag("s1", "drive-vdb")
+    check(tags(vm.b) == [], "removed behind corral's back")
+    ev = env.rpc()
+    ok(ev.call("events.subscribe", {"name": "vm1"}), "subscribe")
+    r = ok(vm.call("snapshot.delete", snapshot="s1"), "delete with a disk missing it")
+    check(r["deleted"] == ["s1"], "the delete succeeds, as delvm did")
+    kinds = [(x["kind"], x["disks"]) for x in r["reports"]]
+    check(kinds == [("missing", ["vdb"])], "reported as missing on vdb: %r" % kinds)
+    check(tags(vm.a) == [], "deleted where it was")
+    m = ev.read_msg()
+    while m.get("method") != "snapshot.inconsistency":
+        m = ev.read_msg()
+    check(m["params"]["kind"] == "missing" and m["params"]["snapshot"] == "s1", repr(m))
+    with open(os.path.join(env.state, "vms", "vm1", "inconsistencies.jsonl")) as f:
+        lines = [json.loads(l) for l in f]
+    check([l["kind"] for l in lines] == ["missing"], "broker persisted it: %r" % lines)
+
+
+def extra_on_disk_reported(env):
+    vm = Vm(env)
+    vm.create("e1")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    path = os.path.join(env.state, "vms", "vm1", "snapshots", "e1.xml")
+    with open(path) as f:
+        xml = f.read()
+    with open(path, "w") as f:
+        f.write(xml.replace('<disk name="vdb" snapshot="internal"/>', '<disk name="vdb" snapshot="no"/>'))
+    env.ctl("start", "vm1")
+    r = ok(vm.call("snapshot.delete", snapshot="e1"), "delete")
+    kinds = [(x["kind"], x["disks"]) for x in r["reports"]]
+    check(kinds == [("extra", ["vdb"])], "vdb reported as extra: %r" % kinds)
+    check(tags(vm.a) == [] and tags(vm.b) == [], "QEMU's view wins: deleted on both")
+
+
+def bad_snapshot_input(env):
+    vm = Vm(env)
+    for bad in ["a/b", ".hidden", "ctl\x01char", "x" * 256, ""]:
+        err(vm.call("snapshot.create", snapshot=bad), 1003, "name %r" % bad[:20])
+    vm.create("dup")
+    err(vm.call("snapshot.create", snapshot="dup"), 1013, "duplicate")
+    err(vm.call("snapshot.delete", snapshot="nosuch"), 1012, "delete missing")
+    err(vm.call("snapshot.info", snapshot="nosuch"), 1012, "info missing")
+    err(vm.call("snapshot.list", filter="weird"), -32602, "bad filter")
+    check(tags(vm.a) == ["dup"], "nothing reached QEMU")
+    # Two snapshot operations at once: the second is refused, not queued.
+    vm.c.send_raw((json.dumps({"jsonrpc": "2.0", "method": "snapshot.create", "id": 901,
+                               "params": {"name": "vm1", "snapshot": "c1"}}) + "\n" +
+                   json.dumps({"jsonrpc": "2.0", "method": "snapshot.create", "id": 902,
+                               "params": {"name": "vm1", "snapshot": "c2"}}) + "\n").encode())
+    replies = {}
+    while len(replies) < 2:
+        m = vm.c.read_msg()
+        if m.get("id") in (901, 902):
+            replies[m["id"]] = m
+    r1, r2 = replies[901], replies[902]
+    check("result" in r1, "first create runs: %r" % r1)
+    err(r2, 1014, "concurrent create")
+
+
+def raw_disk_refused(env):
+    env.start_broker()
+    raw = os.path.join(env.images, "r.raw")
+    with open(raw, "wb") as f:
+        f.truncate(16 * 1024 * 1024)
+    env.define("vm1", disks=[(env.qcow2("q.qcow2"), "vda"), (raw, "vdb")])
+    env.ctl("start", "vm1")
+    r = env.rpc().call("snapshot.create", {"name": "vm1", "snapshot": "s"})
+    msg = err(r, 1005, "raw disk")
+    check("vdb is raw" in msg, msg)
+
+
+def unreadable_metadata_reported(env):
+    vm = Vm(env)
+    vm.create("good")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    sdir = os.path.join(env.state, "vms", "vm1", "snapshots")
+    with open(os.path.join(sdir, "broken.xml"), "w") as f:
+        f.write("<domainsnapshot><name>broken</na")
+    env.ctl("start", "vm1")
+    check(vm.names() == ["good"], "the good snapshot still loads")
+    with open(os.path.join(env.state, "vms", "vm1", "inconsistencies.jsonl")) as f:
+        kinds = [json.loads(l)["kind"] for l in f]
+    check("unreadable" in kinds, "the broken file was reported: %r" % kinds)
+
+
+if __name__ == "__main__":
+    sys.exit(run([create_list_tree, delete_moves_tree_and_current, delete_children_variants,
+                  delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
+                  bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported]))
