@@ -288,8 +288,11 @@ int rpc_param_int(const cJSON *params, const char *key, long long min, long long
 
     if (v == NULL || cJSON_IsNull(v))
         return 0;
+    /* (double)LLONG_MAX rounds up to 2^63, so compare in double against
+     * bounds that cannot overflow the conversion below. */
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-        v->valuedouble < (double)min || v->valuedouble > (double)max) {
+        v->valuedouble < (double)min || v->valuedouble > (double)max ||
+        v->valuedouble >= 9223372036854775808.0 || v->valuedouble < -9223372036854775808.0) {
         cerr_set(e, CE_INVALID_PARAMS, "parameter \"%s\" must be an integer from %lld to %lld", key,
                  min, max);
         return -1;

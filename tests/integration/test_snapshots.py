@@ -239,7 +239,33 @@ def unreadable_metadata_reported(env):
     check("unreadable" in kinds, "the broken file was reported: %r" % kinds)
 
 
+def corralctl_snapshot_verbs(env):
+    vm = Vm(env)
+    env.ctl("snapshot-create-as", "vm1", "first one", "--description", "a b c")
+    env.ctl("snapshot-create-as", "vm1", "second")
+    _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
+    check(out.split("\n")[:2] == ["first one", "second"], out)
+    _, out, _ = env.ctl("snapshot-list", "vm1", "--tree")
+    check("first one" in out and "+- second" in out, "tree: " + out)
+    _, out, _ = env.ctl("snapshot-current", "vm1")
+    check(out.strip() == "second", out)
+    _, out, _ = env.ctl("snapshot-parent", "vm1", "second")
+    check(out.strip() == "first one", out)
+    _, out, _ = env.ctl("snapshot-info", "vm1", "first one")
+    check("Children:       1" in out and "Current:        no" in out, out)
+    _, out, _ = env.ctl("snapshot-dumpxml", "vm1", "second")
+    check(out.startswith("<domainsnapshot>"), out[:80])
+    vm.qmp_delete_tag("second", "drive-vda")
+    _, out, err2 = env.ctl("snapshot-delete", "vm1", "second")
+    check("deleted" in out and "missing on vda" in err2, "warning shown: " + err2)
+    _, _, err2 = env.ctl("snapshot-delete", "vm1", "nosuch", ok=False)
+    check("no snapshot named" in err2, err2)
+    _, _, err2 = env.ctl("snapshot-parent", "vm1", "first one", ok=False)
+    check("has no parent" in err2, err2)
+
+
 if __name__ == "__main__":
     sys.exit(run([create_list_tree, delete_moves_tree_and_current, delete_children_variants,
                   delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
-                  bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported]))
+                  bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported,
+                  corralctl_snapshot_verbs]))
