@@ -9,7 +9,15 @@
 
 /* Permissions a method needs.  Until VMs have owners, every permission
  * beyond reading is root's. */
-enum perm { PERM_READ, PERM_DEFINE, PERM_POWER, PERM_SNAPSHOT, PERM_DELETE_SNAPSHOT, PERM_ADMIN };
+enum perm {
+    PERM_READ,
+    PERM_DEFINE,
+    PERM_POWER,
+    PERM_SNAPSHOT,
+    PERM_REVERT,
+    PERM_DELETE_SNAPSHOT,
+    PERM_ADMIN
+};
 
 static const char *perm_name(enum perm p)
 {
@@ -22,6 +30,8 @@ static const char *perm_name(enum perm p)
         return "power";
     case PERM_SNAPSHOT:
         return "snapshot";
+    case PERM_REVERT:
+        return "revert";
     case PERM_DELETE_SNAPSHOT:
         return "delete-snapshot";
     case PERM_ADMIN:
@@ -201,6 +211,24 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
     supervise_forward(vm, method, params, timeout, req);
 }
 
+static void m_inconsistencies(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    struct cerr e;
+    cJSON *reports;
+
+    if (vm == NULL)
+        return;
+    reports = registry_reports(vm, &e);
+    if (reports == NULL) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    cJSON *r = json_obj();
+    json_add(r, "reports", reports);
+    rpc_req_done(req, r, NULL);
+}
+
 static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct broker *b = arg;
@@ -238,6 +266,10 @@ static const struct rpc_method methods[] = {
     {"snapshot.parent", m_forward, PERM_READ},
     /* Also sets the current snapshot when given one. */
     {"snapshot.current", m_forward, PERM_SNAPSHOT},
+    {"snapshot.revert", m_forward, PERM_REVERT},
+    {"snapshot.redefine", m_forward, PERM_SNAPSHOT},
+    {"snapshot.check", m_forward, PERM_READ},
+    {"vm.inconsistencies", m_inconsistencies, PERM_READ},
 };
 
 static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,

@@ -355,6 +355,37 @@ out:
     return rc;
 }
 
+cJSON *registry_reports(const struct bvm *vm, struct cerr *e)
+{
+    char *path = xasprintf("%s/inconsistencies.jsonl", vm->state_dir);
+    cJSON *out = json_arr();
+    size_t len = 0;
+    char *text = NULL;
+
+    /* No file: nothing was ever reported. */
+    if (path_exists(path) && (text = file_read_all(path, 64 * 1024 * 1024, &len, e)) == NULL) {
+        free(path);
+        cJSON_Delete(out);
+        return NULL;
+    }
+    free(path);
+    if (text == NULL)
+        return out;
+    for (char *line = text, *nl; line < text + len; line = nl + 1) {
+        struct cerr le;
+        cJSON *r;
+        nl = memchr(line, '\n', (size_t)(text + len - line));
+        if (nl == NULL)
+            nl = text + len;
+        /* A torn last line (a crash mid-append) is skipped, not fatal. */
+        r = json_parse(line, (size_t)(nl - line), &le);
+        if (r != NULL)
+            json_arr_add(out, r);
+    }
+    free(text);
+    return out;
+}
+
 void registry_free(struct broker *b)
 {
     while (b->vms != NULL) {

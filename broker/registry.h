@@ -75,6 +75,8 @@ void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
 /* vm.state / vm.info objects for an inactive VM; caller owns them. */
 cJSON *bvm_state_json(const struct bvm *vm);
 cJSON *bvm_info_json(const struct bvm *vm);
+/* Every inconsistency report kept for vm, oldest first, as a new array. */
+cJSON *registry_reports(const struct bvm *vm, struct cerr *e);
 void registry_free(struct broker *b);
 
 #endif

@@ -23,6 +23,9 @@ SNAPSHOT_METHOD(m_snap_info, snapops_info)
 SNAPSHOT_METHOD(m_snap_dumpxml, snapops_dumpxml)
 SNAPSHOT_METHOD(m_snap_current, snapops_current)
 SNAPSHOT_METHOD(m_snap_parent, snapops_parent)
+SNAPSHOT_METHOD(m_snap_revert, snapops_revert)
+SNAPSHOT_METHOD(m_snap_redefine, snapops_redefine)
+SNAPSHOT_METHOD(m_snap_check, snapops_check)
 
 static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
 {
@@ -139,6 +142,9 @@ static const struct rpc_method methods[] = {
     {"snapshot.dumpxml", m_snap_dumpxml, PERM_ANY},
     {"snapshot.current", m_snap_current, PERM_ANY},
     {"snapshot.parent", m_snap_parent, PERM_ANY},
+    {"snapshot.revert", m_snap_revert, PERM_ANY},
+    {"snapshot.redefine", m_snap_redefine, PERM_ANY},
+    {"snapshot.check", m_snap_check, PERM_ANY},
 };
 
 static bool admit(uid_t uid, pid_t pid, void *arg)

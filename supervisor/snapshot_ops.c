@@ -741,3 +741,348 @@ void snapops_parent(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     json_add_str(r, "parent", d->parent);
     cb(arg, r, NULL);
 }
+
+/* ---- revert ------------------------------------------------------------- */
+
+struct revert {
+    struct snapops *so;
+    vm_done_cb cb;
+    void *arg;
+    char *name;
+    struct disks disks;
+    bool was_running, want_paused;
+    struct cerr failure; /* set when the load failed: reported after recovery */
+    bool failed;
+};
+
+static void revert_finish(struct revert *rv, cJSON *result, const struct cerr *e)
+{
+    rv->so->busy = false;
+    rv->cb(rv->arg, result, e);
+    free(rv->name);
+    free(rv);
+}
+
+static void revert_final(void *arg, cJSON *result, const struct cerr *e)
+{
+    struct revert *rv = arg;
+
+    if (rv->failed) {
+        cJSON_Delete(result);
+        revert_finish(rv, NULL, &rv->failure);
+        return;
+    }
+    if (e != NULL) {
+        revert_finish(rv, NULL, e);
+        return;
+    }
+    cJSON_Delete(result);
+    cJSON *r = vm_state_json(rv->so->vm);
+    json_add_str(r, "snapshot", rv->name);
+    log_info("VM %s: reverted to snapshot %s", vmname(rv->so), rv->name);
+    revert_finish(rv, r, NULL);
+}
+
+/* QEMU's view is now in the VM's state; bring the run state to what the
+ * snapshot had (after success) or back to what it was (after a harmless
+ * failure). */
+static void revert_synced(void *arg, cJSON *result, const struct cerr *e)
+{
+    struct revert *rv = arg;
+    struct vm *vm = rv->so->vm;
+    bool paused = vm_get_state(vm) == VM_PAUSED;
+    bool want_paused = rv->failed ? !rv->was_running : rv->want_paused;
+
+    cJSON_Delete(result);
+    if (e != NULL) {
+        revert_finish(rv, NULL, e);
+        return;
+    }
+    if (paused && !want_paused)
+        vm_resume(vm, revert_final, rv);
+    else if (!paused && want_paused)
+        vm_suspend(vm, revert_final, rv);
+    else
+        revert_final(rv, NULL, NULL);
+}
+
+static void revert_loaded(const struct snapjob_result *r, void *arg)
+{
+    struct revert *rv = arg;
+    struct snapops *so = rv->so;
+    const char *why = r->qemu_error ? r->qemu_error : r->err.msg;
+    struct cerr e;
+
+    if (r->ok) {
+        if (snapshot_tree_set_current(so->tree, so->dir, rv->name, &e) < 0)
+            log_err("VM %s: reverted to %s but cannot mark it current: %s", vmname(so), rv->name,
+                    e.msg);
+        vm_sync_state(so->vm, "reverted", revert_synced, rv);
+        return;
+    }
+    rv->failed = true;
+    if (r->qemu_error != NULL && strstr(r->qemu_error, "while loading VM state") != NULL) {
+        /* QEMU has already reverted the disks when it fails reading the
+         * memory: running that guest would run garbage. */
+        cerr_set(&rv->failure, CE_JOB_FAILED,
+                 "VM %s: revert to %s failed while loading the VM state (%s); the disks are "
+                 "already reverted, so the guest was left paused: revert to another snapshot "
+                 "or destroy it",
+                 vmname(so), rv->name, why);
+        vm_set_paused_reason(so->vm, "revert failed: guest state unusable");
+        rv->was_running = false;
+        vm_sync_state(so->vm, "revert failed: guest state unusable", revert_synced, rv);
+        return;
+    }
+    cerr_set(&rv->failure, CE_JOB_FAILED, "VM %s: revert to %s failed (%s); nothing was changed%s",
+             vmname(so), rv->name, why, rv->was_running ? " and the VM was resumed" : "");
+    vm_sync_state(so->vm, "revert failed", revert_synced, rv);
+}
+
+static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
+{
+    struct revert *rv = arg;
+    struct snapops *so = rv->so;
+    const struct snapshot_qmp_node *vmstate;
+    bool has_state = false;
+    struct cerr err;
+
+    if (e != NULL) {
+        revert_finish(rv, NULL, e);
+        return;
+    }
+    /* Everything QEMU would trip over is checked first: a failed
+     * snapshot-load leaves the guest paused, sometimes half-loaded. */
+    for (size_t i = 0; i < rv->disks.n; i++) {
+        if (snapshot_qmp_count(l, rv->disks.d[i].node, rv->name) == 0) {
+            cerr_set(&err, CE_OPERATION_INVALID,
+                     "VM %s cannot be reverted to %s: disk %s does not hold it (see "
+                     "snapshot-check); nothing was changed",
+                     vmname(so), rv->name, rv->disks.d[i].target);
+            snapshot_qmp_nodes_free(l);
+            revert_finish(rv, NULL, &err);
+            return;
+        }
+    }
+    vmstate = snapshot_qmp_find_node(l, rv->disks.d[0].node);
+    for (size_t i = 0; vmstate != NULL && i < vmstate->nsnaps; i++)
+        has_state |=
+            strcmp(vmstate->snaps[i].name, rv->name) == 0 && vmstate->snaps[i].vm_state_size > 0;
+    snapshot_qmp_nodes_free(l);
+    if (!has_state) {
+        cerr_set(&err, CE_OPERATION_INVALID,
+                 "VM %s cannot be reverted to %s while running: disk %s holds no VM state for "
+                 "it; nothing was changed",
+                 vmname(so), rv->name, rv->disks.d[0].target);
+        revert_finish(rv, NULL, &err);
+        return;
+    }
+    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_LOAD, rv->name, rv->disks.nodes[0],
+                         rv->disks.nodes, rv->disks.n, ram_timeout_ms(so), NULL, revert_loaded, rv,
+                         &err) < 0)
+        revert_finish(rv, NULL, &err);
+}
+
+void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
+{
+    const struct snapshot_def *d;
+    const char *name;
+    struct revert *rv;
+    struct cerr e;
+
+    d = param_snapshot(so, params, &name, &e);
+    if (d == NULL || require_ready(so, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    rv = xcalloc(1, sizeof(*rv));
+    if (snapshot_disks(so, &rv->disks, &e) < 0) {
+        free(rv);
+        cb(arg, NULL, &e);
+        return;
+    }
+    rv->so = so;
+    rv->cb = cb;
+    rv->arg = arg;
+    rv->name = xstrdup(name);
+    rv->was_running = vm_get_state(so->vm) == VM_RUNNING;
+    rv->want_paused = d->state == SNAPSHOT_STATE_PAUSED;
+    so->busy = true;
+    snapshot_qmp_list(vm_qmp_conn(so->vm), rv->disks.nodes, rv->disks.n, LIST_TIMEOUT_MS,
+                      revert_listed, rv);
+}
+
+/* ---- redefine ------------------------------------------------------------ */
+
+void snapops_redefine(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
+{
+    const char *xml = NULL;
+    bool current = false;
+    struct snapshot_def *def;
+    char *name;
+    struct cerr e;
+
+    if (rpc_param_string(params, "xml", true, &xml, &e) < 0 ||
+        rpc_param_bool(params, "current", &current, &e) < 0 ||
+        (def = snapshot_def_parse(xml, strlen(xml), SNAPSHOT_PARSE_REDEFINE, &e)) == NULL) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (so->busy) {
+        snapshot_def_free(def);
+        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", vmname(so));
+        cb(arg, NULL, &e);
+        return;
+    }
+    name = xstrdup(def->name);
+    if (snapshot_tree_redefine(so->tree, so->dir, def, current, &e) < 0)
+        cb(arg, NULL, &e);
+    else
+        cb(arg, snapshot_json(so, snapshot_tree_lookup(so->tree, name)), NULL);
+    free(name);
+}
+
+/* ---- check ----------------------------------------------------------------- */
+
+struct check {
+    struct snapops *so;
+    vm_done_cb cb;
+    void *arg;
+    struct disks disks;
+};
+
+static cJSON *plain_report(const struct snapops *so, const char *snap, const char *kind,
+                           cJSON *disks, const char *detail)
+{
+    cJSON *r = json_obj();
+
+    json_add_str(r, "vm", vmname(so));
+    json_add_str(r, "snapshot", snap);
+    json_add_str(r, "kind", kind);
+    json_add(r, "disks", disks);
+    json_add_str(r, "detail", detail);
+    return r;
+}
+
+static const struct sdisk *disk_by_target(const struct disks *ds, const char *target)
+{
+    for (size_t i = 0; i < ds->n; i++) {
+        if (strcmp(ds->d[i].target, target) == 0)
+            return &ds->d[i];
+    }
+    return NULL;
+}
+
+static void check_metadata_side(const struct check *c, const struct snapshot_qmp_nodes *l,
+                                cJSON *reports)
+{
+    const struct snapops *so = c->so;
+
+    for (size_t i = 0; i < snapshot_tree_count(so->tree); i++) {
+        const struct snapshot_def *d = snapshot_tree_nth(so->tree, i);
+        cJSON *missing = json_arr(), *dup = json_arr(), *extra = json_arr();
+
+        for (size_t k = 0; k < c->disks.n; k++) {
+            const struct sdisk *sd = &c->disks.d[k];
+            size_t count = snapshot_qmp_count(l, sd->node, d->name);
+            bool covered = false;
+            for (size_t j = 0; j < d->ndisks; j++)
+                covered |= d->disks[j].internal && strcmp(d->disks[j].name, sd->target) == 0;
+            if (covered && count == 0)
+                json_arr_add(missing, json_str(sd->target));
+            if (count > 1)
+                json_arr_add(dup, json_str(sd->target));
+            if (!covered && count > 0)
+                json_arr_add(extra, json_str(sd->target));
+        }
+        for (size_t j = 0; j < d->ndisks; j++) {
+            if (d->disks[j].internal && disk_by_target(&c->disks, d->disks[j].name) == NULL)
+                json_arr_add(missing, json_str(d->disks[j].name));
+        }
+        cJSON *lists[] = {missing, dup, extra};
+        const char *kinds[] = {"missing", "duplicate-on-disk", "extra"};
+        const char *details[] = {"the metadata names these disks but their images lack the tag",
+                                 "these images hold the tag more than once",
+                                 "these images hold the tag but the metadata does not cover them"};
+        for (size_t k = 0; k < 3; k++) {
+            if (cJSON_GetArraySize(lists[k]) > 0)
+                json_arr_add(reports, plain_report(so, d->name, kinds[k], lists[k], details[k]));
+            else
+                cJSON_Delete(lists[k]);
+        }
+    }
+}
+
+static void check_disk_side(const struct check *c, const struct snapshot_qmp_nodes *l,
+                            cJSON *reports)
+{
+    const struct snapops *so = c->so;
+    cJSON *seen = json_obj(); /* orphan tag -> disks */
+
+    for (size_t k = 0; k < l->n; k++) {
+        const struct snapshot_qmp_node *n = &l->nodes[k];
+        for (size_t i = 0; i < n->nsnaps; i++) {
+            const char *tag = n->snaps[i].name;
+            cJSON *disks;
+            if (snapshot_tree_lookup(so->tree, tag) != NULL)
+                continue;
+            disks = cJSON_GetObjectItemCaseSensitive(seen, tag);
+            if (disks == NULL) {
+                disks = json_arr();
+                json_add(seen, tag, disks);
+            }
+            json_arr_add(disks, json_str(target_of(&c->disks, n->node)));
+        }
+    }
+    for (cJSON *it = seen->child; it != NULL; it = it->next)
+        json_arr_add(reports, plain_report(so, it->string, "orphan-on-disk", json_dup(it),
+                                           "these images hold a snapshot corral has no "
+                                           "metadata for (snapshot-create --redefine adopts it)"));
+    cJSON_Delete(seen);
+}
+
+static void check_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
+{
+    struct check *c = arg;
+    cJSON *reports, *r;
+
+    c->so->busy = false;
+    if (e != NULL) {
+        c->cb(c->arg, NULL, e);
+        free(c);
+        return;
+    }
+    reports = json_arr();
+    check_metadata_side(c, l, reports);
+    check_disk_side(c, l, reports);
+    snapshot_qmp_nodes_free(l);
+    r = json_obj();
+    json_add_bool(r, "consistent", cJSON_GetArraySize(reports) == 0);
+    json_add(r, "reports", reports);
+    c->cb(c->arg, r, NULL);
+    free(c);
+}
+
+void snapops_check(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
+{
+    struct check *c;
+    struct cerr e;
+
+    (void)params;
+    if (require_ready(so, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    c = xcalloc(1, sizeof(*c));
+    if (snapshot_disks(so, &c->disks, &e) < 0) {
+        free(c);
+        cb(arg, NULL, &e);
+        return;
+    }
+    c->so = so;
+    c->cb = cb;
+    c->arg = arg;
+    so->busy = true;
+    snapshot_qmp_list(vm_qmp_conn(so->vm), c->disks.nodes, c->disks.n, LIST_TIMEOUT_MS,
+                      check_listed, c);
+}

@@ -31,5 +31,8 @@ void snapops_info(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
 void snapops_dumpxml(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 void snapops_current(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 void snapops_parent(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
+void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
+void snapops_redefine(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
+void snapops_check(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 
 #endif

@@ -730,6 +730,53 @@ void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg)
         qmp_command(vm->qmp, "quit", NULL, 0, quit_cb, NULL);
 }
 
+struct sync {
+    struct vm *vm;
+    char reason[128];
+    vm_done_cb cb;
+    void *arg;
+};
+
+static void sync_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct sync *sy = arg;
+    struct vm *vm = sy->vm;
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(qmp_reply_return(reply), "status");
+    struct cerr err;
+
+    if (e == NULL && !cJSON_IsString(status)) {
+        cerr_set(&err, CE_QEMU_FAILED, "VM %s: query-status gave no status", vm->def->name);
+        e = &err;
+    }
+    if (e != NULL) {
+        sy->cb(sy->arg, NULL, e);
+        free(sy);
+        return;
+    }
+    if (strcmp(status->valuestring, "running") == 0)
+        set_state(vm, VM_RUNNING, "%s", sy->reason);
+    else
+        set_state(vm, VM_PAUSED, "%s", sy->reason);
+    sy->cb(sy->arg, vm_state_json(vm), NULL);
+    free(sy);
+}
+
+void vm_sync_state(struct vm *vm, const char *reason, vm_done_cb cb, void *arg)
+{
+    struct sync *sy = xcalloc(1, sizeof(*sy));
+
+    sy->vm = vm;
+    snprintf(sy->reason, sizeof(sy->reason), "%s", reason);
+    sy->cb = cb;
+    sy->arg = arg;
+    qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, sync_cb, sy);
+}
+
+void vm_set_paused_reason(struct vm *vm, const char *reason)
+{
+    set_state(vm, VM_PAUSED, "%s", reason);
+}
+
 static void passthrough_cb(const cJSON *reply, const struct cerr *e, void *arg)
 {
     struct op *op = arg;

@@ -55,6 +55,13 @@ const struct domain_def *vm_def(const struct vm *vm);
 /* The VM runs QEMU and is not starting or being destroyed. */
 bool vm_is_active(const struct vm *vm);
 
+/* Asks QEMU whether the guest runs and sets the VM's state from the answer
+ * (after a snapshot job, whose STOP/RESUME events were not the user's);
+ * cb gets the state object. */
+void vm_sync_state(struct vm *vm, const char *reason, vm_done_cb cb, void *arg);
+/* Sets a paused VM's reason (a failed revert that must not be resumed). */
+void vm_set_paused_reason(struct vm *vm, const char *reason);
+
 /* Raw QMP passthrough of one command object (borrowed). */
 void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg);
 

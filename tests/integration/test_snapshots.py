@@ -28,10 +28,10 @@ def err(r, code, what):
 
 
 class Vm:
-    def __init__(self, env, name="vm1"):
+    def __init__(self, env, name="vm1", **define):
         self.env, self.name = env, name
         env.start_broker()
-        env.define(name)
+        env.define(name, **define)
         env.ctl("start", name)
         self.c = env.rpc()
         self.a = os.path.join(env.images, name + "-a.qcow2")
@@ -55,6 +55,9 @@ class Vm:
 
     def qmp(self, cmd):
         return ok(self.call("vm.qmp", command=cmd), "qmp")["reply"]
+
+    def hmp(self, line):
+        return self.qmp({"execute": "human-monitor-command", "arguments": {"command-line": line}})
 
     def qmp_delete_tag(self, tag, node):
         """Deletes a tag on one node behind corral's back."""
@@ -239,6 +242,77 @@ def unreadable_metadata_reported(env):
     check("unreadable" in kinds, "the broken file was reported: %r" % kinds)
 
 
+def revert_running_vm(env):
+    # No guest devices: HMP qemu-io may then write to the data disk (a
+    # virtio-blk device would hold the write permission).
+    vm = Vm(env, machine="none")
+    vm.create("r1")
+    # Dirty the data disk after r1; the revert must bring back its zeroes.
+    # (HMP qemu-io prints into QEMU's log.)
+    log = os.path.join(env.state, "vms", "vm1", "qemu.log")
+    vm.hmp('qemu-io drive-vdb "write -P 0xaa 0 64k"')
+    vm.hmp('qemu-io drive-vdb "read -P 0xaa 0 64k"')
+    vm.create("r2")
+    r = ok(vm.call("snapshot.revert", snapshot="r1"), "revert")
+    vm.hmp('qemu-io drive-vdb "read -P 0 0 64k"')
+    with open(log) as f:
+        text = f.read()
+    check(text.count("read 65536/65536") == 2
+          and "Pattern verification failed" not in text, "disk content reverted: " + text[-300:])
+    check(r["state"] == "running" and r["snapshot"] == "r1", "running after revert: %r" % r)
+    check(vm.current() == "r1", "reverted-to snapshot becomes current")
+    env.wait_state("vm1", "running")
+    vm.create("r3")
+    check(vm.parent("r3") == "r1", "the next snapshot branches off the reverted one")
+    # A paused snapshot brings the VM back paused.
+    env.ctl("suspend", "vm1")
+    vm.create("p1")
+    env.ctl("resume", "vm1")
+    r = ok(vm.call("snapshot.revert", snapshot="p1"), "revert to paused")
+    check(r["state"] == "paused", "paused as the snapshot was: %r" % r)
+    env.ctl("resume", "vm1")
+    # Checked before QEMU is touched: a disk lacking the tag refuses the revert,
+    # and the running guest is left alone.
+    vm.qmp_delete_tag("r2", "drive-vdb")
+    msg = err(vm.call("snapshot.revert", snapshot="r2"), 1006, "revert to a partial snapshot")
+    check("vdb does not hold it" in msg, msg)
+    check(env.wait_state("vm1", "running").startswith("running"), "still running")
+    err(vm.call("snapshot.revert", snapshot="nosuch"), 1012, "revert to a missing snapshot")
+
+
+def check_and_redefine(env):
+    vm = Vm(env)
+    vm.create("c1")
+    vm.create("c2")
+    r = ok(vm.call("snapshot.check"), "check")
+    check(r["consistent"] and r["reports"] == [], "consistent: %r" % r)
+    xml = ok(vm.call("snapshot.dumpxml", snapshot="c2"), "dumpxml")["xml"]
+    ok(vm.call("snapshot.delete", snapshot="c2", metadata=True), "metadata-only delete")
+    vm.qmp_delete_tag("c1", "drive-vdb")
+    before = sorted(os.listdir(os.path.join(env.state, "vms", "vm1", "snapshots")))
+    r = ok(vm.call("snapshot.check"), "check")
+    kinds = sorted((x["snapshot"], x["kind"], tuple(x["disks"])) for x in r["reports"])
+    check(not r["consistent"] and kinds == [("c1", "missing", ("vdb",)),
+                                            ("c2", "orphan-on-disk", ("vda", "vdb"))],
+          "both directions reported: %r" % kinds)
+    check(sorted(os.listdir(os.path.join(env.state, "vms", "vm1", "snapshots"))) == before,
+          "check changes nothing")
+    # Adopt the orphan back, libvirt's --redefine; its parent must exist.
+    ok(vm.call("snapshot.redefine", xml=xml, current=True), "redefine")
+    check(vm.current() == "c2" and vm.parent("c2") == "c1", "adopted with its parent, current")
+    bad = xml.replace("<name>c1</name>", "<name>nosuch</name>")
+    err(vm.call("snapshot.redefine", xml=bad.replace("<name>c2</name>", "<name>c9</name>", 1)),
+        1006, "redefine with a missing parent")
+    cyc = ok(vm.call("snapshot.dumpxml", snapshot="c1"), "dumpxml")["xml"].replace(
+        "</state>", "</state><parent><name>c2</name></parent>")
+    err(vm.call("snapshot.redefine", xml=cyc), 1006, "redefine making a cycle")
+    err(vm.call("snapshot.redefine", xml="<domainsnapshot><name>x"), 1004, "truncated XML")
+    # The broker keeps every report it received, for `inconsistencies`.
+    ok(vm.call("snapshot.delete", snapshot="c1"), "delete c1 (missing on vdb)")
+    rep = ok(env.rpc().call("vm.inconsistencies", {"name": "vm1"}), "inconsistencies")["reports"]
+    check([(x["snapshot"], x["kind"]) for x in rep] == [("c1", "missing")], repr(rep))
+
+
 def corralctl_snapshot_verbs(env):
     vm = Vm(env)
     env.ctl("snapshot-create-as", "vm1", "first one", "--description", "a b c")
@@ -268,4 +342,4 @@ if __name__ == "__main__":
     sys.exit(run([create_list_tree, delete_moves_tree_and_current, delete_children_variants,
                   delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
                   bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported,
-                  corralctl_snapshot_verbs]))
+                  corralctl_snapshot_verbs, revert_running_vm, check_and_redefine]))
