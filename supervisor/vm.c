@@ -724,7 +724,9 @@ void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg)
         qemu_signal(&vm->proc, SIGKILL);
         return;
     }
-    if (vm->state == VM_STARTING || !qmp_is_ready(vm->qmp))
+    /* A snapshot save or load blocks QEMU's monitor (and its main loop):
+     * quit would wait behind it, so signals go first. */
+    if (vm->state == VM_STARTING || !qmp_is_ready(vm->qmp) || snapjobs_busy(vm->snapjobs))
         qemu_signal(&vm->proc, SIGTERM);
     else
         qmp_command(vm->qmp, "quit", NULL, 0, quit_cb, NULL);

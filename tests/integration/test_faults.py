@@ -128,7 +128,48 @@ def hung_monitor_does_not_block(env):
     check("error" in r, "the hung command fails instead of hanging: %r" % r)
 
 
+def blocked_monitor_during_save(env):
+    env.start_broker()
+    env.define("hangsave-vm", machine="none", emulator=FAKE_QEMU,
+               disks=[(env.qcow2("h.qcow2"), "vda")])
+    env.ctl("start", "hangsave-vm")
+    c = env.rpc()
+    save = c.send("snapshot.create", {"name": "hangsave-vm", "snapshot": "big"})
+    time.sleep(0.5)
+    # QEMU's monitor is stuck in the save: state and info come from the
+    # supervisor, destroy works by signals.
+    check(env.rpc().call("vm.state", {"name": "hangsave-vm"})["result"]["state"] == "running",
+          "domstate answers during the save")
+    check(env.info("hangsave-vm")["state"] == "running", "dominfo answers during the save")
+    other = env.rpc().call("snapshot.create", {"name": "hangsave-vm", "snapshot": "second"})
+    check(other.get("error", {}).get("code") == 1014, "a second snapshot job is refused: %r" % other)
+    env.ctl("destroy", "hangsave-vm", timeout=20)
+    check(env.wait_state("hangsave-vm", "shut off") == "shut off (destroyed)", "destroyed")
+    r = c.wait(save)
+    check("error" in r, "the save reports its unknown outcome: %r" % r)
+    sdir = os.path.join(env.state, "vms", "hangsave-vm", "snapshots")
+    check(os.listdir(sdir) == [], "no metadata for a save that never finished")
+
+
+def qemu_killed_mid_delete(env):
+    env.start_broker()
+    env.define("killdel-vm", machine="none", emulator=FAKE_QEMU,
+               disks=[(env.qcow2("k1.qcow2"), "vda"), (env.qcow2("k2.qcow2"), "vdb")])
+    env.ctl("start", "killdel-vm")
+    c = env.rpc()
+    check("result" in c.call("snapshot.create", {"name": "killdel-vm", "snapshot": "s1"}), "created")
+    r = c.call("snapshot.delete", {"name": "killdel-vm", "snapshot": "s1"})
+    check(r.get("error", {}).get("code") == 1017, "the delete fails with job-failed: %r" % r)
+    check("s1.xml" in os.listdir(os.path.join(env.state, "vms", "killdel-vm", "snapshots")),
+          "metadata kept: QEMU may have deleted on some disks only")
+    check("killed by signal 9" in env.wait_state("killdel-vm", "crashed"), "VM crashed")
+    rep = env.rpc().call("vm.inconsistencies", {"name": "killdel-vm"})["result"]["reports"]
+    check([x["kind"] for x in rep] == ["job-failed"] and rep[0]["disks"] == ["vda", "vdb"],
+          "reported with the disks that may still hold it: %r" % rep)
+
+
 if __name__ == "__main__":
     sys.exit(run([qemu_killed, supervisor_killed, broker_restart_keeps_vms,
                   broker_restart_after_supervisor_died, garbage_from_qemu,
-                  qemu_dies_during_start, hung_monitor_does_not_block]))
+                  qemu_dies_during_start, hung_monitor_does_not_block,
+                  blocked_monitor_during_save, qemu_killed_mid_delete]))
