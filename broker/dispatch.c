@@ -141,7 +141,7 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
     list = json_arr();
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
         cJSON *o;
-        if (!all && !bvm_active(vm))
+        if (!all && (!bvm_active(vm) || vm->maintenance))
             continue;
         o = bvm_state_json(vm);
         json_add_str(o, "uuid", vm->def->uuid);
@@ -176,7 +176,7 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (vm == NULL)
         return;
-    if (bvm_active(vm) && !vm->starting)
+    if (bvm_active(vm) && !vm->starting && !vm->maintenance)
         supervise_forward(vm, "vm.info", params, FORWARD_TIMEOUT_MS, req);
     else
         rpc_req_done(req, bvm_info_json(vm), NULL);
@@ -202,7 +202,12 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
         timeout = DESTROY_TIMEOUT_MS;
     else if (strncmp(method, "snapshot.", 9) == 0)
         timeout = SNAPSHOT_TIMEOUT_MS;
-    if (!bvm_active(vm) || vm->starting) {
+    /* Snapshot work on a shut-off VM goes to a maintenance supervisor. */
+    if (strncmp(method, "snapshot.", 9) == 0 && (vm->maintenance || !bvm_active(vm))) {
+        supervise_maintenance(vm, method, params, timeout, req);
+        return;
+    }
+    if (!bvm_active(vm) || vm->starting || vm->maintenance) {
         cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
                  vm->starting ? "starting" : vm->state);
         rpc_req_done(req, NULL, &e);

@@ -21,6 +21,16 @@ struct start_waiter {
     struct start_waiter *next;
 };
 
+/* A snapshot request for a shut-off VM, waiting for its maintenance
+ * supervisor. */
+struct maint_op {
+    char *method;
+    cJSON *params;
+    int timeout_ms;
+    void *req; /* an rpc_req */
+    struct maint_op *next;
+};
+
 struct bvm {
     struct broker *b;
     struct domain_def *def;
@@ -45,6 +55,13 @@ struct bvm {
     int qemu_pidfd;
     time_t started;
     struct start_waiter *start_waiters;
+
+    /* The supervisor runs a maintenance QEMU (disks only) for snapshot
+     * work on the shut-off VM; it lingers briefly for the next request. */
+    bool maintenance, maint_closing;
+    int maint_inflight;
+    struct maint_op *maint_queue;
+    struct event *maint_idle;
 
     struct bvm *next;
 };

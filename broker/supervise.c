@@ -21,6 +21,12 @@
 #define RECORD_MAX (64 * 1024)
 #define SUBSCRIBE_TIMEOUT_MS 10000
 
+static void maint_fail_queue(struct bvm *vm, const struct cerr *e);
+static void maint_flush(struct bvm *vm);
+static void maint_begin(struct bvm *vm);
+static int spawn_supervisor(struct bvm *vm, struct cerr *e);
+static void maint_idle_cb(evutil_socket_t fd, short what, void *arg);
+
 static void finish_start(struct bvm *vm, cJSON *result, const struct cerr *e)
 {
     while (vm->start_waiters != NULL) {
@@ -51,6 +57,10 @@ static void close_status(struct bvm *vm)
 void supervise_release(struct bvm *vm)
 {
     close_status(vm);
+    if (vm->maint_idle != NULL) {
+        event_free(vm->maint_idle);
+        vm->maint_idle = NULL;
+    }
     if (vm->sup_conn != NULL) {
         rpc_conn_free(vm->sup_conn);
         vm->sup_conn = NULL;
@@ -226,6 +236,31 @@ static void settle(struct bvm *vm, const char *how)
     struct cerr e;
 
     free(exit_path);
+    if (vm->maintenance) {
+        /* Not the VM's end: its state and exit facts stay as they were. */
+        cJSON_Delete(facts);
+        if (vm->starting) {
+            struct cerr se;
+            cerr_set(&se, CE_SUPERVISOR,
+                     "the maintenance supervisor of VM %s %s during start-up", vm->def->name,
+                     how);
+            /* Not retried: whatever failed would fail again. */
+            maint_fail_queue(vm, &se);
+            finish_start(vm, NULL, &se);
+        }
+        vm->maintenance = vm->starting = false;
+        vm->maint_inflight = 0;
+        supervise_release(vm);
+        if (rm_rf(vm->run_dir, &e) < 0)
+            log_warn("VM %s: %s", vm->def->name, e.msg);
+        if (vm->start_waiters != NULL) {
+            struct cerr se;
+            if (spawn_supervisor(vm, &se) < 0)
+                finish_start(vm, NULL, &se);
+        } else if (vm->maint_queue != NULL)
+            maint_begin(vm);
+        return;
+    }
     if (vm->starting) {
         struct cerr se;
         cerr_set(&se, CE_SUPERVISOR, "the supervisor of VM %s %s during start-up", vm->def->name,
@@ -295,6 +330,17 @@ static void status_line(struct bvm *vm, const char *line, size_t len)
         cerr_set(&e, cJSON_IsNumber(code) ? (enum corral_err)code->valueint : CE_SUPERVISOR, "%s",
                  cJSON_IsString(msg) ? msg->valuestring : "start-up failed");
         finish_start(vm, NULL, &e);
+        maint_fail_queue(vm, &e);
+    } else if (vm->maintenance) {
+        const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
+        watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
+        vm->starting = false;
+        if (vm->maint_idle == NULL)
+            vm->maint_idle = evtimer_new(vm->b->base, maint_idle_cb, vm);
+        if (connect_supervisor(vm, &e) < 0)
+            maint_fail_queue(vm, &e);
+        else
+            maint_flush(vm);
     } else {
         const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
         cJSON *res = json_obj();
@@ -373,17 +419,21 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[] = {vm->b->supervisor_path,
-                        "--name",
-                        vm->def->name,
-                        "--state-dir",
-                        vm->state_dir,
-                        "--run-dir",
-                        vm->run_dir,
-                        "--status-fd",
-                        "3",
-                        vm->b->debug ? "--debug" : NULL,
-                        NULL};
+        char *argv[16] = {vm->b->supervisor_path,
+                          "--name",
+                          vm->def->name,
+                          "--state-dir",
+                          vm->state_dir,
+                          "--run-dir",
+                          vm->run_dir,
+                          "--status-fd",
+                          "3"};
+        int n = 9;
+        if (vm->maintenance)
+            argv[n++] = "--maintenance";
+        if (vm->b->debug)
+            argv[n++] = "--debug";
+        argv[n] = NULL;
         setsid();
         if (dup2(status_w, 3) < 0)
             _exit(127);
@@ -395,54 +445,177 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
     return pid;
 }
 
+/* Spawns vm's supervisor and watches it; start-up ends in status_line. */
+static int spawn_supervisor(struct bvm *vm, struct cerr *e)
+{
+    int pipefd[2];
+    pid_t pid;
+
+    if (rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0)
+        return -1;
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create a pipe: %s", strerror(errno));
+        return -1;
+    }
+    vm->started = time(NULL);
+    pid = spawn(vm, pipefd[1], e);
+    close(pipefd[1]);
+    if (pid < 0) {
+        close(pipefd[0]);
+        return -1;
+    }
+    vm->sup_is_child = true;
+    vm->starting = true;
+    vm->status_fd = pipefd[0];
+    if (fcntl(vm->status_fd, F_SETFL, O_NONBLOCK) < 0 ||
+        (vm->status_ev =
+             event_new(vm->b->base, vm->status_fd, EV_READ | EV_PERSIST, status_cb, vm)) == NULL ||
+        event_add(vm->status_ev, NULL) < 0 || watch_supervisor(vm, pid, e) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot watch the supervisor of VM %s", vm->def->name);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        vm->starting = false;
+        supervise_release(vm);
+        return -1;
+    }
+    log_info("VM %s: %ssupervisor pid %ld started", vm->def->name,
+             vm->maintenance ? "maintenance " : "", (long)pid);
+    return 0;
+}
+
 void supervise_start(struct bvm *vm, void *req)
 {
     struct start_waiter *w;
     struct cerr e;
-    int pipefd[2];
-    pid_t pid;
 
+    if (vm->maintenance) {
+        /* The start waits for the maintenance QEMU to let go of the disks. */
+        w = xcalloc(1, sizeof(*w));
+        w->req = req;
+        w->next = vm->start_waiters;
+        vm->start_waiters = w;
+        if (vm->maint_inflight == 0 && !vm->starting && !vm->maint_closing)
+            maint_idle_cb(-1, 0, vm);
+        return;
+    }
     if (bvm_active(vm) || vm->starting) {
         cerr_set(&e, CE_OPERATION_INVALID, "VM %s is already %s", vm->def->name,
                  vm->starting ? "starting" : vm->state);
         rpc_req_done(req, NULL, &e);
         return;
     }
-    if (rm_rf(vm->run_dir, &e) < 0 || mkdir_p(vm->run_dir, 0750, &e) < 0) {
+    if (spawn_supervisor(vm, &e) < 0) {
         rpc_req_done(req, NULL, &e);
         return;
     }
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        cerr_set(&e, CE_SYSTEM, "cannot create a pipe: %s", strerror(errno));
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    vm->started = time(NULL);
-    pid = spawn(vm, pipefd[1], &e);
-    close(pipefd[1]);
-    if (pid < 0) {
-        close(pipefd[0]);
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    vm->sup_is_child = true;
-    vm->starting = true;
     w = xcalloc(1, sizeof(*w));
     w->req = req;
     vm->start_waiters = w;
-    vm->status_fd = pipefd[0];
-    if (fcntl(vm->status_fd, F_SETFL, O_NONBLOCK) < 0 ||
-        (vm->status_ev =
-             event_new(vm->b->base, vm->status_fd, EV_READ | EV_PERSIST, status_cb, vm)) == NULL ||
-        event_add(vm->status_ev, NULL) < 0 || watch_supervisor(vm, pid, &e) < 0) {
-        cerr_set(&e, CE_SYSTEM, "cannot watch the supervisor of VM %s", vm->def->name);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        finish_start(vm, NULL, &e);
-        supervise_release(vm);
+}
+
+#define MAINT_IDLE_MS 1000
+
+static void maint_fail_queue(struct bvm *vm, const struct cerr *e)
+{
+    while (vm->maint_queue != NULL) {
+        struct maint_op *op = vm->maint_queue;
+        vm->maint_queue = op->next;
+        rpc_req_done(op->req, NULL, e);
+        free(op->method);
+        cJSON_Delete(op->params);
+        free(op);
+    }
+}
+
+static void maint_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct bvm *vm = arg;
+
+    (void)fd;
+    (void)what;
+    if (vm->maint_inflight > 0 || vm->sup_conn == NULL)
+        return;
+    vm->maint_closing = true;
+    log_debug("VM %s: maintenance supervisor idle; stopping it", vm->def->name);
+    supervise_forward(vm, "vm.destroy", NULL, 30000, NULL);
+}
+
+struct maint_call {
+    struct bvm *vm;
+    void *req;
+};
+
+static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct maint_call *mc = arg;
+    struct bvm *vm = mc->vm;
+    struct timeval tv = {MAINT_IDLE_MS / 1000, (MAINT_IDLE_MS % 1000) * 1000};
+
+    rpc_req_done(mc->req, result ? json_dup(result) : NULL, e);
+    free(mc);
+    if (--vm->maint_inflight == 0 && vm->maint_idle != NULL)
+        evtimer_add(vm->maint_idle, &tv);
+}
+
+static void maint_send(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
+                       void *req)
+{
+    struct maint_call *mc = xcalloc(1, sizeof(*mc));
+    cJSON *p = params ? json_dup(params) : json_obj();
+
+    mc->vm = vm;
+    mc->req = req;
+    vm->maint_inflight++;
+    if (vm->maint_idle != NULL)
+        evtimer_del(vm->maint_idle);
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
+    rpc_conn_call(vm->sup_conn, method, p, timeout_ms, maint_reply_cb, mc);
+}
+
+static void maint_flush(struct bvm *vm)
+{
+    while (vm->maint_queue != NULL) {
+        struct maint_op *op = vm->maint_queue;
+        vm->maint_queue = op->next;
+        maint_send(vm, op->method, op->params, op->timeout_ms, op->req);
+        free(op->method);
+        cJSON_Delete(op->params);
+        free(op);
+    }
+}
+
+static void maint_begin(struct bvm *vm)
+{
+    struct cerr e;
+
+    vm->maintenance = true;
+    vm->maint_closing = false;
+    if (spawn_supervisor(vm, &e) < 0) {
+        vm->maintenance = false;
+        maint_fail_queue(vm, &e);
+    }
+}
+
+void supervise_maintenance(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
+                           void *req)
+{
+    struct maint_op *op, **pp;
+
+    if (vm->maintenance && !vm->starting && !vm->maint_closing && vm->sup_conn != NULL) {
+        maint_send(vm, method, params, timeout_ms, req);
         return;
     }
-    log_info("VM %s: supervisor pid %ld started", vm->def->name, (long)pid);
+    op = xcalloc(1, sizeof(*op));
+    op->method = xstrdup(method);
+    op->params = params ? json_dup(params) : json_obj();
+    op->timeout_ms = timeout_ms;
+    op->req = req;
+    for (pp = &vm->maint_queue; *pp != NULL; pp = &(*pp)->next)
+        ;
+    *pp = op;
+    /* A supervisor on its way out is replaced when it has gone (settle). */
+    if (!vm->maintenance)
+        maint_begin(vm);
 }
 
 /* The pid in a run record may have died, be a zombie nobody reaped, or

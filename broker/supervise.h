@@ -17,6 +17,10 @@ void supervise_adopt(struct bvm *vm);
  * with its reply. */
 void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
                        void *req);
+/* Runs a snapshot request on a shut-off VM through a maintenance
+ * supervisor, started on demand and stopped when idle. */
+void supervise_maintenance(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
+                           void *req);
 /* Releases every handle without touching the processes (broker exit). */
 void supervise_release(struct bvm *vm);
 

@@ -167,7 +167,7 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
 static void usage(FILE *f)
 {
     fprintf(f, "usage: corral-supervisor --name NAME --state-dir DIR --run-dir DIR "
-               "[--status-fd FD] [--debug]\n"
+               "[--status-fd FD] [--maintenance] [--debug]\n"
                "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
@@ -203,11 +203,13 @@ int main(int argc, char **argv)
         {"status-fd", required_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
+        {"maintenance", no_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
     struct supervisor s = {.status_fd = -1, .unsent = json_arr()};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
     enum log_level lvl = LOG_LVL_INFO;
+    bool maintenance = false;
     struct event *sigterm, *sigint;
     struct domain_def *def;
     struct cerr e;
@@ -229,6 +231,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             lvl = LOG_LVL_DEBUG;
+            break;
+        case 'm':
+            maintenance = true;
             break;
         case 'h':
             usage(stdout);
@@ -265,7 +270,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct vm_hooks hooks = {on_state_changed, on_started, on_gone, &s};
-    s.vm = vm_new(s.base, def, state_dir, run_dir, &hooks);
+    s.vm = vm_new(s.base, def, state_dir, run_dir, maintenance, &hooks);
     s.control_path = xasprintf("%s/control.sock", run_dir);
     if (setup(&s, state_dir, run_dir, &e) < 0) {
         log_err("VM %s: %s", name, e.msg);

@@ -424,3 +424,8 @@ int qmp_is_ready(const struct qmp *q)
 {
     return q->phase == QMP_READY;
 }
+
+void qmp_disconnect(struct qmp *q, const char *why)
+{
+    qmp_close(q, why);
+}

@@ -47,5 +47,8 @@ int qmp_reply_check(const cJSON *reply, const char *what, struct cerr *e);
 /* The reply's "return" member, or NULL. */
 const cJSON *qmp_reply_return(const cJSON *reply);
 int qmp_is_ready(const struct qmp *q);
+/* Closes the connection now, as if QEMU had: pending commands fail and
+ * on_closed runs (QEMU has exited; nothing more will come). */
+void qmp_disconnect(struct qmp *q, const char *why);
 
 #endif

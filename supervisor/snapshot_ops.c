@@ -197,8 +197,7 @@ static int require_ready(struct snapops *so, struct cerr *e)
 {
     if (!vm_is_active(so->vm)) {
         cerr_set(e, CE_OPERATION_INVALID,
-                 "VM %s is not running; snapshots of a shut-off VM are not supported yet",
-                 vmname(so));
+                 "VM %s is not running", vmname(so));
         return -1;
     }
     if (so->busy || snapjobs_busy(vm_snapjobs(so->vm))) {
@@ -250,7 +249,10 @@ static void create_saved(const struct snapjob_result *r, void *arg)
     d->state = c->state;
     d->parent = cur ? xstrdup(cur->name) : NULL;
     d->creation_time = (long long)time(NULL);
-    d->memory_internal = true;
+    /* A maintenance QEMU has no guest: what it saves is not the VM's
+     * memory, so the snapshot is recorded as libvirt records an offline
+     * one. */
+    d->memory_internal = !vm_is_maintenance(so->vm);
     d->ndisks = def->ndisks;
     d->disks = xcalloc(def->ndisks, sizeof(*d->disks));
     for (size_t i = 0; i < def->ndisks; i++) {
@@ -345,7 +347,12 @@ void snapops_create(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     c->arg = arg;
     c->name = xstrdup(name);
     c->description = desc ? xstrdup(desc) : NULL;
-    c->state = vm_get_state(so->vm) == VM_PAUSED ? SNAPSHOT_STATE_PAUSED : SNAPSHOT_STATE_RUNNING;
+    if (vm_is_maintenance(so->vm))
+        c->state = SNAPSHOT_STATE_SHUTOFF;
+    else if (vm_get_state(so->vm) == VM_PAUSED)
+        c->state = SNAPSHOT_STATE_PAUSED;
+    else
+        c->state = SNAPSHOT_STATE_RUNNING;
     so->busy = true;
     snapshot_qmp_list(vm_qmp_conn(so->vm), c->disks.nodes, c->disks.n, LIST_TIMEOUT_MS,
                       create_listed, c);
@@ -817,7 +824,15 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
         if (snapshot_tree_set_current(so->tree, so->dir, rv->name, &e) < 0)
             log_err("VM %s: reverted to %s but cannot mark it current: %s", vmname(so), rv->name,
                     e.msg);
-        vm_sync_state(so->vm, "reverted", revert_synced, rv);
+        if (vm_is_maintenance(so->vm))
+            revert_final(rv, NULL, NULL);
+        else
+            vm_sync_state(so->vm, "reverted", revert_synced, rv);
+        return;
+    }
+    if (vm_is_maintenance(so->vm)) {
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s failed: %s", vmname(so), rv->name, why);
+        revert_finish(rv, NULL, &e);
         return;
     }
     rv->failed = true;
@@ -892,6 +907,18 @@ void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void
 
     d = param_snapshot(so, params, &name, &e);
     if (d == NULL || require_ready(so, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    /* A saved VM state only loads into the machine that wrote it: an
+     * offline snapshot's comes from the maintenance QEMU, a live one's
+     * from the guest. */
+    if ((d->state == SNAPSHOT_STATE_SHUTOFF) != vm_is_maintenance(so->vm)) {
+        cerr_set(&e, CE_OPERATION_INVALID,
+                 "VM %s: snapshot %s was taken while the VM was %s; %s the VM to revert to it "
+                 "(nothing was changed)",
+                 vmname(so), name, d->state == SNAPSHOT_STATE_SHUTOFF ? "shut off" : "running",
+                 d->state == SNAPSHOT_STATE_SHUTOFF ? "shut down" : "start");
         cb(arg, NULL, &e);
         return;
     }

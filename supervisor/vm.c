@@ -38,6 +38,7 @@ struct vm {
     char *state_dir, *run_dir;
     char *qmp_path, *log_path, *record_path, *exit_path, *control_path;
     struct vm_hooks hooks;
+    bool maintenance;
 
     enum vm_state state;
     char reason[256];
@@ -143,8 +144,13 @@ cJSON *vm_info_json(const struct vm *vm)
     return o;
 }
 
+bool vm_is_maintenance(const struct vm *vm)
+{
+    return vm->maintenance;
+}
+
 struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *state_dir,
-                  const char *run_dir, const struct vm_hooks *hooks)
+                  const char *run_dir, bool maintenance, const struct vm_hooks *hooks)
 {
     struct vm *vm = xcalloc(1, sizeof(*vm));
 
@@ -158,6 +164,7 @@ struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *s
     vm->log_path = xasprintf("%s/qemu.log", state_dir);
     vm->exit_path = xasprintf("%s/last-exit.json", state_dir);
     vm->hooks = *hooks;
+    vm->maintenance = maintenance;
     vm->state = VM_SHUTOFF;
     snprintf(vm->reason, sizeof(vm->reason), "not started");
     vm->proc.pidfd = -1;
@@ -269,6 +276,9 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
 
     vm->proc_alive = false;
     qemu_exit_describe(ex, how, sizeof(how));
+    /* Whatever still waits on QEMU's monitor fails now, while its callers
+     * can still be answered. */
+    qmp_disconnect(vm->qmp, "QEMU exited");
     log_info("VM %s: QEMU pid %ld %s", vm->def->name, (long)vm->proc.pid, how);
     if (vm->kill_timer != NULL)
         event_del(vm->kill_timer);
@@ -281,6 +291,14 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
                  tail);
         free(tail);
         fail_start(vm, &e);
+        vm->hooks.gone(vm, vm->hooks.arg);
+        return;
+    }
+    if (vm->maintenance) {
+        /* Not the VM's exit: its last exit facts stay as they were. */
+        set_state(vm, VM_SHUTOFF, "maintenance done");
+        cJSON *res = vm_state_json(vm);
+        waiters_finish(vm, res, NULL);
         vm->hooks.gone(vm, vm->hooks.arg);
         return;
     }
@@ -314,7 +332,7 @@ static void refresh_status_cb(const cJSON *reply, const struct cerr *e, void *ar
     struct vm *vm = arg;
     const cJSON *ret = qmp_reply_return(reply), *status;
 
-    if (e != NULL || vm->state == VM_STARTING || !vm->proc_alive)
+    if (e != NULL || vm->state == VM_STARTING || !vm->proc_alive || vm->maintenance)
         return;
     status = cJSON_GetObjectItemCaseSensitive(ret, "status");
     if (!cJSON_IsString(status))
@@ -384,6 +402,13 @@ static void on_qmp_ready(void *arg)
     struct vm *vm = arg;
 
     log_info("VM %s: QMP monitor connected", vm->def->name);
+    if (vm->state == VM_STARTING && vm->maintenance) {
+        /* The guest never runs: only the disks matter. */
+        vm->started = time(NULL);
+        set_state(vm, VM_SHUTOFF, "maintenance");
+        vm->hooks.started(vm, NULL, vm->hooks.arg);
+        return;
+    }
     if (vm->state == VM_STARTING) {
         qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
         return;
@@ -461,9 +486,10 @@ int vm_start(struct vm *vm, struct cerr *e)
     struct argv_list argv;
     char *line;
 
-    if (check_kvm(vm, e) < 0 || domain_def_check_disks(vm->def, e) < 0)
+    if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0)
         return -1;
-    if (qemu_build_argv(vm->def, QEMU_MODE_VM, vm->qmp_path, &argv, e) < 0)
+    if (qemu_build_argv(vm->def, vm->maintenance ? QEMU_MODE_MAINTENANCE : QEMU_MODE_VM,
+                        vm->qmp_path, &argv, e) < 0)
         return -1;
     line = argv_join(&argv);
     log_info("VM %s: starting %s", vm->def->name, line);
@@ -518,6 +544,11 @@ bool vm_is_active(const struct vm *vm)
 
 static int require_active(const struct vm *vm, struct cerr *e)
 {
+    if (vm->maintenance) {
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s is shut off (its disks are open for snapshot work)",
+                 vm->def->name);
+        return -1;
+    }
     if (vm->proc_alive && vm->state != VM_STARTING && !vm->destroying)
         return 0;
     cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,

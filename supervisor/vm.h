@@ -28,9 +28,12 @@ struct vm_hooks {
     void *arg;
 };
 
-/* Takes ownership of def. */
+/* Takes ownership of def.  A maintenance VM runs QEMU with -machine none
+ * and the disks only, for snapshot work on a shut-off VM: its guest never
+ * runs, its state stays "shut off", and its end is not the VM's exit. */
 struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *state_dir,
-                  const char *run_dir, const struct vm_hooks *hooks);
+                  const char *run_dir, bool maintenance, const struct vm_hooks *hooks);
+bool vm_is_maintenance(const struct vm *vm);
 void vm_free(struct vm *vm);
 /* Starts QEMU; completion through hooks->started. */
 int vm_start(struct vm *vm, struct cerr *e);

@@ -5,9 +5,6 @@
 #include "proto/corralctl/ctl.h"
 #include "proto/rpc.h"
 
-/* Room left for the message around the XML, so that a document under the
- * limit is not refused for its envelope. */
-#define DEFINE_ENVELOPE 4096
 /* How much longer than the guest's time to power off we wait for the
  * broker's reply. */
 #define SHUTDOWN_MARGIN_S 30
@@ -47,18 +44,12 @@ static int print_defined(const struct ctl *ctl, const cJSON *r, const char *file
 int ctl_run_define(struct ctl *ctl, const struct ctl_args *a)
 {
     const char *file = a->argv[0];
-    size_t len;
-    char *xml = ctl_read_input(file, RPC_MAX_MESSAGE - DEFINE_ENVELOPE, &len);
+    char *xml = ctl_read_xml(file, "domain");
     cJSON *p, *r;
     int status;
 
     if (xml == NULL)
         return CTL_EXIT_ERROR;
-    /* A JSON string ends at a NUL byte, so the XML would arrive cut short. */
-    if (memchr(xml, '\0', len) != NULL) {
-        free(xml);
-        return ctl_error("%s contains a NUL byte: it is not domain XML", file);
-    }
     p = json_obj();
     json_add_str(p, "xml", xml);
     free(xml);

@@ -13,6 +13,9 @@
 
 /* JSON numbers are doubles: integers above this lose precision. */
 #define JSON_INT_MAX (1LL << 53)
+/* Room left for the message around an XML document, so that a document
+ * under the limit is not refused for its envelope. */
+#define XML_ENVELOPE 4096
 
 int ctl_error(const char *fmt, ...)
 {
@@ -387,4 +390,18 @@ char *ctl_read_input(const char *path, size_t max, size_t *len)
     if (!is_stdin)
         close(fd);
     return buf;
+}
+
+char *ctl_read_xml(const char *path, const char *kind)
+{
+    size_t len;
+    char *xml = ctl_read_input(path, RPC_MAX_MESSAGE - XML_ENVELOPE, &len);
+
+    /* A JSON string ends at a NUL byte, so the XML would arrive cut short. */
+    if (xml != NULL && memchr(xml, '\0', len) != NULL) {
+        free(xml);
+        ctl_error("%s contains a NUL byte: it is not %s XML", path, kind);
+        return NULL;
+    }
+    return xml;
 }

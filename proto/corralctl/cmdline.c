@@ -107,15 +107,21 @@ void ctl_usage(FILE *f)
     fputs("\n'corralctl help VERB' or 'corralctl VERB --help' describes VERB.\n", f);
 }
 
-/* Prints one line of a verb's option list: the spelling, then its help in a
- * column. */
+/* Prints one entry of a verb's option list: the spelling, then its help in a
+ * column; each line after a newline in help starts at that column too. */
 static void print_option(FILE *f, const char *dashes, const char *name, const char *metavar,
                          const char *help)
 {
     int n = fprintf(f, "  %s%s%s%s", dashes, name, metavar != NULL ? " " : "",
                     metavar != NULL ? metavar : "");
+    const char *nl;
 
-    fprintf(f, "%*s%s\n", n >= 0 && n < OPTION_COLUMN ? OPTION_COLUMN - n : 1, "", help);
+    fprintf(f, "%*s", n >= 0 && n < OPTION_COLUMN ? OPTION_COLUMN - n : 1, "");
+    while ((nl = strchr(help, '\n')) != NULL) {
+        fprintf(f, "%.*s\n%*s", (int)(nl - help), help, OPTION_COLUMN, "");
+        help = nl + 1;
+    }
+    fprintf(f, "%s\n", help);
 }
 
 void ctl_verb_usage(FILE *f, const struct ctl_verb *v)

@@ -140,6 +140,9 @@ int ctl_format_time(long long t, bool zone, char *buf, size_t size);
 /* Reads a whole file ('-': standard input) of at most max bytes; NULL after
  * printing why. */
 char *ctl_read_input(const char *path, size_t max, size_t *len);
+/* ctl_read_input for an XML document sent as a JSON string: at most what a
+ * message holds, and no NUL byte; kind names it in the error ("domain"). */
+char *ctl_read_xml(const char *path, const char *kind);
 
 /* Verb handlers. */
 int ctl_run_help(struct ctl *ctl, const struct ctl_args *a);
@@ -159,12 +162,18 @@ int ctl_run_snapshot_dumpxml(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_current(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_parent(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_revert(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_redefine(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_check(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a);
 
-/* snapshot.c: an inconsistency report (snapshot.delete's reports, the
- * snapshot.inconsistency event), borrowed from the JSON it was read from. */
+/* snapshot.c: an inconsistency report (snapshot.delete's, snapshot.check's
+ * and vm.inconsistencies' reports, the snapshot.inconsistency event),
+ * borrowed from the JSON it was read from. */
 struct ctl_report {
     const char *snapshot, *kind, *detail; /* detail may be NULL */
     const cJSON *disks;                   /* array of strings, or NULL */
+    long long time;                       /* Unix seconds, -1 when absent */
 };
 
 /* -1 when obj is not a report. */

@@ -89,11 +89,33 @@ static int read_snap(const cJSON *o, struct snap *s)
 int ctl_read_report(const cJSON *obj, struct ctl_report *rep)
 {
     rep->detail = NULL;
+    rep->time = -1;
     if (!cJSON_IsObject(obj) || ctl_reply_str(obj, "snapshot", true, &rep->snapshot) < 0 ||
         ctl_reply_str(obj, "kind", true, &rep->kind) < 0 ||
         ctl_reply_str(obj, "detail", false, &rep->detail) < 0 ||
-        ctl_reply_strings(obj, "disks", &rep->disks) < 0)
+        ctl_reply_strings(obj, "disks", &rep->disks) < 0 ||
+        ctl_reply_int(obj, "time", false, &rep->time) < 0)
         return -1;
+    return 0;
+}
+
+/* The reports member of a reply (absent or null: none), checked whole
+ * before anything is printed.  *reps is to be freed; -1 on a bad shape. */
+static int read_reports(const cJSON *r, struct ctl_report **reps, size_t *n)
+{
+    const cJSON *reports = cJSON_GetObjectItemCaseSensitive(r, "reports"), *o;
+
+    *n = 0;
+    if (reports != NULL && !cJSON_IsNull(reports) && !cJSON_IsArray(reports))
+        return -1;
+    *reps = xcalloc((size_t)cJSON_GetArraySize(reports), sizeof(**reps));
+    cJSON_ArrayForEach(o, reports)
+    {
+        if (ctl_read_report(o, &(*reps)[(*n)++]) < 0) {
+            free(*reps);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -465,20 +487,11 @@ int ctl_run_snapshot_parent(struct ctl *ctl, const struct ctl_args *a)
 
 static int show_deleted(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
 {
-    const cJSON *reports = cJSON_GetObjectItemCaseSensitive(r, "reports"), *o;
     struct ctl_report *reps;
-    size_t n = 0;
+    size_t n;
 
-    if (reports != NULL && !cJSON_IsNull(reports) && !cJSON_IsArray(reports))
+    if (read_reports(r, &reps, &n) < 0)
         return ctl_unexpected();
-    reps = xcalloc((size_t)cJSON_GetArraySize(reports), sizeof(*reps));
-    cJSON_ArrayForEach(o, reports)
-    {
-        if (ctl_read_report(o, &reps[n++]) < 0) {
-            free(reps);
-            return ctl_unexpected();
-        }
-    }
     if (ctl->json) {
         free(reps);
         return ctl_print_json(r, true);
@@ -503,4 +516,170 @@ int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a)
     json_add_bool(p, "metadata", ctl_opt(a, "metadata") != 0);
     json_add_bool(p, "force", ctl_opt(a, "force") != 0);
     return call_show(ctl, a, p, show_deleted);
+}
+
+static int show_reverted(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const char *state;
+
+    if (ctl_reply_str(r, "state", true, &state) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    printf("Domain '%s' reverted to snapshot %s (now %s)\n", a->argv[0], a->argv[1], state);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_revert(struct ctl *ctl, const struct ctl_args *a)
+{
+    return call_show(ctl, a, snap_params(a), show_reverted);
+}
+
+static int show_redefined(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const char *name;
+
+    /* The name comes from the XML, which only the server parses. */
+    if (ctl_reply_str(r, "name", true, &name) < 0)
+        return ctl_unexpected();
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    printf("Domain snapshot %s redefined\n", name);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_redefine(struct ctl *ctl, const struct ctl_args *a)
+{
+    char *xml;
+    cJSON *p;
+
+    /* virsh's snapshot-create without --redefine takes a snapshot from the
+     * XML; corral takes snapshots from a name only. */
+    if (!ctl_opt(a, "redefine"))
+        return ctl_usage_error(a->verb, "only --redefine is supported (use snapshot-create-as "
+                                        "to take a snapshot)");
+    xml = ctl_read_xml(a->argv[1], "domainsnapshot");
+    if (xml == NULL)
+        return CTL_EXIT_ERROR;
+    p = ctl_name_params(a->argv[0]);
+    json_add_str(p, "xml", xml);
+    free(xml);
+    json_add_bool(p, "current", ctl_opt(a, "current") != 0);
+    return call_show(ctl, a, p, show_redefined);
+}
+
+static int show_check(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const cJSON *consistent = cJSON_GetObjectItemCaseSensitive(r, "consistent");
+    struct ctl_report *reps;
+    size_t n;
+    int status;
+
+    if (!cJSON_IsBool(consistent) || read_reports(r, &reps, &n) < 0)
+        return ctl_unexpected();
+    /* A verdict its own reports contradict cannot be trusted either way. */
+    if (cJSON_IsTrue(consistent) != (n == 0)) {
+        free(reps);
+        return ctl_unexpected();
+    }
+    /* As fsck: scripts read the verdict from the status, --json or not. */
+    status = n == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
+    if (ctl->json) {
+        free(reps);
+        return ctl_print_json(r, true) == CTL_EXIT_OK ? status : CTL_EXIT_ERROR;
+    }
+    if (n == 0)
+        printf("Snapshot metadata and disks of %s agree\n", a->argv[0]);
+    /* The differences are what was asked for: standard output. */
+    for (size_t i = 0; i < n; i++) {
+        printf("%s: ", reps[i].snapshot);
+        ctl_print_report(stdout, &reps[i]);
+    }
+    free(reps);
+    return status;
+}
+
+int ctl_run_snapshot_check(struct ctl *ctl, const struct ctl_args *a)
+{
+    return call_show(ctl, a, ctl_name_params(a->argv[0]), show_check);
+}
+
+/* One row of the inconsistencies table, its cells formatted. */
+struct report_row {
+    char time[TIME_MAX];
+    char *disks; /* comma separated, or "-" */
+};
+
+/* Joins the disk targets with commas, without spaces, so that the column
+ * stays one word; "-" when no disk is concerned. */
+static char *join_disks(const cJSON *disks)
+{
+    const cJSON *d;
+    size_t len = 2;
+    char *s;
+
+    cJSON_ArrayForEach(d, disks)
+    {
+        len += strlen(d->valuestring) + 1;
+    }
+    s = xcalloc(len, 1);
+    cJSON_ArrayForEach(d, disks)
+    {
+        if (s[0] != '\0')
+            strcat(s, ",");
+        strcat(s, d->valuestring);
+    }
+    if (s[0] == '\0')
+        strcpy(s, "-");
+    return s;
+}
+
+static void print_inconsistencies(const struct ctl_report *reps, struct report_row *rows, size_t n)
+{
+    int ws = 0, wk = 0, wd = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        rows[i].disks = join_disks(reps[i].disks);
+        ws = ctl_width(reps[i].snapshot, ws);
+        wk = ctl_width(reps[i].kind, wk);
+        wd = ctl_width(rows[i].disks, wd);
+    }
+    for (size_t i = 0; i < n; i++) {
+        printf("%s  %-*s  %-*s  %-*s  %s\n", rows[i].time, ws, reps[i].snapshot, wk, reps[i].kind,
+               wd, rows[i].disks, reps[i].detail != NULL ? reps[i].detail : "-");
+        free(rows[i].disks);
+    }
+}
+
+static int show_inconsistencies(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    struct ctl_report *reps;
+    struct report_row *rows;
+    size_t n;
+    int status = CTL_EXIT_OK;
+
+    /* The list is the whole answer: without it, no "none" can be told. */
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(r, "reports")) ||
+        read_reports(r, &reps, &n) < 0)
+        return ctl_unexpected();
+    rows = xcalloc(n, sizeof(*rows));
+    /* The broker stamps every report it keeps. */
+    for (size_t i = 0; i < n && status == CTL_EXIT_OK; i++)
+        if (reps[i].time < 0 ||
+            ctl_format_time(reps[i].time, false, rows[i].time, sizeof(rows[i].time)) < 0)
+            status = ctl_unexpected();
+    if (status == CTL_EXIT_OK && ctl->json)
+        status = ctl_print_json(r, true);
+    else if (status == CTL_EXIT_OK && n == 0)
+        printf("No inconsistencies reported for %s\n", a->argv[0]);
+    else if (status == CTL_EXIT_OK)
+        print_inconsistencies(reps, rows, n);
+    free(rows);
+    free(reps);
+    return status;
+}
+
+int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a)
+{
+    return call_show(ctl, a, ctl_name_params(a->argv[0]), show_inconsistencies);
 }

@@ -173,6 +173,24 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_snapshot_create,
     },
     {
+        .name = "snapshot-create",
+        .method = "snapshot.redefine",
+        .args = "NAME FILE",
+        .min_args = 2,
+        .max_args = 2,
+        .summary = "redefine a snapshot's metadata from XML",
+        .description =
+            "With --redefine, restore the metadata of a snapshot of the VM NAME from the\n"
+            "libvirt domainsnapshot XML in FILE ('-': standard input), as printed by\n"
+            "snapshot-dumpxml; no disk is touched.  Taking a snapshot is\n"
+            "snapshot-create-as.",
+        .opts = {{.name = "redefine", .help = "redefine the metadata (required)"},
+                 {.name = "current",
+                  .help = "make the snapshot the current one",
+                  .needs = "redefine"}},
+        .run = ctl_run_snapshot_redefine,
+    },
+    {
         .name = "snapshot-list",
         .method = "snapshot.list",
         .args = "NAME",
@@ -246,6 +264,19 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_snapshot_parent,
     },
     {
+        .name = "snapshot-revert",
+        .method = "snapshot.revert",
+        .args = "NAME SNAP",
+        .min_args = 2,
+        .max_args = 2,
+        .summary = "revert a VM to a snapshot",
+        .description =
+            "Load the snapshot SNAP into the VM NAME: its disks and its memory.  The VM\n"
+            "then runs, or stays paused, as it was when SNAP was taken.  A disk that\n"
+            "lacks SNAP makes the revert fail before anything changes.",
+        .run = ctl_run_snapshot_revert,
+    },
+    {
         .name = "snapshot-delete",
         .method = "snapshot.delete",
         .args = "NAME SNAP",
@@ -261,8 +292,35 @@ const struct ctl_verb ctl_verbs[] = {
                   .help = "delete only its descendants",
                   .excl = DELETE_SCOPE},
                  {.name = "metadata", .help = "delete the metadata only, touching no disk"},
-                 {.name = "force", .help = "pass the force flag to the server"}},
+                 {.name = "force",
+                  .help = "when the QEMU job fails, remove the metadata anyway and\n"
+                          "report every disk that may still hold the snapshot's data"}},
         .run = ctl_run_snapshot_delete,
+    },
+    {
+        .name = "snapshot-check",
+        .method = "snapshot.check",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .summary = "compare snapshot metadata with the disks",
+        .description = "Compare the snapshot metadata of the VM NAME with the snapshot table of\n"
+                       "each of its disks, both ways, changing nothing.  Print one line per\n"
+                       "difference, \"SNAP: KIND on DISKS: DETAIL\".  The exit status is 0 when\n"
+                       "they agree, 1 when differences were found (or the check failed).",
+        .run = ctl_run_snapshot_check,
+    },
+    {
+        .name = "inconsistencies",
+        .method = "vm.inconsistencies",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "list the snapshot inconsistencies reported for a VM",
+        .description = "List every snapshot inconsistency the broker has received for the VM\n"
+                       "NAME, oldest first, one a line: \"TIME  SNAP  KIND  DISKS  DETAIL\".",
+        .run = ctl_run_inconsistencies,
     },
     {
         .name = "hello",

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from corraltest import Fail, check, run
 
@@ -313,6 +314,45 @@ def check_and_redefine(env):
     check([(x["snapshot"], x["kind"]) for x in rep] == [("c1", "missing")], repr(rep))
 
 
+def shut_off_vm_snapshots(env):
+    env.start_broker()
+    env.define("vm1")
+    a = os.path.join(env.images, "vm1-a.qcow2")
+    b = os.path.join(env.images, "vm1-b.qcow2")
+    c = env.rpc()
+    # Through a maintenance QEMU (disks only), the same QMP jobs.
+    s1 = ok(c.call("snapshot.create", {"name": "vm1", "snapshot": "off1"}), "create shut off")
+    check(s1["state"] == "shutoff" and s1["memory"] is False, "an offline snapshot: %r" % s1)
+    ok(c.call("snapshot.create", {"name": "vm1", "snapshot": "off2"}), "create shut off")
+    check(env.wait_state("vm1", "shut off").startswith("shut off"), "the VM stays shut off")
+    _, out, _ = env.ctl("list")
+    check("vm1" not in out, "maintenance does not make the VM active: " + out)
+    # Let the maintenance QEMU go, then remove off2 from one disk behind
+    # corral's back, as an administrator with qemu-img would.
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if subprocess.run(["qemu-img", "snapshot", "-d", "off2", b], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.2)
+    check(tags(b) == ["off1"], "removed from vdb with qemu-img")
+    r = ok(c.call("snapshot.delete", {"name": "vm1", "snapshot": "off2"}), "delete shut off")
+    check([(x["kind"], x["disks"]) for x in r["reports"]] == [("missing", ["vdb"])],
+          "reported missing on vdb: %r" % r["reports"])
+    check(tags(a) == ["off1"], "deleted from vda")
+    r = ok(c.call("snapshot.check", {"name": "vm1"}), "check shut off")
+    check(r["consistent"], "consistent again: %r" % r)
+    # A live snapshot cannot be loaded into the maintenance QEMU, nor an
+    # offline one into the running guest: refused before QEMU is touched.
+    env.ctl("start", "vm1")
+    msg = err(c.call("snapshot.revert", {"name": "vm1", "snapshot": "off1"}), 1006, "revert offline snapshot live")
+    check("shut down the VM" in msg, msg)
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    r = ok(c.call("snapshot.revert", {"name": "vm1", "snapshot": "off1"}), "offline revert")
+    check(r["state"] == "shut off", "still shut off after an offline revert: %r" % r)
+    check(env.info("vm1")["last_exit"]["reason"] == "destroyed", "maintenance does not touch exit facts")
+
+
 def corralctl_snapshot_verbs(env):
     vm = Vm(env)
     env.ctl("snapshot-create-as", "vm1", "first one", "--description", "a b c")
@@ -342,4 +382,5 @@ if __name__ == "__main__":
     sys.exit(run([create_list_tree, delete_moves_tree_and_current, delete_children_variants,
                   delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
                   bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported,
-                  corralctl_snapshot_verbs, revert_running_vm, check_and_redefine]))
+                  corralctl_snapshot_verbs, revert_running_vm, check_and_redefine,
+                  shut_off_vm_snapshots]))
