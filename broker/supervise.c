@@ -113,7 +113,7 @@ static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
     (void)c;
     if (rpc_classify(msg, &m, &e) < 0 || m.kind != RPC_KIND_NOTIFICATION)
         return;
-    if (strncmp(m.method, "snapshot.", 9) == 0) {
+    if (strncmp(m.method, "snapshot.", 9) == 0 || strcmp(m.method, "job.progress") == 0) {
         if (strcmp(m.method, "snapshot.inconsistency") == 0)
             persist_report(vm, m.params);
         rpc_server_broadcast(vm->b->srv, vm->def->name, m.method,

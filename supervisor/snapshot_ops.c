@@ -196,8 +196,7 @@ static const struct snapshot_def *param_snapshot(struct snapops *so, const cJSON
 static int require_ready(struct snapops *so, struct cerr *e)
 {
     if (!vm_is_active(so->vm)) {
-        cerr_set(e, CE_OPERATION_INVALID,
-                 "VM %s is not running", vmname(so));
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running", vmname(so));
         return -1;
     }
     if (so->busy || snapjobs_busy(vm_snapjobs(so->vm))) {
@@ -279,6 +278,22 @@ static void create_saved(const struct snapjob_result *r, void *arg)
     create_finish(c, snapshot_json(so, snapshot_tree_lookup(so->tree, c->name)), NULL);
 }
 
+/* QEMU reports no progress within a job (always 1/1), only its state
+ * changes: those become job.progress events, which is what a UI can show. */
+static void job_progress(const char *job_id, const char *status, void *arg)
+{
+    /* arg is one of the operation records (create, del, revert), whose
+     * first member is the snapops: C lets a struct pointer be read as a
+     * pointer to its first member. */
+    struct snapops *so = *(struct snapops **)arg;
+    cJSON *ev = json_obj();
+
+    json_add_str(ev, "vm", vmname(so));
+    json_add_str(ev, "job", job_id);
+    json_add_str(ev, "status", status);
+    so->notify("job.progress", ev, so->notify_arg);
+}
+
 static int ram_timeout_ms(const struct snapops *so)
 {
     /* The monitor is blocked while RAM is written: allow 20 MB/s, well
@@ -312,8 +327,8 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
     }
     snapshot_qmp_nodes_free(l);
     if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_SAVE, c->name, c->disks.nodes[0],
-                         c->disks.nodes, c->disks.n, ram_timeout_ms(so), NULL, create_saved, c,
-                         &err) < 0)
+                         c->disks.nodes, c->disks.n, ram_timeout_ms(so), job_progress, create_saved,
+                         c, &err) < 0)
         create_finish(c, NULL, &err);
 }
 
@@ -550,7 +565,7 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         return;
     }
     if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_DELETE, name, NULL, d->holders, d->nholders,
-                         DELETE_TIMEOUT_MS, NULL, del_job_done, d, &err) < 0)
+                         DELETE_TIMEOUT_MS, job_progress, del_job_done, d, &err) < 0)
         del_finish(d, &err);
 }
 
@@ -893,8 +908,8 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         return;
     }
     if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_LOAD, rv->name, rv->disks.nodes[0],
-                         rv->disks.nodes, rv->disks.n, ram_timeout_ms(so), NULL, revert_loaded, rv,
-                         &err) < 0)
+                         rv->disks.nodes, rv->disks.n, ram_timeout_ms(so), job_progress,
+                         revert_loaded, rv, &err) < 0)
         revert_finish(rv, NULL, &err);
 }
 

@@ -166,9 +166,16 @@ def missing_on_one_disk_reported(env):
     check(kinds == [("missing", ["vdb"])], "reported as missing on vdb: %r" % kinds)
     check(tags(vm.a) == [], "deleted where it was")
     m = ev.read_msg()
+    progress = []
     while m.get("method") != "snapshot.inconsistency":
         m = ev.read_msg()
     check(m["params"]["kind"] == "missing" and m["params"]["snapshot"] == "s1", repr(m))
+    while m.get("method") != "snapshot.deleted":
+        m = ev.read_msg()
+        if m.get("method") == "job.progress":
+            progress.append(m["params"]["status"])
+    check(progress[:2] == ["created", "running"] and "concluded" in progress,
+          "job.progress events follow QEMU's job: %r" % progress)
     with open(os.path.join(env.state, "vms", "vm1", "inconsistencies.jsonl")) as f:
         lines = [json.loads(l) for l in f]
     check([l["kind"] for l in lines] == ["missing"], "broker persisted it: %r" % lines)

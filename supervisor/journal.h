@@ -1,0 +1,70 @@
+/* A durable journal of one VM's inconsistency reports (snapshot metadata vs.
+ * disks) waiting for the broker to acknowledge them.
+ *
+ * Layout of the directory (e.g. STATE/vms/NAME/journal/), mode 0700:
+ *   00000000000000000042.json   one pending report, a JSON object whose
+ *                               member "seq" equals the file name's number
+ *                               (20 digits so that names sort like numbers)
+ *   .seq                        the highest sequence number ever assigned,
+ *                               so numbers never go backwards even once every
+ *                               entry has been acknowledged and deleted
+ *   NAME.corrupt                an entry that did not load, set aside for a
+ *                               human and never retried
+ *   *.tmp.XXXXXX                leftovers of a crashed file_write_atomic,
+ *                               removed by journal_open
+ *
+ * Sequence numbers are unique and increasing but not dense: a crash or a
+ * failed write may leave a gap.  Every file is written with
+ * file_write_atomic and removed with file_remove_durable.
+ *
+ * Not thread-safe, and one process at a time per directory (the VM's
+ * supervisor). */
+#ifndef CORRAL_JOURNAL_H
+#define CORRAL_JOURNAL_H
+
+#include <cjson/cJSON.h>
+
+#include "common/error.h"
+
+/* Most pending entries; journal_append fails (CE_SYSTEM) beyond it. */
+#define JOURNAL_MAX_ENTRIES 10000
+/* Largest entry file, "seq" included; larger reports fail with
+ * CE_TOO_LARGE. */
+#define JOURNAL_MAX_ENTRY_BYTES (64 * 1024)
+/* Largest sequence number: cJSON numbers are doubles, exact up to 2^53. */
+#define JOURNAL_SEQ_MAX 9007199254740992LL
+
+struct journal;
+
+/* Creates dir (0700) if needed and loads its pending entries.  Temporary
+ * leftovers are removed; entries that do not load are renamed NAME.corrupt
+ * with a warning and skipped.  NULL with e set when the directory or .seq
+ * cannot be read (a .seq that does not parse is an error too: guessing could
+ * reuse a number the broker has already seen). */
+struct journal *journal_open(const char *dir, struct cerr *e);
+
+/* Durably stores a copy of report (a JSON object, borrowed) with member "seq"
+ * set to the next sequence number, and returns that number.  -1 with e set
+ * otherwise: nothing was stored and the number is not consumed. */
+long long journal_append(struct journal *j, const cJSON *report, struct cerr *e);
+
+/* The pending entries in increasing seq order, as a JSON array owned by the
+ * journal: valid until the next journal_append, journal_ack or
+ * journal_free. */
+const cJSON *journal_pending(const struct journal *j);
+
+/* Number of pending entries. */
+int journal_count(const struct journal *j);
+
+/* Durably removes entry seq.  An unknown or already acknowledged seq is not an
+ * error (the broker may ack twice across a restart): 0, logged at debug
+ * level.  -1 with e set when the file cannot be removed; the entry then stays
+ * pending. */
+int journal_ack(struct journal *j, long long seq, struct cerr *e);
+
+/* The directory, as given to journal_open. */
+const char *journal_dir(const struct journal *j);
+
+void journal_free(struct journal *j);
+
+#endif
