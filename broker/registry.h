@@ -63,6 +63,10 @@ struct bvm {
     struct maint_op *maint_queue;
     struct event *maint_idle;
 
+    /* Highest report seq persisted for this VM; -1 until read from disk. */
+    long long last_seq;
+    bool last_seq_known;
+
     struct bvm *next;
 };
 

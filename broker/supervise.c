@@ -103,6 +103,50 @@ static void persist_report(struct bvm *vm, const cJSON *report)
     free(path);
 }
 
+static void acked_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct bvm *vm = arg;
+
+    (void)result;
+    if (e != NULL)
+        log_warn("VM %s: the supervisor did not take the report receipt: %s", vm->def->name,
+                 e->msg);
+}
+
+/* A report is persisted and fanned out once, then acknowledged so that
+ * the supervisor drops it from its journal; one seen before (resent after
+ * a restart of either side) is only acknowledged again. */
+static void receive_report(struct bvm *vm, const cJSON *report)
+{
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(report, "seq");
+    cJSON *ack;
+
+    if (!vm->last_seq_known) {
+        struct cerr e;
+        cJSON *all = registry_reports(vm, &e), *r;
+        vm->last_seq = -1;
+        cJSON_ArrayForEach(r, all)
+        {
+            const cJSON *rs = cJSON_GetObjectItemCaseSensitive(r, "seq");
+            if (cJSON_IsNumber(rs) && rs->valuedouble > (double)vm->last_seq)
+                vm->last_seq = (long long)rs->valuedouble;
+        }
+        cJSON_Delete(all);
+        vm->last_seq_known = true;
+    }
+    if (!cJSON_IsNumber(seq) || seq->valuedouble < 0 || seq->valuedouble > (double)vm->last_seq) {
+        persist_report(vm, report);
+        if (cJSON_IsNumber(seq) && seq->valuedouble >= 0)
+            vm->last_seq = (long long)seq->valuedouble;
+        rpc_server_broadcast(vm->b->srv, vm->def->name, "snapshot.inconsistency", json_dup(report));
+    }
+    if (!cJSON_IsNumber(seq) || seq->valuedouble < 0 || vm->sup_conn == NULL)
+        return;
+    ack = json_obj();
+    json_add_num(ack, "seq", seq->valuedouble);
+    rpc_conn_call(vm->sup_conn, "journal.ack", ack, SUBSCRIBE_TIMEOUT_MS, acked_cb, vm);
+}
+
 static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
 {
     struct bvm *vm = arg;
@@ -113,9 +157,11 @@ static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
     (void)c;
     if (rpc_classify(msg, &m, &e) < 0 || m.kind != RPC_KIND_NOTIFICATION)
         return;
+    if (strcmp(m.method, "snapshot.inconsistency") == 0) {
+        receive_report(vm, m.params);
+        return;
+    }
     if (strncmp(m.method, "snapshot.", 9) == 0 || strcmp(m.method, "job.progress") == 0) {
-        if (strcmp(m.method, "snapshot.inconsistency") == 0)
-            persist_report(vm, m.params);
         rpc_server_broadcast(vm->b->srv, vm->def->name, m.method,
                              m.params ? json_dup(m.params) : json_obj());
         return;
@@ -241,9 +287,8 @@ static void settle(struct bvm *vm, const char *how)
         cJSON_Delete(facts);
         if (vm->starting) {
             struct cerr se;
-            cerr_set(&se, CE_SUPERVISOR,
-                     "the maintenance supervisor of VM %s %s during start-up", vm->def->name,
-                     how);
+            cerr_set(&se, CE_SUPERVISOR, "the maintenance supervisor of VM %s %s during start-up",
+                     vm->def->name, how);
             /* Not retried: whatever failed would fail again. */
             maint_fail_queue(vm, &se);
             finish_start(vm, NULL, &se);

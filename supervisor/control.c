@@ -124,6 +124,19 @@ static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
         ctx->subscribed(ctx);
 }
 
+static void m_journal_ack(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    long long seq = -1;
+    struct cerr e;
+
+    if (rpc_param_int(params, "seq", 0, 9007199254740992LL, &seq, &e) < 0 ||
+        snapops_ack(SNAPOPS(arg), seq, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    rpc_req_done(req, json_obj(), NULL);
+}
+
 static const struct rpc_method methods[] = {
     {"hello", m_hello, PERM_ANY},
     {"vm.state", m_state, PERM_ANY},
@@ -145,6 +158,8 @@ static const struct rpc_method methods[] = {
     {"snapshot.revert", m_snap_revert, PERM_ANY},
     {"snapshot.redefine", m_snap_redefine, PERM_ANY},
     {"snapshot.check", m_snap_check, PERM_ANY},
+    /* The broker's receipt for a report: only it may drop journal entries. */
+    {"journal.ack", m_journal_ack, PERM_ROOT},
 };
 
 static bool admit(uid_t uid, pid_t pid, void *arg)

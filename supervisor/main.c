@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +24,8 @@ struct supervisor {
     struct event_base *base;
     struct vm *vm;
     struct snapops *snapops;
-    struct control_ctx ctx; /* first member use: container_of below */
+    struct control_ctx ctx;
     struct rpc_server *ctl;
-    /* Inconsistency reports made while nobody listened (the tree is loaded
-     * before the broker connects); sent to the first subscriber. */
-    cJSON *unsent;
     int status_fd;
     int exit_code;
     char *control_path;
@@ -78,27 +74,18 @@ static void on_state_changed(struct vm *vm, void *arg)
 static void snapshot_event(const char *method, cJSON *params, void *arg)
 {
     struct supervisor *s = arg;
-    bool report = strcmp(method, "snapshot.inconsistency") == 0;
 
-    if (s->ctl != NULL && rpc_server_broadcast(s->ctl, vm_name(s->vm), method,
-                                               report ? json_dup(params) : params) > 0) {
-        if (report)
-            cJSON_Delete(params);
-        return;
-    }
-    if (report)
-        json_arr_add(s->unsent, params);
-    else if (s->ctl == NULL)
+    /* Reports nobody hears now are still in the journal: resent when the
+     * broker subscribes. */
+    if (s->ctl != NULL)
+        rpc_server_broadcast(s->ctl, vm_name(s->vm), method, params);
+    else
         cJSON_Delete(params);
 }
 
-static void flush_unsent(struct control_ctx *ctx)
+static void resend_reports(struct control_ctx *ctx)
 {
-    struct supervisor *s = (struct supervisor *)((char *)ctx - offsetof(struct supervisor, ctx));
-    cJSON *item;
-
-    while ((item = cJSON_DetachItemFromArray(s->unsent, 0)) != NULL)
-        rpc_server_broadcast(s->ctl, vm_name(s->vm), "snapshot.inconsistency", item);
+    snapops_resend(ctx->snapops);
 }
 
 static void on_started(struct vm *vm, const struct cerr *e, void *arg)
@@ -154,7 +141,7 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
         return -1;
     s->ctx.vm = s->vm;
     s->ctx.snapops = s->snapops;
-    s->ctx.subscribed = flush_unsent;
+    s->ctx.subscribed = resend_reports;
     fd = unix_listen(s->control_path, 0660, e);
     if (fd < 0)
         return -1;
@@ -197,16 +184,12 @@ static struct domain_def *load_definition(const char *state_dir, const char *nam
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},
-        {"state-dir", required_argument, NULL, 's'},
-        {"run-dir", required_argument, NULL, 'r'},
-        {"status-fd", required_argument, NULL, 'f'},
-        {"debug", no_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},
-        {"maintenance", no_argument, NULL, 'm'},
-        {NULL, 0, NULL, 0},
+        {"name", required_argument, NULL, 'n'},    {"state-dir", required_argument, NULL, 's'},
+        {"run-dir", required_argument, NULL, 'r'}, {"status-fd", required_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
+        {"maintenance", no_argument, NULL, 'm'},   {NULL, 0, NULL, 0},
     };
-    struct supervisor s = {.status_fd = -1, .unsent = json_arr()};
+    struct supervisor s = {.status_fd = -1};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
     enum log_level lvl = LOG_LVL_INFO;
     bool maintenance = false;
@@ -292,7 +275,6 @@ int main(int argc, char **argv)
 out:
     rpc_server_free(s.ctl);
     snapops_free(s.snapops);
-    cJSON_Delete(s.unsent);
     vm_free(s.vm);
     if (unlink(s.control_path) < 0 && errno != ENOENT)
         log_warn("VM %s: cannot remove %s: %s", name, s.control_path, strerror(errno));

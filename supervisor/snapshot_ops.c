@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "proto/rpc.h"
+#include "supervisor/journal.h"
 #include "supervisor/qemu_cmdline.h"
 #include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_qmp.h"
@@ -24,8 +25,8 @@ struct snapops {
     struct snapshot_tree *tree;
     snapops_notify_fn notify;
     void *notify_arg;
-    unsigned long long seq;
-    bool busy; /* an operation that runs QEMU jobs is under way */
+    struct journal *journal; /* reports until the broker acknowledges them */
+    bool busy;               /* an operation that runs QEMU jobs is under way */
 };
 
 /* A writable qcow2 disk: the ones that take part in internal snapshots. */
@@ -106,8 +107,14 @@ static cJSON *report(struct snapops *so, const char *snap, const char *kind, cJS
     json_add(r, "disks", disks ? disks : json_arr());
     json_add_str(r, "detail", detail);
     json_add_num(r, "time", (double)time(NULL));
-    json_add_num(r, "seq", (double)++so->seq);
     log_warn("VM %s: snapshot %s: inconsistency %s: %s", vmname(so), snap, kind, detail);
+    /* Durable before anyone is told: the request's answer, the event, and
+     * the broker's copy all come after it. */
+    struct cerr e;
+    long long seq = journal_append(so->journal, r, &e);
+    if (seq < 0)
+        log_err("VM %s: cannot journal an inconsistency report: %s", vmname(so), e.msg);
+    json_add_num(r, "seq", (double)seq);
     so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
     return r;
 }
@@ -125,9 +132,16 @@ struct snapops *snapops_new(struct vm *vm, const char *state_dir, snapops_notify
     so->dir = xasprintf("%s/snapshots", state_dir);
     if (mkdir_p(so->dir, 0700, e) < 0)
         goto fail;
-    so->tree = snapshot_tree_load(so->dir, &problems, &nproblems, e);
-    if (so->tree == NULL)
+    char *jdir = xasprintf("%s/journal", state_dir);
+    so->journal = journal_open(jdir, e);
+    free(jdir);
+    if (so->journal == NULL)
         goto fail;
+    so->tree = snapshot_tree_load(so->dir, &problems, &nproblems, e);
+    if (so->tree == NULL) {
+        journal_free(so->journal);
+        goto fail;
+    }
     for (size_t i = 0; i < nproblems; i++) {
         cJSON *r = report(so, problems[i].name, snapshot_problem_kind_name(problems[i].kind), NULL,
                           "%s", problems[i].detail);
@@ -141,10 +155,25 @@ fail:
     return NULL;
 }
 
+void snapops_resend(struct snapops *so)
+{
+    const cJSON *pending = journal_pending(so->journal);
+    const cJSON *r;
+
+    cJSON_ArrayForEach(r, pending)
+        so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
+}
+
+int snapops_ack(struct snapops *so, long long seq, struct cerr *e)
+{
+    return journal_ack(so->journal, seq, e);
+}
+
 void snapops_free(struct snapops *so)
 {
     if (so == NULL)
         return;
+    journal_free(so->journal);
     snapshot_tree_free(so->tree);
     free(so->dir);
     free(so);

@@ -22,6 +22,11 @@ typedef void (*snapops_notify_fn)(const char *method, cJSON *params, void *arg);
 struct snapops *snapops_new(struct vm *vm, const char *state_dir, snapops_notify_fn notify,
                             void *arg, struct cerr *e);
 void snapops_free(struct snapops *so);
+/* Sends every report the broker has not acknowledged yet (a subscriber
+ * arrived: the broker, maybe restarted). */
+void snapops_resend(struct snapops *so);
+/* The broker has persisted report seq: it leaves the journal. */
+int snapops_ack(struct snapops *so, long long seq, struct cerr *e);
 
 /* Each completes through cb exactly once (maybe before returning). */
 void snapops_create(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);

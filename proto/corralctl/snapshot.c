@@ -2,10 +2,13 @@
  * snapshot-delete and the events verb print.  As in show.c, each handler
  * reads the whole reply before printing anything. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fileutil.h"
+#include "proto/client.h"
 #include "proto/corralctl/ctl.h"
 #include "proto/rpc.h"
 
@@ -144,14 +147,45 @@ static int show_created(const struct ctl *ctl, const struct ctl_args *a, const c
     return CTL_EXIT_OK;
 }
 
+/* QEMU reports a snapshot job's states only, so the "bar" is the list of
+ * states reached so far, redrawn in place on the terminal. */
+static void show_progress(const cJSON *msg, void *arg)
+{
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(params, "status");
+    int *shown = arg;
+
+    if (!cJSON_IsString(method) || strcmp(method->valuestring, "job.progress") != 0 ||
+        !cJSON_IsString(status))
+        return;
+    fprintf(stderr, "%s%s", *shown ? " > " : "\rsnapshot job: ", status->valuestring);
+    fflush(stderr);
+    *shown = 1;
+}
+
 int ctl_run_snapshot_create(struct ctl *ctl, const struct ctl_args *a)
 {
     const char *description = ctl_opt_str(a, "description");
     cJSON *p = snap_params(a);
+    int shown = 0, rc;
 
     if (description != NULL)
         json_add_str(p, "description", description);
-    return call_show(ctl, a, p, show_created);
+    /* Progress only where a person watches; scripts get clean stderr. */
+    if (!ctl->json && isatty(STDERR_FILENO)) {
+        cJSON *sp = json_obj(), *r;
+        json_add_str(sp, "name", a->argv[0]);
+        r = ctl_call(ctl, "events.subscribe", sp);
+        if (r != NULL)
+            rpc_client_on_notify(ctl->client, show_progress, &shown);
+        cJSON_Delete(r);
+    }
+    rc = call_show(ctl, a, p, show_created);
+    rpc_client_on_notify(ctl->client, NULL, NULL);
+    if (shown)
+        fputc('\n', stderr);
+    return rc;
 }
 
 /* --tree: children lists built from the parent names of the full list. */

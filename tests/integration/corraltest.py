@@ -182,6 +182,9 @@ class Env:
             raise Fail("corralctl %s succeeded but should have failed: %s" % (" ".join(args), p.stdout.strip()))
         return p.returncode, p.stdout, p.stderr
 
+    def bindir_for_tty(self):
+        return BUILD
+
     def rpc(self, path=None):
         return Rpc(path or self.sock)
 

@@ -4,6 +4,7 @@ inconsistencies reported."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -360,6 +361,55 @@ def shut_off_vm_snapshots(env):
     check(env.info("vm1")["last_exit"]["reason"] == "destroyed", "maintenance does not touch exit facts")
 
 
+def reports_survive_broker_restart(env):
+    vm = Vm(env)
+    vm.create("j1")
+    vm.create("j2")
+    sock = env.info("vm1")["control_socket"]
+    jdir = os.path.join(env.state, "vms", "vm1", "journal")
+    env.stop_broker(signal.SIGKILL)
+    # Without the broker, straight to the supervisor: j1 lacks vdb.
+    direct = env.rpc(sock)
+    r = direct.call("vm.qmp", {"command": {"execute": "blockdev-snapshot-delete-internal-sync",
+                                           "arguments": {"device": "drive-vdb", "name": "j1"}}})
+    check("return" in r["result"]["reply"], "tag removed: %r" % r)
+    r = ok(direct.call("snapshot.delete", {"snapshot": "j1"}), "delete without a broker")
+    check([x["kind"] for x in r["reports"]] == ["missing"], repr(r))
+    pending = [f for f in os.listdir(jdir) if f.endswith(".json")]
+    check(len(pending) == 1, "journalled until the broker acknowledges: %r" % pending)
+    env.start_broker()
+    deadline = time.time() + 20
+    while time.time() < deadline and [f for f in os.listdir(jdir) if f.endswith(".json")]:
+        time.sleep(0.1)
+    check([f for f in os.listdir(jdir) if f.endswith(".json")] == [], "acknowledged and dropped")
+    rep = ok(env.rpc().call("vm.inconsistencies", {"name": "vm1"}), "inconsistencies")["reports"]
+    check([(x["snapshot"], x["kind"]) for x in rep] == [("j1", "missing")], "received once: %r" % rep)
+    # Another restart brings nothing twice.
+    env.stop_broker()
+    env.start_broker()
+    time.sleep(0.5)
+    rep = ok(env.rpc().call("vm.inconsistencies", {"name": "vm1"}), "inconsistencies")["reports"]
+    check(len(rep) == 1, "still exactly once: %r" % rep)
+
+
+def force_delete_after_failed_job(env):
+    # No guest devices, so nothing stops vdb from being reopened read-only.
+    vm = Vm(env, machine="none")
+    vm.create("f1")
+    # Make the job fail: QEMU refuses to delete on a read-only node.  Reopen
+    # vdb read-only behind corral's back.
+    r = vm.qmp({"execute": "blockdev-reopen", "arguments": {"options": [
+        {"driver": "qcow2", "node-name": "drive-vdb", "file": "drive-vdb-file", "read-only": True}]}})
+    check("return" in r, "reopened read-only: %r" % r)
+    r = vm.call("snapshot.delete", snapshot="f1")
+    err(r, 1017, "a failed job fails the delete")
+    check(vm.names() == ["f1"], "metadata kept after a failed job")
+    r = ok(vm.call("snapshot.delete", snapshot="f1", force=True), "forced delete")
+    check(r["deleted"] == ["f1"] and vm.names() == [], "--force removes the metadata")
+    kinds = [(x["kind"], x["disks"]) for x in r["reports"]]
+    check(("job-failed", ["vda", "vdb"]) in kinds, "every disk that may still hold it: %r" % kinds)
+
+
 def corralctl_snapshot_verbs(env):
     vm = Vm(env)
     env.ctl("snapshot-create-as", "vm1", "first one", "--description", "a b c")
@@ -383,6 +433,11 @@ def corralctl_snapshot_verbs(env):
     check("no snapshot named" in err2, err2)
     _, _, err2 = env.ctl("snapshot-parent", "vm1", "first one", ok=False)
     check("has no parent" in err2, err2)
+    # On a terminal, snapshot-create-as shows the job's progress.
+    p = subprocess.run(["script", "-qec", "%s/corralctl snapshot-create-as vm1 on-a-tty" % env.bindir_for_tty(),
+                        "/dev/null"], capture_output=True, text=True, env=env.env, timeout=60)
+    check("snapshot job: created > running" in p.stdout and "concluded" in p.stdout
+          and "Domain snapshot on-a-tty created" in p.stdout, "progress on a tty: %r" % p.stdout)
 
 
 if __name__ == "__main__":
@@ -390,4 +445,5 @@ if __name__ == "__main__":
                   delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
                   bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported,
                   corralctl_snapshot_verbs, revert_running_vm, check_and_redefine,
-                  shut_off_vm_snapshots]))
+                  shut_off_vm_snapshots, reports_survive_broker_restart,
+                  force_delete_after_failed_job]))

@@ -1,0 +1,460 @@
+/* Durable journal of inconsistency reports: see supervisor/journal.h. */
+#include "supervisor/journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+
+#define SEQ_DIGITS 20
+#define ENTRY_SUFFIX ".json"
+#define CORRUPT_SUFFIX ".corrupt"
+#define SEQ_FILE ".seq"
+/* ".seq" holds at most 20 digits and a newline. */
+#define SEQ_FILE_MAX 64
+
+struct journal {
+    char *dir;
+    /* Pending entries in increasing seq order. */
+    cJSON *pending;
+    int count;
+    /* Highest sequence number assigned so far, on disk or in memory. */
+    long long last_seq;
+};
+
+struct loaded {
+    long long seq;
+    cJSON *entry;
+};
+
+static char *entry_path(const struct journal *j, long long seq)
+{
+    return xasprintf("%s/%0*lld" ENTRY_SUFFIX, j->dir, SEQ_DIGITS, seq);
+}
+
+/* Parses exactly SEQ_DIGITS digits at the start of s into 1..JOURNAL_SEQ_MAX;
+ * -1 otherwise. */
+static long long parse_seq_prefix(const char *s)
+{
+    long long v = 0;
+
+    for (int i = 0; i < SEQ_DIGITS; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        if (v > JOURNAL_SEQ_MAX / 10)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= 1 && v <= JOURNAL_SEQ_MAX ? v : -1;
+}
+
+static bool has_seq_prefix(const char *name)
+{
+    for (int i = 0; i < SEQ_DIGITS; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+    return true;
+}
+
+/* Reads DIR/.seq into *out (0 when it does not exist). */
+static int read_seq_file(const struct journal *j, long long *out, struct cerr *e)
+{
+    char *path = xasprintf("%s/" SEQ_FILE, j->dir);
+    char *buf, *end;
+    size_t len;
+    long long v;
+    int rc = -1;
+
+    *out = 0;
+    if (!path_exists(path)) {
+        free(path);
+        return 0;
+    }
+    buf = file_read_all(path, SEQ_FILE_MAX, &len, e);
+    if (buf == NULL)
+        goto out;
+    errno = 0;
+    v = strtoll(buf, &end, 10);
+    if (end == buf || buf[0] < '0' || buf[0] > '9' || errno != 0 ||
+        (*end != '\0' && strcmp(end, "\n") != 0) || v < 0 || v > JOURNAL_SEQ_MAX) {
+        cerr_set(e, CE_SYSTEM,
+                 "%s is corrupt (not a sequence number): remove it only after making sure "
+                 "the broker will not confuse old report numbers with new ones",
+                 path);
+        free(buf);
+        goto out;
+    }
+    free(buf);
+    *out = v;
+    rc = 0;
+out:
+    free(path);
+    return rc;
+}
+
+/* Sets a file that does not load aside so that it is not retried forever. */
+static void set_aside(const char *path, const char *why)
+{
+    char *dest = xasprintf("%s" CORRUPT_SUFFIX, path);
+
+    if (rename(path, dest) < 0)
+        log_warn("journal entry %s does not load (%s) and cannot be renamed to %s: %s", path, why,
+                 dest, strerror(errno));
+    else
+        log_warn("journal entry %s does not load (%s): renamed to %s", path, why, dest);
+    free(dest);
+}
+
+/* Loads one entry file; NULL when it does not parse or is not an entry for
+ * seq (the caller sets it aside), with *fatal set when the failure is not
+ * the file's content but reading it. */
+static cJSON *load_entry(const char *path, long long seq, bool *fatal, struct cerr *e)
+{
+    struct cerr pe;
+    size_t len;
+    char *buf;
+    cJSON *entry, *s;
+
+    *fatal = false;
+    cerr_clear(&pe);
+    buf = file_read_all(path, JOURNAL_MAX_ENTRY_BYTES, &len, &pe);
+    if (buf == NULL) {
+        if (pe.code != CE_TOO_LARGE) {
+            *fatal = true;
+            *e = pe;
+            return NULL;
+        }
+        set_aside(path, pe.msg);
+        return NULL;
+    }
+    entry = json_parse(buf, len, &pe);
+    free(buf);
+    if (entry == NULL) {
+        set_aside(path, pe.msg);
+        return NULL;
+    }
+    s = cJSON_GetObjectItemCaseSensitive(entry, "seq");
+    if (!cJSON_IsObject(entry) || !cJSON_IsNumber(s) || s->valuedouble != (double)seq) {
+        set_aside(path, "not an object whose \"seq\" matches the file name");
+        cJSON_Delete(entry);
+        return NULL;
+    }
+    return entry;
+}
+
+static int cmp_loaded(const void *a, const void *b)
+{
+    long long x = ((const struct loaded *)a)->seq, y = ((const struct loaded *)b)->seq;
+
+    return (x > y) - (x < y);
+}
+
+/* Reads the names in dir (except "." and ".."), so that the caller can
+ * rename and remove files without disturbing readdir. */
+static char **list_dir(const char *dir, size_t *n, struct cerr *e)
+{
+    DIR *d = opendir(dir);
+    char **names = NULL;
+    size_t cap = 0;
+    struct dirent *de;
+
+    *n = 0;
+    if (d == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot open journal directory %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            names = xreallocarray(names, cap, sizeof(*names));
+        }
+        names[(*n)++] = xstrdup(de->d_name);
+    }
+    if (errno != 0) {
+        cerr_set(e, CE_SYSTEM, "cannot read journal directory %s: %s", dir, strerror(errno));
+        closedir(d);
+        for (size_t i = 0; i < *n; i++)
+            free(names[i]);
+        free(names);
+        *n = 0;
+        return NULL;
+    }
+    closedir(d);
+    if (names == NULL)
+        names = xcalloc(1, sizeof(*names));
+    return names;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int load_dir(struct journal *j, struct cerr *e)
+{
+    size_t nnames, nloaded = 0;
+    char **names = list_dir(j->dir, &nnames, e);
+    struct loaded *loaded;
+    int rc = -1;
+
+    if (names == NULL)
+        return -1;
+    loaded = xcalloc(nnames, sizeof(*loaded));
+    for (size_t i = 0; i < nnames; i++) {
+        const char *name = names[i];
+        char *path = xasprintf("%s/%s", j->dir, name);
+        struct stat st;
+        long long seq;
+        bool fatal;
+
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+            /* Vanished, or not ours (a directory, a symlink): leave it. */
+            free(path);
+            continue;
+        }
+        if (strstr(name, ".tmp.") != NULL) {
+            /* A file_write_atomic interrupted before its rename: the old
+             * content (or no file) is what counts. */
+            if (unlink(path) < 0 && errno != ENOENT)
+                log_warn("cannot remove journal leftover %s: %s", path, strerror(errno));
+            else
+                log_info("removed journal leftover %s", path);
+            free(path);
+            continue;
+        }
+        if (name[0] == '.' || !has_seq_prefix(name)) {
+            free(path);
+            continue;
+        }
+        seq = parse_seq_prefix(name);
+        if (strcmp(name + SEQ_DIGITS, ENTRY_SUFFIX) == 0) {
+            if (seq < 0) {
+                set_aside(path, "sequence number out of range");
+                free(path);
+                continue;
+            }
+            /* Even an entry that does not load used its number. */
+            if (seq > j->last_seq)
+                j->last_seq = seq;
+            cJSON *entry = load_entry(path, seq, &fatal, e);
+            free(path);
+            if (entry == NULL) {
+                if (fatal)
+                    goto out;
+                continue;
+            }
+            loaded[nloaded].seq = seq;
+            loaded[nloaded].entry = entry;
+            nloaded++;
+        } else {
+            /* NAME.corrupt from an earlier run: its number stays used. */
+            if (seq > j->last_seq && strcmp(name + SEQ_DIGITS, ENTRY_SUFFIX CORRUPT_SUFFIX) == 0)
+                j->last_seq = seq;
+            free(path);
+        }
+    }
+    if (nloaded > 0)
+        qsort(loaded, nloaded, sizeof(*loaded), cmp_loaded);
+    for (size_t i = 0; i < nloaded; i++) {
+        json_arr_add(j->pending, loaded[i].entry);
+        loaded[i].entry = NULL;
+    }
+    j->count = (int)nloaded;
+    rc = 0;
+out:
+    for (size_t i = 0; i < nloaded; i++)
+        cJSON_Delete(loaded[i].entry);
+    free(loaded);
+    free_names(names, nnames);
+    return rc;
+}
+
+struct journal *journal_open(const char *dir, struct cerr *e)
+{
+    struct journal *j;
+    struct stat st;
+    bool existed = path_exists(dir);
+    long long seq_file;
+
+    if (!existed && mkdir_p(dir, 0700, e) < 0)
+        return NULL;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        cerr_set(e, CE_SYSTEM, "journal directory %s is not a directory", dir);
+        return NULL;
+    }
+    if (!existed) {
+        /* Make the new directory's own name durable: file_write_atomic only
+         * syncs the directory an entry is in. */
+        char *parent = xstrdup(dir);
+        int rc = dir_fsync(dirname(parent), e);
+
+        free(parent);
+        if (rc < 0)
+            return NULL;
+    }
+    j = xcalloc(1, sizeof(*j));
+    j->dir = xstrdup(dir);
+    j->pending = json_arr();
+    if (read_seq_file(j, &seq_file, e) < 0) {
+        journal_free(j);
+        return NULL;
+    }
+    j->last_seq = seq_file;
+    if (load_dir(j, e) < 0) {
+        journal_free(j);
+        return NULL;
+    }
+    if (j->count > 0)
+        log_info("journal %s: %d pending reports, last sequence number %lld", dir, j->count,
+                 j->last_seq);
+    return j;
+}
+
+long long journal_append(struct journal *j, const cJSON *report, struct cerr *e)
+{
+    long long seq = j->last_seq + 1;
+    char *text, *path, *seqpath, seqbuf[32];
+    cJSON *entry;
+    size_t len;
+    int n;
+
+    if (!cJSON_IsObject(report)) {
+        cerr_set(e, CE_INVALID_PARAMS, "a journal report must be a JSON object");
+        return -1;
+    }
+    if (j->count >= JOURNAL_MAX_ENTRIES) {
+        cerr_set(e, CE_SYSTEM,
+                 "journal %s is full: %d reports are waiting for the broker to acknowledge "
+                 "them",
+                 j->dir, j->count);
+        return -1;
+    }
+    if (seq > JOURNAL_SEQ_MAX) {
+        cerr_set(e, CE_SYSTEM, "journal %s has run out of sequence numbers", j->dir);
+        return -1;
+    }
+    entry = json_dup(report);
+    cJSON_DeleteItemFromObjectCaseSensitive(entry, "seq");
+    json_add_num(entry, "seq", (double)seq);
+    text = cJSON_PrintUnformatted(entry);
+    if (text == NULL) {
+        cerr_set(e, CE_SYSTEM, "out of memory serializing a journal report");
+        cJSON_Delete(entry);
+        return -1;
+    }
+    len = strlen(text);
+    if (len + 1 > JOURNAL_MAX_ENTRY_BYTES) {
+        cerr_set(e, CE_TOO_LARGE, "report of %zu bytes exceeds the journal limit of %d bytes",
+                 len + 1, JOURNAL_MAX_ENTRY_BYTES);
+        cJSON_free(text);
+        cJSON_Delete(entry);
+        return -1;
+    }
+    text[len] = '\n'; /* replaces the NUL: the length is known */
+
+    /* .seq first, then the entry.  After a crash between the two, .seq
+     * covers a number that has no entry: a harmless gap.  The other order
+     * could leave entry N on disk with .seq still at N-1; the broker then
+     * acknowledges N, the file is deleted, and after the next restart N is
+     * handed out again for a different report, which the broker may take for
+     * the one it already has.  So .seq is always >= every number that has
+     * ever been on disk. */
+    seqpath = xasprintf("%s/" SEQ_FILE, j->dir);
+    n = snprintf(seqbuf, sizeof(seqbuf), "%lld\n", seq);
+    if (file_write_atomic(seqpath, seqbuf, (size_t)n, 0600, e) < 0) {
+        free(seqpath);
+        cJSON_free(text);
+        cJSON_Delete(entry);
+        return -1;
+    }
+    free(seqpath);
+    path = entry_path(j, seq);
+    if (file_write_atomic(path, text, len + 1, 0600, e) < 0) {
+        /* The rename may have happened before a failing directory fsync:
+         * take the file back so that "nothing was stored" holds.  The
+         * number is not reused on disk (.seq already covers it), only in
+         * memory, and its file name is the same, so no two entries can
+         * ever share it. */
+        unlink(path);
+        free(path);
+        cJSON_free(text);
+        cJSON_Delete(entry);
+        return -1;
+    }
+    free(path);
+    cJSON_free(text);
+    json_arr_add(j->pending, entry);
+    j->count++;
+    j->last_seq = seq;
+    return seq;
+}
+
+const cJSON *journal_pending(const struct journal *j)
+{
+    return j->pending;
+}
+
+int journal_count(const struct journal *j)
+{
+    return j->count;
+}
+
+const char *journal_dir(const struct journal *j)
+{
+    return j->dir;
+}
+
+int journal_ack(struct journal *j, long long seq, struct cerr *e)
+{
+    cJSON *item;
+    int idx = 0;
+
+    cJSON_ArrayForEach(item, j->pending)
+    {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(item, "seq");
+
+        if (cJSON_IsNumber(s) && s->valuedouble == (double)seq)
+            break;
+        idx++;
+    }
+    if (item == NULL) {
+        log_debug("journal %s: sequence number %lld is not pending (already acknowledged?)", j->dir,
+                  seq);
+        return 0;
+    }
+    char *path = entry_path(j, seq);
+    int rc = file_remove_durable(path, e);
+
+    free(path);
+    if (rc < 0)
+        return -1;
+    cJSON_DeleteItemFromArray(j->pending, idx);
+    j->count--;
+    return 0;
+}
+
+void journal_free(struct journal *j)
+{
+    if (j == NULL)
+        return;
+    cJSON_Delete(j->pending);
+    free(j->dir);
+    free(j);
+}
