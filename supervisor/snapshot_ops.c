@@ -418,6 +418,7 @@ struct del {
     cJSON *deleted, *reports;
     const char *holders[DOMAIN_MAX_DISKS];
     size_t nholders;
+    char job_error[CERR_MSG_MAX];
 };
 
 static void del_finish(struct del *d, const struct cerr *e)
@@ -470,13 +471,12 @@ static cJSON *targets(const struct disks *ds, const char *const *nodes, size_t n
 }
 
 static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
+static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 
 static void del_job_done(const struct snapjob_result *r, void *arg)
 {
     struct del *d = arg;
     struct snapops *so = d->so;
-    const char *name = d->names[d->next];
-    struct cerr err;
 
     if (r->ok) {
         /* QEMU removes one copy per call and never says when a disk lacked
@@ -485,20 +485,50 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
                           del_relisted, d);
         return;
     }
-    /* QEMU does not roll back the devices it already processed. */
+    /* QEMU does not roll back the devices it already processed: find out
+     * which those are (when QEMU still answers) before reporting. */
+    snprintf(d->job_error, sizeof(d->job_error), "%s", r->qemu_error ? r->qemu_error : r->err.msg);
+    snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, LIST_TIMEOUT_MS,
+                      del_failed_listed, d);
+}
+
+static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
+{
+    struct del *d = arg;
+    struct snapops *so = d->so;
+    const char *name = d->names[d->next];
+    const char *still[DOMAIN_MAX_DISKS];
+    cJSON *done = json_arr();
+    size_t nstill = d->nholders;
+    struct cerr err;
+    char *done_text;
+
+    if (l != NULL) {
+        nstill = snapshot_qmp_holders(l, name, still);
+        for (size_t j = 0; j < d->nholders; j++) {
+            if (snapshot_qmp_count(l, d->holders[j], name) == 0)
+                json_arr_add(done, json_str(target_of(&d->disks, d->holders[j])));
+        }
+    } else
+        memcpy(still, d->holders, sizeof(still[0]) * d->nholders);
+    done_text = cJSON_PrintUnformatted(done);
+    /* The report's disks are those that may still hold the data. */
     json_arr_add(d->reports,
-                 report(so, name, "job-failed", targets(&d->disks, d->holders, d->nholders),
-                        "snapshot-delete failed (%s); the disks listed may or may not still "
-                        "hold it; %s",
-                        r->qemu_error ? r->qemu_error : r->err.msg,
+                 report(so, name, "job-failed", targets(&d->disks, still, nstill),
+                        "snapshot-delete failed (%s); %s: %s; %s", d->job_error,
+                        l != NULL ? "already deleted on" : "QEMU cannot say what was done",
+                        l != NULL ? (done_text ? done_text : "?") : (e ? e->msg : ""),
                         d->force ? "metadata removed anyway (--force)" : "metadata kept"));
+    cJSON_free(done_text);
+    cJSON_Delete(done);
+    snapshot_qmp_nodes_free(l);
     if (d->force && del_metadata(d, name, &err) == 0) {
         d->next++;
         del_next(d);
         return;
     }
     cerr_set(&err, CE_JOB_FAILED, "VM %s: deleting snapshot %s failed: %s", vmname(so), name,
-             r->qemu_error ? r->qemu_error : r->err.msg);
+             d->job_error);
     del_finish(d, &err);
 }
 
@@ -723,17 +753,70 @@ void snapops_list(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
     cb(arg, r, NULL);
 }
 
+struct info {
+    struct snapops *so;
+    vm_done_cb cb;
+    void *arg;
+    char *name;
+    struct disks disks;
+};
+
+/* The size of the saved VM state is QEMU's to tell (it is on the VM-state
+ * disk only): the metadata has no such field. */
+static void info_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
+{
+    struct info *in = arg;
+    const struct snapshot_def *d = snapshot_tree_lookup(in->so->tree, in->name);
+    unsigned long long size = 0;
+    cJSON *r;
+
+    (void)e;
+    for (size_t k = 0; l != NULL && k < l->n; k++) {
+        for (size_t i = 0; i < l->nodes[k].nsnaps; i++) {
+            if (strcmp(l->nodes[k].snaps[i].name, in->name) == 0 &&
+                l->nodes[k].snaps[i].vm_state_size > size)
+                size = l->nodes[k].snaps[i].vm_state_size;
+        }
+    }
+    snapshot_qmp_nodes_free(l);
+    if (d == NULL) {
+        struct cerr err;
+        cerr_set(&err, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", vmname(in->so),
+                 in->name);
+        in->cb(in->arg, NULL, &err);
+    } else {
+        r = snapshot_json(in->so, d);
+        json_add_num(r, "vm_state_size", (double)size);
+        in->cb(in->arg, r, NULL);
+    }
+    free(in->name);
+    free(in);
+}
+
 void snapops_info(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
 {
     const char *name;
     const struct snapshot_def *d;
+    struct info *in;
     struct cerr e;
 
     d = param_snapshot(so, params, &name, &e);
-    if (d == NULL)
+    if (d == NULL) {
         cb(arg, NULL, &e);
-    else
+        return;
+    }
+    in = xcalloc(1, sizeof(*in));
+    if (!vm_is_active(so->vm) || snapshot_disks(so, &in->disks, &e) < 0) {
+        free(in);
         cb(arg, snapshot_json(so, d), NULL);
+        return;
+    }
+    in->so = so;
+    in->cb = cb;
+    in->arg = arg;
+    in->name = xstrdup(name);
+    snapshot_qmp_list(vm_qmp_conn(so->vm), in->disks.nodes, in->disks.n, LIST_TIMEOUT_MS,
+                      info_listed, in);
 }
 
 void snapops_dumpxml(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
@@ -802,6 +885,8 @@ struct revert {
     char *name;
     struct disks disks;
     bool was_running, want_paused;
+    /* A live snapshot on a shut-off VM: only its disks can be reverted. */
+    bool disks_only;
     struct cerr failure; /* set when the load failed: reported after recovery */
     bool failed;
 };
@@ -864,7 +949,16 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
     const char *why = r->qemu_error ? r->qemu_error : r->err.msg;
     struct cerr e;
 
-    if (r->ok) {
+    /* QMP has no disks-only load: snapshot-load reverts every disk, then
+     * reads the VM state, which a live guest's snapshot does not have for
+     * the maintenance QEMU's empty machine.  That failure, after the
+     * disks, is the disks-only revert libvirt does for a shut-off VM. */
+    bool disks_done = rv->disks_only && r->qemu_error != NULL &&
+                      strstr(r->qemu_error, "while loading VM state") != NULL;
+    if (r->ok || disks_done) {
+        if (disks_done)
+            log_info("VM %s: disks reverted to %s; its memory stays unused while shut off",
+                     vmname(so), rv->name);
         if (snapshot_tree_set_current(so->tree, so->dir, rv->name, &e) < 0)
             log_err("VM %s: reverted to %s but cannot mark it current: %s", vmname(so), rv->name,
                     e.msg);
@@ -903,7 +997,7 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
     struct revert *rv = arg;
     struct snapops *so = rv->so;
     const struct snapshot_qmp_node *vmstate;
-    bool has_state = false;
+    bool has_state;
     struct cerr err;
 
     if (e != NULL) {
@@ -923,7 +1017,8 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
             return;
         }
     }
-    vmstate = snapshot_qmp_find_node(l, rv->disks.d[0].node);
+    vmstate = rv->disks_only ? NULL : snapshot_qmp_find_node(l, rv->disks.d[0].node);
+    has_state = rv->disks_only;
     for (size_t i = 0; vmstate != NULL && i < vmstate->nsnaps; i++)
         has_state |=
             strcmp(vmstate->snaps[i].name, rv->name) == 0 && vmstate->snaps[i].vm_state_size > 0;
@@ -957,12 +1052,11 @@ void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     /* A saved VM state only loads into the machine that wrote it: an
      * offline snapshot's comes from the maintenance QEMU, a live one's
      * from the guest. */
-    if ((d->state == SNAPSHOT_STATE_SHUTOFF) != vm_is_maintenance(so->vm)) {
+    if (d->state == SNAPSHOT_STATE_SHUTOFF && !vm_is_maintenance(so->vm)) {
         cerr_set(&e, CE_OPERATION_INVALID,
-                 "VM %s: snapshot %s was taken while the VM was %s; %s the VM to revert to it "
-                 "(nothing was changed)",
-                 vmname(so), name, d->state == SNAPSHOT_STATE_SHUTOFF ? "shut off" : "running",
-                 d->state == SNAPSHOT_STATE_SHUTOFF ? "shut down" : "start");
+                 "VM %s: snapshot %s was taken while the VM was shut off; shut the VM down to "
+                 "revert to it (nothing was changed)",
+                 vmname(so), name);
         cb(arg, NULL, &e);
         return;
     }
@@ -978,6 +1072,7 @@ void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     rv->name = xstrdup(name);
     rv->was_running = vm_get_state(so->vm) == VM_RUNNING;
     rv->want_paused = d->state == SNAPSHOT_STATE_PAUSED;
+    rv->disks_only = vm_is_maintenance(so->vm) && d->state != SNAPSHOT_STATE_SHUTOFF;
     so->busy = true;
     snapshot_qmp_list(vm_qmp_conn(so->vm), rv->disks.nodes, rv->disks.n, LIST_TIMEOUT_MS,
                       revert_listed, rv);
