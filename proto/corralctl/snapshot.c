@@ -427,6 +427,12 @@ static int show_info(const struct ctl *ctl, const struct ctl_args *a, const cJSO
     ctl_print_kv("Parent", s.parent != NULL ? s.parent : "-");
     ctl_print_kv("Children", children);
     ctl_print_kv("Memory", s.memory ? "yes" : "no");
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(r, "vm_state_size");
+    if (cJSON_IsNumber(size)) {
+        char bytes[32];
+        snprintf(bytes, sizeof(bytes), "%.0f bytes", size->valuedouble);
+        ctl_print_kv("VM state size", bytes);
+    }
     print_disks(s.disks);
     return CTL_EXIT_OK;
 }
