@@ -265,3 +265,25 @@ void rpc_server_free(struct rpc_server *srv)
         event_free(srv->drain_timer);
     free(srv);
 }
+
+cJSON *rpc_hello_result(const cJSON *params, const char *server, uid_t uid, struct cerr *e)
+{
+    long long version = RPC_PROTOCOL_VERSION;
+    cJSON *r, *caps;
+
+    if (rpc_param_int(params, "version", 0, 1000000, &version, e) < 0)
+        return NULL;
+    if (version != RPC_PROTOCOL_VERSION) {
+        cerr_set(e, CE_VERSION, "client speaks protocol %lld, %s speaks %d", version, server,
+                 RPC_PROTOCOL_VERSION);
+        return NULL;
+    }
+    r = json_obj();
+    caps = json_arr();
+    json_arr_add(caps, json_str("events"));
+    json_add_num(r, "protocol", RPC_PROTOCOL_VERSION);
+    json_add_str(r, "server", server);
+    json_add(r, "capabilities", caps);
+    json_add_num(r, "uid", uid);
+    return r;
+}

@@ -48,6 +48,11 @@ const char *rpc_req_method(const struct rpc_req *req);
  * (NULL). */
 void rpc_req_subscribe(struct rpc_req *req, const char *name);
 
+/* Answers `hello` the same way on every socket: checks the client's
+ * protocol version and returns the result object (caller owns it), or NULL
+ * with e set (CE_VERSION, CE_INVALID_PARAMS). */
+cJSON *rpc_hello_result(const cJSON *params, const char *server, uid_t uid, struct cerr *e);
+
 /* Sends a notification (params consumed) to every subscriber whose filter
  * matches vm (NULL matches only unfiltered subscribers); returns how many
  * it was sent to. */

@@ -29,30 +29,12 @@ SNAPSHOT_METHOD(m_snap_check, snapops_check)
 
 static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
 {
-    struct vm *vm = ((struct control_ctx *)arg)->vm;
-    long long version = RPC_PROTOCOL_VERSION;
     struct cerr e;
-    cJSON *r, *caps;
+    cJSON *r = rpc_hello_result(params, "corral-supervisor", rpc_req_uid(req), &e);
 
-    if (rpc_param_int(params, "version", 0, 1000000, &version, &e) < 0) {
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    if (version != RPC_PROTOCOL_VERSION) {
-        cerr_set(&e, CE_VERSION, "client speaks protocol %lld, this supervisor speaks %d", version,
-                 RPC_PROTOCOL_VERSION);
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    r = json_obj();
-    caps = json_arr();
-    json_arr_add(caps, json_str("events"));
-    json_add_num(r, "protocol", RPC_PROTOCOL_VERSION);
-    json_add_str(r, "server", "corral-supervisor");
-    json_add_str(r, "vm", vm_name(vm));
-    json_add(r, "capabilities", caps);
-    json_add_num(r, "uid", rpc_req_uid(req));
-    rpc_req_done(req, r, NULL);
+    if (r != NULL)
+        json_add_str(r, "vm", vm_name(VM(arg)));
+    rpc_req_done(req, r, r ? NULL : &e);
 }
 
 static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
