@@ -29,6 +29,14 @@ def define_start_inspect_destroy(env):
     check(b"-nodefaults" in cmd and b"-no-user-config" in cmd, "QEMU runs -nodefaults")
     check(any(b"elevateprivileges=deny" in a for a in cmd), "QEMU runs -sandbox")
     check(any(b'"node-name":"drive-vda"' in a for a in cmd), "stable node names")
+    with open("/proc/%d/status" % info["supervisor_pid"]) as f:
+        status = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+    check(status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2",
+          "the supervisor runs with no_new_privs and its seccomp filter: %r"
+          % {k: status[k] for k in ("NoNewPrivs", "Seccomp")})
+    with open("/proc/%d/environ" % info["qemu_pid"], "rb") as f:
+        env_names = sorted(v.split(b"=")[0] for v in f.read().split(b"\0") if v)
+    check(b"CORRAL_SOCKET" not in env_names, "QEMU gets a cleared environment: %r" % env_names)
     _, out, _ = env.ctl("--json", "list")
     check([v["name"] for v in json.loads(out)["vms"]] == ["vm1"], "json list")
     env.ctl("destroy", "vm1")
