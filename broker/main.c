@@ -28,6 +28,7 @@ static void usage(FILE *f)
             "  --state-dir DIR    VM definitions, snapshot metadata, logs (default %s)\n"
             "  --run-dir DIR      sockets and run records (default %s)\n"
             "  --supervisor PATH  corral-supervisor binary (default: next to corrald, else %s)\n"
+            "  --uid-range A-B    run each VM under its own uid from A..B (needs root)\n"
             "  --debug            verbose logging\n"
             "Runs in the foreground and logs to stderr; see corrald(8).\n",
             DEFAULT_STATE_DIR, DEFAULT_RUN_DIR, CORRAL_LIBEXECDIR "/corral-supervisor");
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
         {"run-dir", required_argument, NULL, 'r'},
         {"supervisor", required_argument, NULL, 'S'},
         {"debug", no_argument, NULL, 'd'},
+        {"uid-range", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -103,6 +105,19 @@ int main(int argc, char **argv)
         case 'd':
             b.debug = true;
             break;
+        case 'u': {
+            unsigned long lo, hi;
+            char tail;
+            if (sscanf(optarg, "%lu-%lu%c", &lo, &hi, &tail) != 2 || lo == 0 || hi < lo ||
+                hi > 4000000000UL) {
+                fprintf(stderr, "corrald: --uid-range wants START-END, such as 200000-265535\n");
+                return 2;
+            }
+            b.isolate = true;
+            b.uid_min = (uid_t)lo;
+            b.uid_max = (uid_t)hi;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -116,6 +131,10 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("corrald", b.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    if (b.isolate && geteuid() != 0) {
+        log_err("--uid-range needs root: only root can hand files and processes to other uids");
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     umask(022);
     b.state_dir = absolute_dir(state_dir, 0755, &e);

@@ -1,5 +1,7 @@
 #include "broker/registry.h"
 
+#include "broker/identity.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -227,6 +229,8 @@ int registry_load(struct broker *b, struct cerr *e)
         struct bvm *vm = bvm_new(b, def);
         restore_status(vm);
         registry_insert(b, vm);
+        if (identity_assign(b, vm, &le) < 0)
+            log_err("%s", le.msg);
     }
     closedir(d);
     free(dir);
@@ -302,6 +306,8 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char 
     def = NULL;
     registry_insert(b, vm);
     persist_status(vm);
+    if (identity_assign(b, vm, e) < 0)
+        log_err("%s", e->msg);
     log_info("VM %s defined (uuid %s)", vm->def->name, vm->def->uuid);
     goto out;
 fail_rm : {

@@ -63,6 +63,11 @@ struct bvm {
     struct maint_op *maint_queue;
     struct event *maint_idle;
 
+    /* The runtime identity (broker/identity.c), when uids are isolated. */
+    bool has_identity;
+    uid_t uid;
+    gid_t gid;
+
     /* Highest report seq persisted for this VM; -1 until read from disk. */
     long long last_seq;
     bool last_seq_known;
@@ -76,6 +81,9 @@ struct broker {
     struct rpc_server *srv;
     struct bvm *vms;
     bool debug;
+    /* --uid-range: one uid per VM from [uid_min, uid_max]. */
+    bool isolate;
+    uid_t uid_min, uid_max;
 };
 
 /* Loads every VM definition under STATE/vms. */

@@ -1,5 +1,7 @@
 #include "broker/supervise.h"
 
+#include "broker/identity.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -282,6 +284,7 @@ static void settle(struct bvm *vm, const char *how)
     struct cerr e;
 
     free(exit_path);
+    identity_release(vm);
     if (vm->maintenance) {
         /* Not the VM's end: its state and exit facts stay as they were. */
         cJSON_Delete(facts);
@@ -473,7 +476,16 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
                           vm->run_dir,
                           "--status-fd",
                           "3"};
+        char uid[24], gid[24];
         int n = 9;
+        if (vm->has_identity) {
+            snprintf(uid, sizeof(uid), "%ld", (long)vm->uid);
+            snprintf(gid, sizeof(gid), "%ld", (long)vm->gid);
+            argv[n++] = "--uid";
+            argv[n++] = uid;
+            argv[n++] = "--gid";
+            argv[n++] = gid;
+        }
         if (vm->maintenance)
             argv[n++] = "--maintenance";
         if (vm->b->debug)
@@ -496,7 +508,12 @@ static int spawn_supervisor(struct bvm *vm, struct cerr *e)
     int pipefd[2];
     pid_t pid;
 
-    if (rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0)
+    char *vmdirs = xasprintf("%s/vm", vm->b->run_dir);
+    /* Every VM's uid must traverse RUN/vm to reach its own directory. */
+    int rc = mkdir_p(vmdirs, 0755, e);
+    free(vmdirs);
+    if (rc < 0 || rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0 ||
+        identity_assign(vm->b, vm, e) < 0 || identity_prepare(vm, e) < 0)
         return -1;
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create a pipe: %s", strerror(errno));

@@ -185,7 +185,7 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
 static void usage(FILE *f)
 {
     fprintf(f, "usage: corral-supervisor --name NAME --state-dir DIR --run-dir DIR "
-               "[--status-fd FD] [--maintenance] [--debug]\n"
+               "[--status-fd FD] [--uid UID --gid GID] [--maintenance] [--debug]\n"
                "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
@@ -218,12 +218,16 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},    {"state-dir", required_argument, NULL, 's'},
         {"run-dir", required_argument, NULL, 'r'}, {"status-fd", required_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
-        {"maintenance", no_argument, NULL, 'm'},   {NULL, 0, NULL, 0},
+        {"maintenance", no_argument, NULL, 'm'},
+        {"uid", required_argument, NULL, 'U'},
+        {"gid", required_argument, NULL, 'G'},   {NULL, 0, NULL, 0},
     };
     struct supervisor s = {.status_fd = -1};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
     enum log_level lvl = LOG_LVL_INFO;
     bool maintenance = false;
+    uid_t run_uid = 0;
+    gid_t run_gid = 0;
     struct event *sigterm, *sigint;
     struct domain_def *def;
     struct cerr e;
@@ -249,6 +253,12 @@ int main(int argc, char **argv)
         case 'm':
             maintenance = true;
             break;
+        case 'U':
+            run_uid = (uid_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'G':
+            run_gid = (gid_t)strtoul(optarg, NULL, 10);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -270,7 +280,8 @@ int main(int argc, char **argv)
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
     int keep[1] = {s.status_fd};
     if (sandbox_close_fds(keep, s.status_fd >= 0 ? 1 : 0, &e) < 0 || sandbox_clear_env(&e) < 0 ||
-        sandbox_set_rlimits(&limits, &e) < 0) {
+        sandbox_set_rlimits(&limits, &e) < 0 ||
+        (run_uid != 0 && sandbox_drop_privileges(run_uid, run_gid, &e) < 0)) {
         log_err("VM %s: cannot prepare the sandbox: %s", name, e.msg);
         return 1;
     }

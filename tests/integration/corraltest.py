@@ -20,6 +20,8 @@ import traceback
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The per-VM uids the broker hands out in the tests (when run as root).
+UID_RANGE = "231000-231999"
 
 
 class Skip(Exception):
@@ -111,6 +113,10 @@ class Env:
         self.sock = os.path.join(self.run, "corrald.sock")
         self.asan_dir = os.path.join(self.dir, "asan")
         os.makedirs(self.asan_dir)
+        # Each VM runs under its own uid, which must reach its disks, its
+        # directories and the sanitizer log directory.
+        os.chmod(self.dir, 0o755)
+        os.chmod(self.asan_dir, 0o777)
         self.env = dict(os.environ)
         self.env["CORRAL_SOCKET"] = self.sock
         # Sanitizer reports land in files the harness checks after each test.
@@ -120,12 +126,14 @@ class Env:
         self.broker_log = os.path.join(self.dir, "corrald.log")
         self.images = os.path.join(self.dir, "img")
         os.makedirs(self.images)
+        os.chmod(self.images, 0o755)
 
     # -- processes ---------------------------------------------------------
     def start_broker(self):
         log = open(self.broker_log, "ab")
         self.broker = subprocess.Popen(
-            [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run],
+            [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
+            + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []),
             stdout=log, stderr=log, env=self.env)
         log.close()
         deadline = time.time() + 20
@@ -181,6 +189,14 @@ class Env:
         if ok is False and p.returncode == 0:
             raise Fail("corralctl %s succeeded but should have failed: %s" % (" ".join(args), p.stdout.strip()))
         return p.returncode, p.stdout, p.stderr
+
+    def fake_qemu(self):
+        """The scripted QMP peer, copied where a VM's uid can run it."""
+        path = os.path.join(self.dir, "fake-qemu")
+        if not os.path.exists(path):
+            shutil.copy(os.path.join(HERE, "fake-qemu"), path)
+            os.chmod(path, 0o755)
+        return path
 
     def bindir_for_tty(self):
         return BUILD

@@ -7,9 +7,8 @@ import signal
 import sys
 import time
 
-from corraltest import HERE, Fail, check, pid_alive, run
+from corraltest import Fail, check, pid_alive, run
 
-FAKE_QEMU = os.path.join(HERE, "fake-qemu")
 
 
 def wait_dead(pid, timeout=15):
@@ -94,7 +93,7 @@ def broker_restart_after_supervisor_died(env):
 
 def garbage_from_qemu(env):
     env.start_broker()
-    env.define("garbage-vm", machine="none", emulator=FAKE_QEMU,
+    env.define("garbage-vm", machine="none", emulator=env.fake_qemu(),
                disks=[(env.qcow2("g.qcow2"), "vda")])
     env.ctl("start", "garbage-vm")
     check(env.wait_state("garbage-vm", "running") == "running (booted)", "started through garbage")
@@ -106,7 +105,7 @@ def garbage_from_qemu(env):
 
 def qemu_dies_during_start(env):
     env.start_broker()
-    env.define("die-vm", machine="none", emulator=FAKE_QEMU, disks=[(env.qcow2("d.qcow2"), "vda")])
+    env.define("die-vm", machine="none", emulator=env.fake_qemu(), disks=[(env.qcow2("d.qcow2"), "vda")])
     _, _, err = env.ctl("start", "die-vm", ok=False)
     check("dying on purpose" in err and "status 3" in err, "QEMU's words reach the user: " + err)
     env.wait_state("die-vm", "shut off")
@@ -114,7 +113,7 @@ def qemu_dies_during_start(env):
 
 def hung_monitor_does_not_block(env):
     env.start_broker()
-    env.define("mute-vm", machine="none", emulator=FAKE_QEMU, disks=[(env.qcow2("m.qcow2"), "vda")])
+    env.define("mute-vm", machine="none", emulator=env.fake_qemu(), disks=[(env.qcow2("m.qcow2"), "vda")])
     env.ctl("start", "mute-vm")
     c = env.rpc()
     q = c.send("vm.qmp", {"name": "mute-vm", "command": {"execute": "query-status"}})
@@ -130,7 +129,7 @@ def hung_monitor_does_not_block(env):
 
 def blocked_monitor_during_save(env):
     env.start_broker()
-    env.define("hangsave-vm", machine="none", emulator=FAKE_QEMU,
+    env.define("hangsave-vm", machine="none", emulator=env.fake_qemu(),
                disks=[(env.qcow2("h.qcow2"), "vda")])
     env.ctl("start", "hangsave-vm")
     c = env.rpc()
@@ -153,7 +152,7 @@ def blocked_monitor_during_save(env):
 
 def qemu_killed_mid_delete(env):
     env.start_broker()
-    env.define("killdel-vm", machine="none", emulator=FAKE_QEMU,
+    env.define("killdel-vm", machine="none", emulator=env.fake_qemu(),
                disks=[(env.qcow2("k1.qcow2"), "vda"), (env.qcow2("k2.qcow2"), "vdb")])
     env.ctl("start", "killdel-vm")
     c = env.rpc()

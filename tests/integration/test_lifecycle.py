@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 
 from corraltest import Fail, check, pid_alive, run
@@ -34,6 +35,20 @@ def define_start_inspect_destroy(env):
     check(status["NoNewPrivs"].strip() == "1" and status["Seccomp"].strip() == "2",
           "the supervisor runs with no_new_privs and its seccomp filter: %r"
           % {k: status[k] for k in ("NoNewPrivs", "Seccomp")})
+    if os.geteuid() == 0:
+        # One uid per VM, from the broker's range, with no capabilities:
+        # for the supervisor and for its QEMU alike.
+        for pid in (info["supervisor_pid"], info["qemu_pid"]):
+            with open("/proc/%d/status" % pid) as f:
+                st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+            uids = st["Uid"].split()
+            check(len(set(uids)) == 1 and 231000 <= int(uids[0]) <= 231999,
+                  "pid %d runs as the VM's uid: %r" % (pid, uids))
+            check(all(int(st[c], 16) == 0 for c in ("CapEff", "CapPrm", "CapBnd")),
+                  "pid %d has no capabilities" % pid)
+        vm_uid = int(uids[0])
+        check(all(os.stat(d["source"]).st_uid == vm_uid for d in info["disks"]),
+              "the disks belong to the VM's uid while it runs")
     with open("/proc/%d/environ" % info["qemu_pid"], "rb") as f:
         env_names = sorted(v.split(b"=")[0] for v in f.read().split(b"\0") if v)
     check(b"CORRAL_SOCKET" not in env_names, "QEMU gets a cleared environment: %r" % env_names)
@@ -44,6 +59,8 @@ def define_start_inspect_destroy(env):
     check(not pid_alive(info["qemu_pid"]), "QEMU is gone after destroy")
     check(not pid_alive(info["supervisor_pid"]), "supervisor exits with QEMU")
     check(not os.path.exists(info["control_socket"]), "control socket removed")
+    check(all(os.stat(d["source"]).st_uid == 0 for d in info["disks"]),
+          "the disks are given back when the VM stops")
     info2 = env.info("vm1")
     check(info2.get("last_exit", {}).get("reason") == "destroyed", "last exit recorded: %r" % info2)
     env.ctl("undefine", "vm1")
@@ -109,6 +126,18 @@ def two_vms_at_once(env):
     i1, i2 = env.info("vm1"), env.info("vm2")
     check(i1["qemu_pid"] != i2["qemu_pid"] and i1["supervisor_pid"] != i2["supervisor_pid"],
           "one supervisor and one QEMU per VM")
+    if os.geteuid() == 0:
+        u1, u2 = (os.stat("/proc/%d" % i["qemu_pid"]).st_uid for i in (i1, i2))
+        check(u1 != u2, "each VM has its own uid: %d %d" % (u1, u2))
+        # VM 1's uid can reach none of VM 2's files.
+        probe = subprocess.run(
+            ["setpriv", "--reuid=%d" % u1, "--regid=%d" % u1, "--clear-groups", "--",
+             "cat", i2["disks"][1]["source"]], capture_output=True)
+        check(probe.returncode != 0, "VM 1's uid cannot read VM 2's disk")
+        probe = subprocess.run(
+            ["setpriv", "--reuid=%d" % u1, "--regid=%d" % u1, "--clear-groups", "--",
+             "ls", os.path.join(env.state, "vms", "vm2")], capture_output=True)
+        check(probe.returncode != 0, "VM 1's uid cannot list VM 2's state directory")
     env.ctl("suspend", "vm1")
     check(env.wait_state("vm1", "paused").startswith("paused"), "vm1 paused")
     check(env.wait_state("vm2", "running").startswith("running"), "vm2 unaffected")
