@@ -114,8 +114,8 @@ int identity_prepare(struct bvm *vm, struct cerr *e)
     walk_gid = vm->gid;
     if (nftw(vm->state_dir, chown_one, 16, FTW_PHYS) < 0 || chmod(vm->state_dir, 0750) < 0 ||
         chown(vm->run_dir, vm->uid, vm->gid) < 0 || chmod(vm->run_dir, 0750) < 0) {
-        cerr_set(e, CE_SYSTEM, "VM %s: cannot hand its directories to uid %ld: %s",
-                 vm->def->name, (long)vm->uid, strerror(errno));
+        cerr_set(e, CE_SYSTEM, "VM %s: cannot hand its directories to uid %ld: %s", vm->def->name,
+                 (long)vm->uid, strerror(errno));
         return -1;
     }
     j = identity_read(vm);

@@ -218,9 +218,8 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},    {"state-dir", required_argument, NULL, 's'},
         {"run-dir", required_argument, NULL, 'r'}, {"status-fd", required_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
-        {"maintenance", no_argument, NULL, 'm'},
-        {"uid", required_argument, NULL, 'U'},
-        {"gid", required_argument, NULL, 'G'},   {NULL, 0, NULL, 0},
+        {"maintenance", no_argument, NULL, 'm'},   {"uid", required_argument, NULL, 'U'},
+        {"gid", required_argument, NULL, 'G'},     {NULL, 0, NULL, 0},
     };
     struct supervisor s = {.status_fd = -1};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;

@@ -545,8 +545,8 @@ bool vm_is_active(const struct vm *vm)
 static int require_active(const struct vm *vm, struct cerr *e)
 {
     if (vm->maintenance) {
-        cerr_set(e, CE_OPERATION_INVALID, "VM %s is shut off (its disks are open for snapshot work)",
-                 vm->def->name);
+        cerr_set(e, CE_OPERATION_INVALID,
+                 "VM %s is shut off (its disks are open for snapshot work)", vm->def->name);
         return -1;
     }
     if (vm->proc_alive && vm->state != VM_STARTING && !vm->destroying)
