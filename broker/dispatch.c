@@ -239,6 +239,7 @@ static const struct rpc_method methods[] = {
     {"vm.start", m_start, PERM_POWER},
     {"vm.state", m_state, PERM_READ},
     {"vm.info", m_info, PERM_READ},
+    {"vm.sandbox", m_forward, PERM_READ},
     {"vm.suspend", m_forward, PERM_POWER},
     {"vm.resume", m_forward, PERM_POWER},
     {"vm.shutdown", m_forward, PERM_POWER},

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "proto/rpc.h"
+#include "supervisor/sandbox.h"
 
 enum { PERM_ANY, PERM_ROOT };
 
@@ -119,10 +120,30 @@ static void m_journal_ack(struct rpc_req *req, const cJSON *params, void *arg)
     rpc_req_done(req, json_obj(), NULL);
 }
 
+/* What confinement applies to this supervisor, read back from the kernel
+ * (/proc/self/status and the rlimits), not from what it meant to do. */
+static void m_sandbox(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    char buf[4096];
+    struct cerr e;
+    cJSON *r;
+
+    (void)params;
+    if (sandbox_report(buf, sizeof(buf), &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    json_add_str(r, "vm", vm_name(VM(arg)));
+    json_add_str(r, "report", buf);
+    rpc_req_done(req, r, NULL);
+}
+
 static const struct rpc_method methods[] = {
     {"hello", m_hello, PERM_ANY},
     {"vm.state", m_state, PERM_ANY},
     {"vm.info", m_info, PERM_ANY},
+    {"vm.sandbox", m_sandbox, PERM_ANY},
     {"vm.suspend", m_suspend, PERM_ANY},
     {"vm.resume", m_resume, PERM_ANY},
     {"vm.shutdown", m_shutdown, PERM_ANY},

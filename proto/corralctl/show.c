@@ -289,3 +289,25 @@ int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a)
     }
     return CTL_EXIT_OK;
 }
+
+int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *p = json_obj(), *r;
+    const char *report = NULL;
+    int rc;
+
+    json_add_str(p, "name", a->argv[0]);
+    r = ctl_call(ctl, "vm.sandbox", p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    if (ctl_reply_str(r, "report", true, &report) < 0)
+        rc = ctl_unexpected();
+    else if (ctl->json)
+        rc = ctl_print_json(r, true);
+    else {
+        fputs(report, stdout);
+        rc = CTL_EXIT_OK;
+    }
+    cJSON_Delete(r);
+    return rc;
+}

@@ -323,6 +323,18 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_inconsistencies,
     },
     {
+        .name = "sandbox-report",
+        .method = "vm.sandbox",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .summary = "print the confinement of a VM's supervisor",
+        .description = "Print what confines the running VM NAME's supervisor, as the kernel\n"
+                       "reports it: its uid and gid, supplementary groups, capability sets,\n"
+                       "NoNewPrivs, Seccomp mode and rlimits.",
+        .run = ctl_run_sandbox_report,
+    },
+    {
         .name = "hello",
         .method = "hello",
         .args = "",

@@ -49,6 +49,11 @@ def define_start_inspect_destroy(env):
         vm_uid = int(uids[0])
         check(all(os.stat(d["source"]).st_uid == vm_uid for d in info["disks"]),
               "the disks belong to the VM's uid while it runs")
+    _, rep, _ = env.ctl("sandbox-report", "vm1")
+    check("Seccomp: 2" in rep and "NoNewPrivs: 1" in rep and "CapEff: 0000000000000000" in rep,
+          "sandbox-report shows what applies: " + rep)
+    if os.geteuid() == 0:
+        check("uid: %d" % vm_uid in rep, "sandbox-report shows the VM's uid: " + rep)
     with open("/proc/%d/environ" % info["qemu_pid"], "rb") as f:
         env_names = sorted(v.split(b"=")[0] for v in f.read().split(b"\0") if v)
     check(b"CORRAL_SOCKET" not in env_names, "QEMU gets a cleared environment: %r" % env_names)
