@@ -1,9 +1,13 @@
 #include "broker/dispatch.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "broker/supervise.h"
+#include "common/domain_xml.h"
 #include "common/log.h"
 #include "proto/rpc.h"
 
@@ -45,6 +49,27 @@ static const char *perm_name(enum perm p)
 /* Snapshot jobs block QEMU's monitor while RAM is saved: generous. */
 #define SNAPSHOT_TIMEOUT_MS 600000
 
+/* Root and the members of the admin group manage every VM. */
+static bool is_admin(const struct broker *b, uid_t uid)
+{
+    struct passwd pw, *res = NULL;
+    gid_t groups[256];
+    int n = 256;
+    char buf[4096];
+
+    if (uid == 0)
+        return true;
+    if (!b->has_admin_group || getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+        return false;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (groups[i] == b->admin_gid)
+            return true;
+    }
+    return false;
+}
+
 static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *params)
 {
     const char *name = NULL;
@@ -68,6 +93,41 @@ static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
     rpc_req_done(req, r, r ? NULL : &e);
 }
 
+/* A user who is not an admin defines VMs for themself only, on disk images
+ * they own: the broker hands those images to the VM's uid, and must not be
+ * made to hand over anybody else's file. */
+static int check_user_disks(uid_t caller, uid_t owner, const char *xml, struct cerr *e)
+{
+    char *warnings = NULL;
+    struct domain_def *def;
+
+    if (owner != caller) {
+        cerr_set(e, CE_PERMISSION,
+                 "permission denied: uid %ld may not define a VM for uid %ld (only root and "
+                 "the admin group may)",
+                 (long)caller, (long)owner);
+        return -1;
+    }
+    def = domain_def_parse(xml, strlen(xml), &warnings, e);
+    free(warnings);
+    if (def == NULL)
+        return -1;
+    for (size_t i = 0; i < def->ndisks; i++) {
+        struct stat st;
+        if (lstat(def->disks[i].source, &st) == 0 &&
+            (st.st_uid != caller || !S_ISREG(st.st_mode))) {
+            cerr_set(e, CE_PERMISSION,
+                     "permission denied: disk %s is not a file owned by uid %ld, who defines "
+                     "VM %s",
+                     def->disks[i].source, (long)caller, def->name);
+            domain_def_free(def);
+            return -1;
+        }
+    }
+    domain_def_free(def);
+    return 0;
+}
+
 static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct broker *b = arg;
@@ -77,8 +137,13 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
     struct cerr e;
     cJSON *r, *w;
 
+    uid_t caller = rpc_req_uid(req);
+    long long owner = caller;
+
     if (rpc_param_string(params, "xml", true, &xml, &e) < 0 ||
-        (vm = registry_define(b, xml, strlen(xml), &warnings, &e)) == NULL) {
+        rpc_param_int(params, "owner", 0, 4294967294LL, &owner, &e) < 0 ||
+        (!is_admin(b, caller) && check_user_disks(caller, (uid_t)owner, xml, &e) < 0) ||
+        (vm = registry_define(b, xml, strlen(xml), (uid_t)owner, &warnings, &e)) == NULL) {
         rpc_req_done(req, NULL, &e);
         return;
     }
@@ -121,9 +186,13 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
     }
     r = json_obj();
     list = json_arr();
+    bool admin = is_admin(b, rpc_req_uid(req));
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
         cJSON *o;
         if (!all && (!bvm_active(vm) || vm->maintenance))
+            continue;
+        /* Users see the VMs they own. */
+        if (!admin && vm->owner != rpc_req_uid(req))
             continue;
         o = bvm_state_json(vm);
         json_add_str(o, "uuid", vm->def->uuid);
@@ -260,18 +329,40 @@ static const struct rpc_method methods[] = {
     {"vm.inconsistencies", m_inconsistencies, PERM_READ},
 };
 
+/* The only place that decides who may do what: admins everything, a VM's
+ * owner everything on it but raw QMP, anybody else nothing on it. */
 static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
                      void *arg)
 {
-    (void)params;
-    (void)arg;
-    if (uid == 0 || m->perm == PERM_READ)
+    struct broker *b = arg;
+    const cJSON *name = params ? cJSON_GetObjectItemCaseSensitive(params, "name") : NULL;
+    const struct bvm *vm;
+
+    if (is_admin(b, uid))
         return 0;
-    cerr_set(e, CE_PERMISSION,
-             "permission denied: uid %ld may not call %s (needs the '%s' "
-             "permission, which only root has)",
-             (long)uid, m->name, perm_name((enum perm)m->perm));
-    return -1;
+    if (m->perm == PERM_ADMIN) {
+        cerr_set(e, CE_PERMISSION,
+                 "permission denied: uid %ld may not call %s (needs the '%s' permission: root "
+                 "and the admin group)",
+                 (long)uid, m->name, perm_name((enum perm)m->perm));
+        return -1;
+    }
+    if (cJSON_IsString(name)) {
+        vm = registry_find(b, name->valuestring);
+        if (vm != NULL && vm->owner != uid) {
+            cerr_set(e, CE_PERMISSION,
+                     "permission denied: uid %ld may not call %s on VM %s (it belongs to uid "
+                     "%ld)",
+                     (long)uid, m->name, vm->def->name, (long)vm->owner);
+            return -1;
+        }
+    } else if (strcmp(m->name, "events.subscribe") == 0) {
+        cerr_set(e, CE_PERMISSION,
+                 "permission denied: uid %ld must name one of its VMs to follow events",
+                 (long)uid);
+        return -1;
+    }
+    return 0;
 }
 
 struct rpc_server *dispatch_serve(struct broker *b, int listen_fd, struct cerr *e)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -112,8 +113,12 @@ int identity_prepare(struct bvm *vm, struct cerr *e)
         return 0;
     walk_uid = vm->uid;
     walk_gid = vm->gid;
+    /* The owner reaches the control socket through the run directory's
+     * group; the supervisor refuses anyone else of that group at accept. */
+    struct passwd *pw = vm->owner != 0 ? getpwuid(vm->owner) : NULL;
+    gid_t rungid = pw != NULL ? pw->pw_gid : vm->gid;
     if (nftw(vm->state_dir, chown_one, 16, FTW_PHYS) < 0 || chmod(vm->state_dir, 0750) < 0 ||
-        chown(vm->run_dir, vm->uid, vm->gid) < 0 || chmod(vm->run_dir, 0750) < 0) {
+        chown(vm->run_dir, vm->uid, rungid) < 0 || chmod(vm->run_dir, 0750) < 0) {
         cerr_set(e, CE_SYSTEM, "VM %s: cannot hand its directories to uid %ld: %s", vm->def->name,
                  (long)vm->uid, strerror(errno));
         return -1;

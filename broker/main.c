@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -29,6 +30,7 @@ static void usage(FILE *f)
             "  --run-dir DIR      sockets and run records (default %s)\n"
             "  --supervisor PATH  corral-supervisor binary (default: next to corrald, else %s)\n"
             "  --uid-range A-B    run each VM under its own uid from A..B (needs root)\n"
+            "  --admin-group GRP  members of GRP manage every VM, as root does\n"
             "  --debug            verbose logging\n"
             "Runs in the foreground and logs to stderr; see corrald(8).\n",
             DEFAULT_STATE_DIR, DEFAULT_RUN_DIR, CORRAL_LIBEXECDIR "/corral-supervisor");
@@ -81,6 +83,7 @@ int main(int argc, char **argv)
         {"supervisor", required_argument, NULL, 'S'},
         {"debug", no_argument, NULL, 'd'},
         {"uid-range", required_argument, NULL, 'u'},
+        {"admin-group", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -105,6 +108,16 @@ int main(int argc, char **argv)
         case 'd':
             b.debug = true;
             break;
+        case 'g': {
+            struct group *gr = getgrnam(optarg);
+            if (gr == NULL) {
+                fprintf(stderr, "corrald: --admin-group: no group named %s\n", optarg);
+                return 2;
+            }
+            b.has_admin_group = true;
+            b.admin_gid = gr->gr_gid;
+            break;
+        }
         case 'u': {
             unsigned long lo, hi;
             char tail;

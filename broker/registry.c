@@ -131,6 +131,18 @@ cJSON *bvm_info_json(const struct bvm *vm)
     return o;
 }
 
+static void restore_owner(struct bvm *vm)
+{
+    char *path = xasprintf("%s/owner.json", vm->state_dir);
+    cJSON *o = read_json_file(path);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "uid");
+
+    /* A VM without a recorded owner is root's. */
+    vm->owner = cJSON_IsNumber(u) && u->valuedouble >= 0 ? (uid_t)u->valuedouble : 0;
+    cJSON_Delete(o);
+    free(path);
+}
+
 static void restore_status(struct bvm *vm)
 {
     char *path = xasprintf("%s/status.json", vm->state_dir);
@@ -228,6 +240,7 @@ int registry_load(struct broker *b, struct cerr *e)
         }
         struct bvm *vm = bvm_new(b, def);
         restore_status(vm);
+        restore_owner(vm);
         registry_insert(b, vm);
         if (identity_assign(b, vm, &le) < 0)
             log_err("%s", le.msg);
@@ -258,8 +271,8 @@ struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e)
     return vm;
 }
 
-struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char **warnings,
-                            struct cerr *e)
+struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t owner,
+                            char **warnings, struct cerr *e)
 {
     struct domain_def *def = domain_def_parse(xml, len, warnings, e);
     char *text = NULL, *tmpdir = NULL, *final = NULL, *path = NULL;
@@ -293,6 +306,15 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char 
     }
     if (file_write_atomic(path, text, strlen(text), 0640, e) < 0)
         goto fail_rm;
+    {
+        char *opath = xasprintf("%s/owner.json", tmpdir);
+        char *otext = xasprintf("{\"uid\":%ld}\n", (long)owner);
+        int orc = file_write_atomic(opath, otext, strlen(otext), 0640, e);
+        free(opath);
+        free(otext);
+        if (orc < 0)
+            goto fail_rm;
+    }
     if (rename(tmpdir, final) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot rename %s to %s: %s", tmpdir, final, strerror(errno));
         goto fail_rm;
@@ -303,6 +325,7 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char 
     if (rc < 0)
         goto fail;
     vm = bvm_new(b, def);
+    vm->owner = owner;
     def = NULL;
     registry_insert(b, vm);
     persist_status(vm);

@@ -63,6 +63,10 @@ struct bvm {
     struct maint_op *maint_queue;
     struct event *maint_idle;
 
+    /* The local user the VM belongs to (recorded at define); separate from
+     * the uid it runs as. */
+    uid_t owner;
+
     /* The runtime identity (broker/identity.c), when uids are isolated. */
     bool has_identity;
     uid_t uid;
@@ -81,6 +85,9 @@ struct broker {
     struct rpc_server *srv;
     struct bvm *vms;
     bool debug;
+    /* --admin-group: its members manage every VM, as root does. */
+    bool has_admin_group;
+    gid_t admin_gid;
     /* --uid-range: one uid per VM from [uid_min, uid_max]. */
     bool isolate;
     uid_t uid_min, uid_max;
@@ -93,8 +100,8 @@ struct bvm *registry_find(struct broker *b, const char *name);
 struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e);
 /* Parses, checks and durably writes a new definition; nothing is written
  * on failure.  *warnings is malloc'd or NULL. */
-struct bvm *registry_define(struct broker *b, const char *xml, size_t len, char **warnings,
-                            struct cerr *e);
+struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t owner,
+                            char **warnings, struct cerr *e);
 /* Removes an inactive VM's definition and state directory. */
 int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e);
 bool bvm_active(const struct bvm *vm);

@@ -467,7 +467,7 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[16] = {vm->b->supervisor_path,
+        char *argv[20] = {vm->b->supervisor_path,
                           "--name",
                           vm->def->name,
                           "--state-dir",
@@ -476,8 +476,11 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
                           vm->run_dir,
                           "--status-fd",
                           "3"};
-        char uid[24], gid[24];
+        char uid[24], gid[24], owner[24];
         int n = 9;
+        snprintf(owner, sizeof(owner), "%ld", (long)vm->owner);
+        argv[n++] = "--owner";
+        argv[n++] = owner;
         if (vm->has_identity) {
             snprintf(uid, sizeof(uid), "%ld", (long)vm->uid);
             snprintf(gid, sizeof(gid), "%ld", (long)vm->gid);

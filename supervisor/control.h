@@ -4,6 +4,7 @@
 #define CORRAL_CONTROL_H
 
 #include <event2/event.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "proto/server.h"
@@ -14,6 +15,7 @@
 struct control_ctx {
     struct vm *vm;
     struct snapops *snapops;
+    uid_t owner; /* the VM's owner may use the control socket too */
     /* A client subscribed to events: hand it what nobody has seen yet. */
     void (*subscribed)(struct control_ctx *ctx);
 };

@@ -173,7 +173,9 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
     s->ctx.vm = s->vm;
     s->ctx.snapops = s->snapops;
     s->ctx.subscribed = resend_reports;
-    fd = unix_listen(s->control_path, 0660, e);
+    /* Open to all by mode: the run directory decides who can reach it and
+     * admit() who is served. */
+    fd = unix_listen(s->control_path, 0666, e);
     if (fd < 0)
         return -1;
     s->ctl = control_serve(s->base, &s->ctx, fd, e);
@@ -219,7 +221,8 @@ int main(int argc, char **argv)
         {"run-dir", required_argument, NULL, 'r'}, {"status-fd", required_argument, NULL, 'f'},
         {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
         {"maintenance", no_argument, NULL, 'm'},   {"uid", required_argument, NULL, 'U'},
-        {"gid", required_argument, NULL, 'G'},     {NULL, 0, NULL, 0},
+        {"gid", required_argument, NULL, 'G'},     {"owner", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
     };
     struct supervisor s = {.status_fd = -1};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
@@ -251,6 +254,9 @@ int main(int argc, char **argv)
             break;
         case 'm':
             maintenance = true;
+            break;
+        case 'o':
+            s.ctx.owner = (uid_t)strtoul(optarg, NULL, 10);
             break;
         case 'U':
             run_uid = (uid_t)strtoul(optarg, NULL, 10);

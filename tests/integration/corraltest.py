@@ -7,6 +7,7 @@ prints one line that tests/run-tests counts.
 """
 
 import glob
+import pwd
 import json
 import os
 import shutil
@@ -123,6 +124,7 @@ class Env:
         self.env["ASAN_OPTIONS"] = "log_path=%s/asan:detect_leaks=1:abort_on_error=0" % self.asan_dir
         self.env["UBSAN_OPTIONS"] = "log_path=%s/ubsan:print_stacktrace=1" % self.asan_dir
         self.broker = None
+        self.broker_args = []
         self.broker_log = os.path.join(self.dir, "corrald.log")
         self.images = os.path.join(self.dir, "img")
         os.makedirs(self.images)
@@ -133,7 +135,7 @@ class Env:
         log = open(self.broker_log, "ab")
         self.broker = subprocess.Popen(
             [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
-            + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []),
+            + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []) + self.broker_args,
             stdout=log, stderr=log, env=self.env)
         log.close()
         deadline = time.time() + 20
@@ -181,7 +183,7 @@ class Env:
                     os.chmod(d, 0o755)
             cmd[0] = os.path.join(bindir, "corralctl")
             kw["user"] = user
-            kw["group"] = user
+            kw["group"] = pwd.getpwnam(user).pw_gid if isinstance(user, str) else user
             kw["extra_groups"] = []
         p = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=timeout, **kw)
         if ok is True and p.returncode != 0:

@@ -1,0 +1,86 @@
+"""Owners, the admin group and per-VM access, with throw-away local users."""
+
+import grp
+import os
+import pwd
+import subprocess
+import sys
+import time
+
+from corraltest import Skip, check, run
+
+SUFFIX = str(os.getpid() % 100000)
+ALICE, BOB, CAROL, ADMINS = ("ct-alice" + SUFFIX, "ct-bob" + SUFFIX, "ct-carol" + SUFFIX,
+                             "ct-admins" + SUFFIX)
+
+
+def users():
+    if os.geteuid() != 0:
+        raise Skip("needs root to create throw-away users")
+    subprocess.run(["groupadd", ADMINS], check=True)
+    for u in (ALICE, BOB, CAROL):
+        subprocess.run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", u], check=True)
+    subprocess.run(["usermod", "-aG", ADMINS, CAROL], check=True)
+
+
+def drop_users():
+    for u in (ALICE, BOB, CAROL):
+        subprocess.run(["userdel", u], capture_output=True)
+    subprocess.run(["groupdel", ADMINS], capture_output=True)
+
+
+def owners_and_admins(env):
+    users()
+    try:
+        env.broker_args = ["--admin-group", ADMINS]
+        env.start_broker()
+        alice = pwd.getpwnam(ALICE).pw_uid
+        a, b = env.qcow2("alice-a.qcow2", boot=True), env.qcow2("alice-b.qcow2")
+        # Alice may only use images she owns.
+        xml = os.path.join(env.dir, "vma.xml")
+        with open(xml, "w") as f:
+            f.write(env.domain_xml("vma", disks=[(a, "vda"), (b, "vdb")]))
+        os.chmod(xml, 0o644)
+        _, _, err = env.ctl("define", xml, ok=False, user=ALICE)
+        check("not a file owned by uid %d" % alice in err, "foreign images refused: " + err)
+        for p in (a, b):
+            os.chown(p, alice, -1)
+        env.ctl("define", xml, user=ALICE)
+        _, out, _ = env.ctl("list", "--all", user=ALICE)
+        check("vma" in out, "the owner sees her VM: " + out)
+        _, out, _ = env.ctl("list", "--all", user=BOB)
+        check("vma" not in out, "another user does not: " + out)
+        _, _, err = env.ctl("start", "vma", ok=False, user=BOB)
+        check("permission denied" in err and "belongs to uid %d" % alice in err, err)
+        check("refused vm.start from uid %d" % pwd.getpwnam(BOB).pw_uid in env.log_tail(),
+              "the refusal is logged with the uid and the request")
+        env.ctl("start", "vma", user=ALICE)
+        env.ctl("suspend", "vma", user=ALICE)
+        env.ctl("resume", "vma", user=ALICE)
+        env.ctl("snapshot-create-as", "vma", "mine", user=ALICE)
+        _, _, err = env.ctl("qemu-monitor-command", "vma", '{"execute":"query-status"}', ok=False,
+                            user=ALICE)
+        check("permission denied" in err and "admin" in err, "raw QMP is for admins: " + err)
+        # The admin group manages everything, raw QMP included.
+        _, out, _ = env.ctl("qemu-monitor-command", "vma", '{"execute":"query-status"}', user=CAROL)
+        check("running" in out, out)
+        # The control socket serves the owner and refuses others at accept.
+        sock = env.info("vma")["control_socket"]
+        _, out, _ = env.ctl("--vm-socket", sock, "domstate", "vma", user=ALICE)
+        check(out.strip() == "running", "the owner reaches her supervisor: " + out)
+        rc, _, _ = env.ctl("--vm-socket", sock, "domstate", "vma", ok=False, user=BOB)
+        check(rc != 0, "another user does not")
+        env.ctl("destroy", "vma", user=ALICE)
+        env.wait_state("vma", "shut off")
+        check(os.stat(a).st_uid == alice, "the image is Alice's again after the stop")
+        _, _, err = env.ctl("undefine", "vma", ok=False, user=BOB)
+        check("permission denied" in err, err)
+        env.ctl("undefine", "vma", user=ALICE)
+    finally:
+        env.stop_broker()
+        env.cleanup()
+        drop_users()
+
+
+if __name__ == "__main__":
+    sys.exit(run([owners_and_admins]))
