@@ -117,9 +117,10 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
         report_status(s, e);
         return;
     }
-    /* QEMU is running and this process will never start another: from here
-     * on it parses what QEMU says, so it may do no more than it needs. */
-    if (sandbox_no_new_privs(&se) < 0 || sandbox_seccomp_install(&se) < 0) {
+    /* QEMU (which inherited no_new_privs) is running and this process will
+     * never start another: from here on it parses what QEMU says, so it
+     * may do no more than it needs. */
+    if (sandbox_seccomp_install(&se) < 0) {
         log_err("VM %s: cannot confine the supervisor: %s", vm_name(vm), se.msg);
         s->exit_code = 1;
         report_status(s, &se);
@@ -286,7 +287,8 @@ int main(int argc, char **argv)
     int keep[1] = {s.status_fd};
     if (sandbox_close_fds(keep, s.status_fd >= 0 ? 1 : 0, &e) < 0 || sandbox_clear_env(&e) < 0 ||
         sandbox_set_rlimits(&limits, &e) < 0 ||
-        (run_uid != 0 && sandbox_drop_privileges(run_uid, run_gid, &e) < 0)) {
+        (run_uid != 0 && sandbox_drop_privileges(run_uid, run_gid, &e) < 0) ||
+        sandbox_no_new_privs(&e) < 0) {
         log_err("VM %s: cannot prepare the sandbox: %s", name, e.msg);
         return 1;
     }

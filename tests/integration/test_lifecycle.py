@@ -143,6 +143,14 @@ def two_vms_at_once(env):
             ["setpriv", "--reuid=%d" % u1, "--regid=%d" % u1, "--clear-groups", "--",
              "ls", os.path.join(env.state, "vms", "vm2")], capture_output=True)
         check(probe.returncode != 0, "VM 1's uid cannot list VM 2's state directory")
+        probe = subprocess.run(
+            ["setpriv", "--reuid=%d" % u1, "--regid=%d" % u1, "--clear-groups", "--",
+             sys.executable, "-c",
+             "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])",
+             i2["control_socket"]], capture_output=True)
+        check(probe.returncode != 0, "VM 1's uid cannot reach VM 2's control socket")
+        with open("/proc/%d/status" % i1["qemu_pid"]) as f:
+            check("NoNewPrivs:\t1" in f.read(), "QEMU inherits no_new_privs")
     env.ctl("suspend", "vm1")
     check(env.wait_state("vm1", "paused").startswith("paused"), "vm1 paused")
     check(env.wait_state("vm2", "running").startswith("running"), "vm2 unaffected")
