@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -150,9 +151,24 @@ int identity_prepare(struct bvm *vm, struct cerr *e)
     }
     for (size_t i = 0; i < vm->def->ndisks; i++) {
         const char *p = vm->def->disks[i].source;
+        char *dir = xstrdup(p);
         struct stat st;
-        if (stat(p, &st) < 0)
+        bool reachable;
+        if (stat(p, &st) < 0) {
+            free(dir);
             continue;
+        }
+        *strrchr(dir, '/') = '\0';
+        reachable = path_reachable_by_others(dir[0] ? dir : "/", e);
+        free(dir);
+        if (!reachable) {
+            char why[CERR_MSG_MAX];
+            snprintf(why, sizeof(why), "%s", e->msg);
+            cerr_set(e, CE_SYSTEM, "VM %s: disk %s cannot be reached by the VM's uid %ld: %s",
+                     vm->def->name, p, (long)vm->uid, why);
+            cJSON_Delete(j);
+            return -1;
+        }
         /* Owner-only while the VM runs: no other VM's uid may read it. */
         if (chown(p, vm->uid, vm->gid) < 0 || chmod(p, 0600) < 0) {
             cerr_set(e, CE_SYSTEM, "VM %s: cannot hand disk %s to uid %ld: %s", vm->def->name, p,

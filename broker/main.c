@@ -21,6 +21,8 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/corral"
 #define DEFAULT_RUN_DIR "/run/corral"
+#define DEFAULT_UID_MIN 200000
+#define DEFAULT_UID_MAX 265535
 
 static void usage(FILE *f)
 {
@@ -29,7 +31,9 @@ static void usage(FILE *f)
             "  --state-dir DIR    VM definitions, snapshot metadata, logs (default %s)\n"
             "  --run-dir DIR      sockets and run records (default %s)\n"
             "  --supervisor PATH  corral-supervisor binary (default: next to corrald, else %s)\n"
-            "  --uid-range A-B    run each VM under its own uid from A..B (needs root)\n"
+            "  --uid-range A-B    the uids VMs run as, one each (needs root; default as root\n"
+            "                     200000-265535)\n"
+            "  --no-isolation     run every VM as the broker's user instead\n"
             "  --admin-group GRP  members of GRP manage every VM, as root does\n"
             "  --debug            verbose logging\n"
             "Runs in the foreground and logs to stderr; see corrald(8).\n",
@@ -84,10 +88,12 @@ int main(int argc, char **argv)
         {"debug", no_argument, NULL, 'd'},
         {"uid-range", required_argument, NULL, 'u'},
         {"admin-group", required_argument, NULL, 'g'},
+        {"no-isolation", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state_dir = DEFAULT_STATE_DIR, *run_dir = DEFAULT_RUN_DIR, *sup = NULL;
+    bool no_isolation = false;
     struct broker b = {0};
     struct event *sigterm = NULL, *sigint = NULL;
     char *sock_path = NULL;
@@ -131,6 +137,9 @@ int main(int argc, char **argv)
             b.uid_max = (uid_t)hi;
             break;
         }
+        case 'N':
+            no_isolation = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -148,12 +157,29 @@ int main(int argc, char **argv)
         log_err("--uid-range needs root: only root can hand files and processes to other uids");
         return 2;
     }
+    /* As root, every VM gets its own uid unless told otherwise: VMs of
+     * different owners must stay apart by default. */
+    if (!b.isolate && !no_isolation && geteuid() == 0) {
+        b.isolate = true;
+        b.uid_min = DEFAULT_UID_MIN;
+        b.uid_max = DEFAULT_UID_MAX;
+    }
+    if (no_isolation)
+        b.isolate = false;
     signal(SIGPIPE, SIG_IGN);
     umask(022);
     b.state_dir = absolute_dir(state_dir, 0755, &e);
     b.run_dir = b.state_dir ? absolute_dir(run_dir, 0755, &e) : NULL;
     if (b.run_dir == NULL) {
         log_err("%s", e.msg);
+        goto out;
+    }
+    if (b.isolate &&
+        (!path_reachable_by_others(b.state_dir, &e) || !path_reachable_by_others(b.run_dir, &e))) {
+        log_err("%s; every VM runs under its own uid and must reach it: make the directories "
+                "above it searchable (chmod o+x), choose other directories, or run with "
+                "--no-isolation",
+                e.msg);
         goto out;
     }
     b.supervisor_path = sup ? xstrdup(sup) : default_supervisor();

@@ -516,8 +516,13 @@ static int spawn_supervisor(struct bvm *vm, struct cerr *e)
     int rc = mkdir_p(vmdirs, 0755, e);
     free(vmdirs);
     if (rc < 0 || rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0 ||
-        identity_assign(vm->b, vm, e) < 0 || identity_prepare(vm, e) < 0)
+        identity_assign(vm->b, vm, e) < 0)
         return -1;
+    if (identity_prepare(vm, e) < 0) {
+        /* Whatever was handed over already goes back. */
+        identity_release(vm);
+        return -1;
+    }
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create a pipe: %s", strerror(errno));
         return -1;

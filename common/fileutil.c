@@ -253,3 +253,22 @@ int file_remove_durable(const char *path, struct cerr *e)
     free(dircopy);
     return rc;
 }
+
+/* Whether a uid with no groups can traverse every directory down to path. */
+bool path_reachable_by_others(const char *path, struct cerr *e)
+{
+    char *copy = xstrdup(path);
+    bool ok = true;
+
+    for (char *p = copy + strlen(copy); ok && p > copy; p = strrchr(copy, '/')) {
+        struct stat st;
+        *p = '\0';
+        const char *dir = copy[0] ? copy : "/";
+        if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+            cerr_set(e, CE_SYSTEM, "%s is not searchable by other users", dir);
+            ok = false;
+        }
+    }
+    free(copy);
+    return ok;
+}

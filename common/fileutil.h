@@ -23,6 +23,9 @@ int rm_rf(const char *path, struct cerr *e);
 /* Removes a file and fsyncs its directory; a missing file is not an error. */
 int file_remove_durable(const char *path, struct cerr *e);
 bool path_exists(const char *path);
+/* Whether a uid with no groups can search every directory from / down to
+ * path (path included); e names the first one it cannot. */
+bool path_reachable_by_others(const char *path, struct cerr *e);
 /* Formats into a malloc'd string; aborts the process on allocation failure
  * because every caller would otherwise have nothing sensible to do. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

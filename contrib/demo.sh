@@ -4,7 +4,10 @@
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
-demo="$top/demo-state"
+# Outside the checkout: each VM runs under its own uid, which must be able
+# to reach its disks and directories, and a checkout may sit under a home
+# directory nobody else can enter.
+demo=/var/tmp/corral-demo
 ctl="$build/corralctl"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
