@@ -20,6 +20,7 @@ enum perm {
     PERM_SNAPSHOT,
     PERM_REVERT,
     PERM_DELETE_SNAPSHOT,
+    PERM_FORCE,
     PERM_ADMIN
 };
 
@@ -38,6 +39,8 @@ static const char *perm_name(enum perm p)
         return "revert";
     case PERM_DELETE_SNAPSHOT:
         return "delete-snapshot";
+    case PERM_FORCE:
+        return "force";
     case PERM_ADMIN:
         return "admin";
     }
@@ -338,28 +341,34 @@ static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params,
     const cJSON *name = params ? cJSON_GetObjectItemCaseSensitive(params, "name") : NULL;
     const struct bvm *vm;
 
+    enum perm need = (enum perm)m->perm;
+    const cJSON *force = params ? cJSON_GetObjectItemCaseSensitive(params, "force") : NULL;
+
+    /* Forcing a delete past a failed job drops metadata for data that may
+     * still be on disk: a permission of its own. */
+    if (need == PERM_DELETE_SNAPSHOT && cJSON_IsTrue(force))
+        need = PERM_FORCE;
     if (is_admin(b, uid))
         return 0;
-    if (m->perm == PERM_ADMIN) {
+    if (need == PERM_ADMIN) {
         cerr_set(e, CE_PERMISSION,
                  "permission denied: uid %ld may not call %s (needs the '%s' permission: root "
                  "and the admin group)",
-                 (long)uid, m->name, perm_name((enum perm)m->perm));
+                 (long)uid, m->name, perm_name(need));
         return -1;
     }
     if (cJSON_IsString(name)) {
         vm = registry_find(b, name->valuestring);
         if (vm != NULL && vm->owner != uid) {
             cerr_set(e, CE_PERMISSION,
-                     "permission denied: uid %ld may not call %s on VM %s (it belongs to uid "
-                     "%ld)",
-                     (long)uid, m->name, vm->def->name, (long)vm->owner);
+                     "permission denied: uid %ld may not call %s on VM %s (needs the '%s' "
+                     "permission; the VM belongs to uid %ld)",
+                     (long)uid, m->name, vm->def->name, perm_name(need), (long)vm->owner);
             return -1;
         }
     } else if (strcmp(m->name, "events.subscribe") == 0) {
         cerr_set(e, CE_PERMISSION,
-                 "permission denied: uid %ld must name one of its VMs to follow events",
-                 (long)uid);
+                 "permission denied: uid %ld must name one of its VMs to follow events", (long)uid);
         return -1;
     }
     return 0;

@@ -57,6 +57,25 @@ int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e)
 
     if (!b->isolate)
         return 0;
+    /* An explicit user from the broker's configuration wins over the range
+     * and is not recorded: the configuration is its record. */
+    for (size_t i = 0; i < b->nvm_users; i++) {
+        const char *eq = strchr(b->vm_users[i], '=');
+        struct passwd *pw;
+        if (eq == NULL || (size_t)(eq - b->vm_users[i]) != strlen(vm->def->name) ||
+            strncmp(b->vm_users[i], vm->def->name, (size_t)(eq - b->vm_users[i])) != 0)
+            continue;
+        pw = getpwnam(eq + 1);
+        if (pw == NULL || pw->pw_uid == 0) {
+            cerr_set(e, CE_SYSTEM, "VM %s: --vm-user names %s, which is %s", vm->def->name, eq + 1,
+                     pw == NULL ? "no local user" : "root");
+            return -1;
+        }
+        vm->uid = pw->pw_uid;
+        vm->gid = pw->pw_gid;
+        vm->has_identity = true;
+        return 0;
+    }
     j = identity_read(vm);
     u = cJSON_GetObjectItemCaseSensitive(j, "uid");
     if (cJSON_IsNumber(u) && u->valuedouble >= b->uid_min && u->valuedouble <= b->uid_max) {

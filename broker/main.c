@@ -34,6 +34,7 @@ static void usage(FILE *f)
             "  --uid-range A-B    the uids VMs run as, one each (needs root; default as root\n"
             "                     200000-265535)\n"
             "  --no-isolation     run every VM as the broker's user instead\n"
+            "  --vm-user VM=USER  run VM as the local USER instead of a uid from the range\n"
             "  --admin-group GRP  members of GRP manage every VM, as root does\n"
             "  --debug            verbose logging\n"
             "Runs in the foreground and logs to stderr; see corrald(8).\n",
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
         {"uid-range", required_argument, NULL, 'u'},
         {"admin-group", required_argument, NULL, 'g'},
         {"no-isolation", no_argument, NULL, 'N'},
+        {"vm-user", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -139,6 +141,14 @@ int main(int argc, char **argv)
         }
         case 'N':
             no_isolation = true;
+            break;
+        case 'V':
+            if (strchr(optarg, '=') == NULL) {
+                fprintf(stderr, "corrald: --vm-user wants VMNAME=USER\n");
+                return 2;
+            }
+            b.vm_users = xreallocarray(b.vm_users, b.nvm_users + 1, sizeof(*b.vm_users));
+            b.vm_users[b.nvm_users++] = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -236,6 +246,7 @@ out:
     free(b.state_dir);
     free(b.run_dir);
     free(b.supervisor_path);
+    free(b.vm_users);
     if (b.base != NULL)
         event_base_free(b.base);
     return rc;

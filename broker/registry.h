@@ -88,6 +88,9 @@ struct broker {
     /* --admin-group: its members manage every VM, as root does. */
     bool has_admin_group;
     gid_t admin_gid;
+    /* --vm-user NAME=USER: VMs that run as a named user, not from the range. */
+    char **vm_users; /* "NAME=USER" strings */
+    size_t nvm_users;
     /* --uid-range: one uid per VM from [uid_min, uid_max]. */
     bool isolate;
     uid_t uid_min, uid_max;

@@ -29,6 +29,28 @@ def drop_users():
     subprocess.run(["groupdel", ADMINS], capture_output=True)
 
 
+def explicit_vm_user(env):
+    users()
+    try:
+        env.broker_args = ["--vm-user", "named=" + BOB]
+        env.start_broker()
+        env.define("named", machine="none", disks=[(env.qcow2("n.qcow2"), "vda")])
+        env.define("ranged", machine="none", disks=[(env.qcow2("r.qcow2"), "vda")])
+        env.ctl("start", "named")
+        env.ctl("start", "ranged")
+        bob = pwd.getpwnam(BOB).pw_uid
+        q1 = os.stat("/proc/%d" % env.info("named")["qemu_pid"]).st_uid
+        q2 = os.stat("/proc/%d" % env.info("ranged")["qemu_pid"]).st_uid
+        check(q1 == bob, "the configured user runs VM named: %d != %d" % (q1, bob))
+        check(231000 <= q2 <= 231999, "the other VM gets a uid from the range: %d" % q2)
+        env.ctl("destroy", "named")
+        env.ctl("destroy", "ranged")
+    finally:
+        env.stop_broker()
+        env.cleanup()
+        drop_users()
+
+
 def owners_and_admins(env):
     users()
     try:
@@ -83,4 +105,4 @@ def owners_and_admins(env):
 
 
 if __name__ == "__main__":
-    sys.exit(run([owners_and_admins]))
+    sys.exit(run([owners_and_admins, explicit_vm_user]))
