@@ -23,17 +23,9 @@ static char *identity_path(const struct bvm *vm)
 static cJSON *identity_read(const struct bvm *vm)
 {
     char *path = identity_path(vm);
-    struct cerr e;
-    size_t len;
-    char *text = path_exists(path) ? file_read_all(path, IDENTITY_MAX, &len, &e) : NULL;
-    cJSON *j = text ? json_parse(text, len, &e) : NULL;
+    cJSON *j = json_read_object_file(path, IDENTITY_MAX);
 
-    free(text);
     free(path);
-    if (j != NULL && !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        j = NULL;
-    }
     return j;
 }
 

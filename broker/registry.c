@@ -103,25 +103,11 @@ void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
     }
 }
 
-static cJSON *read_json_file(const char *path)
-{
-    struct cerr e;
-    size_t len;
-    char *text = file_read_all(path, STATUS_MAX, &len, &e);
-    cJSON *j;
-
-    if (text == NULL)
-        return NULL;
-    j = json_parse(text, len, &e);
-    free(text);
-    return cJSON_IsObject(j) ? j : (cJSON_Delete(j), NULL);
-}
-
 cJSON *bvm_info_json(const struct bvm *vm)
 {
     cJSON *o = domain_def_to_json(vm->def);
     char *path = xasprintf("%s/last-exit.json", vm->state_dir);
-    cJSON *last = read_json_file(path);
+    cJSON *last = json_read_object_file(path, STATUS_MAX);
 
     free(path);
     json_add_str(o, "state", vm->state);
@@ -134,7 +120,7 @@ cJSON *bvm_info_json(const struct bvm *vm)
 static void restore_owner(struct bvm *vm)
 {
     char *path = xasprintf("%s/owner.json", vm->state_dir);
-    cJSON *o = read_json_file(path);
+    cJSON *o = json_read_object_file(path, STATUS_MAX);
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "uid");
 
     /* A VM without a recorded owner is root's. */
@@ -146,7 +132,7 @@ static void restore_owner(struct bvm *vm)
 static void restore_status(struct bvm *vm)
 {
     char *path = xasprintf("%s/status.json", vm->state_dir);
-    cJSON *st = read_json_file(path);
+    cJSON *st = json_read_object_file(path, STATUS_MAX);
     const cJSON *s, *r;
 
     free(path);

@@ -254,29 +254,12 @@ static void watch_qemu(struct bvm *vm, pid_t pid)
     }
 }
 
-static cJSON *read_json(const char *path, size_t max)
-{
-    struct cerr e;
-    size_t len;
-    char *text = file_read_all(path, max, &len, &e);
-    cJSON *j = NULL;
-
-    if (text != NULL)
-        j = json_parse(text, len, &e);
-    free(text);
-    if (j != NULL && !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        j = NULL;
-    }
-    return j;
-}
-
 /* The supervisor is gone: settle the VM's state from the exit facts it
  * wrote, or call it a crash when it wrote none. */
 static void settle(struct bvm *vm, const char *how)
 {
     char *exit_path = xasprintf("%s/last-exit.json", vm->state_dir);
-    cJSON *facts = read_json(exit_path, RECORD_MAX);
+    cJSON *facts = json_read_object_file(exit_path, RECORD_MAX);
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(facts, "state");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(facts, "reason");
     const cJSON *when = cJSON_GetObjectItemCaseSensitive(facts, "time");
@@ -721,7 +704,7 @@ static bool is_our_supervisor(pid_t pid, const char *name)
 void supervise_adopt(struct bvm *vm)
 {
     char *path = xasprintf("%s/supervisor.json", vm->run_dir);
-    cJSON *rec = read_json(path, RECORD_MAX);
+    cJSON *rec = json_read_object_file(path, RECORD_MAX);
     const cJSON *spid = cJSON_GetObjectItemCaseSensitive(rec, "supervisor_pid");
     const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
     const cJSON *started = cJSON_GetObjectItemCaseSensitive(rec, "started");

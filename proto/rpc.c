@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fileutil.h"
 #include "common/log.h"
 
 static void *oom(void *p)
@@ -87,6 +88,21 @@ cJSON *json_parse(const char *buf, size_t len, struct cerr *e)
             cJSON_Delete(j);
             return NULL;
         }
+    }
+    return j;
+}
+
+cJSON *json_read_object_file(const char *path, size_t max)
+{
+    struct cerr e;
+    size_t len;
+    char *text = file_read_all(path, max, &len, &e);
+    cJSON *j = text != NULL ? json_parse(text, len, &e) : NULL;
+
+    free(text);
+    if (j != NULL && !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        j = NULL;
     }
     return j;
 }

@@ -66,6 +66,9 @@ void json_add(cJSON *obj, const char *key, cJSON *item);
 void json_arr_add(cJSON *arr, cJSON *item);
 cJSON *json_str(const char *s);
 cJSON *json_dup(const cJSON *item);
+/* Reads a file holding one JSON object of at most max bytes; NULL when it
+ * is missing, unreadable, malformed or not an object.  Caller frees. */
+cJSON *json_read_object_file(const char *path, size_t max);
 /* Parses untrusted JSON text of at most RPC_MAX_MESSAGE bytes. */
 cJSON *json_parse(const char *buf, size_t len, struct cerr *e);
 

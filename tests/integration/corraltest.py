@@ -200,9 +200,6 @@ class Env:
             os.chmod(path, 0o755)
         return path
 
-    def bindir_for_tty(self):
-        return BUILD
-
     def rpc(self, path=None):
         return Rpc(path or self.sock)
 

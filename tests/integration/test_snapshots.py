@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from corraltest import Fail, check, run
+from corraltest import BUILD, Fail, check, run
 
 
 def tags(path):
@@ -489,7 +489,7 @@ def corralctl_snapshot_verbs(env):
     _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
     check(out.strip() == "", "all gone: " + out)
     # On a terminal, snapshot-create-as shows the job's progress.
-    p = subprocess.run(["script", "-qec", "%s/corralctl snapshot-create-as vm1 on-a-tty" % env.bindir_for_tty(),
+    p = subprocess.run(["script", "-qec", "%s/corralctl snapshot-create-as vm1 on-a-tty" % BUILD,
                         "/dev/null"], capture_output=True, text=True, env=env.env, timeout=60)
     check("snapshot job: created > running" in p.stdout and "concluded" in p.stdout
           and "Domain snapshot on-a-tty created" in p.stdout, "progress on a tty: %r" % p.stdout)
