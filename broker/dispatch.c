@@ -89,10 +89,13 @@ static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *pa
 
 static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
 {
+    const struct broker *b = arg;
     struct cerr e;
     cJSON *r = rpc_hello_result(params, "corrald", rpc_req_uid(req), &e);
 
-    (void)arg;
+    /* Re-attachments after this broker's start still in flight. */
+    if (r != NULL)
+        json_add_num(r, "adopting", b->adopting);
     rpc_req_done(req, r, r ? NULL : &e);
 }
 
@@ -230,7 +233,8 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (vm == NULL)
         return;
-    if (bvm_active(vm) && !vm->starting && !vm->maintenance)
+    /* Without a supervisor ready to answer, the broker says what it knows. */
+    if (bvm_active(vm) && !vm->starting && !vm->maintenance && !vm->readopting && !vm->degraded)
         supervise_forward(vm, "vm.info", params, FORWARD_TIMEOUT_MS, req);
     else
         rpc_req_done(req, bvm_info_json(vm), NULL);
@@ -259,6 +263,18 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
     /* Snapshot work on a shut-off VM goes to a maintenance supervisor. */
     if (strncmp(method, "snapshot.", 9) == 0 && (vm->maintenance || !bvm_active(vm))) {
         supervise_maintenance(vm, method, params, timeout, req);
+        return;
+    }
+    if (vm->degraded && strcmp(method, "vm.destroy") == 0) {
+        supervise_destroy_degraded(vm, req);
+        return;
+    }
+    if (vm->degraded) {
+        cerr_set(&e, CE_OPERATION_INVALID,
+                 "VM %s is degraded: its QEMU pid %ld runs without a supervisor; destroy it, or "
+                 "start it to re-adopt QEMU",
+                 vm->def->name, (long)vm->qemu_pid);
+        rpc_req_done(req, NULL, &e);
         return;
     }
     if (!bvm_active(vm) || vm->starting || vm->maintenance) {

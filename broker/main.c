@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker/dispatch.h"
+#include "broker/reaper.h"
 #include "broker/registry.h"
 #include "broker/supervise.h"
 #include "common/fileutil.h"
@@ -23,11 +24,16 @@
 #define DEFAULT_RUN_DIR "/run/corral"
 #define DEFAULT_UID_MIN 200000
 #define DEFAULT_UID_MAX 265535
+/* As systemd's default start limit: 5 in 10 s is for services that start
+ * fast; a supervisor re-adopting a busy QEMU may take longer. */
+#define DEFAULT_RESTART_LIMIT 5
+#define DEFAULT_RESTART_INTERVAL 60
+#define DEFAULT_ADOPT_TIMEOUT 10
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: corrald [--state-dir DIR] [--run-dir DIR] [--supervisor PATH] [--debug]\n"
+            "usage: corrald [--state-dir DIR] [--run-dir DIR] [--supervisor PATH] [OPTION]...\n"
             "  --state-dir DIR    VM definitions, snapshot metadata, logs (default %s)\n"
             "  --run-dir DIR      sockets and run records (default %s)\n"
             "  --supervisor PATH  corral-supervisor binary (default: next to corrald, else %s)\n"
@@ -36,9 +42,16 @@ static void usage(FILE *f)
             "  --no-isolation     run every VM as the broker's user instead\n"
             "  --vm-user VM=USER  run VM as the local USER instead of a uid from the range\n"
             "  --admin-group GRP  members of GRP manage every VM, as root does\n"
+            "  --restart-limit N/SECS\n"
+            "                     more than N supervisor crashes of one VM within SECS\n"
+            "                     seconds leave it degraded (default %d/%d)\n"
+            "  --adopt-timeout SECS\n"
+            "                     how long a supervisor found after a broker restart has\n"
+            "                     to answer before it is replaced (default %d)\n"
             "  --debug            verbose logging\n"
             "Runs in the foreground and logs to stderr; see corrald(8).\n",
-            DEFAULT_STATE_DIR, DEFAULT_RUN_DIR, CORRAL_LIBEXECDIR "/corral-supervisor");
+            DEFAULT_STATE_DIR, DEFAULT_RUN_DIR, CORRAL_LIBEXECDIR "/corral-supervisor",
+            DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_INTERVAL, DEFAULT_ADOPT_TIMEOUT);
 }
 
 /* Absolute, so that paths handed to supervisors and written into run
@@ -91,12 +104,16 @@ int main(int argc, char **argv)
         {"admin-group", required_argument, NULL, 'g'},
         {"no-isolation", no_argument, NULL, 'N'},
         {"vm-user", required_argument, NULL, 'V'},
+        {"restart-limit", required_argument, NULL, 'L'},
+        {"adopt-timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state_dir = DEFAULT_STATE_DIR, *run_dir = DEFAULT_RUN_DIR, *sup = NULL;
     bool no_isolation = false;
-    struct broker b = {0};
+    struct broker b = {.restart_limit = DEFAULT_RESTART_LIMIT,
+                       .restart_interval = DEFAULT_RESTART_INTERVAL,
+                       .adopt_timeout = DEFAULT_ADOPT_TIMEOUT};
     struct event *sigterm = NULL, *sigint = NULL;
     char *sock_path = NULL;
     struct cerr e;
@@ -150,6 +167,28 @@ int main(int argc, char **argv)
             b.vm_users = xreallocarray(b.vm_users, b.nvm_users + 1, sizeof(*b.vm_users));
             b.vm_users[b.nvm_users++] = optarg;
             break;
+        case 'L': {
+            unsigned long n, secs;
+            char tail;
+            if (sscanf(optarg, "%lu/%lu%c", &n, &secs, &tail) != 2 || n > 1000 || secs == 0 ||
+                secs > 86400) {
+                fprintf(stderr, "corrald: --restart-limit wants COUNT/SECONDS, such as 5/60\n");
+                return 2;
+            }
+            b.restart_limit = (unsigned)n;
+            b.restart_interval = (unsigned)secs;
+            break;
+        }
+        case 'T': {
+            unsigned long secs;
+            char tail;
+            if (sscanf(optarg, "%lu%c", &secs, &tail) != 1 || secs == 0 || secs > 3600) {
+                fprintf(stderr, "corrald: --adopt-timeout wants 1 to 3600 seconds\n");
+                return 2;
+            }
+            b.adopt_timeout = (unsigned)secs;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -202,6 +241,12 @@ int main(int argc, char **argv)
         log_err("cannot create the event loop");
         goto out;
     }
+    /* Before any supervisor is spawned, so that the QEMU of every one that
+     * dies comes to this process. */
+    if (reaper_init(&b, &e) < 0) {
+        log_err("%s", e.msg);
+        goto out;
+    }
     sock_path = xasprintf("%s/corrald.sock", b.run_dir);
     if (registry_load(&b, &e) < 0) {
         log_err("%s", e.msg);
@@ -219,8 +264,7 @@ int main(int argc, char **argv)
         log_err("%s", e.msg);
         goto out;
     }
-    for (struct bvm *vm = b.vms; vm != NULL; vm = vm->next)
-        supervise_adopt(vm);
+    supervise_adopt_all(&b);
     sigterm = evsignal_new(b.base, SIGTERM, on_signal, &b);
     sigint = evsignal_new(b.base, SIGINT, on_signal, &b);
     if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
@@ -239,6 +283,7 @@ out:
     rpc_server_free(b.srv);
     for (struct bvm *vm = b.vms; vm != NULL; vm = vm->next)
         supervise_release(vm);
+    reaper_free(&b);
     registry_free(&b);
     if (sock_path != NULL && rc == 0 && unlink(sock_path) < 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", sock_path, strerror(errno));

@@ -49,10 +49,22 @@ static void bvm_free(struct bvm *vm)
 
 bool bvm_active(const struct bvm *vm)
 {
-    return vm->sup_pidfd >= 0;
+    return vm->sup_pidfd >= 0 || vm->degraded;
 }
 
-static void persist_status(const struct bvm *vm)
+void bvm_add_restarts(const struct bvm *vm, cJSON *info)
+{
+    json_add_num(info, "supervisor_restarts", vm->sup_restarts);
+    json_add_num(info, "reattached", vm->reattached);
+    if (vm->last_restart_time != 0) {
+        cJSON *last = json_obj();
+        json_add_num(last, "time", (double)vm->last_restart_time);
+        json_add_str(last, "why", vm->last_restart_why);
+        json_add(info, "last_restart", last);
+    }
+}
+
+void bvm_persist_status(const struct bvm *vm)
 {
     char *path = xasprintf("%s/status.json", vm->state_dir);
     cJSON *o = json_obj();
@@ -63,6 +75,7 @@ static void persist_status(const struct bvm *vm)
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
     json_add_num(o, "time", (double)time(NULL));
+    bvm_add_restarts(vm, o);
     text = rpc_serialize(o, &len, &e);
     cJSON_Delete(o);
     if (text == NULL || file_write_atomic(path, text, len, 0640, &e) < 0)
@@ -95,12 +108,20 @@ void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
     snprintf(vm->state, sizeof(vm->state), "%s", state);
     snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
     log_info("VM %s: %s (%s)", vm->def->name, state, reason);
-    persist_status(vm);
+    bvm_persist_status(vm);
     if (vm->b->srv != NULL) {
         ev = bvm_state_json(vm);
         json_add_num(ev, "time", (double)time(NULL));
         rpc_server_broadcast(vm->b->srv, vm->def->name, "vm.state", ev);
     }
+}
+
+void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
+{
+    (*counter)++;
+    vm->last_restart_time = time(NULL);
+    snprintf(vm->last_restart_why, sizeof(vm->last_restart_why), "%s", why);
+    bvm_persist_status(vm);
 }
 
 cJSON *bvm_info_json(const struct bvm *vm)
@@ -112,6 +133,10 @@ cJSON *bvm_info_json(const struct bvm *vm)
     free(path);
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
+    /* A degraded VM's QEMU runs on without a supervisor to ask. */
+    if (vm->degraded)
+        json_add_num(o, "qemu_pid", vm->qemu_pid);
+    bvm_add_restarts(vm, o);
     if (last != NULL)
         json_add(o, "last_exit", last);
     return o;
@@ -129,6 +154,26 @@ static void restore_owner(struct bvm *vm)
     free(path);
 }
 
+/* The counters belong to the VM's current run, which may well outlive
+ * the broker. */
+static void restore_restarts(struct bvm *vm, const cJSON *st)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(st, "supervisor_restarts");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(st, "reattached");
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(st, "last_restart");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(last, "time");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(last, "why");
+
+    if (cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble < 1e9)
+        vm->sup_restarts = (unsigned)n->valuedouble;
+    if (cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble < 1e9)
+        vm->reattached = (unsigned)a->valuedouble;
+    if (cJSON_IsNumber(t) && cJSON_IsString(w)) {
+        vm->last_restart_time = (time_t)t->valuedouble;
+        snprintf(vm->last_restart_why, sizeof(vm->last_restart_why), "%s", w->valuestring);
+    }
+}
+
 static void restore_status(struct bvm *vm)
 {
     char *path = xasprintf("%s/status.json", vm->state_dir);
@@ -140,6 +185,7 @@ static void restore_status(struct bvm *vm)
         return;
     s = cJSON_GetObjectItemCaseSensitive(st, "state");
     r = cJSON_GetObjectItemCaseSensitive(st, "reason");
+    restore_restarts(vm, st);
     /* Only the inactive states are meaningful from disk: whether a VM runs
      * is decided by its supervisor being there. */
     if (cJSON_IsString(s) && cJSON_IsString(r) &&
@@ -314,7 +360,7 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t
     vm->owner = owner;
     def = NULL;
     registry_insert(b, vm);
-    persist_status(vm);
+    bvm_persist_status(vm);
     if (identity_assign(b, vm, e) < 0)
         log_err("%s", e->msg);
     log_info("VM %s defined (uuid %s)", vm->def->name, vm->def->uuid);

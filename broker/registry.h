@@ -53,8 +53,35 @@ struct bvm {
     struct rpc_conn *sup_conn;
     pid_t qemu_pid;
     int qemu_pidfd;
+    unsigned long long qemu_start; /* proc_start_time, to recognise it */
+    char qemu_exit[64];            /* how QEMU ended, when the broker reaped it */
     time_t started;
     struct start_waiter *start_waiters;
+    /* Why the broker killed the supervisor, for the reason it settles with. */
+    char sup_kill_why[128];
+
+    /* A new supervisor takes over the running QEMU of one that died
+     * (broker/readopt.c); until it says so, requests are refused. */
+    bool readopting;
+    char readopt_error[256]; /* what it said when it could not */
+    char restart_why[128];   /* why this re-adoption happens */
+    time_t crash_window_start;
+    unsigned crash_window_count;
+    /* Too many crashes in a row: QEMU runs unmanaged, watched through its
+     * pidfd, until it is destroyed or re-adopted by a start. */
+    bool degraded, destroying;
+    struct event *qemu_ev, *kill_timer;
+    struct start_waiter *destroy_waiters;
+
+    /* Re-attachment to a supervisor after a broker restart
+     * (broker/adopt.c): counted in broker.adopting until it settles. */
+    bool adopting, reattaching;
+    int reattach_pending; /* answers still awaited */
+
+    /* Restarts during this run of the VM, persisted in status.json. */
+    unsigned sup_restarts, reattached;
+    time_t last_restart_time;
+    char last_restart_why[160];
 
     /* The supervisor runs a maintenance QEMU (disks only) for snapshot
      * work on the shut-off VM; it lingers briefly for the next request. */
@@ -94,6 +121,17 @@ struct broker {
     /* --uid-range: one uid per VM from [uid_min, uid_max]. */
     bool isolate;
     uid_t uid_min, uid_max;
+    /* --restart-limit COUNT/SECONDS: more supervisor crashes than that
+     * within the interval leave the VM degraded. */
+    unsigned restart_limit, restart_interval;
+    /* --adopt-timeout: how long a re-attached supervisor has to answer. */
+    unsigned adopt_timeout;
+    /* Re-attachments after this broker's start still in flight, how many
+     * succeeded, and since when (for one summary log line). */
+    int adopting, adopted;
+    bool adopt_reported;
+    struct timespec adopt_t0;
+    struct event *sigchld;
 };
 
 /* Loads every VM definition under STATE/vms. */
@@ -107,7 +145,14 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t
                             char **warnings, struct cerr *e);
 /* Removes an inactive VM's definition and state directory. */
 int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e);
+/* Whether the VM has a supervisor, or a QEMU the broker watches. */
 bool bvm_active(const struct bvm *vm);
+/* Writes state, reason and restart counters to STATE/vms/NAME/status.json. */
+void bvm_persist_status(const struct bvm *vm);
+/* Records a restart (why) in the per-run counters and persists them. */
+void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why);
+/* Adds the per-run restart counters to a vm.info object. */
+void bvm_add_restarts(const struct bvm *vm, cJSON *info);
 /* Sets and persists state and reason, and tells event subscribers. */
 void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,6 +1,8 @@
 #include "broker/supervise.h"
 
 #include "broker/identity.h"
+#include "broker/proc.h"
+#include "broker/supervise_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +23,13 @@
 
 #define STATUS_MAX (64 * 1024)
 #define RECORD_MAX (64 * 1024)
-#define SUBSCRIBE_TIMEOUT_MS 10000
 
 static void maint_fail_queue(struct bvm *vm, const struct cerr *e);
 static void maint_flush(struct bvm *vm);
 static void maint_begin(struct bvm *vm);
-static int spawn_supervisor(struct bvm *vm, struct cerr *e);
 static void maint_idle_cb(evutil_socket_t fd, short what, void *arg);
 
-static void finish_start(struct bvm *vm, cJSON *result, const struct cerr *e)
+void sup_finish_start(struct bvm *vm, cJSON *result, const struct cerr *e)
 {
     while (vm->start_waiters != NULL) {
         struct start_waiter *w = vm->start_waiters;
@@ -56,17 +56,20 @@ static void close_status(struct bvm *vm)
     vm->status_len = 0;
 }
 
-void supervise_release(struct bvm *vm)
+void sup_drop(struct bvm *vm)
 {
+    struct rpc_conn *c = vm->sup_conn;
+
     close_status(vm);
     if (vm->maint_idle != NULL) {
         event_free(vm->maint_idle);
         vm->maint_idle = NULL;
     }
-    if (vm->sup_conn != NULL) {
-        rpc_conn_free(vm->sup_conn);
-        vm->sup_conn = NULL;
-    }
+    /* Freeing the connection fails its pending calls, whose callbacks must
+     * find it gone already. */
+    vm->sup_conn = NULL;
+    if (c != NULL)
+        rpc_conn_free(c);
     if (vm->sup_ev != NULL) {
         event_free(vm->sup_ev);
         vm->sup_ev = NULL;
@@ -75,12 +78,58 @@ void supervise_release(struct bvm *vm)
         close(vm->sup_pidfd);
         vm->sup_pidfd = -1;
     }
+    vm->sup_pid = 0;
+    vm->sup_kill_why[0] = '\0';
+}
+
+void supervise_release(struct bvm *vm)
+{
+    struct cerr e;
+
+    sup_drop(vm);
+    if (vm->qemu_ev != NULL) {
+        event_free(vm->qemu_ev);
+        vm->qemu_ev = NULL;
+    }
+    if (vm->kill_timer != NULL) {
+        event_free(vm->kill_timer);
+        vm->kill_timer = NULL;
+    }
     if (vm->qemu_pidfd >= 0) {
         close(vm->qemu_pidfd);
         vm->qemu_pidfd = -1;
     }
-    vm->sup_pid = 0;
     vm->qemu_pid = 0;
+    vm->degraded = vm->destroying = false;
+    cerr_set(&e, CE_SUPERVISOR, "VM %s: the broker stopped watching it", vm->def->name);
+    while (vm->destroy_waiters != NULL) {
+        struct start_waiter *w = vm->destroy_waiters;
+        vm->destroy_waiters = w->next;
+        rpc_req_done(w->req, NULL, &e);
+        free(w);
+    }
+}
+
+void sup_finish(struct bvm *vm)
+{
+    struct cerr e;
+
+    identity_release(vm);
+    supervise_release(vm);
+    if (rm_rf(vm->run_dir, &e) < 0)
+        log_warn("VM %s: %s", vm->def->name, e.msg);
+}
+
+bool sup_kill_qemu(struct bvm *vm)
+{
+    if (vm->qemu_pidfd < 0 || pidfd_ended(vm->qemu_pidfd))
+        return false;
+    if (pidfd_send_signal(vm->qemu_pidfd, SIGKILL, NULL, 0) < 0) {
+        log_err("VM %s: cannot kill QEMU pid %ld: %s", vm->def->name, (long)vm->qemu_pid,
+                strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 /* Every inconsistency a supervisor reports is kept, one JSON line each, in
@@ -146,7 +195,7 @@ static void receive_report(struct bvm *vm, const cJSON *report)
         return;
     ack = json_obj();
     json_add_num(ack, "seq", seq->valuedouble);
-    rpc_conn_call(vm->sup_conn, "journal.ack", ack, SUBSCRIBE_TIMEOUT_MS, acked_cb, vm);
+    rpc_conn_call(vm->sup_conn, "journal.ack", ack, SUP_CALL_TIMEOUT_MS, acked_cb, vm);
 }
 
 static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
@@ -201,7 +250,7 @@ static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)
         log_warn("VM %s: cannot subscribe to supervisor events: %s", vm->def->name, e->msg);
 }
 
-static int connect_supervisor(struct bvm *vm, struct cerr *e)
+int sup_connect(struct bvm *vm, rpc_reply_cb subscribed, int timeout_ms, struct cerr *e)
 {
     char *path = xasprintf("%s/control.sock", vm->run_dir);
     int fd = unix_connect(path, e);
@@ -214,49 +263,69 @@ static int connect_supervisor(struct bvm *vm, struct cerr *e)
         cerr_set(e, CE_SYSTEM, "cannot set up the connection to VM %s's supervisor", vm->def->name);
         return -1;
     }
-    rpc_conn_call(vm->sup_conn, "events.subscribe", NULL, SUBSCRIBE_TIMEOUT_MS, subscribed_cb, vm);
+    rpc_conn_call(vm->sup_conn, "events.subscribe", NULL, timeout_ms,
+                  subscribed ? subscribed : subscribed_cb, vm);
     return 0;
 }
 
-/* Whether pid's command line holds needle as part of one argument: how
- * the broker makes sure a pid from a record is still the process it was. */
-static bool cmdline_has(pid_t pid, const char *needle)
+void sup_watch_qemu(struct bvm *vm, pid_t pid, unsigned long long start)
 {
-    char *path = xasprintf("/proc/%ld/cmdline", (long)pid);
-    struct cerr e;
-    size_t len = 0;
-    char *cmd = file_read_all(path, 1024 * 1024, &len, &e);
-    bool found = false;
+    char *qmp = xasprintf("%s/qmp.sock", vm->run_dir);
 
-    if (cmd != NULL) {
-        for (size_t off = 0; off < len && !found; off += strlen(cmd + off) + 1)
-            found = strstr(cmd + off, needle) != NULL;
-    }
-    free(cmd);
-    free(path);
-    return found;
-}
-
-static void watch_qemu(struct bvm *vm, pid_t pid)
-{
     vm->qemu_pid = pid;
+    vm->qemu_exit[0] = '\0';
     /* Its QMP socket lives in the VM's run directory: a reused pid will not
-     * name it. */
-    if (pid > 0 && !cmdline_has(pid, vm->run_dir)) {
+     * name it, nor have its start time. */
+    if (pid > 0 && !proc_matches(pid, start, qmp))
         log_warn("VM %s: pid %ld is not this VM's QEMU any more", vm->def->name, (long)pid);
-        return;
-    }
-    if (pid > 0) {
+    else if (pid > 0) {
+        vm->qemu_start = start != 0 ? start : proc_start_time(pid);
         vm->qemu_pidfd = pidfd_open(pid, 0);
         if (vm->qemu_pidfd < 0)
             log_warn("VM %s: cannot watch QEMU pid %ld: %s", vm->def->name, (long)pid,
                      strerror(errno));
     }
+    free(qmp);
 }
 
-/* The supervisor is gone: settle the VM's state from the exit facts it
- * wrote, or call it a crash when it wrote none. */
-static void settle(struct bvm *vm, const char *how)
+bool sup_qemu_alive(const struct bvm *vm)
+{
+    char *qmp = xasprintf("%s/qmp.sock", vm->run_dir);
+    bool alive = vm->qemu_pidfd >= 0 && !pidfd_ended(vm->qemu_pidfd) &&
+                 proc_matches(vm->qemu_pid, vm->qemu_start, qmp);
+
+    free(qmp);
+    return alive;
+}
+
+/* A maintenance supervisor is gone: not the VM's end, so its state and
+ * exit facts stay as they were; its QEMU, which only held the disks, goes
+ * with it. */
+static void settle_maintenance(struct bvm *vm, const char *how)
+{
+    if (vm->starting) {
+        struct cerr se;
+        cerr_set(&se, CE_SUPERVISOR, "the maintenance supervisor of VM %s %s during start-up",
+                 vm->def->name, how);
+        /* Not retried: whatever failed would fail again. */
+        maint_fail_queue(vm, &se);
+        sup_finish_start(vm, NULL, &se);
+        leftovers_kill_vm(vm->b, vm->run_dir);
+    }
+    sup_kill_qemu(vm);
+    vm->maintenance = vm->starting = false;
+    vm->maint_inflight = 0;
+    adopt_settled(vm, false);
+    sup_finish(vm);
+    if (vm->start_waiters != NULL) {
+        struct cerr se;
+        if (sup_spawn(vm, false, &se) < 0)
+            sup_finish_start(vm, NULL, &se);
+    } else if (vm->maint_queue != NULL)
+        maint_begin(vm);
+}
+
+void sup_settle(struct bvm *vm, const char *how)
 {
     char *exit_path = xasprintf("%s/last-exit.json", vm->state_dir);
     cJSON *facts = json_read_object_file(exit_path, RECORD_MAX);
@@ -264,84 +333,92 @@ static void settle(struct bvm *vm, const char *how)
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(facts, "reason");
     const cJSON *when = cJSON_GetObjectItemCaseSensitive(facts, "time");
     bool fresh = cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1;
-    struct cerr e;
+    bool was_starting = vm->starting;
 
     free(exit_path);
-    identity_release(vm);
+    /* Answers still on their way from it no longer count. */
+    vm->reattaching = false;
     if (vm->maintenance) {
-        /* Not the VM's end: its state and exit facts stay as they were. */
         cJSON_Delete(facts);
-        if (vm->starting) {
-            struct cerr se;
-            cerr_set(&se, CE_SUPERVISOR, "the maintenance supervisor of VM %s %s during start-up",
-                     vm->def->name, how);
-            /* Not retried: whatever failed would fail again. */
-            maint_fail_queue(vm, &se);
-            finish_start(vm, NULL, &se);
-        }
-        vm->maintenance = vm->starting = false;
-        vm->maint_inflight = 0;
-        supervise_release(vm);
-        if (rm_rf(vm->run_dir, &e) < 0)
-            log_warn("VM %s: %s", vm->def->name, e.msg);
-        if (vm->start_waiters != NULL) {
-            struct cerr se;
-            if (spawn_supervisor(vm, &se) < 0)
-                finish_start(vm, NULL, &se);
-        } else if (vm->maint_queue != NULL)
-            maint_begin(vm);
+        settle_maintenance(vm, how);
         return;
     }
-    if (vm->starting) {
+    if (was_starting) {
         struct cerr se;
         cerr_set(&se, CE_SUPERVISOR, "the supervisor of VM %s %s during start-up", vm->def->name,
                  how);
-        finish_start(vm, NULL, &se);
+        sup_finish_start(vm, NULL, &se);
     }
-    if (fresh && cJSON_IsString(state) && cJSON_IsString(reason))
-        bvm_set_state(vm, state->valuestring, "%s", reason->valuestring);
-    else {
+    if (vm->readopting)
+        readopt_failed(vm, how);
+    else if (fresh && cJSON_IsString(state) && cJSON_IsString(reason)) {
+        /* An adopted QEMU's exit status is only known to the broker, which
+         * reaped it. */
+        bool add = strcmp(state->valuestring, "crashed") == 0 && vm->qemu_exit[0] != '\0';
+        bvm_set_state(vm, state->valuestring, "%s%s%s%s", reason->valuestring, add ? " (QEMU " : "",
+                      add ? vm->qemu_exit : "", add ? ")" : "");
+    } else if (!was_starting && sup_qemu_alive(vm)) {
+        /* QEMU runs on: a new supervisor takes it over. */
+        cJSON_Delete(facts);
+        readopt_after_crash(vm, how);
+        return;
+    } else if (!was_starting && vm->qemu_pid > 0 &&
+               (vm->qemu_pidfd < 0 || pidfd_ended(vm->qemu_pidfd))) {
+        bool known = vm->qemu_exit[0] != '\0';
+        bvm_set_state(vm, "crashed", "crashed: supervisor %s, and QEMU pid %ld is gone too%s%s%s",
+                      how, (long)vm->qemu_pid, known ? " (QEMU " : "", known ? vm->qemu_exit : "",
+                      known ? ")" : "");
+    } else {
         /* Without its supervisor nobody manages QEMU: stop it rather than
          * leave a guest nobody can see. */
-        bool killed =
-            vm->qemu_pidfd >= 0 && pidfd_send_signal(vm->qemu_pidfd, SIGKILL, NULL, 0) == 0;
+        bool killed = sup_kill_qemu(vm);
+        if (was_starting)
+            leftovers_kill_vm(vm->b, vm->run_dir);
         bvm_set_state(vm, "crashed", "crashed: supervisor %s%s", how,
                       killed ? "; its QEMU was killed" : "");
     }
     cJSON_Delete(facts);
-    supervise_release(vm);
-    if (rm_rf(vm->run_dir, &e) < 0)
-        log_warn("VM %s: %s", vm->def->name, e.msg);
+    adopt_settled(vm, false);
+    sup_finish(vm);
 }
 
 static void status_cb(evutil_socket_t fd, short what, void *arg);
 
-static void sup_exit_cb(evutil_socket_t fd, short what, void *arg)
+bool supervise_reap(struct bvm *vm)
 {
-    struct bvm *vm = arg;
-    char how[96] = "exited";
+    char how[160] = "exited";
+    bool reaped = false;
     siginfo_t si;
 
-    (void)what;
     memset(&si, 0, sizeof(si));
     if (vm->sup_is_child) {
-        if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
-            log_err("VM %s: waitid on supervisor: %s", vm->def->name, strerror(errno));
-            return;
+        if (waitid(P_PIDFD, (id_t)vm->sup_pidfd, &si, WEXITED | WNOHANG) < 0)
+            /* Somebody reaped it already: it is gone all the same. */
+            log_warn("VM %s: waitid on supervisor pid %ld: %s", vm->def->name, (long)vm->sup_pid,
+                     strerror(errno));
+        else if (si.si_pid == 0)
+            return false;
+        else {
+            describe_exit(&si, how, sizeof(how));
+            reaped = true;
         }
-        if (si.si_pid == 0)
-            return;
-        if (si.si_code == CLD_EXITED)
-            snprintf(how, sizeof(how), "exited with status %d", si.si_status);
-        else
-            snprintf(how, sizeof(how), "was killed by signal %d", si.si_status);
     }
+    if (vm->sup_kill_why[0] != '\0')
+        snprintf(how, sizeof(how), "%s", vm->sup_kill_why);
     log_info("VM %s: supervisor pid %ld %s", vm->def->name, (long)vm->sup_pid, how);
     /* Read whatever start-up status is still in the pipe first: the writer
      * is gone, so this reaches EOF at once. */
     if (vm->status_fd >= 0)
         status_cb(vm->status_fd, EV_READ, vm);
-    settle(vm, how);
+    sup_settle(vm, how);
+    return reaped;
+}
+
+static void sup_exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    supervise_reap(arg);
 }
 
 static void status_line(struct bvm *vm, const char *line, size_t len)
@@ -350,40 +427,43 @@ static void status_line(struct bvm *vm, const char *line, size_t len)
     cJSON *st = json_parse(line, len, &e);
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(st, "ok");
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(st, "info");
+    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
+    bool good = cJSON_IsTrue(ok);
 
-    if (!cJSON_IsBool(ok)) {
+    if (!cJSON_IsBool(ok))
         cerr_set(&e, CE_SUPERVISOR, "VM %s: the supervisor sent a malformed start-up status",
                  vm->def->name);
-        finish_start(vm, NULL, &e);
-    } else if (!cJSON_IsTrue(ok)) {
+    else if (!good) {
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(st, "code");
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(st, "message");
         cerr_set(&e, cJSON_IsNumber(code) ? (enum corral_err)code->valueint : CE_SUPERVISOR, "%s",
                  cJSON_IsString(msg) ? msg->valuestring : "start-up failed");
-        finish_start(vm, NULL, &e);
+    }
+    if (vm->readopting)
+        readopt_status(vm, info, good ? NULL : &e);
+    else if (!good) {
+        sup_finish_start(vm, NULL, &e);
         maint_fail_queue(vm, &e);
     } else if (vm->maintenance) {
-        const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
-        watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
+        sup_watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0, 0);
         vm->starting = false;
         if (vm->maint_idle == NULL)
             vm->maint_idle = evtimer_new(vm->b->base, maint_idle_cb, vm);
-        if (connect_supervisor(vm, &e) < 0)
+        if (sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &e) < 0)
             maint_fail_queue(vm, &e);
         else
             maint_flush(vm);
     } else {
-        const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
         cJSON *res = json_obj();
-        watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
-        if (connect_supervisor(vm, &e) < 0)
+        sup_watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0, 0);
+        if (sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &e) < 0)
             log_warn("VM %s: %s", vm->def->name, e.msg);
         bvm_set_state(vm, "running", "booted");
         json_add_str(res, "name", vm->def->name);
         json_add_str(res, "state", vm->state);
         json_add_num(res, "supervisor_pid", vm->sup_pid);
         json_add_num(res, "qemu_pid", vm->qemu_pid);
-        finish_start(vm, res, NULL);
+        sup_finish_start(vm, res, NULL);
     }
     cJSON_Delete(st);
 }
@@ -415,13 +495,13 @@ static void status_cb(evutil_socket_t fd, short what, void *arg)
     /* One line says all the supervisor will say about start-up; EOF without
      * it means the supervisor died, which its pidfd reports. */
     char *nl = vm->status_buf ? memchr(vm->status_buf, '\n', vm->status_len) : NULL;
-    if (nl != NULL && vm->starting)
+    if (nl != NULL && (vm->starting || vm->readopting))
         status_line(vm, vm->status_buf, (size_t)(nl - vm->status_buf));
     if (nl != NULL || eof)
         close_status(vm);
 }
 
-static int watch_supervisor(struct bvm *vm, pid_t pid, struct cerr *e)
+int sup_watch(struct bvm *vm, pid_t pid, struct cerr *e)
 {
     vm->sup_pid = pid;
     vm->sup_pidfd = pidfd_open(pid, 0);
@@ -438,10 +518,13 @@ static int watch_supervisor(struct bvm *vm, pid_t pid, struct cerr *e)
     return 0;
 }
 
-static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
+static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
 {
-    pid_t pid = fork();
+    char qemu[24];
+    pid_t pid;
 
+    snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
+    pid = fork();
     if (pid < 0) {
         cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
                  strerror(errno));
@@ -450,7 +533,7 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[20] = {vm->b->supervisor_path,
+        char *argv[24] = {vm->b->supervisor_path,
                           "--name",
                           vm->def->name,
                           "--state-dir",
@@ -474,6 +557,10 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
         }
         if (vm->maintenance)
             argv[n++] = "--maintenance";
+        if (adopt) {
+            argv[n++] = "--adopt";
+            argv[n++] = qemu;
+        }
         if (vm->b->debug)
             argv[n++] = "--debug";
         argv[n] = NULL;
@@ -488,15 +575,14 @@ static pid_t spawn(struct bvm *vm, int status_w, struct cerr *e)
     return pid;
 }
 
-/* Spawns vm's supervisor and watches it; start-up ends in status_line. */
-static int spawn_supervisor(struct bvm *vm, struct cerr *e)
+/* Run and state directories for a new run: the previous run's leftovers
+ * go, and the VM's identity gets what it needs. */
+static int prepare_run(struct bvm *vm, struct cerr *e)
 {
-    int pipefd[2];
-    pid_t pid;
-
     char *vmdirs = xasprintf("%s/vm", vm->b->run_dir);
     /* Every VM's uid must traverse RUN/vm to reach its own directory. */
     int rc = mkdir_p(vmdirs, 0755, e);
+
     free(vmdirs);
     if (rc < 0 || rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0 ||
         identity_assign(vm->b, vm, e) < 0)
@@ -506,33 +592,52 @@ static int spawn_supervisor(struct bvm *vm, struct cerr *e)
         identity_release(vm);
         return -1;
     }
+    vm->started = time(NULL);
+    if (!vm->maintenance) {
+        /* The restart counters are the run's. */
+        vm->sup_restarts = vm->reattached = 0;
+        vm->last_restart_time = 0;
+        vm->last_restart_why[0] = '\0';
+        vm->crash_window_count = 0;
+    }
+    return 0;
+}
+
+int sup_spawn(struct bvm *vm, bool adopt, struct cerr *e)
+{
+    int pipefd[2];
+    pid_t pid;
+
+    /* A re-adopting supervisor finds QEMU's socket and disks as they are. */
+    if (!adopt && prepare_run(vm, e) < 0)
+        return -1;
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot create a pipe: %s", strerror(errno));
+        cerr_set(e, CE_SYSTEM, "cannot create a pipe for VM %s's supervisor: %s", vm->def->name,
+                 strerror(errno));
         return -1;
     }
-    vm->started = time(NULL);
-    pid = spawn(vm, pipefd[1], e);
+    pid = spawn(vm, adopt, pipefd[1], e);
     close(pipefd[1]);
     if (pid < 0) {
         close(pipefd[0]);
         return -1;
     }
     vm->sup_is_child = true;
-    vm->starting = true;
+    vm->starting = !adopt;
     vm->status_fd = pipefd[0];
     if (fcntl(vm->status_fd, F_SETFL, O_NONBLOCK) < 0 ||
         (vm->status_ev =
              event_new(vm->b->base, vm->status_fd, EV_READ | EV_PERSIST, status_cb, vm)) == NULL ||
-        event_add(vm->status_ev, NULL) < 0 || watch_supervisor(vm, pid, e) < 0) {
+        event_add(vm->status_ev, NULL) < 0 || sup_watch(vm, pid, e) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot watch the supervisor of VM %s", vm->def->name);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         vm->starting = false;
-        supervise_release(vm);
+        sup_drop(vm);
         return -1;
     }
-    log_info("VM %s: %ssupervisor pid %ld started", vm->def->name,
-             vm->maintenance ? "maintenance " : "", (long)pid);
+    log_info("VM %s: %ssupervisor pid %ld started%s", vm->def->name,
+             vm->maintenance ? "maintenance " : "", (long)pid, adopt ? " to re-adopt QEMU" : "");
     return 0;
 }
 
@@ -551,13 +656,22 @@ void supervise_start(struct bvm *vm, void *req)
             maint_idle_cb(-1, 0, vm);
         return;
     }
+    if (vm->degraded) {
+        readopt_start(vm, req);
+        return;
+    }
+    if (vm->readopting) {
+        cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again", vm->def->name);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
     if (bvm_active(vm) || vm->starting) {
         cerr_set(&e, CE_OPERATION_INVALID, "VM %s is already %s", vm->def->name,
                  vm->starting ? "starting" : vm->state);
         rpc_req_done(req, NULL, &e);
         return;
     }
-    if (spawn_supervisor(vm, &e) < 0) {
+    if (sup_spawn(vm, false, &e) < 0) {
         rpc_req_done(req, NULL, &e);
         return;
     }
@@ -591,6 +705,11 @@ static void maint_idle_cb(evutil_socket_t fd, short what, void *arg)
     vm->maint_closing = true;
     log_debug("VM %s: maintenance supervisor idle; stopping it", vm->def->name);
     supervise_forward(vm, "vm.destroy", NULL, 30000, NULL);
+}
+
+void sup_maint_stop(struct bvm *vm)
+{
+    maint_idle_cb(-1, 0, vm);
 }
 
 struct maint_call {
@@ -643,7 +762,7 @@ static void maint_begin(struct bvm *vm)
 
     vm->maintenance = true;
     vm->maint_closing = false;
-    if (spawn_supervisor(vm, &e) < 0) {
+    if (sup_spawn(vm, false, &e) < 0) {
         vm->maintenance = false;
         maint_fail_queue(vm, &e);
     }
@@ -671,84 +790,10 @@ void supervise_maintenance(struct bvm *vm, const char *method, const cJSON *para
         maint_begin(vm);
 }
 
-/* The pid in a run record may have died, be a zombie nobody reaped, or
- * have been reused by an unrelated process: only a live corral-supervisor
- * for this very VM counts. */
-static bool is_our_supervisor(pid_t pid, const char *name)
-{
-    char *stat_path = xasprintf("/proc/%ld/stat", (long)pid);
-    char *cmd_path = xasprintf("/proc/%ld/cmdline", (long)pid);
-    struct cerr e;
-    size_t len = 0;
-    char *stat = file_read_all(stat_path, 4096, NULL, &e);
-    char *cmd = file_read_all(cmd_path, 65536, &len, &e);
-    const char *paren = stat ? strrchr(stat, ')') : NULL;
-    bool ok = paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X' && cmd != NULL;
-    bool named = false, is_sup = false;
-
-    for (size_t off = 0; ok && off < len; off += strlen(cmd + off) + 1) {
-        const char *arg = cmd + off;
-        if (off == 0 && strstr(arg, "corral-supervisor") != NULL)
-            is_sup = true;
-        if (strcmp(arg, "--name") == 0 && off + strlen(arg) + 1 < len &&
-            strcmp(arg + strlen(arg) + 1, name) == 0)
-            named = true;
-    }
-    free(stat_path);
-    free(cmd_path);
-    free(stat);
-    free(cmd);
-    return ok && is_sup && named;
-}
-
-void supervise_adopt(struct bvm *vm)
-{
-    char *path = xasprintf("%s/supervisor.json", vm->run_dir);
-    cJSON *rec = json_read_object_file(path, RECORD_MAX);
-    const cJSON *spid = cJSON_GetObjectItemCaseSensitive(rec, "supervisor_pid");
-    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
-    const cJSON *started = cJSON_GetObjectItemCaseSensitive(rec, "started");
-    struct cerr e;
-
-    free(path);
-    if (rec == NULL) {
-        if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
-            log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);
-        return;
-    }
-    if (!cJSON_IsNumber(spid) || spid->valueint <= 0) {
-        log_warn("VM %s: run record has no supervisor pid", vm->def->name);
-        cJSON_Delete(rec);
-        settle(vm, "left an unreadable run record");
-        return;
-    }
-    vm->started = cJSON_IsNumber(started) ? (time_t)started->valuedouble : 0;
-    vm->sup_is_child = false;
-    if (!is_our_supervisor((pid_t)spid->valueint, vm->def->name) ||
-        watch_supervisor(vm, (pid_t)spid->valueint, &e) < 0) {
-        log_warn("VM %s: %s", vm->def->name, e.msg);
-        watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
-        cJSON_Delete(rec);
-        settle(vm, "died while the broker was away");
-        return;
-    }
-    watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0);
-    cJSON_Delete(rec);
-    if (connect_supervisor(vm, &e) < 0) {
-        log_warn("VM %s: %s", vm->def->name, e.msg);
-        return;
-    }
-    /* The state is whatever the supervisor says now; it answers from its
-     * own state, so this does not wait behind QEMU. */
-    snprintf(vm->state, sizeof(vm->state), "running");
-    snprintf(vm->reason, sizeof(vm->reason), "re-attached");
-    log_info("VM %s: re-attached to supervisor pid %ld", vm->def->name, (long)vm->sup_pid);
-    supervise_forward(vm, "vm.state", NULL, SUBSCRIBE_TIMEOUT_MS, NULL);
-}
-
 struct forward {
     struct bvm *vm;
     void *req;
+    bool info; /* vm.info: the broker adds what only it knows */
 };
 
 static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
@@ -756,13 +801,18 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
     struct forward *f = arg;
 
     if (f->req == NULL) {
-        /* A state refresh of our own. */
+        /* A request of the broker's own (stopping a maintenance
+         * supervisor): its answer is the VM's state. */
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "state");
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
         if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
             bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
-    } else
-        rpc_req_done(f->req, result ? json_dup(result) : NULL, e);
+    } else {
+        cJSON *res = result ? json_dup(result) : NULL;
+        if (f->info && cJSON_IsObject(res))
+            bvm_add_restarts(f->vm, res);
+        rpc_req_done(f->req, res, e);
+    }
     free(f);
 }
 
@@ -773,14 +823,21 @@ void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, 
     struct cerr e;
     cJSON *p;
 
+    if (vm->readopting) {
+        /* The new supervisor is not ready to serve yet. */
+        cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again", vm->def->name);
+        if (req != NULL)
+            rpc_req_done(req, NULL, &e);
+        return;
+    }
     if (vm->sup_conn == NULL) {
         struct cerr ce;
         /* The connection may have dropped while the supervisor lives on
          * (it restarted its socket, or a transient error): try once more. */
-        if (!bvm_active(vm) || connect_supervisor(vm, &ce) < 0) {
-            cerr_set(&e, bvm_active(vm) ? CE_SUPERVISOR : CE_OPERATION_INVALID,
-                     bvm_active(vm) ? "cannot reach the supervisor of VM %s"
-                                    : "VM %s is not running",
+        if (vm->sup_pidfd < 0 || sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &ce) < 0) {
+            cerr_set(&e, vm->sup_pidfd >= 0 ? CE_SUPERVISOR : CE_OPERATION_INVALID,
+                     vm->sup_pidfd >= 0 ? "cannot reach the supervisor of VM %s"
+                                        : "VM %s is not running",
                      vm->def->name);
             if (req != NULL)
                 rpc_req_done(req, NULL, &e);
@@ -790,6 +847,7 @@ void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, 
     f = xcalloc(1, sizeof(*f));
     f->vm = vm;
     f->req = req;
+    f->info = strcmp(method, "vm.info") == 0;
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
     rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);

@@ -1,0 +1,200 @@
+/* A broker that starts finds the supervisors a previous one left running
+ * from their run records, checks that each pid still is the process the
+ * record names, and re-attaches to all of them at once.  One that does not
+ * answer in time is killed and replaced like any supervisor that dies
+ * (readopt.c); a maintenance one is told to stop. */
+#include "broker/supervise.h"
+
+#include "broker/proc.h"
+#include "broker/supervise_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <time.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+
+#define RECORD_MAX (64 * 1024)
+
+static void report_when_done(struct broker *b)
+{
+    struct timespec now;
+    long ms;
+
+    if (b->adopting > 0 || b->adopt_reported)
+        return;
+    b->adopt_reported = true;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long)(now.tv_sec - b->adopt_t0.tv_sec) * 1000 +
+         (now.tv_nsec - b->adopt_t0.tv_nsec) / 1000000;
+    log_info("re-attached %d VMs in %ld ms", b->adopted, ms);
+}
+
+void adopt_settled(struct bvm *vm, bool reattached)
+{
+    if (!vm->adopting)
+        return;
+    vm->adopting = false;
+    vm->b->adopting--;
+    if (reattached)
+        vm->b->adopted++;
+    report_when_done(vm->b);
+}
+
+/* The supervisor is alive but of no use: killed, it is replaced through
+ * the path of any supervisor that dies, and its QEMU re-adopted. */
+static void reattach_fail(struct bvm *vm, const char *why)
+{
+    vm->reattaching = false;
+    snprintf(vm->sup_kill_why, sizeof(vm->sup_kill_why), "killed by the broker (%s)", why);
+    log_warn("VM %s: supervisor pid %ld: %s; killing it so that a new one takes over QEMU",
+             vm->def->name, (long)vm->sup_pid, why);
+    if (pidfd_send_signal(vm->sup_pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        log_err("VM %s: cannot kill supervisor pid %ld: %s", vm->def->name, (long)vm->sup_pid,
+                strerror(errno));
+}
+
+static void reattach_answer(struct bvm *vm, const char *method, const struct cerr *e)
+{
+    char why[192];
+
+    if (!vm->reattaching)
+        return;
+    if (e != NULL) {
+        if (e->code == CE_TIMEOUT)
+            snprintf(why, sizeof(why), "no answer to %s within %u s", method, vm->b->adopt_timeout);
+        else
+            snprintf(why, sizeof(why), "%s failed: %.120s", method, e->msg);
+        reattach_fail(vm, why);
+        return;
+    }
+    if (--vm->reattach_pending > 0)
+        return;
+    vm->reattaching = false;
+    bvm_note_restart(vm, &vm->reattached, "the broker restarted");
+    log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld)", vm->def->name,
+             (long)vm->sup_pid, (long)vm->qemu_pid);
+    adopt_settled(vm, true);
+}
+
+static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    (void)result;
+    reattach_answer(arg, "events.subscribe", e);
+}
+
+static void state_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct bvm *vm = arg;
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "state");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
+
+    if (vm->reattaching && e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
+        bvm_set_state(vm, s->valuestring, "%s", r->valuestring);
+    reattach_answer(vm, "vm.state", e);
+}
+
+static void reattach(struct bvm *vm)
+{
+    int timeout_ms = (int)vm->b->adopt_timeout * 1000;
+    struct cerr e;
+
+    vm->reattaching = true;
+    vm->reattach_pending = 2;
+    if (sup_connect(vm, subscribed_cb, timeout_ms, &e) < 0) {
+        reattach_fail(vm, e.msg);
+        return;
+    }
+    /* Answered from the supervisor's own state: a QEMU monitor blocked in
+     * a snapshot save does not hold it up. */
+    rpc_conn_call(vm->sup_conn, "vm.state", NULL, timeout_ms, state_cb, vm);
+}
+
+static unsigned long long record_ull(const cJSON *rec, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+
+    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (unsigned long long)v->valuedouble : 0;
+}
+
+static void adopt_one(struct bvm *vm)
+{
+    char *path = xasprintf("%s/supervisor.json", vm->run_dir);
+    cJSON *rec = json_read_object_file(path, RECORD_MAX);
+    const cJSON *proto = cJSON_GetObjectItemCaseSensitive(rec, "protocol");
+    pid_t spid = (pid_t)record_ull(rec, "supervisor_pid");
+    bool maint = false, live;
+    struct cerr e;
+
+    free(path);
+    if (rec == NULL) {
+        if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
+            log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);
+        return;
+    }
+    if (cJSON_IsNumber(proto) && proto->valueint != RPC_PROTOCOL_VERSION)
+        log_warn("VM %s: its supervisor's run record says protocol %d, this broker speaks %d; "
+                 "re-attaching all the same",
+                 vm->def->name, proto->valueint, RPC_PROTOCOL_VERSION);
+    vm->adopting = true;
+    vm->b->adopting++;
+    vm->started = (time_t)record_ull(rec, "started");
+    vm->sup_is_child = false;
+    live = proc_is_supervisor(spid, record_ull(rec, "supervisor_start"), vm->run_dir, &maint);
+    maint = maint || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "maintenance"));
+    sup_watch_qemu(vm, (pid_t)record_ull(rec, "qemu_pid"), record_ull(rec, "qemu_start"));
+    cJSON_Delete(rec);
+    vm->maintenance = maint;
+    if (!maint) {
+        /* Until the supervisor says otherwise. */
+        snprintf(vm->state, sizeof(vm->state), "running");
+        snprintf(vm->reason, sizeof(vm->reason), "re-attached");
+    }
+    if (!live) {
+        sup_settle(vm, "died while the broker was away");
+        return;
+    }
+    if (sup_watch(vm, spid, &e) < 0) {
+        /* Unwatched, it would fight the one that replaces it. */
+        log_err("%s; killing it", e.msg);
+        if (kill(spid, SIGKILL) < 0)
+            log_err("VM %s: cannot kill supervisor pid %ld: %s", vm->def->name, (long)spid,
+                    strerror(errno));
+        sup_drop(vm);
+        sup_settle(vm, "could not be watched after the broker restarted");
+        return;
+    }
+    if (!maint) {
+        reattach(vm);
+        return;
+    }
+    /* A maintenance QEMU only held the disks for a request that is gone
+     * with the previous broker. */
+    if (sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &e) < 0)
+        reattach_fail(vm, e.msg);
+    else {
+        log_info("VM %s: re-attached to maintenance supervisor pid %ld; stopping it", vm->def->name,
+                 (long)spid);
+        sup_maint_stop(vm);
+    }
+    adopt_settled(vm, false);
+}
+
+void supervise_adopt_all(struct broker *b)
+{
+    clock_gettime(CLOCK_MONOTONIC, &b->adopt_t0);
+    /* Held while the VMs are gone through, so that the summary waits for
+     * every one of them. */
+    b->adopting++;
+    for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next)
+        adopt_one(vm);
+    leftovers_clean(b);
+    b->adopting--;
+    report_when_done(b);
+}

@@ -1,0 +1,113 @@
+#include "broker/proc.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/fileutil.h"
+
+#define CMDLINE_MAX (1024 * 1024)
+
+unsigned long long proc_start_time(pid_t pid)
+{
+    char *path = xasprintf("/proc/%ld/stat", (long)pid);
+    struct cerr e;
+    char *stat = file_read_all(path, 4096, NULL, &e);
+    /* The command name in parentheses may hold spaces and parentheses:
+     * the fields start after the last ')'. */
+    const char *p = stat ? strrchr(stat, ')') : NULL;
+    unsigned long long start = 0;
+
+    free(path);
+    if (p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X') {
+        /* Field 3 (the state) follows ") "; field 22 is 19 fields on. */
+        p += 2;
+        for (int field = 3; field < 22 && p != NULL; field++) {
+            p = strchr(p, ' ');
+            if (p != NULL)
+                p++;
+        }
+        if (p != NULL)
+            start = strtoull(p, NULL, 10);
+    }
+    free(stat);
+    return start;
+}
+
+char *proc_cmdline(pid_t pid, size_t *len)
+{
+    char *path = xasprintf("/proc/%ld/cmdline", (long)pid);
+    struct cerr e;
+    char *cmd = file_read_all(path, CMDLINE_MAX, len, &e);
+
+    free(path);
+    return cmd;
+}
+
+bool proc_matches(pid_t pid, unsigned long long start, const char *needle)
+{
+    unsigned long long now = proc_start_time(pid);
+    size_t len = 0;
+    char *cmd;
+    bool found = false;
+
+    if (pid <= 0 || now == 0 || (start != 0 && now != start))
+        return false;
+    cmd = proc_cmdline(pid, &len);
+    if (cmd == NULL)
+        return false;
+    for (size_t off = 0; off < len && !found; off += strlen(cmd + off) + 1)
+        found = strstr(cmd + off, needle) != NULL;
+    free(cmd);
+    return found;
+}
+
+bool proc_is_supervisor(pid_t pid, unsigned long long start, const char *run_dir, bool *maintenance)
+{
+    unsigned long long now = proc_start_time(pid);
+    size_t len = 0;
+    char *cmd;
+    bool is_sup = false, ours = false;
+
+    *maintenance = false;
+    if (pid <= 0 || now == 0 || (start != 0 && now != start))
+        return false;
+    cmd = proc_cmdline(pid, &len);
+    if (cmd == NULL)
+        return false;
+    for (size_t off = 0; off < len; off += strlen(cmd + off) + 1) {
+        const char *arg = cmd + off;
+        const char *next = off + strlen(arg) + 1 < len ? arg + strlen(arg) + 1 : NULL;
+        if (off == 0) {
+            const char *base = strrchr(arg, '/');
+            /* Installed or built, renamed or not: the name says what it is
+             * and --run-dir whose it is. */
+            is_sup = strstr(base ? base + 1 : arg, "corral-supervisor") != NULL;
+        }
+        if (strcmp(arg, "--run-dir") == 0 && next != NULL && strcmp(next, run_dir) == 0)
+            ours = true;
+        if (strcmp(arg, "--maintenance") == 0)
+            *maintenance = true;
+    }
+    free(cmd);
+    return is_sup && ours;
+}
+
+bool pidfd_ended(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+    /* A pidfd polls readable once its process has exited; an error means
+     * there is nothing left to watch either. */
+    return poll(&p, 1, 0) != 0;
+}
+
+void describe_exit(const siginfo_t *si, char *buf, size_t len)
+{
+    if (si->si_code == CLD_EXITED)
+        snprintf(buf, len, "exited with status %d", si->si_status);
+    else
+        snprintf(buf, len, "killed by signal %d", si->si_status);
+}
