@@ -291,10 +291,10 @@ int ctl_done(const struct ctl *ctl, const cJSON *result, const char *name, const
 
 void ctl_print_label(const char *label)
 {
-    char key[CTL_LABEL_WIDTH + 2];
+    int len = (int)strlen(label) + 1;
 
-    snprintf(key, sizeof(key), "%s:", label);
-    printf("%-*s ", CTL_LABEL_WIDTH, key);
+    /* A label longer than the column keeps one space before its value. */
+    printf("%s:%*s", label, len < CTL_LABEL_WIDTH ? CTL_LABEL_WIDTH - len + 1 : 1, "");
 }
 
 void ctl_print_kv(const char *label, const char *value)

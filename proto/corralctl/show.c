@@ -129,6 +129,8 @@ static const struct info_field {
     {"QEMU PID", "qemu_pid", INFO_INT},
     {"Control socket", "control_socket", INFO_STR},
     {"QMP socket", "qmp_socket", INFO_STR},
+    {"Supervisor restarts", "supervisor_restarts", INFO_INT},
+    {"Re-attached", "reattached", INFO_INT},
 };
 
 #define NINFO (sizeof(info_fields) / sizeof(info_fields[0]))
@@ -153,6 +155,29 @@ static int read_info_field(const cJSON *r, const struct info_field *f, struct in
         snprintf(v->num, sizeof(v->num), f->type == INFO_KIB ? "%lld KiB" : "%lld", n);
         v->value = v->num;
     }
+    return 0;
+}
+
+#define LAST_RESTART_MAX 256
+
+/* "TIME (why)" from the last_restart member into buf, or "" when the reply
+ * has none. */
+static int read_last_restart(const cJSON *r, char *buf, size_t size)
+{
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(r, "last_restart");
+    const char *why = NULL;
+    long long t = -1;
+    char when[64];
+
+    buf[0] = '\0';
+    if (last == NULL || cJSON_IsNull(last))
+        return 0;
+    if (!cJSON_IsObject(last) || ctl_reply_int(last, "time", true, &t) < 0 ||
+        ctl_reply_str(last, "why", true, &why) < 0)
+        return -1;
+    if (ctl_format_time(t, true, when, sizeof(when)) < 0)
+        snprintf(when, sizeof(when), "%lld", t);
+    snprintf(buf, size, "%s (%s)", when, why);
     return 0;
 }
 
@@ -216,6 +241,7 @@ static void print_disks(const struct disk_row *rows, size_t n)
 static int show_info(const struct ctl *ctl, const cJSON *r)
 {
     struct info_value values[NINFO];
+    char last_restart[LAST_RESTART_MAX];
     struct disk_row *disks;
     size_t ndisks;
     int status = CTL_EXIT_OK;
@@ -223,6 +249,8 @@ static int show_info(const struct ctl *ctl, const cJSON *r)
     for (size_t i = 0; i < NINFO; i++)
         if (read_info_field(r, &info_fields[i], &values[i]) < 0)
             return ctl_unexpected();
+    if (read_last_restart(r, last_restart, sizeof(last_restart)) < 0)
+        return ctl_unexpected();
     if (read_disks(r, &disks, &ndisks) < 0)
         status = ctl_unexpected();
     else if (ctl->json)
@@ -231,6 +259,8 @@ static int show_info(const struct ctl *ctl, const cJSON *r)
         for (size_t i = 0; i < NINFO; i++)
             if (values[i].value != NULL)
                 ctl_print_kv(info_fields[i].label, values[i].value);
+        if (last_restart[0] != '\0')
+            ctl_print_kv("Last restart", last_restart);
         if (disks != NULL)
             print_disks(disks, ndisks);
     }
