@@ -5,6 +5,7 @@
  * (readopt.c); a maintenance one is told to stop. */
 #include "broker/supervise.h"
 
+#include "broker/identity.h"
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
 
@@ -134,6 +135,10 @@ static void adopt_one(struct bvm *vm)
 
     free(path);
     if (rec == NULL) {
+        /* Nothing of it runs under a supervisor (what runs all the same
+         * is killed as a leftover): disks handed over by a run that never
+         * ended properly go back. */
+        identity_release(vm);
         if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
             log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);
         return;

@@ -105,9 +105,10 @@ static void degrade(struct bvm *vm, const char *how)
         return;
     }
     bvm_set_state(vm, "degraded",
-                  "supervisor crashed %u times in %u s (last: %s); QEMU pid %ld left running "
+                  "supervisor crashed %u time%s in %u s (last: %s); QEMU pid %ld left running "
                   "unmanaged; destroy it, or start to re-adopt",
-                  vm->crash_window_count, vm->b->restart_interval, how, (long)vm->qemu_pid);
+                  vm->crash_window_count, vm->crash_window_count == 1 ? "" : "s",
+                  vm->b->restart_interval, how, (long)vm->qemu_pid);
     adopt_settled(vm, false);
 }
 
