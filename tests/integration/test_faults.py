@@ -163,7 +163,7 @@ def qemu_killed_mid_delete(env):
           "metadata kept: QEMU may have deleted on some disks only")
     check("killed by signal 9" in env.wait_state("killdel-vm", "crashed"), "VM crashed")
     rep = env.rpc().call("vm.inconsistencies", {"name": "killdel-vm"})["result"]["reports"]
-    check([x["kind"] for x in rep] == ["job-failed"] and rep[0]["disks"] == ["vda", "vdb"],
+    check([x["kind"] for x in rep] == ["interrupted"] and rep[0]["disks"] == ["vda", "vdb"],
           "reported with the disks that may still hold it: %r" % rep)
 
 
