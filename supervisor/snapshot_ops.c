@@ -287,10 +287,11 @@ static struct snapshot_def *create_def(const struct create *c)
 static void report_unknown(struct snapops *so, const char *snap, const char *op,
                            const struct snapjob_result *r, cJSON *disks, const char *kept)
 {
-    cJSON *rep = snapops_report(so, snap, "interrupted", disks,
-                                "%s was cut short (%s); %s; what the disks hold is settled when "
-                                "QEMU answers again",
-                                op, r->err.msg, kept);
+    cJSON *rep = snapops_report(
+        so, snap, "interrupted", disks,
+        "%s was cut short (%s); %s; when QEMU next answers, corral settles it from what the "
+        "disks hold and reports again only where they disagree",
+        op, r->err.msg, kept);
 
     cJSON_Delete(rep);
     snapops_intent_reported(so);
