@@ -107,6 +107,7 @@ struct snapops *snapops_new(struct vm *vm, const char *state_dir, snapops_notify
     so->notify_arg = arg;
     so->dir = xasprintf("%s/snapshots", state_dir);
     so->state_dir = xstrdup(state_dir);
+    snapops_remove_leftovers(state_dir);
     if (mkdir_p(so->dir, 0700, e) < 0)
         goto fail;
     char *jdir = xasprintf("%s/journal", state_dir);

@@ -1,10 +1,13 @@
 #include "supervisor/snapshot_recover.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <dirent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fileutil.h"
 #include "common/log.h"
@@ -79,6 +82,32 @@ void snapops_intent_reported(struct snapops *so)
     }
     cJSON_Delete(intent);
     free(path);
+}
+
+void snapops_remove_leftovers(const char *state_dir)
+{
+    /* Only the files supervisors write: the broker writes others here and
+     * may be in the middle of one. */
+    static const char *const ours[] = {"pending.json.tmp.", "standing.json.tmp.",
+                                       "last-exit.json.tmp."};
+    DIR *d = opendir(state_dir);
+    struct dirent *de;
+
+    if (d == NULL) {
+        log_warn("cannot read %s: %s", state_dir, strerror(errno));
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+            if (strncmp(de->d_name, ours[i], strlen(ours[i])) != 0)
+                continue;
+            if (unlinkat(dirfd(d), de->d_name, 0) < 0)
+                log_warn("cannot remove %s/%s: %s", state_dir, de->d_name, strerror(errno));
+            else
+                log_info("removed %s/%s, left by a crash", state_dir, de->d_name);
+        }
+    }
+    closedir(d);
 }
 
 /* ---- reported differences ------------------------------------------------- */

@@ -26,6 +26,10 @@ void snapops_intent_end(struct snapops *so);
  * has been made: recovery does not repeat it unless it learns more. */
 void snapops_intent_reported(struct snapops *so);
 
+/* Removes the temporary files a supervisor killed while writing its own
+ * files in state_dir left behind. */
+void snapops_remove_leftovers(const char *state_dir);
+
 /* Journals, among findings (unjournalled report objects, borrowed), those
  * not standing in group ("load" or "check") yet; the group then holds
  * exactly findings' fingerprints. */
