@@ -19,6 +19,7 @@
 #include "proto/rpc.h"
 #include "supervisor/control.h"
 #include "supervisor/sandbox.h"
+#include "supervisor/snapshot_recover.h"
 #include "supervisor/vm.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -130,6 +131,21 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
     report_status(s, NULL);
 }
 
+static void recovered(const struct cerr *e, void *arg)
+{
+    struct supervisor *s = arg;
+
+    vm_recovered(s->vm, e);
+}
+
+static void on_recover(struct vm *vm, const char *context, void *arg)
+{
+    struct supervisor *s = arg;
+
+    (void)vm;
+    snapops_recover(s->snapops, context, recovered, s);
+}
+
 static void drained(void *arg)
 {
     struct supervisor *s = arg;
@@ -162,7 +178,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* Snapshot metadata, then the control socket, then QEMU: a VM whose
  * metadata cannot be read is not started. */
-static int setup(struct supervisor *s, const char *state_dir, const char *run_dir, struct cerr *e)
+static int setup(struct supervisor *s, const char *state_dir, const char *run_dir, pid_t adopt,
+                 struct cerr *e)
 {
     int fd;
 
@@ -182,13 +199,14 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
     s->ctl = control_serve(s->base, &s->ctx, fd, e);
     if (s->ctl == NULL)
         return -1;
-    return vm_start(s->vm, e);
+    return adopt > 0 ? vm_adopt(s->vm, adopt, e) : vm_start(s->vm, e);
 }
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: corral-supervisor --name NAME --state-dir DIR --run-dir DIR "
-               "[--status-fd FD] [--uid UID --gid GID] [--maintenance] [--debug]\n"
+               "[--status-fd FD] [--uid UID --gid GID] [--owner UID] [--maintenance | --adopt PID] "
+               "[--debug]\n"
                "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
@@ -223,12 +241,13 @@ int main(int argc, char **argv)
         {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
         {"maintenance", no_argument, NULL, 'm'},   {"uid", required_argument, NULL, 'U'},
         {"gid", required_argument, NULL, 'G'},     {"owner", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0},
+        {"adopt", required_argument, NULL, 'a'},   {NULL, 0, NULL, 0},
     };
     struct supervisor s = {.status_fd = -1};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
     enum log_level lvl = LOG_LVL_INFO;
     bool maintenance = false;
+    pid_t adopt = 0;
     uid_t run_uid = 0;
     gid_t run_gid = 0;
     struct event *sigterm, *sigint;
@@ -256,6 +275,13 @@ int main(int argc, char **argv)
         case 'm':
             maintenance = true;
             break;
+        case 'a':
+            adopt = (pid_t)strtol(optarg, NULL, 10);
+            if (adopt <= 0) {
+                usage(stderr);
+                return 2;
+            }
+            break;
         case 'o':
             s.ctx.owner = (uid_t)strtoul(optarg, NULL, 10);
             break;
@@ -273,7 +299,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (name == NULL || state_dir == NULL || run_dir == NULL || optind != argc) {
+    if (name == NULL || state_dir == NULL || run_dir == NULL || optind != argc ||
+        (maintenance && adopt > 0)) {
         usage(stderr);
         return 2;
     }
@@ -308,10 +335,10 @@ int main(int argc, char **argv)
         domain_def_free(def);
         return 1;
     }
-    struct vm_hooks hooks = {on_state_changed, on_started, on_gone, &s};
+    struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, &s};
     s.vm = vm_new(s.base, def, state_dir, run_dir, maintenance, &hooks);
     s.control_path = xasprintf("%s/control.sock", run_dir);
-    if (setup(&s, state_dir, run_dir, &e) < 0) {
+    if (setup(&s, state_dir, run_dir, adopt, &e) < 0) {
         log_err("VM %s: %s", name, e.msg);
         report_status(&s, &e);
         s.exit_code = 1;

@@ -21,6 +21,13 @@ static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
     struct qemu_exit ex = {0};
 
     (void)what;
+    if (p->adopted) {
+        /* Not our child: its status belongs to whoever reaps it. */
+        ex.unknown = true;
+        event_del(p->ev);
+        p->on_exit(&ex, p->arg);
+        return;
+    }
     memset(&si, 0, sizeof(si));
     if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
         log_err("waitid on QEMU pid %ld failed: %s", (long)p->pid, strerror(errno));
@@ -102,6 +109,54 @@ int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct arg
     return 0;
 }
 
+/* Whether /proc/PID/cmdline holds needle within one argument. */
+static bool cmdline_has(pid_t pid, const char *needle)
+{
+    char *path = xasprintf("/proc/%ld/cmdline", (long)pid);
+    struct cerr e;
+    size_t len = 0;
+    char *cmd = file_read_all(path, 1024 * 1024, &len, &e);
+    bool found = false;
+
+    for (size_t off = 0; cmd != NULL && off < len && !found; off += strlen(cmd + off) + 1)
+        found = strstr(cmd + off, needle) != NULL;
+    free(cmd);
+    free(path);
+    return found;
+}
+
+int qemu_adopt(struct qemu_process *p, struct event_base *base, pid_t pid, const char *qmp_path,
+               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e)
+{
+    struct stat st;
+
+    memset(p, 0, sizeof(*p));
+    p->pidfd = -1;
+    /* A recycled pid would not name this VM's monitor socket. */
+    if (pid <= 0 || !cmdline_has(pid, qmp_path)) {
+        cerr_set(e, CE_QEMU_FAILED, "pid %ld is not a QEMU serving %s", (long)pid, qmp_path);
+        return -1;
+    }
+    p->pidfd = pidfd_open(pid, 0);
+    if (p->pidfd < 0) {
+        cerr_set(e, CE_QEMU_FAILED, "cannot watch QEMU pid %ld: %s", (long)pid, strerror(errno));
+        return -1;
+    }
+    p->pid = pid;
+    p->adopted = true;
+    p->log_path = xstrdup(log_path);
+    p->log_start = stat(log_path, &st) == 0 ? st.st_size : 0;
+    p->on_exit = on_exit;
+    p->arg = arg;
+    p->ev = event_new(base, p->pidfd, EV_READ | EV_PERSIST, pidfd_cb, p);
+    if (p->ev == NULL || event_add(p->ev, NULL) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot watch QEMU pid %ld", (long)pid);
+        qemu_process_release(p);
+        return -1;
+    }
+    return 0;
+}
+
 int qemu_signal(struct qemu_process *p, int sig)
 {
     if (p->pidfd < 0)
@@ -138,7 +193,9 @@ char *qemu_log_tail(const struct qemu_process *p, size_t max)
 
 void qemu_exit_describe(const struct qemu_exit *ex, char *buf, size_t len)
 {
-    if (ex->signaled)
+    if (ex->unknown)
+        snprintf(buf, len, "ended (exit status unknown: not a child of this supervisor)");
+    else if (ex->signaled)
         snprintf(buf, len, "killed by signal %d (%s)", ex->code, strsignal(ex->code));
     else
         snprintf(buf, len, "exited with status %d", ex->code);

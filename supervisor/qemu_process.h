@@ -11,8 +11,9 @@
 #include "supervisor/qemu_cmdline.h"
 
 struct qemu_exit {
+    bool unknown; /* an adopted QEMU: nobody told this process its status */
     bool signaled;
-    int code;          /* exit status, or the signal number */
+    int code; /* exit status, or the signal number */
 };
 
 /* Called once when QEMU has ended and been reaped. */
@@ -24,6 +25,7 @@ struct qemu_process {
     struct event *ev;
     char *log_path;
     off_t log_start; /* log size before this QEMU started */
+    bool adopted;    /* started by an earlier supervisor: not our child */
     qemu_exit_cb on_exit;
     void *arg;
 };
@@ -31,6 +33,10 @@ struct qemu_process {
 /* Starts argv with stdin on /dev/null and stdout/stderr appended to
  * log_path.  p is caller-owned storage. */
 int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
+               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e);
+/* Watches QEMU pid, started by an earlier supervisor of the VM: it must be
+ * the process serving qmp_path.  Its end is reported with ex->unknown. */
+int qemu_adopt(struct qemu_process *p, struct event_base *base, pid_t pid, const char *qmp_path,
                const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e);
 /* Sends sig through the pidfd; a process already gone is not an error. */
 int qemu_signal(struct qemu_process *p, int sig);

@@ -14,41 +14,20 @@
 #include "supervisor/qemu_cmdline.h"
 #include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_qmp.h"
+#include "supervisor/snapshot_ops_priv.h"
+#include "supervisor/snapshot_recover.h"
 #include "supervisor/snapshot_tree.h"
 
-#define LIST_TIMEOUT_MS 30000
 #define DELETE_TIMEOUT_MS 60000
 
-struct snapops {
-    struct vm *vm;
-    char *dir; /* STATE/snapshots */
-    struct snapshot_tree *tree;
-    snapops_notify_fn notify;
-    void *notify_arg;
-    struct journal *journal; /* reports until the broker acknowledges them */
-    bool busy;               /* an operation that runs QEMU jobs is under way */
-};
-
-/* A writable qcow2 disk: the ones that take part in internal snapshots. */
-struct sdisk {
-    const char *target;
-    char node[64];
-};
-
-struct disks {
-    size_t n;
-    struct sdisk d[DOMAIN_MAX_DISKS];
-    const char *nodes[DOMAIN_MAX_DISKS];
-};
-
-static const char *vmname(const struct snapops *so)
+const char *snapops_vmname(const struct snapops *so)
 {
     return vm_def(so->vm)->name;
 }
 
 /* Fails when a writable disk cannot hold internal snapshots (raw): as
  * libvirt, the whole snapshot is refused before QEMU is touched. */
-static int snapshot_disks(const struct snapops *so, struct disks *out, struct cerr *e)
+int snapops_disks(const struct snapops *so, struct disks *out, struct cerr *e)
 {
     const struct domain_def *def = vm_def(so->vm);
 
@@ -77,7 +56,7 @@ static int snapshot_disks(const struct snapops *so, struct disks *out, struct ce
     return 0;
 }
 
-static const char *target_of(const struct disks *ds, const char *node)
+const char *snapops_target_of(const struct disks *ds, const char *node)
 {
     for (size_t i = 0; i < ds->n; i++) {
         if (strcmp(ds->d[i].node, node) == 0)
@@ -86,13 +65,10 @@ static const char *target_of(const struct disks *ds, const char *node)
     return node;
 }
 
-/* A typed inconsistency report: logged, sent to subscribers (the broker
- * persists what it receives) and returned to the caller in `reports`. */
-static cJSON *report(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static cJSON *report(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
-                     const char *fmt, ...)
+/* Logged, sent to subscribers (the broker persists what it receives) and
+ * returned to the caller in `reports`. */
+cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
+                      const char *fmt, ...)
 {
     char detail[1024];
     cJSON *r = json_obj();
@@ -101,19 +77,19 @@ static cJSON *report(struct snapops *so, const char *snap, const char *kind, cJS
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    json_add_str(r, "vm", vmname(so));
+    json_add_str(r, "vm", snapops_vmname(so));
     json_add_str(r, "snapshot", snap);
     json_add_str(r, "kind", kind);
     json_add(r, "disks", disks ? disks : json_arr());
     json_add_str(r, "detail", detail);
     json_add_num(r, "time", (double)time(NULL));
-    log_warn("VM %s: snapshot %s: inconsistency %s: %s", vmname(so), snap, kind, detail);
+    log_warn("VM %s: snapshot %s: inconsistency %s: %s", snapops_vmname(so), snap, kind, detail);
     /* Durable before anyone is told: the request's answer, the event, and
      * the broker's copy all come after it. */
     struct cerr e;
     long long seq = journal_append(so->journal, r, &e);
     if (seq < 0)
-        log_err("VM %s: cannot journal an inconsistency report: %s", vmname(so), e.msg);
+        log_err("VM %s: cannot journal an inconsistency report: %s", snapops_vmname(so), e.msg);
     json_add_num(r, "seq", (double)seq);
     so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
     return r;
@@ -130,6 +106,8 @@ struct snapops *snapops_new(struct vm *vm, const char *state_dir, snapops_notify
     so->notify = notify;
     so->notify_arg = arg;
     so->dir = xasprintf("%s/snapshots", state_dir);
+    so->state_dir = xstrdup(state_dir);
+    snapops_remove_leftovers(state_dir);
     if (mkdir_p(so->dir, 0700, e) < 0)
         goto fail;
     char *jdir = xasprintf("%s/journal", state_dir);
@@ -142,14 +120,23 @@ struct snapops *snapops_new(struct vm *vm, const char *state_dir, snapops_notify
         journal_free(so->journal);
         goto fail;
     }
+    /* Every supervisor reloads the tree: what an earlier one reported and
+     * is still wrong is not reported again. */
+    cJSON *findings = json_arr();
     for (size_t i = 0; i < nproblems; i++) {
-        cJSON *r = report(so, problems[i].name, snapshot_problem_kind_name(problems[i].kind), NULL,
-                          "%s", problems[i].detail);
-        cJSON_Delete(r);
+        cJSON *f = json_obj();
+        json_add_str(f, "snapshot", problems[i].name);
+        json_add_str(f, "kind", snapshot_problem_kind_name(problems[i].kind));
+        json_add(f, "disks", json_arr());
+        json_add_str(f, "detail", problems[i].detail);
+        json_arr_add(findings, f);
     }
+    snapops_report_new(so, "load", findings);
+    cJSON_Delete(findings);
     snapshot_problems_free(problems, nproblems);
     return so;
 fail:
+    free(so->state_dir);
     free(so->dir);
     free(so);
     return NULL;
@@ -175,8 +162,19 @@ void snapops_free(struct snapops *so)
         return;
     journal_free(so->journal);
     snapshot_tree_free(so->tree);
+    cJSON_Delete(so->standing);
+    free(so->state_dir);
     free(so->dir);
     free(so);
+}
+
+void snapops_event(struct snapops *so, const char *method, const char *snap)
+{
+    cJSON *ev = json_obj();
+
+    json_add_str(ev, "vm", snapops_vmname(so));
+    json_add_str(ev, "snapshot", snap);
+    so->notify(method, ev, so->notify_arg);
 }
 
 static cJSON *snapshot_json(const struct snapops *so, const struct snapshot_def *d)
@@ -218,19 +216,19 @@ static const struct snapshot_def *param_snapshot(struct snapops *so, const cJSON
         return NULL;
     d = snapshot_tree_lookup(so->tree, *name);
     if (d == NULL)
-        cerr_set(e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", vmname(so), *name);
+        cerr_set(e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", snapops_vmname(so), *name);
     return d;
 }
 
 static int require_ready(struct snapops *so, struct cerr *e)
 {
     if (!vm_is_active(so->vm)) {
-        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running", vmname(so));
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running", snapops_vmname(so));
         return -1;
     }
     if (so->busy || snapjobs_busy(vm_snapjobs(so->vm))) {
         cerr_set(e, CE_BUSY, "VM %s: another snapshot operation is under way; try again",
-                 vmname(so));
+                 snapops_vmname(so));
         return -1;
     }
     return 0;
@@ -245,6 +243,7 @@ struct create {
     char *name, *description;
     struct disks disks;
     enum snapshot_state state;
+    long long creation_time;
 };
 
 static void create_finish(struct create *c, cJSON *result, const struct cerr *e)
@@ -256,27 +255,19 @@ static void create_finish(struct create *c, cJSON *result, const struct cerr *e)
     free(c);
 }
 
-static void create_saved(const struct snapjob_result *r, void *arg)
+/* The metadata the snapshot gets once QEMU has saved it (new). */
+static struct snapshot_def *create_def(const struct create *c)
 {
-    struct create *c = arg;
-    struct snapops *so = c->so;
+    const struct snapops *so = c->so;
     const struct domain_def *def = vm_def(so->vm);
     const struct snapshot_def *cur = snapshot_tree_current(so->tree);
-    struct snapshot_def *d;
-    struct cerr e;
+    struct snapshot_def *d = xcalloc(1, sizeof(*d));
 
-    if (!r->ok) {
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s was not created: %s", vmname(so), c->name,
-                 r->qemu_error ? r->qemu_error : r->err.msg);
-        create_finish(c, NULL, &e);
-        return;
-    }
-    d = xcalloc(1, sizeof(*d));
     d->name = xstrdup(c->name);
     d->description = c->description ? xstrdup(c->description) : NULL;
     d->state = c->state;
     d->parent = cur ? xstrdup(cur->name) : NULL;
-    d->creation_time = (long long)time(NULL);
+    d->creation_time = c->creation_time;
     /* A maintenance QEMU has no guest: what it saves is not the VM's
      * memory, so the snapshot is recorded as libvirt records an offline
      * one. */
@@ -289,22 +280,72 @@ static void create_saved(const struct snapjob_result *r, void *arg)
     }
     d->domain_xml = domain_def_format(def);
     d->current = true;
-    if (snapshot_tree_add(so->tree, so->dir, d, true, &e) < 0) {
-        /* The disks hold it but the metadata could not be written: say so,
-         * the next snapshot-check finds it as orphan-on-disk. */
-        cerr_set(&e, CE_SYSTEM,
-                 "VM %s: snapshot %s is on disk but its metadata could not be "
-                 "written: %.400s",
-                 vmname(so), c->name, e.msg);
+    return d;
+}
+
+/* A job whose end QEMU could not tell: the intent stays for recovery, and
+ * the user learns now what is known. */
+static void report_unknown(struct snapops *so, const char *snap, const char *op,
+                           const struct snapjob_result *r, cJSON *disks, const char *kept)
+{
+    cJSON *rep = snapops_report(
+        so, snap, "interrupted", disks,
+        "%s was cut short (%s); %s; when QEMU next answers, corral settles it from what the "
+        "disks hold and reports again only where they disagree",
+        op, r->err.msg, kept);
+
+    cJSON_Delete(rep);
+    snapops_intent_reported(so);
+}
+
+static void create_saved(const struct snapjob_result *r, void *arg)
+{
+    struct create *c = arg;
+    struct snapops *so = c->so;
+    struct cerr e;
+
+    if (r->outcome == SNAPJOB_UNKNOWN) {
+        report_unknown(so, c->name, "snapshot-save", r,
+                       snapops_targets(&c->disks, c->disks.nodes, c->disks.n),
+                       "no metadata was written");
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s may not have been created: %s",
+                 snapops_vmname(so), c->name, r->err.msg);
         create_finish(c, NULL, &e);
         return;
     }
-    cJSON *ev = json_obj();
-    json_add_str(ev, "vm", vmname(so));
-    json_add_str(ev, "snapshot", c->name);
-    so->notify("snapshot.created", ev, so->notify_arg);
-    log_info("VM %s: snapshot %s created", vmname(so), c->name);
+    if (!r->ok) {
+        snapops_intent_end(so);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s was not created: %s", snapops_vmname(so),
+                 c->name, r->qemu_error ? r->qemu_error : r->err.msg);
+        create_finish(c, NULL, &e);
+        return;
+    }
+    if (snapshot_tree_add(so->tree, so->dir, create_def(c), true, &e) < 0) {
+        /* The disks hold it but the metadata could not be written: say so;
+         * recovery and snapshot-check find it as orphan-on-disk. */
+        cerr_set(&e, CE_SYSTEM,
+                 "VM %s: snapshot %s is on disk but its metadata could not be "
+                 "written: %.400s",
+                 snapops_vmname(so), c->name, e.msg);
+        create_finish(c, NULL, &e);
+        return;
+    }
+    snapops_intent_end(so);
+    snapops_event(so, "snapshot.created", c->name);
+    log_info("VM %s: snapshot %s created", snapops_vmname(so), c->name);
     create_finish(c, snapshot_json(so, snapshot_tree_lookup(so->tree, c->name)), NULL);
+}
+
+/* The intent of a job on devices (format nodes): what recovery needs. */
+static cJSON *intent_new(const char *op, const char *snap, const struct disks *ds,
+                         const char *const *nodes, size_t n)
+{
+    cJSON *in = json_obj();
+
+    json_add_str(in, "op", op);
+    json_add_str(in, "snapshot", snap);
+    json_add(in, "devices", snapops_targets(ds, nodes, n));
+    return in;
 }
 
 /* QEMU reports no progress within a job (always 1/1), only its state
@@ -317,7 +358,7 @@ static void job_progress(const char *job_id, const char *status, void *arg)
     struct snapops *so = *(struct snapops **)arg;
     cJSON *ev = json_obj();
 
-    json_add_str(ev, "vm", vmname(so));
+    json_add_str(ev, "vm", snapops_vmname(so));
     json_add_str(ev, "job", job_id);
     json_add_str(ev, "status", status);
     so->notify("job.progress", ev, so->notify_arg);
@@ -349,16 +390,33 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         cerr_set(&err, CE_SNAPSHOT_EXISTS,
                  "VM %s: a snapshot named '%s' already exists on disk %s (not in corral's "
                  "metadata; see snapshot-check)",
-                 vmname(so), c->name, target_of(&c->disks, holders[0]));
+                 snapops_vmname(so), c->name, snapops_target_of(&c->disks, holders[0]));
         snapshot_qmp_nodes_free(l);
         create_finish(c, NULL, &err);
         return;
     }
     snapshot_qmp_nodes_free(l);
+    struct snapshot_def *d = create_def(c);
+    char *xml = snapshot_def_format(d, false, &err);
+    cJSON *intent = intent_new("create", c->name, &c->disks, c->disks.nodes, c->disks.n);
+    snapshot_def_free(d);
+    if (xml == NULL) {
+        cJSON_Delete(intent);
+        create_finish(c, NULL, &err);
+        return;
+    }
+    json_add_str(intent, "metadata", xml);
+    free(xml);
+    if (snapops_intent_begin(so, intent, &err) < 0) {
+        create_finish(c, NULL, &err);
+        return;
+    }
     if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_SAVE, c->name, c->disks.nodes[0],
                          c->disks.nodes, c->disks.n, ram_timeout_ms(so), job_progress, create_saved,
-                         c, &err) < 0)
+                         c, &err) < 0) {
+        snapops_intent_end(so);
         create_finish(c, NULL, &err);
+    }
 }
 
 void snapops_create(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
@@ -377,12 +435,12 @@ void snapops_create(struct snapops *so, const cJSON *params, vm_done_cb cb, void
         goto fail;
     }
     if (snapshot_tree_lookup(so->tree, name) != NULL) {
-        cerr_set(&e, CE_SNAPSHOT_EXISTS, "VM %s already has a snapshot named '%s'", vmname(so),
-                 name);
+        cerr_set(&e, CE_SNAPSHOT_EXISTS, "VM %s already has a snapshot named '%s'",
+                 snapops_vmname(so), name);
         goto fail;
     }
     c = xcalloc(1, sizeof(*c));
-    if (snapshot_disks(so, &c->disks, &e) < 0) {
+    if (snapops_disks(so, &c->disks, &e) < 0) {
         free(c);
         goto fail;
     }
@@ -391,6 +449,7 @@ void snapops_create(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     c->arg = arg;
     c->name = xstrdup(name);
     c->description = desc ? xstrdup(desc) : NULL;
+    c->creation_time = (long long)time(NULL);
     if (vm_is_maintenance(so->vm))
         c->state = SNAPSHOT_STATE_SHUTOFF;
     else if (vm_get_state(so->vm) == VM_PAUSED)
@@ -453,20 +512,17 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
     if (snapshot_tree_remove(so->tree, so->dir, name, e) < 0)
         return -1;
     json_arr_add(d->deleted, json_str(name));
-    cJSON *ev = json_obj();
-    json_add_str(ev, "vm", vmname(so));
-    json_add_str(ev, "snapshot", name);
-    so->notify("snapshot.deleted", ev, so->notify_arg);
-    log_info("VM %s: snapshot %s deleted", vmname(so), name);
+    snapops_event(so, "snapshot.deleted", name);
+    log_info("VM %s: snapshot %s deleted", snapops_vmname(so), name);
     return 0;
 }
 
-static cJSON *targets(const struct disks *ds, const char *const *nodes, size_t n)
+cJSON *snapops_targets(const struct disks *ds, const char *const *nodes, size_t n)
 {
     cJSON *a = json_arr();
 
     for (size_t i = 0; i < n; i++)
-        json_arr_add(a, json_str(target_of(ds, nodes[i])));
+        json_arr_add(a, json_str(snapops_target_of(ds, nodes[i])));
     return a;
 }
 
@@ -477,7 +533,16 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
 {
     struct del *d = arg;
     struct snapops *so = d->so;
+    struct cerr e;
 
+    if (r->outcome == SNAPJOB_UNKNOWN) {
+        report_unknown(so, d->names[d->next], "snapshot-delete", r,
+                       snapops_targets(&d->disks, d->holders, d->nholders), "the metadata is kept");
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: deleting snapshot %s was cut short: %s",
+                 snapops_vmname(so), d->names[d->next], r->err.msg);
+        del_finish(d, &e);
+        return;
+    }
     if (r->ok) {
         /* QEMU removes one copy per call and never says when a disk lacked
          * the tag: look again. */
@@ -507,28 +572,30 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
         nstill = snapshot_qmp_holders(l, name, still);
         for (size_t j = 0; j < d->nholders; j++) {
             if (snapshot_qmp_count(l, d->holders[j], name) == 0)
-                json_arr_add(done, json_str(target_of(&d->disks, d->holders[j])));
+                json_arr_add(done, json_str(snapops_target_of(&d->disks, d->holders[j])));
         }
     } else
         memcpy(still, d->holders, sizeof(still[0]) * d->nholders);
     done_text = cJSON_PrintUnformatted(done);
     /* The report's disks are those that may still hold the data. */
     json_arr_add(d->reports,
-                 report(so, name, "job-failed", targets(&d->disks, still, nstill),
-                        "snapshot-delete failed (%s); %s: %s; %s", d->job_error,
-                        l != NULL ? "already deleted on" : "QEMU cannot say what was done",
-                        l != NULL ? (done_text ? done_text : "?") : (e ? e->msg : ""),
-                        d->force ? "metadata removed anyway (--force)" : "metadata kept"));
+                 snapops_report(so, name, "job-failed", snapops_targets(&d->disks, still, nstill),
+                                "snapshot-delete failed (%s); %s: %s; %s", d->job_error,
+                                l != NULL ? "already deleted on" : "QEMU cannot say what was done",
+                                l != NULL ? (done_text ? done_text : "?") : (e ? e->msg : ""),
+                                d->force ? "metadata removed anyway (--force)" : "metadata kept"));
     cJSON_free(done_text);
     cJSON_Delete(done);
     snapshot_qmp_nodes_free(l);
+    /* The report says what was done: nothing is left to settle. */
+    snapops_intent_end(so);
     if (d->force && del_metadata(d, name, &err) == 0) {
         d->next++;
         del_next(d);
         return;
     }
-    cerr_set(&err, CE_JOB_FAILED, "VM %s: deleting snapshot %s failed: %s", vmname(so), name,
-             d->job_error);
+    cerr_set(&err, CE_JOB_FAILED, "VM %s: deleting snapshot %s failed: %s", snapops_vmname(so),
+             name, d->job_error);
     del_finish(d, &err);
 }
 
@@ -546,14 +613,16 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
     }
     n = snapshot_qmp_holders(l, name, left);
     if (n > 0)
-        json_arr_add(d->reports,
-                     report(d->so, name, "duplicate-on-disk", targets(&d->disks, left, n),
-                            "the disks listed held the tag more than once; one copy remains"));
+        json_arr_add(
+            d->reports,
+            snapops_report(d->so, name, "duplicate-on-disk", snapops_targets(&d->disks, left, n),
+                           "the disks listed held the tag more than once; one copy remains"));
     snapshot_qmp_nodes_free(l);
     if (del_metadata(d, name, &err) < 0) {
         del_finish(d, &err);
         return;
     }
+    snapops_intent_end(d->so);
     d->next++;
     del_next(d);
 }
@@ -588,12 +657,12 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         if (!meta->disks[i].internal)
             continue;
         for (size_t j = 0; j < d->nholders; j++)
-            held |= strcmp(target_of(&d->disks, d->holders[j]), meta->disks[i].name) == 0;
+            held |= strcmp(snapops_target_of(&d->disks, d->holders[j]), meta->disks[i].name) == 0;
         if (!held)
             json_arr_add(missing, json_str(meta->disks[i].name));
     }
     for (size_t j = 0; j < d->nholders; j++) {
-        const char *t = target_of(&d->disks, d->holders[j]);
+        const char *t = snapops_target_of(&d->disks, d->holders[j]);
         bool named = false;
         for (size_t i = 0; meta != NULL && i < meta->ndisks; i++)
             named |= meta->disks[i].internal && strcmp(meta->disks[i].name, t) == 0;
@@ -602,15 +671,17 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     }
     snapshot_qmp_nodes_free(l);
     if (cJSON_GetArraySize(missing) > 0)
-        json_arr_add(d->reports, report(so, name, "missing", missing,
-                                        "the metadata names these disks but their images do "
-                                        "not hold the snapshot"));
+        json_arr_add(d->reports,
+                     snapops_report(so, name, "missing", missing,
+                                    "the metadata names these disks but their images do "
+                                    "not hold the snapshot"));
     else
         cJSON_Delete(missing);
     if (cJSON_GetArraySize(extra) > 0)
-        json_arr_add(d->reports, report(so, name, "extra", extra,
-                                        "these images hold the snapshot although the metadata "
-                                        "did not name them; deleted there too"));
+        json_arr_add(d->reports,
+                     snapops_report(so, name, "extra", extra,
+                                    "these images hold the snapshot although the metadata "
+                                    "did not name them; deleted there too"));
     else
         cJSON_Delete(extra);
     if (d->nholders == 0) {
@@ -623,9 +694,21 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         del_next(d);
         return;
     }
-    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_DELETE, name, NULL, d->holders, d->nholders,
-                         DELETE_TIMEOUT_MS, job_progress, del_job_done, d, &err) < 0)
+    cJSON *intent = intent_new("delete", name, &d->disks, d->holders, d->nholders);
+    cJSON *remaining = json_arr();
+    for (size_t i = d->next + 1; i < d->n; i++)
+        json_arr_add(remaining, json_str(d->names[i]));
+    json_add(intent, "remaining", remaining);
+    json_add_bool(intent, "force", d->force);
+    if (snapops_intent_begin(so, intent, &err) < 0) {
         del_finish(d, &err);
+        return;
+    }
+    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_DELETE, name, NULL, d->holders, d->nholders,
+                         DELETE_TIMEOUT_MS, job_progress, del_job_done, d, &err) < 0) {
+        snapops_intent_end(so);
+        del_finish(d, &err);
+    }
 }
 
 static void del_next(struct del *d)
@@ -671,7 +754,7 @@ void snapops_delete(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     if (!metadata && require_ready(so, &e) < 0)
         goto fail;
     if (so->busy) {
-        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", vmname(so));
+        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", snapops_vmname(so));
         goto fail;
     }
     if (children)
@@ -679,7 +762,7 @@ void snapops_delete(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     else if (children_only)
         mode = SNAPSHOT_DELETE_CHILDREN_ONLY;
     d = xcalloc(1, sizeof(*d));
-    if (!metadata && snapshot_disks(so, &d->disks, &e) < 0) {
+    if (!metadata && snapops_disks(so, &d->disks, &e) < 0) {
         free(d);
         goto fail;
     }
@@ -720,7 +803,8 @@ void snapops_list(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
     }
     if (from != NULL) {
         if (snapshot_tree_lookup(so->tree, from) == NULL) {
-            cerr_set(&e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", vmname(so), from);
+            cerr_set(&e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", snapops_vmname(so),
+                     from);
             cb(arg, NULL, &e);
             return;
         }
@@ -781,7 +865,7 @@ static void info_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void
     snapshot_qmp_nodes_free(l);
     if (d == NULL) {
         struct cerr err;
-        cerr_set(&err, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", vmname(in->so),
+        cerr_set(&err, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", snapops_vmname(in->so),
                  in->name);
         in->cb(in->arg, NULL, &err);
     } else {
@@ -806,7 +890,7 @@ void snapops_info(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
         return;
     }
     in = xcalloc(1, sizeof(*in));
-    if (!vm_is_active(so->vm) || snapshot_disks(so, &in->disks, &e) < 0) {
+    if (!vm_is_active(so->vm) || snapops_disks(so, &in->disks, &e) < 0) {
         free(in);
         cb(arg, snapshot_json(so, d), NULL);
         return;
@@ -915,7 +999,7 @@ static void revert_final(void *arg, cJSON *result, const struct cerr *e)
     cJSON_Delete(result);
     cJSON *r = vm_state_json(rv->so->vm);
     json_add_str(r, "snapshot", rv->name);
-    log_info("VM %s: reverted to snapshot %s", vmname(rv->so), rv->name);
+    log_info("VM %s: reverted to snapshot %s", snapops_vmname(rv->so), rv->name);
     revert_finish(rv, r, NULL);
 }
 
@@ -955,21 +1039,32 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
      * disks, is the disks-only revert libvirt does for a shut-off VM. */
     bool disks_done = rv->disks_only && r->qemu_error != NULL &&
                       strstr(r->qemu_error, "while loading VM state") != NULL;
+    if (r->outcome == SNAPJOB_UNKNOWN) {
+        report_unknown(so, rv->name, "snapshot-load", r, NULL, "the current snapshot is unchanged");
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s was cut short: %s", snapops_vmname(so),
+                 rv->name, r->err.msg);
+        revert_finish(rv, NULL, &e);
+        return;
+    }
     if (r->ok || disks_done) {
         if (disks_done)
             log_info("VM %s: disks reverted to %s; its memory stays unused while shut off",
-                     vmname(so), rv->name);
+                     snapops_vmname(so), rv->name);
         if (snapshot_tree_set_current(so->tree, so->dir, rv->name, &e) < 0)
-            log_err("VM %s: reverted to %s but cannot mark it current: %s", vmname(so), rv->name,
-                    e.msg);
+            log_err("VM %s: reverted to %s but cannot mark it current: %s", snapops_vmname(so),
+                    rv->name, e.msg);
+        snapops_intent_end(so);
         if (vm_is_maintenance(so->vm))
             revert_final(rv, NULL, NULL);
         else
             vm_sync_state(so->vm, "reverted", revert_synced, rv);
         return;
     }
+    /* Failed with QEMU's word: the reply says what happened. */
+    snapops_intent_end(so);
     if (vm_is_maintenance(so->vm)) {
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s failed: %s", vmname(so), rv->name, why);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s failed: %s", snapops_vmname(so), rv->name,
+                 why);
         revert_finish(rv, NULL, &e);
         return;
     }
@@ -981,14 +1076,14 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
                  "VM %s: revert to %s failed while loading the VM state (%s); the disks are "
                  "already reverted, so the guest was left paused: revert to another snapshot "
                  "or destroy it",
-                 vmname(so), rv->name, why);
+                 snapops_vmname(so), rv->name, why);
         vm_set_paused_reason(so->vm, "revert failed: guest state unusable");
         rv->was_running = false;
         vm_sync_state(so->vm, "revert failed: guest state unusable", revert_synced, rv);
         return;
     }
     cerr_set(&rv->failure, CE_JOB_FAILED, "VM %s: revert to %s failed (%s); nothing was changed%s",
-             vmname(so), rv->name, why, rv->was_running ? " and the VM was resumed" : "");
+             snapops_vmname(so), rv->name, why, rv->was_running ? " and the VM was resumed" : "");
     vm_sync_state(so->vm, "revert failed", revert_synced, rv);
 }
 
@@ -1011,7 +1106,7 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
             cerr_set(&err, CE_OPERATION_INVALID,
                      "VM %s cannot be reverted to %s: disk %s does not hold it (see "
                      "snapshot-check); nothing was changed",
-                     vmname(so), rv->name, rv->disks.d[i].target);
+                     snapops_vmname(so), rv->name, rv->disks.d[i].target);
             snapshot_qmp_nodes_free(l);
             revert_finish(rv, NULL, &err);
             return;
@@ -1027,14 +1122,22 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         cerr_set(&err, CE_OPERATION_INVALID,
                  "VM %s cannot be reverted to %s while running: disk %s holds no VM state for "
                  "it; nothing was changed",
-                 vmname(so), rv->name, rv->disks.d[0].target);
+                 snapops_vmname(so), rv->name, rv->disks.d[0].target);
+        revert_finish(rv, NULL, &err);
+        return;
+    }
+    if (snapops_intent_begin(
+            so, intent_new("revert", rv->name, &rv->disks, rv->disks.nodes, rv->disks.n), &err) <
+        0) {
         revert_finish(rv, NULL, &err);
         return;
     }
     if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_LOAD, rv->name, rv->disks.nodes[0],
                          rv->disks.nodes, rv->disks.n, ram_timeout_ms(so), job_progress,
-                         revert_loaded, rv, &err) < 0)
+                         revert_loaded, rv, &err) < 0) {
+        snapops_intent_end(so);
         revert_finish(rv, NULL, &err);
+    }
 }
 
 void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
@@ -1056,12 +1159,12 @@ void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void
         cerr_set(&e, CE_OPERATION_INVALID,
                  "VM %s: snapshot %s was taken while the VM was shut off; shut the VM down to "
                  "revert to it (nothing was changed)",
-                 vmname(so), name);
+                 snapops_vmname(so), name);
         cb(arg, NULL, &e);
         return;
     }
     rv = xcalloc(1, sizeof(*rv));
-    if (snapshot_disks(so, &rv->disks, &e) < 0) {
+    if (snapops_disks(so, &rv->disks, &e) < 0) {
         free(rv);
         cb(arg, NULL, &e);
         return;
@@ -1096,7 +1199,7 @@ void snapops_redefine(struct snapops *so, const cJSON *params, vm_done_cb cb, vo
     }
     if (so->busy) {
         snapshot_def_free(def);
-        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", vmname(so));
+        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", snapops_vmname(so));
         cb(arg, NULL, &e);
         return;
     }
@@ -1122,7 +1225,7 @@ static cJSON *plain_report(const struct snapops *so, const char *snap, const cha
 {
     cJSON *r = json_obj();
 
-    json_add_str(r, "vm", vmname(so));
+    json_add_str(r, "vm", snapops_vmname(so));
     json_add_str(r, "snapshot", snap);
     json_add_str(r, "kind", kind);
     json_add(r, "disks", disks);
@@ -1139,17 +1242,15 @@ static const struct sdisk *disk_by_target(const struct disks *ds, const char *ta
     return NULL;
 }
 
-static void check_metadata_side(const struct check *c, const struct snapshot_qmp_nodes *l,
-                                cJSON *reports)
+static void check_metadata_side(const struct snapops *so, const struct disks *ds,
+                                const struct snapshot_qmp_nodes *l, cJSON *reports)
 {
-    const struct snapops *so = c->so;
-
     for (size_t i = 0; i < snapshot_tree_count(so->tree); i++) {
         const struct snapshot_def *d = snapshot_tree_nth(so->tree, i);
         cJSON *missing = json_arr(), *dup = json_arr(), *extra = json_arr();
 
-        for (size_t k = 0; k < c->disks.n; k++) {
-            const struct sdisk *sd = &c->disks.d[k];
+        for (size_t k = 0; k < ds->n; k++) {
+            const struct sdisk *sd = &ds->d[k];
             size_t count = snapshot_qmp_count(l, sd->node, d->name);
             bool covered = false;
             for (size_t j = 0; j < d->ndisks; j++)
@@ -1162,7 +1263,7 @@ static void check_metadata_side(const struct check *c, const struct snapshot_qmp
                 json_arr_add(extra, json_str(sd->target));
         }
         for (size_t j = 0; j < d->ndisks; j++) {
-            if (d->disks[j].internal && disk_by_target(&c->disks, d->disks[j].name) == NULL)
+            if (d->disks[j].internal && disk_by_target(ds, d->disks[j].name) == NULL)
                 json_arr_add(missing, json_str(d->disks[j].name));
         }
         cJSON *lists[] = {missing, dup, extra};
@@ -1179,10 +1280,9 @@ static void check_metadata_side(const struct check *c, const struct snapshot_qmp
     }
 }
 
-static void check_disk_side(const struct check *c, const struct snapshot_qmp_nodes *l,
-                            cJSON *reports)
+static void check_disk_side(const struct snapops *so, const struct disks *ds,
+                            const struct snapshot_qmp_nodes *l, cJSON *reports)
 {
-    const struct snapops *so = c->so;
     cJSON *seen = json_obj(); /* orphan tag -> disks */
 
     for (size_t k = 0; k < l->n; k++) {
@@ -1197,7 +1297,7 @@ static void check_disk_side(const struct check *c, const struct snapshot_qmp_nod
                 disks = json_arr();
                 json_add(seen, tag, disks);
             }
-            json_arr_add(disks, json_str(target_of(&c->disks, n->node)));
+            json_arr_add(disks, json_str(snapops_target_of(ds, n->node)));
         }
     }
     for (cJSON *it = seen->child; it != NULL; it = it->next)
@@ -1205,6 +1305,13 @@ static void check_disk_side(const struct check *c, const struct snapshot_qmp_nod
                                            "these images hold a snapshot corral has no "
                                            "metadata for (snapshot-create --redefine adopts it)"));
     cJSON_Delete(seen);
+}
+
+void snapops_differences(const struct snapops *so, const struct disks *ds,
+                         const struct snapshot_qmp_nodes *l, cJSON *reports)
+{
+    check_metadata_side(so, ds, l, reports);
+    check_disk_side(so, ds, l, reports);
 }
 
 static void check_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
@@ -1219,8 +1326,7 @@ static void check_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
         return;
     }
     reports = json_arr();
-    check_metadata_side(c, l, reports);
-    check_disk_side(c, l, reports);
+    snapops_differences(c->so, &c->disks, l, reports);
     snapshot_qmp_nodes_free(l);
     r = json_obj();
     json_add_bool(r, "consistent", cJSON_GetArraySize(reports) == 0);
@@ -1240,7 +1346,7 @@ void snapops_check(struct snapops *so, const cJSON *params, vm_done_cb cb, void 
         return;
     }
     c = xcalloc(1, sizeof(*c));
-    if (snapshot_disks(so, &c->disks, &e) < 0) {
+    if (snapops_disks(so, &c->disks, &e) < 0) {
         free(c);
         cb(arg, NULL, &e);
         return;

@@ -39,6 +39,9 @@ struct vm {
     char *qmp_path, *log_path, *record_path, *exit_path, *control_path;
     struct vm_hooks hooks;
     bool maintenance;
+    /* Re-adopting a QEMU an earlier supervisor started (--adopt). */
+    bool adopting, adopted;
+    struct event *ready_timer;
 
     enum vm_state state;
     char reason[256];
@@ -141,6 +144,7 @@ cJSON *vm_info_json(const struct vm *vm)
     json_add_str(o, "control_socket", vm->control_path);
     json_add_str(o, "qmp_socket", vm->qmp_path);
     json_add_num(o, "started", (double)vm->started);
+    json_add_bool(o, "adopted", vm->adopted);
     return o;
 }
 
@@ -198,6 +202,8 @@ void vm_free(struct vm *vm)
         event_free(vm->connect_timer);
     if (vm->kill_timer != NULL)
         event_free(vm->kill_timer);
+    if (vm->ready_timer != NULL)
+        event_free(vm->ready_timer);
     qemu_process_release(&vm->proc);
     domain_def_free(vm->def);
     free(vm->state_dir);
@@ -210,6 +216,27 @@ void vm_free(struct vm *vm)
     free(vm);
 }
 
+/* Field 22 of /proc/PID/stat, the start time in clock ticks after boot:
+ * with the pid, it names one process for good.  -1 when unreadable. */
+static double proc_start_time(pid_t pid)
+{
+    char *path = xasprintf("/proc/%ld/stat", (long)pid);
+    struct cerr e;
+    char *stat = file_read_all(path, 4096, NULL, &e);
+    const char *p = stat ? strrchr(stat, ')') : NULL;
+    double t = -1;
+
+    /* After the command name come fields 3 onwards; 22 is the 20th. */
+    for (int field = 3; p != NULL && field <= 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (p != NULL && field == 22)
+            t = strtod(p + 1, NULL);
+    }
+    free(stat);
+    free(path);
+    return t;
+}
+
 static void write_record(struct vm *vm)
 {
     cJSON *r = json_obj();
@@ -220,7 +247,11 @@ static void write_record(struct vm *vm)
     json_add_str(r, "name", vm->def->name);
     json_add_num(r, "protocol", RPC_PROTOCOL_VERSION);
     json_add_num(r, "supervisor_pid", getpid());
+    json_add_num(r, "supervisor_start", proc_start_time(getpid()));
     json_add_num(r, "qemu_pid", vm->proc.pid);
+    json_add_num(r, "qemu_start", proc_start_time(vm->proc.pid));
+    json_add_bool(r, "maintenance", vm->maintenance);
+    json_add_bool(r, "adopted", vm->adopted);
     json_add_num(r, "started", (double)vm->started);
     json_add_str(r, "control_socket", vm->control_path);
     json_add_str(r, "qmp_socket", vm->qmp_path);
@@ -244,7 +275,7 @@ static void write_exit_facts(struct vm *vm, const struct qemu_exit *ex)
     json_add_str(r, "reason", vm->reason);
     json_add_num(r, "time", (double)time(NULL));
     json_add_num(r, "qemu_pid", vm->proc.pid);
-    if (ex != NULL) {
+    if (ex != NULL && !ex->unknown) {
         json_add_bool(r, "signaled", ex->signaled);
         json_add_num(r, ex->signaled ? "signal" : "status", ex->code);
     }
@@ -257,11 +288,24 @@ static void write_exit_facts(struct vm *vm, const struct qemu_exit *ex)
 
 static void fail_start(struct vm *vm, const struct cerr *e)
 {
-    log_err("VM %s: start failed: %s", vm->def->name, e->msg);
-    if (vm->proc_alive)
-        qemu_signal(&vm->proc, SIGKILL);
+    bool adopting = vm->adopting;
+
+    log_err("VM %s: %s failed: %s", vm->def->name, adopting ? "re-adoption" : "start", e->msg);
     if (vm->connect_timer != NULL)
         event_del(vm->connect_timer);
+    if (vm->ready_timer != NULL)
+        event_del(vm->ready_timer);
+    vm->adopting = false;
+    if (adopting) {
+        /* QEMU is not ours to stop: the broker decides what becomes of it. */
+        vm->proc_alive = false;
+        qemu_process_release(&vm->proc);
+        vm->hooks.started(vm, e, vm->hooks.arg);
+        vm->hooks.gone(vm, vm->hooks.arg);
+        return;
+    }
+    if (vm->proc_alive)
+        qemu_signal(&vm->proc, SIGKILL);
     vm->state = VM_SHUTOFF;
     snprintf(vm->reason, sizeof(vm->reason), "failed to start");
     write_exit_facts(vm, NULL);
@@ -284,6 +328,14 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
         event_del(vm->kill_timer);
     if (vm->connect_timer != NULL)
         event_del(vm->connect_timer);
+    if (was_starting && vm->adopting) {
+        struct cerr e;
+        cerr_set(&e, CE_QEMU_FAILED, "QEMU pid %ld of VM %s %s while being re-adopted",
+                 (long)vm->proc.pid, vm->def->name, how);
+        /* fail_start ends this process too. */
+        fail_start(vm, &e);
+        return;
+    }
     if (was_starting) {
         struct cerr e;
         char *tail = qemu_log_tail(&vm->proc, 2000);
@@ -308,6 +360,9 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
         set_state(vm, VM_SHUTOFF, "shutdown by guest");
     else if (vm->shutdown_seen)
         set_state(vm, VM_SHUTOFF, "shutdown (%s)", vm->shutdown_reason);
+    else if (ex->unknown)
+        set_state(vm, VM_CRASHED, "crashed: QEMU pid %ld %s without a shutdown event",
+                  (long)vm->proc.pid, how);
     else if (ex->signaled)
         set_state(vm, VM_CRASHED, "crashed: QEMU %s", how);
     else if (ex->code != 0) {
@@ -397,24 +452,87 @@ static void cont_cb(const cJSON *reply, const struct cerr *e, void *arg)
     vm->hooks.started(vm, NULL, vm->hooks.arg);
 }
 
+static void adopt_status_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct vm *vm = arg;
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(qmp_reply_return(reply), "status");
+    struct cerr err;
+
+    if (e != NULL && e->code != CE_TIMEOUT)
+        return; /* a lost monitor: QEMU's end or the reconnect settles it */
+    if (e == NULL && !cJSON_IsString(status)) {
+        cerr_set(&err, CE_QEMU_FAILED, "VM %s: QEMU's query-status gave no status", vm->def->name);
+        e = &err;
+    }
+    if (e != NULL) {
+        fail_start(vm, e);
+        return;
+    }
+    /* Still VM_STARTING for the world until recovery is done. */
+    vm->resume_requested = strcmp(status->valuestring, "running") == 0;
+    vm->hooks.recover(vm, "re-adopting QEMU", vm->hooks.arg);
+}
+
+void vm_recovered(struct vm *vm, const struct cerr *e)
+{
+    if (vm->state != VM_STARTING) {
+        if (e != NULL)
+            log_warn("VM %s: snapshot recovery after reconnecting failed: %s", vm->def->name,
+                     e->msg);
+        return;
+    }
+    if (e != NULL && e->code != CE_TIMEOUT && !qmp_is_ready(vm->qmp) && !vm->adopting)
+        return; /* the monitor was lost: QEMU's exit or a reconnect follows */
+    if (e != NULL) {
+        struct cerr err;
+        cerr_set(&err, e->code, "VM %s: cannot recover its snapshots: %s", vm->def->name, e->msg);
+        fail_start(vm, &err);
+        return;
+    }
+    if (vm->adopting) {
+        bool running = vm->resume_requested;
+        vm->resume_requested = false;
+        vm->adopting = false;
+        vm->adopted = true;
+        if (vm->ready_timer != NULL)
+            event_del(vm->ready_timer);
+        set_state(vm, running ? VM_RUNNING : VM_PAUSED, "%s",
+                  running ? "re-adopted" : "paused (re-adopted)");
+        write_record(vm);
+        vm->hooks.started(vm, NULL, vm->hooks.arg);
+        return;
+    }
+    if (vm->maintenance) {
+        /* The guest never runs: only the disks matter. */
+        vm->started = time(NULL);
+        set_state(vm, VM_SHUTOFF, "maintenance");
+        write_record(vm);
+        vm->hooks.started(vm, NULL, vm->hooks.arg);
+        return;
+    }
+    qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
+}
+
 static void on_qmp_ready(void *arg)
 {
     struct vm *vm = arg;
 
     log_info("VM %s: QMP monitor connected", vm->def->name);
-    if (vm->state == VM_STARTING && vm->maintenance) {
-        /* The guest never runs: only the disks matter. */
-        vm->started = time(NULL);
-        set_state(vm, VM_SHUTOFF, "maintenance");
-        vm->hooks.started(vm, NULL, vm->hooks.arg);
+    if (vm->state == VM_STARTING && vm->adopting) {
+        qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, adopt_status_cb, vm);
         return;
     }
+    /* A job of an earlier supervisor or QEMU, or one cut short by a lost
+     * monitor, is settled before anything else runs. */
     if (vm->state == VM_STARTING) {
-        qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
+        vm->hooks.recover(vm,
+                          vm->maintenance ? "opening the disks for snapshot work" : "starting QEMU",
+                          vm->hooks.arg);
         return;
     }
     /* Events are lost while no client is connected: ask instead. */
     qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, refresh_status_cb, vm);
+    vm->hooks.recover(vm, "reconnecting to QEMU's monitor", vm->hooks.arg);
 }
 
 static void arm_connect(struct vm *vm, int ms)
@@ -520,6 +638,72 @@ int vm_start(struct vm *vm, struct cerr *e)
     vm->connect_deadline_ms = mono_ms() + QMP_CONNECT_TIMEOUT_MS;
     arm_connect(vm, QMP_RETRY_MS);
     return 0;
+}
+
+static void ready_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vm *vm = arg;
+    struct cerr e;
+
+    (void)fd;
+    (void)what;
+    if (vm->state != VM_STARTING || !vm->adopting)
+        return;
+    cerr_set(&e, CE_QEMU_FAILED, "QEMU pid %ld of VM %s did not answer on %s in time",
+             (long)vm->proc.pid, vm->def->name, vm->qmp_path);
+    fail_start(vm, &e);
+}
+
+/* The guest's start time from the run record the previous supervisor left,
+ * when it names the same QEMU. */
+static time_t recorded_start(const struct vm *vm, pid_t pid)
+{
+    cJSON *rec = json_read_object_file(vm->record_path, 64 * 1024);
+    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
+    const cJSON *started = cJSON_GetObjectItemCaseSensitive(rec, "started");
+    time_t t = time(NULL);
+
+    if (cJSON_IsNumber(qpid) && (pid_t)qpid->valuedouble == pid && cJSON_IsNumber(started))
+        t = (time_t)started->valuedouble;
+    cJSON_Delete(rec);
+    return t;
+}
+
+int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
+{
+    /* A save blocks QEMU's monitor until the whole RAM is written. */
+    int limit_ms = QMP_CONNECT_TIMEOUT_MS + (int)(vm->def->memory_kib / 1024 / 20 * 1000);
+    struct timeval tv = {limit_ms / 1000, (limit_ms % 1000) * 1000};
+
+    if (vm->maintenance) {
+        cerr_set(e, CE_INVALID_PARAMS, "a maintenance supervisor does not re-adopt QEMU");
+        return -1;
+    }
+    if (qemu_adopt(&vm->proc, vm->base, pid, vm->qmp_path, vm->log_path, qemu_exited, vm, e) < 0)
+        return -1;
+    vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
+    vm->snapjobs = snapjobs_new(vm->base, vm->qmp);
+    vm->connect_timer = evtimer_new(vm->base, connect_timer_cb, vm);
+    vm->ready_timer = evtimer_new(vm->base, ready_timer_cb, vm);
+    if (vm->connect_timer == NULL || vm->ready_timer == NULL ||
+        evtimer_add(vm->ready_timer, &tv) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create a timer");
+        return -1;
+    }
+    vm->started = recorded_start(vm, pid);
+    vm->state = VM_STARTING;
+    vm->adopting = true;
+    vm->proc_alive = true;
+    snprintf(vm->reason, sizeof(vm->reason), "re-adopting");
+    log_info("VM %s: re-adopting QEMU pid %ld", vm->def->name, (long)pid);
+    vm->connect_deadline_ms = mono_ms() + limit_ms;
+    arm_connect(vm, 0);
+    return 0;
+}
+
+struct event_base *vm_event_base(const struct vm *vm)
+{
+    return vm->base;
 }
 
 struct qmp *vm_qmp_conn(const struct vm *vm)

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "common/domain_xml.h"
 #include "common/error.h"
@@ -25,6 +26,9 @@ struct vm_hooks {
     void (*started)(struct vm *vm, const struct cerr *e, void *arg);
     /* QEMU has ended and its exit facts are on disk: the process may go. */
     void (*gone)(struct vm *vm, void *arg);
+    /* QEMU's monitor is (again) connected: settle what a crash left of
+     * snapshot work, then call vm_recovered.  context is for reports. */
+    void (*recover)(struct vm *vm, const char *context, void *arg);
     void *arg;
 };
 
@@ -37,6 +41,13 @@ bool vm_is_maintenance(const struct vm *vm);
 void vm_free(struct vm *vm);
 /* Starts QEMU; completion through hooks->started. */
 int vm_start(struct vm *vm, struct cerr *e);
+/* Takes over QEMU pid, started by an earlier supervisor of this VM; the
+ * guest is not touched.  Completion through hooks->started; on failure
+ * QEMU is left as it was and hooks->gone follows. */
+int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e);
+/* Recovery (hooks->recover) is done; e when it could not run. */
+void vm_recovered(struct vm *vm, const struct cerr *e);
+struct event_base *vm_event_base(const struct vm *vm);
 
 const char *vm_name(const struct vm *vm);
 enum vm_state vm_get_state(const struct vm *vm);

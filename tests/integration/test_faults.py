@@ -163,12 +163,46 @@ def qemu_killed_mid_delete(env):
           "metadata kept: QEMU may have deleted on some disks only")
     check("killed by signal 9" in env.wait_state("killdel-vm", "crashed"), "VM crashed")
     rep = env.rpc().call("vm.inconsistencies", {"name": "killdel-vm"})["result"]["reports"]
-    check([x["kind"] for x in rep] == ["job-failed"] and rep[0]["disks"] == ["vda", "vdb"],
+    check([x["kind"] for x in rep] == ["interrupted"] and rep[0]["disks"] == ["vda", "vdb"],
           "reported with the disks that may still hold it: %r" % rep)
+
+
+def eof_between_reply_and_event(env):
+    """QEMU answers snapshot-delete, then its monitor connection drops before
+    the job's end is told; QEMU itself lives on.  The supervisor reconnects,
+    finds the job concluded with an error in query-jobs, sees which disk
+    still holds the snapshot, and reports that once; the metadata stays."""
+    env.start_broker()
+    env.define("eofdel-vm", machine="none", emulator=env.fake_qemu(),
+               disks=[(env.qcow2("e1.qcow2"), "vda"), (env.qcow2("e2.qcow2"), "vdb")])
+    env.ctl("start", "eofdel-vm")
+    c = env.rpc()
+    check("result" in c.call("snapshot.create", {"name": "eofdel-vm", "snapshot": "s1"}), "created")
+    r = c.call("snapshot.delete", {"name": "eofdel-vm", "snapshot": "s1"})
+    check(r.get("error", {}).get("code") == 1017, "the delete's outcome is unknown: %r" % r)
+    deadline = time.time() + 20
+    rep = []
+    while time.time() < deadline and len(rep) < 2:
+        rep = env.rpc().call("vm.inconsistencies", {"name": "eofdel-vm"})["result"]["reports"]
+        time.sleep(0.1)
+    check([x["kind"] for x in rep] == ["interrupted", "interrupted"],
+          "told at once, then settled after the reconnect: %r" % rep)
+    check(rep[1]["disks"] == ["vdb"] and "deleted on [\"vda\"]" in rep[1]["detail"]
+          and "I/O error on the second device" in rep[1]["detail"],
+          "the settled report names the disk still holding it and QEMU's error: %r" % rep[1])
+    check(os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "snapshots", "s1.xml")),
+          "metadata kept")
+    check(not os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "pending.json")),
+          "nothing left to settle")
+    check(env.info("eofdel-vm")["state"] == "running", "the VM runs on")
+    # The user deletes it again: the disk that lost it already is reported.
+    r = env.rpc().call("snapshot.delete", {"name": "eofdel-vm", "snapshot": "s1"})
+    check("result" in r and r["result"]["deleted"] == ["s1"], "deleted the second time: %r" % r)
 
 
 if __name__ == "__main__":
     sys.exit(run([qemu_killed, supervisor_killed, broker_restart_keeps_vms,
                   broker_restart_after_supervisor_died, garbage_from_qemu,
                   qemu_dies_during_start, hung_monitor_does_not_block,
-                  blocked_monitor_during_save, qemu_killed_mid_delete]))
+                  blocked_monitor_during_save, qemu_killed_mid_delete,
+                  eof_between_reply_and_event]))
