@@ -332,7 +332,12 @@ void sup_settle(struct bvm *vm, const char *how)
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(facts, "state");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(facts, "reason");
     const cJSON *when = cJSON_GetObjectItemCaseSensitive(facts, "time");
-    bool fresh = cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1;
+    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(facts, "qemu_pid");
+    /* Written by this run: the time alone cannot tell a run from the one
+     * that ended the second before it started; the QEMU pid can. */
+    bool fresh =
+        cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1 &&
+        (vm->qemu_pid <= 0 || !cJSON_IsNumber(qpid) || (pid_t)qpid->valuedouble == vm->qemu_pid);
     bool was_starting = vm->starting;
 
     free(exit_path);
@@ -807,6 +812,15 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
         if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
             bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
+    } else if (e != NULL && e->code == CE_SUPERVISOR &&
+               (f->vm->readopting || f->vm->sup_pidfd < 0 || pidfd_ended(f->vm->sup_pidfd))) {
+        struct cerr de;
+        cerr_set(&de, CE_SUPERVISOR,
+                 "VM %s: its supervisor died before answering; whether the request took effect "
+                 "is unknown (a new supervisor takes over a QEMU that runs on): check, and try "
+                 "again",
+                 f->vm->def->name);
+        rpc_req_done(f->req, NULL, &de);
     } else {
         cJSON *res = result ? json_dup(result) : NULL;
         if (f->info && cJSON_IsObject(res))
