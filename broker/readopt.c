@@ -91,6 +91,8 @@ static void qemu_ended_cb(evutil_socket_t fd, short what, void *arg)
 
 static void degrade(struct bvm *vm, const char *how)
 {
+    struct cerr e;
+
     vm->degraded = true;
     vm->qemu_ev = event_new(vm->b->base, vm->qemu_pidfd, EV_READ, qemu_ended_cb, vm);
     if (vm->qemu_ev == NULL || event_add(vm->qemu_ev, NULL) < 0) {
@@ -100,16 +102,18 @@ static void degrade(struct bvm *vm, const char *how)
         sup_kill_qemu(vm);
         bvm_set_state(vm, "crashed",
                       "crashed: supervisor %s; QEMU could not be watched and was killed", how);
-        adopt_settled(vm, false);
-        sup_finish(vm);
-        return;
-    }
-    bvm_set_state(vm, "degraded",
-                  "supervisor crashed %u time%s in %u s (last: %s); QEMU pid %ld left running "
-                  "unmanaged; destroy it, or start to re-adopt",
-                  vm->crash_window_count, vm->crash_window_count == 1 ? "" : "s",
-                  vm->b->restart_interval, how, (long)vm->qemu_pid);
+    } else
+        bvm_set_state(vm, "degraded",
+                      "supervisor crashed %u time%s in %u s (last: %s); QEMU pid %ld left "
+                      "running unmanaged; destroy it, or start to re-adopt",
+                      vm->crash_window_count, vm->crash_window_count == 1 ? "" : "s",
+                      vm->b->restart_interval, how, (long)vm->qemu_pid);
+    /* A start that was re-adopting QEMU, whose new supervisor died too. */
+    cerr_set(&e, CE_SUPERVISOR, "VM %s: %s", vm->def->name, vm->reason);
+    sup_finish_start(vm, NULL, &e);
     adopt_settled(vm, false);
+    if (!vm->degraded)
+        sup_finish(vm);
 }
 
 void readopt_after_crash(struct bvm *vm, const char *how)
@@ -146,7 +150,8 @@ void readopt_status(struct bvm *vm, const cJSON *info, const struct cerr *e)
 
     if (e != NULL) {
         /* The supervisor exits after saying so; its settling finishes the
-         * VM with this message (readopt_failed). */
+         * VM with this message (readopt_failed).  QEMU goes now: nobody
+         * will manage it. */
         snprintf(vm->readopt_error, sizeof(vm->readopt_error), "%.255s", e->msg);
         sup_kill_qemu(vm);
         return;
@@ -171,14 +176,11 @@ void readopt_status(struct bvm *vm, const cJSON *info, const struct cerr *e)
     adopt_settled(vm, true);
 }
 
-void readopt_failed(struct bvm *vm, const char *how)
+void readopt_failed(struct bvm *vm)
 {
     char msg[sizeof(vm->readopt_error)];
 
-    if (vm->readopt_error[0] != '\0')
-        snprintf(msg, sizeof(msg), "%s", vm->readopt_error);
-    else
-        snprintf(msg, sizeof(msg), "the new supervisor %s", how);
+    snprintf(msg, sizeof(msg), "%s", vm->readopt_error);
     give_up(vm, msg);
 }
 

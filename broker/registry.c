@@ -133,8 +133,11 @@ cJSON *bvm_info_json(const struct bvm *vm)
     free(path);
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
-    /* A degraded VM's QEMU runs on without a supervisor to ask. */
-    if (vm->degraded)
+    /* Known to the broker while no supervisor can answer: QEMU runs on
+     * unmanaged, or a new supervisor is taking it over. */
+    if (vm->readopting)
+        json_add_num(o, "supervisor_pid", vm->sup_pid);
+    if (vm->degraded || vm->readopting)
         json_add_num(o, "qemu_pid", vm->qemu_pid);
     bvm_add_restarts(vm, o);
     if (last != NULL)

@@ -339,10 +339,14 @@ void sup_settle(struct bvm *vm, const char *how)
         cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1 &&
         (vm->qemu_pid <= 0 || !cJSON_IsNumber(qpid) || (pid_t)qpid->valuedouble == vm->qemu_pid);
     bool was_starting = vm->starting;
+    /* A supervisor that said it cannot re-adopt QEMU is believed; one that
+     * died before saying anything crashed like its predecessor. */
+    bool refused = vm->readopting && vm->readopt_error[0] != '\0';
 
     free(exit_path);
     /* Answers still on their way from it no longer count. */
     vm->reattaching = false;
+    vm->readopting = false;
     if (vm->maintenance) {
         cJSON_Delete(facts);
         settle_maintenance(vm, how);
@@ -354,8 +358,8 @@ void sup_settle(struct bvm *vm, const char *how)
                  how);
         sup_finish_start(vm, NULL, &se);
     }
-    if (vm->readopting)
-        readopt_failed(vm, how);
+    if (refused)
+        readopt_failed(vm);
     else if (fresh && cJSON_IsString(state) && cJSON_IsString(reason)) {
         /* An adopted QEMU's exit status is only known to the broker, which
          * reaped it. */
@@ -383,6 +387,12 @@ void sup_settle(struct bvm *vm, const char *how)
                       killed ? "; its QEMU was killed" : "");
     }
     cJSON_Delete(facts);
+    if (vm->start_waiters != NULL) {
+        /* A start that was re-adopting QEMU of a degraded VM. */
+        struct cerr se;
+        cerr_set(&se, CE_SUPERVISOR, "VM %s: %s", vm->def->name, vm->reason);
+        sup_finish_start(vm, NULL, &se);
+    }
     adopt_settled(vm, false);
     sup_finish(vm);
 }

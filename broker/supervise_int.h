@@ -41,7 +41,7 @@ bool sup_kill_qemu(struct bvm *vm);
 /* readopt.c */
 void readopt_after_crash(struct bvm *vm, const char *how);
 void readopt_status(struct bvm *vm, const cJSON *info, const struct cerr *e);
-void readopt_failed(struct bvm *vm, const char *how);
+void readopt_failed(struct bvm *vm);
 void readopt_start(struct bvm *vm, void *req);
 
 /* adopt.c: a re-attachment after the broker's start is over (reattached:
