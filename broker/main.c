@@ -170,7 +170,7 @@ int main(int argc, char **argv)
         case 'L': {
             unsigned long n, secs;
             char tail;
-            if (sscanf(optarg, "%lu/%lu%c", &n, &secs, &tail) != 2 || n > 1000 || secs == 0 ||
+            if (sscanf(optarg, "%lu/%lu%c", &n, &secs, &tail) != 2 || n > 1000000 || secs == 0 ||
                 secs > 86400) {
                 fprintf(stderr, "corrald: --restart-limit wants COUNT/SECONDS, such as 5/60\n");
                 return 2;
