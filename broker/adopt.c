@@ -20,6 +20,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "proto/rpc.h"
+#include "proto/server.h"
 
 #define RECORD_MAX (64 * 1024)
 
@@ -78,9 +79,16 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
     if (--vm->reattach_pending > 0)
         return;
     vm->reattaching = false;
+    /* Persists the state vm.state answered too: one durable write per VM
+     * keeps a broker with many VMs quick to come back. */
     bvm_note_restart(vm, &vm->reattached, "the broker restarted");
-    log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld)", vm->def->name,
-             (long)vm->sup_pid, (long)vm->qemu_pid);
+    if (vm->b->srv != NULL) {
+        cJSON *ev = bvm_state_json(vm);
+        json_add_num(ev, "time", (double)time(NULL));
+        rpc_server_broadcast(vm->b->srv, vm->def->name, "vm.state", ev);
+    }
+    log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
+             (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);
     adopt_settled(vm, true);
 }
 
@@ -96,8 +104,11 @@ static void state_cb(const cJSON *result, const struct cerr *e, void *arg)
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "state");
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
 
-    if (vm->reattaching && e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
-        bvm_set_state(vm, s->valuestring, "%s", r->valuestring);
+    /* Written down and told with the re-attachment (reattach_answer). */
+    if (vm->reattaching && e == NULL && cJSON_IsString(s) && cJSON_IsString(r)) {
+        snprintf(vm->state, sizeof(vm->state), "%s", s->valuestring);
+        snprintf(vm->reason, sizeof(vm->reason), "%s", r->valuestring);
+    }
     reattach_answer(vm, "vm.state", e);
 }
 
