@@ -91,7 +91,8 @@ static bool known_pid(const struct broker *b, pid_t pid)
 
 /* Killed through a pidfd taken before the last look at its identity, so
  * that a pid reused in between is not hit. */
-static void kill_verified(pid_t pid, unsigned long long start, const char *what, const char *dir)
+static void kill_verified(pid_t pid, unsigned long long start, const char *what, const char *dir,
+                          const char *why)
 {
     int pidfd = pidfd_open(pid, 0);
 
@@ -106,8 +107,7 @@ static void kill_verified(pid_t pid, unsigned long long start, const char *what,
     else if (pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0)
         log_err("cannot kill leftover %s pid %ld of %s: %s", what, (long)pid, dir, strerror(errno));
     else
-        log_warn("killed leftover %s pid %ld of %s: no VM of this broker manages it", what,
-                 (long)pid, dir);
+        log_warn("killed leftover %s pid %ld of %s: %s", what, (long)pid, dir, why);
     close(pidfd);
 }
 
@@ -137,7 +137,9 @@ static void kill_strays(struct broker *b, const char *only)
         start = proc_start_time(pid);
         dir = start != 0 ? served_dir(pid, vmdir, &what) : NULL;
         if (dir != NULL && (only == NULL || strcmp(dir, only) == 0))
-            kill_verified(pid, start, what, dir);
+            kill_verified(pid, start, what, dir,
+                          only != NULL ? "its supervisor died during start-up"
+                                       : "no VM of this broker manages it");
         free(dir);
     }
     closedir(d);
@@ -166,9 +168,11 @@ static void clean_dir(const char *dir, const char *name)
     struct cerr e;
 
     if (cJSON_IsNumber(sp) && proc_is_supervisor((pid_t)sp->valueint, sstart, dir, &maint))
-        kill_verified((pid_t)sp->valueint, proc_start_time((pid_t)sp->valueint), "supervisor", dir);
+        kill_verified((pid_t)sp->valueint, sstart ? sstart : proc_start_time((pid_t)sp->valueint),
+                      "supervisor", dir, "its VM is not defined");
     if (cJSON_IsNumber(qp) && proc_matches((pid_t)qp->valueint, qstart, qmp))
-        kill_verified((pid_t)qp->valueint, proc_start_time((pid_t)qp->valueint), "QEMU", dir);
+        kill_verified((pid_t)qp->valueint, qstart ? qstart : proc_start_time((pid_t)qp->valueint),
+                      "QEMU", dir, "its VM is not defined");
     if (rm_rf(dir, &e) < 0)
         log_err("%s", e.msg);
     else
