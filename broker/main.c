@@ -24,8 +24,9 @@
 #define DEFAULT_RUN_DIR "/run/corral"
 #define DEFAULT_UID_MIN 200000
 #define DEFAULT_UID_MAX 265535
-/* As systemd's default start limit: 5 in 10 s is for services that start
- * fast; a supervisor re-adopting a busy QEMU may take longer. */
+/* systemd's start limit of 5, over 60 s rather than its 10 s: re-adopting
+ * a QEMU whose monitor is busy saving RAM takes longer than a service's
+ * start. */
 #define DEFAULT_RESTART_LIMIT 5
 #define DEFAULT_RESTART_INTERVAL 60
 #define DEFAULT_ADOPT_TIMEOUT 10
