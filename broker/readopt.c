@@ -178,10 +178,7 @@ void readopt_status(struct bvm *vm, const cJSON *info, const struct cerr *e)
 
 void readopt_failed(struct bvm *vm)
 {
-    char msg[sizeof(vm->readopt_error)];
-
-    snprintf(msg, sizeof(msg), "%s", vm->readopt_error);
-    give_up(vm, msg);
+    give_up(vm, vm->readopt_error);
 }
 
 void readopt_start(struct bvm *vm, void *req)
