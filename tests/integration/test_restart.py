@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from corraltest import Fail, check, pid_alive, run
+from corraltest import Fail, Skip, check, pid_alive, run
 
 
 def wait_dead(pid, timeout=15):
@@ -169,6 +169,25 @@ def supervisor_killed_readopts(env):
     wait_dead(before["qemu_pid"])
 
 
+def readopt_refused_kills_qemu(env):
+    """A new supervisor that says it cannot take QEMU over is believed:
+    nobody would manage QEMU, so it goes, and the VM is crashed."""
+    if os.geteuid() != 0:
+        raise Skip("needs root: the VM's own uid must be kept out of its metadata")
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    i = env.info("vm1")
+    snaps = os.path.join(env.state, "vms", "vm1", "snapshots")
+    os.chown(snaps, 0, 0)
+    os.chmod(snaps, 0)
+    os.kill(i["supervisor_pid"], signal.SIGKILL)
+    state = env.wait_state("vm1", "crashed")
+    check("supervisor could not re-adopt QEMU: cannot open snapshot directory" in state, state)
+    wait_dead(i["qemu_pid"])
+    check(not os.path.exists(os.path.join(env.run, "vm", "vm1")), "run directory removed")
+
+
 def unresponsive_supervisor_replaced(env):
     env.broker_args = ["--adopt-timeout", "2"]
     env.start_broker()
@@ -241,5 +260,5 @@ def degraded_start_and_qemu_death(env):
 
 if __name__ == "__main__":
     sys.exit(run([broker_restart_reattaches, leftovers_cleaned, supervisor_killed_readopts,
-                  unresponsive_supervisor_replaced, rate_limit_degrades,
+                  readopt_refused_kills_qemu, unresponsive_supervisor_replaced, rate_limit_degrades,
                   degraded_start_and_qemu_death]))
