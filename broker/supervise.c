@@ -847,8 +847,10 @@ void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, 
     struct cerr e;
     cJSON *p;
 
-    if (vm->readopting) {
-        /* The new supervisor is not ready to serve yet. */
+    /* The new supervisor is not ready to serve yet, or the old one has
+     * just died and is about to be replaced. */
+    if (vm->readopting || (vm->sup_conn == NULL && vm->sup_pidfd >= 0 && !vm->maintenance &&
+                           pidfd_ended(vm->sup_pidfd))) {
         cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again", vm->def->name);
         if (req != NULL)
             rpc_req_done(req, NULL, &e);
