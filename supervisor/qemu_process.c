@@ -118,10 +118,12 @@ static bool cmdline_has(pid_t pid, const char *needle)
     char *cmd = file_read_all(path, 1024 * 1024, &len, &e);
     bool found = false;
 
-    for (size_t off = 0; cmd != NULL && off < len && !found; off += strlen(cmd + off) + 1)
+    free(path);
+    if (cmd == NULL)
+        return false;
+    for (size_t off = 0; off < len && !found; off += strlen(cmd + off) + 1)
         found = strstr(cmd + off, needle) != NULL;
     free(cmd);
-    free(path);
     return found;
 }
 
