@@ -788,6 +788,14 @@ void supervise_maintenance(struct bvm *vm, const char *method, const cJSON *para
 {
     struct maint_op *op, **pp;
 
+    if (vm->start_waiters != NULL) {
+        struct cerr e;
+        /* Otherwise a stream of snapshot requests would keep the
+         * maintenance QEMU, and the disks, from the start for good. */
+        cerr_set(&e, CE_BUSY, "VM %s is starting; try again once it runs", vm->def->name);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
     if (vm->maintenance && !vm->starting && !vm->maint_closing && vm->sup_conn != NULL) {
         maint_send(vm, method, params, timeout_ms, req);
         return;
@@ -822,13 +830,15 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
         if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
             bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
-    } else if (e != NULL && e->code == CE_SUPERVISOR &&
-               (f->vm->readopting || f->vm->sup_pidfd < 0 || pidfd_ended(f->vm->sup_pidfd))) {
+    } else if (e != NULL && e->code == CE_SUPERVISOR) {
         struct cerr de;
+        /* A dying supervisor's socket closes before its pidfd says it
+         * ended, so whether it died cannot be told yet; either way the
+         * request's fate is unknown. */
         cerr_set(&de, CE_SUPERVISOR,
-                 "VM %s: its supervisor died before answering; whether the request took effect "
-                 "is unknown (a new supervisor takes over a QEMU that runs on): check, and try "
-                 "again",
+                 "VM %s: its supervisor went away before answering (it died or closed the "
+                 "connection); whether the request took effect is unknown (a new supervisor "
+                 "takes over a QEMU that runs on): check, and try again",
                  f->vm->def->name);
         rpc_req_done(f->req, NULL, &de);
     } else {
@@ -861,10 +871,15 @@ void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, 
         /* The connection may have dropped while the supervisor lives on
          * (it restarted its socket, or a transient error): try once more. */
         if (vm->sup_pidfd < 0 || sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &ce) < 0) {
-            cerr_set(&e, vm->sup_pidfd >= 0 ? CE_SUPERVISOR : CE_OPERATION_INVALID,
-                     vm->sup_pidfd >= 0 ? "cannot reach the supervisor of VM %s"
-                                        : "VM %s is not running",
-                     vm->def->name);
+            if (vm->sup_pidfd < 0)
+                cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running", vm->def->name);
+            else if (pidfd_ended(vm->sup_pidfd))
+                /* It was dying: its socket went before its pidfd said so. */
+                cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again",
+                         vm->def->name);
+            else
+                cerr_set(&e, CE_SUPERVISOR, "cannot reach the supervisor of VM %s: %.300s",
+                         vm->def->name, ce.msg);
             if (req != NULL)
                 rpc_req_done(req, NULL, &e);
             return;

@@ -39,8 +39,7 @@ int qmp_connect(struct qmp *q, const char *path);
 void qmp_command(struct qmp *q, const char *execute, cJSON *args, int timeout_ms, qmp_reply_cb cb,
                  void *cbarg);
 /* Sends a caller-built command object (borrowed; its id is replaced). */
-void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb,
-                     void *cbarg);
+void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb, void *cbarg);
 /* Converts QEMU's error reply into e (CE_QEMU_FAILED with QEMU's desc);
  * returns 0 when the reply is a success. */
 int qmp_reply_check(const cJSON *reply, const char *what, struct cerr *e);

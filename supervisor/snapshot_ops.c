@@ -67,21 +67,24 @@ const char *snapops_target_of(const struct disks *ds, const char *node)
 
 /* Logged, sent to subscribers (the broker persists what it receives) and
  * returned to the caller in `reports`. */
-cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
-                      const char *fmt, ...)
+static cJSON *report_v(struct snapops *so, const char *snap, const char *kind, const char *job,
+                       cJSON *disks, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+static cJSON *report_v(struct snapops *so, const char *snap, const char *kind, const char *job,
+                       cJSON *disks, const char *fmt, va_list ap)
 {
     char detail[1024];
     cJSON *r = json_obj();
-    va_list ap;
 
-    va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
     json_add_str(r, "vm", snapops_vmname(so));
     json_add_str(r, "snapshot", snap);
     json_add_str(r, "kind", kind);
     json_add(r, "disks", disks ? disks : json_arr());
     json_add_str(r, "detail", detail);
+    if (job != NULL)
+        json_add_str(r, "job", job);
     json_add_num(r, "time", (double)time(NULL));
     log_warn("VM %s: snapshot %s: inconsistency %s: %s", snapops_vmname(so), snap, kind, detail);
     /* Durable before anyone is told: the request's answer, the event, and
@@ -92,6 +95,30 @@ cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, cJ
         log_err("VM %s: cannot journal an inconsistency report: %s", snapops_vmname(so), e.msg);
     json_add_num(r, "seq", (double)seq);
     so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
+    return r;
+}
+
+cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    cJSON *r;
+
+    va_start(ap, fmt);
+    r = report_v(so, snap, kind, NULL, disks, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+cJSON *snapops_report_job(struct snapops *so, const char *snap, const char *kind, const char *job,
+                          cJSON *disks, const char *fmt, ...)
+{
+    va_list ap;
+    cJSON *r;
+
+    va_start(ap, fmt);
+    r = report_v(so, snap, kind, job, disks, fmt, ap);
+    va_end(ap);
     return r;
 }
 
@@ -288,8 +315,8 @@ static struct snapshot_def *create_def(const struct create *c)
 static void report_unknown(struct snapops *so, const char *snap, const char *op,
                            const struct snapjob_result *r, cJSON *disks, const char *kept)
 {
-    cJSON *rep = snapops_report(
-        so, snap, "interrupted", disks,
+    cJSON *rep = snapops_report_job(
+        so, snap, "interrupted", r->job_id, disks,
         "%s was cut short (%s); %s; when QEMU next answers, corral settles it from what the "
         "disks hold and reports again only where they disagree",
         op, r->err.msg, kept);
@@ -337,13 +364,14 @@ static void create_saved(const struct snapjob_result *r, void *arg)
 }
 
 /* The intent of a job on devices (format nodes): what recovery needs. */
-static cJSON *intent_new(const char *op, const char *snap, const struct disks *ds,
-                         const char *const *nodes, size_t n)
+static cJSON *intent_new(const char *op, const char *snap, const char *job_id,
+                         const struct disks *ds, const char *const *nodes, size_t n)
 {
     cJSON *in = json_obj();
 
     json_add_str(in, "op", op);
     json_add_str(in, "snapshot", snap);
+    json_add_str(in, "job", job_id);
     json_add(in, "devices", snapops_targets(ds, nodes, n));
     return in;
 }
@@ -398,7 +426,9 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
     snapshot_qmp_nodes_free(l);
     struct snapshot_def *d = create_def(c);
     char *xml = snapshot_def_format(d, false, &err);
-    cJSON *intent = intent_new("create", c->name, &c->disks, c->disks.nodes, c->disks.n);
+    char job_id[SNAPJOB_ID_MAX];
+    snapshot_qmp_job_id(SNAPJOB_SAVE, job_id);
+    cJSON *intent = intent_new("create", c->name, job_id, &c->disks, c->disks.nodes, c->disks.n);
     snapshot_def_free(d);
     if (xml == NULL) {
         cJSON_Delete(intent);
@@ -411,7 +441,7 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         create_finish(c, NULL, &err);
         return;
     }
-    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_SAVE, c->name, c->disks.nodes[0],
+    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_SAVE, job_id, c->name, c->disks.nodes[0],
                          c->disks.nodes, c->disks.n, ram_timeout_ms(so), job_progress, create_saved,
                          c, &err) < 0) {
         snapops_intent_end(so);
@@ -694,7 +724,9 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         del_next(d);
         return;
     }
-    cJSON *intent = intent_new("delete", name, &d->disks, d->holders, d->nholders);
+    char job_id[SNAPJOB_ID_MAX];
+    snapshot_qmp_job_id(SNAPJOB_DELETE, job_id);
+    cJSON *intent = intent_new("delete", name, job_id, &d->disks, d->holders, d->nholders);
     cJSON *remaining = json_arr();
     for (size_t i = d->next + 1; i < d->n; i++)
         json_arr_add(remaining, json_str(d->names[i]));
@@ -704,8 +736,8 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         del_finish(d, &err);
         return;
     }
-    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_DELETE, name, NULL, d->holders, d->nholders,
-                         DELETE_TIMEOUT_MS, job_progress, del_job_done, d, &err) < 0) {
+    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_DELETE, job_id, name, NULL, d->holders,
+                         d->nholders, DELETE_TIMEOUT_MS, job_progress, del_job_done, d, &err) < 0) {
         snapops_intent_end(so);
         del_finish(d, &err);
     }
@@ -1126,13 +1158,15 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         revert_finish(rv, NULL, &err);
         return;
     }
+    char job_id[SNAPJOB_ID_MAX];
+    snapshot_qmp_job_id(SNAPJOB_LOAD, job_id);
     if (snapops_intent_begin(
-            so, intent_new("revert", rv->name, &rv->disks, rv->disks.nodes, rv->disks.n), &err) <
-        0) {
+            so, intent_new("revert", rv->name, job_id, &rv->disks, rv->disks.nodes, rv->disks.n),
+            &err) < 0) {
         revert_finish(rv, NULL, &err);
         return;
     }
-    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_LOAD, rv->name, rv->disks.nodes[0],
+    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_LOAD, job_id, rv->name, rv->disks.nodes[0],
                          rv->disks.nodes, rv->disks.n, ram_timeout_ms(so), job_progress,
                          revert_loaded, rv, &err) < 0) {
         snapops_intent_end(so);

@@ -350,7 +350,7 @@ struct snapjob {
      * means the command never left. */
     bool sending;
     bool concluded;
-    char id[64];
+    char id[SNAPJOB_ID_MAX];
     const char *command;   /* "snapshot-save", ... */
     char *what;            /* names the job, tag and devices in messages */
     long long deadline_ms; /* CLOCK_MONOTONIC; 0: none */
@@ -722,20 +722,42 @@ static int check_job_args(enum snapjob_kind kind, const char *tag, const char *v
     return 0;
 }
 
-int snapshot_qmp_job(struct snapjobs *sj, enum snapjob_kind kind, const char *tag,
-                     const char *vmstate_node, const char *const *devices, size_t ndevices,
-                     int timeout_ms, snapjob_progress_cb progress, snapjob_done_cb cb, void *arg,
-                     struct cerr *e)
+void snapshot_qmp_job_id(enum snapjob_kind kind, char id[SNAPJOB_ID_MAX])
 {
     /* Process-wide, with the pid: ids stay unique across snapjobs of one
      * supervisor and across its restarts while QEMU keeps old jobs. */
     static unsigned long counter;
+
+    snprintf(id, SNAPJOB_ID_MAX, SNAPJOB_ID_PREFIX "%s-%lu-%ld", kind_word[kind], ++counter,
+             (long)getpid());
+}
+
+/* QEMU job ids allow letters, digits, '-', '.' and '_' only. */
+static bool job_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (n == 0 || n >= SNAPJOB_ID_MAX || strncmp(id, SNAPJOB_ID_PREFIX, strlen(SNAPJOB_ID_PREFIX)))
+        return false;
+    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") == n;
+}
+
+int snapshot_qmp_job(struct snapjobs *sj, enum snapjob_kind kind, const char *job_id,
+                     const char *tag, const char *vmstate_node, const char *const *devices,
+                     size_t ndevices, int timeout_ms, snapjob_progress_cb progress,
+                     snapjob_done_cb cb, void *arg, struct cerr *e)
+{
     struct snapjob *j;
     cJSON *args, *devs;
     char *names;
 
     if (check_job_args(kind, tag, vmstate_node, devices, ndevices, timeout_ms, e) < 0)
         return -1;
+    if (!job_id_valid(job_id)) {
+        cerr_set(e, CE_INVALID_PARAMS, "%s of '%s': job id %.80s is not one of corral's",
+                 kind_command[kind], tag, job_id ? job_id : "(none)");
+        return -1;
+    }
     j = xcalloc(1, sizeof(*j));
     j->timer = evtimer_new(sj->base, job_timer_cb, j);
     if (j->timer == NULL) {
@@ -745,8 +767,7 @@ int snapshot_qmp_job(struct snapjobs *sj, enum snapjob_kind kind, const char *ta
     }
     j->sj = sj;
     j->command = kind_command[kind];
-    snprintf(j->id, sizeof(j->id), SNAPJOB_ID_PREFIX "%s-%lu-%ld", kind_word[kind], ++counter,
-             (long)getpid());
+    snprintf(j->id, sizeof(j->id), "%s", job_id);
     names = join_names(devices, ndevices);
     j->what = xasprintf("%s of '%s' on %s (job %s)", j->command, tag, names, j->id);
     free(names);

@@ -78,6 +78,12 @@ size_t snapshot_qmp_holders(const struct snapshot_qmp_nodes *l, const char *tag,
 
 enum snapjob_kind { SNAPJOB_SAVE, SNAPJOB_LOAD, SNAPJOB_DELETE };
 
+#define SNAPJOB_ID_MAX 64
+/* Writes a job id no job of this supervisor has had, nor (with the pid in
+ * it) one of an earlier supervisor: made before the job so that the intent
+ * recorded first can name the very job recovery looks for. */
+void snapshot_qmp_job_id(enum snapjob_kind kind, char id[SNAPJOB_ID_MAX]);
+
 enum snapjob_outcome {
     SNAPJOB_OK,      /* concluded without an error */
     SNAPJOB_FAILED,  /* concluded with QEMU's error; a delete may be done on some devices */
@@ -132,10 +138,10 @@ bool snapjobs_busy(const struct snapjobs *sj);
  * given for a delete or missing otherwise; CE_SYSTEM: no timer) and nothing
  * else happens.  After SNAPJOB_UNKNOWN, snapshot_qmp_reconcile_jobs finds
  * the job once QEMU answers again. */
-int snapshot_qmp_job(struct snapjobs *sj, enum snapjob_kind kind, const char *tag,
-                     const char *vmstate_node, const char *const *devices, size_t ndevices,
-                     int timeout_ms, snapjob_progress_cb progress, snapjob_done_cb cb, void *arg,
-                     struct cerr *e);
+int snapshot_qmp_job(struct snapjobs *sj, enum snapjob_kind kind, const char *job_id,
+                     const char *tag, const char *vmstate_node, const char *const *devices,
+                     size_t ndevices, int timeout_ms, snapjob_progress_cb progress,
+                     snapjob_done_cb cb, void *arg, struct cerr *e);
 
 /* ---- Reconciling after a (re)connect ---------------------------------- */
 

@@ -233,19 +233,6 @@ static bool intent_flag(const struct recover *rc, const char *key)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rc->intent, key));
 }
 
-static const char *intent_job_type(const struct recover *rc)
-{
-    const char *op = intent_str(rc, "op");
-
-    if (op == NULL)
-        return "";
-    if (strcmp(op, "create") == 0)
-        return "snapshot-save";
-    if (strcmp(op, "revert") == 0)
-        return "snapshot-load";
-    return "snapshot-delete";
-}
-
 /* Which of the intent's disks hold the tag now: held and not held, as
  * arrays of targets (new). */
 static void split_holders(const struct recover *rc, const struct snapshot_qmp_nodes *l,
@@ -297,8 +284,8 @@ static void interrupted(struct recover *rc, bool always, cJSON *disks, const cha
         cJSON_Delete(disks);
         return;
     }
-    cJSON *r = snapops_report(rc->so, snap, "interrupted", disks, "%s; found while %s", detail,
-                              rc->context);
+    cJSON *r = snapops_report_job(rc->so, snap, "interrupted", intent_str(rc, "job"), disks,
+                                  "%s; found while %s", detail, rc->context);
     cJSON_Delete(r);
     json_arr_add(rc->explained, json_str(snap));
 }
@@ -489,7 +476,6 @@ static void recover_reconciled(const struct snapjob_leftover *jobs, size_t n, co
                                void *arg)
 {
     struct recover *rc = arg;
-    const char *type = intent_job_type(rc);
     bool running = false;
 
     if (e != NULL) {
@@ -504,7 +490,8 @@ static void recover_reconciled(const struct snapjob_leftover *jobs, size_t n, co
         log_info("VM %s: QEMU kept job %s (%s) of an earlier supervisor: %s",
                  snapops_vmname(rc->so), jobs[i].id, jobs[i].type,
                  jobs[i].error ? jobs[i].error : "concluded without error");
-        if (rc->intent != NULL && strcmp(jobs[i].type, type) == 0) {
+        const char *job = intent_str(rc, "job");
+        if (job != NULL && strcmp(jobs[i].id, job) == 0) {
             rc->job_seen = true;
             rc->job_failed = jobs[i].error != NULL;
             snprintf(rc->job_error, sizeof(rc->job_error), "QEMU's job error: %s",

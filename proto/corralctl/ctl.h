@@ -173,13 +173,14 @@ int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a);
  * borrowed from the JSON it was read from. */
 struct ctl_report {
     const char *snapshot, *kind, *detail; /* detail may be NULL */
+    const char *job;                      /* the QEMU job it is about, or NULL */
     const cJSON *disks;                   /* array of strings, or NULL */
     long long time;                       /* Unix seconds, -1 when absent */
 };
 
 /* -1 when obj is not a report. */
 int ctl_read_report(const cJSON *obj, struct ctl_report *rep);
-/* Prints "KIND on DISKS: DETAIL" and a newline. */
+/* Prints "KIND on DISKS: DETAIL (job JOB)" and a newline. */
 void ctl_print_report(FILE *f, const struct ctl_report *rep);
 
 #endif

@@ -92,10 +92,12 @@ static int read_snap(const cJSON *o, struct snap *s)
 int ctl_read_report(const cJSON *obj, struct ctl_report *rep)
 {
     rep->detail = NULL;
+    rep->job = NULL;
     rep->time = -1;
     if (!cJSON_IsObject(obj) || ctl_reply_str(obj, "snapshot", true, &rep->snapshot) < 0 ||
         ctl_reply_str(obj, "kind", true, &rep->kind) < 0 ||
         ctl_reply_str(obj, "detail", false, &rep->detail) < 0 ||
+        ctl_reply_str(obj, "job", false, &rep->job) < 0 ||
         ctl_reply_strings(obj, "disks", &rep->disks) < 0 ||
         ctl_reply_int(obj, "time", false, &rep->time) < 0)
         return -1;
@@ -136,6 +138,8 @@ void ctl_print_report(FILE *f, const struct ctl_report *rep)
     }
     if (rep->detail != NULL)
         fprintf(f, ": %s", rep->detail);
+    if (rep->job != NULL)
+        fprintf(f, " (job %s)", rep->job);
     fputc('\n', f);
 }
 
@@ -685,8 +689,10 @@ static void print_inconsistencies(const struct ctl_report *reps, struct report_r
         wd = ctl_width(rows[i].disks, wd);
     }
     for (size_t i = 0; i < n; i++) {
-        printf("%s  %-*s  %-*s  %-*s  %s\n", rows[i].time, ws, reps[i].snapshot, wk, reps[i].kind,
-               wd, rows[i].disks, reps[i].detail != NULL ? reps[i].detail : "-");
+        printf("%s  %-*s  %-*s  %-*s  %s%s%s%s\n", rows[i].time, ws, reps[i].snapshot, wk,
+               reps[i].kind, wd, rows[i].disks, reps[i].detail != NULL ? reps[i].detail : "-",
+               reps[i].job != NULL ? " (job " : "", reps[i].job != NULL ? reps[i].job : "",
+               reps[i].job != NULL ? ")" : "");
         free(rows[i].disks);
     }
 }

@@ -30,7 +30,7 @@ def wait_info(env, name, pred, what, timeout=30):
     info = None
     while time.time() < deadline:
         rc, out, err = env.ctl("--json", "dominfo", name, ok=None)
-        check(rc == 0 or "supervisor died before answering" in err
+        check(rc == 0 or "supervisor went away before answering" in err
               or "supervisor is being restarted" in err, "dominfo: " + err)
         info = json.loads(out) if rc == 0 else info
         if info is not None and pred(info):

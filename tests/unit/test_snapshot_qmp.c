@@ -322,11 +322,13 @@ static struct job_wait *start_job(struct vmq *v, enum snapjob_kind kind, const c
                                   int timeout_ms, pid_t kill_on_running)
 {
     struct job_wait *w = &job_pool[job_pool_next++ % (sizeof(job_pool) / sizeof(job_pool[0]))];
+    char id[SNAPJOB_ID_MAX];
     struct cerr e;
 
     memset(w, 0, sizeof(*w));
     w->kill_on_running = kill_on_running;
-    if (snapshot_qmp_job(v->sj, kind, tag, vmstate, devs, ndevs, timeout_ms, job_progress_cb,
+    snapshot_qmp_job_id(kind, id);
+    if (snapshot_qmp_job(v->sj, kind, id, tag, vmstate, devs, ndevs, timeout_ms, job_progress_cb,
                          job_done_cb, w, &e) < 0) {
         printf("# snapshot_qmp_job: %s\n", e.msg);
         return NULL;
@@ -631,22 +633,31 @@ static void test_job_arguments_refused(void)
     int rc;
 
     vmq_init(&v);
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_SAVE, "bad \xff tag", VDA, both, 2, 1000, NULL, job_done_cb,
-                          NULL, &e);
+    rc = snapshot_qmp_job(v.sj, SNAPJOB_SAVE, "corral-save-1-1", "bad \xff tag", VDA, both, 2, 1000,
+                          NULL, job_done_cb, NULL, &e);
     if (rc == 0 || e.code != CE_INVALID_PARAMS || strstr(e.msg, "UTF-8") == NULL)
         goto fail;
     /* An encoded surrogate, which QEMU's parser rejects without an id. */
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "a\xed\xa0\x80", NULL, both, 2, 1000, NULL,
-                          job_done_cb, NULL, &e);
+    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "corral-delete-1-1", "a\xed\xa0\x80", NULL, both, 2,
+                          1000, NULL, job_done_cb, NULL, &e);
     if (rc == 0 || e.code != CE_INVALID_PARAMS)
         goto fail;
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "t", VDA, both, 2, 1000, NULL, job_done_cb, NULL,
-                          &e);
+    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "corral-delete-1-1", "t", VDA, both, 2, 1000, NULL,
+                          job_done_cb, NULL, &e);
     if (rc == 0 || strstr(e.msg, "not taken") == NULL)
         goto fail;
-    rc =
-        snapshot_qmp_job(v.sj, SNAPJOB_LOAD, "t", NULL, both, 2, 1000, NULL, job_done_cb, NULL, &e);
-    if (rc == 0 || strstr(e.msg, "required") == NULL || snapjobs_busy(v.sj))
+    rc = snapshot_qmp_job(v.sj, SNAPJOB_LOAD, "corral-load-1-1", "t", NULL, both, 2, 1000, NULL,
+                          job_done_cb, NULL, &e);
+    if (rc == 0 || strstr(e.msg, "required") == NULL)
+        goto fail;
+    /* A snapshot name is no job id: QEMU would refuse most of them. */
+    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "my snap", "t", NULL, both, 2, 1000, NULL,
+                          job_done_cb, NULL, &e);
+    if (rc == 0 || strstr(e.msg, "job id") == NULL)
+        goto fail;
+    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "corral-a/b", "t", NULL, both, 2, 1000, NULL,
+                          job_done_cb, NULL, &e);
+    if (rc == 0 || strstr(e.msg, "job id") == NULL || snapjobs_busy(v.sj))
         goto fail;
     vmq_stop(&v);
     return;
