@@ -44,6 +44,7 @@ static void bvm_free(struct bvm *vm)
     free(vm->state_dir);
     free(vm->run_dir);
     free(vm->status_buf);
+    cJSON_Delete(vm->job_reports);
     free(vm);
 }
 

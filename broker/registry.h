@@ -102,6 +102,10 @@ struct bvm {
     /* Highest report seq persisted for this VM; -1 until read from disk. */
     long long last_seq;
     bool last_seq_known;
+    /* What the persisted reports about one QEMU job said (job, kind,
+     * disks), read from disk with last_seq: a supervisor killed between
+     * journalling such a report and recording that it did makes it again. */
+    cJSON *job_reports;
 
     struct bvm *next;
 };

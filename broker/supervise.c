@@ -164,34 +164,87 @@ static void acked_cb(const cJSON *result, const struct cerr *e, void *arg)
                  e->msg);
 }
 
+/* "job|kind|disks" of a report about one QEMU job (new), or NULL. */
+static char *job_report_key(const cJSON *report)
+{
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(report, "job");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(report, "kind");
+    char *disks, *key;
+
+    if (!cJSON_IsString(job) || !cJSON_IsString(kind))
+        return NULL;
+    disks = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(report, "disks"));
+    key = xasprintf("%s|%s|%s", job->valuestring, kind->valuestring, disks ? disks : "[]");
+    cJSON_free(disks);
+    return key;
+}
+
+static bool job_report_seen(const struct bvm *vm, const char *key)
+{
+    const cJSON *k;
+
+    cJSON_ArrayForEach(k, vm->job_reports)
+    {
+        if (strcmp(k->valuestring, key) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void load_report_record(struct bvm *vm)
+{
+    struct cerr e;
+    cJSON *all = registry_reports(vm, &e), *r;
+
+    vm->last_seq = -1;
+    vm->job_reports = json_arr();
+    cJSON_ArrayForEach(r, all)
+    {
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(r, "seq");
+        char *key = job_report_key(r);
+        if (cJSON_IsNumber(rs) && rs->valuedouble > (double)vm->last_seq)
+            vm->last_seq = (long long)rs->valuedouble;
+        if (key != NULL)
+            json_arr_add(vm->job_reports, json_str(key));
+        free(key);
+    }
+    cJSON_Delete(all);
+    vm->last_seq_known = true;
+}
+
 /* A report is persisted and fanned out once, then acknowledged so that
  * the supervisor drops it from its journal; one seen before (resent after
- * a restart of either side) is only acknowledged again. */
+ * a restart of either side), or one saying again what an earlier report
+ * said about the same job, is only acknowledged. */
 static void receive_report(struct bvm *vm, const cJSON *report)
 {
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(report, "seq");
+    char *key = job_report_key(report);
     cJSON *ack;
 
-    if (!vm->last_seq_known) {
-        struct cerr e;
-        cJSON *all = registry_reports(vm, &e), *r;
-        vm->last_seq = -1;
-        cJSON_ArrayForEach(r, all)
-        {
-            const cJSON *rs = cJSON_GetObjectItemCaseSensitive(r, "seq");
-            if (cJSON_IsNumber(rs) && rs->valuedouble > (double)vm->last_seq)
-                vm->last_seq = (long long)rs->valuedouble;
-        }
-        cJSON_Delete(all);
-        vm->last_seq_known = true;
-    }
-    if (!cJSON_IsNumber(seq) || seq->valuedouble < 0 || seq->valuedouble > (double)vm->last_seq) {
+    bool numbered = cJSON_IsNumber(seq) && seq->valuedouble >= 0;
+
+    if (!vm->last_seq_known)
+        load_report_record(vm);
+    if (numbered && seq->valuedouble <= (double)vm->last_seq) {
+        /* Resent: kept already. */
+    } else if (key != NULL && job_report_seen(vm, key)) {
+        log_info("VM %s: report %.0f repeats what job %s was reported to have done; not kept "
+                 "twice",
+                 vm->def->name, cJSON_IsNumber(seq) ? seq->valuedouble : -1.0,
+                 cJSON_GetObjectItemCaseSensitive(report, "job")->valuestring);
+        if (numbered)
+            vm->last_seq = (long long)seq->valuedouble;
+    } else {
+        if (key != NULL)
+            json_arr_add(vm->job_reports, json_str(key));
         persist_report(vm, report);
-        if (cJSON_IsNumber(seq) && seq->valuedouble >= 0)
+        if (numbered)
             vm->last_seq = (long long)seq->valuedouble;
         rpc_server_broadcast(vm->b->srv, vm->def->name, "snapshot.inconsistency", json_dup(report));
     }
-    if (!cJSON_IsNumber(seq) || seq->valuedouble < 0 || vm->sup_conn == NULL)
+    free(key);
+    if (!numbered || vm->sup_conn == NULL)
         return;
     ack = json_obj();
     json_add_num(ack, "seq", seq->valuedouble);

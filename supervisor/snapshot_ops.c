@@ -67,17 +67,16 @@ const char *snapops_target_of(const struct disks *ds, const char *node)
 
 /* Logged, sent to subscribers (the broker persists what it receives) and
  * returned to the caller in `reports`. */
-static cJSON *report_v(struct snapops *so, const char *snap, const char *kind, const char *job,
-                       cJSON *disks, const char *fmt, va_list ap)
-    __attribute__((format(printf, 6, 0)));
-
-static cJSON *report_v(struct snapops *so, const char *snap, const char *kind, const char *job,
-                       cJSON *disks, const char *fmt, va_list ap)
+cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, const char *job,
+                      cJSON *disks, const char *fmt, ...)
 {
     char detail[1024];
     cJSON *r = json_obj();
+    va_list ap;
 
+    va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
     json_add_str(r, "vm", snapops_vmname(so));
     json_add_str(r, "snapshot", snap);
     json_add_str(r, "kind", kind);
@@ -95,30 +94,6 @@ static cJSON *report_v(struct snapops *so, const char *snap, const char *kind, c
         log_err("VM %s: cannot journal an inconsistency report: %s", snapops_vmname(so), e.msg);
     json_add_num(r, "seq", (double)seq);
     so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
-    return r;
-}
-
-cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
-                      const char *fmt, ...)
-{
-    va_list ap;
-    cJSON *r;
-
-    va_start(ap, fmt);
-    r = report_v(so, snap, kind, NULL, disks, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-cJSON *snapops_report_job(struct snapops *so, const char *snap, const char *kind, const char *job,
-                          cJSON *disks, const char *fmt, ...)
-{
-    va_list ap;
-    cJSON *r;
-
-    va_start(ap, fmt);
-    r = report_v(so, snap, kind, job, disks, fmt, ap);
-    va_end(ap);
     return r;
 }
 
@@ -315,7 +290,7 @@ static struct snapshot_def *create_def(const struct create *c)
 static void report_unknown(struct snapops *so, const char *snap, const char *op,
                            const struct snapjob_result *r, cJSON *disks, const char *kept)
 {
-    cJSON *rep = snapops_report_job(
+    cJSON *rep = snapops_report(
         so, snap, "interrupted", r->job_id, disks,
         "%s was cut short (%s); %s; when QEMU next answers, corral settles it from what the "
         "disks hold and reports again only where they disagree",
@@ -609,7 +584,8 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
     done_text = cJSON_PrintUnformatted(done);
     /* The report's disks are those that may still hold the data. */
     json_arr_add(d->reports,
-                 snapops_report(so, name, "job-failed", snapops_targets(&d->disks, still, nstill),
+                 snapops_report(so, name, "job-failed", NULL,
+                                snapops_targets(&d->disks, still, nstill),
                                 "snapshot-delete failed (%s); %s: %s; %s", d->job_error,
                                 l != NULL ? "already deleted on" : "QEMU cannot say what was done",
                                 l != NULL ? (done_text ? done_text : "?") : (e ? e->msg : ""),
@@ -645,7 +621,8 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
     if (n > 0)
         json_arr_add(
             d->reports,
-            snapops_report(d->so, name, "duplicate-on-disk", snapops_targets(&d->disks, left, n),
+            snapops_report(d->so, name, "duplicate-on-disk", NULL,
+                           snapops_targets(&d->disks, left, n),
                            "the disks listed held the tag more than once; one copy remains"));
     snapshot_qmp_nodes_free(l);
     if (del_metadata(d, name, &err) < 0) {
@@ -702,14 +679,14 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     snapshot_qmp_nodes_free(l);
     if (cJSON_GetArraySize(missing) > 0)
         json_arr_add(d->reports,
-                     snapops_report(so, name, "missing", missing,
+                     snapops_report(so, name, "missing", NULL, missing,
                                     "the metadata names these disks but their images do "
                                     "not hold the snapshot"));
     else
         cJSON_Delete(missing);
     if (cJSON_GetArraySize(extra) > 0)
         json_arr_add(d->reports,
-                     snapops_report(so, name, "extra", extra,
+                     snapops_report(so, name, "extra", NULL, extra,
                                     "these images hold the snapshot although the metadata "
                                     "did not name them; deleted there too"));
     else

@@ -49,12 +49,10 @@ const char *snapops_target_of(const struct disks *ds, const char *node);
 /* Targets of nodes as a new JSON array. */
 cJSON *snapops_targets(const struct disks *ds, const char *const *nodes, size_t n);
 /* A typed inconsistency report, journalled, then sent to subscribers;
- * disks is consumed.  Returns the report with its seq (caller owns it). */
-cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* The same, about the QEMU job job (its id, recorded in the report). */
-cJSON *snapops_report_job(struct snapops *so, const char *snap, const char *kind, const char *job,
-                          cJSON *disks, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+ * job (the QEMU job it is about) may be NULL; disks is consumed.  Returns
+ * the report with its seq (caller owns it). */
+cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, const char *job,
+                      cJSON *disks, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Appends to reports (unjournalled objects) every difference between the
  * metadata and what l says the disks hold: snapshot-check's findings. */
 void snapops_differences(const struct snapops *so, const struct disks *ds,

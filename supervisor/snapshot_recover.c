@@ -172,7 +172,7 @@ void snapops_report_new(struct snapops *so, const char *group, const cJSON *find
         char *fp = fingerprint(f);
 
         if (!array_has(known, fp) && cJSON_IsString(snap) && cJSON_IsString(kind)) {
-            cJSON *r = snapops_report(so, snap->valuestring, kind->valuestring,
+            cJSON *r = snapops_report(so, snap->valuestring, kind->valuestring, NULL,
                                       disks ? json_dup(disks) : NULL, "%s",
                                       cJSON_IsString(detail) ? detail->valuestring : "");
             cJSON_Delete(r);
@@ -284,8 +284,8 @@ static void interrupted(struct recover *rc, bool always, cJSON *disks, const cha
         cJSON_Delete(disks);
         return;
     }
-    cJSON *r = snapops_report_job(rc->so, snap, "interrupted", intent_str(rc, "job"), disks,
-                                  "%s; found while %s", detail, rc->context);
+    cJSON *r = snapops_report(rc->so, snap, "interrupted", intent_str(rc, "job"), disks,
+                              "%s; found while %s", detail, rc->context);
     cJSON_Delete(r);
     json_arr_add(rc->explained, json_str(snap));
 }
@@ -305,12 +305,16 @@ static void settle_create(struct recover *rc, const struct snapshot_qmp_nodes *l
     struct snapshot_def *def;
     struct cerr e;
 
-    if (snapshot_tree_lookup(so->tree, snap) != NULL) {
-        log_info("VM %s: snapshot %s had been recorded already", snapops_vmname(so), snap);
-        return;
-    }
     split_holders(rc, l, snap, &held, &not_held);
-    if (cJSON_GetArraySize(not_held) == 0 && cJSON_GetArraySize(held) > 0) {
+    if (snapshot_tree_lookup(so->tree, snap) != NULL) {
+        /* Recorded, but the supervisor that did it died before the request
+         * was answered and the intent removed, perhaps before it reported
+         * that: the user still has to learn it. */
+        interrupted(rc, false, json_dup(held),
+                    "the snapshot operation was cut short after QEMU saved it and its metadata "
+                    "was written; it is created (%s)",
+                    job_words(rc));
+    } else if (cJSON_GetArraySize(not_held) == 0 && cJSON_GetArraySize(held) > 0) {
         def = xml ? snapshot_def_parse(xml, strlen(xml), SNAPSHOT_PARSE_REDEFINE, &e) : NULL;
         if (def == NULL || snapshot_tree_add(so->tree, so->dir, def, true, &e) < 0) {
             interrupted(rc, true, held,

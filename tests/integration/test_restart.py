@@ -259,7 +259,59 @@ def degraded_start_and_qemu_death(env):
     env.ctl("destroy", "vm1")
 
 
+def write_intent(env, name, intent):
+    """pending.json as a supervisor leaves it, owned by the VM's uid."""
+    vmdir = os.path.join(env.state, "vms", name)
+    path = os.path.join(vmdir, "pending.json")
+    with open(path, "w") as f:
+        json.dump(intent, f)
+    st = os.stat(vmdir)
+    os.chown(path, st.st_uid, st.st_gid)
+    os.chmod(path, 0o600)
+
+
+def recorded_create_reported_once(env):
+    """A supervisor killed after writing a new snapshot's metadata but before
+    answering and removing its intent: the next one tells the user the
+    snapshot was created after all, once, and a second recovery of the same
+    job (killed again before the intent went) is kept once by the broker."""
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    env.ctl("snapshot-create-as", "vm1", "s1")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    intent = {"op": "create", "snapshot": "s1", "job": "corral-save-7-999",
+              "devices": ["vda", "vdb"], "reported": False}
+    mine = []
+    for round_ in (1, 2):
+        write_intent(env, "vm1", intent)
+        env.ctl("start", "vm1")
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            _, out, _ = env.ctl("--json", "inconsistencies", "vm1")
+            mine = [r for r in json.loads(out)["reports"] if r.get("job") == "corral-save-7-999"]
+            if mine and not os.path.exists(os.path.join(env.state, "vms", "vm1", "pending.json")):
+                break
+            time.sleep(0.1)
+        check(len(mine) == 1, "round %d: one report about the job: %r" % (round_, mine))
+        check(mine[0]["kind"] == "interrupted" and mine[0]["snapshot"] == "s1"
+              and "it is created" in mine[0]["detail"] and mine[0]["disks"] == ["vda", "vdb"],
+              "it says the snapshot was created: %r" % mine[0])
+        env.ctl("destroy", "vm1")
+        env.wait_state("vm1", "shut off")
+    wait_log(env, "repeats what job corral-save-7-999 was reported to have done; not kept twice")
+    _, out, _ = env.ctl("inconsistencies", "vm1")
+    check("(job corral-save-7-999)" in out and out.count("corral-save-7-999") == 1,
+          "corralctl inconsistencies names the job once: " + out)
+    _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
+    check(out.split() == ["s1"], "the snapshot is kept: " + out)
+    jdir = os.path.join(env.state, "vms", "vm1", "journal")
+    check(not [f for f in os.listdir(jdir) if f.endswith(".json")],
+          "the repeat was acknowledged too: %s" % os.listdir(jdir))
+
+
 if __name__ == "__main__":
     sys.exit(run([broker_restart_reattaches, leftovers_cleaned, supervisor_killed_readopts,
                   readopt_refused_kills_qemu, unresponsive_supervisor_replaced, rate_limit_degrades,
-                  degraded_start_and_qemu_death]))
+                  degraded_start_and_qemu_death, recorded_create_reported_once]))
