@@ -317,15 +317,27 @@ static struct snapshot_def *load_file(const char *dir, const char *fname, struct
     return def;
 }
 
-/* libvirt lets the last file read win; here "last" is in file name order,
- * so that the outcome does not depend on the directory's order. */
+/* libvirt lets the last file read win, which after a crash in a create
+ * may well be the old current.  A create writes the new snapshot's file,
+ * already current, before it clears the old current's marker, and creates
+ * are what crash most: the newest claim wins.  Among equally new ones the
+ * last in file name order does, so that the directory's order never
+ * decides. */
 static void resolve_current(struct snapshot_tree *t, struct snap_node **claims, size_t nclaims,
                             struct problem_list *pl)
 {
+    size_t keep = 0;
+
     if (nclaims == 0)
         return;
-    t->current = claims[nclaims - 1];
-    for (size_t i = 0; i + 1 < nclaims; i++) {
+    for (size_t i = 1; i < nclaims; i++) {
+        if (claims[i]->def->creation_time >= claims[keep]->def->creation_time)
+            keep = i;
+    }
+    t->current = claims[keep];
+    for (size_t i = 0; i < nclaims; i++) {
+        if (i == keep)
+            continue;
         claims[i]->def->current = false;
         problem_add(pl, SNAPSHOT_PROBLEM_DUPLICATE_CURRENT, claims[i]->def->name,
                     xasprintf("'%s' also claims to be the current snapshot; '%s' is kept as "

@@ -282,21 +282,28 @@ class Env:
     # -- teardown ----------------------------------------------------------
     def cleanup(self):
         self.stop_broker()
-        # Anything of ours still alive: supervisors and QEMUs under this dir.
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                continue
-            if self.dir.encode() in cmd:
+        # Anything of ours still alive: supervisors and QEMUs under this dir,
+        # until none is left (a supervisor may start a QEMU after the list
+        # of processes was read).
+        for _ in range(20):
+            found = False
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
                 try:
-                    os.kill(int(pid), signal.SIGKILL)
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        cmd = f.read()
                 except OSError:
-                    pass
-        time.sleep(0.2)
+                    continue
+                if self.dir.encode() in cmd:
+                    found = True
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
+            if not found:
+                break
+            time.sleep(0.1)
 
     def sanitizer_reports(self):
         out = []
