@@ -65,18 +65,11 @@ const char *snapops_target_of(const struct disks *ds, const char *node)
     return node;
 }
 
-/* Logged, sent to subscribers (the broker persists what it receives) and
- * returned to the caller in `reports`. */
-cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, const char *job,
-                      cJSON *disks, const char *fmt, ...)
+cJSON *snapops_report_object(const struct snapops *so, const char *snap, const char *kind,
+                             const char *job, cJSON *disks, const char *detail)
 {
-    char detail[1024];
     cJSON *r = json_obj();
-    va_list ap;
 
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
     json_add_str(r, "vm", snapops_vmname(so));
     json_add_str(r, "snapshot", snap);
     json_add_str(r, "kind", kind);
@@ -85,6 +78,21 @@ cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, co
     if (job != NULL)
         json_add_str(r, "job", job);
     json_add_num(r, "time", (double)time(NULL));
+    return r;
+}
+
+/* Logged, sent to subscribers (the broker persists what it receives) and
+ * returned to the caller in `reports`. */
+cJSON *snapops_report(struct snapops *so, const char *snap, const char *kind, const char *job,
+                      cJSON *disks, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    cJSON *r = snapops_report_object(so, snap, kind, job, disks, detail);
     log_warn("VM %s: snapshot %s: inconsistency %s: %s", snapops_vmname(so), snap, kind, detail);
     /* Durable before anyone is told: the request's answer, the event, and
      * the broker's copy all come after it. */
@@ -517,6 +525,7 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
     if (snapshot_tree_remove(so->tree, so->dir, name, e) < 0)
         return -1;
     json_arr_add(d->deleted, json_str(name));
+    snapops_standing_forget(so, name);
     snapops_event(so, "snapshot.deleted", name);
     log_info("VM %s: snapshot %s deleted", snapops_vmname(so), name);
     return 0;
@@ -677,18 +686,21 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
             json_arr_add(extra, json_str(t));
     }
     snapshot_qmp_nodes_free(l);
+    /* A delete cut short and tried again meets the same differences: they
+     * are reported once. */
     if (cJSON_GetArraySize(missing) > 0)
         json_arr_add(d->reports,
-                     snapops_report(so, name, "missing", NULL, missing,
-                                    "the metadata names these disks but their images do "
-                                    "not hold the snapshot"));
+                     snapops_report_difference(so, name, "missing", missing,
+                                               "the metadata names these disks but their "
+                                               "images do not hold the snapshot"));
     else
         cJSON_Delete(missing);
     if (cJSON_GetArraySize(extra) > 0)
         json_arr_add(d->reports,
-                     snapops_report(so, name, "extra", NULL, extra,
-                                    "these images hold the snapshot although the metadata "
-                                    "did not name them; deleted there too"));
+                     snapops_report_difference(so, name, "extra", extra,
+                                               "these images hold the snapshot although "
+                                               "the metadata did not name them; deleted "
+                                               "there too"));
     else
         cJSON_Delete(extra);
     if (d->nholders == 0) {

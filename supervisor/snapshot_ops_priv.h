@@ -48,6 +48,10 @@ int snapops_disks(const struct snapops *so, struct disks *out, struct cerr *e);
 const char *snapops_target_of(const struct disks *ds, const char *node);
 /* Targets of nodes as a new JSON array. */
 cJSON *snapops_targets(const struct disks *ds, const char *const *nodes, size_t n);
+/* A report object as snapops_report makes it, without journalling or
+ * sending it (disks consumed; new). */
+cJSON *snapops_report_object(const struct snapops *so, const char *snap, const char *kind,
+                             const char *job, cJSON *disks, const char *detail);
 /* A typed inconsistency report, journalled, then sent to subscribers;
  * job (the QEMU job it is about) may be NULL; disks is consumed.  Returns
  * the report with its seq (caller owns it). */

@@ -154,14 +154,24 @@ static cJSON *standing(struct snapops *so)
     return so->standing;
 }
 
+static void standing_save(struct snapops *so)
+{
+    char *path = standing_path(so);
+    struct cerr e;
+
+    /* Lost, the worst outcome is a difference reported a second time. */
+    if (write_json(path, standing(so), &e) < 0)
+        log_warn("VM %s: cannot record which differences were reported: %s", snapops_vmname(so),
+                 e.msg);
+    free(path);
+}
+
 void snapops_report_new(struct snapops *so, const char *group, const cJSON *findings)
 {
     cJSON *all = standing(so);
     const cJSON *known = cJSON_GetObjectItemCaseSensitive(all, group);
     cJSON *now = json_arr();
     const cJSON *f;
-    char *path;
-    struct cerr e;
 
     cJSON_ArrayForEach(f, findings)
     {
@@ -183,12 +193,62 @@ void snapops_report_new(struct snapops *so, const char *group, const cJSON *find
     }
     cJSON_DeleteItemFromObjectCaseSensitive(all, group);
     json_add(all, group, now);
-    path = standing_path(so);
-    /* Lost, the worst outcome is a difference reported a second time. */
-    if (write_json(path, all, &e) < 0)
-        log_warn("VM %s: cannot record which differences were reported: %s", snapops_vmname(so),
-                 e.msg);
-    free(path);
+    standing_save(so);
+}
+
+void snapops_standing_forget(struct snapops *so, const char *snap)
+{
+    size_t n = strlen(snap);
+    bool changed = false;
+    cJSON *group;
+
+    cJSON_ArrayForEach(group, standing(so))
+    {
+        cJSON *fp = group->child;
+        while (fp != NULL) {
+            cJSON *next = fp->next;
+            /* "kind|snapshot|[disks]"; a kind has no '|'. */
+            const char *rest = cJSON_IsString(fp) ? strchr(fp->valuestring, '|') : NULL;
+            if (rest != NULL && strncmp(rest + 1, snap, n) == 0 &&
+                strncmp(rest + 1 + n, "|[", 2) == 0) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(group, fp));
+                changed = true;
+            }
+            fp = next;
+        }
+    }
+    if (changed)
+        standing_save(so);
+}
+
+cJSON *snapops_report_difference(struct snapops *so, const char *snap, const char *kind,
+                                 cJSON *disks, const char *detail)
+{
+    cJSON *f = json_obj(), *known, *r = NULL;
+    char *fp;
+
+    json_add_str(f, "snapshot", snap);
+    json_add_str(f, "kind", kind);
+    json_add(f, "disks", json_dup(disks));
+    fp = fingerprint(f);
+    cJSON_Delete(f);
+    known = cJSON_GetObjectItemCaseSensitive(standing(so), "check");
+    if (known == NULL) {
+        known = json_arr();
+        json_add(so->standing, "check", known);
+    }
+    if (array_has(known, fp)) {
+        log_info("VM %s: snapshot %s: %s still stands, reported before", snapops_vmname(so), snap,
+                 kind);
+        r = snapops_report_object(so, snap, kind, NULL, disks, detail);
+        json_add_bool(r, "reported_before", true);
+    } else {
+        r = snapops_report(so, snap, kind, NULL, disks, "%s", detail);
+        json_arr_add(known, json_str(fp));
+        standing_save(so);
+    }
+    free(fp);
+    return r;
 }
 
 /* ---- recovery ------------------------------------------------------------- */
@@ -370,8 +430,10 @@ static void settle_delete(struct recover *rc, const struct snapshot_qmp_nodes *l
                         "removed: %.300s%s",
                         e.msg, also);
         else {
-            if (has_meta)
+            if (has_meta) {
+                snapops_standing_forget(so, snap);
                 snapops_event(so, "snapshot.deleted", snap);
+            }
             interrupted(rc, false, NULL,
                         "the delete was cut short after QEMU deleted the snapshot from every "
                         "disk; its metadata is removed now%s",
@@ -385,8 +447,10 @@ static void settle_delete(struct recover *rc, const struct snapshot_qmp_nodes *l
     } else {
         char *h = text_of(held), *n = text_of(not_held);
         bool removed = force && has_meta && snapshot_tree_remove(so->tree, so->dir, snap, &e) == 0;
-        if (removed)
+        if (removed) {
+            snapops_standing_forget(so, snap);
             snapops_event(so, "snapshot.deleted", snap);
+        }
         interrupted(rc, true, json_dup(held),
                     "the delete was cut short: deleted on %s, still on %s (%s); metadata %s%s", n,
                     h, job_words(rc), removed ? "removed (--force)" : "kept", also);

@@ -35,6 +35,17 @@ void snapops_remove_leftovers(const char *state_dir);
  * exactly findings' fingerprints. */
 void snapops_report_new(struct snapops *so, const char *group, const cJSON *findings);
 
+/* Journals a difference between metadata and disks that an operation met
+ * (disks consumed) unless it stands reported already, and remembers it as
+ * reported.  Returns the report for the operation's answer (caller owns):
+ * when it was not new, unjournalled and marked reported_before. */
+cJSON *snapops_report_difference(struct snapops *so, const char *snap, const char *kind,
+                                 cJSON *disks, const char *detail);
+
+/* A snapshot's metadata is gone: what was reported about it no longer
+ * stands, and a new snapshot of that name gets reports of its own. */
+void snapops_standing_forget(struct snapops *so, const char *snap);
+
 /* Runs recovery; cb runs exactly once (e set when QEMU could not be asked).
  * context says why, for the reports: "re-adopting QEMU" and the like. */
 typedef void (*snapops_recovered_cb)(const struct cerr *e, void *arg);

@@ -174,6 +174,7 @@ int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a);
 struct ctl_report {
     const char *snapshot, *kind, *detail; /* detail may be NULL */
     const char *job;                      /* the QEMU job it is about, or NULL */
+    bool reported_before;                 /* in an answer: a standing difference */
     const cJSON *disks;                   /* array of strings, or NULL */
     long long time;                       /* Unix seconds, -1 when absent */
 };

@@ -93,11 +93,13 @@ int ctl_read_report(const cJSON *obj, struct ctl_report *rep)
 {
     rep->detail = NULL;
     rep->job = NULL;
+    rep->reported_before = false;
     rep->time = -1;
     if (!cJSON_IsObject(obj) || ctl_reply_str(obj, "snapshot", true, &rep->snapshot) < 0 ||
         ctl_reply_str(obj, "kind", true, &rep->kind) < 0 ||
         ctl_reply_str(obj, "detail", false, &rep->detail) < 0 ||
         ctl_reply_str(obj, "job", false, &rep->job) < 0 ||
+        ctl_reply_bool(obj, "reported_before", &rep->reported_before) < 0 ||
         ctl_reply_strings(obj, "disks", &rep->disks) < 0 ||
         ctl_reply_int(obj, "time", false, &rep->time) < 0)
         return -1;
@@ -140,6 +142,8 @@ void ctl_print_report(FILE *f, const struct ctl_report *rep)
         fprintf(f, ": %s", rep->detail);
     if (rep->job != NULL)
         fprintf(f, " (job %s)", rep->job);
+    if (rep->reported_before)
+        fputs(" (reported before)", f);
     fputc('\n', f);
 }
 

@@ -198,6 +198,28 @@ def extra_on_disk_reported(env):
     kinds = [(x["kind"], x["disks"]) for x in r["reports"]]
     check(kinds == [("extra", ["vdb"])], "vdb reported as extra: %r" % kinds)
     check(tags(vm.a) == [] and tags(vm.b) == [], "QEMU's view wins: deleted on both")
+    # The start compared metadata with the disks and reported it already:
+    # the delete lists it as reported before, and the broker keeps one.
+    check(r["reports"][0].get("reported_before") is True and "seq" not in r["reports"][0],
+          "listed as reported before: %r" % r["reports"][0])
+    rep = ok(env.rpc().call("vm.inconsistencies", {"name": "vm1"}), "inconsistencies")["reports"]
+    check([(x["snapshot"], x["kind"], x["disks"]) for x in rep] == [("e1", "extra", ["vdb"])],
+          "reported once: %r" % rep)
+    # Gone with the snapshot: a new e1 with the same difference is reported.
+    vm.create("e1")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    with open(path) as f:
+        xml = f.read()
+    with open(path, "w") as f:
+        f.write(xml.replace('<disk name="vdb" snapshot="internal"/>', '<disk name="vdb" snapshot="no"/>'))
+    env.ctl("start", "vm1")
+    _, out, err_ = env.ctl("snapshot-delete", "vm1", "e1")
+    check("extra on vdb" in out + err_ and "(reported before)" in out + err_,
+          "corralctl says it was reported before: %r" % (out + err_))
+    rep = ok(env.rpc().call("vm.inconsistencies", {"name": "vm1"}), "inconsistencies")["reports"]
+    check([(x["snapshot"], x["kind"]) for x in rep] == [("e1", "extra")] * 2,
+          "the new e1's difference is reported too: %r" % rep)
 
 
 def bad_snapshot_input(env):
