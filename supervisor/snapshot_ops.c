@@ -491,6 +491,7 @@ struct del {
     const char *holders[DOMAIN_MAX_DISKS];
     size_t nholders;
     char job_error[CERR_MSG_MAX];
+    char job_id[SNAPJOB_ID_MAX]; /* the failed job's */
 };
 
 static void del_finish(struct del *d, const struct cerr *e)
@@ -567,6 +568,7 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
     /* QEMU does not roll back the devices it already processed: find out
      * which those are (when QEMU still answers) before reporting. */
     snprintf(d->job_error, sizeof(d->job_error), "%s", r->qemu_error ? r->qemu_error : r->err.msg);
+    snprintf(d->job_id, sizeof(d->job_id), "%s", r->job_id);
     snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, LIST_TIMEOUT_MS,
                       del_failed_listed, d);
 }
@@ -593,7 +595,7 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
     done_text = cJSON_PrintUnformatted(done);
     /* The report's disks are those that may still hold the data. */
     json_arr_add(d->reports,
-                 snapops_report(so, name, "job-failed", NULL,
+                 snapops_report(so, name, "job-failed", d->job_id,
                                 snapops_targets(&d->disks, still, nstill),
                                 "snapshot-delete failed (%s); %s: %s; %s", d->job_error,
                                 l != NULL ? "already deleted on" : "QEMU cannot say what was done",

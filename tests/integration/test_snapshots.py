@@ -448,6 +448,8 @@ def force_delete_after_failed_job(env):
     check(r["deleted"] == ["f1"] and vm.names() == [], "--force removes the metadata")
     kinds = [(x["kind"], x["disks"]) for x in r["reports"]]
     check(("job-failed", ["vda", "vdb"]) in kinds, "every disk that may still hold it: %r" % kinds)
+    failed = [x for x in r["reports"] if x["kind"] == "job-failed"]
+    check(failed[0].get("job", "").startswith("corral-delete-"), "it names the job: %r" % failed[0])
 
 
 def corralctl_snapshot_verbs(env):
