@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -586,12 +587,29 @@ int sup_watch(struct bvm *vm, pid_t pid, struct cerr *e)
     return 0;
 }
 
+/* The group through which a VM's own uid may use /dev/kvm, as Debian's
+ * udev rules make it (root:kvm 0660) and as libvirt's qemu user is in
+ * group kvm; 0 when there is none: then a type='kvm' VM fails to start
+ * with a clear error. */
+static gid_t kvm_group(const struct bvm *vm)
+{
+    struct stat st;
+
+    if (!vm->has_identity || vm->maintenance || vm->def->virt != DOMAIN_VIRT_KVM ||
+        stat("/dev/kvm", &st) < 0 || !S_ISCHR(st.st_mode) || st.st_gid == 0 ||
+        (st.st_mode & (S_IRGRP | S_IWGRP)) != (S_IRGRP | S_IWGRP))
+        return 0;
+    return st.st_gid;
+}
+
 static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
 {
-    char qemu[24];
+    char qemu[24], kvm[24];
+    gid_t kvm_gid = kvm_group(vm);
     pid_t pid;
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
+    snprintf(kvm, sizeof(kvm), "%ld", (long)kvm_gid);
     pid = fork();
     if (pid < 0) {
         cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
@@ -622,6 +640,10 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
             argv[n++] = uid;
             argv[n++] = "--gid";
             argv[n++] = gid;
+            if (kvm_gid != 0) {
+                argv[n++] = "--group";
+                argv[n++] = kvm;
+            }
         }
         if (vm->maintenance)
             argv[n++] = "--maintenance";

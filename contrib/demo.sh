@@ -33,8 +33,18 @@ PY
 run qemu-img convert -q -f raw -O qcow2 "$demo/images/boot.raw" "$demo/images/demo-boot.qcow2"
 run qemu-img resize -q "$demo/images/demo-boot.qcow2" 32M
 run qemu-img create -q -f qcow2 "$demo/images/demo-data.qcow2" 32M
+# The VM runs as its own uid, not root's: KVM only when that uid can reach
+# /dev/kvm, through a group other than root's (Debian: root:kvm 0660) or
+# because everyone may.
 virt=qemu
-[ -r /dev/kvm ] && [ -w /dev/kvm ] && virt=kvm
+if [ -c /dev/kvm ]; then
+    kvm_gid=$(stat -c %g /dev/kvm)
+    kvm_mode=$(stat -c %a /dev/kvm)
+    case $kvm_mode in
+    *[67][67]) virt=kvm ;;
+    *[67]?) [ "$kvm_gid" != 0 ] && virt=kvm ;;
+    esac
+fi
 cat > "$demo/demo.xml" <<XML
 <domain type='$virt'>
   <name>demo</name>

@@ -205,7 +205,8 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
 static void usage(FILE *f)
 {
     fprintf(f, "usage: corral-supervisor --name NAME --state-dir DIR --run-dir DIR "
-               "[--status-fd FD] [--uid UID --gid GID] [--owner UID] [--maintenance | --adopt PID] "
+               "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
+               "[--maintenance | --adopt PID] "
                "[--debug]\n"
                "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
@@ -236,12 +237,19 @@ static struct domain_def *load_definition(const char *state_dir, const char *nam
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},    {"state-dir", required_argument, NULL, 's'},
-        {"run-dir", required_argument, NULL, 'r'}, {"status-fd", required_argument, NULL, 'f'},
-        {"debug", no_argument, NULL, 'd'},         {"help", no_argument, NULL, 'h'},
-        {"maintenance", no_argument, NULL, 'm'},   {"uid", required_argument, NULL, 'U'},
-        {"gid", required_argument, NULL, 'G'},     {"owner", required_argument, NULL, 'o'},
-        {"adopt", required_argument, NULL, 'a'},   {NULL, 0, NULL, 0},
+        {"name", required_argument, NULL, 'n'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"run-dir", required_argument, NULL, 'r'},
+        {"status-fd", required_argument, NULL, 'f'},
+        {"debug", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"maintenance", no_argument, NULL, 'm'},
+        {"uid", required_argument, NULL, 'U'},
+        {"gid", required_argument, NULL, 'G'},
+        {"owner", required_argument, NULL, 'o'},
+        {"adopt", required_argument, NULL, 'a'},
+        {"group", required_argument, NULL, 'g'},
+        {NULL, 0, NULL, 0},
     };
     struct supervisor s = {.status_fd = -1};
     const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
@@ -249,7 +257,7 @@ int main(int argc, char **argv)
     bool maintenance = false;
     pid_t adopt = 0;
     uid_t run_uid = 0;
-    gid_t run_gid = 0;
+    gid_t run_gid = 0, keep_gid = 0;
     struct event *sigterm, *sigint;
     struct domain_def *def;
     struct cerr e;
@@ -291,6 +299,9 @@ int main(int argc, char **argv)
         case 'G':
             run_gid = (gid_t)strtoul(optarg, NULL, 10);
             break;
+        case 'g':
+            keep_gid = (gid_t)strtoul(optarg, NULL, 10);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -314,7 +325,7 @@ int main(int argc, char **argv)
     int keep[1] = {s.status_fd};
     if (sandbox_close_fds(keep, s.status_fd >= 0 ? 1 : 0, &e) < 0 || sandbox_clear_env(&e) < 0 ||
         sandbox_set_rlimits(&limits, &e) < 0 ||
-        (run_uid != 0 && sandbox_drop_privileges(run_uid, run_gid, &e) < 0) ||
+        (run_uid != 0 && sandbox_drop_privileges(run_uid, run_gid, keep_gid, &e) < 0) ||
         sandbox_no_new_privs(&e) < 0) {
         log_err("VM %s: cannot prepare the sandbox: %s", name, e.msg);
         return 1;

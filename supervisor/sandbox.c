@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -441,9 +442,10 @@ static int drop_own_caps(uid_t uid, gid_t gid, struct cerr *e)
 
 /* Trusts nothing above: reads back what the kernel applied.  strict also
  * requires what only a privileged process can clear. */
-static int verify_dropped(uid_t uid, gid_t gid, bool strict, struct cerr *e)
+static int verify_dropped(uid_t uid, gid_t gid, gid_t keep, bool strict, struct cerr *e)
 {
     struct sandbox_status st;
+    gid_t groups[2];
 
     if (sandbox_status_read(&st, e) < 0)
         return -1;
@@ -456,8 +458,10 @@ static int verify_dropped(uid_t uid, gid_t gid, bool strict, struct cerr *e)
                  (unsigned)uid, (unsigned)gid);
         return -1;
     }
-    if (strict && st.ngroups != 0) {
-        cerr_set(e, CE_SYSTEM, "still in %d supplementary groups", st.ngroups);
+    if (strict && (st.ngroups != (keep != 0 ? 1 : 0) ||
+                   (keep != 0 && (getgroups(2, groups) != 1 || groups[0] != keep)))) {
+        cerr_set(e, CE_SYSTEM, "in %d supplementary groups, wanted %s%u", st.ngroups,
+                 keep != 0 ? "only " : "", (unsigned)keep);
         return -1;
     }
     if (st.cap_eff != 0 || st.cap_prm != 0 || st.cap_inh != 0 || st.cap_amb != 0 ||
@@ -471,7 +475,7 @@ static int verify_dropped(uid_t uid, gid_t gid, bool strict, struct cerr *e)
     return 0;
 }
 
-int sandbox_drop_privileges(uid_t uid, gid_t gid, struct cerr *e)
+int sandbox_drop_privileges(uid_t uid, gid_t gid, gid_t keep, struct cerr *e)
 {
     bool privileged;
 
@@ -482,7 +486,7 @@ int sandbox_drop_privileges(uid_t uid, gid_t gid, struct cerr *e)
         return -1;
     }
     /* capng_change_id takes int ids and reads -1 as "leave unchanged". */
-    if (uid > INT_MAX || gid > INT_MAX) {
+    if (uid > INT_MAX || gid > INT_MAX || keep > INT_MAX) {
         cerr_set(e, CE_INVALID_PARAMS, "uid %u or gid %u out of range", (unsigned)uid,
                  (unsigned)gid);
         return -1;
@@ -503,8 +507,16 @@ int sandbox_drop_privileges(uid_t uid, gid_t gid, struct cerr *e)
          * setresuid under PR_SET_KEEPCAPS, capset to empty sets, then
          * PR_CAP_AMBIENT_CLEAR_ALL. */
         capng_clear(CAPNG_SELECT_ALL);
+        /* capng_change_id either drops every group or leaves them: the one
+         * kept is set first, while CAP_SETGID is still there. */
+        if (keep != 0 && setgroups(1, &keep) < 0) {
+            cerr_set(e, CE_SYSTEM, "cannot set the supplementary group %u: %s", (unsigned)keep,
+                     strerror(errno));
+            return -1;
+        }
         rc = capng_change_id((int)uid, (int)gid,
-                             CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING | CAPNG_CLEAR_AMBIENT);
+                             (keep != 0 ? 0 : CAPNG_DROP_SUPP_GRP) | CAPNG_CLEAR_BOUNDING |
+                                 CAPNG_CLEAR_AMBIENT);
         if (rc != 0) {
             cerr_set(e, CE_SYSTEM, "cannot switch to uid %u gid %u: capng_change_id: %d (%s)",
                      (unsigned)uid, (unsigned)gid, rc, strerror(errno));
@@ -513,7 +525,7 @@ int sandbox_drop_privileges(uid_t uid, gid_t gid, struct cerr *e)
     } else if (drop_own_caps(uid, gid, e) < 0) {
         return -1;
     }
-    return verify_dropped(uid, gid, privileged, e);
+    return verify_dropped(uid, gid, keep, privileged, e);
 }
 
 /* --- 5. no_new_privs ---------------------------------------------------- */

@@ -589,10 +589,16 @@ static int check_kvm(const struct vm *vm, struct cerr *e)
         return 0;
     fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
+        int err = errno;
+        /* Its own uid, unlike root, needs /dev/kvm to be group-accessible. */
         cerr_set(e, CE_NO_KVM,
-                 "VM %s has type='kvm' but /dev/kvm is not usable (%s); use <domain "
-                 "type='qemu'> for software emulation",
-                 vm->def->name, strerror(errno));
+                 "VM %s has type='kvm' but /dev/kvm is not usable by its uid %u (%s)%s; use "
+                 "<domain type='qemu'> for software emulation",
+                 vm->def->name, (unsigned)geteuid(), strerror(err),
+                 err == EACCES && geteuid() != 0
+                     ? ": the VM's uid gets /dev/kvm's group only when it is not root's and "
+                       "has read and write access (Debian's udev rules make it root:kvm 0660)"
+                     : "");
         return -1;
     }
     close(fd);

@@ -104,5 +104,51 @@ def owners_and_admins(env):
         drop_users()
 
 
+def proc_groups(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Groups:"):
+                return [int(g) for g in line.split()[1:]]
+    return None
+
+
+def kvm_through_device_group(env):
+    """A type='kvm' VM runs as its own uid, which reaches /dev/kvm through
+    the device's group, as libvirt's qemu user does through group kvm.
+    Where /dev/kvm is not group-accessible (root:root 0600 here), the test
+    makes it so for its duration, as Debian's udev rules do (root:kvm
+    0660), with a group nobody is in."""
+    if os.geteuid() != 0:
+        raise Skip("needs root: VMs run as their own uids only then")
+    if not os.path.exists("/dev/kvm"):
+        raise Skip("no /dev/kvm on this host")
+    st = os.stat("/dev/kvm")
+    ready = st.st_gid != 0 and st.st_mode & 0o060 == 0o060
+    gid = st.st_gid if ready else 64999
+    try:
+        if not ready:
+            os.chown("/dev/kvm", st.st_uid, gid)
+            os.chmod("/dev/kvm", 0o660)
+        env.start_broker()
+        env.define("vm1", virt="kvm")
+        env.ctl("start", "vm1")
+        i = env.info("vm1")
+        check(proc_groups(i["supervisor_pid"]) == [gid] and proc_groups(i["qemu_pid"]) == [gid],
+              "supervisor and QEMU keep /dev/kvm's group %d and no other: %r %r"
+              % (gid, proc_groups(i["supervisor_pid"]), proc_groups(i["qemu_pid"])))
+        _, out, _ = env.ctl("qemu-monitor-command", "vm1", '{"execute": "query-kvm"}')
+        check('"enabled": true' in out.replace(":true", ": true"), "QEMU runs on KVM: " + out)
+        env.ctl("destroy", "vm1")
+        # A type='qemu' VM gets no group at all.
+        env.define("vm2", virt="qemu")
+        env.ctl("start", "vm2")
+        i = env.info("vm2")
+        check(proc_groups(i["qemu_pid"]) == [], "no group for TCG: %r" % proc_groups(i["qemu_pid"]))
+        env.ctl("destroy", "vm2")
+    finally:
+        os.chown("/dev/kvm", st.st_uid, st.st_gid)
+        os.chmod("/dev/kvm", st.st_mode & 0o7777)
+
+
 if __name__ == "__main__":
-    sys.exit(run([owners_and_admins, explicit_vm_user]))
+    sys.exit(run([owners_and_admins, explicit_vm_user, kvm_through_device_group]))

@@ -76,8 +76,8 @@ const char *__asan_default_options(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: sandbox_probe --uid U --gid G [--keep-fd N]... [--dir D] "
-                    "[--then-seccomp] ACTION\n");
+    fprintf(stderr, "usage: sandbox_probe --uid U --gid G [--group G] [--keep-fd N]... "
+                    "[--dir D] [--then-seccomp] ACTION\n");
     exit(2);
 }
 
@@ -331,14 +331,18 @@ static int do_action(const char *action, const char *dir)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"uid", required_argument, NULL, 'u'},     {"gid", required_argument, NULL, 'g'},
-        {"keep-fd", required_argument, NULL, 'k'}, {"dir", required_argument, NULL, 'd'},
-        {"then-seccomp", no_argument, NULL, 's'},  {NULL, 0, NULL, 0},
+        {"uid", required_argument, NULL, 'u'},
+        {"gid", required_argument, NULL, 'g'},
+        {"keep-fd", required_argument, NULL, 'k'},
+        {"dir", required_argument, NULL, 'd'},
+        {"then-seccomp", no_argument, NULL, 's'},
+        {"group", required_argument, NULL, 'G'},
+        {NULL, 0, NULL, 0},
     };
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
     int keep[MAX_KEEP];
     size_t nkeep = 0;
-    long uid = -1, gid = -1;
+    long uid = -1, gid = -1, group = 0;
     const char *dir = NULL;
     bool then_seccomp = false;
     char report[2048];
@@ -352,6 +356,9 @@ int main(int argc, char **argv)
             break;
         case 'g':
             gid = (long)parse_num(optarg);
+            break;
+        case 'G':
+            group = (long)parse_num(optarg);
             break;
         case 'k':
             if (nkeep == MAX_KEEP)
@@ -374,7 +381,7 @@ int main(int argc, char **argv)
     step(sandbox_close_fds(keep, nkeep, &e), "close_fds", &e);
     step(sandbox_clear_env(&e), "clear_env", &e);
     step(sandbox_set_rlimits(&limits, &e), "set_rlimits", &e);
-    step(sandbox_drop_privileges((uid_t)uid, (gid_t)gid, &e), "drop_privileges", &e);
+    step(sandbox_drop_privileges((uid_t)uid, (gid_t)gid, (gid_t)group, &e), "drop_privileges", &e);
     step(sandbox_no_new_privs(&e), "no_new_privs", &e);
     if (then_seccomp)
         step(sandbox_seccomp_install(&e), "seccomp_install", &e);

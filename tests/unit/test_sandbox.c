@@ -8,6 +8,7 @@
 #include "common/fileutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
@@ -43,6 +44,8 @@ struct probe_opts {
     /* Hand the probe descriptors 5 and 6, and ask it to keep 5. */
     bool extra_fds;
     const char *dir;
+    /* A supplementary group to keep (0: none). */
+    gid_t group;
 };
 
 struct probe_run {
@@ -62,8 +65,8 @@ static void read_back(FILE *f, char *buf, size_t len)
 
 static void exec_probe(const struct probe_opts *o, int out, int err)
 {
-    char uid[16], gid[16];
-    const char *argv[16];
+    char uid[16], gid[16], group[16];
+    const char *argv[18];
     int argc = 0;
     int null;
 
@@ -74,6 +77,11 @@ static void exec_probe(const struct probe_opts *o, int out, int err)
     argv[argc++] = uid;
     argv[argc++] = "--gid";
     argv[argc++] = gid;
+    if (o->group != 0) {
+        snprintf(group, sizeof(group), "%u", (unsigned)o->group);
+        argv[argc++] = "--group";
+        argv[argc++] = group;
+    }
     if (o->extra_fds) {
         argv[argc++] = "--keep-fd";
         argv[argc++] = "5";
@@ -184,6 +192,29 @@ static void report_after_seccomp(void)
     EXPECT_CONTAINS(r.out, "RLIMIT_FSIZE: unlimited unlimited\n");
     EXPECT_CONTAINS(r.out, "RLIMIT_AS: unlimited unlimited\n");
     EXPECT_CONTAINS(r.out, "none: ok\n");
+}
+
+/* A type='kvm' VM keeps /dev/kvm's group, and only that one. */
+static void keeps_one_group(void)
+{
+    struct probe_opts o = {.action = "none", .seccomp = true, .group = test_gid + 7};
+    static struct probe_run r;
+    char want[64];
+    struct cerr e = {0};
+
+    if (!is_root)
+        UNIT_SKIP("needs root to change uid");
+    EXPECT(run_probe(&o, &r) == 0);
+    EXPECT(exited_ok(&r));
+    EXPECT_CONTAINS(r.out, "groups: 1\n");
+    EXPECT_CONTAINS(r.out, "CapEff: 0000000000000000\n");
+    EXPECT_CONTAINS(r.out, "CapBnd: 0000000000000000\n");
+    snprintf(want, sizeof(want), "gid: %u %u %u %u\n", (unsigned)test_gid, (unsigned)test_gid,
+             (unsigned)test_gid, (unsigned)test_gid);
+    EXPECT_CONTAINS(r.out, want);
+    /* Out of capng's range: refused before anything changes. */
+    EXPECT(sandbox_drop_privileges(test_uid, test_gid, (gid_t)INT_MAX + 1u, &e) < 0);
+    EXPECT(e.code == CE_INVALID_PARAMS);
 }
 
 /* A process that has no privileges to give up (a user running the
@@ -376,9 +407,9 @@ static void drop_refuses_root(void)
 {
     struct cerr e = {0};
 
-    EXPECT(sandbox_drop_privileges(0, 0, &e) < 0);
+    EXPECT(sandbox_drop_privileges(0, 0, 0, &e) < 0);
     EXPECT(e.code == CE_PERMISSION);
-    EXPECT(sandbox_drop_privileges(test_uid, 0, &e) < 0);
+    EXPECT(sandbox_drop_privileges(test_uid, 0, 0, &e) < 0);
     EXPECT(e.code == CE_PERMISSION);
 }
 
@@ -389,7 +420,7 @@ static int switch_without_privileges_child(void)
     if (is_root && (setgroups(0, NULL) < 0 || setresgid(test_gid, test_gid, test_gid) < 0 ||
                     setresuid(test_uid, test_uid, test_uid) < 0))
         return 10;
-    if (sandbox_drop_privileges(test_uid + 1, test_gid, &e) == 0)
+    if (sandbox_drop_privileges(test_uid + 1, test_gid, 0, &e) == 0)
         return 11;
     if (e.code != CE_PERMISSION || strstr(e.msg, "without CAP_SETUID") == NULL)
         return 12;
@@ -482,6 +513,7 @@ int main(void)
         test_gid = getgid();
     }
     RUN(report_after_seccomp);
+    RUN(keeps_one_group);
     RUN(unprivileged_same_uid);
     RUN(forbidden_calls_kill);
     RUN(privileges_stay_dropped_without_seccomp);
