@@ -628,43 +628,33 @@ static void test_parse_filters_and_helpers(void)
 
 static void test_job_arguments_refused(void)
 {
+    static const struct {
+        enum snapjob_kind kind;
+        const char *id, *tag, *vmstate, *says;
+    } cases[] = {
+        {SNAPJOB_SAVE, "corral-save-1-1", "bad \xff tag", VDA, "UTF-8"},
+        /* An encoded surrogate, which QEMU's parser rejects without an id. */
+        {SNAPJOB_DELETE, "corral-delete-1-1", "a\xed\xa0\x80", NULL, "UTF-8"},
+        {SNAPJOB_DELETE, "corral-delete-1-1", "t", VDA, "not taken"},
+        {SNAPJOB_LOAD, "corral-load-1-1", "t", NULL, "required"},
+        /* A snapshot name is no job id: QEMU would refuse most of them. */
+        {SNAPJOB_DELETE, "my snap", "t", NULL, "job id"},
+        {SNAPJOB_DELETE, "corral-a/b", "t", NULL, "job id"},
+    };
     struct vmq v = {0};
     struct cerr e;
-    int rc;
 
     vmq_init(&v);
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_SAVE, "corral-save-1-1", "bad \xff tag", VDA, both, 2, 1000,
-                          NULL, job_done_cb, NULL, &e);
-    if (rc == 0 || e.code != CE_INVALID_PARAMS || strstr(e.msg, "UTF-8") == NULL)
-        goto fail;
-    /* An encoded surrogate, which QEMU's parser rejects without an id. */
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "corral-delete-1-1", "a\xed\xa0\x80", NULL, both, 2,
-                          1000, NULL, job_done_cb, NULL, &e);
-    if (rc == 0 || e.code != CE_INVALID_PARAMS)
-        goto fail;
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "corral-delete-1-1", "t", VDA, both, 2, 1000, NULL,
-                          job_done_cb, NULL, &e);
-    if (rc == 0 || strstr(e.msg, "not taken") == NULL)
-        goto fail;
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_LOAD, "corral-load-1-1", "t", NULL, both, 2, 1000, NULL,
-                          job_done_cb, NULL, &e);
-    if (rc == 0 || strstr(e.msg, "required") == NULL)
-        goto fail;
-    /* A snapshot name is no job id: QEMU would refuse most of them. */
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "my snap", "t", NULL, both, 2, 1000, NULL,
-                          job_done_cb, NULL, &e);
-    if (rc == 0 || strstr(e.msg, "job id") == NULL)
-        goto fail;
-    rc = snapshot_qmp_job(v.sj, SNAPJOB_DELETE, "corral-a/b", "t", NULL, both, 2, 1000, NULL,
-                          job_done_cb, NULL, &e);
-    if (rc == 0 || strstr(e.msg, "job id") == NULL || snapjobs_busy(v.sj))
-        goto fail;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = snapshot_qmp_job(v.sj, cases[i].kind, cases[i].id, cases[i].tag, cases[i].vmstate,
+                                  both, 2, 1000, NULL, job_done_cb, NULL, &e);
+        if (rc == 0 || e.code != CE_INVALID_PARAMS || strstr(e.msg, cases[i].says) == NULL) {
+            printf("# case %zu: rc %d: %s\n", i, rc, rc == 0 ? "accepted" : e.msg);
+            unit_fail(__FILE__, __LINE__, "expected the arguments to be refused up front");
+        }
+    }
+    EXPECT(!snapjobs_busy(v.sj));
     vmq_stop(&v);
-    return;
-fail:
-    printf("# rc %d: %s\n", rc, e.msg);
-    vmq_stop(&v);
-    unit_fail(__FILE__, __LINE__, "expected the arguments to be refused up front");
 }
 
 /* A monitor that is not connected: the command is never sent, and the
