@@ -891,7 +891,8 @@ void supervise_maintenance(struct bvm *vm, const char *method, const cJSON *para
 struct forward {
     struct bvm *vm;
     void *req;
-    bool info; /* vm.info: the broker adds what only it knows */
+    struct rpc_conn *conn; /* the call's; valid while its callback runs */
+    bool info;             /* vm.info: the broker adds what only it knows */
 };
 
 static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
@@ -905,11 +906,12 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
         if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
             bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
-    } else if (e != NULL && e->code == CE_SUPERVISOR) {
+    } else if (e != NULL && e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn)) {
         struct cerr de;
-        /* A dying supervisor's socket closes before its pidfd says it
-         * ended, so whether it died cannot be told yet; either way the
-         * request's fate is unknown. */
+        /* The connection went, not the supervisor's own refusal.  A dying
+         * supervisor's socket closes before its pidfd says it ended, so
+         * whether it died cannot be told yet; either way the request's
+         * fate is unknown. */
         cerr_set(&de, CE_SUPERVISOR,
                  "VM %s: its supervisor went away before answering (it died or closed the "
                  "connection); whether the request took effect is unknown (a new supervisor "
@@ -963,6 +965,7 @@ void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, 
     f = xcalloc(1, sizeof(*f));
     f->vm = vm;
     f->req = req;
+    f->conn = vm->sup_conn;
     f->info = strcmp(method, "vm.info") == 0;
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");

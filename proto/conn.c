@@ -341,6 +341,11 @@ void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int ti
     cJSON_Delete(req);
 }
 
+bool rpc_conn_dead(const struct rpc_conn *c)
+{
+    return c->dead;
+}
+
 void rpc_conn_close_after_flush(struct rpc_conn *c)
 {
     c->closing = true;

@@ -36,6 +36,10 @@ int rpc_conn_reply_error(struct rpc_conn *c, const cJSON *id, const struct cerr 
  * means no timeout.  params are consumed. */
 void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
                    rpc_reply_cb cb, void *cbarg);
+/* Whether c has failed or is closing.  A call that fails with CE_SUPERVISOR
+ * while it is failed because of the connection itself; one that fails on a
+ * live connection carries the peer's own error. */
+bool rpc_conn_dead(const struct rpc_conn *c);
 /* Stops reading and closes once the output is flushed. */
 void rpc_conn_close_after_flush(struct rpc_conn *c);
 /* Peer credentials from SO_PEERCRED, read once at creation. */

@@ -492,6 +492,8 @@ struct call_slot {
     cJSON *result;
     struct cerr e;
     long long at;
+    struct rpc_conn *conn; /* when set: whether it was dead at the callback */
+    bool conn_dead;
 };
 
 static void slot_cb(const cJSON *result, const struct cerr *e, void *arg)
@@ -500,6 +502,8 @@ static void slot_cb(const cJSON *result, const struct cerr *e, void *arg)
 
     s->calls++;
     s->at = now_ms();
+    if (s->conn != NULL)
+        s->conn_dead = rpc_conn_dead(s->conn);
     cJSON_Delete(s->result);
     s->result = result ? json_dup(result) : NULL;
     if (e != NULL)
@@ -650,12 +654,24 @@ CONN_TEST(call_timeout)
 
 static void peer_close_run(struct fx *f, struct call_slot *s)
 {
-    long long ids[2];
-    char methods[2][16];
+    long long ids[3];
+    char methods[3][16];
+    char line[192];
 
+    s[0].conn = s[1].conn = s[2].conn = f->conn;
     rpc_conn_call(f->conn, "pending", NULL, 0, slot_cb, &s[0]);
     rpc_conn_call(f->conn, "pending2", NULL, 10000, slot_cb, &s[1]);
-    EXPECT(read_requests(&f->peer, 2, ids, methods));
+    rpc_conn_call(f->conn, "refused", NULL, 0, slot_cb, &s[2]);
+    EXPECT(read_requests(&f->peer, 3, ids, methods));
+    /* The peer's own 1011 is its answer, on a connection that lives on. */
+    snprintf(line, sizeof(line),
+             "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":1011,\"message\":\"exiting\"},"
+             "\"id\":%lld}\n",
+             ids[2]);
+    peer_write_str(&f->peer, line);
+    pump_until(f->base, &s[2].calls, 1, 1000);
+    EXPECT(s[2].calls == 1 && s[2].e.code == CE_SUPERVISOR && !s[2].conn_dead);
+    EXPECT_STR(s[2].e.msg, "exiting");
     peer_close(&f->peer);
     EXPECT(f->closed == 0);
     pump_until(f->base, &f->closed, 1, 1000);
@@ -664,19 +680,21 @@ static void peer_close_run(struct fx *f, struct call_slot *s)
     EXPECT(f->conn == NULL);
     EXPECT(s[0].calls == 1 && s[0].result == NULL && s[0].e.code == CE_SUPERVISOR);
     EXPECT(s[1].calls == 1 && s[1].result == NULL && s[1].e.code == CE_SUPERVISOR);
+    /* The connection's own failure: dead while the callbacks run. */
+    EXPECT(s[0].conn_dead && s[1].conn_dead);
     pump(f->base, 5);
     EXPECT(f->closed == 1);
 }
 
 CONN_TEST(peer_close_fails_pending_calls)
 {
-    struct call_slot s[2] = {0};
+    struct call_slot s[3] = {0};
 
     peer_close_run(f, s);
     /* Pending calls end here, while s still exists. */
     rpc_conn_free(f->conn);
     f->conn = NULL;
-    slot_free(s, 2);
+    slot_free(s, 3);
 }
 
 /* close-after-flush inside a handler: the reply still goes out, and
