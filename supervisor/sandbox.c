@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <seccomp.h>
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <grp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -487,8 +487,8 @@ int sandbox_drop_privileges(uid_t uid, gid_t gid, gid_t keep, struct cerr *e)
     }
     /* capng_change_id takes int ids and reads -1 as "leave unchanged". */
     if (uid > INT_MAX || gid > INT_MAX || keep > INT_MAX) {
-        cerr_set(e, CE_INVALID_PARAMS, "uid %u or gid %u out of range", (unsigned)uid,
-                 (unsigned)gid);
+        cerr_set(e, CE_INVALID_PARAMS, "uid %u, gid %u or group %u out of range", (unsigned)uid,
+                 (unsigned)gid, (unsigned)keep);
         return -1;
     }
     if (capng_get_caps_process() != 0) {

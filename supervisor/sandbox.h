@@ -10,7 +10,7 @@
  *   1. sandbox_close_fds        only stdio and what the broker handed over
  *   2. sandbox_clear_env        PATH alone (and the sanitizers' options)
  *   3. sandbox_set_rlimits      while root: raising a hard limit needs it
- *   4. sandbox_drop_privileges  the VM's uid/gid, no groups (but /dev/kvm's), no capabilities
+ *   4. sandbox_drop_privileges  the VM's uid/gid, no groups but /dev/kvm's, no caps
  *   5. sandbox_no_new_privs     no setuid or file-capability gains on exec
  *      ... fork and exec QEMU ...
  *   6. sandbox_seccomp_install  allowlist; anything else kills the process
@@ -66,12 +66,12 @@ int sandbox_set_rlimits(const struct sandbox_limits *l, struct cerr *e);
 
 /* Switches to uid/gid (neither may be 0) with no supplementary groups but
  * the group keep when it is not 0 (/dev/kvm's group for a type='kvm' VM,
- * as libvirt's qemu user is in group kvm) and empty effective, permitted, inheritable, ambient and
- * bounding capability sets, then verifies all of it through getres[ug]id, getgroups and
- * /proc/self/status.  A process without CAP_SETUID, CAP_SETGID and
- * CAP_SETPCAP can only stay what it is: uid and gid must then be its own, it
- * drops the capabilities it has, and its groups and bounding set, which it
- * cannot change, are left (no_new_privs makes the bounding set moot). */
+ * as libvirt's qemu user is in group kvm) and empty effective, permitted,
+ * inheritable, ambient and bounding capability sets, then verifies all of
+ * it through getres[ug]id, getgroups and /proc/self/status.  A process without CAP_SETUID,
+ * CAP_SETGID and CAP_SETPCAP can only stay what it is: uid and gid must then be its own, it drops
+ * the capabilities it has, and its groups and bounding set, which it cannot change, are left
+ * (no_new_privs makes the bounding set moot). */
 int sandbox_drop_privileges(uid_t uid, gid_t gid, gid_t keep, struct cerr *e);
 
 /* Sets and verifies PR_SET_NO_NEW_PRIVS. */

@@ -117,17 +117,24 @@ static char *standing_path(const struct snapops *so)
     return xasprintf("%s/standing.json", so->state_dir);
 }
 
+/* "kind|snapshot|[disks]" (new); snapops_standing_forget reads it back. */
+static char *fingerprint_of(const char *kind, const char *snap, const cJSON *disks)
+{
+    char *d = disks ? cJSON_PrintUnformatted(disks) : NULL;
+    char *fp = xasprintf("%s|%s|%s", kind, snap, d ? d : "[]");
+
+    cJSON_free(d);
+    return fp;
+}
+
 static char *fingerprint(const cJSON *finding)
 {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(finding, "kind");
     const cJSON *snap = cJSON_GetObjectItemCaseSensitive(finding, "snapshot");
-    const cJSON *disks = cJSON_GetObjectItemCaseSensitive(finding, "disks");
-    char *d = disks ? cJSON_PrintUnformatted(disks) : NULL;
-    char *fp = xasprintf("%s|%s|%s", cJSON_IsString(kind) ? kind->valuestring : "",
-                         cJSON_IsString(snap) ? snap->valuestring : "", d ? d : "[]");
 
-    cJSON_free(d);
-    return fp;
+    return fingerprint_of(cJSON_IsString(kind) ? kind->valuestring : "",
+                          cJSON_IsString(snap) ? snap->valuestring : "",
+                          cJSON_GetObjectItemCaseSensitive(finding, "disks"));
 }
 
 static bool array_has(const cJSON *arr, const char *s)
@@ -152,6 +159,18 @@ static cJSON *standing(struct snapops *so)
         free(path);
     }
     return so->standing;
+}
+
+/* The fingerprints standing in group, created empty when absent. */
+static cJSON *standing_group(struct snapops *so, const char *group)
+{
+    cJSON *g = cJSON_GetObjectItemCaseSensitive(standing(so), group);
+
+    if (g == NULL) {
+        g = json_arr();
+        json_add(so->standing, group, g);
+    }
+    return g;
 }
 
 static void standing_save(struct snapops *so)
@@ -207,7 +226,7 @@ void snapops_standing_forget(struct snapops *so, const char *snap)
         cJSON *fp = group->child;
         while (fp != NULL) {
             cJSON *next = fp->next;
-            /* "kind|snapshot|[disks]"; a kind has no '|'. */
+            /* As fingerprint_of writes it; a kind has no '|'. */
             const char *rest = cJSON_IsString(fp) ? strchr(fp->valuestring, '|') : NULL;
             if (rest != NULL && strncmp(rest + 1, snap, n) == 0 &&
                 strncmp(rest + 1 + n, "|[", 2) == 0) {
@@ -224,19 +243,9 @@ void snapops_standing_forget(struct snapops *so, const char *snap)
 cJSON *snapops_report_difference(struct snapops *so, const char *snap, const char *kind,
                                  cJSON *disks, const char *detail)
 {
-    cJSON *f = json_obj(), *known, *r = NULL;
-    char *fp;
+    cJSON *known = standing_group(so, "check"), *r;
+    char *fp = fingerprint_of(kind, snap, disks);
 
-    json_add_str(f, "snapshot", snap);
-    json_add_str(f, "kind", kind);
-    json_add(f, "disks", json_dup(disks));
-    fp = fingerprint(f);
-    cJSON_Delete(f);
-    known = cJSON_GetObjectItemCaseSensitive(standing(so), "check");
-    if (known == NULL) {
-        known = json_arr();
-        json_add(so->standing, "check", known);
-    }
     if (array_has(known, fp)) {
         log_info("VM %s: snapshot %s: %s still stands, reported before", snapops_vmname(so), snap,
                  kind);
@@ -509,11 +518,7 @@ static void recover_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, v
     snapops_differences(so, &rc->disks, l, findings);
     snapshot_qmp_nodes_free(l);
     /* What the intent's report explained counts as reported already. */
-    cJSON *known = cJSON_GetObjectItemCaseSensitive(standing(so), "check");
-    if (known == NULL) {
-        known = json_arr();
-        json_add(so->standing, "check", known);
-    }
+    cJSON *known = standing_group(so, "check");
     cJSON_ArrayForEach(f, findings)
     {
         const cJSON *snap = cJSON_GetObjectItemCaseSensitive(f, "snapshot");
@@ -544,6 +549,7 @@ static void recover_reconciled(const struct snapjob_leftover *jobs, size_t n, co
                                void *arg)
 {
     struct recover *rc = arg;
+    const char *job = intent_str(rc, "job");
     bool running = false;
 
     if (e != NULL) {
@@ -558,7 +564,6 @@ static void recover_reconciled(const struct snapjob_leftover *jobs, size_t n, co
         log_info("VM %s: QEMU kept job %s (%s) of an earlier supervisor: %s",
                  snapops_vmname(rc->so), jobs[i].id, jobs[i].type,
                  jobs[i].error ? jobs[i].error : "concluded without error");
-        const char *job = intent_str(rc, "job");
         if (job != NULL && strcmp(jobs[i].id, job) == 0) {
             rc->job_seen = true;
             rc->job_failed = jobs[i].error != NULL;

@@ -1,6 +1,7 @@
 """Owners, the admin group and per-VM access, with throw-away local users."""
 
 import grp
+import json
 import os
 import pwd
 import subprocess
@@ -140,7 +141,7 @@ def kvm_through_device_group(env):
               "supervisor and QEMU keep /dev/kvm's group %d and no other: %r %r"
               % (gid, proc_groups(i["supervisor_pid"]), proc_groups(i["qemu_pid"])))
         _, out, _ = env.ctl("qemu-monitor-command", "vm1", '{"execute": "query-kvm"}')
-        check('"enabled": true' in out.replace(":true", ": true"), "QEMU runs on KVM: " + out)
+        check(json.loads(out)["return"]["enabled"] is True, "QEMU runs on KVM: " + out)
         env.ctl("destroy", "vm1")
         # A type='qemu' VM gets no group at all.
         env.define("vm2", virt="qemu")
