@@ -21,8 +21,11 @@ import traceback
 
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The per-VM uids the broker hands out in the tests (when run as root).
-UID_RANGE = "231000-231999"
+# The per-VM uids the broker hands out in the tests (when run as root):
+# above every /etc/subuid block useradd hands out (SUB_UID_MAX 600100000)
+# and below 2^31, as corrald's own default range is.
+UID_MIN, UID_MAX = 1879100000, 1879100999
+UID_RANGE = "%d-%d" % (UID_MIN, UID_MAX)
 
 
 class Skip(Exception):
@@ -129,6 +132,33 @@ class Env:
         self.images = os.path.join(self.dir, "img")
         os.makedirs(self.images)
         os.chmod(self.images, 0o755)
+        self.users = []
+
+    # -- throw-away users --------------------------------------------------
+    def add_user(self, tag):
+        """Creates a local user (and its own group) that cleanup() removes;
+        returns (name, uid, gid).  Needs root."""
+        if os.geteuid() != 0:
+            raise Skip("needs root to create throw-away users")
+        name = "ct-%s%d" % (tag, os.getpid() % 100000)
+        subprocess.run(["useradd", "-M", "-U", "-s", "/usr/sbin/nologin", name], check=True,
+                       capture_output=True)
+        self.users.append(name)
+        pw = pwd.getpwnam(name)
+        return name, pw.pw_uid, pw.pw_gid
+
+    def run_as(self, user, argv, ok=True, timeout=60):
+        """Runs argv as user (a name or a uid, with no supplementary
+        groups): what an attacker with that uid can do."""
+        if isinstance(user, str):
+            uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
+        else:
+            uid, gid = user, user
+        p = subprocess.run(argv, capture_output=True, text=True, user=uid, group=gid,
+                           extra_groups=[], timeout=timeout, cwd="/")
+        if ok and p.returncode != 0:
+            raise Fail("%s as uid %d failed: %s" % (argv, uid, p.stderr.strip()))
+        return p
 
     # -- processes ---------------------------------------------------------
     def start_broker(self):
@@ -304,6 +334,9 @@ class Env:
             if not found:
                 break
             time.sleep(0.1)
+        for u in self.users:
+            subprocess.run(["userdel", u], capture_output=True)
+        self.users = []
 
     def sanitizer_reports(self):
         out = []

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from corraltest import Skip, check, run
+from corraltest import UID_MAX, UID_MIN, Skip, check, run
 
 SUFFIX = str(os.getpid() % 100000)
 ALICE, BOB, CAROL, ADMINS = ("ct-alice" + SUFFIX, "ct-bob" + SUFFIX, "ct-carol" + SUFFIX,
@@ -43,7 +43,7 @@ def explicit_vm_user(env):
         q1 = os.stat("/proc/%d" % env.info("named")["qemu_pid"]).st_uid
         q2 = os.stat("/proc/%d" % env.info("ranged")["qemu_pid"]).st_uid
         check(q1 == bob, "the configured user runs VM named: %d != %d" % (q1, bob))
-        check(231000 <= q2 <= 231999, "the other VM gets a uid from the range: %d" % q2)
+        check(UID_MIN <= q2 <= UID_MAX, "the other VM gets a uid from the range: %d" % q2)
         env.ctl("destroy", "named")
         env.ctl("destroy", "ranged")
     finally:

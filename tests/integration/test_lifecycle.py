@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from corraltest import Fail, check, pid_alive, run
+from corraltest import UID_MAX, UID_MIN, Fail, check, pid_alive, run
 
 
 def define_start_inspect_destroy(env):
@@ -42,7 +42,7 @@ def define_start_inspect_destroy(env):
             with open("/proc/%d/status" % pid) as f:
                 st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
             uids = st["Uid"].split()
-            check(len(set(uids)) == 1 and 231000 <= int(uids[0]) <= 231999,
+            check(len(set(uids)) == 1 and UID_MIN <= int(uids[0]) <= UID_MAX,
                   "pid %d runs as the VM's uid: %r" % (pid, uids))
             check(all(int(st[c], 16) == 0 for c in ("CapEff", "CapPrm", "CapBnd")),
                   "pid %d has no capabilities" % pid)
