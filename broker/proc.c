@@ -95,6 +95,42 @@ bool proc_is_supervisor(pid_t pid, unsigned long long start, const char *run_dir
     return is_sup && ours;
 }
 
+bool proc_confinement(pid_t pid, char *buf, size_t len)
+{
+    static const char *const keys[] = {
+        "Uid:", "Gid:", "Groups:", "CapPrm:", "CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:"};
+    char *path = xasprintf("/proc/%ld/status", (long)pid);
+    struct cerr e;
+    char *status = file_read_all(path, 64 * 1024, NULL, &e);
+    size_t off = 0;
+    bool ok = status != NULL;
+
+    free(path);
+    if (len > 0)
+        buf[0] = '\0';
+    for (size_t i = 0; ok && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *line = status;
+        size_t klen = strlen(keys[i]);
+        /* Each key starts a line; its value runs to the end of it. */
+        while (line != NULL && strncmp(line, keys[i], klen) != 0) {
+            line = strchr(line, '\n');
+            if (line != NULL)
+                line++;
+        }
+        if (line == NULL)
+            continue;
+        const char *val = line + klen + strspn(line + klen, " \t");
+        int n = (int)strcspn(val, "\n");
+        int w = snprintf(buf + off, len - off, "%.*s %.*s\n", (int)klen, line, n, val);
+        if (w < 0 || (size_t)w >= len - off)
+            ok = false;
+        else
+            off += (size_t)w;
+    }
+    free(status);
+    return ok;
+}
+
 bool pidfd_ended(int pidfd)
 {
     struct pollfd p = {.fd = pidfd, .events = POLLIN};

@@ -23,6 +23,10 @@ bool proc_matches(pid_t pid, unsigned long long start, const char *needle);
  * maintenance one. */
 bool proc_is_supervisor(pid_t pid, unsigned long long start, const char *run_dir,
                         bool *maintenance);
+/* What confines pid as the kernel reports it (/proc/PID/status: ids,
+ * groups, capability sets, NoNewPrivs, Seccomp), as "key: value" lines
+ * into buf; false when pid is gone or buf is too small. */
+bool proc_confinement(pid_t pid, char *buf, size_t len);
 /* Whether the process behind pidfd has ended (exited, zombie or reaped). */
 bool pidfd_ended(int pidfd);
 /* "exited with status N" or "killed by signal N", from a waitid result. */

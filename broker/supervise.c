@@ -893,7 +893,27 @@ struct forward {
     void *req;
     struct rpc_conn *conn; /* the call's; valid while its callback runs */
     bool info;             /* vm.info: the broker adds what only it knows */
+    bool sandbox;          /* vm.sandbox: the broker adds what /proc says */
 };
+
+/* The supervisor shares its uid with QEMU, so what it says about its own
+ * confinement is only as good as QEMU's: the broker adds what the kernel
+ * says of both processes, read as root from /proc. */
+static void add_verified_confinement(const struct bvm *vm, cJSON *res)
+{
+    char sup[1024], qemu[1024];
+    char *text;
+
+    if (!proc_confinement(vm->sup_pid, sup, sizeof(sup)))
+        snprintf(sup, sizeof(sup), "gone\n");
+    if (vm->qemu_pid <= 0 || !proc_confinement(vm->qemu_pid, qemu, sizeof(qemu)))
+        snprintf(qemu, sizeof(qemu), "not known to the broker\n");
+    text = xasprintf("supervisor (pid %ld):\n%sqemu (pid %ld):\n%s", (long)vm->sup_pid, sup,
+                     (long)vm->qemu_pid, qemu);
+    cJSON_DeleteItemFromObjectCaseSensitive(res, "verified");
+    json_add_str(res, "verified", text);
+    free(text);
+}
 
 static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
@@ -922,6 +942,8 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         cJSON *res = result ? json_dup(result) : NULL;
         if (f->info && cJSON_IsObject(res))
             bvm_add_restarts(f->vm, res);
+        if (f->sandbox && cJSON_IsObject(res))
+            add_verified_confinement(f->vm, res);
         rpc_req_done(f->req, res, e);
     }
     free(f);
@@ -967,6 +989,7 @@ void supervise_forward(struct bvm *vm, const char *method, const cJSON *params, 
     f->req = req;
     f->conn = vm->sup_conn;
     f->info = strcmp(method, "vm.info") == 0;
+    f->sandbox = strcmp(method, "vm.sandbox") == 0;
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
     rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);

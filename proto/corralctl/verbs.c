@@ -328,10 +328,14 @@ const struct ctl_verb ctl_verbs[] = {
         .args = "NAME",
         .min_args = 1,
         .max_args = 1,
-        .summary = "print the confinement of a VM's supervisor",
+        .summary = "print the confinement of a VM's supervisor and QEMU",
         .description = "Print what confines the running VM NAME's supervisor, as the kernel\n"
-                       "reports it: its uid and gid, supplementary groups, capability sets,\n"
-                       "NoNewPrivs, Seccomp mode and rlimits.",
+                       "reports it to the supervisor: its uid and gid, supplementary groups,\n"
+                       "capability sets, NoNewPrivs, Seccomp mode and rlimits.  The supervisor\n"
+                       "shares its uid with QEMU, so a compromised QEMU could make it lie: a\n"
+                       "second part, read by the broker as root from /proc, shows the ids,\n"
+                       "groups, capabilities, NoNewPrivs and Seccomp of the supervisor and of\n"
+                       "QEMU, independent of what either says.",
         .run = ctl_run_sandbox_report,
     },
     {

@@ -54,6 +54,14 @@ def define_start_inspect_destroy(env):
           "sandbox-report shows what applies: " + rep)
     if os.geteuid() == 0:
         check("uid: %d" % vm_uid in rep, "sandbox-report shows the VM's uid: " + rep)
+    # What the broker read from /proc, independent of the supervisor.
+    mine = rep.split("As the broker reads it from /proc:", 1)
+    check(len(mine) == 2, "sandbox-report has the broker's view: " + rep)
+    check("supervisor (pid %d):" % info["supervisor_pid"] in mine[1]
+          and "qemu (pid %d):" % info["qemu_pid"] in mine[1]
+          and mine[1].count("CapEff: 0000000000000000") == 2
+          and mine[1].count("NoNewPrivs: 1") >= 1,
+          "the broker's view covers both processes: " + mine[1])
     with open("/proc/%d/environ" % info["qemu_pid"], "rb") as f:
         env_names = sorted(v.split(b"=")[0] for v in f.read().split(b"\0") if v)
     check(b"CORRAL_SOCKET" not in env_names, "QEMU gets a cleared environment: %r" % env_names)
