@@ -139,8 +139,9 @@ static bool give_back_legacy(const struct bvm *vm, const char *path, int fd, con
     struct passwd *pw = getpwuid(vm->owner);
     gid_t gid = pw != NULL ? pw->pw_gid : (gid_t)-1;
     struct cerr e;
-    char why[160];
+    char why[160], shown[512];
 
+    name_escape(path, shown, sizeof(shown));
     if (!S_ISREG(st->st_mode) || st->st_nlink != 1) {
         snprintf(why, sizeof(why), "an earlier version's record names %s",
                  S_ISLNK(st->st_mode)   ? "a symlink"
@@ -152,7 +153,7 @@ static bool give_back_legacy(const struct bvm *vm, const char *path, int fd, con
     if (st->st_uid != vm->uid) {
         log_info("VM %s: an earlier version's record of disk %s: the file is uid %ld's, not the "
                  "VM's; nothing to give back",
-                 vm->def->name, path, (long)st->st_uid);
+                 vm->def->name, shown, (long)st->st_uid);
         return true;
     }
     if (set_owner_mode(fd, st, vm->owner, gid, mode & 0777, &e) < 0) {
@@ -160,7 +161,7 @@ static bool give_back_legacy(const struct bvm *vm, const char *path, int fd, con
         return false;
     }
     log_info("VM %s: disk %s given back to its owner uid %ld (an earlier version's record)",
-             vm->def->name, path, (long)vm->owner);
+             vm->def->name, shown, (long)vm->owner);
     return true;
 }
 
@@ -332,10 +333,13 @@ static int open_disks(struct bvm *vm, struct disk_check *c, size_t *nopen, struc
         *nopen = i + 1;
         if (check_not_handed(vm, c, i, e) < 0 || check_reachable(vm, d, e) < 0)
             return -1;
-        if (c[i].backing)
+        if (c[i].backing) {
+            char shown[512];
+            name_escape(d->source, shown, sizeof(shown));
             log_info("VM %s: disk %s: '%s' is a qcow2 image whose header names a backing file; "
                      "QEMU does not open it (backing: null)",
-                     vm->def->name, d->target, d->source);
+                     vm->def->name, d->target, shown);
+        }
     }
     return 0;
 }

@@ -11,22 +11,20 @@
 
 #include "common/names.h"
 
-/* The path up to and including the component ending at end, escaped for a
- * message. */
-static void shown_prefix(const char *path, size_t end, char *out, size_t outlen)
-{
-    char prefix[PATH_MAX];
-
-    snprintf(prefix, sizeof(prefix), "%.*s", (int)end, path);
-    name_escape(prefix, out, outlen);
-}
-
+/* Names the component at fault (the path up to end) and, when it is not
+ * the whole path, the path too. */
 static int fail(struct cerr *e, const char *path, size_t end, const char *why)
 {
-    char shown[512];
+    char prefix[PATH_MAX], shown[512], whole[512];
 
-    shown_prefix(path, end, shown, sizeof(shown));
-    cerr_set(e, CE_SYSTEM, "'%s' %s", shown, why);
+    snprintf(prefix, sizeof(prefix), "%.*s", (int)end, path);
+    name_escape(prefix, shown, sizeof(shown));
+    if (end >= strlen(path)) {
+        cerr_set(e, CE_SYSTEM, "'%s' %s", shown, why);
+        return -1;
+    }
+    name_escape(path, whole, sizeof(whole));
+    cerr_set(e, CE_SYSTEM, "'%s': '%s' %s", whole, shown, why);
     return -1;
 }
 

@@ -1,8 +1,12 @@
 /* Paths opened as root never follow a symlink, in any component. */
 #include "common/safe_open.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <seccomp.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/fileutil.h"
@@ -73,6 +77,50 @@ static void paths(void)
     EXPECT_CONTAINS(e6.msg, "/real/img' is not a directory");
 }
 
+/* In a child where openat2 says ENOSYS (an older kernel, or a seccomp
+ * filter), the component walk finds the same things. */
+static int walk_child(void)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    struct stat st;
+    struct cerr e1 = {0}, e2 = {0};
+    int fd;
+
+    if (ctx == NULL || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0) < 0 ||
+        seccomp_load(ctx) < 0)
+        return 2;
+    seccomp_release(ctx);
+    fd = try_open("/real/img", &st, &e1);
+    if (fd < 0 || !S_ISREG(st.st_mode))
+        return 3;
+    close(fd);
+    fd = try_open("/real/ln", &st, &e1);
+    if (fd < 0 || !S_ISLNK(st.st_mode))
+        return 4;
+    close(fd);
+    if (try_open("/link/img", &st, &e2) != -1 || strstr(e2.msg, "/link' is a symlink") == NULL)
+        return 5;
+    return 0;
+}
+
+static void walk_without_openat2(void)
+{
+    int status = -1;
+    pid_t pid;
+
+    EXPECT(dir[strlen(dir) - 1] != 'X'); /* the tree of paths() */
+    fflush(stdout);
+    pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0)
+        _exit(walk_child());
+    EXPECT(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        printf("# child status %d\n", status);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void relative_refused(void)
 {
     struct stat st;
@@ -85,6 +133,7 @@ static void relative_refused(void)
 int main(void)
 {
     RUN(paths);
+    RUN(walk_without_openat2);
     RUN(relative_refused);
     if (dir[strlen(dir) - 1] != 'X') {
         struct cerr e;
