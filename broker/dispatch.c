@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/supervise.h"
+#include "common/disk_check.h"
 #include "common/domain_xml.h"
 #include "common/log.h"
 #include "proto/rpc.h"
@@ -51,27 +53,6 @@ static const char *perm_name(enum perm p)
 #define DESTROY_TIMEOUT_MS 30000
 /* Snapshot jobs block QEMU's monitor while RAM is saved: generous. */
 #define SNAPSHOT_TIMEOUT_MS 600000
-
-/* Root and the members of the admin group manage every VM. */
-static bool is_admin(const struct broker *b, uid_t uid)
-{
-    struct passwd pw, *res = NULL;
-    gid_t groups[256];
-    int n = 256;
-    char buf[4096];
-
-    if (uid == 0)
-        return true;
-    if (!b->has_admin_group || getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-        return false;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-        return false;
-    for (int i = 0; i < n; i++) {
-        if (groups[i] == b->admin_gid)
-            return true;
-    }
-    return false;
-}
 
 static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *params)
 {
@@ -119,16 +100,12 @@ static int check_user_disks(uid_t caller, uid_t owner, const char *xml, struct c
     if (def == NULL)
         return -1;
     for (size_t i = 0; i < def->ndisks; i++) {
-        struct stat st;
-        if (lstat(def->disks[i].source, &st) == 0 &&
-            (st.st_uid != caller || !S_ISREG(st.st_mode))) {
-            cerr_set(e, CE_PERMISSION,
-                     "permission denied: disk %s is not a file owned by uid %ld, who defines "
-                     "VM %s",
-                     def->disks[i].source, (long)caller, def->name);
+        struct disk_check c;
+        if (disk_check_open(&def->disks[i], false, caller, &c, e) < 0) {
             domain_def_free(def);
             return -1;
         }
+        close(c.fd);
     }
     domain_def_free(def);
     return 0;
@@ -148,7 +125,7 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (rpc_param_string(params, "xml", true, &xml, &e) < 0 ||
         rpc_param_int(params, "owner", 0, 4294967294LL, &owner, &e) < 0 ||
-        (!is_admin(b, caller) && check_user_disks(caller, (uid_t)owner, xml, &e) < 0) ||
+        (!registry_is_admin(b, caller) && check_user_disks(caller, (uid_t)owner, xml, &e) < 0) ||
         (vm = registry_define(b, xml, strlen(xml), (uid_t)owner, &warnings, &e)) == NULL) {
         rpc_req_done(req, NULL, &e);
         return;
@@ -192,7 +169,7 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
     }
     r = json_obj();
     list = json_arr();
-    bool admin = is_admin(b, rpc_req_uid(req));
+    bool admin = registry_is_admin(b, rpc_req_uid(req));
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
         cJSON *o;
         if (!all && (!bvm_active(vm) || vm->maintenance))
@@ -364,7 +341,7 @@ static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params,
      * still be on disk: a permission of its own. */
     if (need == PERM_DELETE_SNAPSHOT && cJSON_IsTrue(force))
         need = PERM_FORCE;
-    if (is_admin(b, uid))
+    if (registry_is_admin(b, uid))
         return 0;
     if (need == PERM_ADMIN) {
         cerr_set(e, CE_PERMISSION,

@@ -3,7 +3,9 @@
  * recorded in STATE/vms/NAME/identity.json so that the VM keeps it.  Before a
  * start the broker hands the VM's state and run directories and its disk
  * images to that identity; after the stop it gives the images back to their
- * previous owners, as libvirt's DAC driver does with dynamic ownership. */
+ * previous owners, as libvirt's DAC driver does with dynamic ownership, but
+ * acting on files found without following symlinks and through their fds
+ * only. */
 #ifndef CORRAL_IDENTITY_H
 #define CORRAL_IDENTITY_H
 
@@ -11,10 +13,17 @@
 
 /* Loads vm's recorded identity or allocates a free one from the range. */
 int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e);
-/* Hands the VM's directories and disks to its identity, recording the disks'
- * previous owners durably first. */
+/* Hands the VM's directories and disks to its identity.  Each disk is found
+ * and checked as common/disk_check.h says (owned by the VM's owner unless
+ * that is an admin), must not be another disk of it or held by another VM
+ * (by device and inode), and is recorded (owner, mode, device, inode)
+ * durably before it changes hands through its fd.  Refused while a disk of
+ * an earlier run could not be given back. */
 int identity_prepare(struct bvm *vm, struct cerr *e);
-/* Gives the disks back to their recorded owners (after the VM stopped). */
+/* Gives each recorded disk back to its previous owner when its path still
+ * leads, without symlinks, to the same file, owned by the VM's uid; what
+ * cannot be given back stays recorded (and in vm->handed) for the next
+ * try, and is logged. */
 void identity_release(struct bvm *vm);
 
 #endif

@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,7 @@ static void bvm_free(struct bvm *vm)
     free(vm->state_dir);
     free(vm->run_dir);
     free(vm->status_buf);
+    free(vm->handed);
     cJSON_Delete(vm->job_reports);
     free(vm);
 }
@@ -286,6 +289,26 @@ int registry_load(struct broker *b, struct cerr *e)
     return 0;
 }
 
+bool registry_is_admin(const struct broker *b, uid_t uid)
+{
+    struct passwd pw, *res = NULL;
+    gid_t groups[256];
+    int n = 256;
+    char buf[4096];
+
+    if (uid == 0)
+        return true;
+    if (!b->has_admin_group || getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+        return false;
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (groups[i] == b->admin_gid)
+            return true;
+    }
+    return false;
+}
+
 struct bvm *registry_find(struct broker *b, const char *name)
 {
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
@@ -394,6 +417,16 @@ int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e)
     if (bvm_active(vm) || vm->starting) {
         cerr_set(e, CE_OPERATION_INVALID, "VM %s is %s; destroy or shut it down first",
                  vm->def->name, vm->starting ? "starting" : vm->state);
+        goto out;
+    }
+    /* Its uid owns what it could not give back: neither may be forgotten
+     * (the uid would go to another VM). */
+    identity_release(vm);
+    if (vm->nhanded > 0) {
+        cerr_set(e, CE_OPERATION_INVALID,
+                 "VM %s still has %zu disk image%s it could not give back (the broker log says "
+                 "why); it cannot be undefined until they are back",
+                 vm->def->name, vm->nhanded, vm->nhanded == 1 ? "" : "s");
         goto out;
     }
     /* Renamed away first so that a crash never leaves half a VM. */

@@ -16,6 +16,11 @@
 struct broker;
 struct rpc_conn;
 
+struct handed_disk {
+    dev_t dev;
+    ino_t ino;
+};
+
 struct start_waiter {
     void *req; /* an rpc_req */
     struct start_waiter *next;
@@ -98,6 +103,10 @@ struct bvm {
     bool has_identity;
     uid_t uid;
     gid_t gid;
+    /* Disk images handed to that identity and not given back yet, as in
+     * identity.json: compared by file, not by name. */
+    struct handed_disk *handed;
+    size_t nhanded;
 
     /* Highest report seq persisted for this VM; -1 until read from disk. */
     long long last_seq;
@@ -141,6 +150,8 @@ struct broker {
 /* Loads every VM definition under STATE/vms. */
 int registry_load(struct broker *b, struct cerr *e);
 struct bvm *registry_find(struct broker *b, const char *name);
+/* Root and the members of the admin group manage every VM. */
+bool registry_is_admin(const struct broker *b, uid_t uid);
 /* Looks up name after validating it; CE_INVALID_NAME / CE_NO_DOMAIN. */
 struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e);
 /* Parses, checks and durably writes a new definition; nothing is written

@@ -8,7 +8,9 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/disk_check.h"
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -824,28 +826,25 @@ void domain_def_free(struct domain_def *def)
 
 int domain_def_check_disks(const struct domain_def *def, struct cerr *e)
 {
+    struct stat seen[DOMAIN_MAX_DISKS];
+
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct disk_def *d = &def->disks[i];
-        char shown[512];
-        struct stat st;
-        int err = 0;
+        struct disk_check c;
 
-        if (stat(d->source, &st) < 0)
-            err = errno;
-        name_escape(d->source, shown, sizeof(shown));
-        if (err == ENOENT) {
-            cerr_set(e, CE_SYSTEM, "disk %s: source file '%s' does not exist", d->target, shown);
+        if (disk_check_open(d, true, 0, &c, e) < 0)
             return -1;
-        }
-        if (err != 0) {
-            cerr_set(e, CE_SYSTEM, "disk %s: cannot access source file '%s': %s", d->target, shown,
-                     strerror(err));
-            return -1;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            cerr_set(e, CE_SYSTEM, "disk %s: source file '%s' is not a regular file", d->target,
-                     shown);
-            return -1;
+        close(c.fd);
+        seen[i] = c.st;
+        /* Two names for one file would be handed over and back twice. */
+        for (size_t j = 0; j < i; j++) {
+            if (seen[j].st_dev == c.st.st_dev && seen[j].st_ino == c.st.st_ino) {
+                char shown[512];
+                name_escape(d->source, shown, sizeof(shown));
+                cerr_set(e, CE_UNSUPPORTED, "disk %s: '%s' is the same file as disk %s", d->target,
+                         shown, def->disks[j].target);
+                return -1;
+            }
         }
     }
     return 0;

@@ -44,7 +44,8 @@ struct domain_def *domain_def_parse(const char *xml, size_t len, char **warnings
  * equal definition; returns a malloc'd NUL-terminated string. */
 char *domain_def_format(const struct domain_def *def);
 void domain_def_free(struct domain_def *def);
-/* Checks that every disk's source exists and is a regular file. */
+/* Checks every disk as disk_check_open does, whoever owns it, and that no
+ * two disks are one file. */
 int domain_def_check_disks(const struct domain_def *def, struct cerr *e);
 /* Fills uuid (37 bytes) with a random version 4 UUID. */
 int domain_uuid_generate(char uuid[37], struct cerr *e);

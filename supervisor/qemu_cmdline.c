@@ -115,6 +115,10 @@ static void add_disk(struct argv_list *a, const struct disk_def *d, bool with_de
     json_add_str(fmt, "file", filenode);
     json_add_str(fmt, "node-name", node);
     json_add_bool(fmt, "read-only", d->readonly);
+    /* The domain XML subset has no backingStore: a backing file named in
+     * the image's header (a host path, json:, nbd:) is never opened. */
+    if (d->format == DISK_FORMAT_QCOW2)
+        json_add_str(fmt, "backing", NULL); /* JSON null */
     argv_add(a, "-blockdev");
     argv_take(a, json_arg(fmt));
 

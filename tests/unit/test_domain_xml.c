@@ -893,7 +893,7 @@ static void check_disks_on_filesystem(void)
     EXPECT(rc_ok == 0);
     EXPECT(rc_missing == -1);
     EXPECT(e_missing.code == CE_SYSTEM);
-    EXPECT_CONTAINS(e_missing.msg, "disk vdb: source file '/tmp/corral-test-disks-");
+    EXPECT_CONTAINS(e_missing.msg, "disk vdb: '/tmp/corral-test-disks-");
     EXPECT_CONTAINS(e_missing.msg, "/missing.img' does not exist");
     EXPECT(rc_dir == -1);
     EXPECT(e_dir.code == CE_SYSTEM);

@@ -1,0 +1,84 @@
+#include "common/disk_check.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "common/names.h"
+#include "common/qcow2_header.h"
+#include "common/safe_open.h"
+
+static int refuse(struct disk_check *out, struct cerr *e)
+{
+    close(out->fd);
+    out->fd = -1;
+    return -1;
+}
+
+/* A header that asks for an external data file is refused; one that is no
+ * qcow2 header at all is left to QEMU, which refuses it with its own
+ * words. */
+static int check_qcow2(const struct disk_def *d, const char *shown, struct disk_check *out,
+                       struct cerr *e)
+{
+    struct qcow2_header h;
+    struct cerr why;
+    int fd = safe_reopen(out->fd, &out->st, O_RDONLY, &why);
+
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "disk %s: '%s': %s", d->target, shown, why.msg);
+        return -1;
+    }
+    if (qcow2_header_read(fd, &h, &why) < 0) {
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    if (h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE) {
+        cerr_set(e, CE_UNSUPPORTED,
+                 "disk %s: '%s' is a qcow2 image with an external data file, which corral "
+                 "refuses: QEMU would open the file its header names",
+                 d->target, shown);
+        return -1;
+    }
+    out->backing = h.backing_file_offset != 0;
+    return 0;
+}
+
+int disk_check_open(const struct disk_def *d, bool any_owner, uid_t owner, struct disk_check *out,
+                    struct cerr *e)
+{
+    char shown[512];
+    struct cerr why;
+
+    out->backing = false;
+    out->fd = safe_open_path(d->source, &out->st, &why);
+    if (out->fd < 0) {
+        cerr_set(e, CE_SYSTEM, "disk %s: %s", d->target, why.msg);
+        return -1;
+    }
+    name_escape(d->source, shown, sizeof(shown));
+    if (S_ISLNK(out->st.st_mode)) {
+        cerr_set(e, CE_SYSTEM, "disk %s: '%s' is a symlink", d->target, shown);
+        return refuse(out, e);
+    }
+    if (!S_ISREG(out->st.st_mode)) {
+        cerr_set(e, CE_SYSTEM, "disk %s: '%s' is not a regular file", d->target, shown);
+        return refuse(out, e);
+    }
+    /* Another name for it may be in a place its owner does not control. */
+    if (out->st.st_nlink != 1) {
+        cerr_set(e, CE_SYSTEM, "disk %s: '%s' has %lu links (only an image with one is used)",
+                 d->target, shown, (unsigned long)out->st.st_nlink);
+        return refuse(out, e);
+    }
+    if (!any_owner && out->st.st_uid != owner) {
+        cerr_set(e, CE_PERMISSION,
+                 "permission denied: disk %s: '%s' is not a file owned by uid %ld (its owner is "
+                 "uid %ld)",
+                 d->target, shown, (long)owner, (long)out->st.st_uid);
+        return refuse(out, e);
+    }
+    if (d->format == DISK_FORMAT_QCOW2 && check_qcow2(d, shown, out, e) < 0)
+        return refuse(out, e);
+    return 0;
+}

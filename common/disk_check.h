@@ -1,0 +1,26 @@
+/* A VM's disk image as root may use it: found without following symlinks,
+ * one regular file with one link, owned as required, and for qcow2 with no
+ * external data file that QEMU would open on the header's word. */
+#ifndef CORRAL_DISK_CHECK_H
+#define CORRAL_DISK_CHECK_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "common/domain_xml.h"
+#include "common/error.h"
+
+struct disk_check {
+    int fd;         /* O_PATH fd of the image: the caller closes it */
+    struct stat st; /* as it was when opened */
+    bool backing;   /* a qcow2 header naming a backing file */
+};
+
+/* Opens d's image through safe_open_path and checks it; owner is the uid
+ * that must own it, unless any_owner.  On failure e names the disk and why
+ * ("is a symlink", "has 2 links", "is not a file owned by uid N", "is not a
+ * regular file"); CE_PERMISSION when only the owner is wrong. */
+int disk_check_open(const struct disk_def *d, bool any_owner, uid_t owner, struct disk_check *out,
+                    struct cerr *e);
+
+#endif
