@@ -1,11 +1,10 @@
 #include "broker/dispatch.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 
+#include "broker/policy.h"
 #include "broker/supervise.h"
 #include "common/domain_xml.h"
 #include "common/log.h"
@@ -52,25 +51,10 @@ static const char *perm_name(enum perm p)
 /* Snapshot jobs block QEMU's monitor while RAM is saved: generous. */
 #define SNAPSHOT_TIMEOUT_MS 600000
 
-/* Root and the members of the admin group manage every VM. */
+/* Admins (root, the admin group: broker/policy.c) manage every VM. */
 static bool is_admin(const struct broker *b, uid_t uid)
 {
-    struct passwd pw, *res = NULL;
-    gid_t groups[256];
-    int n = 256;
-    char buf[4096];
-
-    if (uid == 0)
-        return true;
-    if (!b->has_admin_group || getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-        return false;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-        return false;
-    for (int i = 0; i < n; i++) {
-        if (groups[i] == b->admin_gid)
-            return true;
-    }
-    return false;
+    return policy_is_admin(b, uid);
 }
 
 static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *params)
@@ -148,6 +132,7 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (rpc_param_string(params, "xml", true, &xml, &e) < 0 ||
         rpc_param_int(params, "owner", 0, 4294967294LL, &owner, &e) < 0 ||
+        policy_check_define(b, caller, (uid_t)owner, xml, &e) < 0 ||
         (!is_admin(b, caller) && check_user_disks(caller, (uid_t)owner, xml, &e) < 0) ||
         (vm = registry_define(b, xml, strlen(xml), (uid_t)owner, &warnings, &e)) == NULL) {
         rpc_req_done(req, NULL, &e);
@@ -211,8 +196,13 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
+    struct cerr e;
 
-    if (vm != NULL)
+    if (vm == NULL)
+        return;
+    if (policy_check_run(arg, rpc_req_uid(req), vm, &e) < 0)
+        rpc_req_done(req, NULL, &e);
+    else
         supervise_start(vm, req);
 }
 
@@ -262,7 +252,10 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
         timeout = SNAPSHOT_TIMEOUT_MS;
     /* Snapshot work on a shut-off VM goes to a maintenance supervisor. */
     if (strncmp(method, "snapshot.", 9) == 0 && (vm->maintenance || !bvm_active(vm))) {
-        supervise_maintenance(vm, method, params, timeout, req);
+        if (policy_check_run(vm->b, rpc_req_uid(req), vm, &e) < 0)
+            rpc_req_done(req, NULL, &e);
+        else
+            supervise_maintenance(vm, method, params, timeout, req);
         return;
     }
     if (vm->degraded && strcmp(method, "vm.destroy") == 0) {

@@ -116,6 +116,8 @@ struct broker {
     struct rpc_server *srv;
     struct bvm *vms;
     bool debug;
+    /* Admins (cached), the --emulator allowlist: broker/policy.c. */
+    struct policy *policy;
     /* --admin-group: its members manage every VM, as root does. */
     bool has_admin_group;
     gid_t admin_gid;
