@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "                     for root or the admin group may have that name\n"
             "  --admin-group GRP  members of GRP manage every VM, as root does\n"
             "  --emulator PATH    a program VMs may run as QEMU (repeatable; replaces the\n"
-            "                     default %s); each must be an absolute path\n"
+            "                     default, %s): an absolute path\n"
             "                     without symlinks to a file only root can change.  Only\n"
             "                     root and the admin group may name an emulator other\n"
             "                     than the default in a definition\n"

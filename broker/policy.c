@@ -254,30 +254,34 @@ static int trusted_executable(const char *path, bool *missing, struct cerr *e)
             cerr_set(e, CE_SYSTEM, "emulator %s: out of memory", shown);
             return -1;
         }
-        char where[512];
-        name_escape(prefix, where, sizeof(where));
-        int rc = lstat(prefix, &st);
+        /* "emulator /a/b/c", or "emulator /a/b/c: /a" for a directory. */
+        char where[1100];
+        if (slash == NULL)
+            snprintf(where, sizeof(where), "emulator %s", shown);
+        else {
+            char dir[512];
+            name_escape(prefix, dir, sizeof(dir));
+            snprintf(where, sizeof(where), "emulator %s: %s", shown, dir);
+        }
+        int rc = lstat(prefix, &st), err = errno;
         free(prefix);
         if (rc < 0) {
-            *missing = errno == ENOENT;
-            cerr_set(e, CE_PERMISSION, "emulator %s: cannot examine %s: %s", shown, where,
-                     strerror(errno));
+            *missing = err == ENOENT;
+            cerr_set(e, CE_PERMISSION, "%s: %s", where, strerror(err));
             return -1;
         }
         if (S_ISLNK(st.st_mode)) {
-            cerr_set(e, CE_PERMISSION,
-                     "emulator %s: %s is a symbolic link; name the file it leads to", shown, where);
+            cerr_set(e, CE_PERMISSION, "%s is a symbolic link; name the file it leads to", where);
             return -1;
         }
         if (!trusted_owner(st.st_uid)) {
-            cerr_set(e, CE_PERMISSION, "emulator %s: %s belongs to uid %ld, not root", shown, where,
-                     (long)st.st_uid);
+            cerr_set(e, CE_PERMISSION, "%s belongs to uid %ld, not root", where, (long)st.st_uid);
             return -1;
         }
         if (slash == NULL)
             break;
         if (!S_ISDIR(st.st_mode) || ((st.st_mode & 022) != 0 && !(st.st_mode & S_ISVTX))) {
-            cerr_set(e, CE_PERMISSION, "emulator %s: %s is %s", shown, where,
+            cerr_set(e, CE_PERMISSION, "%s is %s", where,
                      S_ISDIR(st.st_mode) ? "a directory others may write to (and not sticky)"
                                          : "not a directory");
             return -1;
