@@ -328,8 +328,38 @@ def vm_user_binding_for_admins_only(env):
     check(os.stat(disk).st_uid == auid, "her disk was not handed to bob")
 
 
+# -- item 9: admin lookups are cached, and a change is seen at once -------------
+
+def admin_change_seen_at_once(env):
+    """The broker caches who is an admin, but a user dropped from the admin
+    group (gpasswd rewrites /etc/group) loses the rights with her next
+    request, and regains them as soon as she is added back."""
+    need_root()
+    adm, _, _ = env.add_user("ad")
+    group = "ct-adg%d" % (os.getpid() % 100000)
+    subprocess.run(["groupadd", group], check=True, capture_output=True)
+    try:
+        subprocess.run(["usermod", "-aG", group, adm], check=True, capture_output=True)
+        env.broker_args = ["--admin-group", group]
+        env.start_broker()
+        env.define("rootvm", machine="none", disks=[(env.qcow2("r.qcow2"), "vda")])
+        _, out, _ = env.ctl("list", "--all", user=adm)
+        check("rootvm" in out, "an admin sees every VM: " + out)
+        subprocess.run(["gpasswd", "-d", adm, group], check=True, capture_output=True)
+        _, out, _ = env.ctl("list", "--all", user=adm)
+        check("rootvm" not in out, "revoked at once: " + out)
+        _, _, err = env.ctl("undefine", "rootvm", ok=False, user=adm)
+        check("permission denied" in err, err)
+        subprocess.run(["usermod", "-aG", group, adm], check=True, capture_output=True)
+        _, out, _ = env.ctl("list", "--all", user=adm)
+        check("rootvm" in out, "granted again at once: " + out)
+    finally:
+        subprocess.run(["groupdel", group], capture_output=True)
+
+
 if __name__ == "__main__":
     sys.exit(run([user_cannot_choose_emulator, admin_emulator_from_allowlist,
                   emulator_checked_at_start, allowlist_checked_at_broker_start,
                   no_isolation_admins_only, uid_range_overlapping_subids,
-                  uid_range_overlapping_accounts, vm_user_binding_for_admins_only]))
+                  uid_range_overlapping_accounts, vm_user_binding_for_admins_only,
+                  admin_change_seen_at_once]))
