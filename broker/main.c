@@ -287,6 +287,7 @@ int main(int argc, char **argv)
         log_err("%s", e.msg);
         goto out;
     }
+    policy_report_vms(&b);
     /* Any local user may connect; what each may do is decided per request
      * from SO_PEERCRED (dispatch.c). */
     fd = unix_listen(sock_path, 0666, &e);

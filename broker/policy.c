@@ -340,6 +340,19 @@ int policy_allow_emulator(struct policy *p, const char *path, bool missing_ok, s
     return 0;
 }
 
+void policy_report_vms(const struct broker *b)
+{
+    for (const struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
+        char shown[512];
+        if (emulator_listed(b->policy, vm->def->emulator))
+            continue;
+        name_escape(vm->def->emulator, shown, sizeof(shown));
+        log_warn("VM %s: its emulator %s is not on the --emulator list; it will not start until "
+                 "the list names it or the VM is redefined",
+                 vm->def->name, shown);
+    }
+}
+
 /* ---- configuration, define, run ---- */
 
 /* The local user a --vm-user binding names for the VM, or NULL. */

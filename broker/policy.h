@@ -21,6 +21,9 @@ void policy_free(struct policy *p);
  * path that does not exist yet in (the built-in default on a host without
  * QEMU); it is checked again at each VM start. */
 int policy_allow_emulator(struct policy *p, const char *path, bool missing_ok, struct cerr *e);
+/* Logs each loaded VM whose emulator is not on the list (definitions from
+ * an earlier configuration): such a VM will not start. */
+void policy_report_vms(const struct broker *b);
 /* Start-up checks of the configuration in b: the uid range belongs to
  * nobody else (uidrange.h), --vm-user bindings name real non-root users
  * outside it; says what --no-isolation means. */

@@ -190,6 +190,8 @@ def emulator_checked_at_start(env):
     if not os.path.exists(DEFAULT_EMULATOR):
         raise Skip("no %s to allow instead" % DEFAULT_EMULATOR)
     env.start_broker()
+    check("VM old: its emulator %s is not on the --emulator list" % env.fake in env.log_tail(),
+          "the broker says so at start-up: " + env.log_tail())
     _, _, err = env.ctl("start", "old", ok=False)
     check("emulator %s is not one corrald may run" % env.fake in err, err)
     _, _, err = env.ctl("snapshot-list", "old", ok=False)
