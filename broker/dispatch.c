@@ -1,12 +1,11 @@
 #include "broker/dispatch.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/policy.h"
 #include "broker/supervise.h"
 #include "common/disk_check.h"
 #include "common/domain_xml.h"
@@ -125,7 +124,8 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (rpc_param_string(params, "xml", true, &xml, &e) < 0 ||
         rpc_param_int(params, "owner", 0, 4294967294LL, &owner, &e) < 0 ||
-        (!registry_is_admin(b, caller) && check_user_disks(caller, (uid_t)owner, xml, &e) < 0) ||
+        policy_check_define(b, caller, (uid_t)owner, xml, &e) < 0 ||
+        (!policy_is_admin(b, caller) && check_user_disks(caller, (uid_t)owner, xml, &e) < 0) ||
         (vm = registry_define(b, xml, strlen(xml), (uid_t)owner, &warnings, &e)) == NULL) {
         rpc_req_done(req, NULL, &e);
         return;
@@ -169,7 +169,7 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
     }
     r = json_obj();
     list = json_arr();
-    bool admin = registry_is_admin(b, rpc_req_uid(req));
+    bool admin = policy_is_admin(b, rpc_req_uid(req));
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
         cJSON *o;
         if (!all && (!bvm_active(vm) || vm->maintenance))
@@ -188,8 +188,13 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
+    struct cerr e;
 
-    if (vm != NULL)
+    if (vm == NULL)
+        return;
+    if (policy_check_run(arg, rpc_req_uid(req), vm, &e) < 0)
+        rpc_req_done(req, NULL, &e);
+    else
         supervise_start(vm, req);
 }
 
@@ -239,7 +244,10 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
         timeout = SNAPSHOT_TIMEOUT_MS;
     /* Snapshot work on a shut-off VM goes to a maintenance supervisor. */
     if (strncmp(method, "snapshot.", 9) == 0 && (vm->maintenance || !bvm_active(vm))) {
-        supervise_maintenance(vm, method, params, timeout, req);
+        if (policy_check_run(vm->b, rpc_req_uid(req), vm, &e) < 0)
+            rpc_req_done(req, NULL, &e);
+        else
+            supervise_maintenance(vm, method, params, timeout, req);
         return;
     }
     if (vm->degraded && strcmp(method, "vm.destroy") == 0) {
@@ -341,7 +349,7 @@ static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params,
      * still be on disk: a permission of its own. */
     if (need == PERM_DELETE_SNAPSHOT && cJSON_IsTrue(force))
         need = PERM_FORCE;
-    if (registry_is_admin(b, uid))
+    if (policy_is_admin(b, uid))
         return 0;
     if (need == PERM_ADMIN) {
         cerr_set(e, CE_PERMISSION,

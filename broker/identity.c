@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/policy.h"
 #include "common/disk_check.h"
 #include "common/fileutil.h"
 #include "common/log.h"
@@ -321,7 +322,7 @@ static int check_reachable(const struct bvm *vm, const struct disk_def *d, struc
 static int open_disks(struct bvm *vm, struct disk_check *c, size_t *nopen, struct cerr *e)
 {
     /* An admin's VM may use anybody's images, as at define. */
-    bool any_owner = registry_is_admin(vm->b, vm->owner);
+    bool any_owner = policy_is_admin(vm->b, vm->owner);
 
     for (size_t i = 0; i < vm->def->ndisks; i++) {
         const struct disk_def *d = &vm->def->disks[i];

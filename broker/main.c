@@ -13,17 +13,18 @@
 #include <unistd.h>
 
 #include "broker/dispatch.h"
+#include "broker/policy.h"
 #include "broker/reaper.h"
 #include "broker/registry.h"
 #include "broker/supervise.h"
+#include "broker/uidrange.h"
+#include "common/domain_xml.h"
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "proto/listen.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/corral"
 #define DEFAULT_RUN_DIR "/run/corral"
-#define DEFAULT_UID_MIN 200000
-#define DEFAULT_UID_MAX 265535
 /* systemd's start limit of 5, over 60 s rather than its 10 s: re-adopting
  * a QEMU whose monitor is busy saving RAM takes longer than a service's
  * start. */
@@ -39,10 +40,20 @@ static void usage(FILE *f)
             "  --run-dir DIR      sockets and run records (default %s)\n"
             "  --supervisor PATH  corral-supervisor binary (default: next to corrald, else %s)\n"
             "  --uid-range A-B    the uids VMs run as, one each (needs root; default as root\n"
-            "                     200000-265535)\n"
-            "  --no-isolation     run every VM as the broker's user instead\n"
-            "  --vm-user VM=USER  run VM as the local USER instead of a uid from the range\n"
+            "                     %lu-%lu); refused when a subordinate id (/etc/subuid,\n"
+            "                     /etc/subgid), an account's uid or a group's gid is in it\n"
+            "  --no-isolation     run every VM as the broker's user instead (as root: as\n"
+            "                     root, so only root and the admin group may define VMs,\n"
+            "                     start them or run snapshot work on a shut-off one)\n"
+            "  --vm-user VM=USER  run VM as the local USER (not root, outside the range)\n"
+            "                     instead of a uid from the range; only a VM defined by and\n"
+            "                     for root or the admin group may have that name\n"
             "  --admin-group GRP  members of GRP manage every VM, as root does\n"
+            "  --emulator PATH    a program VMs may run as QEMU (repeatable; replaces the\n"
+            "                     default, %s): an absolute path\n"
+            "                     without symlinks to a file only root can change.  Only\n"
+            "                     root and the admin group may name an emulator other\n"
+            "                     than the default in a definition\n"
             "  --restart-limit N/SECS\n"
             "                     more than N supervisor crashes of one VM within SECS\n"
             "                     seconds leave it degraded (default %d/%d)\n"
@@ -52,6 +63,7 @@ static void usage(FILE *f)
             "  --debug            verbose logging\n"
             "Runs in the foreground and logs to stderr; see corrald(8).\n",
             DEFAULT_STATE_DIR, DEFAULT_RUN_DIR, CORRAL_LIBEXECDIR "/corral-supervisor",
+            UIDRANGE_DEFAULT_MIN, UIDRANGE_DEFAULT_MAX, DOMAIN_DEFAULT_EMULATOR,
             DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_INTERVAL, DEFAULT_ADOPT_TIMEOUT);
 }
 
@@ -107,6 +119,7 @@ int main(int argc, char **argv)
         {"vm-user", required_argument, NULL, 'V'},
         {"restart-limit", required_argument, NULL, 'L'},
         {"adopt-timeout", required_argument, NULL, 'T'},
+        {"emulator", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -116,6 +129,8 @@ int main(int argc, char **argv)
                        .restart_interval = DEFAULT_RESTART_INTERVAL,
                        .adopt_timeout = DEFAULT_ADOPT_TIMEOUT};
     struct event *sigterm = NULL, *sigint = NULL;
+    const char **emulators = NULL;
+    size_t nemulators = 0;
     char *sock_path = NULL;
     struct cerr e;
     int c, fd, rc = 1;
@@ -190,6 +205,10 @@ int main(int argc, char **argv)
             b.adopt_timeout = (unsigned)secs;
             break;
         }
+        case 'E':
+            emulators = xreallocarray(emulators, nemulators + 1, sizeof(*emulators));
+            emulators[nemulators++] = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -211,11 +230,26 @@ int main(int argc, char **argv)
      * different owners must stay apart by default. */
     if (!b.isolate && !no_isolation && geteuid() == 0) {
         b.isolate = true;
-        b.uid_min = DEFAULT_UID_MIN;
-        b.uid_max = DEFAULT_UID_MAX;
+        b.uid_min = UIDRANGE_DEFAULT_MIN;
+        b.uid_max = UIDRANGE_DEFAULT_MAX;
     }
     if (no_isolation)
         b.isolate = false;
+    b.policy = policy_new();
+    for (size_t i = 0; i < nemulators; i++) {
+        if (policy_allow_emulator(b.policy, emulators[i], false, &e) < 0) {
+            log_err("--emulator: %s", e.msg);
+            goto out;
+        }
+    }
+    if (nemulators == 0 && policy_allow_emulator(b.policy, DOMAIN_DEFAULT_EMULATOR, true, &e) < 0) {
+        log_err("%s; name the emulators VMs may run with --emulator", e.msg);
+        goto out;
+    }
+    if (policy_check_config(&b, &e) < 0) {
+        log_err("%s", e.msg);
+        goto out;
+    }
     signal(SIGPIPE, SIG_IGN);
     umask(022);
     b.state_dir = absolute_dir(state_dir, 0755, &e);
@@ -253,6 +287,7 @@ int main(int argc, char **argv)
         log_err("%s", e.msg);
         goto out;
     }
+    policy_report_vms(&b);
     /* Any local user may connect; what each may do is decided per request
      * from SO_PEERCRED (dispatch.c). */
     fd = unix_listen(sock_path, 0666, &e);
@@ -293,6 +328,8 @@ out:
     free(b.run_dir);
     free(b.supervisor_path);
     free(b.vm_users);
+    free(emulators);
+    policy_free(b.policy);
     if (b.base != NULL)
         event_base_free(b.base);
     return rc;

@@ -289,26 +289,6 @@ int registry_load(struct broker *b, struct cerr *e)
     return 0;
 }
 
-bool registry_is_admin(const struct broker *b, uid_t uid)
-{
-    struct passwd pw, *res = NULL;
-    gid_t groups[256];
-    int n = 256;
-    char buf[4096];
-
-    if (uid == 0)
-        return true;
-    if (!b->has_admin_group || getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
-        return false;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-        return false;
-    for (int i = 0; i < n; i++) {
-        if (groups[i] == b->admin_gid)
-            return true;
-    }
-    return false;
-}
-
 struct bvm *registry_find(struct broker *b, const char *name)
 {
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {

@@ -125,6 +125,8 @@ struct broker {
     struct rpc_server *srv;
     struct bvm *vms;
     bool debug;
+    /* Admins (cached), the --emulator allowlist: broker/policy.c. */
+    struct policy *policy;
     /* --admin-group: its members manage every VM, as root does. */
     bool has_admin_group;
     gid_t admin_gid;
@@ -150,8 +152,6 @@ struct broker {
 /* Loads every VM definition under STATE/vms. */
 int registry_load(struct broker *b, struct cerr *e);
 struct bvm *registry_find(struct broker *b, const char *name);
-/* Root and the members of the admin group manage every VM. */
-bool registry_is_admin(const struct broker *b, uid_t uid);
 /* Looks up name after validating it; CE_INVALID_NAME / CE_NO_DOMAIN. */
 struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e);
 /* Parses, checks and durably writes a new definition; nothing is written

@@ -26,6 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # and below 2^31, as corrald's own default range is.
 UID_MIN, UID_MAX = 1879100000, 1879100999
 UID_RANGE = "%d-%d" % (UID_MIN, UID_MAX)
+# What corrald runs as QEMU unless a definition names another emulator.
+DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
 
 
 class Skip(Exception):
@@ -133,6 +135,11 @@ class Env:
         os.makedirs(self.images)
         os.chmod(self.images, 0o755)
         self.users = []
+        # The scripted QMP peer, where a VM's uid can run it and only this
+        # Env's user can change it: every broker allows it (--emulator).
+        self.fake = os.path.join(self.dir, "fake-qemu")
+        shutil.copy(os.path.join(HERE, "fake-qemu"), self.fake)
+        os.chmod(self.fake, 0o755)
 
     # -- throw-away users --------------------------------------------------
     def add_user(self, tag):
@@ -165,7 +172,8 @@ class Env:
         log = open(self.broker_log, "ab")
         self.broker = subprocess.Popen(
             [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
-            + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []) + self.broker_args,
+            + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []) + self.emulator_args()
+            + self.broker_args,
             stdout=log, stderr=log, env=self.env)
         log.close()
         deadline = time.time() + 20
@@ -178,6 +186,13 @@ class Env:
             except OSError:
                 time.sleep(0.05)
         raise Fail("corrald did not open its socket")
+
+    def emulator_args(self):
+        """--emulator replaces corrald's default list: name it too."""
+        args = ["--emulator", self.fake]
+        if os.path.exists(DEFAULT_EMULATOR):
+            args += ["--emulator", DEFAULT_EMULATOR]
+        return args
 
     def stop_broker(self, sig=signal.SIGTERM):
         if self.broker is None:
@@ -224,11 +239,7 @@ class Env:
 
     def fake_qemu(self):
         """The scripted QMP peer, copied where a VM's uid can run it."""
-        path = os.path.join(self.dir, "fake-qemu")
-        if not os.path.exists(path):
-            shutil.copy(os.path.join(HERE, "fake-qemu"), path)
-            os.chmod(path, 0o755)
-        return path
+        return self.fake
 
     def rpc(self, path=None):
         return Rpc(path or self.sock)
