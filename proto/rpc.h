@@ -55,6 +55,15 @@ int rpc_param_bool(const cJSON *params, const char *key, bool *out, struct cerr 
 int rpc_param_int(const cJSON *params, const char *key, long long min, long long max,
                   long long *out, struct cerr *e);
 
+/* Largest integer a JSON number (a double) holds exactly: 2^53. */
+#define JSON_UINT_MAX 9007199254740992ULL
+/* Reads member key of obj, untrusted input, as a whole number from 0 to max
+ * (at most JSON_UINT_MAX).  0 and *out set when it is one; -1 with *out
+ * untouched when it is missing, not a number, NaN, fractional, negative or
+ * above max: never a conversion of an out-of-range double. */
+int json_get_uint(const cJSON *obj, const char *key, unsigned long long max,
+                  unsigned long long *out);
+
 /* cJSON allocation wrappers that abort on out-of-memory, the project's
  * convention for small allocations. */
 cJSON *json_obj(void);
