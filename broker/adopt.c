@@ -85,7 +85,7 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
     if (vm->b->srv != NULL) {
         cJSON *ev = bvm_state_json(vm);
         json_add_num(ev, "time", (double)time(NULL));
-        rpc_server_broadcast(vm->b->srv, vm->def->name, "vm.state", ev);
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "vm.state", ev);
     }
     log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
              (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);

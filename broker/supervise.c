@@ -242,7 +242,7 @@ static void receive_report(struct bvm *vm, const cJSON *report)
         persist_report(vm, report);
         if (numbered)
             vm->last_seq = (long long)seq->valuedouble;
-        rpc_server_broadcast(vm->b->srv, vm->def->name, "snapshot.inconsistency", json_dup(report));
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "snapshot.inconsistency", json_dup(report));
     }
     free(key);
     if (!numbered || vm->sup_conn == NULL)
@@ -267,7 +267,7 @@ static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
         return;
     }
     if (strncmp(m.method, "snapshot.", 9) == 0 || strcmp(m.method, "job.progress") == 0) {
-        rpc_server_broadcast(vm->b->srv, vm->def->name, m.method,
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, m.method,
                              m.params ? json_dup(m.params) : json_obj());
         return;
     }

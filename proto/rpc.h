@@ -14,7 +14,8 @@
 /* Largest message, newline included, either side accepts. */
 #define RPC_MAX_MESSAGE (1024 * 1024)
 /* Largest backlog of unsent output before a peer that does not read is
- * dropped. */
+ * dropped: root's connections (the broker's to supervisors, whose report
+ * resends come in bursts).  Other users' clients get less (proto/server.h). */
 #define RPC_MAX_OUTPUT (16 * 1024 * 1024)
 
 enum rpc_kind { RPC_KIND_REQUEST, RPC_KIND_NOTIFICATION, RPC_KIND_RESPONSE };
