@@ -130,9 +130,10 @@ static void reattach(struct bvm *vm)
 
 static unsigned long long record_ull(const cJSON *rec, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+    unsigned long long n;
 
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (unsigned long long)v->valuedouble : 0;
+    /* The run record is the supervisor's, a VM uid's: untrusted. */
+    return json_get_uint(rec, key, JSON_UINT_MAX, &n) == 0 ? n : 0;
 }
 
 static void adopt_one(struct bvm *vm)
