@@ -2,7 +2,7 @@
  * supervisor sends (STATE/vms/NAME/inconsistencies.jsonl).  A supervisor
  * shares a uid with QEMU, so its reports are untrusted input: checked field
  * by field, size-capped, rate-limited per VM, and appended only to a
- * regular file of root's that stays under a size cap. */
+ * regular file that stays under a size cap. */
 #ifndef CORRAL_LEDGER_H
 #define CORRAL_LEDGER_H
 
@@ -37,12 +37,13 @@ int ledger_check_report(const cJSON *report, const char *vm_name, long long *seq
  * when the VM is over its rate. */
 bool ledger_take(struct ledger_bucket *bk, double now);
 
-/* Monotonic seconds, for ledger_take. */
+/* Monotonic seconds, for ledger_take; negative (logged) when the clock
+ * cannot be read, which ledger_take refuses. */
 double ledger_now(void);
 
 /* Appends report as one line to the ledger at path and flushes it to disk.
- * The file is opened without following a symlink and must be a regular
- * file of the broker's uid with one link; -1 with e set (CE_TOO_LARGE when
+ * The file is opened without following a symlink, without blocking, and
+ * must be a regular file with one link; -1 with e set (CE_TOO_LARGE when
  * it would pass LEDGER_FILE_MAX) and nothing written otherwise. */
 int ledger_append(const char *path, const cJSON *report, struct cerr *e);
 

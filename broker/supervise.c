@@ -267,13 +267,12 @@ static void receive_report(struct bvm *vm, const cJSON *report)
     if (!vm->last_seq_known)
         load_report_record(vm);
     if (ledger_check_report(report, vm->def->name, &seq, &e) < 0) {
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(report, "seq");
         unsigned long long n;
         log_err("VM %s: dropped a malformed inconsistency report from the supervisor: %s",
                 vm->def->name, e.msg);
         /* Malformed it stays: taken off the journal rather than resent for
          * good. */
-        if (json_get_uint(report, "seq", JSON_UINT_MAX, &n) == 0 && cJSON_IsNumber(s))
+        if (json_get_uint(report, "seq", JSON_UINT_MAX, &n) == 0)
             ack_report(vm, (long long)n);
         return;
     }

@@ -387,7 +387,44 @@ def maintenance_queue_is_bounded(env):
     check(env.broker.poll() is None, "the broker runs on")
 
 
+def held_reports_are_asked_for_again(env):
+    """A report the ledger cannot take (it is full) is neither lost nor
+    acknowledged: once there is room, the broker asks the supervisor for
+    it again and keeps it."""
+    env.start_broker()
+    a, b = env.qcow2("ra.qcow2", boot=True), env.qcow2("rb.qcow2")
+    env.define("rv", machine="none", disks=[(a, "vda"), (b, "vdb")])
+    env.ctl("start", "rv")
+    c = env.rpc()
+    check("result" in c.call("snapshot.create", {"name": "rv", "snapshot": "s1"}), "snapshot")
+    env.ctl("destroy", "rv")
+    env.wait_state("rv", "shut off")
+    # Behind corral's back: the start finds vdb without the tag.
+    subprocess.run(["qemu-img", "snapshot", "-d", "s1", b], check=True)
+    ledger = os.path.join(env.state, "vms", "rv", "inconsistencies.jsonl")
+    with open(ledger, "w") as f:
+        f.truncate(64 * 1024 * 1024 - 10)
+    env.ctl("start", "rv")
+    deadline = time.time() + 30
+    while "not kept now" not in env.log_tail():
+        check(time.time() < deadline, "the full ledger refuses the report: " + env.log_tail(800))
+        time.sleep(0.1)
+    check(os.path.getsize(ledger) == 64 * 1024 * 1024 - 10, "nothing appended past the cap")
+    os.truncate(ledger, 0)
+    deadline = time.time() + 40
+    while True:
+        reps = c.call("vm.inconsistencies", {"name": "rv"})["result"]["reports"]
+        if reps:
+            break
+        check(time.time() < deadline, "the held report is asked for again and kept")
+        time.sleep(0.2)
+    check([(r["snapshot"], r["kind"], r["disks"]) for r in reps] == [("s1", "missing", ["vdb"])],
+          "kept once: %r" % reps)
+    env.ctl("destroy", "rv")
+
+
 if __name__ == "__main__":
     sys.exit(run([stranger_subscription_ends_at_undefine, corralctl_events_ends_with_the_vm,
                   connection_cap_per_uid, unread_replies_stay_bounded,
-                  accept_waits_when_out_of_descriptors, maintenance_queue_is_bounded]))
+                  accept_waits_when_out_of_descriptors, maintenance_queue_is_bounded,
+                  held_reports_are_asked_for_again]))
