@@ -85,7 +85,7 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
     if (vm->b->srv != NULL) {
         cJSON *ev = bvm_state_json(vm);
         json_add_num(ev, "time", (double)time(NULL));
-        rpc_server_broadcast(vm->b->srv, vm->def->name, "vm.state", ev);
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "vm.state", ev);
     }
     log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
              (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);
@@ -130,9 +130,10 @@ static void reattach(struct bvm *vm)
 
 static unsigned long long record_ull(const cJSON *rec, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
+    unsigned long long n;
 
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (unsigned long long)v->valuedouble : 0;
+    /* The run record is the supervisor's, a VM uid's: untrusted. */
+    return json_get_uint(rec, key, JSON_UINT_MAX, &n) == 0 ? n : 0;
 }
 
 static void adopt_one(struct bvm *vm)

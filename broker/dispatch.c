@@ -4,13 +4,16 @@
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "broker/policy.h"
 #include "broker/supervise.h"
 #include "common/disk_check.h"
 #include "common/domain_xml.h"
+#include "common/fileutil.h"
 #include "common/log.h"
 #include "proto/rpc.h"
+#include "proto/server.h"
 
 /* Permissions a method needs.  Until VMs have owners, every permission
  * beyond reading is root's. */
@@ -145,15 +148,33 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 
 static void m_undefine(struct rpc_req *req, const cJSON *params, void *arg)
 {
-    struct bvm *vm = lookup(arg, req, params);
+    struct broker *b = arg;
+    struct bvm *vm = lookup(b, req, params);
     struct cerr e;
+    cJSON *ev;
 
     if (vm == NULL)
         return;
-    if (registry_undefine(arg, vm, &e) < 0)
+    /* Copied: the VM is freed with its definition. */
+    ev = json_obj();
+    json_add_str(ev, "name", vm->def->name);
+    json_add_str(ev, "uuid", vm->def->uuid);
+    if (registry_undefine(b, vm, &e) < 0) {
+        cJSON_Delete(ev);
         rpc_req_done(req, NULL, &e);
-    else
-        rpc_req_done(req, json_obj(), NULL);
+        return;
+    }
+    /* Whoever followed this VM hears the last of it: a VM defined later
+     * under the same name is another VM, perhaps someone else's. */
+    if (b->srv != NULL) {
+        const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(ev, "uuid");
+        char *key = xstrdup(uuid->valuestring);
+        json_add_num(ev, "time", (double)time(NULL));
+        rpc_server_end_subscriptions(b->srv, key, "vm.undefined", ev);
+        free(key);
+    } else
+        cJSON_Delete(ev);
+    rpc_req_done(req, json_obj(), NULL);
 }
 
 static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
@@ -293,14 +314,17 @@ static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct broker *b = arg;
     const char *name = NULL;
+    struct bvm *vm = NULL;
     struct cerr e;
 
     if (rpc_param_string(params, "name", false, &name, &e) < 0 ||
-        (name != NULL && registry_lookup(b, name, &e) == NULL)) {
+        (name != NULL && (vm = registry_lookup(b, name, &e)) == NULL)) {
         rpc_req_done(req, NULL, &e);
         return;
     }
-    rpc_req_subscribe(req, name);
+    /* Bound to this VM, not to its name: it ends when the VM is undefined
+     * (vm.undefined), and never follows a later VM of the same name. */
+    rpc_req_subscribe(req, vm != NULL ? vm->def->uuid : NULL);
     rpc_req_done(req, json_obj(), NULL);
 }
 

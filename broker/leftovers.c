@@ -159,14 +159,16 @@ static void clean_dir(const char *dir, const char *name)
     char *qmp = xasprintf("%s/qmp.sock", dir);
     cJSON *rec = json_read_object_file(path, RECORD_MAX);
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(rec, "supervisor_pid");
-    const cJSON *ss = cJSON_GetObjectItemCaseSensitive(rec, "supervisor_start");
     const cJSON *qp = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
-    const cJSON *qs = cJSON_GetObjectItemCaseSensitive(rec, "qemu_start");
-    unsigned long long sstart = cJSON_IsNumber(ss) ? (unsigned long long)ss->valuedouble : 0;
-    unsigned long long qstart = cJSON_IsNumber(qs) ? (unsigned long long)qs->valuedouble : 0;
+    unsigned long long sstart = 0, qstart = 0;
     bool maint;
     struct cerr e;
 
+    /* Written by a VM uid: a bad number reads as no start time. */
+    if (json_get_uint(rec, "supervisor_start", JSON_UINT_MAX, &sstart) < 0)
+        sstart = 0;
+    if (json_get_uint(rec, "qemu_start", JSON_UINT_MAX, &qstart) < 0)
+        qstart = 0;
     if (cJSON_IsNumber(sp) && proc_is_supervisor((pid_t)sp->valueint, sstart, dir, &maint))
         kill_verified((pid_t)sp->valueint, sstart ? sstart : proc_start_time((pid_t)sp->valueint),
                       "supervisor", dir, "its VM is not defined");

@@ -116,7 +116,7 @@ void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
     if (vm->b->srv != NULL) {
         ev = bvm_state_json(vm);
         json_add_num(ev, "time", (double)time(NULL));
-        rpc_server_broadcast(vm->b->srv, vm->def->name, "vm.state", ev);
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "vm.state", ev);
     }
 }
 

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "broker/ledger.h"
 #include "common/domain_xml.h"
 #include "common/error.h"
 
@@ -115,6 +116,12 @@ struct bvm {
      * disks), read from disk with last_seq: a supervisor killed between
      * journalling such a report and recording that it did makes it again. */
     cJSON *job_reports;
+    /* Reports over the rate, or that the ledger could not take, are not
+     * acknowledged: while held, none is kept, and the supervisor is asked
+     * to send its journal again when report_retry fires. */
+    struct ledger_bucket report_bucket;
+    bool reports_held;
+    struct event *report_retry;
 
     struct bvm *next;
 };

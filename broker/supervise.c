@@ -1,11 +1,13 @@
 #include "broker/supervise.h"
 
 #include "broker/identity.h"
+#include "broker/ledger.h"
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,11 @@ void sup_drop(struct bvm *vm)
         event_free(vm->maint_idle);
         vm->maint_idle = NULL;
     }
+    if (vm->report_retry != NULL) {
+        event_free(vm->report_retry);
+        vm->report_retry = NULL;
+    }
+    vm->reports_held = false;
     /* Freeing the connection fails its pending calls, whose callbacks must
      * find it gone already. */
     vm->sup_conn = NULL;
@@ -133,28 +140,6 @@ bool sup_kill_qemu(struct bvm *vm)
     return true;
 }
 
-/* Every inconsistency a supervisor reports is kept, one JSON line each, in
- * STATE/vms/NAME/inconsistencies.jsonl, flushed to disk before the broker
- * tells anyone else. */
-static void persist_report(struct bvm *vm, const cJSON *report)
-{
-    char *path = xasprintf("%s/inconsistencies.jsonl", vm->state_dir);
-    struct cerr e;
-    size_t len;
-    char *line = report ? rpc_serialize(report, &len, &e) : NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-
-    if (fd < 0 || line == NULL || write(fd, line, len) != (ssize_t)len || fsync(fd) < 0)
-        log_err("VM %s: cannot persist an inconsistency report in %s: %s", vm->def->name, path,
-                line == NULL ? "malformed report" : strerror(errno));
-    else
-        log_warn("VM %s: inconsistency: %.*s", vm->def->name, (int)len - 1, line);
-    if (fd >= 0)
-        close(fd);
-    free(line);
-    free(path);
-}
-
 static void acked_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
     struct bvm *vm = arg;
@@ -201,10 +186,10 @@ static void load_report_record(struct bvm *vm)
     vm->job_reports = json_arr();
     cJSON_ArrayForEach(r, all)
     {
-        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(r, "seq");
+        unsigned long long rs;
         char *key = job_report_key(r);
-        if (cJSON_IsNumber(rs) && rs->valuedouble > (double)vm->last_seq)
-            vm->last_seq = (long long)rs->valuedouble;
+        if (json_get_uint(r, "seq", JSON_UINT_MAX, &rs) == 0 && (long long)rs > vm->last_seq)
+            vm->last_seq = (long long)rs;
         if (key != NULL)
             json_arr_add(vm->job_reports, json_str(key));
         free(key);
@@ -213,43 +198,132 @@ static void load_report_record(struct bvm *vm)
     vm->last_seq_known = true;
 }
 
-/* A report is persisted and fanned out once, then acknowledged so that
- * the supervisor drops it from its journal; one seen before (resent after
- * a restart of either side), or one saying again what an earlier report
- * said about the same job, is only acknowledged. */
-static void receive_report(struct bvm *vm, const cJSON *report)
+static void ack_report(struct bvm *vm, long long seq)
 {
-    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(report, "seq");
-    char *key = job_report_key(report);
     cJSON *ack;
 
-    bool numbered = cJSON_IsNumber(seq) && seq->valuedouble >= 0;
+    if (seq < 0 || vm->sup_conn == NULL)
+        return;
+    ack = json_obj();
+    json_add_num(ack, "seq", (double)seq);
+    rpc_conn_call(vm->sup_conn, "journal.ack", ack, SUP_CALL_TIMEOUT_MS, acked_cb, vm);
+}
+
+static void resent_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct bvm *vm = arg;
+
+    (void)result;
+    if (e != NULL)
+        log_warn("VM %s: cannot ask the supervisor for its reports again: %s", vm->def->name,
+                 e->msg);
+}
+
+/* Subscribing again makes the supervisor resend every report it has not
+ * had acknowledged. */
+static void report_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct bvm *vm = arg;
+
+    (void)fd;
+    (void)what;
+    vm->reports_held = false;
+    if (vm->sup_conn != NULL)
+        rpc_conn_call(vm->sup_conn, "events.subscribe", NULL, SUP_CALL_TIMEOUT_MS, resent_cb, vm);
+}
+
+/* Reports are not taken for now: the supervisor keeps them in its journal
+ * and is asked for them again later. */
+static void hold_reports(struct bvm *vm, long long seq, const char *why)
+{
+    struct timeval tv = {LEDGER_RETRY_MS / 1000, (LEDGER_RETRY_MS % 1000) * 1000};
+
+    vm->reports_held = true;
+    if (seq < 0)
+        log_err("VM %s: an unjournalled inconsistency report is lost: %s", vm->def->name, why);
+    else
+        log_warn("VM %s: inconsistency report %lld and those after it not kept now: %s; they "
+                 "stay in the supervisor's journal and are asked for again in %d s",
+                 vm->def->name, seq, why, LEDGER_RETRY_MS / 1000);
+    if (vm->report_retry == NULL)
+        vm->report_retry = evtimer_new(vm->b->base, report_retry_cb, vm);
+    if (vm->report_retry == NULL || evtimer_add(vm->report_retry, &tv) < 0)
+        log_err("VM %s: cannot arm the timer that asks for held reports again", vm->def->name);
+}
+
+/* A report is checked, persisted and fanned out once, then acknowledged so
+ * that the supervisor drops it from its journal; one seen before (resent
+ * after a restart of either side), or one saying again what an earlier
+ * report said about the same job, is only acknowledged.  A report over the
+ * VM's rate, or one the ledger cannot take, is not acknowledged, and
+ * neither is any after it until the supervisor resends them all: a later
+ * seq kept first would make the earlier one look like a resend. */
+static void receive_report(struct bvm *vm, const cJSON *report)
+{
+    char *path, *key;
+    long long seq;
+    struct cerr e;
 
     if (!vm->last_seq_known)
         load_report_record(vm);
-    if (numbered && seq->valuedouble <= (double)vm->last_seq) {
-        /* Resent: kept already. */
-    } else if (key != NULL && job_report_seen(vm, key)) {
-        log_info("VM %s: report %.0f repeats what job %s was reported to have done; not kept "
-                 "twice",
-                 vm->def->name, cJSON_IsNumber(seq) ? seq->valuedouble : -1.0,
-                 cJSON_GetObjectItemCaseSensitive(report, "job")->valuestring);
-        if (numbered)
-            vm->last_seq = (long long)seq->valuedouble;
-    } else {
-        if (key != NULL)
-            json_arr_add(vm->job_reports, json_str(key));
-        persist_report(vm, report);
-        if (numbered)
-            vm->last_seq = (long long)seq->valuedouble;
-        rpc_server_broadcast(vm->b->srv, vm->def->name, "snapshot.inconsistency", json_dup(report));
-    }
-    free(key);
-    if (!numbered || vm->sup_conn == NULL)
+    if (ledger_check_report(report, vm->def->name, &seq, &e) < 0) {
+        unsigned long long n;
+        log_err("VM %s: dropped a malformed inconsistency report from the supervisor: %s",
+                vm->def->name, e.msg);
+        /* Malformed it stays: taken off the journal rather than resent for
+         * good. */
+        if (json_get_uint(report, "seq", JSON_UINT_MAX, &n) == 0)
+            ack_report(vm, (long long)n);
         return;
-    ack = json_obj();
-    json_add_num(ack, "seq", seq->valuedouble);
-    rpc_conn_call(vm->sup_conn, "journal.ack", ack, SUP_CALL_TIMEOUT_MS, acked_cb, vm);
+    }
+    if (seq >= 0 && seq <= vm->last_seq) {
+        /* Resent: kept already. */
+        ack_report(vm, seq);
+        return;
+    }
+    if (vm->reports_held) {
+        if (seq < 0)
+            log_err("VM %s: an unjournalled inconsistency report is lost: reports are held",
+                    vm->def->name);
+        return;
+    }
+    key = job_report_key(report);
+    if (key != NULL && job_report_seen(vm, key)) {
+        log_info("VM %s: report %lld repeats what job %s was reported to have done; not kept "
+                 "twice",
+                 vm->def->name, seq, cJSON_GetObjectItemCaseSensitive(report, "job")->valuestring);
+        free(key);
+        if (seq >= 0)
+            vm->last_seq = seq;
+        ack_report(vm, seq);
+        return;
+    }
+    if (!ledger_take(&vm->report_bucket, ledger_now())) {
+        char why[128];
+        snprintf(why, sizeof(why), "the supervisor sends more than %d reports a second (burst %d)",
+                 LEDGER_RATE, LEDGER_BURST);
+        free(key);
+        hold_reports(vm, seq, why);
+        return;
+    }
+    path = xasprintf("%s/inconsistencies.jsonl", vm->state_dir);
+    if (ledger_append(path, report, &e) < 0) {
+        free(path);
+        free(key);
+        hold_reports(vm, seq, e.msg);
+        return;
+    }
+    free(path);
+    log_warn("VM %s: inconsistency %lld: %s: %s", vm->def->name, seq,
+             cJSON_GetObjectItemCaseSensitive(report, "kind")->valuestring,
+             cJSON_GetObjectItemCaseSensitive(report, "detail")->valuestring);
+    if (key != NULL)
+        json_arr_add(vm->job_reports, json_str(key));
+    free(key);
+    if (seq >= 0)
+        vm->last_seq = seq;
+    rpc_server_broadcast(vm->b->srv, vm->def->uuid, "snapshot.inconsistency", json_dup(report));
+    ack_report(vm, seq);
 }
 
 static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
@@ -267,7 +341,7 @@ static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
         return;
     }
     if (strncmp(m.method, "snapshot.", 9) == 0 || strcmp(m.method, "job.progress") == 0) {
-        rpc_server_broadcast(vm->b->srv, vm->def->name, m.method,
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, m.method,
                              m.params ? json_dup(m.params) : json_obj());
         return;
     }
@@ -317,6 +391,8 @@ int sup_connect(struct bvm *vm, rpc_reply_cb subscribed, int timeout_ms, struct 
         cerr_set(e, CE_SYSTEM, "cannot set up the connection to VM %s's supervisor", vm->def->name);
         return -1;
     }
+    /* Subscribing makes the supervisor resend every report it holds. */
+    vm->reports_held = false;
     rpc_conn_call(vm->sup_conn, "events.subscribe", NULL, timeout_ms,
                   subscribed ? subscribed : subscribed_cb, vm);
     return 0;
@@ -379,6 +455,15 @@ static void settle_maintenance(struct bvm *vm, const char *how)
         maint_begin(vm);
 }
 
+/* A pid the supervisor wrote (a VM uid may have): 0 unless a plausible
+ * one. */
+static pid_t untrusted_pid(const cJSON *obj, const char *key)
+{
+    unsigned long long n;
+
+    return json_get_uint(obj, key, INT_MAX, &n) == 0 ? (pid_t)n : 0;
+}
+
 void sup_settle(struct bvm *vm, const char *how)
 {
     char *exit_path = xasprintf("%s/last-exit.json", vm->state_dir);
@@ -389,9 +474,9 @@ void sup_settle(struct bvm *vm, const char *how)
     const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(facts, "qemu_pid");
     /* Written by this run: the time alone cannot tell a run from the one
      * that ended the second before it started; the QEMU pid can. */
-    bool fresh =
-        cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1 &&
-        (vm->qemu_pid <= 0 || !cJSON_IsNumber(qpid) || (pid_t)qpid->valuedouble == vm->qemu_pid);
+    bool fresh = cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1 &&
+                 (vm->qemu_pid <= 0 || !cJSON_IsNumber(qpid) ||
+                  untrusted_pid(facts, "qemu_pid") == vm->qemu_pid);
     bool was_starting = vm->starting;
     /* A supervisor that said it cannot re-adopt QEMU is believed; one that
      * died before saying anything crashed like its predecessor. */
@@ -496,7 +581,6 @@ static void status_line(struct bvm *vm, const char *line, size_t len)
     cJSON *st = json_parse(line, len, &e);
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(st, "ok");
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(st, "info");
-    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
     bool good = cJSON_IsTrue(ok);
 
     if (!cJSON_IsBool(ok))
@@ -514,7 +598,7 @@ static void status_line(struct bvm *vm, const char *line, size_t len)
         sup_finish_start(vm, NULL, &e);
         maint_fail_queue(vm, &e);
     } else if (vm->maintenance) {
-        sup_watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0, 0);
+        sup_watch_qemu(vm, untrusted_pid(info, "qemu_pid"), 0);
         vm->starting = false;
         if (vm->maint_idle == NULL)
             vm->maint_idle = evtimer_new(vm->b->base, maint_idle_cb, vm);
@@ -524,7 +608,7 @@ static void status_line(struct bvm *vm, const char *line, size_t len)
             maint_flush(vm);
     } else {
         cJSON *res = json_obj();
-        sup_watch_qemu(vm, cJSON_IsNumber(qpid) ? (pid_t)qpid->valueint : 0, 0);
+        sup_watch_qemu(vm, untrusted_pid(info, "qemu_pid"), 0);
         if (sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &e) < 0)
             log_warn("VM %s: %s", vm->def->name, e.msg);
         bvm_set_state(vm, "running", "booted");
@@ -771,6 +855,10 @@ void supervise_start(struct bvm *vm, void *req)
 }
 
 #define MAINT_IDLE_MS 1000
+/* Snapshot requests one shut-off VM may have queued or in flight at once:
+ * each holds a copy of its parameters until the maintenance supervisor
+ * answers. */
+#define MAINT_MAX_OPS 32
 
 static void maint_fail_queue(struct bvm *vm, const struct cerr *e)
 {
@@ -868,6 +956,18 @@ void supervise_maintenance(struct bvm *vm, const char *method, const cJSON *para
         /* Otherwise a stream of snapshot requests would keep the
          * maintenance QEMU, and the disks, from the start for good. */
         cerr_set(&e, CE_BUSY, "VM %s is starting; try again once it runs", vm->def->name);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    int queued = vm->maint_inflight;
+    for (pp = &vm->maint_queue; *pp != NULL; pp = &(*pp)->next)
+        queued++;
+    if (queued >= MAINT_MAX_OPS) {
+        struct cerr e;
+        cerr_set(&e, CE_BUSY,
+                 "VM %s has %d snapshot requests waiting, the most it takes; try again once some "
+                 "are answered",
+                 vm->def->name, MAINT_MAX_OPS);
         rpc_req_done(req, NULL, &e);
         return;
     }

@@ -30,9 +30,13 @@ struct rpc_conn {
     struct ucred cred;
     bool discarding; /* skipping the rest of an oversized line */
     bool closing;
-    bool dead; /* on_close scheduled or called */
+    bool dead;       /* on_close scheduled or called */
+    bool held;       /* by the owner */
+    size_t pause_at; /* 0: never paused for unread output */
+    size_t max_output;
     char why[128];
     struct event *close_ev;
+    struct event *resume_ev; /* parses input buffered while reading waited */
     long long next_id;
     struct pending_call *calls;
 };
@@ -120,12 +124,27 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
     cJSON_Delete(msg);
 }
 
+static bool backlogged(const struct rpc_conn *c)
+{
+    return c->pause_at > 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) > c->pause_at;
+}
+
+static bool reading_paused(const struct rpc_conn *c)
+{
+    return c->held || backlogged(c);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
     while (!c->dead && !c->closing) {
+        if (reading_paused(c)) {
+            /* Taken up again by conn_resume. */
+            bufferevent_disable(bev, EV_READ);
+            return;
+        }
         size_t eol_len = 0;
         struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 
@@ -162,12 +181,37 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
+/* Input that arrived while reading waited is parsed from the loop, never
+ * from under a caller (a request's completion inside a message handler). */
+static void conn_resume(struct rpc_conn *c)
+{
+    if (c->dead || c->closing || reading_paused(c))
+        return;
+    if (bufferevent_enable(c->bev, EV_READ) < 0) {
+        conn_fail(c, "cannot resume reading");
+        return;
+    }
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        event_active(c->resume_ev, 0, 0);
+}
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    conn_read_cb(c->bev, c);
+}
+
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *c = arg;
 
     if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
         conn_fail(c, "closed after reply");
+    else
+        conn_resume(c);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -204,17 +248,21 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on
         return NULL;
     }
     c->close_ev = event_new(base, -1, 0, conn_close_cb, c);
+    c->resume_ev = event_new(base, -1, 0, conn_resume_cb, c);
     c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL || c->close_ev == NULL) {
+    if (c->bev == NULL || c->close_ev == NULL || c->resume_ev == NULL) {
         if (c->bev != NULL)
             bufferevent_free(c->bev);
         else
             close(fd);
         if (c->close_ev != NULL)
             event_free(c->close_ev);
+        if (c->resume_ev != NULL)
+            event_free(c->resume_ev);
         free(c);
         return NULL;
     }
+    c->max_output = RPC_MAX_OUTPUT;
     c->on_msg = on_msg;
     c->on_close = on_close;
     c->arg = arg;
@@ -225,6 +273,7 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on
     if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
         bufferevent_free(c->bev);
         event_free(c->close_ev);
+        event_free(c->resume_ev);
         free(c);
         return NULL;
     }
@@ -242,6 +291,7 @@ void rpc_conn_free(struct rpc_conn *c)
     while (c->calls != NULL)
         call_finish(c->calls, NULL, &e);
     event_free(c->close_ev);
+    event_free(c->resume_ev);
     bufferevent_free(c->bev);
     free(c);
 }
@@ -255,7 +305,7 @@ int rpc_conn_send(struct rpc_conn *c, const cJSON *msg)
 
     if (c->dead)
         return -1;
-    if (evbuffer_get_length(out) > RPC_MAX_OUTPUT) {
+    if (evbuffer_get_length(out) > c->max_output) {
         conn_fail(c, "peer stopped reading: output limit reached");
         return -1;
     }
@@ -344,6 +394,23 @@ void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int ti
 bool rpc_conn_dead(const struct rpc_conn *c)
 {
     return c->dead;
+}
+
+void rpc_conn_set_backpressure(struct rpc_conn *c, size_t pause_at, size_t max_output)
+{
+    c->pause_at = pause_at;
+    c->max_output = max_output;
+    /* Told when the backlog has drained to pause_at, to read again. */
+    bufferevent_setwatermark(c->bev, EV_WRITE, pause_at, 0);
+}
+
+void rpc_conn_hold(struct rpc_conn *c, bool hold)
+{
+    c->held = hold;
+    if (hold)
+        bufferevent_disable(c->bev, EV_READ);
+    else
+        conn_resume(c);
 }
 
 void rpc_conn_close_after_flush(struct rpc_conn *c)

@@ -40,6 +40,15 @@ void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int ti
  * while it is failed because of the connection itself; one that fails on a
  * live connection carries the peer's own error. */
 bool rpc_conn_dead(const struct rpc_conn *c);
+/* Server side of a connection: reading stops while more than pause_at bytes
+ * of output wait for the peer, and starts again once they have gone; the
+ * connection is dropped when the backlog passes max_output.  A client that
+ * pipelines requests without reading the replies is thus slowed down, not
+ * buffered for; a subscriber that does not read its events is dropped. */
+void rpc_conn_set_backpressure(struct rpc_conn *c, size_t pause_at, size_t max_output);
+/* Stops (hold) or resumes reading messages, as the owner decides (too many
+ * requests in flight); input already buffered waits. */
+void rpc_conn_hold(struct rpc_conn *c, bool hold);
 /* Stops reading and closes once the output is flushed. */
 void rpc_conn_close_after_flush(struct rpc_conn *c);
 /* Peer credentials from SO_PEERCRED, read once at creation. */

@@ -316,3 +316,21 @@ int rpc_param_int(const cJSON *params, const char *key, long long min, long long
     *out = (long long)v->valuedouble;
     return 0;
 }
+
+int json_get_uint(const cJSON *obj, const char *key, unsigned long long max,
+                  unsigned long long *out)
+{
+    const cJSON *v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    double d;
+
+    if (max > JSON_UINT_MAX)
+        max = JSON_UINT_MAX;
+    if (!cJSON_IsNumber(v))
+        return -1;
+    d = v->valuedouble;
+    /* Every comparison with NaN is false: the first test rejects it. */
+    if (!(d >= 0.0 && d <= (double)max) || d != floor(d))
+        return -1;
+    *out = (unsigned long long)d;
+    return 0;
+}

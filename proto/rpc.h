@@ -14,7 +14,8 @@
 /* Largest message, newline included, either side accepts. */
 #define RPC_MAX_MESSAGE (1024 * 1024)
 /* Largest backlog of unsent output before a peer that does not read is
- * dropped. */
+ * dropped: root's connections (the broker's to supervisors, whose report
+ * resends come in bursts).  Other users' clients get less (proto/server.h). */
 #define RPC_MAX_OUTPUT (16 * 1024 * 1024)
 
 enum rpc_kind { RPC_KIND_REQUEST, RPC_KIND_NOTIFICATION, RPC_KIND_RESPONSE };
@@ -54,6 +55,15 @@ int rpc_param_string(const cJSON *params, const char *key, bool required, const 
 int rpc_param_bool(const cJSON *params, const char *key, bool *out, struct cerr *e);
 int rpc_param_int(const cJSON *params, const char *key, long long min, long long max,
                   long long *out, struct cerr *e);
+
+/* Largest integer a JSON number (a double) holds exactly: 2^53. */
+#define JSON_UINT_MAX 9007199254740992ULL
+/* Reads member key of obj, untrusted input, as a whole number from 0 to max
+ * (at most JSON_UINT_MAX).  0 and *out set when it is one; -1 with *out
+ * untouched when it is missing, not a number, NaN, fractional, negative or
+ * above max: never a conversion of an out-of-range double. */
+int json_get_uint(const cJSON *obj, const char *key, unsigned long long max,
+                  unsigned long long *out);
 
 /* cJSON allocation wrappers that abort on out-of-memory, the project's
  * convention for small allocations. */

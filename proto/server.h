@@ -13,6 +13,21 @@
 
 #include "common/error.h"
 
+/* Limits on what one client may make a server hold (PROTOCOL.md, "Limits").
+ * Root is exempt from the connection cap and gets RPC_MAX_OUTPUT. */
+#define RPC_MAX_CONNS_PER_UID 64
+/* A connection that neither sends a request, nor follows events, nor waits
+ * for a reply for this long is closed. */
+#define RPC_IDLE_TIMEOUT_MS (10 * 60 * 1000)
+/* Requests of one connection in flight at once; reading waits beyond it. */
+#define RPC_MAX_INFLIGHT 64
+/* Unread output at which reading a client's requests waits, and at which a
+ * client that still does not read is dropped. */
+#define RPC_CLIENT_PAUSE_OUTPUT (1024 * 1024)
+#define RPC_CLIENT_MAX_OUTPUT (4 * 1024 * 1024)
+/* Out of file descriptors, accepting waits this long before trying again. */
+#define RPC_ACCEPT_RETRY_MS 250
+
 struct rpc_server;
 struct rpc_req;
 
@@ -44,19 +59,26 @@ void rpc_server_free(struct rpc_server *srv);
 void rpc_req_done(void *req, cJSON *result, const struct cerr *e);
 uid_t rpc_req_uid(const struct rpc_req *req);
 const char *rpc_req_method(const struct rpc_req *req);
-/* Subscribes the request's client to events, for one VM (name) or all
- * (NULL). */
-void rpc_req_subscribe(struct rpc_req *req, const char *name);
+/* Subscribes the request's client to events, for one VM or all (key NULL).
+ * key is whatever the owner broadcasts with: the broker uses the VM's uuid,
+ * so that a subscription follows the VM, never a name reused later. */
+void rpc_req_subscribe(struct rpc_req *req, const char *key);
 
 /* Answers `hello` the same way on every socket: checks the client's
  * protocol version and returns the result object (caller owns it), or NULL
  * with e set (CE_VERSION, CE_INVALID_PARAMS). */
 cJSON *rpc_hello_result(const cJSON *params, const char *server, uid_t uid, struct cerr *e);
 
-/* Sends a notification (params consumed) to every subscriber whose filter
- * matches vm (NULL matches only unfiltered subscribers); returns how many
+/* Sends a notification (params consumed) to every subscriber whose key
+ * matches key (NULL matches only unfiltered subscribers); returns how many
  * it was sent to. */
-int rpc_server_broadcast(struct rpc_server *srv, const char *vm, const char *method, cJSON *params);
+int rpc_server_broadcast(struct rpc_server *srv, const char *key, const char *method,
+                         cJSON *params);
+/* The VM of key is gone: broadcasts this last notification (params
+ * consumed) like rpc_server_broadcast, then ends every subscription to key
+ * alone (unfiltered ones go on).  Returns how many it was sent to. */
+int rpc_server_end_subscriptions(struct rpc_server *srv, const char *key, const char *method,
+                                 cJSON *params);
 /* Stops accepting and closes clients once their output is flushed; done
  * runs when all are gone or after a grace period. */
 void rpc_server_drain(struct rpc_server *srv, void (*done)(void *), void *arg);

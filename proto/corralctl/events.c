@@ -1,5 +1,6 @@
 /* The events verb: subscribe, then print each notification as it comes,
- * until a signal or the end of the connection. */
+ * until a signal, the end of the connection, or the end of the one VM
+ * followed (vm.undefined). */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -88,6 +89,28 @@ static int print_inconsistency_event(const cJSON *params)
     return CTL_EXIT_OK;
 }
 
+/* "TIME vm.undefined NAME (uuid UUID)". */
+static int print_undefined_event(const cJSON *params)
+{
+    const char *name, *uuid;
+    char stamp[32];
+
+    if (ctl_reply_str(params, "name", true, &name) < 0 ||
+        ctl_reply_str(params, "uuid", true, &uuid) < 0 ||
+        event_time(params, stamp, sizeof(stamp)) < 0)
+        return ctl_error("unexpected event from server");
+    printf("%s vm.undefined %s (uuid %s)\n", stamp, name, uuid);
+    return CTL_EXIT_OK;
+}
+
+/* Whether msg is the server's last word about a VM. */
+static bool is_undefined_event(const cJSON *msg)
+{
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+
+    return cJSON_IsString(method) && strcmp(method->valuestring, "vm.undefined") == 0;
+}
+
 static int show_event(const cJSON *msg, bool json)
 {
     struct rpc_msg m;
@@ -108,6 +131,8 @@ static int show_event(const cJSON *msg, bool json)
         status = print_snapshot_event(m.method, m.params);
     else if (strcmp(m.method, "snapshot.inconsistency") == 0)
         status = print_inconsistency_event(m.params);
+    else if (strcmp(m.method, "vm.undefined") == 0)
+        status = print_undefined_event(m.params);
     else
         return CTL_EXIT_OK;
     if (status == CTL_EXIT_OK && fflush(stdout) != 0)
@@ -168,6 +193,12 @@ int ctl_run_events(struct ctl *ctl, const struct ctl_args *a)
         if (msg == NULL)
             return stream_ended(&e);
         status = show_event(msg, ctl->json);
+        /* Following one VM, its undefinition ends the subscription: the
+         * server sends nothing more about it. */
+        if (a->argc > 0 && is_undefined_event(msg)) {
+            cJSON_Delete(msg);
+            return status;
+        }
         cJSON_Delete(msg);
     }
     return status;

@@ -153,7 +153,8 @@ const struct ctl_verb ctl_verbs[] = {
         .summary = "print VM state changes and snapshot events as they happen",
         .description = "Print each VM state change and snapshot event (of the VM NAME only, if\n"
                        "given) as it happens, until interrupted or until the server closes the\n"
-                       "connection.",
+                       "connection.  Following the VM NAME, print its vm.undefined event and\n"
+                       "exit 0 when it is undefined.",
         .run = ctl_run_events,
     },
     {

@@ -130,6 +130,8 @@ class Env:
         self.env["UBSAN_OPTIONS"] = "log_path=%s/ubsan:print_stacktrace=1" % self.asan_dir
         self.broker = None
         self.broker_args = []
+        # Runs in the broker's process before exec (resource limits, say).
+        self.broker_preexec = None
         self.broker_log = os.path.join(self.dir, "corrald.log")
         self.images = os.path.join(self.dir, "img")
         os.makedirs(self.images)
@@ -174,7 +176,7 @@ class Env:
             [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
             + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []) + self.emulator_args()
             + self.broker_args,
-            stdout=log, stderr=log, env=self.env)
+            stdout=log, stderr=log, env=self.env, preexec_fn=self.broker_preexec)
         log.close()
         deadline = time.time() + 20
         while time.time() < deadline:

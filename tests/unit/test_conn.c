@@ -743,6 +743,8 @@ struct srv_fx {
     struct rpc_server *srv;
     struct rpc_req *held;
     int nheld;
+    struct rpc_req *piled[RPC_MAX_INFLIGHT + 8];
+    int npiled;
     int echo_calls, admin_calls, authorize_calls;
     uid_t auth_uid;
     int drained;
@@ -772,6 +774,16 @@ static void m_hold(struct rpc_req *req, const cJSON *params, void *arg)
     s->nheld++;
 }
 
+static void m_pile(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct srv_fx *s = arg;
+
+    if (s->npiled < (int)(sizeof(s->piled) / sizeof(s->piled[0])))
+        s->piled[s->npiled++] = req;
+    else
+        rpc_req_done(req, NULL, NULL);
+}
+
 static int srv_authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
                          void *arg)
 {
@@ -790,6 +802,7 @@ static const struct rpc_method srv_methods[] = {
     {"test.echo", m_echo, 0},
     {"test.admin", m_admin, 1},
     {"test.hold", m_hold, 0},
+    {"test.pile", m_pile, 0},
 };
 
 static const struct rpc_server_ops srv_ops = {.authorize = srv_authorize};
@@ -822,6 +835,8 @@ static void srv_teardown(struct srv_fx *s)
     rpc_server_free(s->srv);
     if (s->held != NULL)
         rpc_req_done(s->held, NULL, NULL);
+    for (int i = 0; i < s->npiled; i++)
+        rpc_req_done(s->piled[i], NULL, NULL);
     event_base_free(s->base);
     unlink(s->path);
     if (rm_rf(s->dir, &e) < 0)
@@ -988,6 +1003,43 @@ SRV_TEST(server_error_after_client_left)
     s->held = NULL;
     cerr_set(&e, CE_QEMU_FAILED, "QEMU exited");
     rpc_req_done(req, NULL, &e);
+}
+
+/* A client that pipelines requests which are not answered yet: the server
+ * takes RPC_MAX_INFLIGHT of them, reads no more until one is done, then
+ * takes the next from what waited in the socket. */
+SRV_TEST(server_inflight_cap)
+{
+    int want = RPC_MAX_INFLIGHT, got = 0;
+
+    for (int i = 0; i < RPC_MAX_INFLIGHT + 5; i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"method\":\"test.pile\",\"id\":%d}\n",
+                 i);
+        peer_write_str(p, line);
+    }
+    pump_until(s->base, &s->npiled, want, 2000);
+    pump(s->base, 50);
+    EXPECT(s->npiled == RPC_MAX_INFLIGHT);
+    /* One answered: one more is read. */
+    rpc_req_done(s->piled[0], json_obj(), NULL);
+    s->piled[0] = s->piled[--s->npiled];
+    s->piled[s->npiled] = NULL;
+    pump_until(s->base, &s->npiled, want, 2000);
+    pump(s->base, 50);
+    EXPECT(s->npiled == RPC_MAX_INFLIGHT);
+    /* All answered: the rest are read. */
+    while (s->npiled > 0) {
+        rpc_req_done(s->piled[--s->npiled], json_obj(), NULL);
+        got++;
+    }
+    pump_until(s->base, &s->npiled, 4, 2000);
+    EXPECT(s->npiled == 4);
+    EXPECT(got == RPC_MAX_INFLIGHT);
+    cJSON *reply = peer_read(p, 1000);
+    int ok = is_result(reply, 0);
+    cJSON_Delete(reply);
+    EXPECT(ok);
 }
 
 /* ---- the blocking client against a server in a thread ---- */
@@ -1228,6 +1280,7 @@ int main(void)
     RUN(server_authorize_refuses);
     RUN(server_request_outlives_client);
     RUN(server_error_after_client_left);
+    RUN(server_inflight_cap);
     RUN(blocking_client);
     RUN(blocking_client_no_server);
     return unit_done();

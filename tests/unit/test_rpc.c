@@ -3,6 +3,7 @@
 #include "proto/rpc.h"
 
 #include <limits.h>
+#include <math.h>
 #include <regex.h>
 
 #include "tests/unit/unit.h"
@@ -592,6 +593,48 @@ static void param_int(void)
     EXPECT(out == -7);
 }
 
+/* Untrusted numbers (a supervisor's seq, a VM-written record): only whole
+ * numbers in range convert; NaN, infinities and huge values never reach a
+ * cast. */
+static void get_uint_untrusted(void)
+{
+    cJSON *p = parse_str("{\"n\":42,\"zero\":0,\"top\":9007199254740992,"
+                         "\"above\":9007199254740994,\"neg\":-1,\"huge\":1e300,"
+                         "\"frac\":0.5,\"str\":\"7\",\"small\":10}");
+    unsigned long long out = 7;
+    int ok[13];
+
+    EXPECT(p != NULL);
+    /* cJSON never parses NaN or infinities from text; a peer's cJSON could
+     * still hold them. */
+    cJSON_AddItemToObject(p, "nan", cJSON_CreateNumber(NAN));
+    cJSON_AddItemToObject(p, "inf", cJSON_CreateNumber(INFINITY));
+    ok[0] = json_get_uint(p, "n", JSON_UINT_MAX, &out) == 0 && out == 42;
+    ok[1] = json_get_uint(p, "zero", JSON_UINT_MAX, &out) == 0 && out == 0;
+    ok[2] = json_get_uint(p, "top", JSON_UINT_MAX, &out) == 0 && out == JSON_UINT_MAX;
+    out = 7;
+    /* 2^53 + 1 is not a double: the text parses to 2^53 + 2. */
+    ok[3] = json_get_uint(p, "above", JSON_UINT_MAX, &out) < 0;
+    ok[4] = json_get_uint(p, "neg", JSON_UINT_MAX, &out) < 0;
+    ok[5] = json_get_uint(p, "huge", JSON_UINT_MAX, &out) < 0;
+    ok[6] = json_get_uint(p, "nan", JSON_UINT_MAX, &out) < 0;
+    ok[7] = json_get_uint(p, "inf", JSON_UINT_MAX, &out) < 0;
+    ok[8] = json_get_uint(p, "frac", JSON_UINT_MAX, &out) < 0;
+    ok[9] = json_get_uint(p, "str", JSON_UINT_MAX, &out) < 0;
+    ok[10] = json_get_uint(p, "missing", JSON_UINT_MAX, &out) < 0;
+    ok[11] = json_get_uint(p, "small", 9, &out) < 0;
+    /* A max above 2^53 is clamped to it. */
+    ok[12] = json_get_uint(p, "above", ~0ULL, &out) < 0;
+    cJSON_Delete(p);
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (!ok[i])
+            printf("# case %zu\n", i);
+        EXPECT(ok[i]);
+    }
+    EXPECT(out == 7);
+    EXPECT(json_get_uint(NULL, "n", 10, &out) < 0);
+}
+
 /* Codes declared in common/error.h, read from the source when the test runs
  * from the top of the tree, so that a code added there without a name is
  * caught; the list above otherwise. */
@@ -678,6 +721,7 @@ int main(void)
     RUN(param_string);
     RUN(param_bool);
     RUN(param_int);
+    RUN(get_uint_untrusted);
     RUN(cerr_names_distinct);
     return unit_done();
 }
