@@ -44,7 +44,10 @@ def supervisor_killed(env):
     os.kill(info["supervisor_pid"], signal.SIGKILL)
     deadline = time.time() + 30
     now = info
-    while time.time() < deadline and now["supervisor_pid"] == info["supervisor_pid"]:
+    # vm.info names the new supervisor as soon as it is spawned; it has
+    # taken QEMU over once the reason is no longer "supervisor restarting".
+    while time.time() < deadline and (now["supervisor_pid"] == info["supervisor_pid"]
+                                      or now["reason"] == "supervisor restarting"):
         time.sleep(0.1)
         now = env.info("vm1")
     # QEMU runs on: a new supervisor took it over.
