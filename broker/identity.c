@@ -1,7 +1,6 @@
 #include "broker/identity.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,36 +104,12 @@ int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e)
     return 0;
 }
 
-static uid_t walk_uid;
-static gid_t walk_gid;
-
-static int chown_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (type == FTW_SL)
-        return 0;
-    return lchown(path, walk_uid, walk_gid) < 0 ? -1 : 0;
-}
-
 int identity_prepare(struct bvm *vm, struct cerr *e)
 {
     cJSON *j, *disks;
 
     if (!vm->has_identity)
         return 0;
-    walk_uid = vm->uid;
-    walk_gid = vm->gid;
-    /* The owner reaches the control socket through the run directory's
-     * group; the supervisor refuses anyone else of that group at accept. */
-    struct passwd *pw = vm->owner != 0 ? getpwuid(vm->owner) : NULL;
-    gid_t rungid = pw != NULL ? pw->pw_gid : vm->gid;
-    if (nftw(vm->state_dir, chown_one, 16, FTW_PHYS) < 0 || chmod(vm->state_dir, 0750) < 0 ||
-        chown(vm->run_dir, vm->uid, rungid) < 0 || chmod(vm->run_dir, 0750) < 0) {
-        cerr_set(e, CE_SYSTEM, "VM %s: cannot hand its directories to uid %ld: %s", vm->def->name,
-                 (long)vm->uid, strerror(errno));
-        return -1;
-    }
     j = identity_read(vm);
     if (j == NULL)
         j = json_obj();

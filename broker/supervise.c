@@ -3,6 +3,7 @@
 #include "broker/identity.h"
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
+#include "broker/vm_dirs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,6 @@
 #include "proto/server.h"
 
 #define STATUS_MAX (64 * 1024)
-#define RECORD_MAX (64 * 1024)
 
 static void maint_fail_queue(struct bvm *vm, const struct cerr *e);
 static void maint_flush(struct bvm *vm);
@@ -119,6 +119,7 @@ void sup_finish(struct bvm *vm)
     supervise_release(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
         log_warn("VM %s: %s", vm->def->name, e.msg);
+    vm_dirs_migrate_stopped(vm);
 }
 
 bool sup_kill_qemu(struct bvm *vm)
@@ -142,7 +143,7 @@ static void persist_report(struct bvm *vm, const cJSON *report)
     struct cerr e;
     size_t len;
     char *line = report ? rpc_serialize(report, &len, &e) : NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
 
     if (fd < 0 || line == NULL || write(fd, line, len) != (ssize_t)len || fsync(fd) < 0)
         log_err("VM %s: cannot persist an inconsistency report in %s: %s", vm->def->name, path,
@@ -306,10 +307,8 @@ static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)
 
 int sup_connect(struct bvm *vm, rpc_reply_cb subscribed, int timeout_ms, struct cerr *e)
 {
-    char *path = xasprintf("%s/control.sock", vm->run_dir);
-    int fd = unix_connect(path, e);
+    int fd = vm_dirs_connect(vm, e);
 
-    free(path);
     if (fd < 0)
         return -1;
     vm->sup_conn = rpc_conn_new(vm->b->base, fd, sup_message, sup_closed, vm);
@@ -381,8 +380,9 @@ static void settle_maintenance(struct bvm *vm, const char *how)
 
 void sup_settle(struct bvm *vm, const char *how)
 {
-    char *exit_path = xasprintf("%s/last-exit.json", vm->state_dir);
-    cJSON *facts = json_read_object_file(exit_path, RECORD_MAX);
+    struct cerr re;
+    /* Written by the supervisor: untrusted, and absent after a crash. */
+    cJSON *facts = vm_dirs_read_json(vm->vm_dir, "last-exit.json", VM_DIRS_RECORD_MAX, &re);
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(facts, "state");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(facts, "reason");
     const cJSON *when = cJSON_GetObjectItemCaseSensitive(facts, "time");
@@ -397,7 +397,6 @@ void sup_settle(struct bvm *vm, const char *how)
      * died before saying anything crashed like its predecessor. */
     bool refused = vm->readopting && vm->readopt_error[0] != '\0';
 
-    free(exit_path);
     /* Answers still on their way from it no longer count. */
     vm->reattaching = false;
     vm->readopting = false;
@@ -606,6 +605,9 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
 {
     char qemu[24], kvm[24];
     gid_t kvm_gid = kvm_group(vm);
+    /* Opened by the supervisor before it drops root: the VM's uid cannot
+     * read the state directory it lives in. */
+    char *definition = xasprintf("%s/domain.xml", vm->state_dir);
     pid_t pid;
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
@@ -614,22 +616,25 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
     if (pid < 0) {
         cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
                  strerror(errno));
+        free(definition);
         return -1;
     }
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[24] = {vm->b->supervisor_path,
+        char *argv[26] = {vm->b->supervisor_path,
                           "--name",
                           vm->def->name,
+                          "--definition",
+                          definition,
                           "--state-dir",
-                          vm->state_dir,
+                          vm->vm_dir,
                           "--run-dir",
                           vm->run_dir,
                           "--status-fd",
                           "3"};
         char uid[24], gid[24], owner[24];
-        int n = 9;
+        int n = 11;
         snprintf(owner, sizeof(owner), "%ld", (long)vm->owner);
         argv[n++] = "--owner";
         argv[n++] = owner;
@@ -662,6 +667,7 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
         dprintf(2, "corrald: cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    free(definition);
     return pid;
 }
 
@@ -675,7 +681,7 @@ static int prepare_run(struct bvm *vm, struct cerr *e)
 
     free(vmdirs);
     if (rc < 0 || rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0 ||
-        identity_assign(vm->b, vm, e) < 0)
+        identity_assign(vm->b, vm, e) < 0 || vm_dirs_prepare(vm, e) < 0)
         return -1;
     if (identity_prepare(vm, e) < 0) {
         /* Whatever was handed over already goes back. */
