@@ -210,7 +210,8 @@ static struct domain_def *load_def(const char *dir, const char *name, struct cer
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     size_t len = 0;
     /* Not blocked by a FIFO a VM uid planted while the layout let it. */
-    char *xml = dfd >= 0 ? file_read_untrusted(dfd, "domain.xml", XML_UNTRUSTED_MAX, &len, e) : NULL;
+    char *xml =
+        dfd >= 0 ? file_read_untrusted(dfd, "domain.xml", XML_UNTRUSTED_MAX, &len, e) : NULL;
     char *warnings = NULL;
     struct domain_def *def = NULL;
 
@@ -468,9 +469,9 @@ cJSON *registry_reports(const struct bvm *vm, struct cerr *e)
 
     /* No file: nothing was ever reported.  Read as the VM uid's could be
      * while a VM in the old layout still runs (vm_dirs.h). */
-    if (dfd < 0 || (path_exists(path) && (text = file_read_untrusted(dfd, "inconsistencies.jsonl",
-                                                                     64 * 1024 * 1024, &len, e)) ==
-                                             NULL)) {
+    if (dfd < 0 ||
+        (path_exists(path) && (text = file_read_untrusted(dfd, "inconsistencies.jsonl",
+                                                          64 * 1024 * 1024, &len, e)) == NULL)) {
         if (dfd < 0)
             cerr_set(e, CE_SYSTEM, "cannot open %s: %s", vm->state_dir, strerror(errno));
         else

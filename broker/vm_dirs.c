@@ -172,8 +172,8 @@ int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
      * do, and the peer is checked all the same since it could be swapped
      * for a link in between. */
     if (fstatat(dfd, "control.sock", &st, AT_SYMLINK_NOFOLLOW) < 0)
-        cerr_set(e, CE_SUPERVISOR, "VM %s: no control socket in %s: %s", vm->def->name,
-                 vm->run_dir, strerror(errno));
+        cerr_set(e, CE_SUPERVISOR, "VM %s: no control socket in %s: %s", vm->def->name, vm->run_dir,
+                 strerror(errno));
     else if (!S_ISSOCK(st.st_mode) || (vm->has_identity && st.st_uid != vm->uid)) {
         cerr_set(e, CE_SUPERVISOR,
                  "VM %s: %s/control.sock is not a socket of the VM's uid; not connecting",
@@ -217,8 +217,8 @@ bool vm_dirs_old_layout(const char *dir)
 
     if (dfd < 0)
         return false;
-    if (fstat(dfd, &st) < 0 || st.st_uid != 0 ||
-        fstatat(dfd, "vm", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+    if (fstat(dfd, &st) < 0 || st.st_uid != 0 || fstatat(dfd, "vm", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISDIR(st.st_mode)) {
         close(dfd);
         return true;
     }
@@ -319,8 +319,7 @@ static int move_supervisor_files(int dfd, int vfd, const char *dir, const char *
             continue;
         if (is_root_temp(de->d_name)) {
             if (unlinkat(dfd, de->d_name, 0) < 0)
-                log_warn("VM %s: cannot remove %s/%s: %s", name, dir, de->d_name,
-                         strerror(errno));
+                log_warn("VM %s: cannot remove %s/%s: %s", name, dir, de->d_name, strerror(errno));
             continue;
         }
         /* renameat moves a link as a link: nothing is followed. */
@@ -349,8 +348,8 @@ int vm_dirs_migrate(const struct broker *b, const char *dir, const char *name, s
     }
     /* vm/ comes last: while it is missing, the records are still to be
      * checked. */
-    from_vm = st.st_uid != 0 || fstatat(dfd, "vm", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-              !S_ISDIR(st.st_mode);
+    from_vm =
+        st.st_uid != 0 || fstatat(dfd, "vm", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode);
     /* First the directory: from here on the VM's uid can neither add nor
      * swap an entry in it. */
     if (give_dir(dfd, dir, 0, 0, 0700, e) < 0) {

@@ -340,8 +340,7 @@ static int rm_at(int parent, const char *name, dev_t dev, int depth, const char 
     }
     fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot open directory %s under %s: %s", name, top,
-                 strerror(errno));
+        cerr_set(e, CE_SYSTEM, "cannot open directory %s under %s: %s", name, top, strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) < 0) {

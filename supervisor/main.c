@@ -204,11 +204,12 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
-               "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
-               "[--maintenance | --adopt PID] "
-               "[--debug]\n"
-               "Started by corrald, one per running VM; see corral-supervisor(8).\n");
+    fprintf(f,
+            "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
+            "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
+            "[--maintenance | --adopt PID] "
+            "[--debug]\n"
+            "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
 /* The definition is the broker's, in a directory this VM's uid may not
@@ -315,8 +316,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (name == NULL || definition == NULL || state_dir == NULL || run_dir == NULL || optind != argc ||
-        (maintenance && adopt > 0)) {
+    if (name == NULL || definition == NULL || state_dir == NULL || run_dir == NULL ||
+        optind != argc || (maintenance && adopt > 0)) {
         usage(stderr);
         return 2;
     }
