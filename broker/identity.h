@@ -1,9 +1,10 @@
 /* Per-VM runtime identities.  With a uid range configured, each VM runs its
  * supervisor and QEMU under its own uid and gid, allocated from the range and
  * recorded in STATE/vms/NAME/identity.json so that the VM keeps it.  Before a
- * start the broker hands the VM's state and run directories and its disk
- * images to that identity; after the stop it gives the images back to their
- * previous owners, as libvirt's DAC driver does with dynamic ownership. */
+ * start the broker hands the VM's disk images to that identity (its
+ * directories: broker/vm_dirs.h); after the stop it gives the images back to
+ * their previous owners, as libvirt's DAC driver does with dynamic
+ * ownership. */
 #ifndef CORRAL_IDENTITY_H
 #define CORRAL_IDENTITY_H
 
@@ -11,8 +12,8 @@
 
 /* Loads vm's recorded identity or allocates a free one from the range. */
 int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e);
-/* Hands the VM's directories and disks to its identity, recording the disks'
- * previous owners durably first. */
+/* Hands the VM's disks to its identity, recording their previous owners
+ * durably first. */
 int identity_prepare(struct bvm *vm, struct cerr *e);
 /* Gives the disks back to their recorded owners (after the VM stopped). */
 void identity_release(struct bvm *vm);

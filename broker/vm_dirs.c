@@ -292,9 +292,12 @@ static void take_record(const struct broker *b, int dfd, const char *dir, const 
             log_err("VM %s: cannot remove %s: %s", name, path, strerror(errno));
     } else if (file_write_atomic(path, text, len, r->mode, &e) < 0)
         log_err("VM %s: cannot take %s back for root: %s", name, path, e.msg);
-    else if (j != NULL)
+    else if (j != NULL) {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+            len--;
         log_warn("VM %s: kept %s from the old layout, where the VM's uid could write it: %.*s",
                  name, path, (int)(len > 300 ? 300 : len), text);
+    }
     cJSON_Delete(j);
     free(text);
     free(path);

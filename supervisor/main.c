@@ -212,13 +212,6 @@ static void usage(FILE *f)
             "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
-/* The definition is the broker's, in a directory this VM's uid may not
- * read: its text is read while still root, parsed after the drop. */
-static char *read_definition(const char *path, size_t *len, struct cerr *e)
-{
-    return file_read_untrusted(AT_FDCWD, path, XML_UNTRUSTED_MAX, len, e);
-}
-
 static struct domain_def *parse_definition(const char *xml, size_t len, const char *path,
                                            const char *name, struct cerr *e)
 {
@@ -327,7 +320,9 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    xml = read_definition(definition, &xml_len, &e);
+    /* The definition is the broker's, in a directory this VM's uid may not
+     * read: its text is read while still root, parsed after the drop. */
+    xml = file_read_untrusted(AT_FDCWD, definition, XML_UNTRUSTED_MAX, &xml_len, &e);
     if (xml == NULL) {
         log_err("VM %s: cannot read its definition: %s", name, e.msg);
         return 1;

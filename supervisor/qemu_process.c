@@ -14,6 +14,9 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 
+/* What QEMU may print while this process is not reading. */
+#define QEMU_OUT_BUFFER (1024 * 1024)
+
 static int log_open(struct qemu_process *p, struct cerr *e)
 {
     struct stat st;
@@ -27,20 +30,22 @@ static int log_open(struct qemu_process *p, struct cerr *e)
     return 0;
 }
 
-/* qemu.log becomes qemu.log.1 (the older one goes) and a new one begins. */
+/* qemu.log becomes qemu.log.1 (the older one goes) and a new one begins.
+ * When that fails, QEMU's output is dropped rather than let grow. */
 static int log_rotate(struct qemu_process *p, struct cerr *e)
 {
     char *old = xasprintf("%s.1", p->log_path);
     int rc = rename(p->log_path, old);
 
-    if (rc < 0)
-        cerr_set(e, CE_SYSTEM, "cannot rotate QEMU log %s: %s", p->log_path, strerror(errno));
+    if (rc < 0 && errno != ENOENT)
+        cerr_set(e, CE_SYSTEM, "cannot rotate QEMU log %s; dropping QEMU's output: %s", p->log_path,
+                 strerror(errno));
     free(old);
     if (p->log_fd >= 0)
         close(p->log_fd);
     p->log_fd = -1;
     p->log_start = 0;
-    return rc < 0 ? -1 : log_open(p, e);
+    return rc < 0 && errno != ENOENT ? -1 : log_open(p, e);
 }
 
 /* Copies what QEMU printed into the log, keeping it under QEMU_LOG_MAX;
@@ -64,7 +69,7 @@ static void out_cb(evutil_socket_t fd, short what, void *arg)
                 event_del(p->out_ev);
             return;
         }
-        if (p->log_size + n > QEMU_LOG_MAX && log_rotate(p, &e) < 0)
+        if (p->log_fd >= 0 && p->log_size + n > QEMU_LOG_MAX && log_rotate(p, &e) < 0)
             log_warn("QEMU pid %ld: %s", (long)p->pid, e.msg);
         if (p->log_fd >= 0) {
             ssize_t w = write(p->log_fd, buf, (size_t)n);
@@ -145,8 +150,11 @@ int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct arg
     if (out_watch(p, base, out_path, e) < 0)
         goto fail;
     /* Non-blocking for QEMU too: a supervisor that does not read in time
-     * (or has died) costs QEMU its output, never a stall. */
+     * (or has died) costs QEMU its output, never a stall; the larger
+     * buffer (best effort) keeps bursts. */
     outfd = open(out_path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (outfd >= 0 && fcntl(outfd, F_SETPIPE_SZ, QEMU_OUT_BUFFER) < 0)
+        log_debug("cannot enlarge QEMU's output FIFO: %s", strerror(errno));
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (outfd < 0 || nullfd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot prepare QEMU's stdio: %s", strerror(errno));

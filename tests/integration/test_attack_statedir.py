@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import corraltest
 from corraltest import Fail, Skip, check, pid_alive, run
 
 # The attacker's interpreter: one any uid may run (the harness's own may sit
@@ -421,6 +422,45 @@ def migration(env):
     check("vm1" in out, "root still has the VM: " + out)
 
 
+def upgrade_with_running_vm(env):
+    """A VM started by the previous broker (old layout) runs across the
+    upgrade: its supervisor keeps writing where it did, and the VM is
+    migrated when it stops.  Needs the previous build: CORRAL_OLD_BUILD=DIR
+    (a `make` of the commit before the vm/ layout)."""
+    need_root()
+    old = os.environ.get("CORRAL_OLD_BUILD")
+    if not old:
+        raise Skip("set CORRAL_OLD_BUILD to a build of the previous layout")
+    new = corraltest.BUILD
+    corraltest.BUILD = os.path.abspath(old)
+    try:
+        env.start_broker()
+        env.define("vm1", machine="none", disks=[(env.qcow2("a.qcow2"), "vda")])
+        env.ctl("start", "vm1")
+        env.ctl("snapshot-create-as", "vm1", "s1")
+        qemu = env.info("vm1")["qemu_pid"]
+        env.stop_broker(signal.SIGKILL)
+    finally:
+        corraltest.BUILD = new
+    sdir = os.path.join(env.state, "vms", "vm1")
+    check(os.path.exists(os.path.join(sdir, "snapshots", "s1.xml")), "the old layout")
+    env.start_broker()
+    check("is in the old layout and its supervisor runs" in env.log_tail(100000),
+          "the migration waits for the VM to stop")
+    _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
+    check(out.split() == ["s1"], "the old supervisor serves its snapshots: " + out)
+    check(env.info("vm1")["qemu_pid"] == qemu, "the same QEMU runs")
+    env.ctl("destroy", "vm1")
+    wait_until("the stopped VM is migrated",
+               lambda: os.path.exists(os.path.join(sdir, "vm", "snapshots", "s1.xml")))
+    check(os.stat(sdir).st_uid == 0, "migrated once stopped: the state directory is root's")
+    env.ctl("start", "vm1")
+    _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
+    check(out.split() == ["s1"], "the new supervisor finds the snapshot: " + out)
+    env.ctl("snapshot-delete", "vm1", "s1")
+    env.ctl("destroy", "vm1")
+
+
 if __name__ == "__main__":
     sys.exit(run([records_out_of_reach, fifo_records, symlinks_then_undefine, fake_control_socket,
-                  qemu_log_capped, migration]))
+                  qemu_log_capped, migration, upgrade_with_running_vm]))
