@@ -120,22 +120,32 @@ cJSON *vm_dirs_read_json(const char *dir, const char *name, size_t max, struct c
 {
     int dfd = open_dir(dir, e);
     size_t len = 0;
+    struct stat st;
     char *text;
-    cJSON *j;
+    cJSON *j = NULL;
 
     if (dfd < 0)
         return NULL;
-    text = file_read_untrusted(dfd, name, max, &len, e);
-    close(dfd);
-    if (text == NULL)
-        return NULL;
-    j = json_parse(text, len, e);
-    free(text);
-    if (j != NULL && !cJSON_IsObject(j)) {
-        cerr_set(e, CE_PARSE, "%s/%s does not hold a JSON object", dir, name);
-        cJSON_Delete(j);
+    /* Missing is ordinary (a crash, a first run); anything else that fails
+     * is worth a line. */
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot examine %s/%s: %s", dir, name, strerror(errno));
+        close(dfd);
         return NULL;
     }
+    text = file_read_untrusted(dfd, name, max, &len, e);
+    close(dfd);
+    if (text != NULL) {
+        j = json_parse(text, len, e);
+        free(text);
+    }
+    if (j != NULL && !cJSON_IsObject(j)) {
+        cerr_set(e, CE_PARSE, "it does not hold a JSON object");
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    if (j == NULL)
+        log_warn("ignoring %s/%s, which a VM's uid writes: %s", dir, name, e->msg);
     return j;
 }
 

@@ -190,6 +190,8 @@ def fifo_records(env):
     info = env.info("vm1")
     check(info["state"] == "shut off" and "last_exit" not in info,
           "dominfo answers without the planted exit facts: %r" % info)
+    check("ignoring %s/last-exit.json, which a VM's uid writes: last-exit.json is not a regular "
+          "file" % vdir in env.log_tail(100000), "the planted FIFO is named in the log")
     # A FIFO as the run record, found by a restarted broker.
     env.ctl("start", "vm1")
     uid = vm_uid(env, "vm1")
@@ -199,6 +201,8 @@ def fifo_records(env):
     env.start_broker()
     out = list_completes(env)
     check("vm1" in out, "the VM is listed: " + out)
+    check("ignoring %s/supervisor.json" % rdir in env.log_tail(100000),
+          "the planted run record is named in the log")
     # Without a run record it believes, the broker manages nothing of it:
     # what ran is a leftover.
     wait_until("the unrecorded QEMU is gone", lambda: not pid_alive(qemu))
