@@ -148,10 +148,10 @@ static void adopt_one(struct bvm *vm)
         /* Nothing of it runs under a supervisor (what runs all the same
          * is killed as a leftover): disks handed over by a run that never
          * ended properly go back. */
+        vm_dirs_migrate_stopped(vm);
         identity_release(vm);
         if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
             log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);
-        vm_dirs_migrate_stopped(vm);
         return;
     }
     if (cJSON_IsNumber(proto) && proto->valueint != RPC_PROTOCOL_VERSION)

@@ -1,5 +1,7 @@
 #include "broker/identity.h"
 
+#include "broker/vm_dirs.h"
+
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -21,11 +23,10 @@ static char *identity_path(const struct bvm *vm)
 
 static cJSON *identity_read(const struct bvm *vm)
 {
-    char *path = identity_path(vm);
-    cJSON *j = json_read_object_file(path, IDENTITY_MAX);
+    struct cerr e;
 
-    free(path);
-    return j;
+    /* The VM's uid could write it in the old layout (broker/vm_dirs.h). */
+    return vm_dirs_read_json(vm->state_dir, "identity.json", IDENTITY_MAX, &e);
 }
 
 static int identity_write(const struct bvm *vm, const cJSON *j, struct cerr *e)

@@ -115,11 +115,12 @@ void sup_finish(struct bvm *vm)
 {
     struct cerr e;
 
+    /* First, so that the disks go back as a checked record says. */
+    vm_dirs_migrate_stopped(vm);
     identity_release(vm);
     supervise_release(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
         log_warn("VM %s: %s", vm->def->name, e.msg);
-    vm_dirs_migrate_stopped(vm);
 }
 
 bool sup_kill_qemu(struct bvm *vm)
@@ -143,7 +144,7 @@ static void persist_report(struct bvm *vm, const cJSON *report)
     struct cerr e;
     size_t len;
     char *line = report ? rpc_serialize(report, &len, &e) : NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
 
     if (fd < 0 || line == NULL || write(fd, line, len) != (ssize_t)len || fsync(fd) < 0)
         log_err("VM %s: cannot persist an inconsistency report in %s: %s", vm->def->name, path,
