@@ -81,8 +81,14 @@ int vm_dirs_prepare(struct bvm *vm, struct cerr *e)
     int sfd = -1, vfd = -1, rfd = -1, rc = -1;
     struct cerr le;
 
-    if (vm->old_layout)
-        vm_dirs_migrate_stopped(vm);
+    vm_dirs_migrate_stopped(vm);
+    if (vm->old_layout) {
+        cerr_set(e, CE_SYSTEM,
+                 "VM %s: its state directory %s could not be migrated to the current layout "
+                 "(the broker's log says why)",
+                 vm->def->name, vm->state_dir);
+        return -1;
+    }
     sfd = open_dir(vm->state_dir, &le);
     if (sfd >= 0)
         vfd = open_subdir(sfd, "vm", 0750, vm->vm_dir, &le);
@@ -173,15 +179,16 @@ static int check_peer(const struct bvm *vm, int fd, struct cerr *e)
 
 int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
 {
-    int dfd = open_dir(vm->run_dir, e), fd = -1;
+    int dfd = open_dir(vm->run_dir, e), sfd = -1, fd = -1;
     struct stat st;
 
     if (dfd < 0)
         return -1;
-    /* A link would be followed by connect(): only the socket itself will
-     * do, and the peer is checked all the same since it could be swapped
-     * for a link in between. */
-    if (fstatat(dfd, "control.sock", &st, AT_SYMLINK_NOFOLLOW) < 0)
+    /* The socket inode itself, held while it is checked and connected to:
+     * a link in its place is opened as a link, and nothing is swapped in
+     * between. */
+    sfd = openat(dfd, "control.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (sfd < 0 || fstat(sfd, &st) < 0)
         cerr_set(e, CE_SUPERVISOR, "VM %s: no control socket in %s: %s", vm->def->name, vm->run_dir,
                  strerror(errno));
     else if (!S_ISSOCK(st.st_mode) || (vm->has_identity && st.st_uid != vm->uid)) {
@@ -189,10 +196,17 @@ int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
                  "VM %s: %s/control.sock is not a socket of the VM's uid; not connecting",
                  vm->def->name, vm->run_dir);
         log_warn("%s", e->msg);
-    } else if ((fd = unix_connect_at(dfd, "control.sock", e)) >= 0 && check_peer(vm, fd, e) < 0) {
-        close(fd);
-        fd = -1;
+    } else {
+        char *what = xasprintf("%s/control.sock", vm->run_dir);
+        fd = unix_connect_opened(sfd, what, e);
+        free(what);
+        if (fd >= 0 && check_peer(vm, fd, e) < 0) {
+            close(fd);
+            fd = -1;
+        }
     }
+    if (sfd >= 0)
+        close(sfd);
     close(dfd);
     return fd;
 }

@@ -123,18 +123,14 @@ cJSON *domain_def_to_json(const struct domain_def *def)
     return o;
 }
 
-int unix_connect_at(int dirfd, const char *name, struct cerr *e)
+int unix_connect_opened(int pathfd, const char *what, struct cerr *e)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd, n;
+    int fd;
 
-    /* Through the directory fd: no component above name is looked up
-     * again, and the path fits sun_path whatever the run directory. */
-    n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dirfd, name);
-    if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-        cerr_set(e, CE_SYSTEM, "socket name %s is too long", name);
-        return -1;
-    }
+    /* The magic link names the socket inode pathfd holds: nothing of the
+     * path it was opened by is looked up again, and the name fits. */
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pathfd);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create a socket: %s", strerror(errno));
@@ -143,7 +139,7 @@ int unix_connect_at(int dirfd, const char *name, struct cerr *e)
     /* A Unix stream connect completes at once or fails (EAGAIN: the
      * listener's backlog is full); non-blocking, it never waits. */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        cerr_set(e, CE_SUPERVISOR, "cannot connect to %s: %s", name,
+        cerr_set(e, CE_SUPERVISOR, "cannot connect to %s: %s", what,
                  errno == EAGAIN ? "its listener is not accepting connections" : strerror(errno));
         close(fd);
         return -1;
