@@ -76,6 +76,79 @@ static int open_subdir(int dirfd, const char *sub, mode_t mode, const char *what
     return fd;
 }
 
+/* Deepest tree give_tree descends into, as rm_rf. */
+#define GIVE_DEPTH_MAX 64
+
+/* Gives what the directory fd holds to uid:gid, through fds and on its file
+ * system only.  Directories and regular files of one link go; links,
+ * FIFOs, sockets and a file with more than one name (a hard link the old
+ * owner may have made to a file elsewhere) stay as they are.  Returns how
+ * many entries were skipped, or -1. */
+static int give_tree(int fd, dev_t dev, uid_t uid, gid_t gid, int depth, const char *top,
+                     struct cerr *e)
+{
+    int iter = dup(fd), skipped = 0;
+    DIR *d = iter >= 0 ? fdopendir(iter) : NULL;
+    struct dirent *de;
+
+    if (d == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot read a directory under %s: %s", top, strerror(errno));
+        if (iter >= 0)
+            close(iter);
+        return -1;
+    }
+    while (skipped >= 0 && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int c;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        c = openat(fd, de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (c < 0 || fstat(c, &st) < 0 || st.st_dev != dev ||
+            !(S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink == 1))) {
+            skipped++;
+        } else if ((st.st_uid != uid || st.st_gid != gid) &&
+                   fchownat(c, "", uid, gid, AT_EMPTY_PATH) < 0) {
+            cerr_set(e, CE_SYSTEM, "cannot give %s under %s to uid %ld: %s", de->d_name, top,
+                     (long)uid, strerror(errno));
+            skipped = -1;
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub = depth < GIVE_DEPTH_MAX
+                          ? openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                          : -1;
+            struct stat sst;
+            int n = -1;
+            /* The directory listed is the one just given. */
+            if (sub >= 0 && fstat(sub, &sst) == 0 && sst.st_ino == st.st_ino && sst.st_dev == dev)
+                n = give_tree(sub, dev, uid, gid, depth + 1, top, e);
+            else
+                cerr_set(e, CE_SYSTEM, "cannot descend into %s under %s", de->d_name, top);
+            skipped = n < 0 ? -1 : skipped + n;
+            if (sub >= 0)
+                close(sub);
+        }
+        if (c >= 0)
+            close(c);
+    }
+    closedir(d);
+    return skipped;
+}
+
+/* vm/ is not the VM uid's yet: new, migrated, or the VM's uid changed.
+ * What its previous owner (root, another uid) left there becomes the VM's
+ * too, once. */
+static int hand_over_contents(const struct bvm *vm, int vfd, dev_t dev, struct cerr *e)
+{
+    int skipped = give_tree(vfd, dev, vm->uid, vm->gid, 0, vm->vm_dir, e);
+
+    if (skipped > 0)
+        log_warn("VM %s: %d entries under %s are not plain files or directories; left to their "
+                 "owners",
+                 vm->def->name, skipped, vm->vm_dir);
+    else if (skipped == 0)
+        log_debug("VM %s: handed %s to uid %ld", vm->def->name, vm->vm_dir, (long)vm->uid);
+    return skipped < 0 ? -1 : 0;
+}
+
 int vm_dirs_prepare(struct bvm *vm, struct cerr *e)
 {
     int sfd = -1, vfd = -1, rfd = -1, rc = -1;
@@ -105,9 +178,13 @@ int vm_dirs_prepare(struct bvm *vm, struct cerr *e)
         gid_t rungid = pw != NULL ? pw->pw_gid : vm->gid;
         /* The VM's uid passes through the state directory to vm/ and
          * reads nothing of the broker's there. */
-        if (give_dir(sfd, vm->state_dir, 0, vm->gid, 0710, &le) == 0 &&
-            give_dir(vfd, vm->vm_dir, vm->uid, vm->gid, 0750, &le) == 0 &&
-            give_dir(rfd, vm->run_dir, vm->uid, rungid, 0750, &le) == 0)
+        struct stat st;
+        if (fstat(vfd, &st) < 0)
+            cerr_set(&le, CE_SYSTEM, "cannot examine %s: %s", vm->vm_dir, strerror(errno));
+        else if ((st.st_uid == vm->uid || hand_over_contents(vm, vfd, st.st_dev, &le) == 0) &&
+                 give_dir(sfd, vm->state_dir, 0, vm->gid, 0710, &le) == 0 &&
+                 give_dir(vfd, vm->vm_dir, vm->uid, vm->gid, 0750, &le) == 0 &&
+                 give_dir(rfd, vm->run_dir, vm->uid, rungid, 0750, &le) == 0)
             rc = 0;
     }
 out:

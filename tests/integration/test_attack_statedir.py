@@ -387,6 +387,15 @@ def migration(env):
     with open(os.path.join(sdir, "inconsistencies.jsonl"), "a") as f:
         f.write(json.dumps(report) + "\n")
     to_old_layout(env, "vm1", uid)
+    # What a broker without a uid range left is root's; a hard link to a
+    # root-owned file (where the kernel lets a uid make one) must stay
+    # root's when the VM's files are handed over.
+    for root, dirs, files in os.walk(os.path.join(sdir, "snapshots")):
+        for n in [""] + dirs + files:
+            os.lchown(os.path.join(root, n), 0, 0)
+    d = decoy(env)
+    before = fingerprint(d)
+    os.link(os.path.join(d, "sub", "precious"), os.path.join(sdir, "hardlink"))
 
     env.start_broker()
     st = os.stat(sdir)
@@ -407,6 +416,8 @@ def migration(env):
     check(vm_uid(env, "vm1") == uid, "the VM keeps its uid")
     env.ctl("snapshot-delete", "vm1", "s1", user=alice)
     env.ctl("destroy", "vm1", user=alice)
+    check(fingerprint(d) == before, "the hard-linked file stayed root's")
+    os.unlink(os.path.join(sdir, "vm", "hardlink"))
 
     # Forged in the old layout: an owner from the VM uid range, and an
     # identity outside it, are dropped with a log line.
