@@ -35,51 +35,60 @@ static int log_open(struct qemu_process *p, struct cerr *e)
 static int log_rotate(struct qemu_process *p, struct cerr *e)
 {
     char *old = xasprintf("%s.1", p->log_path);
-    int rc = rename(p->log_path, old);
+    int err = rename(p->log_path, old) < 0 ? errno : 0;
 
-    if (rc < 0 && errno != ENOENT)
-        cerr_set(e, CE_SYSTEM, "cannot rotate QEMU log %s; dropping QEMU's output: %s", p->log_path,
-                 strerror(errno));
     free(old);
     if (p->log_fd >= 0)
         close(p->log_fd);
     p->log_fd = -1;
     p->log_start = 0;
-    return rc < 0 && errno != ENOENT ? -1 : log_open(p, e);
+    if (err != 0 && err != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot rotate QEMU log %s; dropping QEMU's output: %s", p->log_path,
+                 strerror(err));
+        return -1;
+    }
+    return log_open(p, e);
 }
 
-/* Copies what QEMU printed into the log, keeping it under QEMU_LOG_MAX;
- * with the log unwritable, the output is read and dropped all the same so
- * that QEMU's writes never fill the FIFO. */
-static void out_cb(evutil_socket_t fd, short what, void *arg)
+/* Copies one read of what QEMU printed into the log, keeping it under
+ * QEMU_LOG_MAX; with the log unwritable, the output is read and dropped all
+ * the same so that QEMU's writes never fill the FIFO.  Returns whether
+ * there may be more. */
+static bool out_copy(struct qemu_process *p)
 {
-    struct qemu_process *p = arg;
     char buf[16384];
     struct cerr e;
     ssize_t n;
 
-    (void)what;
-    for (int i = 0; i < 8; i++) {
-        n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            /* EOF: QEMU has closed its end; every byte is in the log. */
-            if (n == 0 || errno != EAGAIN)
-                event_del(p->out_ev);
-            return;
-        }
-        if (p->log_fd >= 0 && p->log_size + n > QEMU_LOG_MAX && log_rotate(p, &e) < 0)
-            log_warn("QEMU pid %ld: %s", (long)p->pid, e.msg);
-        if (p->log_fd >= 0) {
-            ssize_t w = write(p->log_fd, buf, (size_t)n);
-            if (w < 0)
-                log_warn("QEMU pid %ld: cannot write its log %s: %s", (long)p->pid, p->log_path,
-                         strerror(errno));
-            else
-                p->log_size += w;
-        }
+    do
+        n = read(p->out_fd, buf, sizeof(buf));
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        /* EOF: QEMU has closed its end; every byte is in the log. */
+        if (n == 0 || errno != EAGAIN)
+            event_del(p->out_ev);
+        return false;
     }
+    if (p->log_fd >= 0 && p->log_size + n > QEMU_LOG_MAX && log_rotate(p, &e) < 0)
+        log_warn("QEMU pid %ld: %s", (long)p->pid, e.msg);
+    if (p->log_fd >= 0) {
+        ssize_t w = write(p->log_fd, buf, (size_t)n);
+        if (w < 0)
+            log_warn("QEMU pid %ld: cannot write its log %s: %s", (long)p->pid, p->log_path,
+                     strerror(errno));
+        else
+            p->log_size += w;
+    }
+    return true;
+}
+
+static void out_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    /* A few reads a turn: QEMU's chatter does not starve the monitor. */
+    for (int i = 0; i < 8 && out_copy(arg); i++)
+        ;
 }
 
 /* Reads QEMU's output from the FIFO out_path (non-blocking). */
@@ -106,26 +115,25 @@ static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
     struct qemu_exit ex = {0};
 
     (void)what;
-    /* What it printed last says why it ended: into the log first. */
-    if (p->out_ev != NULL)
-        out_cb(p->out_fd, EV_READ, p);
     if (p->adopted) {
         /* Not our child: its status belongs to whoever reaps it. */
         ex.unknown = true;
-        event_del(p->ev);
-        p->on_exit(&ex, p->arg);
-        return;
+    } else {
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
+            log_err("waitid on QEMU pid %ld failed: %s", (long)p->pid, strerror(errno));
+            return;
+        }
+        if (si.si_pid == 0)
+            return; /* spurious wakeup: still running */
+        ex.signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
+        ex.code = si.si_status;
     }
-    memset(&si, 0, sizeof(si));
-    if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
-        log_err("waitid on QEMU pid %ld failed: %s", (long)p->pid, strerror(errno));
-        return;
-    }
-    if (si.si_pid == 0)
-        return; /* spurious wakeup: still running */
-    ex.signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
-    ex.code = si.si_status;
     event_del(p->ev);
+    /* What it printed last says why it ended: all of it into the log
+     * first (what it wrote is in the FIFO, and it writes no more). */
+    while (p->out_ev != NULL && out_copy(p))
+        ;
     p->on_exit(&ex, p->arg);
 }
 
