@@ -9,6 +9,7 @@
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
 #include "broker/vm_dirs.h"
+#include "broker/vm_migrate.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -148,7 +149,8 @@ static void adopt_one(struct bvm *vm)
         /* Nothing of it runs under a supervisor (what runs all the same
          * is killed as a leftover): disks handed over by a run that never
          * ended properly go back. */
-        vm_dirs_migrate_stopped(vm);
+        if (vm_migrate_stopped(vm, &e) < 0)
+            log_err("%s", e.msg);
         identity_release(vm);
         if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
             log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);

@@ -2,6 +2,7 @@
 
 #include "broker/identity.h"
 #include "broker/vm_dirs.h"
+#include "broker/vm_migrate.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -280,7 +281,7 @@ int registry_load(struct broker *b, struct cerr *e)
         }
         vmdir = xasprintf("%s/%s", dir, de->d_name);
         bool deferred = false;
-        if (vm_dirs_old_layout(vmdir)) {
+        if (vm_migrate_needed(vmdir)) {
             char *rec = xasprintf("%s/vm/%s/supervisor.json", b->run_dir, de->d_name);
             /* Its supervisor, running across the upgrade, writes where it
              * always did until it stops. */
@@ -290,7 +291,7 @@ int registry_load(struct broker *b, struct cerr *e)
                 log_warn("VM %s: %s is in the old layout and its supervisor runs; it is "
                          "migrated when the VM stops",
                          de->d_name, vmdir);
-            else if (vm_dirs_migrate(b, vmdir, de->d_name, &le) < 0)
+            else if (vm_migrate(b, vmdir, de->d_name, &le) < 0)
                 log_err("VM %s: cannot migrate %s: %s", de->d_name, vmdir, le.msg);
         }
         def = load_def(vmdir, de->d_name, &le);

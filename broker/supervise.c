@@ -4,6 +4,7 @@
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
 #include "broker/vm_dirs.h"
+#include "broker/vm_migrate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,7 +117,8 @@ void sup_finish(struct bvm *vm)
     struct cerr e;
 
     /* First, so that the disks go back as a checked record says. */
-    vm_dirs_migrate_stopped(vm);
+    if (vm_migrate_stopped(vm, &e) < 0)
+        log_err("%s", e.msg);
     identity_release(vm);
     supervise_release(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
@@ -681,8 +683,11 @@ static int prepare_run(struct bvm *vm, struct cerr *e)
     int rc = mkdir_p(vmdirs, 0755, e);
 
     free(vmdirs);
+    /* A VM left in the old layout while it ran is migrated before its
+     * identity is read again. */
     if (rc < 0 || rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0 ||
-        identity_assign(vm->b, vm, e) < 0 || vm_dirs_prepare(vm, e) < 0)
+        vm_migrate_stopped(vm, e) < 0 || identity_assign(vm->b, vm, e) < 0 ||
+        vm_dirs_prepare(vm, e) < 0)
         return -1;
     if (identity_prepare(vm, e) < 0) {
         /* Whatever was handed over already goes back. */

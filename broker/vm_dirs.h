@@ -8,12 +8,13 @@
  * and QEMU's log in the first, its sockets and run record in the second.
  * The broker reaches both only through directory fds opened without
  * following links, reads what is there as untrusted input, and checks the
- * peer of a control socket before believing it. */
+ * peer of a control socket before believing it.  The layout before vm/
+ * existed is converted by broker/vm_migrate.h. */
 #ifndef CORRAL_VM_DIRS_H
 #define CORRAL_VM_DIRS_H
 
 #include <cjson/cJSON.h>
-#include <stdbool.h>
+#include <sys/types.h>
 
 #include "broker/registry.h"
 
@@ -32,16 +33,13 @@ cJSON *vm_dirs_read_json(const char *dir, const char *name, size_t max, struct c
  * peer is vm's supervisor (pid vm->sup_pid, the VM's uid); returns the
  * connected fd. */
 int vm_dirs_connect(const struct bvm *vm, struct cerr *e);
-/* Whether STATE/vms/NAME (dir) is in the layout before vm/ existed: the
- * whole tree the VM uid's, the supervisor's files next to the broker's. */
-bool vm_dirs_old_layout(const char *dir);
-/* Converts dir (STATE/vms/NAME of the VM name) to the current layout:
- * takes it back for root, keeps the broker's records as root-owned copies
- * after checking them (they could have been forged), and moves everything
- * else into vm/.  Only for a VM no supervisor runs for. */
-int vm_dirs_migrate(const struct broker *b, const char *dir, const char *name, struct cerr *e);
-/* A VM left in the old layout while its supervisor ran (vm->old_layout) is
- * migrated once it has stopped. */
-void vm_dirs_migrate_stopped(struct bvm *vm);
+/* Opens the directory path without following a link as its last
+ * component (its parents are root's). */
+int vm_dirs_open(const char *path, struct cerr *e);
+/* Opens dirfd's subdirectory sub, creating it with mode when missing;
+ * never through a link.  what names it in errors. */
+int vm_dirs_open_sub(int dirfd, const char *sub, mode_t mode, const char *what, struct cerr *e);
+/* Gives the directory fd to uid:gid with mode, unless it has them. */
+int vm_dirs_give(int fd, const char *what, uid_t uid, gid_t gid, mode_t mode, struct cerr *e);
 
 #endif
