@@ -157,10 +157,19 @@ static void restore_owner(struct bvm *vm)
     cJSON *o = vm_dirs_read_json(vm->state_dir, "owner.json", STATUS_MAX, &e);
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "uid");
 
+    const struct broker *b = vm->b;
+
     /* A VM without a recorded owner is root's. */
     vm->owner = cJSON_IsNumber(u) && u->valuedouble >= 0 && u->valuedouble < 4294967295.0
                     ? (uid_t)u->valuedouble
                     : 0;
+    /* A VM's uid is nobody's login: an owner from the range was written by
+     * one (the old layout let it). */
+    if (b->isolate && vm->owner >= b->uid_min && vm->owner <= b->uid_max) {
+        log_err("VM %s: owner.json names uid %ld of the VM uid range; the VM is root's",
+                vm->def->name, (long)vm->owner);
+        vm->owner = 0;
+    }
     cJSON_Delete(o);
 }
 
