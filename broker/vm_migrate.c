@@ -97,8 +97,8 @@ static bool owner_plausible(const struct broker *b, const cJSON *j)
            !(b->isolate && v >= b->uid_min && v <= b->uid_max);
 }
 
-/* identity.json: the uid from the range, and disks the broker handed over
- * (what the disk hand-back checks before it acts on them). */
+/* identity.json: a uid from the range.  Its disks list stays as it is:
+ * the disk hand-back checks each entry before it acts on it. */
 static bool identity_plausible(const struct broker *b, const cJSON *j)
 {
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "uid");
