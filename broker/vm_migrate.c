@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/fileutil.h"
+#include "common/domain_xml.h"
 #include "common/log.h"
 #include "common/xml_safe.h"
 #include "proto/rpc.h"
@@ -97,8 +98,7 @@ static bool owner_plausible(const struct broker *b, const cJSON *j)
            !(b->isolate && v >= b->uid_min && v <= b->uid_max);
 }
 
-/* identity.json: a uid from the range.  Its disks list stays as it is:
- * the disk hand-back checks each entry before it acts on it. */
+/* identity.json: a uid from the range (its disks: filter_disks). */
 static bool identity_plausible(const struct broker *b, const cJSON *j)
 {
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "uid");
@@ -107,6 +107,64 @@ static bool identity_plausible(const struct broker *b, const cJSON *j)
     return cJSON_IsNumber(u) && cJSON_IsNumber(g) && u->valuedouble == g->valuedouble &&
            b->isolate && u->valuedouble >= b->uid_min && u->valuedouble <= b->uid_max &&
            u->valuedouble == (double)(uid_t)u->valuedouble;
+}
+
+/* Whether one entry of identity.json's disks list is one the broker could
+ * have written: a disk of the definition, numbers in range, a mode
+ * without set-id bits. */
+static bool disk_plausible(const struct domain_def *def, const cJSON *d)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(d, "path");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(d, "uid");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(d, "gid");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "mode");
+    bool named = false;
+
+    if (!cJSON_IsString(p) || !cJSON_IsNumber(u) || !cJSON_IsNumber(g) || !cJSON_IsNumber(m) ||
+        u->valuedouble < 0 || u->valuedouble >= 4294967295.0 || g->valuedouble < 0 ||
+        g->valuedouble >= 4294967295.0 || m->valuedouble < 0 || m->valuedouble > 0777)
+        return false;
+    for (size_t i = 0; def != NULL && i < def->ndisks && !named; i++)
+        named = strcmp(def->disks[i].source, p->valuestring) == 0;
+    return named;
+}
+
+/* Drops from identity.json's disks list what the broker cannot have
+ * written: root would act on each entry when the VM stops. */
+static void filter_disks(int dfd, cJSON *identity, const char *dir, const char *name)
+{
+    cJSON *disks = cJSON_GetObjectItemCaseSensitive(identity, "disks");
+    struct domain_def *def = NULL;
+    struct cerr e;
+    size_t len = 0;
+    char *xml, *warnings = NULL;
+    int i = 0;
+
+    if (disks == NULL)
+        return;
+    xml = file_read_untrusted(dfd, "domain.xml", XML_UNTRUSTED_MAX, &len, &e);
+    if (xml != NULL)
+        def = domain_def_parse(xml, len, &warnings, &e);
+    free(xml);
+    free(warnings);
+    while (cJSON_IsArray(disks) && i < cJSON_GetArraySize(disks)) {
+        cJSON *d = cJSON_GetArrayItem(disks, i);
+        char *text = cJSON_PrintUnformatted(d);
+        if (disk_plausible(def, d)) {
+            log_warn("VM %s: kept from %s/identity.json, where the VM's uid could write it: %s",
+                     name, dir, text != NULL ? text : "a disk");
+            i++;
+        } else {
+            log_err("VM %s: dropped from %s/identity.json: %s, which the broker cannot have "
+                    "written",
+                    name, dir, text != NULL ? text : "a disk");
+            cJSON_DeleteItemFromArray(disks, i);
+        }
+        cJSON_free(text);
+    }
+    if (!cJSON_IsArray(disks))
+        cJSON_DeleteItemFromObjectCaseSensitive(identity, "disks");
+    domain_def_free(def);
 }
 
 /* Replaces a record the VM's uid could write by a root-owned copy (a new
@@ -134,6 +192,13 @@ static void take_record(const struct broker *b, int dfd, const char *dir, const 
     } else if (keep && strcmp(r->name, "identity.json") == 0) {
         j = json_parse(text, len, &e);
         keep = identity_plausible(b, j);
+        if (keep) {
+            /* What is kept of it is written, not what was read. */
+            filter_disks(dfd, j, dir, name);
+            free(text);
+            text = rpc_serialize(j, &len, &e);
+            keep = text != NULL;
+        }
     }
     if (!keep) {
         log_err("VM %s: dropping %s from the old layout, where the VM's uid could write it: %s",

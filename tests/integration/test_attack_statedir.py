@@ -419,22 +419,34 @@ def migration(env):
     check(fingerprint(d) == before, "the hard-linked file stayed root's")
     os.unlink(os.path.join(sdir, "vm", "hardlink"))
 
-    # Forged in the old layout: an owner from the VM uid range, and an
-    # identity outside it, are dropped with a log line.
+    # Forged in the old layout: an owner from the VM uid range, a FIFO
+    # as a record, and a disk root would give "back" at the next stop are
+    # dropped with a log line.
     env.stop_broker()
     to_old_layout(env, "vm1", uid)
     with open(os.path.join(sdir, "owner.json"), "w") as f:
         f.write('{"uid": %d}' % uid)
     os.remove(os.path.join(sdir, "status.json"))
     os.mkfifo(os.path.join(sdir, "status.json"))
+    precious = os.path.join(d, "sub", "precious")
+    with open(os.path.join(sdir, "identity.json"), "w") as f:
+        json.dump({"uid": uid, "gid": uid, "disks": [
+            {"path": precious, "uid": uid, "gid": uid, "mode": 0o4777}]}, f)
     env.start_broker()
     log = env.log_tail(100000)
     check("dropping %s/owner.json from the old layout" % sdir in log, "forged owner dropped")
     check("dropping %s/status.json from the old layout" % sdir in log, "FIFO status dropped")
+    check("dropped from %s/identity.json" % sdir in log and precious in log,
+          "forged disk entry dropped")
     _, out, _ = env.ctl("list", "--all", user=alice)
     check("vm1" not in out, "the forged owner is not believed: " + out)
     _, out, _ = env.ctl("list", "--all")
     check("vm1" in out, "root still has the VM: " + out)
+    env.ctl("start", "vm1")
+    env.ctl("destroy", "vm1")
+    # Disks go back before the run directory goes.
+    wait_until("vm1 is settled", lambda: not os.path.lexists(os.path.join(env.run, "vm", "vm1")))
+    check(fingerprint(d) == before, "the decoy named as a disk stayed root's")
 
 
 def upgrade_with_running_vm(env):
