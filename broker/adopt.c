@@ -8,6 +8,8 @@
 #include "broker/identity.h"
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
+#include "broker/vm_dirs.h"
+#include "broker/vm_migrate.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -21,8 +23,6 @@
 #include "common/log.h"
 #include "proto/rpc.h"
 #include "proto/server.h"
-
-#define RECORD_MAX (64 * 1024)
 
 static void report_when_done(struct broker *b)
 {
@@ -138,18 +138,20 @@ static unsigned long long record_ull(const cJSON *rec, const char *key)
 
 static void adopt_one(struct bvm *vm)
 {
-    char *path = xasprintf("%s/supervisor.json", vm->run_dir);
-    cJSON *rec = json_read_object_file(path, RECORD_MAX);
+    struct cerr re;
+    /* Written by the supervisor, as the VM's uid. */
+    cJSON *rec = vm_dirs_read_json(vm->run_dir, "supervisor.json", VM_DIRS_RECORD_MAX, &re);
     const cJSON *proto = cJSON_GetObjectItemCaseSensitive(rec, "protocol");
     pid_t spid = (pid_t)record_ull(rec, "supervisor_pid");
     bool maint = false, live;
     struct cerr e;
 
-    free(path);
     if (rec == NULL) {
         /* Nothing of it runs under a supervisor (what runs all the same
          * is killed as a leftover): disks handed over by a run that never
          * ended properly go back. */
+        if (vm_migrate_stopped(vm, &e) < 0)
+            log_err("%s", e.msg);
         identity_release(vm);
         if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
             log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);

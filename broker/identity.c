@@ -1,8 +1,9 @@
 #include "broker/identity.h"
 
+#include "broker/vm_dirs.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,11 +29,10 @@ static char *identity_path(const struct bvm *vm)
 
 static cJSON *identity_read(const struct bvm *vm)
 {
-    char *path = identity_path(vm);
-    cJSON *j = json_read_object_file(path, IDENTITY_MAX);
+    struct cerr e;
 
-    free(path);
-    return j;
+    /* The VM's uid could write it in the old layout (broker/vm_dirs.h). */
+    return vm_dirs_read_json(vm->state_dir, "identity.json", IDENTITY_MAX, &e);
 }
 
 static int identity_write(const struct bvm *vm, const cJSON *j, struct cerr *e)
@@ -391,10 +391,20 @@ out:
     return rc;
 }
 
+/* Whether another VM runs, or will run, as uid. */
+static bool uid_taken(const struct broker *b, const struct bvm *vm, uid_t uid)
+{
+    for (const struct bvm *o = b->vms; o != NULL; o = o->next) {
+        if (o != vm && o->has_identity && o->uid == uid)
+            return true;
+    }
+    return false;
+}
+
 int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e)
 {
     cJSON *j;
-    const cJSON *u;
+    unsigned long long recorded;
     uid_t uid;
 
     if (!b->isolate)
@@ -420,22 +430,28 @@ int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e)
         return 0;
     }
     j = identity_read(vm);
-    u = cJSON_GetObjectItemCaseSensitive(j, "uid");
-    if (cJSON_IsNumber(u) && u->valuedouble >= b->uid_min && u->valuedouble <= b->uid_max) {
-        vm->uid = (uid_t)u->valuedouble;
-        vm->gid = (gid_t)vm->uid;
-        vm->has_identity = true;
-        cJSON_Delete(j);
-        return 0;
+    if (json_get_uint(j, "uid", UINT32_MAX - 1, &recorded) == 0 && recorded != 0) {
+        bool in_range = recorded >= b->uid_min && recorded <= b->uid_max;
+        /* A uid from an earlier --uid-range (the default moved off
+         * subordinate ids) is kept while this VM's disks are still its: the
+         * VM runs across the change, or a give-back is pending.  Its next
+         * start gets a uid from the range. */
+        bool held = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "disks")) > 0;
+        if ((in_range || held) && !uid_taken(b, vm, (uid_t)recorded)) {
+            if (!in_range)
+                log_warn("VM %s: keeps uid %llu, outside the range %ld-%ld, until its disks "
+                         "are given back",
+                         vm->def->name, recorded, (long)b->uid_min, (long)b->uid_max);
+            vm->uid = (uid_t)recorded;
+            vm->gid = (gid_t)vm->uid;
+            vm->has_identity = true;
+            cJSON_Delete(j);
+            return 0;
+        }
     }
     cJSON_Delete(j);
-    for (uid = b->uid_min; uid <= b->uid_max; uid++) {
-        bool taken = false;
-        for (struct bvm *o = b->vms; o != NULL && !taken; o = o->next)
-            taken = o != vm && o->has_identity && o->uid == uid;
-        if (!taken)
-            break;
-    }
+    for (uid = b->uid_min; uid <= b->uid_max && uid_taken(b, vm, uid); uid++)
+        ;
     if (uid > b->uid_max) {
         cerr_set(e, CE_SYSTEM, "VM %s: no free uid left in the range %ld-%ld", vm->def->name,
                  (long)b->uid_min, (long)b->uid_max);
@@ -456,35 +472,10 @@ int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e)
     return 0;
 }
 
-static uid_t walk_uid;
-static gid_t walk_gid;
-
-static int chown_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (type == FTW_SL)
-        return 0;
-    return lchown(path, walk_uid, walk_gid) < 0 ? -1 : 0;
-}
-
 int identity_prepare(struct bvm *vm, struct cerr *e)
 {
-
     if (!vm->has_identity)
         return 0;
-    walk_uid = vm->uid;
-    walk_gid = vm->gid;
-    /* The owner reaches the control socket through the run directory's
-     * group; the supervisor refuses anyone else of that group at accept. */
-    struct passwd *pw = vm->owner != 0 ? getpwuid(vm->owner) : NULL;
-    gid_t rungid = pw != NULL ? pw->pw_gid : vm->gid;
-    if (nftw(vm->state_dir, chown_one, 16, FTW_PHYS) < 0 || chmod(vm->state_dir, 0750) < 0 ||
-        chown(vm->run_dir, vm->uid, rungid) < 0 || chmod(vm->run_dir, 0750) < 0) {
-        cerr_set(e, CE_SYSTEM, "VM %s: cannot hand its directories to uid %ld: %s", vm->def->name,
-                 (long)vm->uid, strerror(errno));
-        return -1;
-    }
     return hand_over(vm, e);
 }
 

@@ -1,11 +1,11 @@
 /* Per-VM runtime identities.  With a uid range configured, each VM runs its
  * supervisor and QEMU under its own uid and gid, allocated from the range and
  * recorded in STATE/vms/NAME/identity.json so that the VM keeps it.  Before a
- * start the broker hands the VM's state and run directories and its disk
- * images to that identity; after the stop it gives the images back to their
- * previous owners, as libvirt's DAC driver does with dynamic ownership, but
- * acting on files found without following symlinks and through their fds
- * only. */
+ * start the broker hands the VM's disk images to that identity (its
+ * directories: broker/vm_dirs.h); after the stop it gives the images back to
+ * their previous owners, as libvirt's DAC driver does with dynamic
+ * ownership, but acting on files found without following symlinks and
+ * through their fds only. */
 #ifndef CORRAL_IDENTITY_H
 #define CORRAL_IDENTITY_H
 
@@ -13,12 +13,12 @@
 
 /* Loads vm's recorded identity or allocates a free one from the range. */
 int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e);
-/* Hands the VM's directories and disks to its identity.  Each disk is found
- * and checked as common/disk_check.h says (owned by the VM's owner unless
- * that is an admin), must not be another disk of it or held by another VM
- * (by device and inode), and is recorded (owner, mode, device, inode)
- * durably before it changes hands through its fd.  Refused while a disk of
- * an earlier run could not be given back. */
+/* Hands the VM's disks to its identity (its directories: broker/vm_dirs.h).
+ * Each disk is found and checked as common/disk_check.h says (owned by the
+ * VM's owner unless that is an admin), must not be another disk of it or
+ * held by another VM (by device and inode), and is recorded (owner, mode,
+ * device, inode) durably before it changes hands through its fd.  Refused
+ * while a disk of an earlier run could not be given back. */
 int identity_prepare(struct bvm *vm, struct cerr *e);
 /* Gives each recorded disk back to its previous owner when its path still
  * leads, without symlinks, to the same file, owned by the VM's uid; what

@@ -202,14 +202,15 @@ int ledger_append(const char *path, const cJSON *report, struct cerr *e)
         cerr_set(e, CE_SYSTEM, "cannot stat %s: %s", path, strerror(errno));
         goto out;
     }
-    /* A hard link to another file, a FIFO, a device: never written to.
-     * (Who owns it is the directory's business: root's once the VM uid
-     * no longer owns the state directory.) */
-    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    /* A hard link to another file, a FIFO, a device, or a ledger a VM uid
+     * could have planted (an old-layout directory not migrated yet): never
+     * written to.  The supervisor keeps a refused report and sends it again
+     * once the VM is migrated. */
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
         cerr_set(e, CE_SYSTEM,
-                 "%s is not a regular file with one link (mode %o, %ld links): not "
-                 "written",
-                 path, (unsigned)st.st_mode, (long)st.st_nlink);
+                 "%s is not a regular file with one link owned by uid %ld (mode %o, %ld links, "
+                 "owner %ld): not written",
+                 path, (long)geteuid(), (unsigned)st.st_mode, (long)st.st_nlink, (long)st.st_uid);
         goto out;
     }
     if ((unsigned long long)st.st_size + len > LEDGER_FILE_MAX) {

@@ -8,6 +8,7 @@
 
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
+#include "broker/vm_dirs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,8 +22,6 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "proto/rpc.h"
-
-#define RECORD_MAX (64 * 1024)
 
 /* The VM directory (RUN/vm/NAME) an argument names, if it names one under
  * vmdir (RUN/vm/) and, when file is given, that file in it. */
@@ -155,9 +154,10 @@ void leftovers_kill_vm(struct broker *b, const char *run_dir)
  * what the record says, then the directory. */
 static void clean_dir(const char *dir, const char *name)
 {
-    char *path = xasprintf("%s/supervisor.json", dir);
     char *qmp = xasprintf("%s/qmp.sock", dir);
-    cJSON *rec = json_read_object_file(path, RECORD_MAX);
+    struct cerr re;
+    /* Written by the supervisor, as the VM's uid. */
+    cJSON *rec = vm_dirs_read_json(dir, "supervisor.json", VM_DIRS_RECORD_MAX, &re);
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(rec, "supervisor_pid");
     const cJSON *qp = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
     unsigned long long sstart = 0, qstart = 0;
@@ -181,7 +181,6 @@ static void clean_dir(const char *dir, const char *name)
         log_warn("removed run directory %s: no VM named %s is defined", dir, name);
     cJSON_Delete(rec);
     free(qmp);
-    free(path);
 }
 
 void leftovers_clean(struct broker *b)

@@ -1,11 +1,12 @@
 #include "broker/registry.h"
 
 #include "broker/identity.h"
+#include "broker/vm_dirs.h"
+#include "broker/vm_migrate.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ static struct bvm *bvm_new(struct broker *b, struct domain_def *def)
     vm->b = b;
     vm->def = def;
     vm->state_dir = xasprintf("%s/vms/%s", b->state_dir, def->name);
+    vm->vm_dir = xasprintf("%s/vm", vm->state_dir);
     vm->run_dir = xasprintf("%s/vm/%s", b->run_dir, def->name);
     vm->sup_pidfd = -1;
     vm->qemu_pidfd = -1;
@@ -44,6 +46,7 @@ static void bvm_free(struct bvm *vm)
 {
     domain_def_free(vm->def);
     free(vm->state_dir);
+    free(vm->vm_dir);
     free(vm->run_dir);
     free(vm->status_buf);
     free(vm->handed);
@@ -131,10 +134,10 @@ void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
 cJSON *bvm_info_json(const struct bvm *vm)
 {
     cJSON *o = domain_def_to_json(vm->def);
-    char *path = xasprintf("%s/last-exit.json", vm->state_dir);
-    cJSON *last = json_read_object_file(path, STATUS_MAX);
+    struct cerr e;
+    /* Written by the supervisor. */
+    cJSON *last = vm_dirs_read_json(vm->vm_dir, "last-exit.json", VM_DIRS_RECORD_MAX, &e);
 
-    free(path);
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
     /* Known to the broker while no supervisor can answer: QEMU runs on
@@ -151,14 +154,24 @@ cJSON *bvm_info_json(const struct bvm *vm)
 
 static void restore_owner(struct bvm *vm)
 {
-    char *path = xasprintf("%s/owner.json", vm->state_dir);
-    cJSON *o = json_read_object_file(path, STATUS_MAX);
+    struct cerr e;
+    cJSON *o = vm_dirs_read_json(vm->state_dir, "owner.json", STATUS_MAX, &e);
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "uid");
 
+    const struct broker *b = vm->b;
+
     /* A VM without a recorded owner is root's. */
-    vm->owner = cJSON_IsNumber(u) && u->valuedouble >= 0 ? (uid_t)u->valuedouble : 0;
+    vm->owner = cJSON_IsNumber(u) && u->valuedouble >= 0 && u->valuedouble < 4294967295.0
+                    ? (uid_t)u->valuedouble
+                    : 0;
+    /* A VM's uid is nobody's login: an owner from the range was written by
+     * one (the old layout let it). */
+    if (b->isolate && vm->owner >= b->uid_min && vm->owner <= b->uid_max) {
+        log_err("VM %s: owner.json names uid %ld of the VM uid range; the VM is root's",
+                vm->def->name, (long)vm->owner);
+        vm->owner = 0;
+    }
     cJSON_Delete(o);
-    free(path);
 }
 
 /* The counters belong to the VM's current run, which may well outlive
@@ -183,11 +196,10 @@ static void restore_restarts(struct bvm *vm, const cJSON *st)
 
 static void restore_status(struct bvm *vm)
 {
-    char *path = xasprintf("%s/status.json", vm->state_dir);
-    cJSON *st = json_read_object_file(path, STATUS_MAX);
+    struct cerr e;
+    cJSON *st = vm_dirs_read_json(vm->state_dir, "status.json", STATUS_MAX, &e);
     const cJSON *s, *r;
 
-    free(path);
     if (st == NULL)
         return;
     s = cJSON_GetObjectItemCaseSensitive(st, "state");
@@ -206,11 +218,18 @@ static void restore_status(struct bvm *vm)
 static struct domain_def *load_def(const char *dir, const char *name, struct cerr *e)
 {
     char *path = xasprintf("%s/domain.xml", dir);
-    size_t len;
-    char *xml = file_read_all(path, XML_UNTRUSTED_MAX, &len, e);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    size_t len = 0;
+    /* Not blocked by a FIFO a VM uid planted while the layout let it. */
+    char *xml =
+        dfd >= 0 ? file_read_untrusted(dfd, "domain.xml", XML_UNTRUSTED_MAX, &len, e) : NULL;
     char *warnings = NULL;
     struct domain_def *def = NULL;
 
+    if (dfd < 0)
+        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", dir, strerror(errno));
+    else
+        close(dfd);
     if (xml != NULL)
         def = domain_def_parse(xml, len, &warnings, e);
     if (def != NULL && strcmp(def->name, name) != 0) {
@@ -271,6 +290,20 @@ int registry_load(struct broker *b, struct cerr *e)
             continue;
         }
         vmdir = xasprintf("%s/%s", dir, de->d_name);
+        bool deferred = false;
+        if (vm_migrate_needed(vmdir)) {
+            char *rec = xasprintf("%s/vm/%s/supervisor.json", b->run_dir, de->d_name);
+            /* Its supervisor, running across the upgrade, writes where it
+             * always did until it stops. */
+            deferred = path_exists(rec);
+            free(rec);
+            if (deferred)
+                log_warn("VM %s: %s is in the old layout and its supervisor runs; it is "
+                         "migrated when the VM stops",
+                         de->d_name, vmdir);
+            else if (vm_migrate(b, vmdir, de->d_name, &le) < 0)
+                log_err("VM %s: cannot migrate %s: %s", de->d_name, vmdir, le.msg);
+        }
         def = load_def(vmdir, de->d_name, &le);
         free(vmdir);
         if (def == NULL) {
@@ -278,6 +311,11 @@ int registry_load(struct broker *b, struct cerr *e)
             continue;
         }
         struct bvm *vm = bvm_new(b, def);
+        if (deferred) {
+            vm->old_layout = true;
+            free(vm->vm_dir);
+            vm->vm_dir = xstrdup(vm->state_dir);
+        }
         restore_status(vm);
         restore_owner(vm);
         registry_insert(b, vm);
@@ -342,6 +380,15 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t
     if (mkdir(tmpdir, 0750) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create %s: %s", tmpdir, strerror(errno));
         goto fail;
+    }
+    {
+        char *sub = xasprintf("%s/vm", tmpdir);
+        int mrc = mkdir(sub, 0750);
+        if (mrc < 0)
+            cerr_set(e, CE_SYSTEM, "cannot create %s: %s", sub, strerror(errno));
+        free(sub);
+        if (mrc < 0)
+            goto fail_rm;
     }
     if (file_write_atomic(path, text, strlen(text), 0640, e) < 0)
         goto fail_rm;
@@ -436,16 +483,25 @@ out:
 cJSON *registry_reports(const struct bvm *vm, struct cerr *e)
 {
     char *path = xasprintf("%s/inconsistencies.jsonl", vm->state_dir);
+    int dfd = open(vm->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     cJSON *out = json_arr();
     size_t len = 0;
     char *text = NULL;
 
-    /* No file: nothing was ever reported. */
-    if (path_exists(path) && (text = file_read_all(path, 64 * 1024 * 1024, &len, e)) == NULL) {
+    /* No file: nothing was ever reported.  Read as the VM uid's could be
+     * while a VM in the old layout still runs (vm_dirs.h). */
+    if (dfd < 0 ||
+        (path_exists(path) && (text = file_read_untrusted(dfd, "inconsistencies.jsonl",
+                                                          64 * 1024 * 1024, &len, e)) == NULL)) {
+        if (dfd < 0)
+            cerr_set(e, CE_SYSTEM, "cannot open %s: %s", vm->state_dir, strerror(errno));
+        else
+            close(dfd);
         free(path);
         cJSON_Delete(out);
         return NULL;
     }
+    close(dfd);
     free(path);
     if (text == NULL)
         return out;

@@ -40,8 +40,12 @@ struct maint_op {
 struct bvm {
     struct broker *b;
     struct domain_def *def;
-    char *state_dir; /* STATE/vms/NAME */
+    char *state_dir; /* STATE/vms/NAME: root's records */
+    char *vm_dir;    /* STATE/vms/NAME/vm: the VM uid's (broker/vm_dirs.h) */
     char *run_dir;   /* RUN/vm/NAME */
+    /* Its supervisor ran across the upgrade to the vm/ layout and still
+     * writes in state_dir, which vm_dir equals until it stops. */
+    bool old_layout;
 
     char state[16]; /* PROTOCOL.md state strings */
     char reason[256];

@@ -4,6 +4,8 @@
 #include "broker/ledger.h"
 #include "broker/proc.h"
 #include "broker/supervise_int.h"
+#include "broker/vm_dirs.h"
+#include "broker/vm_migrate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +27,6 @@
 #include "proto/server.h"
 
 #define STATUS_MAX (64 * 1024)
-#define RECORD_MAX (64 * 1024)
 
 static void maint_fail_queue(struct bvm *vm, const struct cerr *e);
 static void maint_flush(struct bvm *vm);
@@ -122,6 +123,9 @@ void sup_finish(struct bvm *vm)
 {
     struct cerr e;
 
+    /* First, so that the disks go back as a checked record says. */
+    if (vm_migrate_stopped(vm, &e) < 0)
+        log_err("%s", e.msg);
     identity_release(vm);
     supervise_release(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
@@ -380,10 +384,8 @@ static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)
 
 int sup_connect(struct bvm *vm, rpc_reply_cb subscribed, int timeout_ms, struct cerr *e)
 {
-    char *path = xasprintf("%s/control.sock", vm->run_dir);
-    int fd = unix_connect(path, e);
+    int fd = vm_dirs_connect(vm, e);
 
-    free(path);
     if (fd < 0)
         return -1;
     vm->sup_conn = rpc_conn_new(vm->b->base, fd, sup_message, sup_closed, vm);
@@ -466,8 +468,9 @@ static pid_t untrusted_pid(const cJSON *obj, const char *key)
 
 void sup_settle(struct bvm *vm, const char *how)
 {
-    char *exit_path = xasprintf("%s/last-exit.json", vm->state_dir);
-    cJSON *facts = json_read_object_file(exit_path, RECORD_MAX);
+    struct cerr re;
+    /* Written by the supervisor: untrusted, and absent after a crash. */
+    cJSON *facts = vm_dirs_read_json(vm->vm_dir, "last-exit.json", VM_DIRS_RECORD_MAX, &re);
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(facts, "state");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(facts, "reason");
     const cJSON *when = cJSON_GetObjectItemCaseSensitive(facts, "time");
@@ -482,7 +485,6 @@ void sup_settle(struct bvm *vm, const char *how)
      * died before saying anything crashed like its predecessor. */
     bool refused = vm->readopting && vm->readopt_error[0] != '\0';
 
-    free(exit_path);
     /* Answers still on their way from it no longer count. */
     vm->reattaching = false;
     vm->readopting = false;
@@ -690,6 +692,9 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
 {
     char qemu[24], kvm[24];
     gid_t kvm_gid = kvm_group(vm);
+    /* Opened by the supervisor before it drops root: the VM's uid cannot
+     * read the state directory it lives in. */
+    char *definition = xasprintf("%s/domain.xml", vm->state_dir);
     pid_t pid;
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
@@ -698,22 +703,25 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
     if (pid < 0) {
         cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
                  strerror(errno));
+        free(definition);
         return -1;
     }
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[24] = {vm->b->supervisor_path,
+        char *argv[26] = {vm->b->supervisor_path,
                           "--name",
                           vm->def->name,
+                          "--definition",
+                          definition,
                           "--state-dir",
-                          vm->state_dir,
+                          vm->vm_dir,
                           "--run-dir",
                           vm->run_dir,
                           "--status-fd",
                           "3"};
         char uid[24], gid[24], owner[24];
-        int n = 9;
+        int n = 11;
         snprintf(owner, sizeof(owner), "%ld", (long)vm->owner);
         argv[n++] = "--owner";
         argv[n++] = owner;
@@ -746,6 +754,7 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
         dprintf(2, "corrald: cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
+    free(definition);
     return pid;
 }
 
@@ -758,8 +767,11 @@ static int prepare_run(struct bvm *vm, struct cerr *e)
     int rc = mkdir_p(vmdirs, 0755, e);
 
     free(vmdirs);
+    /* A VM left in the old layout while it ran is migrated before its
+     * identity is read again. */
     if (rc < 0 || rm_rf(vm->run_dir, e) < 0 || mkdir_p(vm->run_dir, 0750, e) < 0 ||
-        identity_assign(vm->b, vm, e) < 0)
+        vm_migrate_stopped(vm, e) < 0 || identity_assign(vm->b, vm, e) < 0 ||
+        vm_dirs_prepare(vm, e) < 0)
         return -1;
     if (identity_prepare(vm, e) < 0) {
         /* Whatever was handed over already goes back. */

@@ -2,7 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,7 +107,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     char *dircopy = xstrdup(path);
     int fd, rc = -1;
 
-    fd = mkostemp(tmp, O_CLOEXEC);
+    fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create temporary file for %s: %s", path, strerror(errno));
         goto out;
@@ -194,6 +194,66 @@ fail:
     return NULL;
 }
 
+char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *lenp, struct cerr *e)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    size_t len = 0;
+    struct stat st;
+    char *buf;
+
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", name, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot examine %s: %s", name, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cerr_set(e, CE_SYSTEM, "%s is not a regular file", name);
+        close(fd);
+        return NULL;
+    }
+    if ((unsigned long long)st.st_size > max) {
+        cerr_set(e, CE_TOO_LARGE, "%s is larger than the limit of %zu bytes", name, max);
+        close(fd);
+        return NULL;
+    }
+    /* One byte more than the limit shows a file that grew meanwhile. */
+    buf = malloc(max + 2);
+    if (buf == NULL) {
+        cerr_set(e, CE_SYSTEM, "out of memory reading %s", name);
+        close(fd);
+        return NULL;
+    }
+    while (len <= max) {
+        ssize_t n = read(fd, buf + len, max + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cerr_set(e, CE_SYSTEM, "cannot read %s: %s", name, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        cerr_set(e, CE_TOO_LARGE, "%s is larger than the limit of %zu bytes", name, max);
+        goto fail;
+    }
+    close(fd);
+    buf[len] = '\0';
+    if (lenp != NULL)
+        *lenp = len;
+    return buf;
+fail:
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
 int mkdir_p(const char *path, mode_t mode, struct cerr *e)
 {
     char *copy = xstrdup(path);
@@ -217,24 +277,124 @@ int mkdir_p(const char *path, mode_t mode, struct cerr *e)
     return rc;
 }
 
-static int rm_one(const char *fpath, const struct stat *sb, int typeflag, struct FTW *ftwbuf)
+/* Deepest tree rm_rf descends into: a VM uid could nest directories to
+ * exhaust the broker's descriptors or stack. */
+#define RM_DEPTH_MAX 64
+
+static int rm_at(int parent, const char *name, dev_t dev, int depth, const char *top,
+                 struct cerr *e);
+
+/* Empties the directory open as fd (consumed). */
+static int rm_entries(int fd, dev_t dev, int depth, const char *top, struct cerr *e)
 {
-    (void)sb;
-    (void)ftwbuf;
-    if (typeflag == FTW_DP)
-        return rmdir(fpath) < 0 ? -1 : 0;
-    return unlink(fpath) < 0 && errno != ENOENT ? -1 : 0;
+    int iter = dup(fd);
+    DIR *d = iter >= 0 ? fdopendir(iter) : NULL;
+    struct dirent *de;
+    int rc = 0;
+
+    if (d == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot read a directory under %s: %s", top, strerror(errno));
+        if (iter >= 0)
+            close(iter);
+        close(fd);
+        return -1;
+    }
+    while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            rc = rm_at(fd, de->d_name, dev, depth + 1, top, e);
+    }
+    if (rc == 0 && errno != 0) {
+        cerr_set(e, CE_SYSTEM, "cannot read a directory under %s: %s", top, strerror(errno));
+        rc = -1;
+    }
+    closedir(d);
+    close(fd);
+    return rc;
+}
+
+/* Removes name in parent; a directory is opened without following a link
+ * and only on the tree's own file system, then emptied through its fd. */
+static int rm_at(int parent, const char *name, dev_t dev, int depth, const char *top,
+                 struct cerr *e)
+{
+    struct stat st;
+    int fd;
+
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        cerr_set(e, CE_SYSTEM, "cannot examine %s under %s: %s", name, top, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlinkat(parent, name, 0) < 0 && errno != ENOENT) {
+            cerr_set(e, CE_SYSTEM, "cannot remove %s under %s: %s", name, top, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    if (depth > RM_DEPTH_MAX) {
+        cerr_set(e, CE_SYSTEM, "%s is nested deeper than %d directories; not removed", top,
+                 RM_DEPTH_MAX);
+        return -1;
+    }
+    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot open directory %s under %s: %s", name, top, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot examine directory %s under %s: %s", name, top,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (st.st_dev != dev) {
+        cerr_set(e, CE_SYSTEM, "%s under %s is on another file system; not removed", name, top);
+        close(fd);
+        return -1;
+    }
+    if (rm_entries(fd, dev, depth, top, e) < 0)
+        return -1;
+    if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot remove directory %s under %s: %s", name, top,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int rm_rf(const char *path, struct cerr *e)
 {
-    if (!path_exists(path))
-        return 0;
-    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot remove %s: %s", path, strerror(errno));
-        return -1;
+    char *dircopy = xstrdup(path), *basecopy = xstrdup(path);
+    const char *base = basename(basecopy);
+    int parent = -1, rc = -1;
+    struct stat top;
+
+    if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0) {
+        cerr_set(e, CE_SYSTEM, "refusing to remove %s", path);
+        goto out;
     }
-    return 0;
+    parent = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parent < 0 && errno != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot open the directory of %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (parent < 0 || fstatat(parent, base, &top, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT)
+            rc = 0;
+        else
+            cerr_set(e, CE_SYSTEM, "cannot examine %s: %s", path, strerror(errno));
+        goto out;
+    }
+    /* The tree stays on the file system its top is on. */
+    rc = rm_at(parent, base, top.st_dev, 0, path, e);
+out:
+    if (parent >= 0)
+        close(parent);
+    free(dircopy);
+    free(basecopy);
+    return rc;
 }
 
 int file_remove_durable(const char *path, struct cerr *e)

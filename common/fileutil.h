@@ -15,10 +15,16 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 /* Reads a whole file of at most max bytes; returns a NUL-terminated buffer the
  * caller frees, or NULL with e set (CE_TOO_LARGE when over max). */
 char *file_read_all(const char *path, size_t max, size_t *len, struct cerr *e);
+/* Reads name in dirfd as a file someone else may have planted: not through
+ * a link, without blocking (a FIFO), only a regular file of at most max
+ * bytes.  Returns a NUL-terminated buffer the caller frees, or NULL with e
+ * set; the content is untrusted input. */
+char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *len, struct cerr *e);
 int dir_fsync(const char *dir, struct cerr *e);
 /* Creates each missing component of path with mode. */
 int mkdir_p(const char *path, mode_t mode, struct cerr *e);
-/* Removes a tree; does not follow symlinks. */
+/* Removes a tree through directory fds: never follows a link, never leaves
+ * the file system the tree's top is on, refuses trees deeper than 64. */
 int rm_rf(const char *path, struct cerr *e);
 /* Removes a file and fsyncs its directory; a missing file is not an error. */
 int file_remove_durable(const char *path, struct cerr *e);

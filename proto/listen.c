@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -120,4 +121,28 @@ cJSON *domain_def_to_json(const struct domain_def *def)
     }
     json_add(o, "disks", disks);
     return o;
+}
+
+int unix_connect_opened(int pathfd, const char *what, struct cerr *e)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    /* The magic link names the socket inode pathfd holds: nothing of the
+     * path it was opened by is looked up again, and the name fits. */
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pathfd);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create a socket: %s", strerror(errno));
+        return -1;
+    }
+    /* A Unix stream connect completes at once or fails (EAGAIN: the
+     * listener's backlog is full); non-blocking, it never waits. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        cerr_set(e, CE_SUPERVISOR, "cannot connect to %s: %s", what,
+                 errno == EAGAIN ? "its listener is not accepting connections" : strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

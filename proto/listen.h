@@ -16,6 +16,11 @@ int unix_listen(const char *path, mode_t mode, struct cerr *e);
 /* Connects to a listening Unix socket; returns a close-on-exec fd. */
 int unix_connect(const char *path, struct cerr *e);
 
+/* Connects without blocking to the Unix socket pathfd holds (an O_PATH
+ * fd the caller opened and checked); what names it in errors.  Returns a
+ * non-blocking, close-on-exec fd; the caller checks the peer. */
+int unix_connect_opened(int pathfd, const char *what, struct cerr *e);
+
 /* The definition part of vm.info (PROTOCOL.md), as a new object. */
 cJSON *domain_def_to_json(const struct domain_def *def);
 

@@ -204,30 +204,23 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: corral-supervisor --name NAME --state-dir DIR --run-dir DIR "
-               "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
-               "[--maintenance | --adopt PID] "
-               "[--debug]\n"
-               "Started by corrald, one per running VM; see corral-supervisor(8).\n");
+    fprintf(f,
+            "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
+            "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
+            "[--maintenance | --adopt PID] "
+            "[--debug]\n"
+            "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
-static struct domain_def *load_definition(const char *state_dir, const char *name, struct cerr *e)
+static struct domain_def *parse_definition(const char *xml, size_t len, const char *path,
+                                           const char *name, struct cerr *e)
 {
-    char *path = xasprintf("%s/domain.xml", state_dir);
-    size_t len = 0;
-    char *xml = file_read_all(path, XML_UNTRUSTED_MAX, &len, e);
     char *warnings = NULL;
-    struct domain_def *def;
+    struct domain_def *def = domain_def_parse(xml, len, &warnings, e);
 
-    free(path);
-    if (xml == NULL)
-        return NULL;
-    def = domain_def_parse(xml, len, &warnings, e);
-    free(xml);
     free(warnings);
     if (def != NULL && strcmp(def->name, name) != 0) {
-        cerr_set(e, CE_INVALID_XML, "%s/domain.xml defines VM %s, not %s", state_dir, def->name,
-                 name);
+        cerr_set(e, CE_INVALID_XML, "%s defines VM %s, not %s", path, def->name, name);
         domain_def_free(def);
         return NULL;
     }
@@ -238,6 +231,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
+        {"definition", required_argument, NULL, 'x'},
         {"state-dir", required_argument, NULL, 's'},
         {"run-dir", required_argument, NULL, 'r'},
         {"status-fd", required_argument, NULL, 'f'},
@@ -252,7 +246,9 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct supervisor s = {.status_fd = -1};
-    const char *name = NULL, *state_dir = NULL, *run_dir = NULL;
+    const char *name = NULL, *definition = NULL, *state_dir = NULL, *run_dir = NULL;
+    char *xml;
+    size_t xml_len = 0;
     enum log_level lvl = LOG_LVL_INFO;
     bool maintenance = false;
     pid_t adopt = 0;
@@ -267,6 +263,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'n':
             name = optarg;
+            break;
+        case 'x':
+            definition = optarg;
             break;
         case 's':
             state_dir = optarg;
@@ -310,8 +309,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (name == NULL || state_dir == NULL || run_dir == NULL || optind != argc ||
-        (maintenance && adopt > 0)) {
+    if (name == NULL || definition == NULL || state_dir == NULL || run_dir == NULL ||
+        optind != argc || (maintenance && adopt > 0)) {
         usage(stderr);
         return 2;
     }
@@ -321,6 +320,13 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* The definition is the broker's, in a directory this VM's uid may not
+     * read: its text is read while still root, parsed after the drop. */
+    xml = file_read_untrusted(AT_FDCWD, definition, XML_UNTRUSTED_MAX, &xml_len, &e);
+    if (xml == NULL) {
+        log_err("VM %s: cannot read its definition: %s", name, e.msg);
+        return 1;
+    }
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
     int keep[1] = {s.status_fd};
     if (sandbox_close_fds(keep, s.status_fd >= 0 ? 1 : 0, &e) < 0 || sandbox_clear_env(&e) < 0 ||
@@ -328,14 +334,17 @@ int main(int argc, char **argv)
         (run_uid != 0 && sandbox_drop_privileges(run_uid, run_gid, keep_gid, &e) < 0) ||
         sandbox_no_new_privs(&e) < 0) {
         log_err("VM %s: cannot prepare the sandbox: %s", name, e.msg);
+        free(xml);
         return 1;
     }
     /* QEMU must not inherit the status pipe: the broker waits for its EOF. */
     if (s.status_fd >= 0 && fcntl(s.status_fd, F_SETFD, FD_CLOEXEC) < 0) {
         log_err("VM %s: bad --status-fd %d: %s", name, s.status_fd, strerror(errno));
+        free(xml);
         return 2;
     }
-    def = load_definition(state_dir, name, &e);
+    def = parse_definition(xml, xml_len, definition, name, &e);
+    free(xml);
     if (def == NULL) {
         log_err("VM %s: %s", name, e.msg);
         return 1;

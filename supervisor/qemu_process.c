@@ -14,6 +14,100 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 
+/* What QEMU may print while this process is not reading. */
+#define QEMU_OUT_BUFFER (1024 * 1024)
+
+static int log_open(struct qemu_process *p, struct cerr *e)
+{
+    struct stat st;
+
+    p->log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (p->log_fd < 0 || fstat(p->log_fd, &st) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot open QEMU log %s: %s", p->log_path, strerror(errno));
+        return -1;
+    }
+    p->log_size = st.st_size;
+    return 0;
+}
+
+/* qemu.log becomes qemu.log.1 (the older one goes) and a new one begins.
+ * When that fails, QEMU's output is dropped rather than let grow. */
+static int log_rotate(struct qemu_process *p, struct cerr *e)
+{
+    char *old = xasprintf("%s.1", p->log_path);
+    int err = rename(p->log_path, old) < 0 ? errno : 0;
+
+    free(old);
+    if (p->log_fd >= 0)
+        close(p->log_fd);
+    p->log_fd = -1;
+    p->log_start = 0;
+    if (err != 0 && err != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot rotate QEMU log %s; dropping QEMU's output: %s", p->log_path,
+                 strerror(err));
+        return -1;
+    }
+    return log_open(p, e);
+}
+
+/* Copies one read of what QEMU printed into the log, keeping it under
+ * QEMU_LOG_MAX; with the log unwritable, the output is read and dropped all
+ * the same so that QEMU's writes never fill the FIFO.  Returns whether
+ * there may be more. */
+static bool out_copy(struct qemu_process *p)
+{
+    char buf[16384];
+    struct cerr e;
+    ssize_t n;
+
+    do
+        n = read(p->out_fd, buf, sizeof(buf));
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        /* EOF: QEMU has closed its end; every byte is in the log. */
+        if (n == 0 || errno != EAGAIN)
+            event_del(p->out_ev);
+        return false;
+    }
+    if (p->log_fd >= 0 && p->log_size + n > QEMU_LOG_MAX && log_rotate(p, &e) < 0)
+        log_warn("QEMU pid %ld: %s", (long)p->pid, e.msg);
+    if (p->log_fd >= 0) {
+        ssize_t w = write(p->log_fd, buf, (size_t)n);
+        if (w < 0)
+            log_warn("QEMU pid %ld: cannot write its log %s: %s", (long)p->pid, p->log_path,
+                     strerror(errno));
+        else
+            p->log_size += w;
+    }
+    return true;
+}
+
+static void out_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    /* A few reads a turn: QEMU's chatter does not starve the monitor. */
+    for (int i = 0; i < 8 && out_copy(arg); i++)
+        ;
+}
+
+/* Reads QEMU's output from the FIFO out_path (non-blocking). */
+static int out_watch(struct qemu_process *p, struct event_base *base, const char *out_path,
+                     struct cerr *e)
+{
+    p->out_fd = open(out_path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (p->out_fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot open QEMU's output %s: %s", out_path, strerror(errno));
+        return -1;
+    }
+    p->out_ev = event_new(base, p->out_fd, EV_READ | EV_PERSIST, out_cb, p);
+    if (p->out_ev == NULL || event_add(p->out_ev, NULL) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot watch QEMU's output %s", out_path);
+        return -1;
+    }
+    return 0;
+}
+
 static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct qemu_process *p = arg;
@@ -24,68 +118,75 @@ static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
     if (p->adopted) {
         /* Not our child: its status belongs to whoever reaps it. */
         ex.unknown = true;
-        event_del(p->ev);
-        p->on_exit(&ex, p->arg);
-        return;
+    } else {
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
+            log_err("waitid on QEMU pid %ld failed: %s", (long)p->pid, strerror(errno));
+            return;
+        }
+        if (si.si_pid == 0)
+            return; /* spurious wakeup: still running */
+        ex.signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
+        ex.code = si.si_status;
     }
-    memset(&si, 0, sizeof(si));
-    if (waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0) {
-        log_err("waitid on QEMU pid %ld failed: %s", (long)p->pid, strerror(errno));
-        return;
-    }
-    if (si.si_pid == 0)
-        return; /* spurious wakeup: still running */
-    ex.signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
-    ex.code = si.si_status;
     event_del(p->ev);
+    /* What it printed last says why it ended: all of it into the log
+     * first (what it wrote is in the FIFO, and it writes no more). */
+    while (p->out_ev != NULL && out_copy(p))
+        ;
     p->on_exit(&ex, p->arg);
 }
 
 int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
-               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e)
+               const char *log_path, const char *out_path, qemu_exit_cb on_exit, void *arg,
+               struct cerr *e)
 {
-    int logfd, nullfd;
-    struct stat st;
+    int outfd = -1, nullfd = -1;
     pid_t pid;
 
     memset(p, 0, sizeof(*p));
-    p->pidfd = -1;
-    logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (logfd < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot open QEMU log %s: %s", log_path, strerror(errno));
-        return -1;
+    p->pidfd = p->out_fd = p->log_fd = -1;
+    p->log_path = xstrdup(log_path);
+    if (log_open(p, e) < 0 || (p->log_size >= QEMU_LOG_MAX && log_rotate(p, e) < 0))
+        goto fail;
+    p->log_start = p->log_size;
+    if ((unlink(out_path) < 0 && errno != ENOENT) || mkfifo(out_path, 0600) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create QEMU's output FIFO %s: %s", out_path,
+                 strerror(errno));
+        goto fail;
     }
+    if (out_watch(p, base, out_path, e) < 0)
+        goto fail;
+    /* Non-blocking for QEMU too: a supervisor that does not read in time
+     * (or has died) costs QEMU its output, never a stall; the larger
+     * buffer (best effort) keeps bursts. */
+    outfd = open(out_path, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (outfd >= 0 && fcntl(outfd, F_SETPIPE_SZ, QEMU_OUT_BUFFER) < 0)
+        log_debug("cannot enlarge QEMU's output FIFO: %s", strerror(errno));
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (nullfd < 0 || fstat(logfd, &st) < 0) {
+    if (outfd < 0 || nullfd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot prepare QEMU's stdio: %s", strerror(errno));
-        close(logfd);
-        if (nullfd >= 0)
-            close(nullfd);
-        return -1;
+        goto fail;
     }
-    p->log_start = st.st_size;
     pid = fork();
     if (pid < 0) {
         cerr_set(e, CE_SYSTEM, "cannot fork QEMU: %s", strerror(errno));
-        close(logfd);
-        close(nullfd);
-        return -1;
+        goto fail;
     }
     if (pid == 0) {
         /* Child: only async-signal-safe calls until exec. */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+        if (dup2(nullfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
             _exit(127);
         execv(argv->v[0], argv->v);
         dprintf(2, "corral-supervisor: cannot execute %s: %s\n", argv->v[0], strerror(errno));
         _exit(127);
     }
-    close(logfd);
+    close(outfd);
     close(nullfd);
     p->pid = pid;
-    p->log_path = xstrdup(log_path);
     p->on_exit = on_exit;
     p->arg = arg;
     p->pidfd = pidfd_open(pid, 0);
@@ -94,8 +195,7 @@ int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct arg
                  strerror(errno));
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        free(p->log_path);
-        p->log_path = NULL;
+        qemu_process_release(p);
         return -1;
     }
     p->ev = event_new(base, p->pidfd, EV_READ | EV_PERSIST, pidfd_cb, p);
@@ -107,6 +207,13 @@ int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct arg
         return -1;
     }
     return 0;
+fail:
+    if (outfd >= 0)
+        close(outfd);
+    if (nullfd >= 0)
+        close(nullfd);
+    qemu_process_release(p);
+    return -1;
 }
 
 /* Whether /proc/PID/cmdline holds needle within one argument. */
@@ -128,12 +235,13 @@ static bool cmdline_has(pid_t pid, const char *needle)
 }
 
 int qemu_adopt(struct qemu_process *p, struct event_base *base, pid_t pid, const char *qmp_path,
-               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e)
+               const char *log_path, const char *out_path, qemu_exit_cb on_exit, void *arg,
+               struct cerr *e)
 {
-    struct stat st;
+    struct cerr oe;
 
     memset(p, 0, sizeof(*p));
-    p->pidfd = -1;
+    p->pidfd = p->out_fd = p->log_fd = -1;
     /* A recycled pid would not name this VM's monitor socket. */
     if (pid <= 0 || !cmdline_has(pid, qmp_path)) {
         cerr_set(e, CE_QEMU_FAILED, "pid %ld is not a QEMU serving %s", (long)pid, qmp_path);
@@ -147,7 +255,15 @@ int qemu_adopt(struct qemu_process *p, struct event_base *base, pid_t pid, const
     p->pid = pid;
     p->adopted = true;
     p->log_path = xstrdup(log_path);
-    p->log_start = stat(log_path, &st) == 0 ? st.st_size : 0;
+    if (log_open(p, e) < 0) {
+        qemu_process_release(p);
+        return -1;
+    }
+    p->log_start = p->log_size;
+    /* Without it (QEMU started before the output went through a FIFO),
+     * QEMU's output is its own business. */
+    if (out_watch(p, base, out_path, &oe) < 0)
+        log_info("QEMU pid %ld: its output is not logged: %s", (long)pid, oe.msg);
     p->on_exit = on_exit;
     p->arg = arg;
     p->ev = event_new(base, p->pidfd, EV_READ | EV_PERSIST, pidfd_cb, p);
@@ -207,10 +323,16 @@ void qemu_process_release(struct qemu_process *p)
 {
     if (p->ev != NULL)
         event_free(p->ev);
+    if (p->out_ev != NULL)
+        event_free(p->out_ev);
     if (p->pidfd >= 0)
         close(p->pidfd);
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    if (p->log_fd >= 0)
+        close(p->log_fd);
     free(p->log_path);
-    p->ev = NULL;
-    p->pidfd = -1;
+    p->ev = p->out_ev = NULL;
+    p->pidfd = p->out_fd = p->log_fd = -1;
     p->log_path = NULL;
 }

@@ -19,25 +19,39 @@ struct qemu_exit {
 /* Called once when QEMU has ended and been reaped. */
 typedef void (*qemu_exit_cb)(const struct qemu_exit *ex, void *arg);
 
+/* Largest qemu.log: one more than that goes to qemu.log.1, replacing the
+ * previous one, and a new qemu.log is begun. */
+#define QEMU_LOG_MAX (1024 * 1024)
+
 struct qemu_process {
     pid_t pid;
     int pidfd;
     struct event *ev;
     char *log_path;
     off_t log_start; /* log size before this QEMU started */
-    bool adopted;    /* started by an earlier supervisor: not our child */
+    /* QEMU's stdout and stderr reach the log through a FIFO in the run
+     * directory that this process reads, so that the log stays capped
+     * and a later supervisor can take the reading over. */
+    int out_fd, log_fd;
+    off_t log_size;
+    struct event *out_ev;
+    bool adopted; /* started by an earlier supervisor: not our child */
     qemu_exit_cb on_exit;
     void *arg;
 };
 
-/* Starts argv with stdin on /dev/null and stdout/stderr appended to
- * log_path.  p is caller-owned storage. */
+/* Starts argv with stdin on /dev/null and stdout/stderr going through the
+ * FIFO out_path (created) into log_path, which is rotated first when it
+ * has reached QEMU_LOG_MAX.  p is caller-owned storage. */
 int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
-               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e);
+               const char *log_path, const char *out_path, qemu_exit_cb on_exit, void *arg,
+               struct cerr *e);
 /* Watches QEMU pid, started by an earlier supervisor of the VM: it must be
- * the process serving qmp_path.  Its end is reported with ex->unknown. */
+ * the process serving qmp_path.  Its end is reported with ex->unknown.
+ * Its output is logged again from out_path, when that FIFO exists. */
 int qemu_adopt(struct qemu_process *p, struct event_base *base, pid_t pid, const char *qmp_path,
-               const char *log_path, qemu_exit_cb on_exit, void *arg, struct cerr *e);
+               const char *log_path, const char *out_path, qemu_exit_cb on_exit, void *arg,
+               struct cerr *e);
 /* Sends sig through the pidfd; a process already gone is not an error. */
 int qemu_signal(struct qemu_process *p, int sig);
 /* What QEMU wrote to its log since it started, last lines first trimmed to

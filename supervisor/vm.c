@@ -36,7 +36,7 @@ struct vm {
     struct event_base *base;
     struct domain_def *def;
     char *state_dir, *run_dir;
-    char *qmp_path, *log_path, *record_path, *exit_path, *control_path;
+    char *qmp_path, *log_path, *out_path, *record_path, *exit_path, *control_path;
     struct vm_hooks hooks;
     bool maintenance;
     /* Re-adopting a QEMU an earlier supervisor started (--adopt). */
@@ -166,6 +166,7 @@ struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *s
     vm->control_path = xasprintf("%s/control.sock", run_dir);
     vm->record_path = xasprintf("%s/supervisor.json", run_dir);
     vm->log_path = xasprintf("%s/qemu.log", state_dir);
+    vm->out_path = xasprintf("%s/qemu.out", run_dir);
     vm->exit_path = xasprintf("%s/last-exit.json", state_dir);
     vm->hooks = *hooks;
     vm->maintenance = maintenance;
@@ -212,6 +213,7 @@ void vm_free(struct vm *vm)
     free(vm->control_path);
     free(vm->record_path);
     free(vm->log_path);
+    free(vm->out_path);
     free(vm->exit_path);
     free(vm);
 }
@@ -634,7 +636,8 @@ int vm_start(struct vm *vm, struct cerr *e)
     }
     vm->state = VM_STARTING;
     snprintf(vm->reason, sizeof(vm->reason), "starting up");
-    if (qemu_spawn(&vm->proc, vm->base, &argv, vm->log_path, qemu_exited, vm, e) < 0) {
+    if (qemu_spawn(&vm->proc, vm->base, &argv, vm->log_path, vm->out_path, qemu_exited, vm, e) <
+        0) {
         argv_free(&argv);
         vm->state = VM_SHUTOFF;
         return -1;
@@ -685,7 +688,8 @@ int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
         cerr_set(e, CE_INVALID_PARAMS, "a maintenance supervisor does not re-adopt QEMU");
         return -1;
     }
-    if (qemu_adopt(&vm->proc, vm->base, pid, vm->qmp_path, vm->log_path, qemu_exited, vm, e) < 0)
+    if (qemu_adopt(&vm->proc, vm->base, pid, vm->qmp_path, vm->log_path, vm->out_path, qemu_exited,
+                   vm, e) < 0)
         return -1;
     vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
     vm->snapjobs = snapjobs_new(vm->base, vm->qmp);

@@ -154,7 +154,7 @@ def settle_and_check(env, vm, ops, tally):
             break
         time.sleep(0.1)
     check(chk is not None and "result" in chk, "snapshot-check answers at the end: %r" % chk)
-    vmdir = os.path.join(env.state, "vms", vm)
+    vmdir = os.path.join(env.state, "vms", vm, "vm")
     sdir = os.path.join(vmdir, "snapshots")
 
     # Every metadata file parses and names itself; the tree is whole.

@@ -160,7 +160,7 @@ def blocked_monitor_during_save(env):
     check(env.wait_state("hangsave-vm", "shut off") == "shut off (destroyed)", "destroyed")
     r = c.wait(save)
     check("error" in r, "the save reports its unknown outcome: %r" % r)
-    sdir = os.path.join(env.state, "vms", "hangsave-vm", "snapshots")
+    sdir = os.path.join(env.state, "vms", "hangsave-vm", "vm", "snapshots")
     check(os.listdir(sdir) == [], "no metadata for a save that never finished")
 
 
@@ -173,7 +173,7 @@ def qemu_killed_mid_delete(env):
     check("result" in c.call("snapshot.create", {"name": "killdel-vm", "snapshot": "s1"}), "created")
     r = c.call("snapshot.delete", {"name": "killdel-vm", "snapshot": "s1"})
     check(r.get("error", {}).get("code") == 1017, "the delete fails with job-failed: %r" % r)
-    check("s1.xml" in os.listdir(os.path.join(env.state, "vms", "killdel-vm", "snapshots")),
+    check("s1.xml" in os.listdir(os.path.join(env.state, "vms", "killdel-vm", "vm", "snapshots")),
           "metadata kept: QEMU may have deleted on some disks only")
     check("killed by signal 9" in env.wait_state("killdel-vm", "crashed"), "VM crashed")
     rep = env.rpc().call("vm.inconsistencies", {"name": "killdel-vm"})["result"]["reports"]
@@ -204,9 +204,9 @@ def eof_between_reply_and_event(env):
     check(rep[1]["disks"] == ["vdb"] and "deleted on [\"vda\"]" in rep[1]["detail"]
           and "I/O error on the second device" in rep[1]["detail"],
           "the settled report names the disk still holding it and QEMU's error: %r" % rep[1])
-    check(os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "snapshots", "s1.xml")),
+    check(os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "vm", "snapshots", "s1.xml")),
           "metadata kept")
-    check(not os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "pending.json")),
+    check(not os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "vm", "pending.json")),
           "nothing left to settle")
     check(env.info("eofdel-vm")["state"] == "running", "the VM runs on")
     # The user deletes it again: the disk that lost it already is reported.

@@ -179,7 +179,7 @@ def readopt_refused_kills_qemu(env):
     env.define("vm1")
     env.ctl("start", "vm1")
     i = env.info("vm1")
-    snaps = os.path.join(env.state, "vms", "vm1", "snapshots")
+    snaps = os.path.join(env.state, "vms", "vm1", "vm", "snapshots")
     os.chown(snaps, 0, 0)
     os.chmod(snaps, 0)
     os.kill(i["supervisor_pid"], signal.SIGKILL)
@@ -261,7 +261,7 @@ def degraded_start_and_qemu_death(env):
 
 def write_intent(env, name, intent):
     """pending.json as a supervisor leaves it, owned by the VM's uid."""
-    vmdir = os.path.join(env.state, "vms", name)
+    vmdir = os.path.join(env.state, "vms", name, "vm")
     path = os.path.join(vmdir, "pending.json")
     with open(path, "w") as f:
         json.dump(intent, f)
@@ -291,7 +291,7 @@ def recorded_create_reported_once(env):
         while time.time() < deadline:
             _, out, _ = env.ctl("--json", "inconsistencies", "vm1")
             mine = [r for r in json.loads(out)["reports"] if r.get("job") == "corral-save-7-999"]
-            if mine and not os.path.exists(os.path.join(env.state, "vms", "vm1", "pending.json")):
+            if mine and not os.path.exists(os.path.join(env.state, "vms", "vm1", "vm", "pending.json")):
                 break
             time.sleep(0.1)
         check(len(mine) == 1, "round %d: one report about the job: %r" % (round_, mine))
@@ -306,7 +306,7 @@ def recorded_create_reported_once(env):
           "corralctl inconsistencies names the job once: " + out)
     _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
     check(out.split() == ["s1"], "the snapshot is kept: " + out)
-    jdir = os.path.join(env.state, "vms", "vm1", "journal")
+    jdir = os.path.join(env.state, "vms", "vm1", "vm", "journal")
     check(not [f for f in os.listdir(jdir) if f.endswith(".json")],
           "the repeat was acknowledged too: %s" % os.listdir(jdir))
 

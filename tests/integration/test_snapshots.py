@@ -94,7 +94,7 @@ def create_list_tree(env):
     check("<parent>" in xml and "<name>s2</name>" in xml and "<domain" in xml
           and "<active>" not in xml, "libvirt-style public XML: " + xml[:300])
     # Metadata is one libvirt-compatible file per snapshot, current marked.
-    sdir = os.path.join(env.state, "vms", "vm1", "snapshots")
+    sdir = os.path.join(env.state, "vms", "vm1", "vm", "snapshots")
     check(sorted(os.listdir(sdir)) == ["base line.xml", "s2.xml", "s3.xml", "s4.xml"],
           "one file per snapshot: %r" % os.listdir(sdir))
     with open(os.path.join(sdir, "s4.xml")) as f:
@@ -188,7 +188,7 @@ def extra_on_disk_reported(env):
     vm.create("e1")
     env.ctl("destroy", "vm1")
     env.wait_state("vm1", "shut off")
-    path = os.path.join(env.state, "vms", "vm1", "snapshots", "e1.xml")
+    path = os.path.join(env.state, "vms", "vm1", "vm", "snapshots", "e1.xml")
     with open(path) as f:
         xml = f.read()
     with open(path, "w") as f:
@@ -264,7 +264,7 @@ def unreadable_metadata_reported(env):
     vm.create("good")
     env.ctl("destroy", "vm1")
     env.wait_state("vm1", "shut off")
-    sdir = os.path.join(env.state, "vms", "vm1", "snapshots")
+    sdir = os.path.join(env.state, "vms", "vm1", "vm", "snapshots")
     with open(os.path.join(sdir, "broken.xml"), "w") as f:
         f.write("<domainsnapshot><name>broken</na")
     env.ctl("start", "vm1")
@@ -281,7 +281,7 @@ def revert_running_vm(env):
     vm.create("r1")
     # Dirty the data disk after r1; the revert must bring back its zeroes.
     # (HMP qemu-io prints into QEMU's log.)
-    log = os.path.join(env.state, "vms", "vm1", "qemu.log")
+    log = os.path.join(env.state, "vms", "vm1", "vm", "qemu.log")
     vm.hmp('qemu-io drive-vdb "write -P 0xaa 0 64k"')
     vm.hmp('qemu-io drive-vdb "read -P 0xaa 0 64k"')
     vm.create("r2")
@@ -321,13 +321,13 @@ def check_and_redefine(env):
     xml = ok(vm.call("snapshot.dumpxml", snapshot="c2"), "dumpxml")["xml"]
     ok(vm.call("snapshot.delete", snapshot="c2", metadata=True), "metadata-only delete")
     vm.qmp_delete_tag("c1", "drive-vdb")
-    before = sorted(os.listdir(os.path.join(env.state, "vms", "vm1", "snapshots")))
+    before = sorted(os.listdir(os.path.join(env.state, "vms", "vm1", "vm", "snapshots")))
     r = ok(vm.call("snapshot.check"), "check")
     kinds = sorted((x["snapshot"], x["kind"], tuple(x["disks"])) for x in r["reports"])
     check(not r["consistent"] and kinds == [("c1", "missing", ("vdb",)),
                                             ("c2", "orphan-on-disk", ("vda", "vdb"))],
           "both directions reported: %r" % kinds)
-    check(sorted(os.listdir(os.path.join(env.state, "vms", "vm1", "snapshots"))) == before,
+    check(sorted(os.listdir(os.path.join(env.state, "vms", "vm1", "vm", "snapshots"))) == before,
           "check changes nothing")
     # Adopt the orphan back, libvirt's --redefine; its parent must exist.
     ok(vm.call("snapshot.redefine", xml=xml, current=True), "redefine")
@@ -406,7 +406,7 @@ def reports_survive_broker_restart(env):
     vm.create("j1")
     vm.create("j2")
     sock = env.info("vm1")["control_socket"]
-    jdir = os.path.join(env.state, "vms", "vm1", "journal")
+    jdir = os.path.join(env.state, "vms", "vm1", "vm", "journal")
     env.stop_broker(signal.SIGKILL)
     # Without the broker, straight to the supervisor: j1 lacks vdb.
     direct = env.rpc(sock)

@@ -1,0 +1,135 @@
+/* What root does in directories a VM's uid writes: rm_rf never leaves the
+ * tree, file_read_untrusted never blocks and reads only plain files. */
+#include "common/fileutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/unit/unit.h"
+
+static char *scratch(void)
+{
+    char tmpl[] = "/tmp/corral-fileutil-XXXXXX";
+    char *d = mkdtemp(tmpl);
+
+    return d != NULL ? xstrdup(d) : NULL;
+}
+
+static int put(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ssize_t n;
+
+    if (fd < 0)
+        return -1;
+    n = write(fd, text, strlen(text));
+    close(fd);
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static void rm_rf_leaves_link_targets(void)
+{
+    char *d = scratch();
+    struct cerr e = {0};
+
+    EXPECT(d != NULL);
+    char *decoy = xasprintf("%s/decoy", d), *precious = xasprintf("%s/decoy/precious", d);
+    char *tree = xasprintf("%s/tree", d), *deep = xasprintf("%s/tree/a/b", d);
+    char *l1 = xasprintf("%s/tree/to-dir", d), *l2 = xasprintf("%s/tree/a/b/to-file", d);
+    char *fifo = xasprintf("%s/tree/a/fifo", d);
+    EXPECT(mkdir(decoy, 0755) == 0 && put(precious, "root's\n") == 0);
+    EXPECT(mkdir_p(deep, 0755, &e) == 0);
+    EXPECT(symlink(decoy, l1) == 0 && symlink(precious, l2) == 0 && mkfifo(fifo, 0600) == 0);
+    EXPECT(rm_rf(tree, &e) == 0);
+    EXPECT(!path_exists(tree));
+    EXPECT(path_exists(precious));
+    /* A link as the top is removed, not what it names. */
+    EXPECT(symlink(decoy, tree) == 0);
+    EXPECT(rm_rf(tree, &e) == 0);
+    EXPECT(!path_exists(tree) && path_exists(precious));
+    /* Missing is done already. */
+    EXPECT(rm_rf(tree, &e) == 0);
+    EXPECT(rm_rf(decoy, &e) == 0 && rmdir(d) == 0);
+    free(decoy);
+    free(precious);
+    free(tree);
+    free(deep);
+    free(l1);
+    free(l2);
+    free(fifo);
+    free(d);
+}
+
+static void rm_rf_refuses_too_deep(void)
+{
+    char *d = scratch();
+    struct cerr e = {0};
+    char *p;
+
+    EXPECT(d != NULL);
+    p = xstrdup(d);
+    for (int i = 0; i < 70; i++) {
+        char *n = xasprintf("%s/d", p);
+        free(p);
+        p = n;
+        EXPECT(mkdir(p, 0755) == 0);
+    }
+    EXPECT(rm_rf(d, &e) < 0);
+    EXPECT_CONTAINS(e.msg, "nested deeper");
+    /* What is left goes bottom up, as an administrator would. */
+    while (strcmp(p, d) != 0) {
+        EXPECT(rmdir(p) == 0);
+        *strrchr(p, '/') = '\0';
+    }
+    EXPECT(rmdir(d) == 0);
+    free(p);
+    free(d);
+}
+
+static void untrusted_read_refuses_what_is_not_a_file(void)
+{
+    char *d = scratch();
+    struct cerr e = {0};
+    size_t len = 0;
+    char *text;
+    int dfd;
+
+    EXPECT(d != NULL);
+    dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    EXPECT(dfd >= 0);
+    char *ok = xasprintf("%s/ok", d), *fifo = xasprintf("%s/fifo", d);
+    char *link = xasprintf("%s/link", d), *big = xasprintf("%s/big", d);
+    EXPECT(put(ok, "{\"a\":1}") == 0 && mkfifo(fifo, 0666) == 0 && symlink(ok, link) == 0 &&
+           put(big, "0123456789") == 0);
+    text = file_read_untrusted(dfd, "ok", 64, &len, &e);
+    EXPECT(text != NULL && len == 7);
+    EXPECT_STR(text, "{\"a\":1}");
+    free(text);
+    /* A FIFO nobody writes to would block a plain open or read. */
+    EXPECT(file_read_untrusted(dfd, "fifo", 64, &len, &e) == NULL);
+    EXPECT_CONTAINS(e.msg, "not a regular file");
+    EXPECT(file_read_untrusted(dfd, "link", 64, &len, &e) == NULL);
+    EXPECT_CONTAINS(e.msg, "cannot open link");
+    EXPECT(file_read_untrusted(dfd, "big", 9, &len, &e) == NULL && e.code == CE_TOO_LARGE);
+    text = file_read_untrusted(dfd, "big", 10, &len, &e);
+    EXPECT(text != NULL && len == 10);
+    free(text);
+    close(dfd);
+    EXPECT(rm_rf(d, &e) == 0);
+    free(ok);
+    free(fifo);
+    free(link);
+    free(big);
+    free(d);
+}
+
+int main(void)
+{
+    RUN(rm_rf_leaves_link_targets);
+    RUN(rm_rf_refuses_too_deep);
+    RUN(untrusted_read_refuses_what_is_not_a_file);
+    return unit_done();
+}
