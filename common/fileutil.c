@@ -135,21 +135,16 @@ out:
     return rc;
 }
 
-char *file_read_all(const char *path, size_t max, size_t *lenp, struct cerr *e)
+/* Reads fd to its end into a NUL-terminated buffer of at most max bytes
+ * (the caller frees it); closes fd whatever happens.  name is for errors. */
+static char *read_fd(int fd, const char *name, size_t max, size_t *lenp, struct cerr *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     size_t cap = 4096, len = 0;
-    char *buf;
+    char *buf = malloc(cap);
 
-    if (fd < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    buf = malloc(cap);
     if (buf == NULL) {
-        cerr_set(e, CE_SYSTEM, "out of memory reading %s", path);
-        close(fd);
-        return NULL;
+        cerr_set(e, CE_SYSTEM, "out of memory reading %s", name);
+        goto fail;
     }
     for (;;) {
         ssize_t n;
@@ -157,13 +152,13 @@ char *file_read_all(const char *path, size_t max, size_t *lenp, struct cerr *e)
         if (len + 1 >= cap) {
             char *nb;
             if (cap > max + 1) {
-                cerr_set(e, CE_TOO_LARGE, "%s is larger than the limit of %zu bytes", path, max);
+                cerr_set(e, CE_TOO_LARGE, "%s is larger than the limit of %zu bytes", name, max);
                 goto fail;
             }
             cap *= 2;
             nb = realloc(buf, cap);
             if (nb == NULL) {
-                cerr_set(e, CE_SYSTEM, "out of memory reading %s", path);
+                cerr_set(e, CE_SYSTEM, "out of memory reading %s", name);
                 goto fail;
             }
             buf = nb;
@@ -172,14 +167,14 @@ char *file_read_all(const char *path, size_t max, size_t *lenp, struct cerr *e)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
+            cerr_set(e, CE_SYSTEM, "cannot read %s: %s", name, strerror(errno));
             goto fail;
         }
         if (n == 0)
             break;
         len += (size_t)n;
         if (len > max) {
-            cerr_set(e, CE_TOO_LARGE, "%s is larger than the limit of %zu bytes", path, max);
+            cerr_set(e, CE_TOO_LARGE, "%s is larger than the limit of %zu bytes", name, max);
             goto fail;
         }
     }
@@ -194,12 +189,21 @@ fail:
     return NULL;
 }
 
+char *file_read_all(const char *path, size_t max, size_t *lenp, struct cerr *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    return read_fd(fd, path, max, lenp, e);
+}
+
 char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *lenp, struct cerr *e)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    size_t len = 0;
     struct stat st;
-    char *buf;
 
     if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot open %s: %s", name, strerror(errno));
@@ -210,6 +214,7 @@ char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *lenp,
         close(fd);
         return NULL;
     }
+    /* A FIFO or a device would block or do something on read. */
     if (!S_ISREG(st.st_mode)) {
         cerr_set(e, CE_SYSTEM, "%s is not a regular file", name);
         close(fd);
@@ -220,38 +225,7 @@ char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *lenp,
         close(fd);
         return NULL;
     }
-    /* One byte more than the limit shows a file that grew meanwhile. */
-    buf = malloc(max + 2);
-    if (buf == NULL) {
-        cerr_set(e, CE_SYSTEM, "out of memory reading %s", name);
-        close(fd);
-        return NULL;
-    }
-    while (len <= max) {
-        ssize_t n = read(fd, buf + len, max + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            cerr_set(e, CE_SYSTEM, "cannot read %s: %s", name, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    if (len > max) {
-        cerr_set(e, CE_TOO_LARGE, "%s is larger than the limit of %zu bytes", name, max);
-        goto fail;
-    }
-    close(fd);
-    buf[len] = '\0';
-    if (lenp != NULL)
-        *lenp = len;
-    return buf;
-fail:
-    close(fd);
-    free(buf);
-    return NULL;
+    return read_fd(fd, name, max, lenp, e);
 }
 
 int mkdir_p(const char *path, mode_t mode, struct cerr *e)
