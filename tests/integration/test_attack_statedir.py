@@ -449,17 +449,48 @@ def migration(env):
     check(fingerprint(d) == before, "the decoy named as a disk stayed root's")
 
 
+# The last commit whose broker kept the supervisor's files beside its own
+# records, before STATE/vms/NAME/vm/ existed.
+OLD_LAYOUT_COMMIT = "363d772"
+
+
+def old_layout_build(env):
+    """A build of the previous layout: CORRAL_OLD_BUILD, or one made from
+    the repository's history in the test's own directory (not under build/,
+    whose dependency files the GNUmakefile reads)."""
+    if os.environ.get("CORRAL_OLD_BUILD"):
+        return os.path.abspath(os.environ["CORRAL_OLD_BUILD"])
+    repo = os.path.dirname(os.path.dirname(corraltest.HERE))
+    src = os.path.join(env.dir, "old-layout")
+    out = os.path.join(src, "build")
+    known = subprocess.run(["git", "-C", repo, "cat-file", "-e", OLD_LAYOUT_COMMIT + "^{commit}"],
+                           capture_output=True)
+    if known.returncode != 0:
+        raise Skip("commit %s, the previous layout, is not in this checkout's history (a shallow "
+                   "clone?): set CORRAL_OLD_BUILD to a build of it" % OLD_LAYOUT_COMMIT)
+    os.makedirs(src)
+    os.chmod(src, 0o755)
+    tree = subprocess.run(["git", "-C", repo, "archive", OLD_LAYOUT_COMMIT], capture_output=True,
+                          check=True).stdout
+    subprocess.run(["tar", "-x", "-C", src], input=tree, check=True)
+    made = subprocess.run(["make", "-C", src, "-j2", "all"], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise Fail("cannot build the previous layout (%s): %s"
+                   % (OLD_LAYOUT_COMMIT, made.stderr[-2000:]))
+    return out
+
+
 def upgrade_with_running_vm(env):
     """A VM started by the previous broker (old layout) runs across the
     upgrade: its supervisor keeps writing where it did, and the VM is
-    migrated when it stops.  Needs the previous build: CORRAL_OLD_BUILD=DIR
-    (a `make` of the commit before the vm/ layout)."""
+    migrated when it stops.  The previous build is made from git history
+    (or taken from CORRAL_OLD_BUILD=DIR)."""
     need_root()
-    old = os.environ.get("CORRAL_OLD_BUILD")
-    if not old:
-        raise Skip("set CORRAL_OLD_BUILD to a build of the previous layout")
+    old = old_layout_build(env)
     new = corraltest.BUILD
-    corraltest.BUILD = os.path.abspath(old)
+    corraltest.BUILD = old
+    # The previous broker knew no --emulator.
+    env.emulator_args = lambda: []
     try:
         env.start_broker()
         env.define("vm1", machine="none", disks=[(env.qcow2("a.qcow2"), "vda")])
@@ -469,6 +500,7 @@ def upgrade_with_running_vm(env):
         env.stop_broker(signal.SIGKILL)
     finally:
         corraltest.BUILD = new
+        del env.emulator_args
     sdir = os.path.join(env.state, "vms", "vm1")
     check(os.path.exists(os.path.join(sdir, "snapshots", "s1.xml")), "the old layout")
     env.start_broker()
