@@ -81,6 +81,10 @@ run "$ctl" start demo
 run "$ctl" list
 run "$ctl" dominfo demo
 
+step "Who owns what while it runs: the broker's records stay root's, the VM's uid gets vm/ and its disks"
+run ls -ln "$demo/state/vms/demo" "$demo/images"
+run "$ctl" sandbox-report demo
+
 step "QMP through corral (root only)"
 run "$ctl" qemu-monitor-command demo '{"execute":"query-status"}'
 
@@ -93,10 +97,11 @@ run "$ctl" domstate demo --reason
 step "Straight to the VM's supervisor, without the broker"
 run "$ctl" --vm-socket "$demo/run/vm/demo/control.sock" domstate demo --reason
 
-step "Destroy, then look at what is left"
+step "Destroy, then look at what is left (the disks are given back)"
 run "$ctl" destroy demo
 run "$ctl" domstate demo --reason
 run "$ctl" list --all
+run ls -ln "$demo/images"
 
 step "Start again and ask the guest to shut down through ACPI"
 run "$ctl" start demo
