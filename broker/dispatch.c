@@ -8,6 +8,9 @@
 #include <time.h>
 
 #include "broker/policy.h"
+#include "broker/forward.h"
+#include "broker/maintenance.h"
+#include "broker/readopt.h"
 #include "broker/supervise.h"
 #include "common/disk_check.h"
 #include "common/domain_xml.h"
@@ -194,7 +197,7 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
     bool admin = policy_is_admin(b, rpc_req_uid(req));
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
         cJSON *o;
-        if (!all && (!bvm_active(vm) || vm->maintenance))
+        if (!all && (!bvm_active(vm) || lifecycle_maintenance(vm->phase)))
             continue;
         /* Users see the VMs they own. */
         if (!admin && vm->owner != rpc_req_uid(req))
@@ -238,8 +241,9 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
     if (vm == NULL)
         return;
     /* Without a supervisor ready to answer, the broker says what it knows. */
-    if (bvm_active(vm) && !vm->starting && !vm->maintenance && !vm->readopting && !vm->degraded)
-        supervise_forward(vm, "vm.info", params, row_of("vm.info")->timeout_ms, req);
+    if (bvm_active(vm) && !lifecycle_starting(vm->phase) && !lifecycle_maintenance(vm->phase) &&
+        vm->phase != LIFECYCLE_READOPTING && !lifecycle_degraded(vm->phase))
+        forward_call(vm, "vm.info", params, row_of("vm.info")->timeout_ms, req);
     else
         rpc_req_done(req, bvm_info_json(vm), NULL);
 }
@@ -261,14 +265,14 @@ static void route(struct bvm *vm, struct rpc_req *req, const cJSON *params)
         }
         timeout += (int)secs * 1000;
     }
-    if (row->route == ROUTE_MAINTENANCE && (vm->maintenance || !bvm_active(vm))) {
+    if (row->route == ROUTE_MAINTENANCE && (lifecycle_maintenance(vm->phase) || !bvm_active(vm))) {
         if (policy_check_run(vm->b, rpc_req_uid(req), vm, &e) < 0)
             rpc_req_done(req, NULL, &e);
         else
-            supervise_maintenance(vm, method, params, timeout, req);
+            maintenance_request(vm, method, params, timeout, req);
         return;
     }
-    if (vm->degraded) {
+    if (lifecycle_degraded(vm->phase)) {
         cerr_set(&e, CE_OPERATION_INVALID,
                  "VM %s is degraded: its QEMU pid %ld runs without a supervisor; destroy it, or "
                  "start it to re-adopt QEMU",
@@ -276,13 +280,13 @@ static void route(struct bvm *vm, struct rpc_req *req, const cJSON *params)
         rpc_req_done(req, NULL, &e);
         return;
     }
-    if (!bvm_active(vm) || vm->starting || vm->maintenance) {
+    if (!bvm_active(vm) || lifecycle_starting(vm->phase) || lifecycle_maintenance(vm->phase)) {
         cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
-                 vm->starting ? "starting" : vm->state);
+                 lifecycle_starting(vm->phase) ? "starting" : vm->state);
         rpc_req_done(req, NULL, &e);
         return;
     }
-    supervise_forward(vm, method, params, timeout, req);
+    forward_call(vm, method, params, timeout, req);
 }
 
 static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
@@ -300,8 +304,8 @@ static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (vm == NULL)
         return;
-    if (vm->degraded)
-        supervise_destroy_degraded(vm, req);
+    if (lifecycle_degraded(vm->phase))
+        readopt_destroy(vm, req);
     else
         route(vm, req, params);
 }
