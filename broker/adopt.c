@@ -3,11 +3,15 @@
  * record names, and re-attaches to all of them at once.  One that does not
  * answer in time is killed and replaced like any supervisor that dies
  * (readopt.c); a maintenance one is told to stop. */
-#include "broker/supervise.h"
+#include "broker/adopt.h"
 
 #include "broker/identity.h"
+#include "broker/leftovers.h"
+#include "broker/lifecycle.h"
+#include "broker/maintenance.h"
 #include "broker/proc.h"
-#include "broker/supervise_int.h"
+#include "broker/spawn.h"
+#include "broker/supervise.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
 
@@ -24,36 +28,12 @@
 #include "proto/rpc.h"
 #include "proto/server.h"
 
-static void report_when_done(struct broker *b)
-{
-    struct timespec now;
-    long ms;
-
-    if (b->adopting > 0 || b->adopt_reported)
-        return;
-    b->adopt_reported = true;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long)(now.tv_sec - b->adopt_t0.tv_sec) * 1000 +
-         (now.tv_nsec - b->adopt_t0.tv_nsec) / 1000000;
-    log_info("re-attached %d VMs in %ld ms", b->adopted, ms);
-}
-
-void adopt_settled(struct bvm *vm, bool reattached)
-{
-    if (!vm->adopting)
-        return;
-    vm->adopting = false;
-    vm->b->adopting--;
-    if (reattached)
-        vm->b->adopted++;
-    report_when_done(vm->b);
-}
-
 /* The supervisor is alive but of no use: killed, it is replaced through
  * the path of any supervisor that dies, and its QEMU re-adopted. */
 static void reattach_fail(struct bvm *vm, const char *why)
 {
-    vm->reattaching = false;
+    if (vm->phase == LIFECYCLE_REATTACHING)
+        lifecycle_set(vm, LIFECYCLE_RUNNING);
     snprintf(vm->sup_kill_why, sizeof(vm->sup_kill_why), "killed by the broker (%s)", why);
     log_warn("VM %s: supervisor pid %ld: %s; killing it so that a new one takes over QEMU",
              vm->def->name, (long)vm->sup_pid, why);
@@ -66,7 +46,7 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
 {
     char why[192];
 
-    if (!vm->reattaching)
+    if (vm->phase != LIFECYCLE_REATTACHING)
         return;
     if (e != NULL) {
         if (e->code == CE_TIMEOUT)
@@ -78,7 +58,7 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
     }
     if (--vm->reattach_pending > 0)
         return;
-    vm->reattaching = false;
+    lifecycle_set(vm, LIFECYCLE_RUNNING);
     /* Persists the state vm.state answered too: one durable write per VM
      * keeps a broker with many VMs quick to come back. */
     bvm_note_restart(vm, &vm->reattached, "the broker restarted");
@@ -89,7 +69,7 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
     }
     log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
              (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);
-    adopt_settled(vm, true);
+    lifecycle_adopt_settled(vm, true);
 }
 
 static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)
@@ -105,7 +85,7 @@ static void state_cb(const cJSON *result, const struct cerr *e, void *arg)
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
 
     /* Written down and told with the re-attachment (reattach_answer). */
-    if (vm->reattaching && e == NULL && cJSON_IsString(s) && cJSON_IsString(r)) {
+    if (vm->phase == LIFECYCLE_REATTACHING && e == NULL && cJSON_IsString(s) && cJSON_IsString(r)) {
         snprintf(vm->state, sizeof(vm->state), "%s", s->valuestring);
         snprintf(vm->reason, sizeof(vm->reason), "%s", r->valuestring);
     }
@@ -117,9 +97,9 @@ static void reattach(struct bvm *vm)
     int timeout_ms = (int)vm->b->adopt_timeout * 1000;
     struct cerr e;
 
-    vm->reattaching = true;
+    lifecycle_set(vm, LIFECYCLE_REATTACHING);
     vm->reattach_pending = 2;
-    if (sup_connect(vm, subscribed_cb, timeout_ms, &e) < 0) {
+    if (spawn_connect(vm, subscribed_cb, timeout_ms, &e) < 0) {
         reattach_fail(vm, e.msg);
         return;
     }
@@ -167,26 +147,26 @@ static void adopt_one(struct bvm *vm)
     vm->sup_is_child = false;
     live = proc_is_supervisor(spid, record_ull(rec, "supervisor_start"), vm->run_dir, &maint);
     maint = maint || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "maintenance"));
-    sup_watch_qemu(vm, (pid_t)record_ull(rec, "qemu_pid"), record_ull(rec, "qemu_start"));
+    spawn_watch_qemu(vm, (pid_t)record_ull(rec, "qemu_pid"), record_ull(rec, "qemu_start"));
     cJSON_Delete(rec);
-    vm->maintenance = maint;
+    lifecycle_set(vm, maint ? LIFECYCLE_MAINT_READY : LIFECYCLE_RUNNING);
     if (!maint) {
         /* Until the supervisor says otherwise. */
         snprintf(vm->state, sizeof(vm->state), "running");
         snprintf(vm->reason, sizeof(vm->reason), "re-attached");
     }
     if (!live) {
-        sup_settle(vm, "died while the broker was away");
+        supervise_gone(vm, "died while the broker was away");
         return;
     }
-    if (sup_watch(vm, spid, &e) < 0) {
+    if (spawn_watch(vm, spid, &e) < 0) {
         /* Unwatched, it would fight the one that replaces it. */
         log_err("%s; killing it", e.msg);
         if (kill(spid, SIGKILL) < 0)
             log_err("VM %s: cannot kill supervisor pid %ld: %s", vm->def->name, (long)spid,
                     strerror(errno));
-        sup_drop(vm);
-        sup_settle(vm, "could not be watched after the broker restarted");
+        spawn_drop(vm);
+        supervise_gone(vm, "could not be watched after the broker restarted");
         return;
     }
     if (!maint) {
@@ -195,17 +175,17 @@ static void adopt_one(struct bvm *vm)
     }
     /* A maintenance QEMU only held the disks for a request that is gone
      * with the previous broker. */
-    if (sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &e) < 0)
+    if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &e) < 0)
         reattach_fail(vm, e.msg);
     else {
         log_info("VM %s: re-attached to maintenance supervisor pid %ld; stopping it", vm->def->name,
                  (long)spid);
-        sup_maint_stop(vm);
+        maintenance_stop(vm);
     }
-    adopt_settled(vm, false);
+    lifecycle_adopt_settled(vm, false);
 }
 
-void supervise_adopt_all(struct broker *b)
+void adopt_all(struct broker *b)
 {
     clock_gettime(CLOCK_MONOTONIC, &b->adopt_t0);
     /* Held while the VMs are gone through, so that the summary waits for
@@ -215,5 +195,5 @@ void supervise_adopt_all(struct broker *b)
         adopt_one(vm);
     leftovers_clean(b);
     b->adopting--;
-    report_when_done(b);
+    lifecycle_adopt_report(b);
 }

@@ -1,4 +1,5 @@
 #include "broker/dispatch.h"
+#include "broker/dispatch_int.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -7,6 +8,9 @@
 #include <time.h>
 
 #include "broker/policy.h"
+#include "broker/forward.h"
+#include "broker/maintenance.h"
+#include "broker/readopt.h"
 #include "broker/supervise.h"
 #include "common/disk_check.h"
 #include "common/domain_xml.h"
@@ -15,46 +19,46 @@
 #include "proto/rpc.h"
 #include "proto/server.h"
 
-/* Permissions a method needs.  Until VMs have owners, every permission
- * beyond reading is root's. */
-enum perm {
-    PERM_READ,
-    PERM_DEFINE,
-    PERM_POWER,
-    PERM_SNAPSHOT,
-    PERM_REVERT,
-    PERM_DELETE_SNAPSHOT,
-    PERM_FORCE,
-    PERM_ADMIN
-};
-
-static const char *perm_name(enum perm p)
-{
-    switch (p) {
-    case PERM_READ:
-        return "read";
-    case PERM_DEFINE:
-        return "define";
-    case PERM_POWER:
-        return "power";
-    case PERM_SNAPSHOT:
-        return "snapshot";
-    case PERM_REVERT:
-        return "revert";
-    case PERM_DELETE_SNAPSHOT:
-        return "delete-snapshot";
-    case PERM_FORCE:
-        return "force";
-    case PERM_ADMIN:
-        return "admin";
-    }
-    return "?";
-}
-
 #define FORWARD_TIMEOUT_MS 60000
 #define DESTROY_TIMEOUT_MS 30000
 /* Snapshot jobs block QEMU's monitor while RAM is saved: generous. */
 #define SNAPSHOT_TIMEOUT_MS 600000
+
+/* Who may call a method.  authorize() decides from this alone: */
+enum access {
+    /* Admins; anybody else only on a VM they own, when params name one
+     * (a name that is no VM passes: the method says so). */
+    ACCESS_OWNER,
+    /* The same, and anybody else must name a VM: without one,
+     * events.subscribe follows every VM, others' too. */
+    ACCESS_OWNER_NAMED,
+    /* Root and the admin group only. */
+    ACCESS_ADMIN
+};
+
+/* Where a VM's request is answered. */
+enum route {
+    ROUTE_LOCAL,   /* by the broker */
+    ROUTE_FORWARD, /* by the VM's running supervisor; refused without one */
+    /* By the running supervisor, or by a maintenance supervisor started
+     * for the request when the VM is shut off. */
+    ROUTE_MAINTENANCE
+};
+
+struct method_row {
+    const char *name;
+    rpc_method_fn fn;
+    enum access access;
+    /* The permission refusals name, and its name when params.force is true
+     * (NULL: the same). */
+    const char *perm, *perm_forced;
+    enum route route;
+    int timeout_ms; /* for a forwarded request */
+    /* params.timeout (seconds, up to an hour) is added to timeout_ms. */
+    bool timeout_param;
+};
+
+static const struct method_row *row_of(const char *method);
 
 static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *params)
 {
@@ -193,7 +197,7 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
     bool admin = policy_is_admin(b, rpc_req_uid(req));
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
         cJSON *o;
-        if (!all && (!bvm_active(vm) || vm->maintenance))
+        if (!all && (!bvm_active(vm) || lifecycle_maintenance(vm->phase)))
             continue;
         /* Users see the VMs they own. */
         if (!admin && vm->owner != rpc_req_uid(req))
@@ -237,45 +241,38 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
     if (vm == NULL)
         return;
     /* Without a supervisor ready to answer, the broker says what it knows. */
-    if (bvm_active(vm) && !vm->starting && !vm->maintenance && !vm->readopting && !vm->degraded)
-        supervise_forward(vm, "vm.info", params, FORWARD_TIMEOUT_MS, req);
+    if (bvm_active(vm) && !lifecycle_starting(vm->phase) && !lifecycle_maintenance(vm->phase) &&
+        vm->phase != LIFECYCLE_READOPTING && !lifecycle_degraded(vm->phase))
+        forward_call(vm, "vm.info", params, row_of("vm.info")->timeout_ms, req);
     else
         rpc_req_done(req, bvm_info_json(vm), NULL);
 }
 
-static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
+/* Sends a request on vm along its row's route; params were checked for the
+ * name only. */
+static void route(struct bvm *vm, struct rpc_req *req, const cJSON *params)
 {
-    struct bvm *vm = lookup(arg, req, params);
     const char *method = rpc_req_method(req);
-    int timeout = FORWARD_TIMEOUT_MS;
+    const struct method_row *row = row_of(method);
+    int timeout = row->timeout_ms;
     struct cerr e;
 
-    if (vm == NULL)
-        return;
-    if (strcmp(method, "vm.shutdown") == 0) {
+    if (row->timeout_param) {
         long long secs = 0;
         if (rpc_param_int(params, "timeout", 0, 3600, &secs, &e) < 0) {
             rpc_req_done(req, NULL, &e);
             return;
         }
-        timeout = (int)secs * 1000 + FORWARD_TIMEOUT_MS;
-    } else if (strcmp(method, "vm.destroy") == 0)
-        timeout = DESTROY_TIMEOUT_MS;
-    else if (strncmp(method, "snapshot.", 9) == 0)
-        timeout = SNAPSHOT_TIMEOUT_MS;
-    /* Snapshot work on a shut-off VM goes to a maintenance supervisor. */
-    if (strncmp(method, "snapshot.", 9) == 0 && (vm->maintenance || !bvm_active(vm))) {
+        timeout += (int)secs * 1000;
+    }
+    if (row->route == ROUTE_MAINTENANCE && (lifecycle_maintenance(vm->phase) || !bvm_active(vm))) {
         if (policy_check_run(vm->b, rpc_req_uid(req), vm, &e) < 0)
             rpc_req_done(req, NULL, &e);
         else
-            supervise_maintenance(vm, method, params, timeout, req);
+            maintenance_request(vm, method, params, timeout, req);
         return;
     }
-    if (vm->degraded && strcmp(method, "vm.destroy") == 0) {
-        supervise_destroy_degraded(vm, req);
-        return;
-    }
-    if (vm->degraded) {
+    if (lifecycle_degraded(vm->phase)) {
         cerr_set(&e, CE_OPERATION_INVALID,
                  "VM %s is degraded: its QEMU pid %ld runs without a supervisor; destroy it, or "
                  "start it to re-adopt QEMU",
@@ -283,13 +280,34 @@ static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
         rpc_req_done(req, NULL, &e);
         return;
     }
-    if (!bvm_active(vm) || vm->starting || vm->maintenance) {
+    if (!bvm_active(vm) || lifecycle_starting(vm->phase) || lifecycle_maintenance(vm->phase)) {
         cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
-                 vm->starting ? "starting" : vm->state);
+                 lifecycle_starting(vm->phase) ? "starting" : vm->state);
         rpc_req_done(req, NULL, &e);
         return;
     }
-    supervise_forward(vm, method, params, timeout, req);
+    forward_call(vm, method, params, timeout, req);
+}
+
+static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm != NULL)
+        route(vm, req, params);
+}
+
+/* A degraded VM's QEMU has no supervisor to stop it: the broker does. */
+static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm == NULL)
+        return;
+    if (lifecycle_degraded(vm->phase))
+        readopt_destroy(vm, req);
+    else
+        route(vm, req, params);
 }
 
 static void m_inconsistencies(struct rpc_req *req, const cJSON *params, void *arg)
@@ -328,58 +346,88 @@ static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
     rpc_req_done(req, json_obj(), NULL);
 }
 
-static const struct rpc_method methods[] = {
-    {"hello", m_hello, PERM_READ},
-    {"vm.define", m_define, PERM_DEFINE},
-    {"vm.undefine", m_undefine, PERM_DEFINE},
-    {"vm.list", m_list, PERM_READ},
-    {"vm.start", m_start, PERM_POWER},
-    {"vm.state", m_state, PERM_READ},
-    {"vm.info", m_info, PERM_READ},
-    {"vm.sandbox", m_forward, PERM_READ},
-    {"vm.suspend", m_forward, PERM_POWER},
-    {"vm.resume", m_forward, PERM_POWER},
-    {"vm.shutdown", m_forward, PERM_POWER},
-    {"vm.destroy", m_forward, PERM_POWER},
-    {"vm.qmp", m_forward, PERM_ADMIN},
-    {"events.subscribe", m_subscribe, PERM_READ},
-    {"snapshot.create", m_forward, PERM_SNAPSHOT},
-    {"snapshot.delete", m_forward, PERM_DELETE_SNAPSHOT},
-    {"snapshot.list", m_forward, PERM_READ},
-    {"snapshot.info", m_forward, PERM_READ},
-    {"snapshot.dumpxml", m_forward, PERM_READ},
-    {"snapshot.parent", m_forward, PERM_READ},
+#define LOCAL(name, fn, access, perm)                                                              \
+    {                                                                                              \
+        name, fn, access, perm, NULL, ROUTE_LOCAL, 0, false                                        \
+    }
+#define FORWARD(name, perm, timeout)                                                               \
+    {                                                                                              \
+        name, m_forward, ACCESS_OWNER, perm, NULL, ROUTE_FORWARD, timeout, false                   \
+    }
+#define SNAPSHOT(name, perm)                                                                       \
+    {                                                                                              \
+        name, m_forward, ACCESS_OWNER, perm, NULL, ROUTE_MAINTENANCE, SNAPSHOT_TIMEOUT_MS, false   \
+    }
+
+static const struct method_row rows[] = {
+    LOCAL("hello", m_hello, ACCESS_OWNER, "read"),
+    LOCAL("vm.define", m_define, ACCESS_OWNER, "define"),
+    LOCAL("vm.undefine", m_undefine, ACCESS_OWNER, "define"),
+    LOCAL("vm.list", m_list, ACCESS_OWNER, "read"),
+    LOCAL("vm.start", m_start, ACCESS_OWNER, "power"),
+    LOCAL("vm.state", m_state, ACCESS_OWNER, "read"),
+    /* Forwarded when a supervisor is ready to answer, else answered here. */
+    {"vm.info", m_info, ACCESS_OWNER, "read", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
+    FORWARD("vm.sandbox", "read", FORWARD_TIMEOUT_MS),
+    FORWARD("vm.suspend", "power", FORWARD_TIMEOUT_MS),
+    FORWARD("vm.resume", "power", FORWARD_TIMEOUT_MS),
+    /* Waits as long as the guest is given, and the usual time beyond. */
+    {"vm.shutdown", m_forward, ACCESS_OWNER, "power", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS,
+     true},
+    {"vm.destroy", m_destroy, ACCESS_OWNER, "power", NULL, ROUTE_FORWARD, DESTROY_TIMEOUT_MS,
+     false},
+    {"vm.qmp", m_forward, ACCESS_ADMIN, "admin", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
+    LOCAL("events.subscribe", m_subscribe, ACCESS_OWNER_NAMED, "read"),
+    SNAPSHOT("snapshot.create", "snapshot"),
+    /* Forcing a delete past a failed job drops metadata for data that may
+     * still be on disk: refusals name that apart. */
+    {"snapshot.delete", m_forward, ACCESS_OWNER, "delete-snapshot", "force", ROUTE_MAINTENANCE,
+     SNAPSHOT_TIMEOUT_MS, false},
+    SNAPSHOT("snapshot.list", "read"),
+    SNAPSHOT("snapshot.info", "read"),
+    SNAPSHOT("snapshot.dumpxml", "read"),
+    SNAPSHOT("snapshot.parent", "read"),
     /* Also sets the current snapshot when given one. */
-    {"snapshot.current", m_forward, PERM_SNAPSHOT},
-    {"snapshot.revert", m_forward, PERM_REVERT},
-    {"snapshot.redefine", m_forward, PERM_SNAPSHOT},
-    {"snapshot.check", m_forward, PERM_READ},
-    {"vm.inconsistencies", m_inconsistencies, PERM_READ},
+    SNAPSHOT("snapshot.current", "snapshot"),
+    SNAPSHOT("snapshot.revert", "revert"),
+    SNAPSHOT("snapshot.redefine", "snapshot"),
+    SNAPSHOT("snapshot.check", "read"),
+    LOCAL("vm.inconsistencies", m_inconsistencies, ACCESS_OWNER, "read"),
 };
+
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+/* The server's view of rows: each method's perm is its row's index. */
+static struct rpc_method methods[NROWS];
+
+static const struct method_row *row_of(const char *method)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        if (strcmp(rows[i].name, method) == 0)
+            return &rows[i];
+    }
+    /* The server dispatches only the names in methods[], copied from rows. */
+    abort();
+}
 
 /* The only place that decides who may do what: admins everything, a VM's
  * owner everything on it but raw QMP, anybody else nothing on it. */
-static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
-                     void *arg)
+static int authorize_row(struct broker *b, uid_t uid, const struct method_row *row,
+                         const cJSON *params, struct cerr *e)
 {
-    struct broker *b = arg;
     const cJSON *name = params ? cJSON_GetObjectItemCaseSensitive(params, "name") : NULL;
+    const cJSON *force = params ? cJSON_GetObjectItemCaseSensitive(params, "force") : NULL;
+    const char *perm =
+        row->perm_forced != NULL && cJSON_IsTrue(force) ? row->perm_forced : row->perm;
     const struct bvm *vm;
 
-    enum perm need = (enum perm)m->perm;
-    const cJSON *force = params ? cJSON_GetObjectItemCaseSensitive(params, "force") : NULL;
-
-    /* Forcing a delete past a failed job drops metadata for data that may
-     * still be on disk: a permission of its own. */
-    if (need == PERM_DELETE_SNAPSHOT && cJSON_IsTrue(force))
-        need = PERM_FORCE;
     if (policy_is_admin(b, uid))
         return 0;
-    if (need == PERM_ADMIN) {
+    if (row->access == ACCESS_ADMIN) {
         cerr_set(e, CE_PERMISSION,
                  "permission denied: uid %ld may not call %s (needs the '%s' permission: root "
                  "and the admin group)",
-                 (long)uid, m->name, perm_name(need));
+                 (long)uid, row->name, perm);
         return -1;
     }
     if (cJSON_IsString(name)) {
@@ -388,10 +436,10 @@ static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params,
             cerr_set(e, CE_PERMISSION,
                      "permission denied: uid %ld may not call %s on VM %s (needs the '%s' "
                      "permission; the VM belongs to uid %ld)",
-                     (long)uid, m->name, vm->def->name, perm_name(need), (long)vm->owner);
+                     (long)uid, row->name, vm->def->name, perm, (long)vm->owner);
             return -1;
         }
-    } else if (strcmp(m->name, "events.subscribe") == 0) {
+    } else if (row->access == ACCESS_OWNER_NAMED) {
         cerr_set(e, CE_PERMISSION,
                  "permission denied: uid %ld must name one of its VMs to follow events", (long)uid);
         return -1;
@@ -399,10 +447,38 @@ static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params,
     return 0;
 }
 
+static int authorize(uid_t uid, const struct rpc_method *m, const cJSON *params, struct cerr *e,
+                     void *arg)
+{
+    return authorize_row(arg, uid, &rows[m->perm], params, e);
+}
+
+size_t dispatch_nmethods(void)
+{
+    return NROWS;
+}
+
+const char *dispatch_method_name(size_t i)
+{
+    return i < NROWS ? rows[i].name : NULL;
+}
+
+int dispatch_authorize(struct broker *b, uid_t uid, const char *method, const cJSON *params,
+                       struct cerr *e)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        if (strcmp(rows[i].name, method) == 0)
+            return authorize_row(b, uid, &rows[i], params, e);
+    }
+    cerr_set(e, CE_NO_METHOD, "no method %s", method);
+    return -1;
+}
+
 struct rpc_server *dispatch_serve(struct broker *b, int listen_fd, struct cerr *e)
 {
     static const struct rpc_server_ops ops = {NULL, authorize};
 
-    return rpc_server_new(b->base, listen_fd, methods, sizeof(methods) / sizeof(methods[0]), &ops,
-                          b, e);
+    for (size_t i = 0; i < NROWS; i++)
+        methods[i] = (struct rpc_method){rows[i].name, rows[i].fn, (unsigned)i};
+    return rpc_server_new(b->base, listen_fd, methods, NROWS, &ops, b, e);
 }

@@ -4,10 +4,9 @@
  * run record, a maintenance QEMU whose supervisor died).  They hold disks
  * and sockets, so they go.  Processes are recognised by their command
  * line naming RUN/vm/NAME; nothing outside this run directory is touched. */
-#include "broker/supervise.h"
+#include "broker/leftovers.h"
 
 #include "broker/proc.h"
-#include "broker/supervise_int.h"
 #include "broker/vm_dirs.h"
 
 #include <dirent.h>

@@ -16,6 +16,8 @@
 #include "broker/policy.h"
 #include "broker/reaper.h"
 #include "broker/registry.h"
+#include "broker/adopt.h"
+#include "broker/spawn.h"
 #include "broker/supervise.h"
 #include "broker/uidrange.h"
 #include "common/domain_xml.h"
@@ -300,7 +302,8 @@ int main(int argc, char **argv)
         log_err("%s", e.msg);
         goto out;
     }
-    supervise_adopt_all(&b);
+    supervise_init(&b);
+    adopt_all(&b);
     sigterm = evsignal_new(b.base, SIGTERM, on_signal, &b);
     sigint = evsignal_new(b.base, SIGINT, on_signal, &b);
     if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
@@ -318,7 +321,7 @@ out:
         event_free(sigint);
     rpc_server_free(b.srv);
     for (struct bvm *vm = b.vms; vm != NULL; vm = vm->next)
-        supervise_release(vm);
+        spawn_release(vm);
     reaper_free(&b);
     registry_free(&b);
     if (sock_path != NULL && rc == 0 && unlink(sock_path) < 0 && errno != ENOENT)

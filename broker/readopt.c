@@ -3,10 +3,11 @@
  * re-adopts QEMU (corral-supervisor --adopt); one that keeps dying leaves
  * the VM degraded, QEMU running unmanaged and watched by the broker, until
  * the user destroys it or starts it again. */
-#include "broker/supervise.h"
+#include "broker/readopt.h"
 
+#include "broker/lifecycle.h"
 #include "broker/proc.h"
-#include "broker/supervise_int.h"
+#include "broker/spawn.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -29,11 +30,11 @@ static void give_up(struct bvm *vm, const char *msg)
 {
     struct cerr e;
 
-    vm->readopting = false;
-    sup_kill_qemu(vm);
+    lifecycle_set(vm, LIFECYCLE_OFF);
+    spawn_kill_qemu(vm);
     cerr_set(&e, CE_SUPERVISOR, "VM %s: supervisor could not re-adopt QEMU: %s", vm->def->name,
              msg);
-    sup_finish_start(vm, NULL, &e);
+    spawn_finish_start(vm, NULL, &e);
     bvm_set_state(vm, "crashed", "crashed: supervisor could not re-adopt QEMU: %s", msg);
 }
 
@@ -44,15 +45,15 @@ static void begin(struct bvm *vm)
 
     /* The guest runs on as it was; only the reason says what happens. */
     snprintf(state, sizeof(state), "%s", vm->state);
-    vm->readopting = true;
+    lifecycle_set(vm, LIFECYCLE_READOPTING);
     vm->readopt_error[0] = '\0';
     bvm_set_state(vm, state, "supervisor restarting");
-    if (sup_spawn(vm, true, &e) == 0)
+    if (spawn_start(vm, true, &e) == 0)
         return;
     log_err("VM %s: %s", vm->def->name, e.msg);
     give_up(vm, e.msg);
-    adopt_settled(vm, false);
-    sup_finish(vm);
+    lifecycle_adopt_settled(vm, false);
+    spawn_finish(vm);
 }
 
 static void qemu_ended_cb(evutil_socket_t fd, short what, void *arg)
@@ -71,7 +72,7 @@ static void qemu_ended_cb(evutil_socket_t fd, short what, void *arg)
         snprintf(desc, sizeof(desc), "%s",
                  vm->qemu_exit[0] != '\0' ? vm->qemu_exit : "exit status unknown");
     log_info("VM %s: unmanaged QEMU pid %ld %s", vm->def->name, (long)vm->qemu_pid, desc);
-    if (vm->destroying) {
+    if (vm->phase == LIFECYCLE_DESTROYING) {
         cJSON *res = json_obj();
         bvm_set_state(vm, "shut off", "destroyed");
         json_add_str(res, "state", vm->state);
@@ -86,20 +87,20 @@ static void qemu_ended_cb(evutil_socket_t fd, short what, void *arg)
     } else
         bvm_set_state(vm, "crashed", "crashed: QEMU pid %ld ended while unmanaged (%s)",
                       (long)vm->qemu_pid, desc);
-    sup_finish(vm);
+    spawn_finish(vm);
 }
 
 static void degrade(struct bvm *vm, const char *how)
 {
     struct cerr e;
 
-    vm->degraded = true;
+    lifecycle_set(vm, LIFECYCLE_DEGRADED);
     vm->qemu_ev = event_new(vm->b->base, vm->qemu_pidfd, EV_READ, qemu_ended_cb, vm);
     if (vm->qemu_ev == NULL || event_add(vm->qemu_ev, NULL) < 0) {
         log_err("VM %s: cannot watch QEMU pid %ld; killing it rather than leave it unseen",
                 vm->def->name, (long)vm->qemu_pid);
-        vm->degraded = false;
-        sup_kill_qemu(vm);
+        lifecycle_set(vm, LIFECYCLE_OFF);
+        spawn_kill_qemu(vm);
         bvm_set_state(vm, "crashed",
                       "crashed: supervisor %s; QEMU could not be watched and was killed", how);
     } else
@@ -110,10 +111,10 @@ static void degrade(struct bvm *vm, const char *how)
                       vm->b->restart_interval, how, (long)vm->qemu_pid);
     /* A start that was re-adopting QEMU, whose new supervisor died too. */
     cerr_set(&e, CE_SUPERVISOR, "VM %s: %s", vm->def->name, vm->reason);
-    sup_finish_start(vm, NULL, &e);
-    adopt_settled(vm, false);
-    if (!vm->degraded)
-        sup_finish(vm);
+    spawn_finish_start(vm, NULL, &e);
+    lifecycle_adopt_settled(vm, false);
+    if (!lifecycle_degraded(vm->phase))
+        spawn_finish(vm);
 }
 
 void readopt_after_crash(struct bvm *vm, const char *how)
@@ -121,7 +122,7 @@ void readopt_after_crash(struct bvm *vm, const char *how)
     struct broker *b = vm->b;
     time_t now = time(NULL);
 
-    sup_drop(vm);
+    spawn_drop(vm);
     /* Counted as systemd counts start bursts: within an interval that
      * starts at the first crash. */
     if (vm->crash_window_count == 0 ||
@@ -153,14 +154,14 @@ void readopt_status(struct bvm *vm, const cJSON *info, const struct cerr *e)
          * VM with this message (readopt_failed).  QEMU goes now: nobody
          * will manage it. */
         snprintf(vm->readopt_error, sizeof(vm->readopt_error), "%.255s", e->msg);
-        sup_kill_qemu(vm);
+        spawn_kill_qemu(vm);
         return;
     }
-    vm->readopting = false;
+    lifecycle_set(vm, LIFECYCLE_RUNNING);
     if (!cJSON_IsNumber(qpid) || (pid_t)qpid->valueint != vm->qemu_pid)
         log_warn("VM %s: the new supervisor does not report QEMU pid %ld as its own", vm->def->name,
                  (long)vm->qemu_pid);
-    if (sup_connect(vm, NULL, SUP_CALL_TIMEOUT_MS, &ce) < 0)
+    if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &ce) < 0)
         log_warn("VM %s: %s", vm->def->name, ce.msg);
     bvm_note_restart(vm, &vm->sup_restarts, vm->restart_why);
     log_info("VM %s: supervisor re-adopted QEMU pid %ld (restart %u)", vm->def->name,
@@ -172,8 +173,8 @@ void readopt_status(struct bvm *vm, const cJSON *info, const struct cerr *e)
     json_add_str(res, "state", vm->state);
     json_add_num(res, "supervisor_pid", vm->sup_pid);
     json_add_num(res, "qemu_pid", vm->qemu_pid);
-    sup_finish_start(vm, res, NULL);
-    adopt_settled(vm, true);
+    spawn_finish_start(vm, res, NULL);
+    lifecycle_adopt_settled(vm, true);
 }
 
 void readopt_failed(struct bvm *vm)
@@ -186,7 +187,7 @@ void readopt_start(struct bvm *vm, void *req)
     struct start_waiter *w;
     struct cerr e;
 
-    if (vm->destroying) {
+    if (vm->phase == LIFECYCLE_DESTROYING) {
         cerr_set(&e, CE_OPERATION_INVALID, "VM %s is being destroyed", vm->def->name);
         rpc_req_done(req, NULL, &e);
         return;
@@ -197,7 +198,6 @@ void readopt_start(struct bvm *vm, void *req)
     vm->start_waiters = w;
     event_free(vm->qemu_ev);
     vm->qemu_ev = NULL;
-    vm->degraded = false;
     vm->crash_window_count = 0;
     snprintf(vm->restart_why, sizeof(vm->restart_why),
              "started again after the supervisor kept crashing");
@@ -214,10 +214,10 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     log_warn("VM %s: QEMU pid %ld ignored SIGTERM for %d s; sending SIGKILL", vm->def->name,
              (long)vm->qemu_pid, DESTROY_GRACE_S);
-    sup_kill_qemu(vm);
+    spawn_kill_qemu(vm);
 }
 
-void supervise_destroy_degraded(struct bvm *vm, void *req)
+void readopt_destroy(struct bvm *vm, void *req)
 {
     struct timeval tv = {DESTROY_GRACE_S, 0};
     struct start_waiter *w = xcalloc(1, sizeof(*w));
@@ -225,9 +225,9 @@ void supervise_destroy_degraded(struct bvm *vm, void *req)
     w->req = req;
     w->next = vm->destroy_waiters;
     vm->destroy_waiters = w;
-    if (vm->destroying)
+    if (vm->phase == LIFECYCLE_DESTROYING)
         return;
-    vm->destroying = true;
+    lifecycle_set(vm, LIFECYCLE_DESTROYING);
     log_info("VM %s: destroying unmanaged QEMU pid %ld", vm->def->name, (long)vm->qemu_pid);
     if (pidfd_send_signal(vm->qemu_pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
         log_warn("VM %s: cannot send SIGTERM to QEMU pid %ld: %s", vm->def->name,
@@ -235,6 +235,6 @@ void supervise_destroy_degraded(struct bvm *vm, void *req)
     vm->kill_timer = evtimer_new(vm->b->base, kill_cb, vm);
     if (vm->kill_timer == NULL || evtimer_add(vm->kill_timer, &tv) < 0) {
         log_err("VM %s: cannot arm the kill timer; sending SIGKILL now", vm->def->name);
-        sup_kill_qemu(vm);
+        spawn_kill_qemu(vm);
     }
 }

@@ -1,7 +1,7 @@
 #include "broker/reaper.h"
 
 #include "broker/proc.h"
-#include "broker/supervise.h"
+#include "broker/spawn.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -66,7 +66,7 @@ static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
         /* Its own exit path reaps a supervisor; anything else is reaped
          * here, and a child that cannot be reaped ends the loop rather
          * than spin on it. */
-        if (vm != NULL && supervise_reap(vm))
+        if (vm != NULL && spawn_reap(vm))
             continue;
         if (!reap_orphan(b, si.si_pid))
             return;

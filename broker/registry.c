@@ -56,7 +56,7 @@ static void bvm_free(struct bvm *vm)
 
 bool bvm_active(const struct bvm *vm)
 {
-    return vm->sup_pidfd >= 0 || vm->degraded;
+    return vm->sup_pidfd >= 0 || lifecycle_degraded(vm->phase);
 }
 
 void bvm_add_restarts(const struct bvm *vm, cJSON *info)
@@ -142,9 +142,9 @@ cJSON *bvm_info_json(const struct bvm *vm)
     json_add_str(o, "reason", vm->reason);
     /* Known to the broker while no supervisor can answer: QEMU runs on
      * unmanaged, or a new supervisor is taking it over. */
-    if (vm->readopting)
+    if (vm->phase == LIFECYCLE_READOPTING)
         json_add_num(o, "supervisor_pid", vm->sup_pid);
-    if (vm->degraded || vm->readopting)
+    if (lifecycle_degraded(vm->phase) || vm->phase == LIFECYCLE_READOPTING)
         json_add_num(o, "qemu_pid", vm->qemu_pid);
     bvm_add_restarts(vm, o);
     if (last != NULL)
@@ -441,9 +441,9 @@ int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e)
     char *vmsdir = xasprintf("%s/vms", b->state_dir);
     int rc = -1;
 
-    if (bvm_active(vm) || vm->starting) {
+    if (bvm_active(vm) || lifecycle_starting(vm->phase)) {
         cerr_set(e, CE_OPERATION_INVALID, "VM %s is %s; destroy or shut it down first",
-                 vm->def->name, vm->starting ? "starting" : vm->state);
+                 vm->def->name, lifecycle_starting(vm->phase) ? "starting" : vm->state);
         goto out;
     }
     /* Its uid owns what it could not give back: neither may be forgotten

@@ -11,11 +11,16 @@
 #include <time.h>
 
 #include "broker/ledger.h"
+#include "broker/lifecycle.h"
 #include "common/domain_xml.h"
 #include "common/error.h"
 
 struct broker;
 struct rpc_conn;
+struct spawn_hooks;
+
+/* How long the broker's own calls to a supervisor may take. */
+#define BVM_CALL_TIMEOUT_MS 10000
 
 struct handed_disk {
     dev_t dev;
@@ -50,8 +55,10 @@ struct bvm {
     char state[16]; /* PROTOCOL.md state strings */
     char reason[256];
 
+    /* Where its supervisor is in its life (broker/lifecycle.h). */
+    enum lifecycle_phase phase;
+
     /* Supervisor, while one exists. */
-    bool starting;
     pid_t sup_pid;
     int sup_pidfd;
     struct event *sup_ev;
@@ -71,22 +78,23 @@ struct bvm {
     char sup_kill_why[128];
 
     /* A new supervisor takes over the running QEMU of one that died
-     * (broker/readopt.c); until it says so, requests are refused. */
-    bool readopting;
+     * (broker/readopt.c, LIFECYCLE_READOPTING). */
     char readopt_error[256]; /* what it said when it could not */
     char restart_why[128];   /* why this re-adoption happens */
     time_t crash_window_start;
     unsigned crash_window_count;
     /* Too many crashes in a row: QEMU runs unmanaged, watched through its
-     * pidfd, until it is destroyed or re-adopted by a start. */
-    bool degraded, destroying;
+     * pidfd, until it is destroyed or re-adopted by a start
+     * (LIFECYCLE_DEGRADED, LIFECYCLE_DESTROYING). */
     struct event *qemu_ev, *kill_timer;
     struct start_waiter *destroy_waiters;
 
     /* Re-attachment to a supervisor after a broker restart
-     * (broker/adopt.c): counted in broker.adopting until it settles. */
-    bool adopting, reattaching;
-    int reattach_pending; /* answers still awaited */
+     * (broker/adopt.c): counted in broker.adopting until it settles, which
+     * may be phases later (lifecycle.h). */
+    bool adopting;
+    int reattach_pending;
+    /* answers still awaited in LIFECYCLE_REATTACHING */ /* answers still awaited */
 
     /* Restarts during this run of the VM, persisted in status.json. */
     unsigned sup_restarts, reattached;
@@ -94,8 +102,8 @@ struct bvm {
     char last_restart_why[160];
 
     /* The supervisor runs a maintenance QEMU (disks only) for snapshot
-     * work on the shut-off VM; it lingers briefly for the next request. */
-    bool maintenance, maint_closing;
+     * work on the shut-off VM; it lingers briefly for the next request
+     * (LIFECYCLE_MAINT_*). */
     int maint_inflight;
     struct maint_op *maint_queue;
     struct event *maint_idle;
@@ -158,6 +166,8 @@ struct broker {
     bool adopt_reported;
     struct timespec adopt_t0;
     struct event *sigchld;
+    /* What a status line and a supervisor's end lead to (supervise_init). */
+    const struct spawn_hooks *spawn_hooks;
 };
 
 /* Loads every VM definition under STATE/vms. */

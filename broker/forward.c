@@ -1,0 +1,122 @@
+#include "broker/forward.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+
+#include "broker/proc.h"
+#include "broker/spawn.h"
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/conn.h"
+#include "proto/rpc.h"
+#include "proto/server.h"
+
+struct forward {
+    struct bvm *vm;
+    void *req;
+    struct rpc_conn *conn; /* the call's; valid while its callback runs */
+    bool info;             /* vm.info: the broker adds what only it knows */
+    bool sandbox;          /* vm.sandbox: the broker adds what /proc says */
+};
+
+/* The supervisor shares its uid with QEMU, so what it says about its own
+ * confinement is only as good as QEMU's: the broker adds what the kernel
+ * says of both processes, read as root from /proc. */
+static void add_verified_confinement(const struct bvm *vm, cJSON *res)
+{
+    char sup[1024], qemu[1024];
+    char *text;
+
+    if (!proc_confinement(vm->sup_pid, sup, sizeof(sup)))
+        snprintf(sup, sizeof(sup), "gone\n");
+    if (vm->qemu_pid <= 0 || !proc_confinement(vm->qemu_pid, qemu, sizeof(qemu)))
+        snprintf(qemu, sizeof(qemu), "not known to the broker\n");
+    text = xasprintf("supervisor (pid %ld):\n%sqemu (pid %ld):\n%s", (long)vm->sup_pid, sup,
+                     (long)vm->qemu_pid, qemu);
+    cJSON_DeleteItemFromObjectCaseSensitive(res, "verified");
+    json_add_str(res, "verified", text);
+    free(text);
+}
+
+static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct forward *f = arg;
+
+    if (f->req == NULL) {
+        /* A request of the broker's own (stopping a maintenance
+         * supervisor): its answer is the VM's state. */
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "state");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
+        if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
+            bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
+    } else if (e != NULL && e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn)) {
+        struct cerr de;
+        /* The connection went, not the supervisor's own refusal.  A dying
+         * supervisor's socket closes before its pidfd says it ended, so
+         * whether it died cannot be told yet; either way the request's
+         * fate is unknown. */
+        cerr_set(&de, CE_SUPERVISOR,
+                 "VM %s: its supervisor went away before answering (it died or closed the "
+                 "connection); whether the request took effect is unknown (a new supervisor "
+                 "takes over a QEMU that runs on): check, and try again",
+                 f->vm->def->name);
+        rpc_req_done(f->req, NULL, &de);
+    } else {
+        cJSON *res = result ? json_dup(result) : NULL;
+        if (f->info && cJSON_IsObject(res))
+            bvm_add_restarts(f->vm, res);
+        if (f->sandbox && cJSON_IsObject(res))
+            add_verified_confinement(f->vm, res);
+        rpc_req_done(f->req, res, e);
+    }
+    free(f);
+}
+
+void forward_call(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
+                  void *req)
+{
+    struct forward *f;
+    struct cerr e;
+    cJSON *p;
+
+    /* The new supervisor is not ready to serve yet, or the old one has
+     * just died and is about to be replaced. */
+    if (vm->phase == LIFECYCLE_READOPTING ||
+        (vm->sup_conn == NULL && vm->sup_pidfd >= 0 && !lifecycle_maintenance(vm->phase) &&
+         pidfd_ended(vm->sup_pidfd))) {
+        cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again", vm->def->name);
+        if (req != NULL)
+            rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (vm->sup_conn == NULL) {
+        struct cerr ce;
+        /* The connection may have dropped while the supervisor lives on
+         * (it restarted its socket, or a transient error): try once more. */
+        if (vm->sup_pidfd < 0 || spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &ce) < 0) {
+            if (vm->sup_pidfd < 0)
+                cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running", vm->def->name);
+            else if (pidfd_ended(vm->sup_pidfd))
+                /* It was dying: its socket went before its pidfd said so. */
+                cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again",
+                         vm->def->name);
+            else
+                cerr_set(&e, CE_SUPERVISOR, "cannot reach the supervisor of VM %s: %.300s",
+                         vm->def->name, ce.msg);
+            if (req != NULL)
+                rpc_req_done(req, NULL, &e);
+            return;
+        }
+    }
+    f = xcalloc(1, sizeof(*f));
+    f->vm = vm;
+    f->req = req;
+    f->conn = vm->sup_conn;
+    f->info = strcmp(method, "vm.info") == 0;
+    f->sandbox = strcmp(method, "vm.sandbox") == 0;
+    p = params ? json_dup(params) : json_obj();
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
+    rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);
+}

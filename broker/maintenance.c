@@ -1,0 +1,202 @@
+/* Snapshot work on a shut-off VM: a maintenance supervisor (QEMU with the
+ * disks only) is started on demand, takes the queued requests, and is
+ * stopped when idle or when a start waits for the disks. */
+#include "broker/maintenance.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/forward.h"
+#include "broker/leftovers.h"
+#include "broker/lifecycle.h"
+#include "broker/spawn.h"
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/conn.h"
+#include "proto/rpc.h"
+#include "proto/server.h"
+
+#define MAINT_IDLE_MS 1000
+/* Snapshot requests one shut-off VM may have queued or in flight at once:
+ * each holds a copy of its parameters until the maintenance supervisor
+ * answers. */
+#define MAINT_MAX_OPS 32
+
+void maintenance_fail_queue(struct bvm *vm, const struct cerr *e)
+{
+    while (vm->maint_queue != NULL) {
+        struct maint_op *op = vm->maint_queue;
+        vm->maint_queue = op->next;
+        rpc_req_done(op->req, NULL, e);
+        free(op->method);
+        cJSON_Delete(op->params);
+        free(op);
+    }
+}
+
+static void maint_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct bvm *vm = arg;
+
+    (void)fd;
+    (void)what;
+    if (vm->maint_inflight > 0 || vm->sup_conn == NULL)
+        return;
+    lifecycle_set(vm, LIFECYCLE_MAINT_CLOSING);
+    log_debug("VM %s: maintenance supervisor idle; stopping it", vm->def->name);
+    forward_call(vm, "vm.destroy", NULL, 30000, NULL);
+}
+
+void maintenance_stop(struct bvm *vm)
+{
+    maint_idle_cb(-1, 0, vm);
+}
+
+void maintenance_wait_start(struct bvm *vm, void *req)
+{
+    struct start_waiter *w = xcalloc(1, sizeof(*w));
+
+    w->req = req;
+    w->next = vm->start_waiters;
+    vm->start_waiters = w;
+    if (vm->maint_inflight == 0 && vm->phase == LIFECYCLE_MAINT_READY)
+        maint_idle_cb(-1, 0, vm);
+}
+
+struct maint_call {
+    struct bvm *vm;
+    void *req;
+};
+
+static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct maint_call *mc = arg;
+    struct bvm *vm = mc->vm;
+    struct timeval tv = {MAINT_IDLE_MS / 1000, (MAINT_IDLE_MS % 1000) * 1000};
+
+    rpc_req_done(mc->req, result ? json_dup(result) : NULL, e);
+    free(mc);
+    if (--vm->maint_inflight == 0 && vm->maint_idle != NULL)
+        evtimer_add(vm->maint_idle, &tv);
+}
+
+static void maint_send(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
+                       void *req)
+{
+    struct maint_call *mc = xcalloc(1, sizeof(*mc));
+    cJSON *p = params ? json_dup(params) : json_obj();
+
+    mc->vm = vm;
+    mc->req = req;
+    vm->maint_inflight++;
+    if (vm->maint_idle != NULL)
+        evtimer_del(vm->maint_idle);
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
+    rpc_conn_call(vm->sup_conn, method, p, timeout_ms, maint_reply_cb, mc);
+}
+
+static void maint_flush(struct bvm *vm)
+{
+    while (vm->maint_queue != NULL) {
+        struct maint_op *op = vm->maint_queue;
+        vm->maint_queue = op->next;
+        maint_send(vm, op->method, op->params, op->timeout_ms, op->req);
+        free(op->method);
+        cJSON_Delete(op->params);
+        free(op);
+    }
+}
+
+static void maint_begin(struct bvm *vm)
+{
+    struct cerr e;
+
+    lifecycle_set(vm, LIFECYCLE_MAINT_STARTING);
+    if (spawn_start(vm, false, &e) < 0) {
+        lifecycle_set(vm, LIFECYCLE_OFF);
+        maintenance_fail_queue(vm, &e);
+    }
+}
+
+void maintenance_ready(struct bvm *vm, const cJSON *info)
+{
+    struct cerr e;
+
+    spawn_watch_qemu(vm, spawn_untrusted_pid(info, "qemu_pid"), 0);
+    lifecycle_set(vm, LIFECYCLE_MAINT_READY);
+    if (vm->maint_idle == NULL)
+        vm->maint_idle = evtimer_new(vm->b->base, maint_idle_cb, vm);
+    if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &e) < 0)
+        maintenance_fail_queue(vm, &e);
+    else
+        maint_flush(vm);
+}
+
+/* A maintenance supervisor is gone: not the VM's end, so its state and
+ * exit facts stay as they were; its QEMU, which only held the disks, goes
+ * with it. */
+void maintenance_gone(struct bvm *vm, const char *how)
+{
+    if (vm->phase == LIFECYCLE_MAINT_STARTING) {
+        struct cerr se;
+        cerr_set(&se, CE_SUPERVISOR, "the maintenance supervisor of VM %s %s during start-up",
+                 vm->def->name, how);
+        /* Not retried: whatever failed would fail again. */
+        maintenance_fail_queue(vm, &se);
+        spawn_finish_start(vm, NULL, &se);
+        leftovers_kill_vm(vm->b, vm->run_dir);
+    }
+    spawn_kill_qemu(vm);
+    lifecycle_set(vm, LIFECYCLE_OFF);
+    vm->maint_inflight = 0;
+    lifecycle_adopt_settled(vm, false);
+    spawn_finish(vm);
+    if (vm->start_waiters != NULL) {
+        struct cerr se;
+        if (spawn_start(vm, false, &se) < 0)
+            spawn_finish_start(vm, NULL, &se);
+    } else if (vm->maint_queue != NULL)
+        maint_begin(vm);
+}
+
+void maintenance_request(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
+                         void *req)
+{
+    struct maint_op *op, **pp;
+
+    if (vm->start_waiters != NULL) {
+        struct cerr e;
+        /* Otherwise a stream of snapshot requests would keep the
+         * maintenance QEMU, and the disks, from the start for good. */
+        cerr_set(&e, CE_BUSY, "VM %s is starting; try again once it runs", vm->def->name);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    int queued = vm->maint_inflight;
+    for (pp = &vm->maint_queue; *pp != NULL; pp = &(*pp)->next)
+        queued++;
+    if (queued >= MAINT_MAX_OPS) {
+        struct cerr e;
+        cerr_set(&e, CE_BUSY,
+                 "VM %s has %d snapshot requests waiting, the most it takes; try again once some "
+                 "are answered",
+                 vm->def->name, MAINT_MAX_OPS);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (vm->phase == LIFECYCLE_MAINT_READY && vm->sup_conn != NULL) {
+        maint_send(vm, method, params, timeout_ms, req);
+        return;
+    }
+    op = xcalloc(1, sizeof(*op));
+    op->method = xstrdup(method);
+    op->params = params ? json_dup(params) : json_obj();
+    op->timeout_ms = timeout_ms;
+    op->req = req;
+    for (pp = &vm->maint_queue; *pp != NULL; pp = &(*pp)->next)
+        ;
+    *pp = op;
+    /* A supervisor on its way out is replaced when it has gone (settle). */
+    if (!lifecycle_maintenance(vm->phase))
+        maint_begin(vm);
+}
