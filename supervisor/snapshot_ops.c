@@ -236,7 +236,7 @@ static int require_ready(struct snapops *so, struct cerr *e)
         cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running", snapops_vmname(so));
         return -1;
     }
-    if (so->busy || snapjobs_busy(vm_snapjobs(so->vm))) {
+    if (so->busy || snapshot_qmp_jobs_busy(vm_snapjobs(so->vm))) {
         cerr_set(e, CE_BUSY, "VM %s: another snapshot operation is under way; try again",
                  snapops_vmname(so));
         return -1;

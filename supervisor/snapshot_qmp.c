@@ -343,7 +343,7 @@ enum job_phase {
 };
 
 struct snapjob {
-    struct snapjobs *sj; /* NULL once snapjobs_free orphaned the job */
+    struct snapjobs *sj; /* NULL once snapshot_qmp_jobs_free orphaned the job */
     struct snapjob *next;
     enum job_phase phase;
     /* Inside qmp_command for the snapshot command: a failure reported now
@@ -371,7 +371,7 @@ struct snapjobs {
     struct snapjob *jobs;
 };
 
-struct snapjobs *snapjobs_new(struct event_base *base, struct qmp *q)
+struct snapjobs *snapshot_qmp_jobs_new(struct event_base *base, struct qmp *q)
 {
     struct snapjobs *sj = xcalloc(1, sizeof(*sj));
 
@@ -392,7 +392,7 @@ static void job_free(struct snapjob *j)
     free(j);
 }
 
-void snapjobs_free(struct snapjobs *sj)
+void snapshot_qmp_jobs_free(struct snapjobs *sj)
 {
     struct snapjob *j;
 
@@ -412,7 +412,7 @@ void snapjobs_free(struct snapjobs *sj)
     free(sj);
 }
 
-bool snapjobs_busy(const struct snapjobs *sj)
+bool snapshot_qmp_jobs_busy(const struct snapjobs *sj)
 {
     return sj->jobs != NULL;
 }
@@ -635,7 +635,7 @@ static void command_cb(const cJSON *reply, const struct cerr *e, void *arg)
     }
 }
 
-void snapjobs_handle_event(struct snapjobs *sj, const char *event, const cJSON *data)
+void snapshot_qmp_jobs_handle_event(struct snapjobs *sj, const char *event, const cJSON *data)
 {
     const char *id, *status;
     struct snapjob *j;
@@ -667,7 +667,7 @@ void snapjobs_handle_event(struct snapjobs *sj, const char *event, const cJSON *
     }
 }
 
-void snapjobs_handle_closed(struct snapjobs *sj)
+void snapshot_qmp_jobs_handle_closed(struct snapjobs *sj)
 {
     for (struct snapjob *j = sj->jobs; j != NULL; j = j->next) {
         if (j->phase != PHASE_WAIT)

@@ -112,21 +112,21 @@ typedef void (*snapjob_progress_cb)(const char *job_id, const char *status, void
 struct snapjobs;
 
 /* base and q are borrowed and must outlive the snapjobs. */
-struct snapjobs *snapjobs_new(struct event_base *base, struct qmp *q);
+struct snapjobs *snapshot_qmp_jobs_new(struct event_base *base, struct qmp *q);
 /* Drops every job in flight without calling its callbacks; a job whose
  * command QEMU has not answered yet is freed when qmp answers or fails it. */
-void snapjobs_free(struct snapjobs *sj);
+void snapshot_qmp_jobs_free(struct snapjobs *sj);
 /* The owner of qmp's event callback passes every event here (data
  * borrowed, may be NULL). */
-void snapjobs_handle_event(struct snapjobs *sj, const char *event, const cJSON *data);
+void snapshot_qmp_jobs_handle_event(struct snapjobs *sj, const char *event, const cJSON *data);
 /* The owner of qmp's closed callback calls this: a job waiting for its
  * "concluded" event then ends as SNAPJOB_UNKNOWN (qmp has already failed
  * the commands in flight). */
-void snapjobs_handle_closed(struct snapjobs *sj);
+void snapshot_qmp_jobs_handle_closed(struct snapjobs *sj);
 /* A job is in flight, from snapshot_qmp_job until its done callback runs
  * (inside it, that job no longer counts, so the callback may start the
  * next): STOP and RESUME are then QEMU's doing, not the user's. */
-bool snapjobs_busy(const struct snapjobs *sj);
+bool snapshot_qmp_jobs_busy(const struct snapjobs *sj);
 
 /* Starts snapshot-save, snapshot-load or snapshot-delete of tag on devices
  * (format node names) with a fresh job id, vmstate_node naming the node for

@@ -85,7 +85,7 @@ static void on_event(const char *event, const cJSON *data, void *arg)
 {
     struct vmq *v = arg;
 
-    snapjobs_handle_event(v->sj, event, data);
+    snapshot_qmp_jobs_handle_event(v->sj, event, data);
 }
 
 static void on_ready(void *arg)
@@ -101,18 +101,18 @@ static void on_closed(const char *why, void *arg)
 
     v->ready = false;
     v->closed = true;
-    snapjobs_handle_closed(v->sj);
+    snapshot_qmp_jobs_handle_closed(v->sj);
 }
 
 static void vmq_init(struct vmq *v)
 {
     v->q = qmp_new(base, on_event, on_ready, on_closed, v);
-    v->sj = snapjobs_new(base, v->q);
+    v->sj = snapshot_qmp_jobs_new(base, v->q);
 }
 
 static void vmq_stop(struct vmq *v)
 {
-    snapjobs_free(v->sj);
+    snapshot_qmp_jobs_free(v->sj);
     qmp_free(v->q);
     v->sj = NULL;
     v->q = NULL;
@@ -653,7 +653,7 @@ static void test_job_arguments_refused(void)
             unit_fail(__FILE__, __LINE__, "expected the arguments to be refused up front");
         }
     }
-    EXPECT(!snapjobs_busy(v.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(v.sj));
     vmq_stop(&v);
 }
 
@@ -667,9 +667,9 @@ static void test_not_connected(void)
 
     vmq_init(&v);
     w = start_job(&v, SNAPJOB_DELETE, "t", NULL, both, 2, 1000, 0);
-    busy = snapjobs_busy(v.sj);
+    busy = snapshot_qmp_jobs_busy(v.sj);
     done = w != NULL && run_until(&w->done, 1000);
-    busy = busy && !snapjobs_busy(v.sj);
+    busy = busy && !snapshot_qmp_jobs_busy(v.sj);
     vmq_stop(&v);
     EXPECT(w != NULL);
     EXPECT(busy);
@@ -699,7 +699,7 @@ static void test_save_and_list(void)
     EXPECT_STR(w->statuses, "created,running,waiting,pending,concluded,null");
     EXPECT_STR(w->progress, w->statuses);
     EXPECT_STR(w->progress_id, w->job_id);
-    EXPECT(!snapjobs_busy(main_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(main_vm.sj));
     EXPECT(count_jobs(&main_vm) == 0);
 
     l = do_list(&main_vm, asked, 3);
@@ -888,7 +888,7 @@ static void test_job_ids_unique(void)
         w[i] = start_job(&main_vm, SNAPJOB_DELETE, "none", NULL, both, 2, JOB_TIMEOUT_MS, 0);
         EXPECT(w[i] != NULL);
     }
-    EXPECT(snapjobs_busy(main_vm.sj));
+    EXPECT(snapshot_qmp_jobs_busy(main_vm.sj));
     for (int i = 0; i < CONCURRENT; i++) {
         EXPECT(run_until(&w[i]->done, WAIT_MS));
         EXPECT(w[i]->ok);
@@ -907,7 +907,7 @@ static void test_job_ids_unique(void)
         for (int k = 0; k < i; k++)
             EXPECT(strcmp(ids[i], ids[k]) != 0);
     }
-    EXPECT(!snapjobs_busy(main_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(main_vm.sj));
     EXPECT(count_jobs(&main_vm) == 0);
 }
 
@@ -1014,8 +1014,8 @@ static void test_free_with_job_in_flight(void)
     REQUIRE_QEMU(&main_vm);
     w = start_job(&main_vm, SNAPJOB_DELETE, "none", NULL, both, 2, JOB_TIMEOUT_MS, 0);
     EXPECT(w != NULL);
-    snapjobs_free(main_vm.sj);
-    main_vm.sj = snapjobs_new(base, main_vm.q);
+    snapshot_qmp_jobs_free(main_vm.sj);
+    main_vm.sj = snapshot_qmp_jobs_new(base, main_vm.q);
     /* Replies come in order: once this one is in, the orphan's is too. */
     EXPECT(count_jobs(&main_vm) == 1);
     EXPECT(!w->done);
@@ -1043,7 +1043,7 @@ static void test_timeout_then_reconcile(void)
     EXPECT(w->outcome == SNAPJOB_UNKNOWN);
     EXPECT(w->err.code == CE_TIMEOUT);
     EXPECT_CONTAINS(w->err.msg, "outcome unknown");
-    EXPECT(!snapjobs_busy(ram_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(ram_vm.sj));
     /* query-jobs waits behind the save, which holds the monitor. */
     EXPECT(do_reconcile(&ram_vm));
     i = rec_index(w->job_id);
@@ -1074,7 +1074,7 @@ static void test_sigkill_mid_save(void)
     EXPECT_CONTAINS(w->err.msg, "QEMU's monitor was lost during the job: outcome unknown");
     EXPECT_CONTAINS(w->statuses, "running");
     EXPECT(strstr(w->statuses, "concluded") == NULL);
-    EXPECT(!snapjobs_busy(ram_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(ram_vm.sj));
     EXPECT(run_until(&ram_vm.closed, WAIT_MS));
 }
 
@@ -1226,7 +1226,7 @@ static void test_fake_lost_while_waiting(void)
      * command in flight. */
     for (int i = 0; w != NULL && i < 20; i++)
         loop_once();
-    still_busy = w != NULL && !w->done && snapjobs_busy(fake_vm.sj);
+    still_busy = w != NULL && !w->done && snapshot_qmp_jobs_busy(fake_vm.sj);
     close(fk.fd);
     fk.fd = -1;
     done = w != NULL && run_until(&w->done, 2000);
