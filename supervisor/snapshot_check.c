@@ -21,7 +21,7 @@ static cJSON *plain_report(const struct snapops *so, const char *snap, const cha
 {
     cJSON *r = json_obj();
 
-    json_add_str(r, "vm", snapcore_vmname(so));
+    json_add_str(r, "vm", so->name);
     json_add_str(r, "snapshot", snap);
     json_add_str(r, "kind", kind);
     json_add(r, "disks", disks);

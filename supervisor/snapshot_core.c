@@ -9,11 +9,6 @@
 #include "supervisor/qemu_cmdline.h"
 #include "supervisor/vm.h"
 
-const char *snapcore_vmname(const struct snapops *so)
-{
-    return vm_def(so->vm)->name;
-}
-
 /* Fails when a writable disk cannot hold internal snapshots (raw): as
  * libvirt, the whole snapshot is refused before QEMU is touched. */
 int snapcore_disks(const struct snapops *so, struct disks *out, struct cerr *e)
@@ -67,7 +62,7 @@ void snapcore_event(struct snapops *so, const char *method, const char *snap)
 {
     cJSON *ev = json_obj();
 
-    json_add_str(ev, "vm", snapcore_vmname(so));
+    json_add_str(ev, "vm", so->name);
     json_add_str(ev, "snapshot", snap);
     so->notify(method, ev, so->notify_arg);
 }
@@ -111,19 +106,18 @@ const struct snapshot_def *snapcore_param_snapshot(struct snapops *so, const cJS
         return NULL;
     d = snapshot_tree_lookup(so->tree, *name);
     if (d == NULL)
-        cerr_set(e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", snapcore_vmname(so), *name);
+        cerr_set(e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", so->name, *name);
     return d;
 }
 
 int snapcore_require_ready(struct snapops *so, struct cerr *e)
 {
     if (!vm_is_active(so->vm)) {
-        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running", snapcore_vmname(so));
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running", so->name);
         return -1;
     }
     if (so->busy || snapshot_qmp_jobs_busy(vm_snapjobs(so->vm))) {
-        cerr_set(e, CE_BUSY, "VM %s: another snapshot operation is under way; try again",
-                 snapcore_vmname(so));
+        cerr_set(e, CE_BUSY, "VM %s: another snapshot operation is under way; try again", so->name);
         return -1;
     }
     return 0;
@@ -139,7 +133,7 @@ void snapcore_job_progress(const char *job_id, const char *status, void *arg)
     struct snapops *so = *(struct snapops **)arg;
     cJSON *ev = json_obj();
 
-    json_add_str(ev, "vm", snapcore_vmname(so));
+    json_add_str(ev, "vm", so->name);
     json_add_str(ev, "job", job_id);
     json_add_str(ev, "status", status);
     so->notify("job.progress", ev, so->notify_arg);

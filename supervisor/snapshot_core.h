@@ -13,6 +13,7 @@
 #include "supervisor/journal.h"
 #include "supervisor/snapshot_ops.h"
 #include "supervisor/snapshot_qmp.h"
+#include "supervisor/snapshot_qmp_jobs.h"
 #include "supervisor/snapshot_tree.h"
 
 #define SNAPCORE_LIST_TIMEOUT_MS 30000
@@ -21,8 +22,9 @@
 
 struct snapops {
     struct vm *vm;
-    char *dir;       /* STATE/snapshots */
-    char *state_dir; /* STATE/vms/NAME: pending.json and standing.json live here */
+    const char *name; /* the VM's, borrowed from vm_def(vm), which lives as long */
+    char *dir;        /* STATE/snapshots */
+    char *state_dir;  /* STATE/vms/NAME: pending.json and standing.json live here */
     struct snapshot_tree *tree;
     snapops_notify_fn notify;
     void *notify_arg;
@@ -45,7 +47,6 @@ struct disks {
     const char *nodes[DOMAIN_MAX_DISKS];
 };
 
-const char *snapcore_vmname(const struct snapops *so);
 /* Fails when a writable disk cannot hold internal snapshots (raw). */
 int snapcore_disks(const struct snapops *so, struct disks *out, struct cerr *e);
 /* The target of a format node, or the node itself when unknown. */
@@ -61,7 +62,7 @@ const struct snapshot_def *snapcore_param_snapshot(struct snapops *so, const cJS
                                                    const char **name, struct cerr *e);
 /* -1 with e unless the VM runs and no other snapshot operation does. */
 int snapcore_require_ready(struct snapops *so, struct cerr *e);
-/* A snapshot_qmp_job progress callback for an operation record whose first
+/* A snapshot_qmp_jobs_start progress callback for an operation record whose first
  * member is the struct snapops pointer: job.progress events. */
 void snapcore_job_progress(const char *job_id, const char *status, void *arg);
 /* How long a job that writes or reads the guest's RAM may take. */

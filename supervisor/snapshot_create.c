@@ -71,15 +71,15 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         snapintent_report_unknown(so, c->name, "snapshot-save", r,
                                   snapcore_targets(&c->disks, c->disks.nodes, c->disks.n),
                                   "no metadata was written");
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s may not have been created: %s",
-                 snapcore_vmname(so), c->name, r->err.msg);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s may not have been created: %s", so->name,
+                 c->name, r->err.msg);
         create_finish(c, NULL, &e);
         return;
     }
     if (!r->ok) {
         snapintent_end(so);
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s was not created: %s", snapcore_vmname(so),
-                 c->name, r->qemu_error ? r->qemu_error : r->err.msg);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s was not created: %s", so->name, c->name,
+                 r->qemu_error ? r->qemu_error : r->err.msg);
         create_finish(c, NULL, &e);
         return;
     }
@@ -89,13 +89,13 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         cerr_set(&e, CE_SYSTEM,
                  "VM %s: snapshot %s is on disk but its metadata could not be "
                  "written: %.400s",
-                 snapcore_vmname(so), c->name, e.msg);
+                 so->name, c->name, e.msg);
         create_finish(c, NULL, &e);
         return;
     }
     snapintent_end(so);
     snapcore_event(so, "snapshot.created", c->name);
-    log_info("VM %s: snapshot %s created", snapcore_vmname(so), c->name);
+    log_info("VM %s: snapshot %s created", so->name, c->name);
     create_finish(c, snapcore_snapshot_json(so, snapshot_tree_lookup(so->tree, c->name)), NULL);
 }
 
@@ -118,7 +118,7 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         cerr_set(&err, CE_SNAPSHOT_EXISTS,
                  "VM %s: a snapshot named '%s' already exists on disk %s (not in corral's "
                  "metadata; see snapshot-check)",
-                 snapcore_vmname(so), c->name, snapcore_target_of(&c->disks, holders[0]));
+                 so->name, c->name, snapcore_target_of(&c->disks, holders[0]));
         snapshot_qmp_nodes_free(l);
         create_finish(c, NULL, &err);
         return;
@@ -127,7 +127,7 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
     struct snapshot_def *d = create_def(c);
     char *xml = snapshot_def_format(d, false, &err);
     char job_id[SNAPJOB_ID_MAX];
-    snapshot_qmp_job_id(SNAPJOB_SAVE, job_id);
+    snapshot_qmp_jobs_make_id(SNAPJOB_SAVE, job_id);
     cJSON *intent =
         snapintent_new("create", c->name, job_id, &c->disks, c->disks.nodes, c->disks.n);
     snapshot_def_free(d);
@@ -142,9 +142,10 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         create_finish(c, NULL, &err);
         return;
     }
-    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_SAVE, job_id, c->name, c->disks.nodes[0],
-                         c->disks.nodes, c->disks.n, snapcore_ram_timeout_ms(so),
-                         snapcore_job_progress, create_saved, c, &err) < 0) {
+    if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_SAVE, job_id, c->name,
+                                c->disks.nodes[0], c->disks.nodes, c->disks.n,
+                                snapcore_ram_timeout_ms(so), snapcore_job_progress, create_saved, c,
+                                &err) < 0) {
         snapintent_end(so);
         create_finish(c, NULL, &err);
     }
@@ -166,8 +167,7 @@ void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
         goto fail;
     }
     if (snapshot_tree_lookup(so->tree, name) != NULL) {
-        cerr_set(&e, CE_SNAPSHOT_EXISTS, "VM %s already has a snapshot named '%s'",
-                 snapcore_vmname(so), name);
+        cerr_set(&e, CE_SNAPSHOT_EXISTS, "VM %s already has a snapshot named '%s'", so->name, name);
         goto fail;
     }
     c = xcalloc(1, sizeof(*c));

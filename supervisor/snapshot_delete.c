@@ -64,7 +64,7 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
     json_arr_add(d->deleted, json_str(name));
     snapreport_forget(so, name);
     snapcore_event(so, "snapshot.deleted", name);
-    log_info("VM %s: snapshot %s deleted", snapcore_vmname(so), name);
+    log_info("VM %s: snapshot %s deleted", so->name, name);
     return 0;
 }
 
@@ -81,8 +81,8 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
         snapintent_report_unknown(so, d->names[d->next], "snapshot-delete", r,
                                   snapcore_targets(&d->disks, d->holders, d->nholders),
                                   "the metadata is kept");
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: deleting snapshot %s was cut short: %s",
-                 snapcore_vmname(so), d->names[d->next], r->err.msg);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: deleting snapshot %s was cut short: %s", so->name,
+                 d->names[d->next], r->err.msg);
         del_finish(d, &e);
         return;
     }
@@ -139,8 +139,8 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
         del_next(d);
         return;
     }
-    cerr_set(&err, CE_JOB_FAILED, "VM %s: deleting snapshot %s failed: %s", snapcore_vmname(so),
-             name, d->job_error);
+    cerr_set(&err, CE_JOB_FAILED, "VM %s: deleting snapshot %s failed: %s", so->name, name,
+             d->job_error);
     del_finish(d, &err);
 }
 
@@ -221,7 +221,7 @@ static void del_start_job(struct del *d, const char *name)
     struct cerr err;
     char job_id[SNAPJOB_ID_MAX];
 
-    snapshot_qmp_job_id(SNAPJOB_DELETE, job_id);
+    snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, job_id);
     cJSON *intent = snapintent_new("delete", name, job_id, &d->disks, d->holders, d->nholders);
     cJSON *remaining = json_arr();
     for (size_t i = d->next + 1; i < d->n; i++)
@@ -232,9 +232,9 @@ static void del_start_job(struct del *d, const char *name)
         del_finish(d, &err);
         return;
     }
-    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_DELETE, job_id, name, NULL, d->holders,
-                         d->nholders, DELETE_TIMEOUT_MS, snapcore_job_progress, del_job_done, d,
-                         &err) < 0) {
+    if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_DELETE, job_id, name, NULL, d->holders,
+                                d->nholders, DELETE_TIMEOUT_MS, snapcore_job_progress, del_job_done,
+                                d, &err) < 0) {
         snapintent_end(so);
         del_finish(d, &err);
     }
@@ -318,8 +318,7 @@ void snapdelete_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     if (!metadata && snapcore_require_ready(so, &e) < 0)
         goto fail;
     if (so->busy) {
-        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way",
-                 snapcore_vmname(so));
+        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", so->name);
         goto fail;
     }
     if (children)

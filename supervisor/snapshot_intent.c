@@ -23,8 +23,8 @@ int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
     if (rc < 0) {
         char msg[CERR_MSG_MAX];
         memcpy(msg, e->msg, sizeof(msg));
-        cerr_set(e, e->code, "VM %s: cannot record the snapshot operation it starts: %s",
-                 snapcore_vmname(so), msg);
+        cerr_set(e, e->code, "VM %s: cannot record the snapshot operation it starts: %s", so->name,
+                 msg);
     }
     cJSON_Delete(intent);
     free(path);
@@ -38,7 +38,7 @@ void snapintent_end(struct snapops *so)
 
     /* Left behind, it is settled (again) by the next recovery: harmless. */
     if (file_remove_durable(path, &e) < 0)
-        log_warn("VM %s: cannot remove %s: %s", snapcore_vmname(so), path, e.msg);
+        log_warn("VM %s: cannot remove %s: %s", so->name, path, e.msg);
     free(path);
 }
 
@@ -52,7 +52,7 @@ void snapintent_reported(struct snapops *so)
         cJSON_DeleteItemFromObjectCaseSensitive(intent, "reported");
         json_add_bool(intent, "reported", true);
         if (snapcore_write_json(path, intent, &e) < 0)
-            log_warn("VM %s: %s: %s", snapcore_vmname(so), path, e.msg);
+            log_warn("VM %s: %s: %s", so->name, path, e.msg);
     }
     cJSON_Delete(intent);
     free(path);
@@ -92,7 +92,7 @@ cJSON *snapintent_load(struct snapops *so)
     cJSON *intent = json_read_object_file(path, SNAPCORE_RECORD_MAX);
 
     if (intent == NULL && path_exists(path))
-        log_warn("VM %s: %s does not parse; ignoring it", snapcore_vmname(so), path);
+        log_warn("VM %s: %s does not parse; ignoring it", so->name, path);
     free(path);
     return intent;
 }

@@ -48,6 +48,7 @@ struct snapops *snapops_new(struct vm *vm, const char *state_dir, snapops_notify
     size_t nproblems = 0;
 
     so->vm = vm;
+    so->name = vm_def(vm)->name;
     so->notify = notify;
     so->notify_arg = arg;
     so->dir = xasprintf("%s/snapshots", state_dir);

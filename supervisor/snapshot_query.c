@@ -27,8 +27,7 @@ void snapquery_list(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     }
     if (from != NULL) {
         if (snapshot_tree_lookup(so->tree, from) == NULL) {
-            cerr_set(&e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", snapcore_vmname(so),
-                     from);
+            cerr_set(&e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", so->name, from);
             cb(arg, NULL, &e);
             return;
         }
@@ -89,8 +88,7 @@ static void info_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void
     snapshot_qmp_nodes_free(l);
     if (d == NULL) {
         struct cerr err;
-        cerr_set(&err, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", snapcore_vmname(in->so),
-                 in->name);
+        cerr_set(&err, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", in->so->name, in->name);
         in->cb(in->arg, NULL, &err);
     } else {
         r = snapcore_snapshot_json(in->so, d);
@@ -202,8 +200,7 @@ void snapquery_redefine(struct snapops *so, const cJSON *params, vm_done_cb cb, 
     }
     if (so->busy) {
         snapshot_def_free(def);
-        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way",
-                 snapcore_vmname(so));
+        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", so->name);
         cb(arg, NULL, &e);
         return;
     }

@@ -106,7 +106,7 @@ static void interrupted(struct recover *rc, bool always, cJSON *disks, const cha
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    log_info("VM %s: snapshot %s: %s (%s)", snapcore_vmname(rc->so), snap, detail, rc->context);
+    log_info("VM %s: snapshot %s: %s (%s)", rc->so->name, snap, detail, rc->context);
     if (!always && intent_flag(rc, "reported")) {
         cJSON_Delete(disks);
         return;
@@ -237,8 +237,7 @@ static void settle_revert(struct recover *rc)
     if (rc->job_seen && !rc->job_failed) {
         if (snapshot_tree_lookup(so->tree, snap) != NULL &&
             snapshot_tree_set_current(so->tree, so->dir, snap, &e) < 0)
-            log_err("VM %s: reverted to %s but cannot mark it current: %s", snapcore_vmname(so),
-                    snap, e.msg);
+            log_err("VM %s: reverted to %s but cannot mark it current: %s", so->name, snap, e.msg);
         interrupted(rc, false, NULL,
                     "the revert was cut short after QEMU loaded the snapshot; it is now the "
                     "current snapshot");
@@ -261,7 +260,7 @@ static void recover_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, v
     if (rc->intent != NULL) {
         const char *op = intent_str(rc, "op");
         if (intent_str(rc, "snapshot") == NULL || op == NULL)
-            log_warn("VM %s: ignoring a malformed pending.json", snapcore_vmname(so));
+            log_warn("VM %s: ignoring a malformed pending.json", so->name);
         else if (strcmp(op, "create") == 0)
             settle_create(rc, l);
         else if (strcmp(op, "delete") == 0)
@@ -289,7 +288,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    snapshot_qmp_reconcile_jobs(vm_qmp_conn(rc->so->vm), SNAPCORE_LIST_TIMEOUT_MS,
+    snapshot_qmp_jobs_reconcile(vm_qmp_conn(rc->so->vm), SNAPCORE_LIST_TIMEOUT_MS,
                                 recover_reconciled, rc);
 }
 
@@ -309,8 +308,8 @@ static void recover_reconciled(const struct snapjob_leftover *jobs, size_t n, co
             running = true;
             continue;
         }
-        log_info("VM %s: QEMU kept job %s (%s) of an earlier supervisor: %s",
-                 snapcore_vmname(rc->so), jobs[i].id, jobs[i].type,
+        log_info("VM %s: QEMU kept job %s (%s) of an earlier supervisor: %s", rc->so->name,
+                 jobs[i].id, jobs[i].type,
                  jobs[i].error ? jobs[i].error : "concluded without error");
         if (job != NULL && strcmp(jobs[i].id, job) == 0) {
             rc->job_seen = true;
@@ -326,12 +325,12 @@ static void recover_reconciled(const struct snapjob_leftover *jobs, size_t n, co
             rc->poll = evtimer_new(vm_event_base(rc->so->vm), poll_cb, rc);
         if (rc->poll != NULL && evtimer_add(rc->poll, &tv) == 0)
             return;
-        log_err("VM %s: cannot arm a timer to wait for QEMU's job", snapcore_vmname(rc->so));
+        log_err("VM %s: cannot arm a timer to wait for QEMU's job", rc->so->name);
     }
     if (running)
         log_warn("VM %s: a snapshot job of an earlier supervisor is still running; settling "
                  "without its end",
-                 snapcore_vmname(rc->so));
+                 rc->so->name);
     snapshot_qmp_list(vm_qmp_conn(rc->so->vm), rc->disks.nodes, rc->disks.n,
                       SNAPCORE_LIST_TIMEOUT_MS, recover_listed, rc);
 }
@@ -343,8 +342,7 @@ void snaprecover_run(struct snapops *so, const char *context, snaprecover_done_c
 
     if (so->busy) {
         /* An operation still owns QEMU's jobs; it settles its own. */
-        log_warn("VM %s: snapshot recovery skipped: an operation is under way",
-                 snapcore_vmname(so));
+        log_warn("VM %s: snapshot recovery skipped: an operation is under way", so->name);
         free(rc);
         cb(NULL, arg);
         return;
@@ -365,6 +363,6 @@ void snaprecover_run(struct snapops *so, const char *context, snaprecover_done_c
         return;
     }
     so->busy = true;
-    snapshot_qmp_reconcile_jobs(vm_qmp_conn(so->vm), SNAPCORE_LIST_TIMEOUT_MS, recover_reconciled,
+    snapshot_qmp_jobs_reconcile(vm_qmp_conn(so->vm), SNAPCORE_LIST_TIMEOUT_MS, recover_reconciled,
                                 rc);
 }

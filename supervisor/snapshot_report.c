@@ -16,7 +16,7 @@ cJSON *snapreport_object(const struct snapops *so, const char *snap, const char 
 {
     cJSON *r = json_obj();
 
-    json_add_str(r, "vm", snapcore_vmname(so));
+    json_add_str(r, "vm", so->name);
     json_add_str(r, "snapshot", snap);
     json_add_str(r, "kind", kind);
     json_add(r, "disks", disks ? disks : json_arr());
@@ -39,13 +39,13 @@ cJSON *snapreport_send(struct snapops *so, const char *snap, const char *kind, c
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     cJSON *r = snapreport_object(so, snap, kind, job, disks, detail);
-    log_warn("VM %s: snapshot %s: inconsistency %s: %s", snapcore_vmname(so), snap, kind, detail);
+    log_warn("VM %s: snapshot %s: inconsistency %s: %s", so->name, snap, kind, detail);
     /* Durable before anyone is told: the request's answer, the event, and
      * the broker's copy all come after it. */
     struct cerr e;
     long long seq = journal_append(so->journal, r, &e);
     if (seq < 0)
-        log_err("VM %s: cannot journal an inconsistency report: %s", snapcore_vmname(so), e.msg);
+        log_err("VM %s: cannot journal an inconsistency report: %s", so->name, e.msg);
     json_add_num(r, "seq", (double)seq);
     so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
     return r;
@@ -119,8 +119,7 @@ static void standing_save(struct snapops *so)
 
     /* Lost, the worst outcome is a difference reported a second time. */
     if (snapcore_write_json(path, standing(so), &e) < 0)
-        log_warn("VM %s: cannot record which differences were reported: %s", snapcore_vmname(so),
-                 e.msg);
+        log_warn("VM %s: cannot record which differences were reported: %s", so->name, e.msg);
     free(path);
 }
 
@@ -201,8 +200,7 @@ cJSON *snapreport_difference(struct snapops *so, const char *snap, const char *k
     char *fp = fingerprint_of(kind, snap, disks);
 
     if (array_has(known, fp)) {
-        log_info("VM %s: snapshot %s: %s still stands, reported before", snapcore_vmname(so), snap,
-                 kind);
+        log_info("VM %s: snapshot %s: %s still stands, reported before", so->name, snap, kind);
         r = snapreport_object(so, snap, kind, NULL, disks, detail);
         json_add_bool(r, "reported_before", true);
     } else {

@@ -48,7 +48,7 @@ static void revert_final(void *arg, cJSON *result, const struct cerr *e)
     cJSON_Delete(result);
     cJSON *r = vm_state_json(rv->so->vm);
     json_add_str(r, "snapshot", rv->name);
-    log_info("VM %s: reverted to snapshot %s", snapcore_vmname(rv->so), rv->name);
+    log_info("VM %s: reverted to snapshot %s", rv->so->name, rv->name);
     revert_finish(rv, r, NULL);
 }
 
@@ -91,18 +91,18 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
     if (r->outcome == SNAPJOB_UNKNOWN) {
         snapintent_report_unknown(so, rv->name, "snapshot-load", r, NULL,
                                   "the current snapshot is unchanged");
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s was cut short: %s", snapcore_vmname(so),
-                 rv->name, r->err.msg);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s was cut short: %s", so->name, rv->name,
+                 r->err.msg);
         revert_finish(rv, NULL, &e);
         return;
     }
     if (r->ok || disks_done) {
         if (disks_done)
             log_info("VM %s: disks reverted to %s; its memory stays unused while shut off",
-                     snapcore_vmname(so), rv->name);
+                     so->name, rv->name);
         if (snapshot_tree_set_current(so->tree, so->dir, rv->name, &e) < 0)
-            log_err("VM %s: reverted to %s but cannot mark it current: %s", snapcore_vmname(so),
-                    rv->name, e.msg);
+            log_err("VM %s: reverted to %s but cannot mark it current: %s", so->name, rv->name,
+                    e.msg);
         snapintent_end(so);
         if (vm_is_maintenance(so->vm))
             revert_final(rv, NULL, NULL);
@@ -113,8 +113,7 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
     /* Failed with QEMU's word: the reply says what happened. */
     snapintent_end(so);
     if (vm_is_maintenance(so->vm)) {
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s failed: %s", snapcore_vmname(so), rv->name,
-                 why);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s failed: %s", so->name, rv->name, why);
         revert_finish(rv, NULL, &e);
         return;
     }
@@ -126,14 +125,14 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
                  "VM %s: revert to %s failed while loading the VM state (%s); the disks are "
                  "already reverted, so the guest was left paused: revert to another snapshot "
                  "or destroy it",
-                 snapcore_vmname(so), rv->name, why);
+                 so->name, rv->name, why);
         vm_set_paused_reason(so->vm, "revert failed: guest state unusable");
         rv->was_running = false;
         vm_sync_state(so->vm, "revert failed: guest state unusable", revert_synced, rv);
         return;
     }
     cerr_set(&rv->failure, CE_JOB_FAILED, "VM %s: revert to %s failed (%s); nothing was changed%s",
-             snapcore_vmname(so), rv->name, why, rv->was_running ? " and the VM was resumed" : "");
+             so->name, rv->name, why, rv->was_running ? " and the VM was resumed" : "");
     vm_sync_state(so->vm, "revert failed", revert_synced, rv);
 }
 
@@ -156,7 +155,7 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
             cerr_set(&err, CE_OPERATION_INVALID,
                      "VM %s cannot be reverted to %s: disk %s does not hold it (see "
                      "snapshot-check); nothing was changed",
-                     snapcore_vmname(so), rv->name, rv->disks.d[i].target);
+                     so->name, rv->name, rv->disks.d[i].target);
             snapshot_qmp_nodes_free(l);
             revert_finish(rv, NULL, &err);
             return;
@@ -172,12 +171,12 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         cerr_set(&err, CE_OPERATION_INVALID,
                  "VM %s cannot be reverted to %s while running: disk %s holds no VM state for "
                  "it; nothing was changed",
-                 snapcore_vmname(so), rv->name, rv->disks.d[0].target);
+                 so->name, rv->name, rv->disks.d[0].target);
         revert_finish(rv, NULL, &err);
         return;
     }
     char job_id[SNAPJOB_ID_MAX];
-    snapshot_qmp_job_id(SNAPJOB_LOAD, job_id);
+    snapshot_qmp_jobs_make_id(SNAPJOB_LOAD, job_id);
     if (snapintent_begin(
             so,
             snapintent_new("revert", rv->name, job_id, &rv->disks, rv->disks.nodes, rv->disks.n),
@@ -185,9 +184,10 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         revert_finish(rv, NULL, &err);
         return;
     }
-    if (snapshot_qmp_job(vm_snapjobs(so->vm), SNAPJOB_LOAD, job_id, rv->name, rv->disks.nodes[0],
-                         rv->disks.nodes, rv->disks.n, snapcore_ram_timeout_ms(so),
-                         snapcore_job_progress, revert_loaded, rv, &err) < 0) {
+    if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_LOAD, job_id, rv->name,
+                                rv->disks.nodes[0], rv->disks.nodes, rv->disks.n,
+                                snapcore_ram_timeout_ms(so), snapcore_job_progress, revert_loaded,
+                                rv, &err) < 0) {
         snapintent_end(so);
         revert_finish(rv, NULL, &err);
     }
@@ -212,7 +212,7 @@ void snaprevert_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
         cerr_set(&e, CE_OPERATION_INVALID,
                  "VM %s: snapshot %s was taken while the VM was shut off; shut the VM down to "
                  "revert to it (nothing was changed)",
-                 snapcore_vmname(so), name);
+                 so->name, name);
         cb(arg, NULL, &e);
         return;
     }

@@ -17,6 +17,7 @@
 #include "supervisor/qemu_process.h"
 #include "supervisor/qmp.h"
 #include "supervisor/snapshot_qmp.h"
+#include "supervisor/snapshot_qmp_jobs.h"
 
 #define QMP_CONNECT_TIMEOUT_MS 30000
 #define QMP_RETRY_MS 50

@@ -5,6 +5,7 @@
  * stopped at (the monitor lost between the return and "concluded", a
  * garbage query-jobs, a refused job-dismiss). */
 #include "supervisor/snapshot_qmp.h"
+#include "supervisor/snapshot_qmp_jobs.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -327,14 +328,14 @@ static struct job_wait *start_job(struct vmq *v, enum snapjob_kind kind, const c
 
     memset(w, 0, sizeof(*w));
     w->kill_on_running = kill_on_running;
-    snapshot_qmp_job_id(kind, id);
-    if (snapshot_qmp_job(v->sj, kind, id, tag, vmstate, devs, ndevs, timeout_ms, job_progress_cb,
-                         job_done_cb, w, &e) < 0) {
-        printf("# snapshot_qmp_job: %s\n", e.msg);
+    snapshot_qmp_jobs_make_id(kind, id);
+    if (snapshot_qmp_jobs_start(v->sj, kind, id, tag, vmstate, devs, ndevs, timeout_ms,
+                                job_progress_cb, job_done_cb, w, &e) < 0) {
+        printf("# snapshot_qmp_jobs_start: %s\n", e.msg);
         return NULL;
     }
     if (w->done) {
-        printf("# the job's callback ran before snapshot_qmp_job returned\n");
+        printf("# the job's callback ran before snapshot_qmp_jobs_start returned\n");
         return NULL;
     }
     return w;
@@ -646,8 +647,9 @@ static void test_job_arguments_refused(void)
 
     vmq_init(&v);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int rc = snapshot_qmp_job(v.sj, cases[i].kind, cases[i].id, cases[i].tag, cases[i].vmstate,
-                                  both, 2, 1000, NULL, job_done_cb, NULL, &e);
+        int rc =
+            snapshot_qmp_jobs_start(v.sj, cases[i].kind, cases[i].id, cases[i].tag,
+                                    cases[i].vmstate, both, 2, 1000, NULL, job_done_cb, NULL, &e);
         if (rc == 0 || e.code != CE_INVALID_PARAMS || strstr(e.msg, cases[i].says) == NULL) {
             printf("# case %zu: rc %d: %s\n", i, rc, rc == 0 ? "accepted" : e.msg);
             unit_fail(__FILE__, __LINE__, "expected the arguments to be refused up front");
@@ -964,7 +966,7 @@ static void reconcile_cb(const struct snapjob_leftover *jobs, size_t n, const st
 static bool do_reconcile(struct vmq *v)
 {
     memset(&rec_wait, 0, sizeof(rec_wait));
-    snapshot_qmp_reconcile_jobs(v->q, JOB_TIMEOUT_MS, reconcile_cb, NULL);
+    snapshot_qmp_jobs_reconcile(v->q, JOB_TIMEOUT_MS, reconcile_cb, NULL);
     return run_until(&rec_wait.done, WAIT_MS) && !rec_wait.failed;
 }
 
