@@ -13,6 +13,7 @@
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_report.h"
 #include "supervisor/snapshot_tree.h"
+#include "supervisor/snapshot_tree_load.h"
 
 static void remove_leftovers(const char *state_dir)
 {
