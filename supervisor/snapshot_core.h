@@ -1,7 +1,7 @@
 /* What every snapshot operation of one VM shares: its context (the VM, the
  * metadata tree, where its files live, who hears its events), the disks
  * that take part, and the small helpers each operation needs.  The bottom
- * of the snapshot code: it calls none of the other snapshot_* files. */
+ * of the snapshot operations: it calls none of the files built on it. */
 #ifndef CORRAL_SNAPSHOT_CORE_H
 #define CORRAL_SNAPSHOT_CORE_H
 
@@ -11,10 +11,10 @@
 #include "common/domain_xml.h"
 #include "common/error.h"
 #include "supervisor/journal.h"
-#include "supervisor/snapshot_ops.h"
 #include "supervisor/snapshot_qmp.h"
 #include "supervisor/snapshot_qmp_jobs.h"
 #include "supervisor/snapshot_tree.h"
+#include "supervisor/vm.h"
 
 #define SNAPCORE_LIST_TIMEOUT_MS 30000
 /* The largest pending.json or standing.json read back. */
@@ -26,7 +26,8 @@ struct snapops {
     char *dir;        /* STATE/snapshots */
     char *state_dir;  /* STATE/vms/NAME: pending.json and standing.json live here */
     struct snapshot_tree *tree;
-    snapops_notify_fn notify;
+    /* A snapops_notify_fn, spelled out: snapshot_ops.h is built on this file. */
+    void (*notify)(const char *method, cJSON *params, void *arg);
     void *notify_arg;
     struct journal *journal; /* reports until the broker acknowledges them */
     bool busy;               /* an operation that runs QEMU jobs is under way */
