@@ -5,6 +5,11 @@
 
 #include "proto/rpc.h"
 #include "supervisor/sandbox.h"
+#include "supervisor/snapshot_check.h"
+#include "supervisor/snapshot_create.h"
+#include "supervisor/snapshot_delete.h"
+#include "supervisor/snapshot_query.h"
+#include "supervisor/snapshot_revert.h"
 
 enum { PERM_ANY, PERM_ROOT };
 
@@ -17,16 +22,16 @@ enum { PERM_ANY, PERM_ROOT };
         op(SNAPOPS(arg), params, rpc_req_done, req);                                               \
     }
 
-SNAPSHOT_METHOD(m_snap_create, snapops_create)
-SNAPSHOT_METHOD(m_snap_delete, snapops_delete)
-SNAPSHOT_METHOD(m_snap_list, snapops_list)
-SNAPSHOT_METHOD(m_snap_info, snapops_info)
-SNAPSHOT_METHOD(m_snap_dumpxml, snapops_dumpxml)
-SNAPSHOT_METHOD(m_snap_current, snapops_current)
-SNAPSHOT_METHOD(m_snap_parent, snapops_parent)
-SNAPSHOT_METHOD(m_snap_revert, snapops_revert)
-SNAPSHOT_METHOD(m_snap_redefine, snapops_redefine)
-SNAPSHOT_METHOD(m_snap_check, snapops_check)
+SNAPSHOT_METHOD(m_snap_create, snapcreate_run)
+SNAPSHOT_METHOD(m_snap_delete, snapdelete_run)
+SNAPSHOT_METHOD(m_snap_list, snapquery_list)
+SNAPSHOT_METHOD(m_snap_info, snapquery_info)
+SNAPSHOT_METHOD(m_snap_dumpxml, snapquery_dumpxml)
+SNAPSHOT_METHOD(m_snap_current, snapquery_current)
+SNAPSHOT_METHOD(m_snap_parent, snapquery_parent)
+SNAPSHOT_METHOD(m_snap_revert, snaprevert_run)
+SNAPSHOT_METHOD(m_snap_redefine, snapquery_redefine)
+SNAPSHOT_METHOD(m_snap_check, snapcheck_run)
 
 static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
 {

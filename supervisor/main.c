@@ -143,7 +143,7 @@ static void on_recover(struct vm *vm, const char *context, void *arg)
     struct supervisor *s = arg;
 
     (void)vm;
-    snapops_recover(s->snapops, context, recovered, s);
+    snaprecover_run(s->snapops, context, recovered, s);
 }
 
 static void drained(void *arg)

@@ -1,7 +1,10 @@
-/* The user-facing snapshot operations of one VM: what to check before a job,
- * which disks to name, what to compare after, and how the metadata and its
- * tree follow.  Mechanism lives in snapshot_qmp.c (QMP) and snapshot_tree.c
- * (metadata files). */
+/* The snapshot state of one VM: made when the supervisor starts, fed the
+ * broker's acknowledgements, freed at exit.  The verbs live one file per
+ * operation or family (snapshot_create.h, snapshot_delete.h,
+ * snapshot_revert.h, snapshot_query.h, snapshot_check.h) above the shared
+ * snapshot_core.h, snapshot_report.h and snapshot_intent.h; recovery in
+ * snapshot_recover.h.  Mechanism lives in snapshot_qmp.c (QMP) and
+ * snapshot_tree.c (metadata files). */
 #ifndef CORRAL_SNAPSHOT_OPS_H
 #define CORRAL_SNAPSHOT_OPS_H
 
@@ -27,17 +30,5 @@ void snapops_free(struct snapops *so);
 void snapops_resend(struct snapops *so);
 /* The broker has persisted report seq: it leaves the journal. */
 int snapops_ack(struct snapops *so, long long seq, struct cerr *e);
-
-/* Each completes through cb exactly once (maybe before returning). */
-void snapops_create(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_delete(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_list(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_info(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_dumpxml(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_current(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_parent(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_revert(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_redefine(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
-void snapops_check(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 
 #endif

@@ -1,8 +1,7 @@
 /* What QEMU's internal-snapshot commands mean, over the QMP transport of
  * qmp.c: the internal snapshots each top-level format node holds
- * (query-named-block-nodes), and one snapshot-save/-load/-delete job run
- * through QEMU's job protocol (a job id corral makes, JOB_STATUS_CHANGE up to
- * "concluded", the error from query-jobs, job-dismiss).  Mechanism only:
+ * (query-named-block-nodes); the jobs that make and remove them are
+ * snapshot_qmp_jobs.c's, above this file.  Mechanism only:
  * which devices to name, what to check before and after a job, and the
  * metadata belong to the callers (see DESIGN.md, "Deleting an internal
  * snapshot"). */
@@ -71,96 +70,14 @@ size_t snapshot_qmp_count(const struct snapshot_qmp_nodes *l, const char *node, 
  * nodes holding at least one snapshot named tag; returns how many. */
 size_t snapshot_qmp_holders(const struct snapshot_qmp_nodes *l, const char *tag, const char **out);
 
-/* ---- Jobs ------------------------------------------------------------- */
+/* ---- Reading replies (shared with snapshot_qmp_jobs.c) ----------------- */
 
-/* Every job id corral makes starts with this; reconcile looks for it. */
-#define SNAPJOB_ID_PREFIX "corral-"
-
-enum snapjob_kind { SNAPJOB_SAVE, SNAPJOB_LOAD, SNAPJOB_DELETE };
-
-#define SNAPJOB_ID_MAX 64
-/* Writes a job id no job of this supervisor has had, nor (with the pid in
- * it) one of an earlier supervisor: made before the job so that the intent
- * recorded first can name the very job recovery looks for. */
-void snapshot_qmp_job_id(enum snapjob_kind kind, char id[SNAPJOB_ID_MAX]);
-
-enum snapjob_outcome {
-    SNAPJOB_OK,      /* concluded without an error */
-    SNAPJOB_FAILED,  /* concluded with QEMU's error; a delete may be done on some devices */
-    SNAPJOB_REFUSED, /* QEMU refused the command or the monitor was not connected: no job */
-    SNAPJOB_UNKNOWN, /* monitor lost or timeout: the job may have run, in part or in full */
-};
-
-/* A job's end; every pointer is borrowed for the duration of the callback. */
-struct snapjob_result {
-    enum snapjob_outcome outcome;
-    bool ok;                /* outcome == SNAPJOB_OK */
-    const char *qemu_error; /* QEMU's own text (job error or refusal); NULL when none */
-    struct cerr err;        /* when !ok: what failed, naming the job, tag and devices */
-    const char *job_id;
-    const char *const *statuses; /* JOB_STATUS_CHANGE statuses in order; "null" = dismissed */
-    size_t nstatuses;
-};
-
-typedef void (*snapjob_done_cb)(const struct snapjob_result *r, void *arg);
-/* A status change of the job (created, running, waiting, pending, aborting,
- * concluded, null): QEMU reports no other progress.  Must not free the
- * snapjobs. */
-typedef void (*snapjob_progress_cb)(const char *job_id, const char *status, void *arg);
-
-/* The snapshot jobs running on one QMP connection. */
-struct snapjobs;
-
-/* base and q are borrowed and must outlive the snapjobs. */
-struct snapjobs *snapjobs_new(struct event_base *base, struct qmp *q);
-/* Drops every job in flight without calling its callbacks; a job whose
- * command QEMU has not answered yet is freed when qmp answers or fails it. */
-void snapjobs_free(struct snapjobs *sj);
-/* The owner of qmp's event callback passes every event here (data
- * borrowed, may be NULL). */
-void snapjobs_handle_event(struct snapjobs *sj, const char *event, const cJSON *data);
-/* The owner of qmp's closed callback calls this: a job waiting for its
- * "concluded" event then ends as SNAPJOB_UNKNOWN (qmp has already failed
- * the commands in flight). */
-void snapjobs_handle_closed(struct snapjobs *sj);
-/* A job is in flight, from snapshot_qmp_job until its done callback runs
- * (inside it, that job no longer counts, so the callback may start the
- * next): STOP and RESUME are then QEMU's doing, not the user's. */
-bool snapjobs_busy(const struct snapjobs *sj);
-
-/* Starts snapshot-save, snapshot-load or snapshot-delete of tag on devices
- * (format node names) with a fresh job id, vmstate_node naming the node for
- * the VM state (save and load; NULL for delete).  Strings are copied.
- * timeout_ms (0: none) bounds the wait for "concluded"; QEMU's monitor is
- * blocked while RAM is written or read, so size it from the guest's RAM.
- * Returns 0, and then cb runs exactly once, never before this returns; or -1
- * with e set (CE_INVALID_PARAMS: a string that is not UTF-8, or vmstate_node
- * given for a delete or missing otherwise; CE_SYSTEM: no timer) and nothing
- * else happens.  After SNAPJOB_UNKNOWN, snapshot_qmp_reconcile_jobs finds
- * the job once QEMU answers again. */
-int snapshot_qmp_job(struct snapjobs *sj, enum snapjob_kind kind, const char *job_id,
-                     const char *tag, const char *vmstate_node, const char *const *devices,
-                     size_t ndevices, int timeout_ms, snapjob_progress_cb progress,
-                     snapjob_done_cb cb, void *arg, struct cerr *e);
-
-/* ---- Reconciling after a (re)connect ---------------------------------- */
-
-/* A job in QEMU whose id carries SNAPJOB_ID_PREFIX. */
-struct snapjob_leftover {
-    const char *id, *type, *status;
-    const char *error; /* QEMU's job error; NULL when none */
-    bool dismissed;    /* it was concluded and job-dismiss succeeded */
-};
-
-/* jobs (borrowed for the call) has n entries in QEMU's order; on e, none. */
-typedef void (*snapjob_reconcile_cb)(const struct snapjob_leftover *jobs, size_t n,
-                                     const struct cerr *e, void *arg);
-
-/* Runs query-jobs, reports every corral job and job-dismisses the concluded
- * ones (a dismiss failure is logged and leaves dismissed false).  Meant for
- * after (re)connecting, before any snapjobs job starts: it would dismiss a
- * running job's result under it.  cb runs exactly once, as with
- * snapshot_qmp_list. */
-void snapshot_qmp_reconcile_jobs(struct qmp *q, int timeout_ms, snapjob_reconcile_cb cb, void *arg);
+/* The string member key of obj, or NULL when obj is no object or the member
+ * is missing or not a string. */
+const char *snapshot_qmp_member_str(const cJSON *obj, const char *key);
+/* "a, b, c" for messages (new). */
+char *snapshot_qmp_join_names(const char *const *names, size_t n);
+/* QEMU's desc of an error reply, or NULL for a success. */
+const char *snapshot_qmp_error_desc(const cJSON *reply);
 
 #endif

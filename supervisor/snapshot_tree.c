@@ -1,78 +1,11 @@
 #include "supervisor/snapshot_tree.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/fileutil.h"
 #include "common/names.h"
-#include "common/xml_safe.h"
-
-struct snap_node {
-    struct snapshot_def *def;
-    struct snap_node *parent;
-    /* Rebuilt by relink() after every change of parent links, so that walks
-     * need no search; siblings are in name order. */
-    struct snap_node *first_child;
-    struct snap_node *next_sibling;
-    int mark; /* cycle detection scratch in load */
-};
-
-struct snapshot_tree {
-    struct snap_node **nodes; /* sorted by name, for binary search and listings */
-    size_t n, cap;
-    struct snap_node *first_root;
-    struct snap_node *current;
-};
-
-struct problem_list {
-    struct snapshot_problem *v;
-    size_t n, cap;
-};
-
-const char *snapshot_problem_kind_name(enum snapshot_problem_kind kind)
-{
-    switch (kind) {
-    case SNAPSHOT_PROBLEM_UNREADABLE:
-        return "unreadable";
-    case SNAPSHOT_PROBLEM_NAME_MISMATCH:
-        return "name-mismatch";
-    case SNAPSHOT_PROBLEM_MISSING_PARENT:
-        return "missing-parent";
-    case SNAPSHOT_PROBLEM_DUPLICATE_CURRENT:
-        return "duplicate-current";
-    case SNAPSHOT_PROBLEM_CYCLE:
-        return "cycle";
-    }
-    return "unknown";
-}
-
-void snapshot_problems_free(struct snapshot_problem *problems, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(problems[i].name);
-        free(problems[i].detail);
-    }
-    free(problems);
-}
-
-/* Takes ownership of detail. */
-static void problem_add(struct problem_list *pl, enum snapshot_problem_kind kind, const char *name,
-                        char *detail)
-{
-    if (pl->n == pl->cap) {
-        pl->cap = pl->cap ? pl->cap * 2 : 8;
-        pl->v = xreallocarray(pl->v, pl->cap, sizeof(*pl->v));
-    }
-    pl->v[pl->n].kind = kind;
-    pl->v[pl->n].name = xstrdup(name);
-    pl->v[pl->n].detail = detail;
-    pl->n++;
-}
+#include "supervisor/snapshot_tree_int.h"
 
 void snapshot_names_free(char **names, size_t n)
 {
@@ -105,7 +38,7 @@ static size_t node_pos(const struct snapshot_tree *t, const char *name, bool *fo
     return lo;
 }
 
-static struct snap_node *node_find(const struct snapshot_tree *t, const char *name)
+struct snap_node *snapshot_tree_node_find(const struct snapshot_tree *t, const char *name)
 {
     bool found;
     size_t i;
@@ -117,7 +50,7 @@ static struct snap_node *node_find(const struct snapshot_tree *t, const char *na
 }
 
 /* Takes ownership of def, whose name must not be in the tree yet. */
-static struct snap_node *node_insert(struct snapshot_tree *t, struct snapshot_def *def)
+struct snap_node *snapshot_tree_node_insert(struct snapshot_tree *t, struct snapshot_def *def)
 {
     bool found;
     size_t i = node_pos(t, def->name, &found);
@@ -148,7 +81,7 @@ static void node_delete(struct snapshot_tree *t, struct snap_node *node)
     free(node);
 }
 
-static void relink(struct snapshot_tree *t)
+void snapshot_tree_relink(struct snapshot_tree *t)
 {
     t->first_root = NULL;
     for (size_t i = 0; i < t->n; i++)
@@ -175,315 +108,18 @@ void snapshot_tree_free(struct snapshot_tree *tree)
     free(tree);
 }
 
-/* ---- load ---- */
-
-static bool has_xml_suffix(const char *fname)
-{
-    size_t len = strlen(fname);
-
-    return len > 4 && strcmp(fname + len - 4, ".xml") == 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The sorted names of the regular *.xml files of dir, hidden ones excluded.
- * Only the .xml suffix is taken, which also leaves out the NAME.xml.tmp.X
- * leftovers of an interrupted file_write_atomic. */
-static int list_xml_files(const char *dir, char ***out, size_t *nout, struct cerr *e)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-
-    *out = NULL;
-    *nout = 0;
-    if (d == NULL) {
-        if (errno == ENOENT)
-            return 0;
-        cerr_set(e, CE_SYSTEM, "cannot open snapshot directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        struct stat st;
-
-        if (de->d_name[0] == '.' || !has_xml_suffix(de->d_name))
-            continue;
-        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            names = xreallocarray(names, cap, sizeof(*names));
-        }
-        names[n++] = xstrdup(de->d_name);
-    }
-    if (errno != 0) {
-        cerr_set(e, CE_SYSTEM, "cannot read snapshot directory %s: %s", dir, strerror(errno));
-        snapshot_names_free(names, n);
-        closedir(d);
-        return -1;
-    }
-    closedir(d);
-    if (n > 0)
-        qsort(names, n, sizeof(*names), cmp_str);
-    *out = names;
-    *nout = n;
-    return 0;
-}
-
-static ssize_t read_full(int fd, char *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = read(fd, buf + got, len - got);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-/* Reads a metadata file.  It was a regular file when listed; opening it
- * without following links or blocking, and checking again, keeps a FIFO or
- * link swapped in meanwhile from hanging or redirecting the supervisor. */
-static char *read_meta_file(const char *path, size_t *len, struct cerr *e)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    char *buf = NULL;
-    ssize_t got;
-
-    if (fd < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        cerr_set(e, CE_SYSTEM, "%s is not a regular file", path);
-        goto out;
-    }
-    if (st.st_size > XML_UNTRUSTED_MAX) {
-        cerr_set(e, CE_TOO_LARGE, "%s is %lld bytes, larger than the limit of %d bytes", path,
-                 (long long)st.st_size, XML_UNTRUSTED_MAX);
-        goto out;
-    }
-    buf = xcalloc(1, (size_t)st.st_size + 1);
-    got = read_full(fd, buf, (size_t)st.st_size);
-    if (got < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    *len = (size_t)got;
-out:
-    close(fd);
-    return buf;
-}
-
-/* Parses one file; returns the definition or NULL after recording why. */
-static struct snapshot_def *load_file(const char *dir, const char *fname, struct problem_list *pl)
-{
-    char *path = xasprintf("%s/%s", dir, fname);
-    char shown[96];
-    struct cerr e = {0};
-    struct snapshot_def *def = NULL;
-    size_t len = 0;
-    char *buf = read_meta_file(path, &len, &e);
-
-    name_escape(fname, shown, sizeof(shown));
-    if (buf != NULL)
-        def = snapshot_def_parse(buf, len, SNAPSHOT_PARSE_REDEFINE, &e);
-    if (def == NULL)
-        problem_add(pl, SNAPSHOT_PROBLEM_UNREADABLE, shown, xstrdup(e.msg));
-    else if (strlen(def->name) != strlen(fname) - 4 ||
-             strncmp(def->name, fname, strlen(def->name)) != 0) {
-        problem_add(pl, SNAPSHOT_PROBLEM_NAME_MISMATCH, shown,
-                    xasprintf("file %s holds snapshot '%s', not the one its name says; skipped",
-                              shown, def->name));
-        snapshot_def_free(def);
-        def = NULL;
-    }
-    free(buf);
-    free(path);
-    return def;
-}
-
-/* libvirt lets the last file read win, which after a crash in a create
- * may well be the old current.  A create writes the new snapshot's file,
- * already current, before it clears the old current's marker, and creates
- * are what crash most: the newest claim wins.  Among equally new ones the
- * last in file name order does, so that the directory's order never
- * decides. */
-static void resolve_current(struct snapshot_tree *t, struct snap_node **claims, size_t nclaims,
-                            struct problem_list *pl)
-{
-    size_t keep = 0;
-
-    if (nclaims == 0)
-        return;
-    for (size_t i = 1; i < nclaims; i++) {
-        if (claims[i]->def->creation_time >= claims[keep]->def->creation_time)
-            keep = i;
-    }
-    t->current = claims[keep];
-    for (size_t i = 0; i < nclaims; i++) {
-        if (i == keep)
-            continue;
-        claims[i]->def->current = false;
-        problem_add(pl, SNAPSHOT_PROBLEM_DUPLICATE_CURRENT, claims[i]->def->name,
-                    xasprintf("'%s' also claims to be the current snapshot; '%s' is kept as "
-                              "current",
-                              claims[i]->def->name, t->current->def->name));
-    }
-}
-
-static const char *cleared_note(const struct snapshot_tree *t)
-{
-    return t->current != NULL ? "; the current snapshot marker is cleared" : "";
-}
-
-/* Returns whether any parent was missing. */
-static bool link_parents(struct snapshot_tree *t, struct problem_list *pl)
-{
-    bool missing = false;
-
-    for (size_t i = 0; i < t->n; i++) {
-        struct snapshot_def *def = t->nodes[i]->def;
-
-        if (def->parent == NULL)
-            continue;
-        t->nodes[i]->parent = node_find(t, def->parent);
-        if (t->nodes[i]->parent != NULL)
-            continue;
-        problem_add(pl, SNAPSHOT_PROBLEM_MISSING_PARENT, def->name,
-                    xasprintf("parent '%s' of snapshot '%s' not found; attached as a root%s",
-                              def->parent, def->name, cleared_note(t)));
-        /* Keep the definition in step with the tree: the next write of
-         * this file stores it as a root. */
-        free(def->parent);
-        def->parent = NULL;
-        missing = true;
-    }
-    return missing;
-}
-
-/* Breaks the cycle through start: its smallest name becomes a root. */
-static void break_cycle(struct snapshot_tree *t, struct snap_node *start, struct problem_list *pl)
-{
-    struct snap_node *min = start;
-    char *chain = xstrdup(start->def->name);
-    char *tmp;
-
-    for (struct snap_node *n = start->parent; n != start; n = n->parent) {
-        if (strcmp(n->def->name, min->def->name) < 0)
-            min = n;
-        tmp = xasprintf("%s -> %s", chain, n->def->name);
-        free(chain);
-        chain = tmp;
-    }
-    problem_add(pl, SNAPSHOT_PROBLEM_CYCLE, min->def->name,
-                xasprintf("parent links form a cycle (%s -> %s, child -> parent); '%s' made a "
-                          "root%s",
-                          chain, start->def->name, min->def->name, cleared_note(t)));
-    free(chain);
-    min->parent = NULL;
-    free(min->def->parent);
-    min->def->parent = NULL;
-}
-
-/* Every node has at most one parent, so each cycle is a ring reached by
- * walking up; walks are marked 1 while in progress and 2 when done.
- * Returns whether any cycle was broken. */
-static bool break_cycles(struct snapshot_tree *t, struct problem_list *pl)
-{
-    bool any = false;
-
-    for (size_t i = 0; i < t->n; i++) {
-        struct snap_node *n = t->nodes[i];
-
-        struct snap_node *ring;
-
-        while (n != NULL && n->mark == 0) {
-            n->mark = 1;
-            n = n->parent;
-        }
-        ring = n != NULL && n->mark == 1 ? n : NULL;
-        /* Mark the walk done while the ring is still whole, so that all of
-         * it is marked. */
-        for (n = t->nodes[i]; n != NULL && n->mark == 1; n = n->parent)
-            n->mark = 2;
-        if (ring != NULL) {
-            break_cycle(t, ring, pl);
-            any = true;
-        }
-    }
-    return any;
-}
-
-struct snapshot_tree *snapshot_tree_load(const char *dir, struct snapshot_problem **problems,
-                                         size_t *nproblems, struct cerr *e)
-{
-    struct problem_list pl = {0};
-    struct snapshot_tree *t;
-    struct snap_node **claims;
-    size_t nfiles, nclaims = 0;
-    bool missing, cycles;
-    char **files;
-
-    if (list_xml_files(dir, &files, &nfiles, e) < 0)
-        return NULL;
-    t = xcalloc(1, sizeof(*t));
-    claims = xcalloc(nfiles, sizeof(*claims));
-    for (size_t i = 0; i < nfiles; i++) {
-        struct snapshot_def *def = load_file(dir, files[i], &pl);
-
-        if (def == NULL)
-            continue;
-        if (def->current)
-            claims[nclaims++] = node_insert(t, def);
-        else
-            node_insert(t, def);
-    }
-    resolve_current(t, claims, nclaims, &pl);
-    missing = link_parents(t, &pl);
-    cycles = break_cycles(t, &pl);
-    /* libvirt clears current whenever the relations were inconsistent. */
-    if ((missing || cycles) && t->current != NULL) {
-        t->current->def->current = false;
-        t->current = NULL;
-    }
-    relink(t);
-    free(claims);
-    snapshot_names_free(files, nfiles);
-    if (problems != NULL) {
-        *problems = pl.v;
-        *nproblems = pl.n;
-    } else
-        snapshot_problems_free(pl.v, pl.n);
-    return t;
-}
-
 /* ---- queries ---- */
 
 const struct snapshot_def *snapshot_tree_lookup(const struct snapshot_tree *tree, const char *name)
 {
-    struct snap_node *node = node_find(tree, name);
+    struct snap_node *node = snapshot_tree_node_find(tree, name);
 
     return node ? node->def : NULL;
 }
 
 const struct snapshot_def *snapshot_tree_parent(const struct snapshot_tree *tree, const char *name)
 {
-    struct snap_node *node = node_find(tree, name);
+    struct snap_node *node = snapshot_tree_node_find(tree, name);
 
     return node && node->parent ? node->parent->def : NULL;
 }
@@ -531,7 +167,7 @@ static size_t collect_preorder(const struct snap_node *top, const struct snap_no
 static const struct snap_node *node_find_or_fail(const struct snapshot_tree *tree, const char *name,
                                                  struct cerr *e)
 {
-    const struct snap_node *node = node_find(tree, name);
+    const struct snap_node *node = snapshot_tree_node_find(tree, name);
 
     if (node == NULL)
         cerr_set(e, CE_NO_SNAPSHOT, "no snapshot named '%s'", name ? name : "(null)");
@@ -700,11 +336,11 @@ int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapsh
 
     if (check_complete(def, e) < 0)
         goto fail;
-    if (node_find(tree, def->name) != NULL) {
+    if (snapshot_tree_node_find(tree, def->name) != NULL) {
         cerr_set(e, CE_SNAPSHOT_EXISTS, "snapshot '%s' already exists in %s", def->name, dir);
         goto fail;
     }
-    if (def->parent != NULL && (parent = node_find(tree, def->parent)) == NULL) {
+    if (def->parent != NULL && (parent = snapshot_tree_node_find(tree, def->parent)) == NULL) {
         cerr_set(e, CE_OPERATION_INVALID, "parent %s for snapshot %s not found in %s", def->parent,
                  def->name, dir);
         goto fail;
@@ -718,9 +354,9 @@ int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapsh
     def->current = make_current;
     if (snapshot_meta_write(dir, def, e) < 0)
         goto fail;
-    node = node_insert(tree, def);
+    node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
-    relink(tree);
+    snapshot_tree_relink(tree);
     return make_current ? retire_current(tree, dir, node, e) : 0;
 fail:
     snapshot_def_free(def);
@@ -740,7 +376,7 @@ static int check_parent_link(const struct snapshot_tree *t, const char *dir,
         cerr_set(e, CE_OPERATION_INVALID, "cannot set snapshot %s as its own parent", def->name);
         return -1;
     }
-    *parent = node_find(t, def->parent);
+    *parent = snapshot_tree_node_find(t, def->parent);
     if (*parent == NULL) {
         cerr_set(e, CE_OPERATION_INVALID, "parent %s for snapshot %s not found in %s", def->parent,
                  def->name, dir);
@@ -783,7 +419,7 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
 
     if (check_complete(def, e) < 0)
         goto fail;
-    node = node_find(tree, def->name);
+    node = snapshot_tree_node_find(tree, def->name);
     if (check_parent_link(tree, dir, def, node, &parent, e) < 0)
         goto fail;
     if (node != NULL && check_replace(node->def, def, e) < 0)
@@ -798,9 +434,9 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
         snapshot_def_free(node->def);
         node->def = def;
     } else
-        node = node_insert(tree, def);
+        node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
-    relink(tree);
+    snapshot_tree_relink(tree);
     return make_current ? retire_current(tree, dir, node, e) : 0;
 fail:
     snapshot_def_free(def);
@@ -812,7 +448,7 @@ int snapshot_tree_set_current(struct snapshot_tree *tree, const char *dir, const
 {
     struct snap_node *node = NULL;
 
-    if (name != NULL && (node = node_find(tree, name)) == NULL) {
+    if (name != NULL && (node = snapshot_tree_node_find(tree, name)) == NULL) {
         cerr_set(e, CE_NO_SNAPSHOT, "no snapshot named '%s' in %s", name, dir);
         return -1;
     }
@@ -832,21 +468,21 @@ static int reparent_children(struct snapshot_tree *t, const char *dir, struct sn
     struct snap_node *parent = node->parent;
     int rc = 0;
 
-    /* Sibling links are untouched until relink(), so the walk is safe. */
+    /* Sibling links are untouched until snapshot_tree_relink(), so the walk is safe. */
     for (struct snap_node *c = node->first_child; c != NULL; c = c->next_sibling) {
         rc = rewrite(dir, c->def, parent ? parent->def->name : NULL, c == t->current, e);
         if (rc < 0)
             break;
         c->parent = parent;
     }
-    relink(t);
+    snapshot_tree_relink(t);
     return rc;
 }
 
 int snapshot_tree_remove(struct snapshot_tree *tree, const char *dir, const char *name,
                          struct cerr *e)
 {
-    struct snap_node *node = node_find(tree, name);
+    struct snap_node *node = snapshot_tree_node_find(tree, name);
     struct snap_node *parent;
 
     if (node == NULL) {
@@ -872,6 +508,6 @@ int snapshot_tree_remove(struct snapshot_tree *tree, const char *dir, const char
     if (snapshot_meta_remove(dir, node->def->name, e) < 0)
         return -1;
     node_delete(tree, node);
-    relink(tree);
+    snapshot_tree_relink(tree);
     return 0;
 }

@@ -2,7 +2,8 @@
  * from the VM's metadata directory (one snapshot_meta file per snapshot) and
  * kept in step with it.  Every mutation writes the files it changes, each
  * crash-safely, in an order chosen so that a crash between two writes leaves
- * a directory that snapshot_tree_load reads as a valid tree. */
+ * a directory that snapshot_tree_load (snapshot_tree_load.h) reads as a
+ * valid tree. */
 #ifndef CORRAL_SUPERVISOR_SNAPSHOT_TREE_H
 #define CORRAL_SUPERVISOR_SNAPSHOT_TREE_H
 
@@ -12,38 +13,8 @@
 #include "common/error.h"
 #include "supervisor/snapshot_meta.h"
 
-/* What load tolerated, as libvirt does, instead of failing. */
-enum snapshot_problem_kind {
-    SNAPSHOT_PROBLEM_UNREADABLE,        /* file skipped: not readable or not valid */
-    SNAPSHOT_PROBLEM_NAME_MISMATCH,     /* NAME.xml holds another name: skipped */
-    SNAPSHOT_PROBLEM_MISSING_PARENT,    /* attached as a root; current cleared */
-    SNAPSHOT_PROBLEM_DUPLICATE_CURRENT, /* another file claims current too and wins */
-    SNAPSHOT_PROBLEM_CYCLE,             /* made a root to break a parent cycle */
-};
-
-struct snapshot_problem {
-    enum snapshot_problem_kind kind;
-    char *name;   /* the file name for unreadable and name-mismatch, else the snapshot */
-    char *detail; /* one human-readable line */
-};
-
-/* "unreadable", "name-mismatch", "missing-parent", "duplicate-current",
- * "cycle"; static storage. */
-const char *snapshot_problem_kind_name(enum snapshot_problem_kind kind);
-/* Frees an array returned by snapshot_tree_load; NULL is allowed. */
-void snapshot_problems_free(struct snapshot_problem *problems, size_t n);
-
 struct snapshot_tree;
 
-/* Reads every regular DIR/NAME.xml (names starting with '.', other suffixes
- * such as the NAME.xml.tmp.XXXXXX leftovers of a crashed atomic write, and
- * anything but regular files are ignored; a missing DIR is an empty tree).
- * Tolerated problems are returned in *problems (a malloc'd array the caller
- * frees with snapshot_problems_free; pass NULL to drop them).  Returns a tree
- * the caller frees with snapshot_tree_free, or NULL with e set when DIR
- * itself cannot be read.  Nothing is written. */
-struct snapshot_tree *snapshot_tree_load(const char *dir, struct snapshot_problem **problems,
-                                         size_t *nproblems, struct cerr *e);
 void snapshot_tree_free(struct snapshot_tree *tree);
 
 /* Queries.  Returned definitions belong to the tree and stay valid until the

@@ -17,6 +17,7 @@
 #include "supervisor/qemu_process.h"
 #include "supervisor/qmp.h"
 #include "supervisor/snapshot_qmp.h"
+#include "supervisor/snapshot_qmp_jobs.h"
 
 #define QMP_CONNECT_TIMEOUT_MS 30000
 #define QMP_RETRY_MS 50
@@ -197,7 +198,7 @@ void vm_free(struct vm *vm)
         return;
     cerr_set(&e, CE_SUPERVISOR, "supervisor of VM %s is exiting", vm->def->name);
     waiters_finish(vm, NULL, &e);
-    snapjobs_free(vm->snapjobs);
+    snapshot_qmp_jobs_free(vm->snapjobs);
     qmp_free(vm->qmp);
     if (vm->connect_timer != NULL)
         event_free(vm->connect_timer);
@@ -404,7 +405,7 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
 {
     struct vm *vm = arg;
 
-    snapjobs_handle_event(vm->snapjobs, event, data);
+    snapshot_qmp_jobs_handle_event(vm->snapjobs, event, data);
     if (strcmp(event, "SHUTDOWN") == 0) {
         const cJSON *guest = cJSON_GetObjectItemCaseSensitive(data, "guest");
         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(data, "reason");
@@ -417,7 +418,8 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
     if (vm->state == VM_STARTING)
         return;
     /* A snapshot save or load stops and resumes the guest itself. */
-    if ((strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0) && snapjobs_busy(vm->snapjobs))
+    if ((strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0) &&
+        snapshot_qmp_jobs_busy(vm->snapjobs))
         return;
     if (strcmp(event, "STOP") == 0) {
         if (vm->stop_requested)
@@ -549,7 +551,7 @@ static void on_qmp_closed(const char *why, void *arg)
 {
     struct vm *vm = arg;
 
-    snapjobs_handle_closed(vm->snapjobs);
+    snapshot_qmp_jobs_handle_closed(vm->snapjobs);
     /* After SHUTDOWN or quit, QEMU closing its monitor is expected. */
     if (!vm->proc_alive || vm->destroying || vm->shutdown_seen)
         return;
@@ -626,7 +628,7 @@ int vm_start(struct vm *vm, struct cerr *e)
         return -1;
     }
     vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
-    vm->snapjobs = snapjobs_new(vm->base, vm->qmp);
+    vm->snapjobs = snapshot_qmp_jobs_new(vm->base, vm->qmp);
     vm->connect_timer = evtimer_new(vm->base, connect_timer_cb, vm);
     vm->kill_timer = NULL;
     if (vm->connect_timer == NULL) {
@@ -692,7 +694,7 @@ int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
                    vm, e) < 0)
         return -1;
     vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
-    vm->snapjobs = snapjobs_new(vm->base, vm->qmp);
+    vm->snapjobs = snapshot_qmp_jobs_new(vm->base, vm->qmp);
     vm->connect_timer = evtimer_new(vm->base, connect_timer_cb, vm);
     vm->ready_timer = evtimer_new(vm->base, ready_timer_cb, vm);
     if (vm->connect_timer == NULL || vm->ready_timer == NULL ||
@@ -951,7 +953,7 @@ void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg)
     }
     /* A snapshot save or load blocks QEMU's monitor (and its main loop):
      * quit would wait behind it, so signals go first. */
-    if (vm->state == VM_STARTING || !qmp_is_ready(vm->qmp) || snapjobs_busy(vm->snapjobs))
+    if (vm->state == VM_STARTING || !qmp_is_ready(vm->qmp) || snapshot_qmp_jobs_busy(vm->snapjobs))
         qemu_signal(&vm->proc, SIGTERM);
     else
         qmp_command(vm->qmp, "quit", NULL, 0, quit_cb, NULL);

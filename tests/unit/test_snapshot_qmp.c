@@ -5,6 +5,7 @@
  * stopped at (the monitor lost between the return and "concluded", a
  * garbage query-jobs, a refused job-dismiss). */
 #include "supervisor/snapshot_qmp.h"
+#include "supervisor/snapshot_qmp_jobs.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -85,7 +86,7 @@ static void on_event(const char *event, const cJSON *data, void *arg)
 {
     struct vmq *v = arg;
 
-    snapjobs_handle_event(v->sj, event, data);
+    snapshot_qmp_jobs_handle_event(v->sj, event, data);
 }
 
 static void on_ready(void *arg)
@@ -101,18 +102,18 @@ static void on_closed(const char *why, void *arg)
 
     v->ready = false;
     v->closed = true;
-    snapjobs_handle_closed(v->sj);
+    snapshot_qmp_jobs_handle_closed(v->sj);
 }
 
 static void vmq_init(struct vmq *v)
 {
     v->q = qmp_new(base, on_event, on_ready, on_closed, v);
-    v->sj = snapjobs_new(base, v->q);
+    v->sj = snapshot_qmp_jobs_new(base, v->q);
 }
 
 static void vmq_stop(struct vmq *v)
 {
-    snapjobs_free(v->sj);
+    snapshot_qmp_jobs_free(v->sj);
     qmp_free(v->q);
     v->sj = NULL;
     v->q = NULL;
@@ -327,14 +328,14 @@ static struct job_wait *start_job(struct vmq *v, enum snapjob_kind kind, const c
 
     memset(w, 0, sizeof(*w));
     w->kill_on_running = kill_on_running;
-    snapshot_qmp_job_id(kind, id);
-    if (snapshot_qmp_job(v->sj, kind, id, tag, vmstate, devs, ndevs, timeout_ms, job_progress_cb,
-                         job_done_cb, w, &e) < 0) {
-        printf("# snapshot_qmp_job: %s\n", e.msg);
+    snapshot_qmp_jobs_make_id(kind, id);
+    if (snapshot_qmp_jobs_start(v->sj, kind, id, tag, vmstate, devs, ndevs, timeout_ms,
+                                job_progress_cb, job_done_cb, w, &e) < 0) {
+        printf("# snapshot_qmp_jobs_start: %s\n", e.msg);
         return NULL;
     }
     if (w->done) {
-        printf("# the job's callback ran before snapshot_qmp_job returned\n");
+        printf("# the job's callback ran before snapshot_qmp_jobs_start returned\n");
         return NULL;
     }
     return w;
@@ -646,14 +647,15 @@ static void test_job_arguments_refused(void)
 
     vmq_init(&v);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int rc = snapshot_qmp_job(v.sj, cases[i].kind, cases[i].id, cases[i].tag, cases[i].vmstate,
-                                  both, 2, 1000, NULL, job_done_cb, NULL, &e);
+        int rc =
+            snapshot_qmp_jobs_start(v.sj, cases[i].kind, cases[i].id, cases[i].tag,
+                                    cases[i].vmstate, both, 2, 1000, NULL, job_done_cb, NULL, &e);
         if (rc == 0 || e.code != CE_INVALID_PARAMS || strstr(e.msg, cases[i].says) == NULL) {
             printf("# case %zu: rc %d: %s\n", i, rc, rc == 0 ? "accepted" : e.msg);
             unit_fail(__FILE__, __LINE__, "expected the arguments to be refused up front");
         }
     }
-    EXPECT(!snapjobs_busy(v.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(v.sj));
     vmq_stop(&v);
 }
 
@@ -667,9 +669,9 @@ static void test_not_connected(void)
 
     vmq_init(&v);
     w = start_job(&v, SNAPJOB_DELETE, "t", NULL, both, 2, 1000, 0);
-    busy = snapjobs_busy(v.sj);
+    busy = snapshot_qmp_jobs_busy(v.sj);
     done = w != NULL && run_until(&w->done, 1000);
-    busy = busy && !snapjobs_busy(v.sj);
+    busy = busy && !snapshot_qmp_jobs_busy(v.sj);
     vmq_stop(&v);
     EXPECT(w != NULL);
     EXPECT(busy);
@@ -699,7 +701,7 @@ static void test_save_and_list(void)
     EXPECT_STR(w->statuses, "created,running,waiting,pending,concluded,null");
     EXPECT_STR(w->progress, w->statuses);
     EXPECT_STR(w->progress_id, w->job_id);
-    EXPECT(!snapjobs_busy(main_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(main_vm.sj));
     EXPECT(count_jobs(&main_vm) == 0);
 
     l = do_list(&main_vm, asked, 3);
@@ -888,7 +890,7 @@ static void test_job_ids_unique(void)
         w[i] = start_job(&main_vm, SNAPJOB_DELETE, "none", NULL, both, 2, JOB_TIMEOUT_MS, 0);
         EXPECT(w[i] != NULL);
     }
-    EXPECT(snapjobs_busy(main_vm.sj));
+    EXPECT(snapshot_qmp_jobs_busy(main_vm.sj));
     for (int i = 0; i < CONCURRENT; i++) {
         EXPECT(run_until(&w[i]->done, WAIT_MS));
         EXPECT(w[i]->ok);
@@ -907,7 +909,7 @@ static void test_job_ids_unique(void)
         for (int k = 0; k < i; k++)
             EXPECT(strcmp(ids[i], ids[k]) != 0);
     }
-    EXPECT(!snapjobs_busy(main_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(main_vm.sj));
     EXPECT(count_jobs(&main_vm) == 0);
 }
 
@@ -964,7 +966,7 @@ static void reconcile_cb(const struct snapjob_leftover *jobs, size_t n, const st
 static bool do_reconcile(struct vmq *v)
 {
     memset(&rec_wait, 0, sizeof(rec_wait));
-    snapshot_qmp_reconcile_jobs(v->q, JOB_TIMEOUT_MS, reconcile_cb, NULL);
+    snapshot_qmp_jobs_reconcile(v->q, JOB_TIMEOUT_MS, reconcile_cb, NULL);
     return run_until(&rec_wait.done, WAIT_MS) && !rec_wait.failed;
 }
 
@@ -1014,8 +1016,8 @@ static void test_free_with_job_in_flight(void)
     REQUIRE_QEMU(&main_vm);
     w = start_job(&main_vm, SNAPJOB_DELETE, "none", NULL, both, 2, JOB_TIMEOUT_MS, 0);
     EXPECT(w != NULL);
-    snapjobs_free(main_vm.sj);
-    main_vm.sj = snapjobs_new(base, main_vm.q);
+    snapshot_qmp_jobs_free(main_vm.sj);
+    main_vm.sj = snapshot_qmp_jobs_new(base, main_vm.q);
     /* Replies come in order: once this one is in, the orphan's is too. */
     EXPECT(count_jobs(&main_vm) == 1);
     EXPECT(!w->done);
@@ -1043,7 +1045,7 @@ static void test_timeout_then_reconcile(void)
     EXPECT(w->outcome == SNAPJOB_UNKNOWN);
     EXPECT(w->err.code == CE_TIMEOUT);
     EXPECT_CONTAINS(w->err.msg, "outcome unknown");
-    EXPECT(!snapjobs_busy(ram_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(ram_vm.sj));
     /* query-jobs waits behind the save, which holds the monitor. */
     EXPECT(do_reconcile(&ram_vm));
     i = rec_index(w->job_id);
@@ -1074,7 +1076,7 @@ static void test_sigkill_mid_save(void)
     EXPECT_CONTAINS(w->err.msg, "QEMU's monitor was lost during the job: outcome unknown");
     EXPECT_CONTAINS(w->statuses, "running");
     EXPECT(strstr(w->statuses, "concluded") == NULL);
-    EXPECT(!snapjobs_busy(ram_vm.sj));
+    EXPECT(!snapshot_qmp_jobs_busy(ram_vm.sj));
     EXPECT(run_until(&ram_vm.closed, WAIT_MS));
 }
 
@@ -1226,7 +1228,7 @@ static void test_fake_lost_while_waiting(void)
      * command in flight. */
     for (int i = 0; w != NULL && i < 20; i++)
         loop_once();
-    still_busy = w != NULL && !w->done && snapjobs_busy(fake_vm.sj);
+    still_busy = w != NULL && !w->done && snapshot_qmp_jobs_busy(fake_vm.sj);
     close(fk.fd);
     fk.fd = -1;
     done = w != NULL && run_until(&w->done, 2000);

@@ -13,6 +13,7 @@
 #include "common/fileutil.h"
 #include "common/xml_safe.h"
 #include "supervisor/snapshot_tree.h"
+#include "supervisor/snapshot_tree_load.h"
 #include "tests/unit/unit.h"
 
 /* ---- crash simulation ----

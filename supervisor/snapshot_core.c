@@ -1,0 +1,160 @@
+#include "supervisor/snapshot_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileutil.h"
+#include "common/names.h"
+#include "proto/rpc.h"
+#include "supervisor/qemu_cmdline.h"
+#include "supervisor/vm.h"
+
+/* Fails when a writable disk cannot hold internal snapshots (raw): as
+ * libvirt, the whole snapshot is refused before QEMU is touched. */
+int snapcore_disks(const struct snapops *so, struct disks *out, struct cerr *e)
+{
+    const struct domain_def *def = vm_def(so->vm);
+
+    out->n = 0;
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct disk_def *d = &def->disks[i];
+        if (d->readonly)
+            continue;
+        if (d->format != DISK_FORMAT_QCOW2) {
+            cerr_set(e, CE_UNSUPPORTED,
+                     "VM %s: disk %s is raw; internal snapshots need qcow2 (or mark it "
+                     "<readonly/>)",
+                     def->name, d->target);
+            return -1;
+        }
+        out->d[out->n].target = d->target;
+        qemu_node_name(d, out->d[out->n].node, sizeof(out->d[out->n].node));
+        out->nodes[out->n] = out->d[out->n].node;
+        out->n++;
+    }
+    if (out->n == 0) {
+        cerr_set(e, CE_UNSUPPORTED, "VM %s has no writable qcow2 disk to hold a snapshot",
+                 def->name);
+        return -1;
+    }
+    return 0;
+}
+
+const char *snapcore_target_of(const struct disks *ds, const char *node)
+{
+    for (size_t i = 0; i < ds->n; i++) {
+        if (strcmp(ds->d[i].node, node) == 0)
+            return ds->d[i].target;
+    }
+    return node;
+}
+
+cJSON *snapcore_targets(const struct disks *ds, const char *const *nodes, size_t n)
+{
+    cJSON *a = json_arr();
+
+    for (size_t i = 0; i < n; i++)
+        json_arr_add(a, json_str(snapcore_target_of(ds, nodes[i])));
+    return a;
+}
+
+void snapcore_event(struct snapops *so, const char *method, const char *snap)
+{
+    cJSON *ev = json_obj();
+
+    json_add_str(ev, "vm", so->name);
+    json_add_str(ev, "snapshot", snap);
+    so->notify(method, ev, so->notify_arg);
+}
+
+cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d)
+{
+    cJSON *o = json_obj(), *children = json_arr(), *disks = json_arr();
+    const struct snapshot_def **kids;
+    size_t n = 0;
+    struct cerr e;
+
+    json_add_str(o, "name", d->name);
+    json_add_str(o, "description", d->description);
+    json_add_str(o, "state", snapshot_state_name(d->state));
+    json_add_str(o, "parent", d->parent);
+    kids = snapshot_tree_children(so->tree, d->name, &n, &e);
+    for (size_t i = 0; kids != NULL && i < n; i++)
+        json_arr_add(children, json_str(kids[i]->name));
+    free(kids);
+    json_add(o, "children", children);
+    json_add_bool(o, "current", d->current);
+    json_add_num(o, "creation_time", (double)d->creation_time);
+    json_add_bool(o, "memory", d->memory_internal);
+    for (size_t i = 0; i < d->ndisks; i++) {
+        cJSON *dj = json_obj();
+        json_add_str(dj, "target", d->disks[i].name);
+        json_add_bool(dj, "internal", d->disks[i].internal);
+        json_arr_add(disks, dj);
+    }
+    json_add(o, "disks", disks);
+    return o;
+}
+
+/* The snapshot named by params["snapshot"], validated and looked up. */
+const struct snapshot_def *snapcore_param_snapshot(struct snapops *so, const cJSON *params,
+                                                   const char **name, struct cerr *e)
+{
+    const struct snapshot_def *d;
+
+    if (rpc_param_string(params, "snapshot", true, name, e) < 0 || !name_snapshot_valid(*name, e))
+        return NULL;
+    d = snapshot_tree_lookup(so->tree, *name);
+    if (d == NULL)
+        cerr_set(e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", so->name, *name);
+    return d;
+}
+
+int snapcore_require_ready(struct snapops *so, struct cerr *e)
+{
+    if (!vm_is_active(so->vm)) {
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running", so->name);
+        return -1;
+    }
+    if (so->busy || snapshot_qmp_jobs_busy(vm_snapjobs(so->vm))) {
+        cerr_set(e, CE_BUSY, "VM %s: another snapshot operation is under way; try again", so->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* QEMU reports no progress within a job (always 1/1), only its state
+ * changes: those become job.progress events, which is what a UI can show. */
+void snapcore_job_progress(const char *job_id, const char *status, void *arg)
+{
+    /* arg is one of the operation records (create, del, revert), whose
+     * first member is the snapops: C lets a struct pointer be read as a
+     * pointer to its first member. */
+    struct snapops *so = *(struct snapops **)arg;
+    cJSON *ev = json_obj();
+
+    json_add_str(ev, "vm", so->name);
+    json_add_str(ev, "job", job_id);
+    json_add_str(ev, "status", status);
+    so->notify("job.progress", ev, so->notify_arg);
+}
+
+int snapcore_ram_timeout_ms(const struct snapops *so)
+{
+    /* The monitor is blocked while RAM is written: allow 20 MB/s, well
+     * below the 300 MB/s measured, plus a margin. */
+    return 30000 + (int)(vm_def(so->vm)->memory_kib / 1024 / 20 * 1000);
+}
+
+int snapcore_write_json(const char *path, const cJSON *o, struct cerr *e)
+{
+    size_t len;
+    char *text = rpc_serialize(o, &len, e);
+    int rc;
+
+    if (text == NULL)
+        return -1;
+    rc = file_write_atomic(path, text, len, 0600, e);
+    free(text);
+    return rc;
+}

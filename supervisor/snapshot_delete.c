@@ -1,0 +1,349 @@
+#include "supervisor/snapshot_delete.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+#include "supervisor/snapshot_core.h"
+#include "supervisor/snapshot_intent.h"
+#include "supervisor/snapshot_report.h"
+
+#define DELETE_TIMEOUT_MS 60000
+
+/* ---- delete ------------------------------------------------------------ */
+
+struct del {
+    struct snapops *so;
+    vm_done_cb cb;
+    void *arg;
+    bool metadata_only, force;
+    char **names;
+    size_t n, next;
+    struct disks disks;
+    cJSON *deleted, *reports;
+    const char *holders[DOMAIN_MAX_DISKS];
+    size_t nholders;
+    char job_error[CERR_MSG_MAX];
+    char job_id[SNAPJOB_ID_MAX]; /* the failed job's */
+};
+
+static void del_finish(struct del *d, const struct cerr *e)
+{
+    struct snapops *so = d->so;
+    const struct snapshot_def *cur = snapshot_tree_current(so->tree);
+
+    so->busy = false;
+    if (e != NULL) {
+        /* The reports made so far were sent as events already. */
+        d->cb(d->arg, NULL, e);
+    } else {
+        cJSON *r = json_obj();
+        json_add(r, "deleted", d->deleted);
+        json_add_str(r, "current", cur ? cur->name : NULL);
+        json_add(r, "reports", d->reports);
+        d->deleted = d->reports = NULL;
+        d->cb(d->arg, r, NULL);
+    }
+    cJSON_Delete(d->deleted);
+    cJSON_Delete(d->reports);
+    snapshot_names_free(d->names, d->n);
+    free(d);
+}
+
+static void del_next(struct del *d);
+
+static int del_metadata(struct del *d, const char *name, struct cerr *e)
+{
+    struct snapops *so = d->so;
+
+    if (snapshot_tree_remove(so->tree, so->dir, name, e) < 0)
+        return -1;
+    json_arr_add(d->deleted, json_str(name));
+    snapreport_forget(so, name);
+    snapcore_event(so, "snapshot.deleted", name);
+    log_info("VM %s: snapshot %s deleted", so->name, name);
+    return 0;
+}
+
+static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
+static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
+
+static void del_job_done(const struct snapjob_result *r, void *arg)
+{
+    struct del *d = arg;
+    struct snapops *so = d->so;
+    struct cerr e;
+
+    if (r->outcome == SNAPJOB_UNKNOWN) {
+        snapintent_report_unknown(so, d->names[d->next], "snapshot-delete", r,
+                                  snapcore_targets(&d->disks, d->holders, d->nholders),
+                                  "the metadata is kept");
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: deleting snapshot %s was cut short: %s", so->name,
+                 d->names[d->next], r->err.msg);
+        del_finish(d, &e);
+        return;
+    }
+    if (r->ok) {
+        /* QEMU removes one copy per call and never says when a disk lacked
+         * the tag: look again. */
+        snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
+                          del_relisted, d);
+        return;
+    }
+    /* QEMU does not roll back the devices it already processed: find out
+     * which those are (when QEMU still answers) before reporting. */
+    snprintf(d->job_error, sizeof(d->job_error), "%s", r->qemu_error ? r->qemu_error : r->err.msg);
+    snprintf(d->job_id, sizeof(d->job_id), "%s", r->job_id);
+    snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
+                      del_failed_listed, d);
+}
+
+static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
+{
+    struct del *d = arg;
+    struct snapops *so = d->so;
+    const char *name = d->names[d->next];
+    const char *still[DOMAIN_MAX_DISKS];
+    cJSON *done = json_arr();
+    size_t nstill = d->nholders;
+    struct cerr err;
+    char *done_text;
+
+    if (l != NULL) {
+        nstill = snapshot_qmp_holders(l, name, still);
+        for (size_t j = 0; j < d->nholders; j++) {
+            if (snapshot_qmp_count(l, d->holders[j], name) == 0)
+                json_arr_add(done, json_str(snapcore_target_of(&d->disks, d->holders[j])));
+        }
+    } else
+        memcpy(still, d->holders, sizeof(still[0]) * d->nholders);
+    done_text = cJSON_PrintUnformatted(done);
+    /* The report's disks are those that may still hold the data. */
+    json_arr_add(d->reports,
+                 snapreport_send(so, name, "job-failed", d->job_id,
+                                 snapcore_targets(&d->disks, still, nstill),
+                                 "snapshot-delete failed (%s); %s: %s; %s", d->job_error,
+                                 l != NULL ? "already deleted on" : "QEMU cannot say what was done",
+                                 l != NULL ? (done_text ? done_text : "?") : (e ? e->msg : ""),
+                                 d->force ? "metadata removed anyway (--force)" : "metadata kept"));
+    cJSON_free(done_text);
+    cJSON_Delete(done);
+    snapshot_qmp_nodes_free(l);
+    /* The report says what was done: nothing is left to settle. */
+    snapintent_end(so);
+    if (d->force && del_metadata(d, name, &err) == 0) {
+        d->next++;
+        del_next(d);
+        return;
+    }
+    cerr_set(&err, CE_JOB_FAILED, "VM %s: deleting snapshot %s failed: %s", so->name, name,
+             d->job_error);
+    del_finish(d, &err);
+}
+
+static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
+{
+    struct del *d = arg;
+    const char *name = d->names[d->next];
+    const char *left[DOMAIN_MAX_DISKS];
+    struct cerr err;
+    size_t n;
+
+    if (e != NULL) {
+        del_finish(d, e);
+        return;
+    }
+    n = snapshot_qmp_holders(l, name, left);
+    if (n > 0)
+        json_arr_add(
+            d->reports,
+            snapreport_send(d->so, name, "duplicate-on-disk", NULL,
+                            snapcore_targets(&d->disks, left, n),
+                            "the disks listed held the tag more than once; one copy remains"));
+    snapshot_qmp_nodes_free(l);
+    if (del_metadata(d, name, &err) < 0) {
+        del_finish(d, &err);
+        return;
+    }
+    snapintent_end(d->so);
+    d->next++;
+    del_next(d);
+}
+
+/* Reports where the metadata of name and its holders (the disks QEMU says
+ * hold it) disagree.  A delete cut short and tried again meets the same
+ * differences: they are reported once. */
+static void del_compare(struct del *d, const char *name)
+{
+    struct snapops *so = d->so;
+    const struct snapshot_def *meta = snapshot_tree_lookup(so->tree, name);
+    cJSON *missing = json_arr(), *extra = json_arr();
+
+    for (size_t i = 0; meta != NULL && i < meta->ndisks; i++) {
+        bool held = false;
+        if (!meta->disks[i].internal)
+            continue;
+        for (size_t j = 0; j < d->nholders; j++)
+            held |= strcmp(snapcore_target_of(&d->disks, d->holders[j]), meta->disks[i].name) == 0;
+        if (!held)
+            json_arr_add(missing, json_str(meta->disks[i].name));
+    }
+    for (size_t j = 0; j < d->nholders; j++) {
+        const char *t = snapcore_target_of(&d->disks, d->holders[j]);
+        bool named = false;
+        for (size_t i = 0; meta != NULL && i < meta->ndisks; i++)
+            named |= meta->disks[i].internal && strcmp(meta->disks[i].name, t) == 0;
+        if (!named)
+            json_arr_add(extra, json_str(t));
+    }
+    if (cJSON_GetArraySize(missing) > 0)
+        json_arr_add(d->reports, snapreport_difference(so, name, "missing", missing,
+                                                       "the metadata names these disks but their "
+                                                       "images do not hold the snapshot"));
+    else
+        cJSON_Delete(missing);
+    if (cJSON_GetArraySize(extra) > 0)
+        json_arr_add(d->reports, snapreport_difference(so, name, "extra", extra,
+                                                       "these images hold the snapshot although "
+                                                       "the metadata did not name them; deleted "
+                                                       "there too"));
+    else
+        cJSON_Delete(extra);
+}
+
+/* Records the intent, then asks QEMU to delete name where it is held. */
+static void del_start_job(struct del *d, const char *name)
+{
+    struct snapops *so = d->so;
+    struct cerr err;
+    char job_id[SNAPJOB_ID_MAX];
+
+    snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, job_id);
+    cJSON *intent = snapintent_new("delete", name, job_id, &d->disks, d->holders, d->nholders);
+    cJSON *remaining = json_arr();
+    for (size_t i = d->next + 1; i < d->n; i++)
+        json_arr_add(remaining, json_str(d->names[i]));
+    json_add(intent, "remaining", remaining);
+    json_add_bool(intent, "force", d->force);
+    if (snapintent_begin(so, intent, &err) < 0) {
+        del_finish(d, &err);
+        return;
+    }
+    if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_DELETE, job_id, name, NULL, d->holders,
+                                d->nholders, DELETE_TIMEOUT_MS, snapcore_job_progress, del_job_done,
+                                d, &err) < 0) {
+        snapintent_end(so);
+        del_finish(d, &err);
+    }
+}
+
+/* Compares what the metadata says with what QEMU holds, reports every
+ * difference, and deletes exactly where QEMU holds the tag. */
+static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
+{
+    struct del *d = arg;
+    const char *name = d->names[d->next];
+    struct cerr err;
+
+    if (e != NULL) {
+        del_finish(d, e);
+        return;
+    }
+    d->nholders = snapshot_qmp_holders(l, name, d->holders);
+    /* The names borrow from l, which goes away before the job runs. */
+    for (size_t j = 0; j < d->nholders; j++) {
+        for (size_t k = 0; k < d->disks.n; k++) {
+            if (strcmp(d->holders[j], d->disks.d[k].node) == 0)
+                d->holders[j] = d->disks.d[k].node;
+        }
+    }
+    del_compare(d, name);
+    snapshot_qmp_nodes_free(l);
+    if (d->nholders > 0) {
+        del_start_job(d, name);
+        return;
+    }
+    /* Nothing on disk: nothing is sent to QEMU. */
+    if (del_metadata(d, name, &err) < 0) {
+        del_finish(d, &err);
+        return;
+    }
+    d->next++;
+    del_next(d);
+}
+
+static void del_next(struct del *d)
+{
+    struct cerr e;
+
+    if (d->next == d->n) {
+        del_finish(d, NULL);
+        return;
+    }
+    if (d->metadata_only) {
+        if (del_metadata(d, d->names[d->next], &e) < 0) {
+            del_finish(d, &e);
+            return;
+        }
+        d->next++;
+        del_next(d);
+        return;
+    }
+    snapshot_qmp_list(vm_qmp_conn(d->so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
+                      del_listed, d);
+}
+
+void snapdelete_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
+{
+    bool children = false, children_only = false, metadata = false, force = false;
+    enum snapshot_delete_mode mode = SNAPSHOT_DELETE_SINGLE;
+    const char *name = NULL;
+    struct del *d;
+    struct cerr e;
+
+    if (rpc_param_bool(params, "children", &children, &e) < 0 ||
+        rpc_param_bool(params, "children_only", &children_only, &e) < 0 ||
+        rpc_param_bool(params, "metadata", &metadata, &e) < 0 ||
+        rpc_param_bool(params, "force", &force, &e) < 0)
+        goto fail;
+    if (children && children_only) {
+        cerr_set(&e, CE_INVALID_PARAMS, "\"children\" and \"children_only\" exclude each other");
+        goto fail;
+    }
+    if (snapcore_param_snapshot(so, params, &name, &e) == NULL)
+        goto fail;
+    if (!metadata && snapcore_require_ready(so, &e) < 0)
+        goto fail;
+    if (so->busy) {
+        cerr_set(&e, CE_BUSY, "VM %s: another snapshot operation is under way", so->name);
+        goto fail;
+    }
+    if (children)
+        mode = SNAPSHOT_DELETE_CHILDREN;
+    else if (children_only)
+        mode = SNAPSHOT_DELETE_CHILDREN_ONLY;
+    d = xcalloc(1, sizeof(*d));
+    if (!metadata && snapcore_disks(so, &d->disks, &e) < 0) {
+        free(d);
+        goto fail;
+    }
+    if (snapshot_tree_collect_delete(so->tree, name, mode, &d->names, &d->n, &e) < 0) {
+        free(d);
+        goto fail;
+    }
+    d->so = so;
+    d->cb = cb;
+    d->arg = arg;
+    d->metadata_only = metadata;
+    d->force = force;
+    d->deleted = json_arr();
+    d->reports = json_arr();
+    so->busy = true;
+    del_next(d);
+    return;
+fail:
+    cb(arg, NULL, &e);
+}

@@ -1,0 +1,98 @@
+#include "supervisor/snapshot_intent.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+#include "supervisor/snapshot_report.h"
+
+static char *intent_path(const struct snapops *so)
+{
+    return xasprintf("%s/pending.json", so->state_dir);
+}
+
+int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
+{
+    char *path = intent_path(so);
+    int rc;
+
+    json_add_bool(intent, "reported", false);
+    rc = snapcore_write_json(path, intent, e);
+    if (rc < 0) {
+        char msg[CERR_MSG_MAX];
+        memcpy(msg, e->msg, sizeof(msg));
+        cerr_set(e, e->code, "VM %s: cannot record the snapshot operation it starts: %s", so->name,
+                 msg);
+    }
+    cJSON_Delete(intent);
+    free(path);
+    return rc;
+}
+
+void snapintent_end(struct snapops *so)
+{
+    char *path = intent_path(so);
+    struct cerr e;
+
+    /* Left behind, it is settled (again) by the next recovery: harmless. */
+    if (file_remove_durable(path, &e) < 0)
+        log_warn("VM %s: cannot remove %s: %s", so->name, path, e.msg);
+    free(path);
+}
+
+void snapintent_reported(struct snapops *so)
+{
+    char *path = intent_path(so);
+    cJSON *intent = json_read_object_file(path, SNAPCORE_RECORD_MAX);
+    struct cerr e;
+
+    if (intent != NULL) {
+        cJSON_DeleteItemFromObjectCaseSensitive(intent, "reported");
+        json_add_bool(intent, "reported", true);
+        if (snapcore_write_json(path, intent, &e) < 0)
+            log_warn("VM %s: %s: %s", so->name, path, e.msg);
+    }
+    cJSON_Delete(intent);
+    free(path);
+}
+
+/* A job whose end QEMU could not tell: the intent stays for recovery, and
+ * the user learns now what is known. */
+void snapintent_report_unknown(struct snapops *so, const char *snap, const char *op,
+                               const struct snapjob_result *r, cJSON *disks, const char *kept)
+{
+    cJSON *rep = snapreport_send(
+        so, snap, "interrupted", r->job_id, disks,
+        "%s was cut short (%s); %s; when QEMU next answers, corral settles it from what the "
+        "disks hold and reports again only where they disagree",
+        op, r->err.msg, kept);
+
+    cJSON_Delete(rep);
+    snapintent_reported(so);
+}
+
+/* The intent of a job on devices (format nodes): what recovery needs. */
+cJSON *snapintent_new(const char *op, const char *snap, const char *job_id, const struct disks *ds,
+                      const char *const *nodes, size_t n)
+{
+    cJSON *in = json_obj();
+
+    json_add_str(in, "op", op);
+    json_add_str(in, "snapshot", snap);
+    json_add_str(in, "job", job_id);
+    json_add(in, "devices", snapcore_targets(ds, nodes, n));
+    return in;
+}
+
+cJSON *snapintent_load(struct snapops *so)
+{
+    char *path = intent_path(so);
+    cJSON *intent = json_read_object_file(path, SNAPCORE_RECORD_MAX);
+
+    if (intent == NULL && path_exists(path))
+        log_warn("VM %s: %s does not parse; ignoring it", so->name, path);
+    free(path);
+    return intent;
+}

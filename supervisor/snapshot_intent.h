@@ -1,0 +1,33 @@
+/* The intent of a snapshot job, STATE/vms/NAME/pending.json: written before
+ * a job reaches QEMU, removed once the metadata follows the job's end; what
+ * recovery (snapshot_recover.c) settles when a supervisor or QEMU died in
+ * between. */
+#ifndef CORRAL_SNAPSHOT_INTENT_H
+#define CORRAL_SNAPSHOT_INTENT_H
+
+#include <cjson/cJSON.h>
+
+#include "common/error.h"
+#include "supervisor/snapshot_core.h"
+
+/* The intent of a job on devices (format nodes): what recovery needs
+ * (new). */
+cJSON *snapintent_new(const char *op, const char *snap, const char *job_id, const struct disks *ds,
+                      const char *const *nodes, size_t n);
+/* Records the intent (consumed) durably; -1 with e when it cannot be
+ * written, and then the job must not start. */
+int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e);
+/* The operation ended and its metadata is on disk: the intent goes. */
+void snapintent_end(struct snapops *so);
+/* The intent stays for recovery, and an "interrupted" report saying so
+ * has been made: recovery does not repeat it unless it learns more. */
+void snapintent_reported(struct snapops *so);
+/* A job whose end QEMU could not tell (op names it, disks consumed, kept
+ * says what was left as it was): reported now, the intent kept. */
+void snapintent_report_unknown(struct snapops *so, const char *snap, const char *op,
+                               const struct snapjob_result *r, cJSON *disks, const char *kept);
+/* The intent a dead operation left (new), or NULL when there is none or it
+ * does not parse (logged). */
+cJSON *snapintent_load(struct snapops *so);
+
+#endif

@@ -1,0 +1,213 @@
+#include "supervisor/snapshot_report.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/fileutil.h"
+#include "common/log.h"
+#include "proto/rpc.h"
+#include "supervisor/journal.h"
+
+cJSON *snapreport_object(const struct snapops *so, const char *snap, const char *kind,
+                         const char *job, cJSON *disks, const char *detail)
+{
+    cJSON *r = json_obj();
+
+    json_add_str(r, "vm", so->name);
+    json_add_str(r, "snapshot", snap);
+    json_add_str(r, "kind", kind);
+    json_add(r, "disks", disks ? disks : json_arr());
+    json_add_str(r, "detail", detail);
+    if (job != NULL)
+        json_add_str(r, "job", job);
+    json_add_num(r, "time", (double)time(NULL));
+    return r;
+}
+
+/* Logged, sent to subscribers (the broker persists what it receives) and
+ * returned to the caller in `reports`. */
+cJSON *snapreport_send(struct snapops *so, const char *snap, const char *kind, const char *job,
+                       cJSON *disks, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    cJSON *r = snapreport_object(so, snap, kind, job, disks, detail);
+    log_warn("VM %s: snapshot %s: inconsistency %s: %s", so->name, snap, kind, detail);
+    /* Durable before anyone is told: the request's answer, the event, and
+     * the broker's copy all come after it. */
+    struct cerr e;
+    long long seq = journal_append(so->journal, r, &e);
+    if (seq < 0)
+        log_err("VM %s: cannot journal an inconsistency report: %s", so->name, e.msg);
+    json_add_num(r, "seq", (double)seq);
+    so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
+    return r;
+}
+
+static char *standing_path(const struct snapops *so)
+{
+    return xasprintf("%s/standing.json", so->state_dir);
+}
+
+/* "kind|snapshot|[disks]" (new); snapreport_forget reads it back. */
+static char *fingerprint_of(const char *kind, const char *snap, const cJSON *disks)
+{
+    char *d = disks ? cJSON_PrintUnformatted(disks) : NULL;
+    char *fp = xasprintf("%s|%s|%s", kind, snap, d ? d : "[]");
+
+    cJSON_free(d);
+    return fp;
+}
+
+static char *fingerprint(const cJSON *finding)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(finding, "kind");
+    const cJSON *snap = cJSON_GetObjectItemCaseSensitive(finding, "snapshot");
+
+    return fingerprint_of(cJSON_IsString(kind) ? kind->valuestring : "",
+                          cJSON_IsString(snap) ? snap->valuestring : "",
+                          cJSON_GetObjectItemCaseSensitive(finding, "disks"));
+}
+
+static bool array_has(const cJSON *arr, const char *s)
+{
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0)
+            return true;
+    }
+    return false;
+}
+
+static cJSON *standing(struct snapops *so)
+{
+    if (so->standing == NULL) {
+        char *path = standing_path(so);
+        so->standing = json_read_object_file(path, SNAPCORE_RECORD_MAX);
+        if (so->standing == NULL)
+            so->standing = json_obj();
+        free(path);
+    }
+    return so->standing;
+}
+
+/* The fingerprints standing in group, created empty when absent. */
+static cJSON *standing_group(struct snapops *so, const char *group)
+{
+    cJSON *g = cJSON_GetObjectItemCaseSensitive(standing(so), group);
+
+    if (g == NULL) {
+        g = json_arr();
+        json_add(so->standing, group, g);
+    }
+    return g;
+}
+
+static void standing_save(struct snapops *so)
+{
+    char *path = standing_path(so);
+    struct cerr e;
+
+    /* Lost, the worst outcome is a difference reported a second time. */
+    if (snapcore_write_json(path, standing(so), &e) < 0)
+        log_warn("VM %s: cannot record which differences were reported: %s", so->name, e.msg);
+    free(path);
+}
+
+void snapreport_findings(struct snapops *so, const char *group, const cJSON *findings)
+{
+    cJSON *all = standing(so);
+    const cJSON *known = cJSON_GetObjectItemCaseSensitive(all, group);
+    cJSON *now = json_arr();
+    const cJSON *f;
+
+    cJSON_ArrayForEach(f, findings)
+    {
+        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(f, "snapshot");
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(f, "kind");
+        const cJSON *disks = cJSON_GetObjectItemCaseSensitive(f, "disks");
+        const cJSON *detail = cJSON_GetObjectItemCaseSensitive(f, "detail");
+        char *fp = fingerprint(f);
+
+        if (!array_has(known, fp) && cJSON_IsString(snap) && cJSON_IsString(kind)) {
+            cJSON *r = snapreport_send(so, snap->valuestring, kind->valuestring, NULL,
+                                       disks ? json_dup(disks) : NULL, "%s",
+                                       cJSON_IsString(detail) ? detail->valuestring : "");
+            cJSON_Delete(r);
+        }
+        if (!array_has(now, fp))
+            json_arr_add(now, json_str(fp));
+        free(fp);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(all, group);
+    json_add(all, group, now);
+    standing_save(so);
+}
+
+void snapreport_explained(struct snapops *so, const cJSON *findings, const cJSON *snaps)
+{
+    cJSON *known = standing_group(so, "check");
+    const cJSON *f;
+
+    cJSON_ArrayForEach(f, findings)
+    {
+        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(f, "snapshot");
+        char *fp = fingerprint(f);
+        if (cJSON_IsString(snap) && array_has(snaps, snap->valuestring) && !array_has(known, fp))
+            json_arr_add(known, json_str(fp));
+        free(fp);
+    }
+}
+
+void snapreport_forget(struct snapops *so, const char *snap)
+{
+    size_t n = strlen(snap);
+    bool changed = false;
+    cJSON *group;
+
+    cJSON_ArrayForEach(group, standing(so))
+    {
+        cJSON *fp = group->child;
+        while (fp != NULL) {
+            cJSON *next = fp->next;
+            /* As fingerprint_of writes it; a kind has no '|'. */
+            const char *rest = cJSON_IsString(fp) ? strchr(fp->valuestring, '|') : NULL;
+            if (rest != NULL && strncmp(rest + 1, snap, n) == 0 &&
+                strncmp(rest + 1 + n, "|[", 2) == 0) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(group, fp));
+                changed = true;
+            }
+            fp = next;
+        }
+    }
+    if (changed)
+        standing_save(so);
+}
+
+cJSON *snapreport_difference(struct snapops *so, const char *snap, const char *kind, cJSON *disks,
+                             const char *detail)
+{
+    cJSON *known = standing_group(so, "check"), *r;
+    char *fp = fingerprint_of(kind, snap, disks);
+
+    if (array_has(known, fp)) {
+        log_info("VM %s: snapshot %s: %s still stands, reported before", so->name, snap, kind);
+        r = snapreport_object(so, snap, kind, NULL, disks, detail);
+        json_add_bool(r, "reported_before", true);
+    } else {
+        r = snapreport_send(so, snap, kind, NULL, disks, "%s", detail);
+        json_arr_add(known, json_str(fp));
+        standing_save(so);
+    }
+    free(fp);
+    return r;
+}
