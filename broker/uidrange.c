@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileutil.h"
 #include "common/log.h"
 #include "common/names.h"
 
@@ -101,51 +102,12 @@ int uidrange_find_subid(const char *text, size_t len, unsigned long long lo, uns
  * exist (no subordinate ids are delegated). */
 static int read_etc(const char *path, char **text, size_t *len, struct cerr *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
-
-    *text = NULL;
     *len = 0;
-    if (fd < 0 && errno == ENOENT)
+    *text = NULL;
+    if (!path_exists(path))
         return 0;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SUBID_FILE_MAX) {
-        cerr_set(e, CE_SYSTEM, "cannot read %s: not a regular file of at most %u bytes", path,
-                 SUBID_FILE_MAX);
-        goto fail;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        cerr_set(e, CE_SYSTEM, "cannot read %s: out of memory", path);
-        goto fail;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break; /* shrank while read: what was there is checked */
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    close(fd);
-    *text = buf;
-    *len = got;
-    return 0;
-fail:
-    free(buf);
-    if (fd >= 0)
-        close(fd);
-    return -1;
+    *text = file_read_untrusted(AT_FDCWD, path, SUBID_FILE_MAX, len, e);
+    return *text != NULL ? 0 : -1;
 }
 
 static int check_subid_file(const char *path, uid_t lo, uid_t hi, struct cerr *e)
