@@ -25,6 +25,8 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/runrec.h"
+#include "common/monotime.h"
 #include "proto/rpc.h"
 #include "proto/server.h"
 
@@ -108,21 +110,12 @@ static void reattach(struct bvm *vm)
     rpc_conn_call(vm->sup_conn, "vm.state", NULL, timeout_ms, state_cb, vm);
 }
 
-static unsigned long long record_ull(const cJSON *rec, const char *key)
-{
-    unsigned long long n;
-
-    /* The run record is the supervisor's, a VM uid's: untrusted. */
-    return json_get_uint(rec, key, JSON_UINT_MAX, &n) == 0 ? n : 0;
-}
-
 static void adopt_one(struct bvm *vm)
 {
     struct cerr re;
     /* Written by the supervisor, as the VM's uid. */
-    cJSON *rec = vm_dirs_read_json(vm->run_dir, "supervisor.json", VM_DIRS_RECORD_MAX, &re);
-    const cJSON *proto = cJSON_GetObjectItemCaseSensitive(rec, "protocol");
-    pid_t spid = (pid_t)record_ull(rec, "supervisor_pid");
+    cJSON *rec = vm_dirs_read_json(vm->run_dir, RUNREC_RUN_FILE, RUNREC_MAX, &re);
+    struct runrec_run r;
     bool maint = false, live;
     struct cerr e;
 
@@ -137,18 +130,19 @@ static void adopt_one(struct bvm *vm)
             log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);
         return;
     }
-    if (cJSON_IsNumber(proto) && proto->valueint != RPC_PROTOCOL_VERSION)
+    runrec_run_parse(rec, &r);
+    cJSON_Delete(rec);
+    if (r.protocol >= 0 && r.protocol != RPC_PROTOCOL_VERSION)
         log_warn("VM %s: its supervisor's run record says protocol %d, this broker speaks %d; "
                  "re-attaching all the same",
-                 vm->def->name, proto->valueint, RPC_PROTOCOL_VERSION);
+                 vm->def->name, r.protocol, RPC_PROTOCOL_VERSION);
     vm->adopting = true;
     vm->b->adopting++;
-    vm->started = (time_t)record_ull(rec, "started");
+    vm->started = r.started;
     vm->sup_is_child = false;
-    live = proc_is_supervisor(spid, record_ull(rec, "supervisor_start"), vm->run_dir, &maint);
-    maint = maint || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "maintenance"));
-    spawn_watch_qemu(vm, (pid_t)record_ull(rec, "qemu_pid"), record_ull(rec, "qemu_start"));
-    cJSON_Delete(rec);
+    live = proc_is_supervisor(r.supervisor_pid, r.supervisor_start, vm->run_dir, &maint);
+    maint = maint || r.maintenance;
+    spawn_watch_qemu(vm, r.qemu_pid, r.qemu_start);
     lifecycle_set(vm, maint ? LIFECYCLE_MAINT_READY : LIFECYCLE_RUNNING);
     if (!maint) {
         /* Until the supervisor says otherwise. */
@@ -159,12 +153,12 @@ static void adopt_one(struct bvm *vm)
         supervise_gone(vm, "died while the broker was away");
         return;
     }
-    if (spawn_watch(vm, spid, &e) < 0) {
+    if (spawn_watch(vm, r.supervisor_pid, &e) < 0) {
         /* Unwatched, it would fight the one that replaces it. */
         log_err("%s; killing it", e.msg);
-        if (kill(spid, SIGKILL) < 0)
-            log_err("VM %s: cannot kill supervisor pid %ld: %s", vm->def->name, (long)spid,
-                    strerror(errno));
+        if (kill(r.supervisor_pid, SIGKILL) < 0)
+            log_err("VM %s: cannot kill supervisor pid %ld: %s", vm->def->name,
+                    (long)r.supervisor_pid, strerror(errno));
         spawn_drop(vm);
         supervise_gone(vm, "could not be watched after the broker restarted");
         return;
@@ -179,7 +173,7 @@ static void adopt_one(struct bvm *vm)
         reattach_fail(vm, e.msg);
     else {
         log_info("VM %s: re-attached to maintenance supervisor pid %ld; stopping it", vm->def->name,
-                 (long)spid);
+                 (long)r.supervisor_pid);
         maintenance_stop(vm);
     }
     lifecycle_adopt_settled(vm, false);
@@ -187,7 +181,7 @@ static void adopt_one(struct bvm *vm)
 
 void adopt_all(struct broker *b)
 {
-    clock_gettime(CLOCK_MONOTONIC, &b->adopt_t0);
+    b->adopt_t0_ms = monotime_ms();
     /* Held while the VMs are gone through, so that the summary waits for
      * every one of them. */
     b->adopting++;

@@ -18,7 +18,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "common/safe_open.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 
 #define IDENTITY_MAX (256 * 1024)
 
@@ -38,11 +38,8 @@ static cJSON *identity_read(const struct bvm *vm)
 static int identity_write(const struct bvm *vm, const cJSON *j, struct cerr *e)
 {
     char *path = identity_path(vm);
-    size_t len;
-    char *text = rpc_serialize(j, &len, e);
-    int rc = text ? file_write_atomic(path, text, len, 0600, e) : -1;
+    int rc = json_write_file(path, j, 0600, e);
 
-    free(text);
     free(path);
     return rc;
 }

@@ -20,7 +20,9 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/runrec.h"
+#include "common/procfs.h"
+#include "common/json.h"
 
 /* The VM directory (RUN/vm/NAME) an argument names, if it names one under
  * vmdir (RUN/vm/) and, when file is given, that file in it. */
@@ -49,7 +51,7 @@ static char *vm_dir_in(const char *arg, const char *vmdir, const char *file)
 static char *served_dir(pid_t pid, const char *vmdir, const char **what)
 {
     size_t len = 0;
-    char *cmd = proc_cmdline(pid, &len);
+    char *cmd = procfs_cmdline(pid, &len);
     char *dir = NULL;
 
     if (cmd == NULL || len == 0) {
@@ -100,7 +102,7 @@ static void kill_verified(pid_t pid, unsigned long long start, const char *what,
                     strerror(errno));
         return;
     }
-    if (proc_start_time(pid) != start)
+    if (procfs_start_time(pid) != start)
         log_debug("pid %ld ended before it could be killed", (long)pid);
     else if (pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0)
         log_err("cannot kill leftover %s pid %ld of %s: %s", what, (long)pid, dir, strerror(errno));
@@ -132,7 +134,7 @@ static void kill_strays(struct broker *b, const char *only)
 
         if (*end != '\0' || n <= 0 || pid == getpid() || (only == NULL && known_pid(b, pid)))
             continue;
-        start = proc_start_time(pid);
+        start = procfs_start_time(pid);
         dir = start != 0 ? served_dir(pid, vmdir, &what) : NULL;
         if (dir != NULL && (only == NULL || strcmp(dir, only) == 0))
             kill_verified(pid, start, what, dir,
@@ -156,23 +158,18 @@ static void clean_dir(const char *dir, const char *name)
     char *qmp = xasprintf("%s/qmp.sock", dir);
     struct cerr re;
     /* Written by the supervisor, as the VM's uid. */
-    cJSON *rec = vm_dirs_read_json(dir, "supervisor.json", VM_DIRS_RECORD_MAX, &re);
-    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(rec, "supervisor_pid");
-    const cJSON *qp = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
-    unsigned long long sstart = 0, qstart = 0;
+    cJSON *rec = vm_dirs_read_json(dir, RUNREC_RUN_FILE, RUNREC_MAX, &re);
+    struct runrec_run r;
     bool maint;
     struct cerr e;
 
-    /* Written by a VM uid: a bad number reads as no start time. */
-    if (json_get_uint(rec, "supervisor_start", JSON_UINT_MAX, &sstart) < 0)
-        sstart = 0;
-    if (json_get_uint(rec, "qemu_start", JSON_UINT_MAX, &qstart) < 0)
-        qstart = 0;
-    if (cJSON_IsNumber(sp) && proc_is_supervisor((pid_t)sp->valueint, sstart, dir, &maint))
-        kill_verified((pid_t)sp->valueint, sstart ? sstart : proc_start_time((pid_t)sp->valueint),
+    runrec_run_parse(rec, &r);
+    if (proc_is_supervisor(r.supervisor_pid, r.supervisor_start, dir, &maint))
+        kill_verified(r.supervisor_pid,
+                      r.supervisor_start ? r.supervisor_start : procfs_start_time(r.supervisor_pid),
                       "supervisor", dir, "its VM is not defined");
-    if (cJSON_IsNumber(qp) && proc_matches((pid_t)qp->valueint, qstart, qmp))
-        kill_verified((pid_t)qp->valueint, qstart ? qstart : proc_start_time((pid_t)qp->valueint),
+    if (proc_matches(r.qemu_pid, r.qemu_start, qmp))
+        kill_verified(r.qemu_pid, r.qemu_start ? r.qemu_start : procfs_start_time(r.qemu_pid),
                       "QEMU", dir, "its VM is not defined");
     if (rm_rf(dir, &e) < 0)
         log_err("%s", e.msg);

@@ -4,6 +4,7 @@
 
 #include "broker/registry.h"
 #include "common/log.h"
+#include "common/monotime.h"
 
 #define BIT(p) (1u << (p))
 
@@ -85,16 +86,10 @@ bool lifecycle_degraded(enum lifecycle_phase p)
 
 void lifecycle_adopt_report(struct broker *b)
 {
-    struct timespec now;
-    long ms;
-
     if (b->adopting > 0 || b->adopt_reported)
         return;
     b->adopt_reported = true;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long)(now.tv_sec - b->adopt_t0.tv_sec) * 1000 +
-         (now.tv_nsec - b->adopt_t0.tv_nsec) / 1000000;
-    log_info("re-attached %d VMs in %ld ms", b->adopted, ms);
+    log_info("re-attached %d VMs in %lld ms", b->adopted, monotime_ms() - b->adopt_t0_ms);
 }
 
 void lifecycle_adopt_settled(struct bvm *vm, bool reattached)

@@ -12,6 +12,7 @@
 #include "broker/spawn.h"
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/runrec.h"
 #include "proto/conn.h"
 #include "proto/rpc.h"
 #include "proto/server.h"
@@ -122,7 +123,7 @@ void maintenance_ready(struct bvm *vm, const cJSON *info)
 {
     struct cerr e;
 
-    spawn_watch_qemu(vm, spawn_untrusted_pid(info, "qemu_pid"), 0);
+    spawn_watch_qemu(vm, runrec_status_qemu_pid(info), 0);
     lifecycle_set(vm, LIFECYCLE_MAINT_READY);
     if (vm->maint_idle == NULL)
         vm->maint_idle = evtimer_new(vm->b->base, maint_idle_cb, vm);

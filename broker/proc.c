@@ -7,66 +7,20 @@
 
 #include "common/error.h"
 #include "common/fileutil.h"
-
-#define CMDLINE_MAX (1024 * 1024)
-
-unsigned long long proc_start_time(pid_t pid)
-{
-    char *path = xasprintf("/proc/%ld/stat", (long)pid);
-    struct cerr e;
-    char *stat = file_read_all(path, 4096, NULL, &e);
-    /* The command name in parentheses may hold spaces and parentheses:
-     * the fields start after the last ')'. */
-    const char *p = stat ? strrchr(stat, ')') : NULL;
-    unsigned long long start = 0;
-
-    free(path);
-    if (p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X') {
-        /* Field 3 (the state) follows ") "; field 22 is 19 fields on. */
-        p += 2;
-        for (int field = 3; field < 22 && p != NULL; field++) {
-            p = strchr(p, ' ');
-            if (p != NULL)
-                p++;
-        }
-        if (p != NULL)
-            start = strtoull(p, NULL, 10);
-    }
-    free(stat);
-    return start;
-}
-
-char *proc_cmdline(pid_t pid, size_t *len)
-{
-    char *path = xasprintf("/proc/%ld/cmdline", (long)pid);
-    struct cerr e;
-    char *cmd = file_read_all(path, CMDLINE_MAX, len, &e);
-
-    free(path);
-    return cmd;
-}
+#include "common/procfs.h"
 
 bool proc_matches(pid_t pid, unsigned long long start, const char *needle)
 {
-    unsigned long long now = proc_start_time(pid);
-    size_t len = 0;
-    char *cmd;
-    bool found = false;
+    unsigned long long now = procfs_start_time(pid);
 
     if (pid <= 0 || now == 0 || (start != 0 && now != start))
         return false;
-    cmd = proc_cmdline(pid, &len);
-    if (cmd == NULL)
-        return false;
-    for (size_t off = 0; off < len && !found; off += strlen(cmd + off) + 1)
-        found = strstr(cmd + off, needle) != NULL;
-    free(cmd);
-    return found;
+    return procfs_cmdline_has(pid, needle);
 }
 
 bool proc_is_supervisor(pid_t pid, unsigned long long start, const char *run_dir, bool *maintenance)
 {
-    unsigned long long now = proc_start_time(pid);
+    unsigned long long now = procfs_start_time(pid);
     size_t len = 0;
     char *cmd;
     bool is_sup = false, ours = false;
@@ -74,7 +28,7 @@ bool proc_is_supervisor(pid_t pid, unsigned long long start, const char *run_dir
     *maintenance = false;
     if (pid <= 0 || now == 0 || (start != 0 && now != start))
         return false;
-    cmd = proc_cmdline(pid, &len);
+    cmd = procfs_cmdline(pid, &len);
     if (cmd == NULL)
         return false;
     for (size_t off = 0; off < len; off += strlen(cmd + off) + 1) {

@@ -10,11 +10,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* pid's start time (field 22 of /proc/PID/stat, clock ticks since boot),
- * or 0 when it is gone or a zombie. */
-unsigned long long proc_start_time(pid_t pid);
-/* pid's command line, its arguments NUL-separated; caller frees. */
-char *proc_cmdline(pid_t pid, size_t *len);
 /* Whether pid is alive, started at start (unless start is 0) and has an
  * argument holding needle. */
 bool proc_matches(pid_t pid, unsigned long long start, const char *needle);

@@ -14,12 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/domain_json.h"
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/runrec.h"
 #include "common/names.h"
 #include "common/xml_safe.h"
 #include "proto/conn.h"
-#include "proto/listen.h"
 #include "proto/rpc.h"
 #include "proto/server.h"
 
@@ -76,18 +77,14 @@ void bvm_persist_status(const struct bvm *vm)
     char *path = xasprintf("%s/status.json", vm->state_dir);
     cJSON *o = json_obj();
     struct cerr e;
-    size_t len;
-    char *text;
 
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
     json_add_num(o, "time", (double)time(NULL));
     bvm_add_restarts(vm, o);
-    text = rpc_serialize(o, &len, &e);
-    cJSON_Delete(o);
-    if (text == NULL || file_write_atomic(path, text, len, 0640, &e) < 0)
+    if (json_write_file(path, o, 0640, &e) < 0)
         log_err("VM %s: cannot persist its state: %s", vm->def->name, e.msg);
-    free(text);
+    cJSON_Delete(o);
     free(path);
 }
 
@@ -133,10 +130,12 @@ void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
 
 cJSON *bvm_info_json(const struct bvm *vm)
 {
-    cJSON *o = domain_def_to_json(vm->def);
+    cJSON *o = domain_json_info(vm->def);
     struct cerr e;
     /* Written by the supervisor. */
-    cJSON *last = vm_dirs_read_json(vm->vm_dir, "last-exit.json", VM_DIRS_RECORD_MAX, &e);
+    cJSON *facts = vm_dirs_read_json(vm->vm_dir, RUNREC_EXIT_FILE, RUNREC_MAX, &e);
+    struct runrec_exit x;
+    bool have_exit = runrec_exit_parse(facts, &x);
 
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
@@ -147,8 +146,9 @@ cJSON *bvm_info_json(const struct bvm *vm)
     if (lifecycle_degraded(vm->phase) || vm->phase == LIFECYCLE_READOPTING)
         json_add_num(o, "qemu_pid", vm->qemu_pid);
     bvm_add_restarts(vm, o);
-    if (last != NULL)
-        json_add(o, "last_exit", last);
+    cJSON_Delete(facts);
+    if (have_exit)
+        json_add(o, "last_exit", runrec_exit_to_json(&x));
     return o;
 }
 
@@ -292,7 +292,7 @@ int registry_load(struct broker *b, struct cerr *e)
         vmdir = xasprintf("%s/%s", dir, de->d_name);
         bool deferred = false;
         if (vm_migrate_needed(vmdir)) {
-            char *rec = xasprintf("%s/vm/%s/supervisor.json", b->run_dir, de->d_name);
+            char *rec = xasprintf("%s/vm/%s/" RUNREC_RUN_FILE, b->run_dir, de->d_name);
             /* Its supervisor, running across the upgrade, writes where it
              * always did until it stops. */
             deferred = path_exists(rec);

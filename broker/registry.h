@@ -164,7 +164,7 @@ struct broker {
      * succeeded, and since when (for one summary log line). */
     int adopting, adopted;
     bool adopt_reported;
-    struct timespec adopt_t0;
+    long long adopt_t0_ms;
     struct event *sigchld;
     /* What a status line and a supervisor's end lead to (supervise_init). */
     const struct spawn_hooks *spawn_hooks;

@@ -26,8 +26,9 @@
 #include "broker/vm_migrate.h"
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/runrec.h"
+#include "common/procfs.h"
 #include "proto/conn.h"
-#include "proto/listen.h"
 #include "proto/rpc.h"
 #include "proto/server.h"
 
@@ -225,7 +226,7 @@ void spawn_watch_qemu(struct bvm *vm, pid_t pid, unsigned long long start)
     if (pid > 0 && !proc_matches(pid, start, qmp))
         log_warn("VM %s: pid %ld is not this VM's QEMU any more", vm->def->name, (long)pid);
     else if (pid > 0) {
-        vm->qemu_start = start != 0 ? start : proc_start_time(pid);
+        vm->qemu_start = start != 0 ? start : procfs_start_time(pid);
         vm->qemu_pidfd = pidfd_open(pid, 0);
         if (vm->qemu_pidfd < 0)
             log_warn("VM %s: cannot watch QEMU pid %ld: %s", vm->def->name, (long)pid,
@@ -244,14 +245,6 @@ bool spawn_qemu_alive(const struct bvm *vm)
     return alive;
 }
 
-/* A pid the supervisor wrote (a VM uid may have): 0 unless a plausible
- * one. */
-pid_t spawn_untrusted_pid(const cJSON *obj, const char *key)
-{
-    unsigned long long n;
-
-    return json_get_uint(obj, key, INT_MAX, &n) == 0 ? (pid_t)n : 0;
-}
 static void status_cb(evutil_socket_t fd, short what, void *arg);
 
 bool spawn_reap(struct bvm *vm)
@@ -293,22 +286,14 @@ static void sup_exit_cb(evutil_socket_t fd, short what, void *arg)
 static void status_line(struct bvm *vm, const char *line, size_t len)
 {
     struct cerr e;
-    cJSON *st = json_parse(line, len, &e);
-    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(st, "ok");
-    const cJSON *info = cJSON_GetObjectItemCaseSensitive(st, "info");
-    bool good = cJSON_IsTrue(ok);
+    cJSON *info = NULL;
+    int rc = runrec_status_parse(line, len, &info, &e);
 
-    if (!cJSON_IsBool(ok))
+    if (rc < 0)
         cerr_set(&e, CE_SUPERVISOR, "VM %s: the supervisor sent a malformed start-up status",
                  vm->def->name);
-    else if (!good) {
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(st, "code");
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(st, "message");
-        cerr_set(&e, cJSON_IsNumber(code) ? (enum corral_err)code->valueint : CE_SUPERVISOR, "%s",
-                 cJSON_IsString(msg) ? msg->valuestring : "start-up failed");
-    }
-    vm->b->spawn_hooks->status(vm, info, good ? NULL : &e);
-    cJSON_Delete(st);
+    vm->b->spawn_hooks->status(vm, info, rc == 1 ? NULL : &e);
+    cJSON_Delete(info);
 }
 
 static void status_cb(evutil_socket_t fd, short what, void *arg)

@@ -50,8 +50,5 @@ bool spawn_kill_qemu(struct bvm *vm);
 /* vm's supervisor has exited: reaps it when it is the broker's child and
  * hands it to spawn_hooks.gone.  Returns whether it reaped it. */
 bool spawn_reap(struct bvm *vm);
-/* A pid the supervisor wrote (a VM uid may have): 0 unless a plausible
- * one. */
-pid_t spawn_untrusted_pid(const cJSON *obj, const char *key);
 
 #endif

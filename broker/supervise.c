@@ -18,6 +18,7 @@
 #include "broker/vm_dirs.h"
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/runrec.h"
 #include "proto/rpc.h"
 #include "proto/server.h"
 
@@ -43,7 +44,7 @@ static void status_arrived(struct bvm *vm, const cJSON *info, const struct cerr 
         return;
     }
     res = json_obj();
-    spawn_watch_qemu(vm, spawn_untrusted_pid(info, "qemu_pid"), 0);
+    spawn_watch_qemu(vm, runrec_status_qemu_pid(info), 0);
     if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &ce) < 0)
         log_warn("VM %s: %s", vm->def->name, ce.msg);
     bvm_set_state(vm, "running", "booted");
@@ -63,16 +64,12 @@ void supervise_gone(struct bvm *vm, const char *how)
 {
     struct cerr re;
     /* Written by the supervisor: untrusted, and absent after a crash. */
-    cJSON *facts = vm_dirs_read_json(vm->vm_dir, "last-exit.json", VM_DIRS_RECORD_MAX, &re);
-    const cJSON *state = cJSON_GetObjectItemCaseSensitive(facts, "state");
-    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(facts, "reason");
-    const cJSON *when = cJSON_GetObjectItemCaseSensitive(facts, "time");
-    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(facts, "qemu_pid");
+    cJSON *facts = vm_dirs_read_json(vm->vm_dir, RUNREC_EXIT_FILE, RUNREC_MAX, &re);
+    struct runrec_exit x;
     /* Written by this run: the time alone cannot tell a run from the one
      * that ended the second before it started; the QEMU pid can. */
-    bool fresh = cJSON_IsNumber(when) && when->valuedouble >= (double)vm->started - 1 &&
-                 (vm->qemu_pid <= 0 || !cJSON_IsNumber(qpid) ||
-                  spawn_untrusted_pid(facts, "qemu_pid") == vm->qemu_pid);
+    bool fresh = runrec_exit_parse(facts, &x) && x.time >= vm->started - 1 &&
+                 (vm->qemu_pid <= 0 || x.qemu_pid == 0 || x.qemu_pid == vm->qemu_pid);
     bool was_starting = vm->phase == LIFECYCLE_STARTING;
     /* A supervisor that said it cannot re-adopt QEMU is believed; one that
      * died before saying anything crashed like its predecessor. */
@@ -82,8 +79,8 @@ void supervise_gone(struct bvm *vm, const char *how)
      * as a running supervisor that is gone. */
     if (vm->phase == LIFECYCLE_REATTACHING || vm->phase == LIFECYCLE_READOPTING)
         lifecycle_set(vm, LIFECYCLE_RUNNING);
+    cJSON_Delete(facts);
     if (lifecycle_maintenance(vm->phase)) {
-        cJSON_Delete(facts);
         maintenance_gone(vm, how);
         return;
     }
@@ -95,15 +92,14 @@ void supervise_gone(struct bvm *vm, const char *how)
     }
     if (refused)
         readopt_failed(vm);
-    else if (fresh && cJSON_IsString(state) && cJSON_IsString(reason)) {
+    else if (fresh) {
         /* An adopted QEMU's exit status is only known to the broker, which
          * reaped it. */
-        bool add = strcmp(state->valuestring, "crashed") == 0 && vm->qemu_exit[0] != '\0';
-        bvm_set_state(vm, state->valuestring, "%s%s%s%s", reason->valuestring, add ? " (QEMU " : "",
+        bool add = strcmp(x.state, "crashed") == 0 && vm->qemu_exit[0] != '\0';
+        bvm_set_state(vm, x.state, "%s%s%s%s", x.reason, add ? " (QEMU " : "",
                       add ? vm->qemu_exit : "", add ? ")" : "");
     } else if (!was_starting && spawn_qemu_alive(vm)) {
         /* QEMU runs on: a new supervisor takes it over. */
-        cJSON_Delete(facts);
         readopt_after_crash(vm, how);
         return;
     } else if (!was_starting && vm->qemu_pid > 0 &&
@@ -121,7 +117,6 @@ void supervise_gone(struct bvm *vm, const char *how)
         bvm_set_state(vm, "crashed", "crashed: supervisor %s%s", how,
                       killed ? "; its QEMU was killed" : "");
     }
-    cJSON_Delete(facts);
     if (vm->start_waiters != NULL) {
         /* A start that was re-adopting QEMU of a degraded VM. */
         struct cerr se;

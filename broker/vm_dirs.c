@@ -14,7 +14,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "proto/listen.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 
 int vm_dirs_open(const char *path, struct cerr *e)
 {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/fileutil.h"
+#include "common/monotime.h"
 #include "proto/rpc.h"
 
 struct rpc_client {
@@ -65,14 +66,6 @@ void rpc_client_on_notify(struct rpc_client *c, rpc_client_notify_cb cb, void *a
     c->notify_arg = arg;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int send_all(int fd, const char *p, size_t len, struct cerr *e)
 {
     while (len > 0) {
@@ -91,7 +84,7 @@ static int send_all(int fd, const char *p, size_t len, struct cerr *e)
 
 cJSON *rpc_client_next(struct rpc_client *c, int timeout_ms, struct cerr *e)
 {
-    long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    long long deadline = timeout_ms < 0 ? -1 : monotime_ms() + timeout_ms;
 
     for (;;) {
         char *nl = memchr(c->buf, '\n', c->len);
@@ -119,7 +112,7 @@ cJSON *rpc_client_next(struct rpc_client *c, int timeout_ms, struct cerr *e)
         }
         int wait = -1;
         if (deadline >= 0) {
-            long long left = deadline - now_ms();
+            long long left = deadline - monotime_ms();
             if (left <= 0) {
                 cerr_set(e, CE_TIMEOUT, "no reply within %d ms", timeout_ms);
                 return NULL;

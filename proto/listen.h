@@ -2,10 +2,8 @@
 #ifndef CORRAL_LISTEN_H
 #define CORRAL_LISTEN_H
 
-#include <cjson/cJSON.h>
 #include <sys/types.h>
 
-#include "common/domain_xml.h"
 #include "common/error.h"
 
 /* Binds and listens on path with the given mode.  A stale socket left by a
@@ -20,8 +18,5 @@ int unix_connect(const char *path, struct cerr *e);
  * fd the caller opened and checked); what names it in errors.  Returns a
  * non-blocking, close-on-exec fd; the caller checks the peer. */
 int unix_connect_opened(int pathfd, const char *what, struct cerr *e);
-
-/* The definition part of vm.info (PROTOCOL.md), as a new object. */
-cJSON *domain_def_to_json(const struct domain_def *def);
 
 #endif

@@ -9,10 +9,11 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "common/json.h"
 
 #define RPC_PROTOCOL_VERSION 1
 /* Largest message, newline included, either side accepts. */
-#define RPC_MAX_MESSAGE (1024 * 1024)
+#define RPC_MAX_MESSAGE JSON_MAX_TEXT
 /* Largest backlog of unsent output before a peer that does not read is
  * dropped: root's connections (the broker's to supervisors, whose report
  * resends come in bursts).  Other users' clients get less (proto/server.h). */
@@ -55,31 +56,5 @@ int rpc_param_string(const cJSON *params, const char *key, bool required, const 
 int rpc_param_bool(const cJSON *params, const char *key, bool *out, struct cerr *e);
 int rpc_param_int(const cJSON *params, const char *key, long long min, long long max,
                   long long *out, struct cerr *e);
-
-/* Largest integer a JSON number (a double) holds exactly: 2^53. */
-#define JSON_UINT_MAX 9007199254740992ULL
-/* Reads member key of obj, untrusted input, as a whole number from 0 to max
- * (at most JSON_UINT_MAX).  0 and *out set when it is one; -1 with *out
- * untouched when it is missing, not a number, NaN, fractional, negative or
- * above max: never a conversion of an out-of-range double. */
-int json_get_uint(const cJSON *obj, const char *key, unsigned long long max,
-                  unsigned long long *out);
-
-/* cJSON allocation wrappers that abort on out-of-memory, the project's
- * convention for small allocations. */
-cJSON *json_obj(void);
-cJSON *json_arr(void);
-void json_add_str(cJSON *obj, const char *key, const char *val);
-void json_add_num(cJSON *obj, const char *key, double val);
-void json_add_bool(cJSON *obj, const char *key, bool val);
-void json_add(cJSON *obj, const char *key, cJSON *item);
-void json_arr_add(cJSON *arr, cJSON *item);
-cJSON *json_str(const char *s);
-cJSON *json_dup(const cJSON *item);
-/* Reads a file holding one JSON object of at most max bytes; NULL when it
- * is missing, unreadable, malformed or not an object.  Caller frees. */
-cJSON *json_read_object_file(const char *path, size_t max);
-/* Parses untrusted JSON text of at most RPC_MAX_MESSAGE bytes. */
-cJSON *json_parse(const char *buf, size_t len, struct cerr *e);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 
 #define SEQ_DIGITS 20
 #define ENTRY_SUFFIX ".json"

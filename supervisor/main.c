@@ -13,6 +13,7 @@
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/runrec.h"
 #include "common/names.h"
 #include "common/xml_safe.h"
 #include "proto/listen.h"
@@ -48,24 +49,18 @@ struct supervisor {
  * broker learns that start-up is over, and how it went. */
 static void report_status(struct supervisor *s, const struct cerr *e)
 {
-    cJSON *m = json_obj();
-    struct cerr se;
+    cJSON *info;
     size_t len;
     char *line;
 
     if (s->status_fd < 0)
         return;
-    json_add_bool(m, "ok", e == NULL);
-    if (e != NULL) {
-        json_add_num(m, "code", e->code);
-        json_add_str(m, "message", e->msg);
-    } else {
-        cJSON *info = vm_info_json(s->vm);
-        json_add(m, "info", info);
-    }
-    line = rpc_serialize(m, &len, &se);
-    cJSON_Delete(m);
-    if (line != NULL) {
+    info = e == NULL ? vm_info_json(s->vm) : NULL;
+    line = runrec_status_format(info, e, &len);
+    cJSON_Delete(info);
+    if (line == NULL)
+        log_err("VM %s: out of memory reporting start-up status", vm_name(s->vm));
+    else {
         ssize_t n = write(s->status_fd, line, len);
         if (n < 0 || (size_t)n != len)
             log_err("cannot report start-up status to the broker: %s",

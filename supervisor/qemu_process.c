@@ -13,6 +13,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/procfs.h"
 
 /* What QEMU may print while this process is not reading. */
 #define QEMU_OUT_BUFFER (1024 * 1024)
@@ -216,24 +217,6 @@ fail:
     return -1;
 }
 
-/* Whether /proc/PID/cmdline holds needle within one argument. */
-static bool cmdline_has(pid_t pid, const char *needle)
-{
-    char *path = xasprintf("/proc/%ld/cmdline", (long)pid);
-    struct cerr e;
-    size_t len = 0;
-    char *cmd = file_read_all(path, 1024 * 1024, &len, &e);
-    bool found = false;
-
-    free(path);
-    if (cmd == NULL)
-        return false;
-    for (size_t off = 0; off < len && !found; off += strlen(cmd + off) + 1)
-        found = strstr(cmd + off, needle) != NULL;
-    free(cmd);
-    return found;
-}
-
 int qemu_adopt(struct qemu_process *p, struct event_base *base, pid_t pid, const char *qmp_path,
                const char *log_path, const char *out_path, qemu_exit_cb on_exit, void *arg,
                struct cerr *e)
@@ -243,7 +226,7 @@ int qemu_adopt(struct qemu_process *p, struct event_base *base, pid_t pid, const
     memset(p, 0, sizeof(*p));
     p->pidfd = p->out_fd = p->log_fd = -1;
     /* A recycled pid would not name this VM's monitor socket. */
-    if (pid <= 0 || !cmdline_has(pid, qmp_path)) {
+    if (pid <= 0 || !procfs_cmdline_has(pid, qmp_path)) {
         cerr_set(e, CE_QEMU_FAILED, "pid %ld is not a QEMU serving %s", (long)pid, qmp_path);
         return -1;
     }

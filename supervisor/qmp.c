@@ -12,7 +12,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 
 struct qmp_pending {
     char id[32];

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/fileutil.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/snapshot_core.h"
 
 /* ---- check ----------------------------------------------------------------- */

@@ -145,16 +145,3 @@ int snapcore_ram_timeout_ms(const struct snapops *so)
      * below the 300 MB/s measured, plus a margin. */
     return 30000 + (int)(vm_def(so->vm)->memory_kib / 1024 / 20 * 1000);
 }
-
-int snapcore_write_json(const char *path, const cJSON *o, struct cerr *e)
-{
-    size_t len;
-    char *text = rpc_serialize(o, &len, e);
-    int rc;
-
-    if (text == NULL)
-        return -1;
-    rc = file_write_atomic(path, text, len, 0600, e);
-    free(text);
-    return rc;
-}

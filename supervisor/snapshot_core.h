@@ -68,7 +68,5 @@ int snapcore_require_ready(struct snapops *so, struct cerr *e);
 void snapcore_job_progress(const char *job_id, const char *status, void *arg);
 /* How long a job that writes or reads the guest's RAM may take. */
 int snapcore_ram_timeout_ms(const struct snapops *so);
-/* Serialises o and writes it atomically to path (mode 0600). */
-int snapcore_write_json(const char *path, const cJSON *o, struct cerr *e);
 
 #endif

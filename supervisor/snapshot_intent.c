@@ -5,7 +5,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/snapshot_report.h"
 
 static char *intent_path(const struct snapops *so)
@@ -19,7 +19,7 @@ int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
     int rc;
 
     json_add_bool(intent, "reported", false);
-    rc = snapcore_write_json(path, intent, e);
+    rc = json_write_file(path, intent, 0600, e);
     if (rc < 0) {
         char msg[CERR_MSG_MAX];
         memcpy(msg, e->msg, sizeof(msg));
@@ -51,7 +51,7 @@ void snapintent_reported(struct snapops *so)
     if (intent != NULL) {
         cJSON_DeleteItemFromObjectCaseSensitive(intent, "reported");
         json_add_bool(intent, "reported", true);
-        if (snapcore_write_json(path, intent, &e) < 0)
+        if (json_write_file(path, intent, 0600, &e) < 0)
             log_warn("VM %s: %s: %s", so->name, path, e.msg);
     }
     cJSON_Delete(intent);

@@ -8,7 +8,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/journal.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_report.h"

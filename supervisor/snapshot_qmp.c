@@ -6,7 +6,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 
 /* JSON numbers reach us as doubles, exact only up to 2^53. */
 #define JSON_EXACT_INT_MAX 9007199254740992.0

@@ -9,20 +9,13 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/monotime.h"
+#include "common/json.h"
 #include "supervisor/snapshot_qmp.h"
 
 /* query-jobs and job-dismiss once the job has concluded: QEMU answers them
  * at once unless another save or load holds the monitor. */
 #define SNAPJOB_CLEANUP_TIMEOUT_MS 30000
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* QEMU's JSON parser answers a string that is not UTF-8 with errors that
  * carry no id, so a command holding one would never get its reply. */
@@ -355,7 +348,7 @@ static void command_cb(const cJSON *reply, const struct cerr *e, void *arg)
     }
     j->phase = PHASE_WAIT;
     if (j->deadline_ms != 0) {
-        long long left = j->deadline_ms - mono_ms();
+        long long left = j->deadline_ms - monotime_ms();
         struct timeval tv;
 
         if (left < 0)
@@ -505,7 +498,7 @@ int snapshot_qmp_jobs_start(struct snapjobs *sj, enum snapjob_kind kind, const c
     names = snapshot_qmp_join_names(devices, ndevices);
     j->what = xasprintf("%s of '%s' on %s (job %s)", j->command, tag, names, j->id);
     free(names);
-    j->deadline_ms = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+    j->deadline_ms = timeout_ms > 0 ? monotime_ms() + timeout_ms : 0;
     j->outcome = SNAPJOB_OK;
     j->progress = progress;
     j->cb = cb;

@@ -8,7 +8,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/journal.h"
 
 cJSON *snapreport_object(const struct snapops *so, const char *snap, const char *kind,
@@ -118,7 +118,7 @@ static void standing_save(struct snapops *so)
     struct cerr e;
 
     /* Lost, the worst outcome is a difference reported a second time. */
-    if (snapcore_write_json(path, standing(so), &e) < 0)
+    if (json_write_file(path, standing(so), 0600, &e) < 0)
         log_warn("VM %s: cannot record which differences were reported: %s", so->name, e.msg);
     free(path);
 }

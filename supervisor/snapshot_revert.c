@@ -5,7 +5,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
 

@@ -1,4 +1,5 @@
 #include "supervisor/vm.h"
+#include "supervisor/vm_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,9 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/domain_json.h"
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/listen.h"
+#include "common/procfs.h"
+#include "common/runrec.h"
+#include "common/monotime.h"
 #include "proto/rpc.h"
 #include "supervisor/qemu_cmdline.h"
 #include "supervisor/qemu_process.h"
@@ -22,54 +26,6 @@
 #define QMP_CONNECT_TIMEOUT_MS 30000
 #define QMP_RETRY_MS 50
 #define QMP_RECONNECT_MS 1000
-#define QMP_COMMAND_TIMEOUT_MS 30000
-#define DESTROY_STEP_S 3
-
-struct waiter {
-    vm_done_cb cb;
-    void *arg;
-    struct event *timer; /* shutdown --timeout */
-    struct vm *vm;
-    struct waiter *next;
-};
-
-struct vm {
-    struct event_base *base;
-    struct domain_def *def;
-    char *state_dir, *run_dir;
-    char *qmp_path, *log_path, *out_path, *record_path, *exit_path, *control_path;
-    struct vm_hooks hooks;
-    bool maintenance;
-    /* Re-adopting a QEMU an earlier supervisor started (--adopt). */
-    bool adopting, adopted;
-    struct event *ready_timer;
-
-    enum vm_state state;
-    char reason[256];
-    time_t started;
-
-    struct qemu_process proc;
-    bool proc_alive;
-    struct qmp *qmp;
-    struct snapjobs *snapjobs;
-    struct event *connect_timer;
-    long long connect_deadline_ms;
-
-    bool stop_requested, resume_requested, destroying;
-    bool shutdown_seen, shutdown_guest;
-    char shutdown_reason[64];
-    struct event *kill_timer;
-    int kill_stage;
-    struct waiter *waiters; /* completed when QEMU has gone */
-};
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -87,10 +43,7 @@ const char *vm_state_name(enum vm_state s)
     return "unknown";
 }
 
-static void set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
+void vm_set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
 {
     char reason[sizeof(vm->reason)];
     va_list ap;
@@ -135,7 +88,7 @@ cJSON *vm_state_json(const struct vm *vm)
 
 cJSON *vm_info_json(const struct vm *vm)
 {
-    cJSON *o = domain_def_to_json(vm->def);
+    cJSON *o = domain_json_info(vm->def);
 
     json_add_str(o, "state", vm_state_name(vm->state));
     json_add_str(o, "reason", vm->reason);
@@ -165,10 +118,8 @@ struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *s
     vm->run_dir = xstrdup(run_dir);
     vm->qmp_path = xasprintf("%s/qmp.sock", run_dir);
     vm->control_path = xasprintf("%s/control.sock", run_dir);
-    vm->record_path = xasprintf("%s/supervisor.json", run_dir);
     vm->log_path = xasprintf("%s/qemu.log", state_dir);
     vm->out_path = xasprintf("%s/qemu.out", run_dir);
-    vm->exit_path = xasprintf("%s/last-exit.json", state_dir);
     vm->hooks = *hooks;
     vm->maintenance = maintenance;
     vm->state = VM_SHUTOFF;
@@ -177,7 +128,7 @@ struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *s
     return vm;
 }
 
-static void waiters_finish(struct vm *vm, cJSON *result, const struct cerr *e)
+void vm_waiters_finish(struct vm *vm, cJSON *result, const struct cerr *e)
 {
     while (vm->waiters != NULL) {
         struct waiter *w = vm->waiters;
@@ -197,7 +148,7 @@ void vm_free(struct vm *vm)
     if (vm == NULL)
         return;
     cerr_set(&e, CE_SUPERVISOR, "supervisor of VM %s is exiting", vm->def->name);
-    waiters_finish(vm, NULL, &e);
+    vm_waiters_finish(vm, NULL, &e);
     snapshot_qmp_jobs_free(vm->snapjobs);
     qmp_free(vm->qmp);
     if (vm->connect_timer != NULL)
@@ -212,81 +163,46 @@ void vm_free(struct vm *vm)
     free(vm->run_dir);
     free(vm->qmp_path);
     free(vm->control_path);
-    free(vm->record_path);
     free(vm->log_path);
     free(vm->out_path);
-    free(vm->exit_path);
     free(vm);
-}
-
-/* Field 22 of /proc/PID/stat, the start time in clock ticks after boot:
- * with the pid, it names one process for good.  -1 when unreadable. */
-static double proc_start_time(pid_t pid)
-{
-    char *path = xasprintf("/proc/%ld/stat", (long)pid);
-    struct cerr e;
-    char *stat = file_read_all(path, 4096, NULL, &e);
-    const char *p = stat ? strrchr(stat, ')') : NULL;
-    double t = -1;
-
-    /* After the command name come fields 3 onwards; 22 is the 20th. */
-    for (int field = 3; p != NULL && field <= 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (p != NULL && field == 22)
-            t = strtod(p + 1, NULL);
-    }
-    free(stat);
-    free(path);
-    return t;
 }
 
 static void write_record(struct vm *vm)
 {
-    cJSON *r = json_obj();
+    struct runrec_run r = {
+        .protocol = RPC_PROTOCOL_VERSION,
+        .supervisor_pid = getpid(),
+        .supervisor_start = procfs_start_time(getpid()),
+        .qemu_pid = vm->proc.pid,
+        .qemu_start = procfs_start_time(vm->proc.pid),
+        .maintenance = vm->maintenance,
+        .adopted = vm->adopted,
+        .started = vm->started,
+    };
     struct cerr e;
-    size_t len;
-    char *text;
 
-    json_add_str(r, "name", vm->def->name);
-    json_add_num(r, "protocol", RPC_PROTOCOL_VERSION);
-    json_add_num(r, "supervisor_pid", getpid());
-    json_add_num(r, "supervisor_start", proc_start_time(getpid()));
-    json_add_num(r, "qemu_pid", vm->proc.pid);
-    json_add_num(r, "qemu_start", proc_start_time(vm->proc.pid));
-    json_add_bool(r, "maintenance", vm->maintenance);
-    json_add_bool(r, "adopted", vm->adopted);
-    json_add_num(r, "started", (double)vm->started);
-    json_add_str(r, "control_socket", vm->control_path);
-    json_add_str(r, "qmp_socket", vm->qmp_path);
-    text = rpc_serialize(r, &len, &e);
-    cJSON_Delete(r);
-    if (text == NULL || file_write_atomic(vm->record_path, text, len, 0640, &e) < 0)
+    if (runrec_run_write(vm->run_dir, vm->def->name, &r, &e) < 0)
         log_err("VM %s: cannot write run record: %s", vm->def->name, e.msg);
-    free(text);
 }
 
 /* Exit facts outlive this process: the broker (or a later supervisor)
  * reads them to tell the user how QEMU ended. */
 static void write_exit_facts(struct vm *vm, const struct qemu_exit *ex)
 {
-    cJSON *r = json_obj();
+    struct runrec_exit x = {
+        .time = time(NULL),
+        .qemu_pid = vm->proc.pid,
+        .code_known = ex != NULL && !ex->unknown,
+        .signaled = ex != NULL && ex->signaled,
+        .code = ex != NULL ? ex->code : 0,
+    };
     struct cerr e;
-    size_t len;
-    char *text;
 
-    json_add_str(r, "state", vm_state_name(vm->state));
-    json_add_str(r, "reason", vm->reason);
-    json_add_num(r, "time", (double)time(NULL));
-    json_add_num(r, "qemu_pid", vm->proc.pid);
-    if (ex != NULL && !ex->unknown) {
-        json_add_bool(r, "signaled", ex->signaled);
-        json_add_num(r, ex->signaled ? "signal" : "status", ex->code);
-    }
-    text = rpc_serialize(r, &len, &e);
-    cJSON_Delete(r);
-    if (text == NULL || file_write_atomic(vm->exit_path, text, len, 0640, &e) < 0)
+    snprintf(x.state, sizeof(x.state), "%s", vm_state_name(vm->state));
+    snprintf(x.reason, sizeof(x.reason), "%s", vm->reason);
+    if (runrec_exit_write(vm->state_dir, &x, &e) < 0)
         log_err("VM %s: cannot record how QEMU ended: %s", vm->def->name, e.msg);
-    free(text);
 }
 
 static void fail_start(struct vm *vm, const struct cerr *e)
@@ -317,6 +233,7 @@ static void fail_start(struct vm *vm, const struct cerr *e)
 
 static void qemu_exited(const struct qemu_exit *ex, void *arg)
 {
+    struct cerr re;
     struct vm *vm = arg;
     char how[128];
     bool was_starting = vm->state == VM_STARTING;
@@ -351,37 +268,37 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
     }
     if (vm->maintenance) {
         /* Not the VM's exit: its last exit facts stay as they were. */
-        set_state(vm, VM_SHUTOFF, "maintenance done");
+        vm_set_state(vm, VM_SHUTOFF, "maintenance done");
         cJSON *res = vm_state_json(vm);
-        waiters_finish(vm, res, NULL);
+        vm_waiters_finish(vm, res, NULL);
         vm->hooks.gone(vm, vm->hooks.arg);
         return;
     }
     if (vm->destroying)
-        set_state(vm, VM_SHUTOFF, "destroyed");
+        vm_set_state(vm, VM_SHUTOFF, "destroyed");
     else if (vm->shutdown_seen && vm->shutdown_guest)
-        set_state(vm, VM_SHUTOFF, "shutdown by guest");
+        vm_set_state(vm, VM_SHUTOFF, "shutdown by guest");
     else if (vm->shutdown_seen)
-        set_state(vm, VM_SHUTOFF, "shutdown (%s)", vm->shutdown_reason);
+        vm_set_state(vm, VM_SHUTOFF, "shutdown (%s)", vm->shutdown_reason);
     else if (ex->unknown)
-        set_state(vm, VM_CRASHED, "crashed: QEMU pid %ld %s without a shutdown event",
-                  (long)vm->proc.pid, how);
+        vm_set_state(vm, VM_CRASHED, "crashed: QEMU pid %ld %s without a shutdown event",
+                     (long)vm->proc.pid, how);
     else if (ex->signaled)
-        set_state(vm, VM_CRASHED, "crashed: QEMU %s", how);
+        vm_set_state(vm, VM_CRASHED, "crashed: QEMU %s", how);
     else if (ex->code != 0) {
         char *tail = qemu_log_tail(&vm->proc, 400);
-        set_state(vm, VM_CRASHED, "crashed: QEMU %s: %s", how, tail);
+        vm_set_state(vm, VM_CRASHED, "crashed: QEMU %s: %s", how, tail);
         free(tail);
     } else
-        set_state(vm, VM_SHUTOFF, "QEMU exited");
+        vm_set_state(vm, VM_SHUTOFF, "QEMU exited");
     write_exit_facts(vm, ex);
-    if (unlink(vm->record_path) < 0 && errno != ENOENT)
-        log_warn("VM %s: cannot remove %s: %s", vm->def->name, vm->record_path, strerror(errno));
+    if (runrec_run_remove(vm->run_dir, &re) < 0)
+        log_warn("VM %s: %s", vm->def->name, re.msg);
     unlink(vm->qmp_path);
     cJSON *res = json_obj();
     json_add_str(res, "state", vm_state_name(vm->state));
     json_add_str(res, "reason", vm->reason);
-    waiters_finish(vm, res, NULL);
+    vm_waiters_finish(vm, res, NULL);
     vm->hooks.gone(vm, vm->hooks.arg);
 }
 
@@ -396,9 +313,9 @@ static void refresh_status_cb(const cJSON *reply, const struct cerr *e, void *ar
     if (!cJSON_IsString(status))
         return;
     if (strcmp(status->valuestring, "running") == 0)
-        set_state(vm, VM_RUNNING, "%s", vm->state == VM_RUNNING ? vm->reason : "resumed");
+        vm_set_state(vm, VM_RUNNING, "%s", vm->state == VM_RUNNING ? vm->reason : "resumed");
     else if (vm->state != VM_PAUSED || strcmp(vm->reason, "user") != 0)
-        set_state(vm, VM_PAUSED, "%s", status->valuestring);
+        vm_set_state(vm, VM_PAUSED, "%s", status->valuestring);
 }
 
 static void on_qmp_event(const char *event, const cJSON *data, void *arg)
@@ -423,15 +340,15 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
         return;
     if (strcmp(event, "STOP") == 0) {
         if (vm->stop_requested)
-            set_state(vm, VM_PAUSED, "user");
+            vm_set_state(vm, VM_PAUSED, "user");
         else {
             /* QEMU paused on its own (I/O error, guest panic...): ask why. */
-            set_state(vm, VM_PAUSED, "paused by QEMU");
+            vm_set_state(vm, VM_PAUSED, "paused by QEMU");
             qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, refresh_status_cb,
                         vm);
         }
     } else if (strcmp(event, "RESUME") == 0)
-        set_state(vm, VM_RUNNING, vm->resume_requested ? "unpaused" : "resumed");
+        vm_set_state(vm, VM_RUNNING, vm->resume_requested ? "unpaused" : "resumed");
     else
         log_debug("VM %s: QMP event %s", vm->def->name, event);
 }
@@ -451,7 +368,7 @@ static void cont_cb(const cJSON *reply, const struct cerr *e, void *arg)
         return;
     }
     vm->started = time(NULL);
-    set_state(vm, VM_RUNNING, "booted");
+    vm_set_state(vm, VM_RUNNING, "booted");
     write_record(vm);
     vm->hooks.started(vm, NULL, vm->hooks.arg);
 }
@@ -500,8 +417,8 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
         vm->adopted = true;
         if (vm->ready_timer != NULL)
             event_del(vm->ready_timer);
-        set_state(vm, running ? VM_RUNNING : VM_PAUSED, "%s",
-                  running ? "re-adopted" : "paused (re-adopted)");
+        vm_set_state(vm, running ? VM_RUNNING : VM_PAUSED, "%s",
+                     running ? "re-adopted" : "paused (re-adopted)");
         write_record(vm);
         vm->hooks.started(vm, NULL, vm->hooks.arg);
         return;
@@ -509,7 +426,7 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
     if (vm->maintenance) {
         /* The guest never runs: only the disks matter. */
         vm->started = time(NULL);
-        set_state(vm, VM_SHUTOFF, "maintenance");
+        vm_set_state(vm, VM_SHUTOFF, "maintenance");
         write_record(vm);
         vm->hooks.started(vm, NULL, vm->hooks.arg);
         return;
@@ -576,7 +493,7 @@ static void connect_timer_cb(evutil_socket_t fd, short what, void *arg)
     /* The socket file appears at bind(), slightly before listen(). */
     if (errno != ENOENT && errno != ECONNREFUSED)
         log_warn("VM %s: connecting to %s: %s", vm->def->name, vm->qmp_path, strerror(errno));
-    if (vm->connect_deadline_ms != 0 && mono_ms() > vm->connect_deadline_ms) {
+    if (vm->connect_deadline_ms != 0 && monotime_ms() > vm->connect_deadline_ms) {
         cerr_set(&e, CE_QEMU_FAILED, "QEMU for VM %s did not open its monitor %s within %d s",
                  vm->def->name, vm->qmp_path, QMP_CONNECT_TIMEOUT_MS / 1000);
         fail_start(vm, &e);
@@ -646,7 +563,7 @@ int vm_start(struct vm *vm, struct cerr *e)
     }
     argv_free(&argv);
     vm->proc_alive = true;
-    vm->connect_deadline_ms = mono_ms() + QMP_CONNECT_TIMEOUT_MS;
+    vm->connect_deadline_ms = monotime_ms() + QMP_CONNECT_TIMEOUT_MS;
     arm_connect(vm, QMP_RETRY_MS);
     return 0;
 }
@@ -669,15 +586,14 @@ static void ready_timer_cb(evutil_socket_t fd, short what, void *arg)
  * when it names the same QEMU. */
 static time_t recorded_start(const struct vm *vm, pid_t pid)
 {
-    cJSON *rec = json_read_object_file(vm->record_path, 64 * 1024);
-    const cJSON *qpid = cJSON_GetObjectItemCaseSensitive(rec, "qemu_pid");
-    const cJSON *started = cJSON_GetObjectItemCaseSensitive(rec, "started");
-    time_t t = time(NULL);
+    char *path = xasprintf("%s/" RUNREC_RUN_FILE, vm->run_dir);
+    cJSON *j = json_read_object_file(path, RUNREC_MAX);
+    struct runrec_run r;
 
-    if (cJSON_IsNumber(qpid) && (pid_t)qpid->valuedouble == pid && cJSON_IsNumber(started))
-        t = (time_t)started->valuedouble;
-    cJSON_Delete(rec);
-    return t;
+    runrec_run_parse(j, &r);
+    cJSON_Delete(j);
+    free(path);
+    return r.qemu_pid == pid && r.started != 0 ? r.started : time(NULL);
 }
 
 int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
@@ -708,7 +624,7 @@ int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
     vm->proc_alive = true;
     snprintf(vm->reason, sizeof(vm->reason), "re-adopting");
     log_info("VM %s: re-adopting QEMU pid %ld", vm->def->name, (long)pid);
-    vm->connect_deadline_ms = mono_ms() + limit_ms;
+    vm->connect_deadline_ms = monotime_ms() + limit_ms;
     arm_connect(vm, 0);
     return 0;
 }
@@ -736,312 +652,4 @@ const struct domain_def *vm_def(const struct vm *vm)
 bool vm_is_active(const struct vm *vm)
 {
     return vm->proc_alive && vm->state != VM_STARTING && !vm->destroying;
-}
-
-static int require_active(const struct vm *vm, struct cerr *e)
-{
-    if (vm->maintenance) {
-        cerr_set(e, CE_OPERATION_INVALID,
-                 "VM %s is shut off (its disks are open for snapshot work)", vm->def->name);
-        return -1;
-    }
-    if (vm->proc_alive && vm->state != VM_STARTING && !vm->destroying)
-        return 0;
-    cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
-             vm_state_name(vm->state));
-    return -1;
-}
-
-struct op {
-    struct vm *vm;
-    vm_done_cb cb;
-    void *arg;
-    const char *what;
-    int timeout_s; /* shutdown: wait this long for QEMU to end, 0 = do not wait */
-};
-
-static struct op *op_new(struct vm *vm, vm_done_cb cb, void *arg, const char *what)
-{
-    struct op *op = xcalloc(1, sizeof(*op));
-
-    op->vm = vm;
-    op->cb = cb;
-    op->arg = arg;
-    op->what = what;
-    return op;
-}
-
-static void state_op_cb(const cJSON *reply, const struct cerr *e, void *arg)
-{
-    struct op *op = arg;
-    struct vm *vm = op->vm;
-    struct cerr err;
-
-    if (e == NULL && qmp_reply_check(reply, op->what, &err) < 0)
-        e = &err;
-    if (e != NULL) {
-        vm->stop_requested = vm->resume_requested = false;
-        op->cb(op->arg, NULL, e);
-    } else {
-        if (strcmp(op->what, "stop") == 0)
-            set_state(vm, VM_PAUSED, "user");
-        else
-            set_state(vm, VM_RUNNING, "unpaused");
-        vm->stop_requested = vm->resume_requested = false;
-        op->cb(op->arg, vm_state_json(vm), NULL);
-    }
-    free(op);
-}
-
-void vm_suspend(struct vm *vm, vm_done_cb cb, void *arg)
-{
-    struct cerr e;
-
-    if (require_active(vm, &e) < 0) {
-        cb(arg, NULL, &e);
-        return;
-    }
-    if (vm->state == VM_PAUSED) {
-        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is already paused", vm->def->name);
-        cb(arg, NULL, &e);
-        return;
-    }
-    vm->stop_requested = true;
-    qmp_command(vm->qmp, "stop", NULL, QMP_COMMAND_TIMEOUT_MS, state_op_cb,
-                op_new(vm, cb, arg, "stop"));
-}
-
-void vm_resume(struct vm *vm, vm_done_cb cb, void *arg)
-{
-    struct cerr e;
-
-    if (require_active(vm, &e) < 0) {
-        cb(arg, NULL, &e);
-        return;
-    }
-    if (vm->state == VM_RUNNING) {
-        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is already running", vm->def->name);
-        cb(arg, NULL, &e);
-        return;
-    }
-    vm->resume_requested = true;
-    qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, state_op_cb,
-                op_new(vm, cb, arg, "cont"));
-}
-
-static void waiter_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct waiter *w = arg;
-    struct vm *vm = w->vm;
-    struct cerr e;
-
-    (void)fd;
-    (void)what;
-    for (struct waiter **pp = &vm->waiters; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    }
-    event_free(w->timer);
-    cerr_set(&e, CE_TIMEOUT,
-             "VM %s did not shut down within the timeout; it is still %s (the guest may ignore "
-             "ACPI; use destroy to stop it)",
-             vm->def->name, vm_state_name(vm->state));
-    w->cb(w->arg, NULL, &e);
-    free(w);
-}
-
-static void add_waiter(struct vm *vm, vm_done_cb cb, void *arg, int timeout_s)
-{
-    struct waiter *w = xcalloc(1, sizeof(*w));
-
-    w->cb = cb;
-    w->arg = arg;
-    w->vm = vm;
-    if (timeout_s > 0) {
-        struct timeval tv = {timeout_s, 0};
-        w->timer = evtimer_new(vm->base, waiter_timeout_cb, w);
-        if (w->timer == NULL || evtimer_add(w->timer, &tv) < 0)
-            log_err("VM %s: cannot arm the shutdown timer", vm->def->name);
-    }
-    w->next = vm->waiters;
-    vm->waiters = w;
-}
-
-static void powerdown_cb(const cJSON *reply, const struct cerr *e, void *arg)
-{
-    struct op *op = arg;
-    struct cerr err;
-
-    if (e == NULL && qmp_reply_check(reply, "system_powerdown", &err) < 0)
-        e = &err;
-    if (e != NULL)
-        op->cb(op->arg, NULL, e);
-    else if (op->timeout_s == 0) {
-        cJSON *r = vm_state_json(op->vm);
-        json_add_bool(r, "shutdown_requested", true);
-        op->cb(op->arg, r, NULL);
-    } else
-        add_waiter(op->vm, op->cb, op->arg, op->timeout_s);
-    free(op);
-}
-
-void vm_shutdown(struct vm *vm, int timeout_s, vm_done_cb cb, void *arg)
-{
-    struct cerr e;
-    struct op *op;
-
-    if (require_active(vm, &e) < 0) {
-        cb(arg, NULL, &e);
-        return;
-    }
-    op = op_new(vm, cb, arg, "system_powerdown");
-    op->timeout_s = timeout_s;
-    qmp_command(vm->qmp, "system_powerdown", NULL, QMP_COMMAND_TIMEOUT_MS, powerdown_cb, op);
-}
-
-static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct vm *vm = arg;
-    struct timeval tv = {DESTROY_STEP_S, 0};
-
-    (void)fd;
-    (void)what;
-    if (!vm->proc_alive)
-        return;
-    vm->kill_stage++;
-    if (vm->kill_stage == 1) {
-        log_warn("VM %s: QEMU ignored quit; sending SIGTERM", vm->def->name);
-        qemu_signal(&vm->proc, SIGTERM);
-        evtimer_add(vm->kill_timer, &tv);
-    } else {
-        log_warn("VM %s: QEMU ignored SIGTERM; sending SIGKILL", vm->def->name);
-        qemu_signal(&vm->proc, SIGKILL);
-    }
-}
-
-static void quit_cb(const cJSON *reply, const struct cerr *e, void *arg)
-{
-    (void)reply;
-    (void)e;
-    (void)arg;
-    /* The outcome is QEMU's exit, seen through the pidfd. */
-}
-
-void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg)
-{
-    struct timeval tv = {DESTROY_STEP_S, 0};
-    struct cerr e;
-
-    if (!vm->proc_alive) {
-        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running", vm->def->name);
-        cb(arg, NULL, &e);
-        return;
-    }
-    add_waiter(vm, cb, arg, 0);
-    if (vm->destroying)
-        return;
-    vm->destroying = true;
-    log_info("VM %s: destroying QEMU pid %ld", vm->def->name, (long)vm->proc.pid);
-    if (vm->kill_timer == NULL)
-        vm->kill_timer = evtimer_new(vm->base, kill_timer_cb, vm);
-    if (vm->kill_timer == NULL || evtimer_add(vm->kill_timer, &tv) < 0) {
-        log_err("VM %s: cannot arm the destroy timer; sending SIGKILL now", vm->def->name);
-        qemu_signal(&vm->proc, SIGKILL);
-        return;
-    }
-    /* A snapshot save or load blocks QEMU's monitor (and its main loop):
-     * quit would wait behind it, so signals go first. */
-    if (vm->state == VM_STARTING || !qmp_is_ready(vm->qmp) || snapshot_qmp_jobs_busy(vm->snapjobs))
-        qemu_signal(&vm->proc, SIGTERM);
-    else
-        qmp_command(vm->qmp, "quit", NULL, 0, quit_cb, NULL);
-}
-
-struct sync {
-    struct vm *vm;
-    char reason[128];
-    vm_done_cb cb;
-    void *arg;
-};
-
-static void sync_cb(const cJSON *reply, const struct cerr *e, void *arg)
-{
-    struct sync *sy = arg;
-    struct vm *vm = sy->vm;
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(qmp_reply_return(reply), "status");
-    struct cerr err;
-
-    if (e == NULL && !cJSON_IsString(status)) {
-        cerr_set(&err, CE_QEMU_FAILED, "VM %s: query-status gave no status", vm->def->name);
-        e = &err;
-    }
-    if (e != NULL) {
-        sy->cb(sy->arg, NULL, e);
-        free(sy);
-        return;
-    }
-    if (strcmp(status->valuestring, "running") == 0)
-        set_state(vm, VM_RUNNING, "%s", sy->reason);
-    else
-        set_state(vm, VM_PAUSED, "%s", sy->reason);
-    sy->cb(sy->arg, vm_state_json(vm), NULL);
-    free(sy);
-}
-
-void vm_sync_state(struct vm *vm, const char *reason, vm_done_cb cb, void *arg)
-{
-    struct sync *sy = xcalloc(1, sizeof(*sy));
-
-    sy->vm = vm;
-    snprintf(sy->reason, sizeof(sy->reason), "%s", reason);
-    sy->cb = cb;
-    sy->arg = arg;
-    qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, sync_cb, sy);
-}
-
-void vm_set_paused_reason(struct vm *vm, const char *reason)
-{
-    set_state(vm, VM_PAUSED, "%s", reason);
-}
-
-static void passthrough_cb(const cJSON *reply, const struct cerr *e, void *arg)
-{
-    struct op *op = arg;
-
-    if (e != NULL)
-        op->cb(op->arg, NULL, e);
-    else {
-        cJSON *r = json_obj(), *copy = json_dup(reply);
-        cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
-        json_add(r, "reply", copy);
-        op->cb(op->arg, r, NULL);
-    }
-    free(op);
-}
-
-void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg)
-{
-    const cJSON *exec = cJSON_GetObjectItemCaseSensitive(cmd, "execute");
-    struct cerr e;
-
-    if (!cJSON_IsObject(cmd) || !cJSON_IsString(exec)) {
-        cerr_set(&e, CE_INVALID_PARAMS,
-                 "\"command\" must be a QMP command object with "
-                 "\"execute\"");
-        cb(arg, NULL, &e);
-        return;
-    }
-    if (strcmp(exec->valuestring, "qmp_capabilities") == 0) {
-        cerr_set(&e, CE_INVALID_PARAMS, "qmp_capabilities is negotiated by the supervisor");
-        cb(arg, NULL, &e);
-        return;
-    }
-    if (require_active(vm, &e) < 0) {
-        cb(arg, NULL, &e);
-        return;
-    }
-    qmp_command_raw(vm->qmp, cmd, QMP_COMMAND_TIMEOUT_MS, passthrough_cb,
-                    op_new(vm, cb, arg, "passthrough"));
 }

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "proto/corralctl/ctl.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 
 /* How much longer than the guest's time to power off we wait for the
  * broker's reply. */

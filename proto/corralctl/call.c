@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/monotime.h"
+
 #include "proto/corralctl/ctl.h"
 #include "proto/rpc.h"
 
@@ -34,24 +36,13 @@ int ctl_unexpected(void)
     return ctl_error("unexpected reply from server");
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    /* CLOCK_MONOTONIC cannot fail on Linux; a zero start only makes a
-     * timeout look like the server's. */
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-        return 0;
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void report_call_error(const struct cerr *e, int timeout_ms, long long start)
 {
     switch (e->code) {
     case CE_TIMEOUT:
         /* 1009 is also the server's own verdict on a slow operation: only
          * a wait as long as ours is the client giving up. */
-        if (timeout_ms >= 0 && now_ms() - start >= timeout_ms)
+        if (timeout_ms >= 0 && monotime_ms() - start >= timeout_ms)
             ctl_error("no reply from the server within %d s (see --timeout)", timeout_ms / 1000);
         else
             ctl_error("%s", e->msg);
@@ -73,7 +64,7 @@ static void report_call_error(const struct cerr *e, int timeout_ms, long long st
 
 cJSON *ctl_call_ms(struct ctl *ctl, const char *method, cJSON *params, int timeout_ms)
 {
-    long long start = now_ms();
+    long long start = monotime_ms();
     struct cerr e;
     cJSON *r;
 

@@ -6,7 +6,7 @@
 
 #include "common/fileutil.h"
 #include "proto/corralctl/ctl.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 
 struct vm_row {
     const char *name, *state, *uuid;

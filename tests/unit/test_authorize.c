@@ -6,7 +6,7 @@
 
 #include "broker/dispatch_int.h"
 #include "broker/policy.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "tests/unit/unit.h"
 
 #define OWNER 3900001

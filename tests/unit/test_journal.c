@@ -9,7 +9,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/journal.h"
 #include "tests/unit/unit.h"
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/fileutil.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "tests/unit/unit.h"
 
 static char *tmpdir(void)

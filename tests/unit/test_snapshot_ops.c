@@ -13,7 +13,7 @@
 
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_delete.h"
 #include "supervisor/snapshot_intent.h"

@@ -23,7 +23,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
-#include "proto/rpc.h"
+#include "common/json.h"
 #include "supervisor/qmp.h"
 #include "tests/unit/unit.h"
 

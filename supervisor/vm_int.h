@@ -1,0 +1,60 @@
+/* What supervisor/vm.c (QEMU's life: start, monitor, exit) shares with
+ * supervisor/vm_ops.c (what a user asks of a running VM), which builds on
+ * it; nothing else sees inside a struct vm. */
+#ifndef CORRAL_VM_INT_H
+#define CORRAL_VM_INT_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "supervisor/qemu_process.h"
+#include "supervisor/vm.h"
+
+#define QMP_COMMAND_TIMEOUT_MS 30000
+
+struct waiter {
+    vm_done_cb cb;
+    void *arg;
+    struct event *timer; /* shutdown --timeout */
+    struct vm *vm;
+    struct waiter *next;
+};
+
+struct vm {
+    struct event_base *base;
+    struct domain_def *def;
+    char *state_dir, *run_dir;
+    char *qmp_path, *log_path, *out_path, *control_path;
+    struct vm_hooks hooks;
+    bool maintenance;
+    /* Re-adopting a QEMU an earlier supervisor started (--adopt). */
+    bool adopting, adopted;
+    struct event *ready_timer;
+
+    enum vm_state state;
+    char reason[256];
+    time_t started;
+
+    struct qemu_process proc;
+    bool proc_alive;
+    struct qmp *qmp;
+    struct snapjobs *snapjobs;
+    struct event *connect_timer;
+    long long connect_deadline_ms;
+
+    bool stop_requested, resume_requested, destroying;
+    bool shutdown_seen, shutdown_guest;
+    char shutdown_reason[64];
+    struct event *kill_timer;
+    int kill_stage;
+    struct waiter *waiters; /* completed when QEMU has gone */
+};
+
+/* Sets the state and its reason, logs and broadcasts a change. */
+void vm_set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Completes every waiter for QEMU's end with result (consumed) or e. */
+void vm_waiters_finish(struct vm *vm, cJSON *result, const struct cerr *e);
+
+#endif
