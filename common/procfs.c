@@ -50,7 +50,9 @@ bool procfs_cmdline_has(pid_t pid, const char *needle)
     char *cmd = procfs_cmdline(pid, &len);
     bool found = false;
 
-    for (size_t off = 0; cmd != NULL && off < len && !found; off += strlen(cmd + off) + 1)
+    if (cmd == NULL)
+        return false;
+    for (size_t off = 0; off < len && !found; off += strlen(cmd + off) + 1)
         found = strstr(cmd + off, needle) != NULL;
     free(cmd);
     return found;
