@@ -137,19 +137,68 @@ static bool uuid_v4(const char *u)
     return u[14] == '4' && strchr("89ab", u[19]) != NULL;
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool logs_eq(const struct chardev_log *a, const struct chardev_log *b)
+{
+    return str_eq(a->file, b->file) && a->append == b->append;
+}
+
+static bool nets_equal(const struct net_def *a, const struct net_def *b)
+{
+    if (a->type != b->type || a->model != b->model || strcmp(a->mac, b->mac) != 0 ||
+        !str_eq(a->bridge, b->bridge) || !str_eq(a->ifname, b->ifname) ||
+        a->boot_order != b->boot_order || a->nforwards != b->nforwards)
+        return false;
+    for (size_t i = 0; i < a->nforwards; i++) {
+        const struct port_forward *f = &a->forwards[i], *g = &b->forwards[i];
+        if (f->proto != g->proto || !str_eq(f->address, g->address) || f->start != g->start ||
+            f->end != g->end || f->to != g->to)
+            return false;
+    }
+    return true;
+}
+
+static bool extras_equal(const struct domain_def *a, const struct domain_def *b)
+{
+    const struct cpu_def *c = &a->cpu, *d = &b->cpu;
+
+    if (!str_eq(a->kernel, b->kernel) || !str_eq(a->initrd, b->initrd) ||
+        !str_eq(a->cmdline, b->cmdline) || a->nboot_devs != b->nboot_devs ||
+        memcmp(a->boot_devs, b->boot_devs, a->nboot_devs * sizeof(a->boot_devs[0])) != 0 ||
+        c->mode != d->mode || c->check != d->check || c->fallback != d->fallback ||
+        !str_eq(c->model, d->model) || c->sockets != d->sockets || c->dies != d->dies ||
+        c->cores != d->cores || c->threads != d->threads ||
+        a->vcpus_current != b->vcpus_current || a->serial != b->serial ||
+        !logs_eq(&a->serial_log, &b->serial_log) || a->virtio_console != b->virtio_console ||
+        !logs_eq(&a->console_log, &b->console_log) || a->graphics.type != b->graphics.type ||
+        !str_eq(a->graphics.listen, b->graphics.listen) || a->graphics.port != b->graphics.port ||
+        a->nnets != b->nnets)
+        return false;
+    for (size_t i = 0; i < a->nnets; i++) {
+        if (!nets_equal(&a->nets[i], &b->nets[i]))
+            return false;
+    }
+    return true;
+}
+
 static bool defs_equal(const struct domain_def *a, const struct domain_def *b)
 {
     if (strcmp(a->name, b->name) != 0 || strcmp(a->uuid, b->uuid) != 0 || a->virt != b->virt ||
         a->memory_kib != b->memory_kib || a->current_memory_kib != b->current_memory_kib ||
         a->vcpus != b->vcpus || strcmp(a->arch, b->arch) != 0 ||
         strcmp(a->machine, b->machine) != 0 || strcmp(a->emulator, b->emulator) != 0 ||
-        a->ndisks != b->ndisks)
+        a->ndisks != b->ndisks || !extras_equal(a, b))
         return false;
     for (size_t i = 0; i < a->ndisks; i++) {
         if (strcmp(a->disks[i].source, b->disks[i].source) != 0 ||
             strcmp(a->disks[i].target, b->disks[i].target) != 0 ||
             a->disks[i].format != b->disks[i].format ||
-            a->disks[i].readonly != b->disks[i].readonly)
+            a->disks[i].readonly != b->disks[i].readonly ||
+            a->disks[i].boot_order != b->disks[i].boot_order)
             return false;
     }
     return true;
