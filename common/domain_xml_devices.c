@@ -61,15 +61,16 @@ static int parse_log(struct parse_ctx *c, xmlNodePtr n, const char *what, struct
 static int parse_target(struct parse_ctx *c, xmlNodePtr target, const char *what,
                         const char *const *allowed)
 {
-    char path[48];
+    char port_what[48], type_what[48];
     unsigned int port = 0;
 
-    snprintf(path, sizeof(path), "devices/%s/target", what);
+    snprintf(port_what, sizeof(port_what), "devices/%s/target port", what);
+    snprintf(type_what, sizeof(type_what), "devices/%s/target type", what);
     if (target == NULL)
         return 0;
-    if (dx_uint_attr(c, target, "port", path, 0, 0, &port) < 0)
+    if (dx_uint_attr(c, target, "port", port_what, 0, 0, &port) < 0)
         return -1;
-    return dx_enum_attr(c, target, "type", path, allowed, 0);
+    return dx_enum_attr(c, target, "type", type_what, allowed, 0);
 }
 
 /* Walks a serial or console element: its target, its log, and what a live
@@ -122,9 +123,14 @@ static int parse_console(struct parse_ctx *c, xmlNodePtr n)
     struct chardev_log log = {0};
     int which;
 
-    if (dx_once(c, &c->have_console, "devices/console") < 0)
-        return -1;
     which = parse_chardev(c, n, "console", targets, &log);
+    /* One of each kind, as the ports behind them. */
+    if (which >= 0 && (which == 1 ? c->def->virtio_console : c->console_on_serial)) {
+        cerr_set(c->e, CE_UNSUPPORTED,
+                 "devices/console: corral supports one console of target "
+                 "type serial and one of type virtio");
+        which = -1;
+    }
     if (which < 0) {
         free(log.file);
         return -1;

@@ -22,7 +22,7 @@ struct parse_ctx {
     struct domain_def *def;
     struct cerr *e;
     bool have_name, have_uuid, have_memory, have_current, have_vcpu, have_os, have_devices;
-    bool have_emulator, have_cpu, have_graphics, have_console;
+    bool have_emulator, have_cpu, have_graphics;
     /* A <console> of target type serial was seen: it names serial port 0. */
     bool console_on_serial;
     struct chardev_log console_serial_log;
