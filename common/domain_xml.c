@@ -14,7 +14,6 @@
 
 #include "common/domain_xml_int.h"
 #include "common/fileutil.h"
-#include "common/log.h"
 #include "common/names.h"
 #include "common/xml_safe.h"
 

@@ -1,6 +1,5 @@
 /* Disks: <emulator> and <disk> elements, and the checks of the files a
  * VM boots from (images, kernel, initrd) on the filesystem. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

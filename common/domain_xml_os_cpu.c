@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "common/domain_xml_int.h"
-#include "common/fileutil.h"
 #include "common/names.h"
 #include "common/xml_safe.h"
 
