@@ -4,10 +4,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 
 #define DOMAIN_MAX_DISKS 16
+#define DOMAIN_MAX_NETS 8
+/* libvirt's VIR_DOMAIN_BOOT_LAST: fd, hd, cdrom, network. */
+#define DOMAIN_MAX_BOOT_DEVS 4
+#define DOMAIN_MAX_FORWARDS 16
 #define DOMAIN_DEFAULT_EMULATOR "/usr/bin/qemu-system-x86_64"
 #define DOMAIN_DEFAULT_MACHINE "pc"
 
@@ -19,6 +24,70 @@ struct disk_def {
     char *target; /* "vda", validated by name_target_valid */
     enum disk_format format;
     bool readonly;
+    unsigned int boot_order; /* <boot order='N'/>, 0 when absent */
+};
+
+/* <os><boot dev=.../> classes (corral has no floppy). */
+enum domain_boot_dev { DOMAIN_BOOT_HD, DOMAIN_BOOT_CDROM, DOMAIN_BOOT_NETWORK };
+
+enum cpu_mode {
+    CPU_MODE_NONE, /* no <cpu mode>: QEMU's default model */
+    CPU_MODE_HOST_PASSTHROUGH,
+    CPU_MODE_HOST_MODEL,
+    CPU_MODE_MAXIMUM,
+    CPU_MODE_CUSTOM
+};
+enum cpu_check { CPU_CHECK_DEFAULT, CPU_CHECK_NONE, CPU_CHECK_PARTIAL, CPU_CHECK_FULL };
+enum cpu_fallback { CPU_FALLBACK_DEFAULT, CPU_FALLBACK_ALLOW, CPU_FALLBACK_FORBID };
+
+struct cpu_def {
+    enum cpu_mode mode;
+    enum cpu_check check;
+    enum cpu_fallback fallback;
+    char *model; /* custom mode only: [A-Za-z0-9._-], QEMU's model name */
+    /* <topology>: all 0 when absent, else all >= 1 and their product is
+     * the vcpu maximum */
+    unsigned int sockets, dies, cores, threads;
+};
+
+/* <log file= append=> of a serial port or console: the supervisor keeps
+ * the copy. */
+struct chardev_log {
+    char *file; /* absolute path, NULL when absent */
+    bool append;
+};
+
+enum net_type { NET_TYPE_USER, NET_TYPE_BRIDGE, NET_TYPE_ETHERNET };
+enum net_model { NET_MODEL_VIRTIO, NET_MODEL_E1000, NET_MODEL_RTL8139 };
+enum net_proto { NET_PROTO_TCP, NET_PROTO_UDP };
+
+/* One <portForward><range start= end= to=/>: host ports start..end to guest
+ * ports to..to+(end-start). */
+struct port_forward {
+    enum net_proto proto;
+    char *address; /* host IPv4 address, NULL for 127.0.0.1 */
+    unsigned int start, end, to;
+};
+
+struct net_def {
+    enum net_type type;
+    enum net_model model;
+    char mac[18]; /* "52:54:00:xx:xx:xx" lowercase; "" until apply_defaults */
+    char *bridge; /* type bridge: <source bridge=> */
+    char *ifname; /* <target dev=>: the tap's name, NULL when absent */
+    unsigned int boot_order;
+    size_t nforwards; /* type user only */
+    struct port_forward *forwards;
+};
+
+enum graphics_type { GRAPHICS_NONE, GRAPHICS_VNC };
+
+struct graphics_def {
+    enum graphics_type type;
+    /* NULL: a Unix socket in the VM's run directory; else a TCP address,
+     * which only an admin may choose (domain_def_check_admin_only) */
+    char *listen;
+    unsigned int port; /* with listen: 5900-65535 */
 };
 
 struct domain_def {
@@ -27,12 +96,32 @@ struct domain_def {
     enum domain_virt virt;
     unsigned long long memory_kib;
     unsigned long long current_memory_kib;
-    unsigned int vcpus;
-    char *arch;     /* "x86_64" */
-    char *machine;  /* QEMU machine type, DOMAIN_DEFAULT_MACHINE when absent */
-    char *emulator; /* absolute path, DOMAIN_DEFAULT_EMULATOR when absent */
+    unsigned int vcpus;         /* the maximum */
+    unsigned int vcpus_current; /* <vcpu current=>, equal to vcpus when absent */
+    char *arch;                 /* "x86_64" */
+    char *machine;              /* QEMU machine type, DOMAIN_DEFAULT_MACHINE when absent */
+    char *emulator;             /* absolute path, DOMAIN_DEFAULT_EMULATOR when absent */
+    /* Direct kernel boot: absolute paths, NULL when absent; cmdline is the
+     * kernel's command line, with no control characters. */
+    char *kernel, *initrd, *cmdline;
+    /* <os><boot dev>, in order; [hd] when neither they nor any per-device
+     * <boot order> are given, as libvirt does. */
+    size_t nboot_devs;
+    enum domain_boot_dev boot_devs[DOMAIN_MAX_BOOT_DEVS];
+    struct cpu_def cpu;
     size_t ndisks;
     struct disk_def *disks;
+    size_t nnets;
+    struct net_def *nets;
+    /* One isa-serial port (port 0), which a <console> of target type serial
+     * is another name for; a domain with neither serial nor console gets
+     * one, as virt-install gives. */
+    bool serial;
+    struct chardev_log serial_log;
+    /* <console><target type='virtio'>: a virtconsole of its own. */
+    bool virtio_console;
+    struct chardev_log console_log;
+    struct graphics_def graphics;
 };
 
 /* Parses untrusted domain XML (through xml_parse_untrusted).  On success
@@ -40,13 +129,30 @@ struct domain_def {
  * *warnings to a malloc'd one-line message listing the ignored elements (or
  * NULL when nothing was ignored).  On failure returns NULL with e set. */
 struct domain_def *domain_def_parse(const char *xml, size_t len, char **warnings, struct cerr *e);
+/* Fills in what a definition gets once, at define, and keeps from then on:
+ * a random 52:54:00 MAC for every interface without one.  The broker calls
+ * it before storing domain.xml so that the MACs are stable. */
+int domain_def_apply_defaults(struct domain_def *def, struct cerr *e);
 /* Formats a definition as domain XML that domain_def_parse reads back to an
  * equal definition; returns a malloc'd NUL-terminated string. */
 char *domain_def_format(const struct domain_def *def);
 void domain_def_free(struct domain_def *def);
 /* Checks every disk as disk_check_open does, whoever owns it, and that no
- * two disks are one file. */
+ * two disks are one file; then the kernel and initrd as
+ * domain_def_check_boot_files does, whoever owns them. */
 int domain_def_check_disks(const struct domain_def *def, struct cerr *e);
+/* Checks <os><kernel> and <initrd> as disks are checked: found without
+ * following a symlink in any component, a regular file with one link, owned
+ * by owner unless any_owner (CE_PERMISSION when only the owner is wrong). */
+int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, uid_t owner,
+                                struct cerr *e);
+/* Refuses (CE_PERMISSION) what only root and admins may define: a VNC
+ * server on a TCP address, a port forwarded from a host address other than
+ * loopback.  The broker calls it for any other definer. */
+int domain_def_check_admin_only(const struct domain_def *def, struct cerr *e);
+/* Number of interfaces backed by a tap (type bridge or ethernet): the
+ * length of the tap fd array qemu_build_argv takes. */
+size_t domain_def_tap_count(const struct domain_def *def);
 /* Fills uuid (37 bytes) with a random version 4 UUID. */
 int domain_uuid_generate(char uuid[37], struct cerr *e);
 

@@ -1,5 +1,6 @@
 #include "supervisor/qemu_cmdline.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,7 @@ static char *json_arg(cJSON *obj)
 }
 
 static void add_disk(struct argv_list *a, const struct disk_def *d, bool with_device,
-                     bool *have_scsi, bool first)
+                     bool *have_scsi, unsigned int bootindex)
 {
     char node[64], filenode[80];
     cJSON *file = json_obj(), *fmt = json_obj(), *dev;
@@ -139,23 +140,323 @@ static void add_disk(struct argv_list *a, const struct disk_def *d, bool with_de
         json_add_str(dev, "driver", "virtio-blk-pci");
     json_add_str(dev, "drive", node);
     json_add_str(dev, "id", d->target);
-    if (first)
-        json_add_num(dev, "bootindex", 1);
+    if (bootindex != 0)
+        json_add_num(dev, "bootindex", bootindex);
     argv_add(a, "-device");
     argv_take(a, json_arg(dev));
 }
 
+void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def)
+{
+    memset(in, 0, sizeof(*in));
+    in->kvm = def->virt == DOMAIN_VIRT_KVM;
+    in->serial_fd = -1;
+    in->console_fd = -1;
+}
+
+/* What may stand in a QemuOpts value without escaping: no ',' to start
+ * another option, no '=' , no control character, no leading '-'. */
+static bool opt_plain(const char *s)
+{
+    if (s[0] == '\0' || s[0] == '-')
+        return false;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-' || *p == ':'))
+            return false;
+    }
+    return true;
+}
+
+/* A whole argument of its own (-kernel, -append): QEMU does not split it,
+ * but a control character would still forge the logged command line. */
+static bool arg_printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static int refuse_value(const struct domain_def *def, const char *what, struct cerr *e)
+{
+    cerr_set(e, CE_INVALID_XML, "VM %s: %s holds characters QEMU would read as options", def->name,
+             what);
+    return -1;
+}
+
+/* libvirt runs host modes only with KVM; corral runs them under TCG as
+ * QEMU's richest model and says so. */
+static int add_cpu(struct argv_list *a, const struct domain_def *def, bool kvm, char **warning,
+                   struct cerr *e)
+{
+    const struct cpu_def *cpu = &def->cpu;
+    bool host = cpu->mode == CPU_MODE_HOST_PASSTHROUGH || cpu->mode == CPU_MODE_HOST_MODEL;
+
+    if (cpu->mode == CPU_MODE_NONE)
+        return 0;
+    argv_add(a, "-cpu");
+    if (host && kvm) {
+        argv_add(a, "host");
+        return 0;
+    }
+    if (host || cpu->mode == CPU_MODE_MAXIMUM) {
+        if (host)
+            *warning = xasprintf(
+                "VM %s: cpu mode='%s' needs KVM; under TCG it runs as -cpu max", def->name,
+                cpu->mode == CPU_MODE_HOST_MODEL ? "host-model" : "host-passthrough");
+        argv_add(a, "max");
+        return 0;
+    }
+    if (cpu->model == NULL || !opt_plain(cpu->model) || strchr(cpu->model, ':') != NULL)
+        return refuse_value(def, "cpu/model", e);
+    /* check='full': QEMU refuses to start rather than run without a
+     * feature of the model. */
+    argv_take(a, xasprintf("%s%s", cpu->model, cpu->check == CPU_CHECK_FULL ? ",enforce" : ""));
+    return 0;
+}
+
+static void add_smp(struct argv_list *a, const struct domain_def *def)
+{
+    const struct cpu_def *cpu = &def->cpu;
+    char buf[160];
+    int len = snprintf(buf, sizeof(buf), "%u", def->vcpus_current);
+
+    if (def->vcpus_current != def->vcpus)
+        len += snprintf(buf + len, sizeof(buf) - (size_t)len, ",maxcpus=%u", def->vcpus);
+    if (cpu->sockets != 0)
+        snprintf(buf + len, sizeof(buf) - (size_t)len, ",sockets=%u,dies=%u,cores=%u,threads=%u",
+                 cpu->sockets, cpu->dies, cpu->cores, cpu->threads);
+    argv_add(a, "-smp");
+    argv_add(a, buf);
+}
+
+static int add_kernel(struct argv_list *a, const struct domain_def *def, struct cerr *e)
+{
+    const char *const files[][2] = {{"-kernel", def->kernel}, {"-initrd", def->initrd}};
+
+    for (size_t i = 0; i < 2; i++) {
+        if (files[i][1] == NULL)
+            continue;
+        if (files[i][1][0] != '/' || !arg_printable(files[i][1]))
+            return refuse_value(def, files[i][0] + 1, e);
+        argv_add(a, files[i][0]);
+        argv_add(a, files[i][1]);
+    }
+    if (def->cmdline != NULL) {
+        if (!arg_printable(def->cmdline))
+            return refuse_value(def, "os/cmdline", e);
+        argv_add(a, "-append");
+        argv_add(a, def->cmdline);
+    }
+    return 0;
+}
+
+/* libvirt's rule: per-device <boot order> is the bootindex; otherwise the
+ * position of each <os><boot dev> class goes to the first device of that
+ * class (corral has no cdrom, so dev='cdrom' marks nothing). */
+static void boot_indexes(const struct domain_def *def, unsigned int *disk, unsigned int *net)
+{
+    unsigned int hd = 0, network = 0;
+
+    for (size_t i = 0; i < def->ndisks; i++)
+        disk[i] = def->disks[i].boot_order;
+    for (size_t i = 0; i < def->nnets; i++)
+        net[i] = def->nets[i].boot_order;
+    for (size_t i = 0; i < def->nboot_devs; i++) {
+        if (def->boot_devs[i] == DOMAIN_BOOT_HD)
+            hd = (unsigned int)i + 1;
+        else if (def->boot_devs[i] == DOMAIN_BOOT_NETWORK)
+            network = (unsigned int)i + 1;
+    }
+    if (hd != 0 && def->ndisks > 0)
+        disk[0] = hd;
+    if (network != 0 && def->nnets > 0)
+        net[0] = network;
+}
+
+/* The supervisor holds the other end of a console; without it the guest
+ * still gets its port, connected to nothing. */
+static void add_chardev(struct argv_list *a, const char *id, int fd)
+{
+    argv_add(a, "-chardev");
+    if (fd >= 0)
+        argv_take(a, xasprintf("socket,id=%s,fd=%d", id, fd));
+    else
+        argv_take(a, xasprintf("null,id=%s", id));
+}
+
+static void add_consoles(struct argv_list *a, const struct domain_def *def,
+                         const struct qemu_inputs *in)
+{
+    if (def->serial) {
+        add_chardev(a, "charserial0", in->serial_fd);
+        argv_add(a, "-device");
+        argv_add(a, "isa-serial,chardev=charserial0,id=serial0");
+    }
+    if (def->virtio_console) {
+        argv_add(a, "-device");
+        argv_add(a, "virtio-serial-pci,id=virtio-serial0");
+        add_chardev(a, "charconsole0", in->console_fd);
+        argv_add(a, "-device");
+        argv_add(a, "virtconsole,chardev=charconsole0,id=console0");
+    }
+}
+
+static bool ipv4_valid(const char *s)
+{
+    struct in_addr addr;
+
+    return inet_pton(AF_INET, s, &addr) == 1;
+}
+
+/* -netdev user with one hostfwd= per forwarded port, host side on
+ * loopback unless the definition names an address. */
+static int netdev_user(const struct domain_def *def, size_t i, char **out, struct cerr *e)
+{
+    const struct net_def *net = &def->nets[i];
+    char *s = xasprintf("user,id=hostnet%zu", i);
+
+    for (size_t j = 0; j < net->nforwards; j++) {
+        const struct port_forward *f = &net->forwards[j];
+        const char *addr = f->address ? f->address : "127.0.0.1";
+
+        if (!ipv4_valid(addr) || f->start == 0 || f->end < f->start || f->end > 65535 ||
+            f->to == 0 || f->to + (f->end - f->start) > 65535) {
+            free(s);
+            return refuse_value(def, "interface portForward", e);
+        }
+        for (unsigned int p = f->start; p <= f->end; p++) {
+            char *t =
+                xasprintf("%s,hostfwd=%s:%s:%u-:%u", s, f->proto == NET_PROTO_UDP ? "udp" : "tcp",
+                          addr, p, f->to + (p - f->start));
+            free(s);
+            s = t;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+static bool mac_valid(const char *m)
+{
+    if (strlen(m) != 17)
+        return false;
+    for (size_t i = 0; i < 17; i++) {
+        bool hex = (m[i] >= '0' && m[i] <= '9') || (m[i] >= 'a' && m[i] <= 'f');
+        if (i % 3 == 2 ? m[i] != ':' : !hex)
+            return false;
+    }
+    return true;
+}
+
+static int add_nets(struct argv_list *a, const struct domain_def *def, const struct qemu_inputs *in,
+                    const unsigned int *bootindex, struct cerr *e)
+{
+    static const char *const models[] = {"virtio-net-pci", "e1000", "rtl8139"};
+    size_t tap = 0;
+
+    for (size_t i = 0; i < def->nnets; i++) {
+        const struct net_def *net = &def->nets[i];
+        char *netdev, boot[32] = "", mac[32] = "";
+
+        if (net->type == NET_TYPE_USER) {
+            if (netdev_user(def, i, &netdev, e) < 0)
+                return -1;
+        } else {
+            int fd = tap < in->ntap_fds ? in->tap_fds[tap] : -1;
+
+            tap++;
+            if (fd < 0) {
+                cerr_set(e, CE_SYSTEM,
+                         "VM %s: interface %zu (%s %s) has no tap: the broker creates it and "
+                         "passes its fd",
+                         def->name, i, net->type == NET_TYPE_BRIDGE ? "bridge" : "ethernet",
+                         net->bridge ? net->bridge : (net->ifname ? net->ifname : "tap"));
+                return -1;
+            }
+            netdev = xasprintf("tap,id=hostnet%zu,fd=%d", i, fd);
+        }
+        argv_add(a, "-netdev");
+        argv_take(a, netdev);
+        if (net->mac[0] != '\0') {
+            if (!mac_valid(net->mac))
+                return refuse_value(def, "interface mac", e);
+            snprintf(mac, sizeof(mac), ",mac=%s", net->mac);
+        }
+        if (bootindex[i] != 0)
+            snprintf(boot, sizeof(boot), ",bootindex=%u", bootindex[i]);
+        argv_add(a, "-device");
+        argv_take(a, xasprintf("%s,netdev=hostnet%zu,id=net%zu%s%s", models[net->model], i, i, mac,
+                               boot));
+    }
+    return 0;
+}
+
+/* -display none stays: VNC is a server of its own, and no window opens. */
+static int add_vnc(struct argv_list *a, const struct domain_def *def, const char *qmp_path,
+                   const struct qemu_inputs *in, struct cerr *e)
+{
+    const struct graphics_def *g = &def->graphics;
+    char *path, *esc;
+
+    if (g->type != GRAPHICS_VNC)
+        return 0;
+    argv_add(a, "-device");
+    argv_add(a, "VGA,id=video0");
+    argv_add(a, "-vnc");
+    if (g->listen != NULL) {
+        if (!ipv4_valid(g->listen) || g->port < 5900 || g->port > 65535)
+            return refuse_value(def, "graphics listen", e);
+        argv_take(a, xasprintf("%s:%u", g->listen, g->port - 5900));
+        return 0;
+    }
+    if (in->vnc_socket != NULL)
+        path = xstrdup(in->vnc_socket);
+    else {
+        const char *slash = strrchr(qmp_path, '/');
+        int dirlen = slash ? (int)(slash - qmp_path) : 1;
+
+        path = xasprintf("%.*s/vnc.sock", dirlen, slash ? qmp_path : ".");
+    }
+    esc = opt_escape(path);
+    free(path);
+    argv_take(a, xasprintf("unix:%s", esc));
+    free(esc);
+    return 0;
+}
+
+/* The VM's own devices beyond its disks: never for a maintenance QEMU. */
+static int add_vm_devices(struct argv_list *a, const struct domain_def *def, const char *qmp_path,
+                          const struct qemu_inputs *in, const unsigned int *net_boot,
+                          struct cerr *e)
+{
+    add_consoles(a, def, in);
+    if (add_nets(a, def, in, net_boot, e) < 0)
+        return -1;
+    return add_vnc(a, def, qmp_path, in, e);
+}
+
 int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const char *qmp_path,
-                    struct argv_list *a, struct cerr *e)
+                    const struct qemu_inputs *in, struct argv_list *a, char **warning,
+                    struct cerr *e)
 {
     bool vm = mode == QEMU_MODE_VM;
     /* -machine none has no bus to plug a disk into; the nodes alone are
      * enough for snapshot jobs. */
     bool devices = vm && strcmp(def->machine, "none") != 0;
     bool have_scsi = false;
+    unsigned int disk_boot[DOMAIN_MAX_DISKS] = {0}, net_boot[DOMAIN_MAX_NETS] = {0};
+    struct qemu_inputs dflt;
     char *qmp_esc;
 
     memset(a, 0, sizeof(*a));
+    *warning = NULL;
+    if (in == NULL) {
+        qemu_inputs_init(&dflt, def);
+        in = &dflt;
+    }
     for (size_t i = 0; i < def->ndisks; i++) {
         const char *t = def->disks[i].target;
         if (devices && strncmp(t, "vd", 2) != 0 && strncmp(t, "sd", 2) != 0 &&
@@ -167,6 +468,7 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
             return -1;
         }
     }
+    boot_indexes(def, disk_boot, net_boot);
     argv_add(a, def->emulator);
     argv_add(a, "-name");
     argv_take(a, xasprintf("guest=%s,debug-threads=on", def->name));
@@ -179,8 +481,11 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     if (vm) {
         argv_add(a, "-m");
         argv_take(a, xasprintf("size=%lluk", def->memory_kib));
-        argv_add(a, "-smp");
-        argv_take(a, xasprintf("%u", def->vcpus));
+        if (add_cpu(a, def, in->kvm, warning, e) < 0)
+            goto fail;
+        add_smp(a, def);
+        if (add_kernel(a, def, e) < 0)
+            goto fail;
     }
     argv_add(a, "-nodefaults");
     argv_add(a, "-no-user-config");
@@ -198,6 +503,13 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_add(a, "-sandbox");
     argv_add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     for (size_t i = 0; i < def->ndisks; i++)
-        add_disk(a, &def->disks[i], devices, &have_scsi, i == 0);
+        add_disk(a, &def->disks[i], devices, &have_scsi, disk_boot[i]);
+    if (devices && add_vm_devices(a, def, qmp_path, in, net_boot, e) < 0)
+        goto fail;
     return 0;
+fail:
+    argv_free(a);
+    free(*warning);
+    *warning = NULL;
+    return -1;
 }

@@ -18,13 +18,35 @@ struct argv_list {
  * the disks (-machine none) for snapshot work on a shut-off VM. */
 enum qemu_mode { QEMU_MODE_VM, QEMU_MODE_MAINTENANCE };
 
+/* What the supervisor provides beyond the definition.  File descriptors
+ * are inherited by QEMU (no FD_CLOEXEC) and named by number. */
+struct qemu_inputs {
+    bool kvm;       /* KVM is in use: host CPU modes stay -cpu host */
+    int serial_fd;  /* connected socket for serial port 0; -1: -chardev null */
+    int console_fd; /* the same for a virtio console */
+    /* One tap fd per tap-backed interface (domain_def_tap_count), in the
+     * order of the definition; -1 or a short array: the start fails. */
+    const int *tap_fds;
+    size_t ntap_fds;
+    /* Where QEMU listens for VNC on a Unix socket; NULL: vnc.sock in the
+     * directory of the QMP socket (the VM's run directory). */
+    const char *vnc_socket;
+};
+
+/* Defaults: KVM when the definition asks for it, no fds, vnc_socket NULL. */
+void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def);
+
 /* Format node name of a disk ("drive-vda"); writes into buf. */
 void qemu_node_name(const struct disk_def *d, char *buf, size_t len);
 
 /* Fills argv (which the caller frees with argv_free).  qmp_path is the
- * monitor socket. */
+ * monitor socket; in may be NULL for qemu_inputs_init's defaults.  Sets
+ * *warning to a malloc'd line the caller logs (a host CPU mode under TCG
+ * running as -cpu max), or NULL.  Every value from the definition is
+ * checked again here or escaped: none can add a QEMU option. */
 int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const char *qmp_path,
-                    struct argv_list *argv, struct cerr *e);
+                    const struct qemu_inputs *in, struct argv_list *argv, char **warning,
+                    struct cerr *e);
 void argv_add(struct argv_list *a, const char *s);
 void argv_free(struct argv_list *a);
 /* One shell-quoted line for logs. */

@@ -529,13 +529,16 @@ static int check_kvm(const struct vm *vm, struct cerr *e)
 int vm_start(struct vm *vm, struct cerr *e)
 {
     struct argv_list argv;
-    char *line;
+    char *line, *warning;
 
     if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0)
         return -1;
     if (qemu_build_argv(vm->def, vm->maintenance ? QEMU_MODE_MAINTENANCE : QEMU_MODE_VM,
-                        vm->qmp_path, &argv, e) < 0)
+                        vm->qmp_path, NULL, &argv, &warning, e) < 0)
         return -1;
+    if (warning != NULL)
+        log_warn("%s", warning);
+    free(warning);
     line = argv_join(&argv);
     log_info("VM %s: starting %s", vm->def->name, line);
     free(line);

@@ -137,19 +137,67 @@ static bool uuid_v4(const char *u)
     return u[14] == '4' && strchr("89ab", u[19]) != NULL;
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool logs_eq(const struct chardev_log *a, const struct chardev_log *b)
+{
+    return str_eq(a->file, b->file) && a->append == b->append;
+}
+
+static bool nets_equal(const struct net_def *a, const struct net_def *b)
+{
+    if (a->type != b->type || a->model != b->model || strcmp(a->mac, b->mac) != 0 ||
+        !str_eq(a->bridge, b->bridge) || !str_eq(a->ifname, b->ifname) ||
+        a->boot_order != b->boot_order || a->nforwards != b->nforwards)
+        return false;
+    for (size_t i = 0; i < a->nforwards; i++) {
+        const struct port_forward *f = &a->forwards[i], *g = &b->forwards[i];
+        if (f->proto != g->proto || !str_eq(f->address, g->address) || f->start != g->start ||
+            f->end != g->end || f->to != g->to)
+            return false;
+    }
+    return true;
+}
+
+static bool extras_equal(const struct domain_def *a, const struct domain_def *b)
+{
+    const struct cpu_def *c = &a->cpu, *d = &b->cpu;
+
+    if (!str_eq(a->kernel, b->kernel) || !str_eq(a->initrd, b->initrd) ||
+        !str_eq(a->cmdline, b->cmdline) || a->nboot_devs != b->nboot_devs ||
+        memcmp(a->boot_devs, b->boot_devs, a->nboot_devs * sizeof(a->boot_devs[0])) != 0 ||
+        c->mode != d->mode || c->check != d->check || c->fallback != d->fallback ||
+        !str_eq(c->model, d->model) || c->sockets != d->sockets || c->dies != d->dies ||
+        c->cores != d->cores || c->threads != d->threads || a->vcpus_current != b->vcpus_current ||
+        a->serial != b->serial || !logs_eq(&a->serial_log, &b->serial_log) ||
+        a->virtio_console != b->virtio_console || !logs_eq(&a->console_log, &b->console_log) ||
+        a->graphics.type != b->graphics.type || !str_eq(a->graphics.listen, b->graphics.listen) ||
+        a->graphics.port != b->graphics.port || a->nnets != b->nnets)
+        return false;
+    for (size_t i = 0; i < a->nnets; i++) {
+        if (!nets_equal(&a->nets[i], &b->nets[i]))
+            return false;
+    }
+    return true;
+}
+
 static bool defs_equal(const struct domain_def *a, const struct domain_def *b)
 {
     if (strcmp(a->name, b->name) != 0 || strcmp(a->uuid, b->uuid) != 0 || a->virt != b->virt ||
         a->memory_kib != b->memory_kib || a->current_memory_kib != b->current_memory_kib ||
         a->vcpus != b->vcpus || strcmp(a->arch, b->arch) != 0 ||
         strcmp(a->machine, b->machine) != 0 || strcmp(a->emulator, b->emulator) != 0 ||
-        a->ndisks != b->ndisks)
+        a->ndisks != b->ndisks || !extras_equal(a, b))
         return false;
     for (size_t i = 0; i < a->ndisks; i++) {
         if (strcmp(a->disks[i].source, b->disks[i].source) != 0 ||
             strcmp(a->disks[i].target, b->disks[i].target) != 0 ||
             a->disks[i].format != b->disks[i].format ||
-            a->disks[i].readonly != b->disks[i].readonly)
+            a->disks[i].readonly != b->disks[i].readonly ||
+            a->disks[i].boot_order != b->disks[i].boot_order)
             return false;
     }
     return true;
@@ -181,9 +229,9 @@ static void virt_install_domain_parses(void)
     /* One line, each ignored path once, in document order. */
     ok = warnings != NULL &&
          strcmp(warnings, "ignored unsupported elements: title, description, metadata, resource, "
-                          "os/boot, features, cpu, clock, on_poweroff, on_reboot, on_crash, pm, "
-                          "devices/disk/address, devices/controller, devices/interface, "
-                          "devices/serial, devices/console, devices/channel, devices/input, "
+                          "features, clock, on_poweroff, on_reboot, on_crash, pm, "
+                          "devices/disk/address, devices/controller, "
+                          "devices/interface type='network', devices/channel, devices/input, "
                           "devices/graphics, devices/sound, devices/video, devices/memballoon, "
                           "devices/rng, seclabel") == 0;
     if (!ok)
@@ -426,9 +474,6 @@ static void unsupported_elements_refused(void)
          "os/loader is not supported by corral"},
         {"", "<nvram>/var/lib/libvirt/qemu/nvram/vm1_VARS.fd</nvram>", "",
          "os/nvram is not supported by corral"},
-        {"", "<kernel>/boot/vmlinuz</kernel>", "", "os/kernel is not supported by corral"},
-        {"", "<initrd>/boot/initrd.img</initrd>", "", "os/initrd is not supported by corral"},
-        {"", "<cmdline>console=ttyS0</cmdline>", "", "os/cmdline is not supported by corral"},
         {"", "<type arch='aarch64'>hvm</type>", "", "arch='aarch64' is not supported"},
         {"", "<type>linux</type>", "", "os/type 'linux' is not supported (only hvm)"},
         {"", "", "<disk type='block' device='disk'/>",
@@ -680,17 +725,18 @@ static void disks_raw_qcow2_readonly(void)
     struct cerr e = {0};
     char *warnings = NULL;
     struct domain_def *def = parse(xml, &warnings, &e);
-    bool ok =
-        def != NULL && def->ndisks == 3 &&
-        strcmp(def->disks[0].source, "/srv/vm1/root.qcow2") == 0 &&
-        strcmp(def->disks[0].target, "vda") == 0 && def->disks[0].format == DISK_FORMAT_QCOW2 &&
-        !def->disks[0].readonly && strcmp(def->disks[1].source, "/srv/vm1/data.img") == 0 &&
-        strcmp(def->disks[1].target, "vdb") == 0 && def->disks[1].format == DISK_FORMAT_RAW &&
-        !def->disks[1].readonly && strcmp(def->disks[2].target, "sdc") == 0 &&
-        def->disks[2].format == DISK_FORMAT_RAW && def->disks[2].readonly && warnings != NULL &&
-        strcmp(warnings, "ignored unsupported elements: devices/disk/boot, "
-                         "devices/disk/alias, devices/disk/serial, "
-                         "devices/disk/backingStore") == 0;
+    bool ok = def != NULL && def->ndisks == 3 &&
+              strcmp(def->disks[0].source, "/srv/vm1/root.qcow2") == 0 &&
+              strcmp(def->disks[0].target, "vda") == 0 &&
+              def->disks[0].format == DISK_FORMAT_QCOW2 && !def->disks[0].readonly &&
+              strcmp(def->disks[1].source, "/srv/vm1/data.img") == 0 &&
+              strcmp(def->disks[1].target, "vdb") == 0 && def->disks[1].format == DISK_FORMAT_RAW &&
+              !def->disks[1].readonly && strcmp(def->disks[2].target, "sdc") == 0 &&
+              def->disks[2].format == DISK_FORMAT_RAW && def->disks[2].readonly &&
+              warnings != NULL && def->disks[0].boot_order == 1 &&
+              strcmp(warnings, "ignored unsupported elements: "
+                               "devices/disk/alias, devices/disk/serial, "
+                               "devices/disk/backingStore") == 0;
 
     if (!ok)
         printf("# %s / %s\n", e.msg, warnings ? warnings : "(null)");
@@ -900,6 +946,485 @@ static void check_disks_on_filesystem(void)
     EXPECT_CONTAINS(e_dir.msg, "' is not a regular file");
 }
 
+/* Parses xml, expecting success; prints the error when it fails. */
+static struct domain_def *parse_ok(const char *top, const char *os, const char *devices)
+{
+    char *xml = domain_with(top, os, devices);
+    struct cerr e = {0};
+    struct domain_def *def = parse(xml, NULL, &e);
+
+    if (def == NULL)
+        printf("# %s\n# %s\n", xml, e.msg);
+    free(xml);
+    return def;
+}
+
+/* parse(format(def)) equals def, and the XML holds each needle. */
+static bool round_trips(const struct domain_def *a, const char *const *needles, size_t n)
+{
+    char *xml = domain_def_format(a);
+    struct cerr e = {0};
+    struct domain_def *b = parse(xml, NULL, &e);
+    bool ok = b != NULL && defs_equal(a, b);
+
+    for (size_t i = 0; ok && i < n; i++)
+        ok = strstr(xml, needles[i]) != NULL;
+    if (!ok)
+        printf("# %s\n%s", e.msg, xml);
+    domain_def_free(b);
+    free(xml);
+    return ok;
+}
+
+static void direct_kernel_boot(void)
+{
+    static const char *const needles[] = {"<kernel>/srv/k/vmlinuz</kernel>",
+                                          "<initrd>/srv/k/initrd.img</initrd>",
+                                          "<cmdline>console=ttyS0 quiet &amp; x</cmdline>"};
+    struct domain_def *def =
+        parse_ok("",
+                 "<kernel>/srv/k/vmlinuz</kernel><initrd>/srv/k/initrd.img</initrd>"
+                 "<cmdline>console=ttyS0 quiet &amp; x</cmdline>",
+                 "");
+
+    EXPECT(def != NULL);
+    EXPECT_STR(def->kernel, "/srv/k/vmlinuz");
+    EXPECT_STR(def->initrd, "/srv/k/initrd.img");
+    EXPECT_STR(def->cmdline, "console=ttyS0 quiet & x");
+    EXPECT(round_trips(def, needles, 3));
+    domain_def_free(def);
+    EXPECT(refused_with("", "<kernel>vmlinuz</kernel>", "", CE_INVALID_XML,
+                        "os/kernel 'vmlinuz' is not an absolute path"));
+    EXPECT(refused_with("", "<initrd>/srv/i</initrd>", "", CE_INVALID_XML,
+                        "os/initrd needs os/kernel"));
+    EXPECT(refused_with("", "<kernel>/k</kernel><cmdline>a&#10;b</cmdline>", "", CE_INVALID_XML,
+                        "os/cmdline contains a control character"));
+    EXPECT(refused_with("", "<kernel>/k</kernel><kernel>/j</kernel>", "", CE_INVALID_XML,
+                        "more than one 'os/kernel'"));
+    EXPECT(refused_with("", "<kernel></kernel>", "", CE_INVALID_XML, "os/kernel is empty"));
+}
+
+static void boot_order(void)
+{
+    static const char *const needles[] = {"<boot dev=\"network\"/>", "<boot dev=\"hd\"/>"};
+    struct domain_def *def = parse_ok("", "<boot dev='network'/><boot dev='hd'/>", "");
+
+    EXPECT(def != NULL);
+    EXPECT(def->nboot_devs == 2 && def->boot_devs[0] == DOMAIN_BOOT_NETWORK &&
+           def->boot_devs[1] == DOMAIN_BOOT_HD);
+    EXPECT(round_trips(def, needles, 2));
+    domain_def_free(def);
+    /* libvirt's default: <boot dev='hd'/> when nothing says otherwise. */
+    def = parse_ok("", "", "");
+    EXPECT(def != NULL);
+    EXPECT(def->nboot_devs == 1 && def->boot_devs[0] == DOMAIN_BOOT_HD);
+    domain_def_free(def);
+    def = parse_ok("", "",
+                   QCOW2_DISK("vda", "/a.qcow2") "<disk><driver type='raw'/><source file='/b'/>"
+                                                 "<target dev='vdb'/><boot order='1'/></disk>"
+                                                 "<interface type='user'><boot order='2'/>"
+                                                 "</interface>");
+    EXPECT(def != NULL);
+    EXPECT(def->nboot_devs == 0 && def->disks[1].boot_order == 1 && def->nets[0].boot_order == 2);
+    EXPECT(round_trips(def, NULL, 0));
+    domain_def_free(def);
+    EXPECT(refused_with("", "<boot dev='hd'/>",
+                        "<disk><driver type='raw'/><source file='/b'/><target dev='vdb'/>"
+                        "<boot order='1'/></disk>",
+                        CE_INVALID_XML, "cannot be used together with <os><boot"));
+    EXPECT(refused_with("", "",
+                        "<disk><driver type='raw'/><source file='/b'/><target dev='vdb'/>"
+                        "<boot order='1'/></disk><interface type='user'><boot order='1'/>"
+                        "</interface>",
+                        CE_INVALID_XML, "boot order 1 is used by more than one device"));
+    EXPECT(refused_with("", "<boot dev='fd'/>", "", CE_UNSUPPORTED,
+                        "os/boot dev='fd' is not supported (only 'hd', 'cdrom', 'network')"));
+    EXPECT(refused_with("", "<boot dev='hd'/><boot dev='hd'/>", "", CE_INVALID_XML,
+                        "os/boot dev='hd' is given more than once"));
+    EXPECT(refused_with("", "",
+                        "<disk><driver type='raw'/><source file='/b'/><target dev='vdb'/>"
+                        "<boot order='0'/></disk>",
+                        CE_INVALID_XML, "out of range"));
+}
+
+static void cpu_modes(void)
+{
+    static const struct {
+        const char *xml;
+        enum cpu_mode mode;
+    } cases[] = {
+        {"<cpu mode='host-passthrough' check='none' migratable='on'/>", CPU_MODE_HOST_PASSTHROUGH},
+        {"<cpu mode='host-model'/>", CPU_MODE_HOST_MODEL},
+        {"<cpu mode='maximum'/>", CPU_MODE_MAXIMUM},
+        {"<cpu><topology sockets='1' cores='1' threads='1'/></cpu>", CPU_MODE_NONE},
+    };
+    static const char *const needles[] = {
+        "<cpu mode=\"custom\" check=\"full\">", "<model fallback=\"forbid\">Westmere</model>",
+        "<topology sockets=\"2\" dies=\"1\" cores=\"2\" threads=\"1\"/>",
+        "<vcpu current=\"1\">4</vcpu>"};
+    struct domain_def *def;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        def = parse_ok(cases[i].xml, "", "");
+        EXPECT(def != NULL);
+        EXPECT(def->cpu.mode == cases[i].mode);
+        EXPECT(round_trips(def, NULL, 0));
+        domain_def_free(def);
+    }
+    def = parse_ok("<vcpu current='1'>4</vcpu><cpu mode='custom' match='exact' check='full'>"
+                   "<model fallback='forbid'>Westmere</model><feature policy='require' "
+                   "name='aes'/><topology sockets='2' cores='2' threads='1'/></cpu>",
+                   "", "");
+    EXPECT(def != NULL);
+    EXPECT(def->cpu.mode == CPU_MODE_CUSTOM && def->cpu.check == CPU_CHECK_FULL &&
+           def->cpu.fallback == CPU_FALLBACK_FORBID && def->vcpus == 4 && def->vcpus_current == 1 &&
+           def->cpu.sockets == 2 && def->cpu.dies == 1);
+    EXPECT_STR(def->cpu.model, "Westmere");
+    EXPECT(round_trips(def, needles, 4));
+    domain_def_free(def);
+    EXPECT(refused_with("<cpu mode='custom'><model>Westmere,kvm=off</model></cpu>", "", "",
+                        CE_INVALID_XML, "cpu/model 'Westmere,kvm=off' is not a CPU model name"));
+    EXPECT(refused_with("<cpu><model>-machine</model></cpu>", "", "", CE_INVALID_XML,
+                        "is not a CPU model name"));
+    EXPECT(refused_with("<cpu mode='host'/>", "", "", CE_UNSUPPORTED,
+                        "cpu mode='host' is not supported (only 'host-passthrough', "
+                        "'host-model', 'maximum', 'custom')"));
+    EXPECT(refused_with("<vcpu>4</vcpu><cpu><topology sockets='1' cores='2' threads='1'/></cpu>",
+                        "", "", CE_INVALID_XML,
+                        "makes 2 vCPUs, but vcpu says 4: the product must equal the vcpu maximum"));
+    EXPECT(refused_with("<cpu><topology sockets='1' cores='1'/></cpu>", "", "", CE_INVALID_XML,
+                        "cpu/topology has no threads attribute"));
+    EXPECT(refused_with("<vcpu current='3'>2</vcpu>", "", "", CE_INVALID_XML,
+                        "vcpu current='3' is more than the maximum 2"));
+    EXPECT(refused_with("<vcpu current='0'>2</vcpu>", "", "", CE_INVALID_XML, "out of range"));
+}
+
+static void serial_console(void)
+{
+    static const char *const needles[] = {
+        "<serial type=\"pty\">", "<target type=\"isa-serial\" port=\"0\"/>",
+        "<log file=\"/var/log/vm1.log\" append=\"on\"/>", "<target type=\"serial\" port=\"0\"/>"};
+    struct domain_def *def = parse_ok("", "", "");
+
+    /* Neither: one serial port, as virt-install gives, and shown. */
+    EXPECT(def != NULL);
+    EXPECT(def->serial && !def->virtio_console && def->serial_log.file == NULL);
+    EXPECT(round_trips(def, needles, 1));
+    domain_def_free(def);
+    def = parse_ok("", "",
+                   "<console type='pty'><target type='serial' port='0'/>"
+                   "<log file='/var/log/vm1.log' append='on'/></console>");
+    EXPECT(def != NULL);
+    EXPECT(def->serial && !def->virtio_console && def->serial_log.append);
+    EXPECT_STR(def->serial_log.file, "/var/log/vm1.log");
+    EXPECT(round_trips(def, needles, 4));
+    domain_def_free(def);
+    def = parse_ok("", "",
+                   "<serial type='pty'><source path='/dev/pts/3'/><target port='0'/>"
+                   "<alias name='serial0'/></serial><console type='pty'><target type='virtio'/>"
+                   "<log file='/var/log/c.log'/></console>");
+    EXPECT(def != NULL);
+    EXPECT(def->serial && def->virtio_console && !def->console_log.append);
+    EXPECT_STR(def->console_log.file, "/var/log/c.log");
+    EXPECT(round_trips(def, NULL, 0));
+    domain_def_free(def);
+    def = parse_ok("", "", "<console type='pty'><target type='virtio'/></console>");
+    EXPECT(def != NULL);
+    EXPECT(!def->serial && def->virtio_console);
+    EXPECT(round_trips(def, NULL, 0));
+    domain_def_free(def);
+    EXPECT(refused_with("", "", "<serial type='file'><source path='/etc/shadow'/></serial>",
+                        CE_UNSUPPORTED, "devices/serial type='file' is not supported"));
+    EXPECT(refused_with("", "", "<serial type='pty'/><serial type='pty'/>", CE_UNSUPPORTED,
+                        "corral supports one serial port"));
+    EXPECT(refused_with("", "", "<serial type='pty'><target port='1'/></serial>", CE_INVALID_XML,
+                        "out of range"));
+    EXPECT(refused_with("", "", "<serial type='pty'><log file='rel.log'/></serial>", CE_INVALID_XML,
+                        "not an absolute path"));
+    EXPECT(refused_with("", "",
+                        "<serial type='pty'><log file='/a'/></serial><console type='pty'>"
+                        "<log file='/b'/></console>",
+                        CE_INVALID_XML, "name different <log> files"));
+    EXPECT(refused_with("", "", "<console type='pty'><target type='sclp'/></console>",
+                        CE_UNSUPPORTED, "type='sclp' is not supported"));
+}
+
+static void interfaces(void)
+{
+    static const char *const needles[] = {"<interface type=\"user\">",
+                                          "<mac address=\"52:54:00:ab:cd:ef\"/>",
+                                          "<model type=\"virtio\"/>",
+                                          "<portForward proto=\"tcp\">",
+                                          "<range start=\"2222\" to=\"22\"/>",
+                                          "<portForward proto=\"udp\" address=\"10.1.2.3\">",
+                                          "<range start=\"5000\" end=\"5001\"/>",
+                                          "<source bridge=\"br0\"/>",
+                                          "<target dev=\"tap7\"/>",
+                                          "<model type=\"e1000\"/>",
+                                          "<interface type=\"ethernet\">",
+                                          "<model type=\"rtl8139\"/>"};
+    struct domain_def *def =
+        parse_ok("", "",
+                 "<interface type='user'><mac address='52:54:00:AB:CD:EF'/><model type='virtio'/>"
+                 "<portForward proto='tcp'><range start='2222' to='22'/></portForward>"
+                 "<portForward proto='udp' address='10.1.2.3'><range start='5000' end='5001'/>"
+                 "</portForward><alias name='net0'/></interface>"
+                 "<interface type='bridge'><source bridge='br0'/><model type='e1000'/></interface>"
+                 "<interface type='ethernet'><target dev='tap7'/></interface>");
+
+    EXPECT(def != NULL);
+    EXPECT(def->nnets == 3 && def->nets[0].type == NET_TYPE_USER &&
+           def->nets[0].model == NET_MODEL_VIRTIO && def->nets[0].nforwards == 2 &&
+           def->nets[0].forwards[0].proto == NET_PROTO_TCP &&
+           def->nets[0].forwards[0].start == 2222 && def->nets[0].forwards[0].end == 2222 &&
+           def->nets[0].forwards[0].to == 22 && def->nets[0].forwards[0].address == NULL &&
+           def->nets[0].forwards[1].end == 5001 && def->nets[0].forwards[1].to == 5000 &&
+           def->nets[1].type == NET_TYPE_BRIDGE && def->nets[1].model == NET_MODEL_E1000 &&
+           def->nets[1].mac[0] == '\0' && def->nets[2].type == NET_TYPE_ETHERNET &&
+           def->nets[2].model == NET_MODEL_RTL8139);
+    EXPECT_STR(def->nets[0].mac, "52:54:00:ab:cd:ef");
+    EXPECT_STR(def->nets[1].bridge, "br0");
+    EXPECT_STR(def->nets[2].ifname, "tap7");
+    EXPECT(domain_def_tap_count(def) == 2);
+    EXPECT(round_trips(def, needles, sizeof(needles) / sizeof(needles[0])));
+    domain_def_free(def);
+}
+
+static void interface_errors_refused(void)
+{
+    static const struct {
+        const char *devices;
+        enum corral_err code;
+        const char *needle;
+    } cases[] = {
+        {"<interface type='direct'/>", CE_UNSUPPORTED,
+         "devices/interface type='direct' is not supported (only 'user', 'bridge', 'ethernet')"},
+        {"<interface/>", CE_INVALID_XML, "devices/interface has no type attribute"},
+        {"<interface type='user'><model type='ne2k_pci'/></interface>", CE_UNSUPPORTED,
+         "model type='ne2k_pci' is not supported (only 'virtio', 'e1000', 'rtl8139')"},
+        {"<interface type='user'><model/></interface>", CE_INVALID_XML,
+         "devices/interface/model has no type attribute"},
+        {"<interface type='user'><mac address='01:00:5e:00:00:01'/></interface>", CE_INVALID_XML,
+         "is a multicast address"},
+        {"<interface type='user'><mac address='52:54:00:00:00'/></interface>", CE_INVALID_XML,
+         "is not a MAC address"},
+        {"<interface type='user'><mac address='52-54-00-00-00-01'/></interface>", CE_INVALID_XML,
+         "is not a MAC address"},
+        {"<interface type='user'><mac address='52:54:00:00:00:01'/></interface>"
+         "<interface type='user'><mac address='52:54:00:00:00:01'/></interface>",
+         CE_INVALID_XML, "is used by more than one interface"},
+        {"<interface type='bridge'/>", CE_INVALID_XML, "has no <source bridge='...'/>"},
+        {"<interface type='bridge'><source bridge='averyveryverylongbr'/></interface>",
+         CE_INVALID_XML, "is not an interface name"},
+        {"<interface type='bridge'><source bridge='br0,fd=3'/></interface>", CE_INVALID_XML,
+         "is not an interface name"},
+        {"<interface type='bridge'><source bridge='../x'/></interface>", CE_INVALID_XML,
+         "is not an interface name"},
+        {"<interface type='ethernet'><target dev='-tap'/></interface>", CE_INVALID_XML,
+         "is not an interface name"},
+        {"<interface type='bridge'><source bridge='br0'/><portForward proto='tcp'>"
+         "<range start='1'/></portForward></interface>",
+         CE_UNSUPPORTED, "portForward is supported on type='user' only"},
+        {"<interface type='user'><portForward proto='sctp'><range start='1'/></portForward>"
+         "</interface>",
+         CE_UNSUPPORTED, "proto='sctp' is not supported"},
+        {"<interface type='user'><portForward><range start='1'/></portForward></interface>",
+         CE_INVALID_XML, "portForward has no proto attribute"},
+        {"<interface type='user'><portForward proto='tcp' address='::1'><range start='1'/>"
+         "</portForward></interface>",
+         CE_INVALID_XML, "is not an IPv4 address"},
+        {"<interface type='user'><portForward proto='tcp'/></interface>", CE_INVALID_XML,
+         "has no <range start=...>"},
+        {"<interface type='user'><portForward proto='tcp'><range start='5' end='4'/>"
+         "</portForward></interface>",
+         CE_INVALID_XML, "is not a valid range"},
+        {"<interface type='user'><portForward proto='tcp'><range start='65535' to='1' "
+         "end='65535'/><range start='70000'/></portForward></interface>",
+         CE_INVALID_XML, "out of range"},
+        {"<interface type='user'><portForward proto='tcp'><range start='1000' end='1100'/>"
+         "</portForward></interface>",
+         CE_UNSUPPORTED, "forwards 101 ports; corral forwards at most 64"},
+        {"<interface type='user'><portForward proto='tcp'><range start='1' exclude='yes'/>"
+         "</portForward></interface>",
+         CE_UNSUPPORTED, "exclude='yes' is not supported"},
+        {"<interface type='user'><filterref filter='clean-traffic'/></interface>", CE_UNSUPPORTED,
+         "devices/interface/filterref is not supported"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        EXPECT(refused_with("", "", cases[i].devices, cases[i].code, cases[i].needle));
+}
+
+static void macs_generated_and_stable(void)
+{
+    struct domain_def *def = parse_ok("", "",
+                                      "<interface type='user'/><interface type='user'>"
+                                      "<mac address='52:54:00:00:00:07'/></interface>"),
+                      *again;
+    struct cerr e = {0};
+    char *xml;
+    unsigned int b0;
+
+    EXPECT(def != NULL);
+    EXPECT(domain_def_apply_defaults(def, &e) == 0);
+    EXPECT(strncmp(def->nets[0].mac, "52:54:00:", 9) == 0 && strlen(def->nets[0].mac) == 17);
+    EXPECT(sscanf(def->nets[0].mac, "%x:", &b0) == 1 && (b0 & 1) == 0);
+    EXPECT_STR(def->nets[1].mac, "52:54:00:00:00:07");
+    xml = domain_def_format(def);
+    again = parse(xml, NULL, &e);
+    free(xml);
+    EXPECT(again != NULL);
+    EXPECT_STR(again->nets[0].mac, def->nets[0].mac);
+    domain_def_free(again);
+    domain_def_free(def);
+}
+
+static void vnc_graphics(void)
+{
+    static const char *const needles[] = {
+        "<graphics type=\"vnc\" port=\"5901\" autoport=\"no\" listen=\"0.0.0.0\"/>"};
+    struct domain_def *def =
+        parse_ok("", "",
+                 "<graphics type='vnc' port='-1' autoport='yes'><listen type='address'/>"
+                 "</graphics>");
+    struct cerr e = {0};
+
+    EXPECT(def != NULL);
+    EXPECT(def->graphics.type == GRAPHICS_VNC && def->graphics.listen == NULL);
+    EXPECT(domain_def_check_admin_only(def, &e) == 0);
+    EXPECT(round_trips(def, NULL, 0));
+    domain_def_free(def);
+    def = parse_ok("", "",
+                   "<graphics type='vnc' port='5901'><listen type='address' address='0.0.0.0'/>"
+                   "</graphics>");
+    EXPECT(def != NULL);
+    EXPECT_STR(def->graphics.listen, "0.0.0.0");
+    EXPECT(def->graphics.port == 5901);
+    EXPECT(round_trips(def, needles, 1));
+    EXPECT(domain_def_check_admin_only(def, &e) == -1);
+    EXPECT(e.code == CE_PERMISSION);
+    EXPECT_CONTAINS(e.msg, "a VNC server on the TCP address 0.0.0.0 (graphics listen=) is for "
+                           "root and the admin group only");
+    domain_def_free(def);
+    EXPECT(refused_with("", "", "<graphics type='vnc' listen='127.0.0.1'/>", CE_INVALID_XML,
+                        "needs a port='5900'-'65535'"));
+    EXPECT(refused_with("", "", "<graphics type='vnc' listen='127.0.0.1,x' port='5900'/>",
+                        CE_INVALID_XML, "is not an IPv4 address"));
+    EXPECT(refused_with("", "", "<graphics type='vnc' passwd='x'/>", CE_UNSUPPORTED,
+                        "passwd= is not supported"));
+    EXPECT(refused_with("", "", "<graphics type='vnc'/><graphics type='vnc'/>", CE_INVALID_XML,
+                        "more than one 'devices/graphics type='vnc''"));
+}
+
+static void admin_only_port_forward(void)
+{
+    struct domain_def *def = parse_ok("", "",
+                                      "<interface type='user'><portForward proto='tcp' "
+                                      "address='127.0.0.2'><range start='2222' to='22'/>"
+                                      "</portForward><portForward proto='tcp' "
+                                      "address='192.0.2.1'><range start='80'/></portForward>"
+                                      "</interface>");
+    struct cerr e = {0};
+
+    EXPECT(def != NULL);
+    EXPECT(domain_def_check_admin_only(def, &e) == -1);
+    EXPECT(e.code == CE_PERMISSION);
+    EXPECT_CONTAINS(e.msg, "forwarding a port from the host address 192.0.2.1");
+    def->nets[0].nforwards = 1;
+    free(def->nets[0].forwards[1].address);
+    def->nets[0].forwards[1].address = NULL;
+    EXPECT(domain_def_check_admin_only(def, &e) == 0);
+    domain_def_free(def);
+}
+
+static int check_kernel(const char *kernel, bool any_owner, uid_t owner, struct cerr *e)
+{
+    char *os = xasprintf("<kernel>%s</kernel>", kernel);
+    struct domain_def *def = parse_ok("", os, "");
+    int rc = def ? domain_def_check_boot_files(def, any_owner, owner, e) : -2;
+
+    free(os);
+    domain_def_free(def);
+    return rc;
+}
+
+static void boot_files_checked(void)
+{
+    char dir[] = "/tmp/corral-test-kernel-XXXXXX";
+    char *kernel, *slink, *linked;
+    struct cerr e_own = {0}, e_other = {0}, e_any = {0}, e_link = {0}, e_dir = {0}, e_hard = {0};
+    int rc_own, rc_other, rc_any, rc_link, rc_dir, rc_hard;
+    FILE *f;
+
+    EXPECT(mkdtemp(dir) != NULL);
+    kernel = xasprintf("%s/vmlinuz", dir);
+    slink = xasprintf("%s/link", dir);
+    linked = xasprintf("%s/hard", dir);
+    f = fopen(kernel, "w");
+    if (f != NULL)
+        fclose(f);
+    rc_own = check_kernel(kernel, false, geteuid(), &e_own);
+    rc_other = check_kernel(kernel, false, geteuid() + 1, &e_other);
+    rc_any = check_kernel(kernel, true, geteuid() + 1, &e_any);
+    rc_link = symlink(kernel, slink) == 0 ? check_kernel(slink, true, 0, &e_link) : -3;
+    rc_dir = check_kernel(dir, true, 0, &e_dir);
+    rc_hard = link(kernel, linked) == 0 ? check_kernel(kernel, true, 0, &e_hard) : -3;
+    unlink(linked);
+    unlink(slink);
+    unlink(kernel);
+    rmdir(dir);
+    free(kernel);
+    free(slink);
+    free(linked);
+    EXPECT(rc_own == 0);
+    EXPECT(rc_other == -1 && e_other.code == CE_PERMISSION);
+    EXPECT_CONTAINS(e_other.msg, "permission denied: os/kernel: '/tmp/corral-test-kernel-");
+    EXPECT_CONTAINS(e_other.msg, "is not a file owned by uid");
+    EXPECT(rc_any == 0);
+    EXPECT(rc_link == -1);
+    EXPECT_CONTAINS(e_link.msg, "os/kernel: '");
+    EXPECT_CONTAINS(e_link.msg, "symlink");
+    EXPECT(rc_dir == -1);
+    EXPECT_CONTAINS(e_dir.msg, "is not a regular file");
+    EXPECT(rc_hard == -1);
+    EXPECT_CONTAINS(e_hard.msg, "has 2 links");
+}
+
+static void everything_round_trips(void)
+{
+    static const char xml[] =
+        "<domain type='kvm'><name>full</name><memory unit='MiB'>512</memory>"
+        "<vcpu current='2'>4</vcpu>"
+        "<os><type arch='x86_64' machine='q35'>hvm</type><kernel>/k/vmlinuz</kernel>"
+        "<initrd>/k/initrd</initrd><cmdline>console=ttyS0 root=/dev/vda</cmdline></os>"
+        "<cpu mode='custom' check='partial'><model fallback='allow'>Skylake-Client-IBRS</model>"
+        "<topology sockets='1' dies='2' cores='2' threads='1'/></cpu>"
+        "<devices>" QCOW2_DISK(
+            "vda",
+            "/i/a.qcow2") "<disk><driver type='raw'/><source file='/i/b.raw'/><target dev='sdb'/>"
+                          "<boot order='2'/><readonly/></disk>"
+                          "<interface type='user'><mac address='52:54:00:01:02:03'/><model "
+                          "type='virtio'/>"
+                          "<boot order='1'/><portForward proto='tcp'><range start='8080' "
+                          "end='8081' to='80'/>"
+                          "</portForward></interface>"
+                          "<interface type='ethernet'><target dev='corraltap0'/></interface>"
+                          "<serial type='pty'><log file='/l/s.log' append='off'/></serial>"
+                          "<console type='pty'><target type='virtio'/><log file='/l/c.log' "
+                          "append='on'/>"
+                          "</console><graphics type='vnc'/></devices></domain>";
+    struct cerr e = {0};
+    char *warnings = NULL;
+    struct domain_def *def = parse(xml, &warnings, &e);
+
+    if (def == NULL)
+        printf("# %s\n", e.msg);
+    EXPECT(def != NULL);
+    EXPECT(warnings == NULL);
+    EXPECT(round_trips(def, NULL, 0));
+    domain_def_free(def);
+}
+
 static void free_accepts_null(void)
 {
     domain_def_free(NULL);
@@ -934,6 +1459,17 @@ int main(void)
     RUN(round_trip);
     RUN(round_trip_escapes_values);
     RUN(check_disks_on_filesystem);
+    RUN(direct_kernel_boot);
+    RUN(boot_order);
+    RUN(cpu_modes);
+    RUN(serial_console);
+    RUN(interfaces);
+    RUN(interface_errors_refused);
+    RUN(macs_generated_and_stable);
+    RUN(vnc_graphics);
+    RUN(admin_only_port_forward);
+    RUN(boot_files_checked);
+    RUN(everything_round_trips);
     RUN(free_accepts_null);
     return unit_done();
 }

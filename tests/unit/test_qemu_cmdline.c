@@ -1,0 +1,380 @@
+/* The QEMU command line built from a definition: each feature's arguments,
+ * and that no value from the definition can become an option of its own. */
+#include "supervisor/qemu_cmdline.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "common/fileutil.h"
+#include "tests/unit/unit.h"
+
+#define QMP "/run/corral/vm/vm1/qmp.sock"
+
+static struct domain_def *parse(const char *top, const char *os, const char *devices)
+{
+    char *xml = xasprintf("<domain type='qemu'><name>vm1</name><memory>65536</memory>%s"
+                          "<os>%s</os><devices>"
+                          "<disk><driver type='qcow2'/><source file='/i/a.qcow2'/>"
+                          "<target dev='vda'/></disk>%s</devices></domain>",
+                          top, os, devices);
+    struct cerr e = {0};
+    struct domain_def *def = domain_def_parse(xml, strlen(xml), NULL, &e);
+
+    if (def == NULL)
+        printf("# %s\n# %s\n", xml, e.msg);
+    free(xml);
+    return def;
+}
+
+/* Builds the argv and joins it with each argument on a line of its own
+ * (newline before and after), for strstr. */
+static char *build(const struct domain_def *def, const struct qemu_inputs *in, char **warning,
+                   struct cerr *e)
+{
+    struct argv_list a;
+    char *w = NULL, *out;
+    size_t len = 2, pos = 0;
+
+    if (qemu_build_argv(def, QEMU_MODE_VM, QMP, in, &a, &w, e) < 0)
+        return NULL;
+    for (size_t i = 0; i < a.n; i++)
+        len += strlen(a.v[i]) + 1;
+    out = xcalloc(1, len);
+    for (size_t i = 0; i < a.n; i++)
+        pos += (size_t)sprintf(out + pos, "\n%s", a.v[i]);
+    out[pos] = '\n';
+    argv_free(&a);
+    if (warning != NULL)
+        *warning = w;
+    else
+        free(w);
+    return out;
+}
+
+static char *build_xml(const char *top, const char *os, const char *devices,
+                       const struct qemu_inputs *in, char **warning)
+{
+    struct domain_def *def = parse(top, os, devices);
+    struct cerr e = {0};
+    char *out = def ? build(def, in, warning, &e) : NULL;
+
+    if (def != NULL && out == NULL)
+        printf("# %s\n", e.msg);
+    domain_def_free(def);
+    return out;
+}
+
+static void defaults_unchanged(void)
+{
+    char *w = (char *)"untouched";
+    char *out = build_xml("", "", "", NULL, &w);
+
+    EXPECT(out != NULL);
+    EXPECT(w == NULL);
+    EXPECT_CONTAINS(out, "\n-smp\n1\n");
+    EXPECT_CONTAINS(out, "\n-display\nnone\n");
+    EXPECT_CONTAINS(out, "\"id\":\"vda\",\"bootindex\":1}");
+    /* The default serial port, on nothing until the supervisor passes an
+     * fd. */
+    EXPECT_CONTAINS(out, "\n-chardev\nnull,id=charserial0\n-device\n"
+                         "isa-serial,chardev=charserial0,id=serial0");
+    EXPECT(strstr(out, "-cpu") == NULL && strstr(out, "-vnc") == NULL &&
+           strstr(out, "-netdev") == NULL && strstr(out, "-nographic") == NULL &&
+           strstr(out, "-kernel") == NULL);
+    free(out);
+}
+
+static void maintenance_has_no_devices(void)
+{
+    struct domain_def *def = parse("<cpu mode='maximum'/>", "<kernel>/k</kernel>",
+                                   "<interface type='bridge'><source bridge='br0'/></interface>"
+                                   "<graphics type='vnc'/>");
+    struct argv_list a;
+    struct cerr e = {0};
+    char *w = NULL, *line;
+
+    EXPECT(def != NULL);
+    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, NULL, &a, &w, &e) == 0);
+    line = argv_join(&a);
+    argv_free(&a);
+    domain_def_free(def);
+    EXPECT(strstr(line, "-cpu") == NULL && strstr(line, "-netdev") == NULL &&
+           strstr(line, "serial") == NULL && strstr(line, "-vnc") == NULL &&
+           strstr(line, "-kernel") == NULL && strstr(line, "'-machine' 'none'") != NULL);
+    free(line);
+}
+
+static void serial_and_console_fds(void)
+{
+    struct domain_def *def = parse("", "",
+                                   "<serial type='pty'/><console type='pty'>"
+                                   "<target type='virtio'/></console>");
+    struct qemu_inputs in;
+    struct cerr e = {0};
+    char *out;
+
+    EXPECT(def != NULL);
+    qemu_inputs_init(&in, def);
+    in.serial_fd = 7;
+    in.console_fd = 8;
+    out = build(def, &in, NULL, &e);
+    domain_def_free(def);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-chardev\nsocket,id=charserial0,fd=7\n-device\n"
+                         "isa-serial,chardev=charserial0,id=serial0\n");
+    EXPECT_CONTAINS(out, "\n-device\nvirtio-serial-pci,id=virtio-serial0\n-chardev\n"
+                         "socket,id=charconsole0,fd=8\n-device\n"
+                         "virtconsole,chardev=charconsole0,id=console0\n");
+    free(out);
+}
+
+static void direct_kernel_boot(void)
+{
+    char *out = build_xml("",
+                          "<kernel>/k/vmlinuz</kernel><initrd>/k/initrd,x</initrd>"
+                          "<cmdline>console=ttyS0 -S -device foo,bar=1</cmdline>",
+                          "", NULL, NULL);
+
+    EXPECT(out != NULL);
+    /* Whole arguments of their own: QEMU splits none of them at commas. */
+    EXPECT_CONTAINS(out, "\n-kernel\n/k/vmlinuz\n-initrd\n/k/initrd,x\n"
+                         "-append\nconsole=ttyS0 -S -device foo,bar=1\n");
+    free(out);
+}
+
+static void cpu_and_smp(void)
+{
+    struct domain_def *def = parse("<vcpu current='2'>4</vcpu><cpu mode='host-passthrough'>"
+                                   "<topology sockets='2' dies='1' cores='2' threads='1'/></cpu>",
+                                   "", "");
+    struct qemu_inputs in;
+    struct cerr e = {0};
+    char *w = NULL, *out;
+
+    EXPECT(def != NULL);
+    qemu_inputs_init(&in, def);
+    in.kvm = true;
+    out = build(def, &in, &w, &e);
+    EXPECT(out != NULL);
+    EXPECT(w == NULL);
+    EXPECT_CONTAINS(out, "\n-cpu\nhost\n-smp\n2,maxcpus=4,sockets=2,dies=1,cores=2,threads=1\n");
+    free(out);
+    in.kvm = false;
+    out = build(def, &in, &w, &e);
+    domain_def_free(def);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-cpu\nmax\n");
+    EXPECT_CONTAINS(w, "VM vm1: cpu mode='host-passthrough' needs KVM; under TCG it runs as "
+                       "-cpu max");
+    free(w);
+    free(out);
+    out = build_xml("<cpu mode='custom' check='full'><model>Westmere</model></cpu>", "", "", NULL,
+                    NULL);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-cpu\nWestmere,enforce\n");
+    free(out);
+    out = build_xml("<cpu mode='maximum'/>", "", "", NULL, NULL);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-cpu\nmax\n");
+    free(out);
+}
+
+static void boot_indexes(void)
+{
+    static const char nic_and_disk[] =
+        "<disk><driver type='raw'/><source file='/i/b'/><target dev='vdb'/>%s</disk>"
+        "<interface type='user'><mac address='52:54:00:00:00:01'/>%s</interface>";
+    char *devs = xasprintf(nic_and_disk, "", "");
+    char *out = build_xml("", "<boot dev='network'/><boot dev='hd'/>", devs, NULL, NULL);
+
+    free(devs);
+    EXPECT(out != NULL);
+    /* The position of each class goes to its first device. */
+    EXPECT_CONTAINS(out, "\"id\":\"vda\",\"bootindex\":2}");
+    EXPECT_CONTAINS(out, "\"id\":\"vdb\"}");
+    EXPECT_CONTAINS(out, "mac=52:54:00:00:00:01,bootindex=1\n");
+    free(out);
+    devs = xasprintf(nic_and_disk, "<boot order='1'/>", "<boot order='3'/>");
+    out = build_xml("", "", devs, NULL, NULL);
+    free(devs);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\"id\":\"vda\"}");
+    EXPECT_CONTAINS(out, "\"id\":\"vdb\",\"bootindex\":1}");
+    EXPECT_CONTAINS(out, "mac=52:54:00:00:00:01,bootindex=3\n");
+    free(out);
+}
+
+static void networks(void)
+{
+    struct domain_def *def = parse(
+        "", "",
+        "<interface type='user'><mac address='52:54:00:00:00:01'/><model type='virtio'/>"
+        "<portForward proto='tcp'><range start='2222' to='22'/></portForward>"
+        "<portForward proto='udp' address='127.0.0.2'><range start='5000' end='5001' to='53'/>"
+        "</portForward></interface>"
+        "<interface type='bridge'><source bridge='br0'/><model type='e1000'/>"
+        "<mac address='52:54:00:00:00:02'/></interface>"
+        "<interface type='ethernet'><target dev='tap9'/></interface>");
+    struct qemu_inputs in;
+    struct cerr e = {0};
+    int taps[2] = {11, 12};
+    char *out;
+
+    EXPECT(def != NULL);
+    qemu_inputs_init(&in, def);
+    in.tap_fds = taps;
+    in.ntap_fds = 2;
+    out = build(def, &in, NULL, &e);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-netdev\nuser,id=hostnet0,hostfwd=tcp:127.0.0.1:2222-:22,"
+                         "hostfwd=udp:127.0.0.2:5000-:53,hostfwd=udp:127.0.0.2:5001-:54\n"
+                         "-device\nvirtio-net-pci,netdev=hostnet0,id=net0,"
+                         "mac=52:54:00:00:00:01\n");
+    EXPECT_CONTAINS(out, "\n-netdev\ntap,id=hostnet1,fd=11\n-device\n"
+                         "e1000,netdev=hostnet1,id=net1,mac=52:54:00:00:00:02\n");
+    /* No MAC before apply_defaults: QEMU picks one. */
+    EXPECT_CONTAINS(out, "\n-netdev\ntap,id=hostnet2,fd=12\n-device\n"
+                         "rtl8139,netdev=hostnet2,id=net2\n");
+    free(out);
+    taps[1] = -1;
+    out = build(def, &in, NULL, &e);
+    EXPECT(out == NULL);
+    EXPECT_CONTAINS(e.msg, "VM vm1: interface 2 (ethernet tap9) has no tap");
+    in.ntap_fds = 1;
+    taps[1] = 12;
+    out = build(def, &in, NULL, &e);
+    EXPECT(out == NULL);
+    EXPECT_CONTAINS(e.msg, "has no tap");
+    out = build(def, NULL, NULL, &e);
+    domain_def_free(def);
+    EXPECT(out == NULL);
+    EXPECT_CONTAINS(e.msg, "VM vm1: interface 1 (bridge br0) has no tap");
+}
+
+static void vnc(void)
+{
+    struct domain_def *def = parse("", "", "<graphics type='vnc'/>");
+    struct qemu_inputs in;
+    struct cerr e = {0};
+    char *out;
+
+    EXPECT(def != NULL);
+    out = build(def, NULL, NULL, &e);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-device\nVGA,id=video0\n-vnc\nunix:/run/corral/vm/vm1/vnc.sock");
+    EXPECT_CONTAINS(out, "\n-display\nnone\n");
+    free(out);
+    qemu_inputs_init(&in, def);
+    in.vnc_socket = "/run/x,password=on/vnc.sock";
+    out = build(def, &in, NULL, &e);
+    domain_def_free(def);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-vnc\nunix:/run/x,,password=on/vnc.sock");
+    free(out);
+    out = build_xml("", "", "<graphics type='vnc' listen='127.0.0.1' port='5901'/>", NULL, NULL);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-vnc\n127.0.0.1:1");
+    free(out);
+}
+
+/* Values that never pass the parser, set behind its back: the builder
+ * refuses each rather than hand QEMU another option. */
+static void hostile_values_refused(void)
+{
+    static const char *const expect[] = {
+        "cpu/model",
+        "cpu/model",
+        "kernel",
+        "os/cmdline",
+        "initrd",
+        "interface mac",
+        "interface portForward",
+        "graphics listen",
+    };
+    struct cerr e = {0};
+
+    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+        struct domain_def *def =
+            parse("", "",
+                  "<interface type='user'><portForward proto='tcp'><range start='2'/>"
+                  "</portForward></interface><graphics type='vnc'/>");
+        char *out;
+
+        EXPECT(def != NULL);
+        def->cpu.mode = CPU_MODE_CUSTOM;
+        def->cpu.model = xstrdup("qemu64");
+        switch (i) {
+        case 0:
+            free(def->cpu.model);
+            def->cpu.model = xstrdup("qemu64,+vmx=on");
+            break;
+        case 1:
+            free(def->cpu.model);
+            def->cpu.model = xstrdup("-machine");
+            break;
+        case 2:
+            def->kernel = xstrdup("-S");
+            break;
+        case 3:
+            def->kernel = xstrdup("/k");
+            def->cmdline = xstrdup("quiet\n-device x");
+            break;
+        case 4:
+            def->kernel = xstrdup("/k");
+            def->initrd = xstrdup("/i\r");
+            break;
+        case 5:
+            snprintf(def->nets[0].mac, sizeof(def->nets[0].mac), "52:54:00:0,id=x");
+            break;
+        case 6:
+            def->nets[0].forwards[0].address = xstrdup("127.0.0.1:1-:22,hostfwd=tcp:");
+            break;
+        default:
+            def->graphics.listen = xstrdup("0.0.0.0:0,password=off");
+            def->graphics.port = 5900;
+            break;
+        }
+        out = build(def, NULL, NULL, &e);
+        domain_def_free(def);
+        if (out != NULL)
+            printf("# case %zu accepted:%s\n", i, out);
+        EXPECT(out == NULL);
+        EXPECT(e.code == CE_INVALID_XML);
+        EXPECT_CONTAINS(e.msg, expect[i]);
+        EXPECT_CONTAINS(e.msg, "holds characters QEMU would read as options");
+    }
+}
+
+/* What goes through opt_escape: commas doubled, so they stay in the
+ * value. */
+static void escaped_values(void)
+{
+    struct domain_def *def = parse("", "", "");
+    struct argv_list a;
+    struct cerr e = {0};
+    char *w = NULL, *line;
+
+    EXPECT(def != NULL);
+    EXPECT(qemu_build_argv(def, QEMU_MODE_VM, "/run/a,server=off/q.sock", NULL, &a, &w, &e) == 0);
+    line = argv_join(&a);
+    argv_free(&a);
+    domain_def_free(def);
+    EXPECT_CONTAINS(line, "'socket,id=corral-qmp,path=/run/a,,server=off/q.sock,server=on,"
+                          "wait=off'");
+    free(line);
+}
+
+int main(void)
+{
+    RUN(defaults_unchanged);
+    RUN(maintenance_has_no_devices);
+    RUN(serial_and_console_fds);
+    RUN(direct_kernel_boot);
+    RUN(cpu_and_smp);
+    RUN(boot_indexes);
+    RUN(networks);
+    RUN(vnc);
+    RUN(hostile_values_refused);
+    RUN(escaped_values);
+    return unit_done();
+}
