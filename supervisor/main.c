@@ -214,7 +214,7 @@ struct sup_options {
 };
 
 /* What parse_options returns when the supervisor is to run. */
-#define OPTIONS_RUN (-1)
+#define SUP_OPTIONS_RUN (-1)
 
 static void usage(FILE *f)
 {
@@ -286,7 +286,7 @@ static int parse_one(int c, const char *arg, struct sup_options *o, struct super
     }
 }
 
-/* Returns OPTIONS_RUN, or the exit status (0 after --help, 2 after the
+/* Returns SUP_OPTIONS_RUN, or the exit status (0 after --help, 2 after the
  * usage on stderr).  Nothing is logged: log_init comes after. */
 static int parse_options(int argc, char **argv, struct sup_options *o, struct supervisor *s)
 {
@@ -324,7 +324,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
         usage(stderr);
         return 2;
     }
-    return OPTIONS_RUN;
+    return SUP_OPTIONS_RUN;
 }
 
 /* The definition is the broker's, in a directory this VM's uid may not
@@ -421,7 +421,7 @@ int main(int argc, char **argv)
     struct cerr e;
     int rc = parse_options(argc, argv, &o, &s);
 
-    if (rc != OPTIONS_RUN)
+    if (rc != SUP_OPTIONS_RUN)
         return rc;
     log_init("corral-supervisor", o.lvl);
     if (!name_vm_valid(o.name, &e)) {
