@@ -1,8 +1,6 @@
 /* corrald: the corral broker.  See corrald(8). */
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
-#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -13,6 +11,7 @@
 #include <unistd.h>
 
 #include "broker/dispatch.h"
+#include "broker/options.h"
 #include "broker/policy.h"
 #include "broker/reaper.h"
 #include "broker/registry.h"
@@ -25,49 +24,13 @@
 #include "common/log.h"
 #include "proto/listen.h"
 
-#define DEFAULT_STATE_DIR "/var/lib/corral"
-#define DEFAULT_RUN_DIR "/run/corral"
-/* systemd's start limit of 5, over 60 s rather than its 10 s: re-adopting
- * a QEMU whose monitor is busy saving RAM takes longer than a service's
- * start. */
-#define DEFAULT_RESTART_LIMIT 5
-#define DEFAULT_RESTART_INTERVAL 60
-#define DEFAULT_ADOPT_TIMEOUT 10
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: corrald [--state-dir DIR] [--run-dir DIR] [--supervisor PATH] [OPTION]...\n"
-            "  --state-dir DIR    VM definitions, snapshot metadata, logs (default %s)\n"
-            "  --run-dir DIR      sockets and run records (default %s)\n"
-            "  --supervisor PATH  corral-supervisor binary (default: next to corrald, else %s)\n"
-            "  --uid-range A-B    the uids VMs run as, one each (needs root; default as root\n"
-            "                     %lu-%lu); refused when a subordinate id (/etc/subuid,\n"
-            "                     /etc/subgid), an account's uid or a group's gid is in it\n"
-            "  --no-isolation     run every VM as the broker's user instead (as root: as\n"
-            "                     root, so only root and the admin group may define VMs,\n"
-            "                     start them or run snapshot work on a shut-off one)\n"
-            "  --vm-user VM=USER  run VM as the local USER (not root, outside the range)\n"
-            "                     instead of a uid from the range; only a VM defined by and\n"
-            "                     for root or the admin group may have that name\n"
-            "  --admin-group GRP  members of GRP manage every VM, as root does\n"
-            "  --emulator PATH    a program VMs may run as QEMU (repeatable; replaces the\n"
-            "                     default, %s): an absolute path\n"
-            "                     without symlinks to a file only root can change.  Only\n"
-            "                     root and the admin group may name an emulator other\n"
-            "                     than the default in a definition\n"
-            "  --restart-limit N/SECS\n"
-            "                     more than N supervisor crashes of one VM within SECS\n"
-            "                     seconds leave it degraded (default %d/%d)\n"
-            "  --adopt-timeout SECS\n"
-            "                     how long a supervisor found after a broker restart has\n"
-            "                     to answer before it is replaced (default %d)\n"
-            "  --debug            verbose logging\n"
-            "Runs in the foreground and logs to stderr; see corrald(8).\n",
-            DEFAULT_STATE_DIR, DEFAULT_RUN_DIR, CORRAL_LIBEXECDIR "/corral-supervisor",
-            UIDRANGE_DEFAULT_MIN, UIDRANGE_DEFAULT_MAX, DOMAIN_DEFAULT_EMULATOR,
-            DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_INTERVAL, DEFAULT_ADOPT_TIMEOUT);
-}
+/* What main() sets up and cleanup() takes down, whatever step it got to. */
+struct run {
+    struct broker b;
+    struct broker_options o;
+    struct event *sigterm, *sigint;
+    char *sock_path;
+};
 
 /* Absolute, so that paths handed to supervisors and written into run
  * records do not depend on anybody's working directory. */
@@ -108,232 +71,192 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(b->base, NULL);
 }
 
-int main(int argc, char **argv)
+/* Whether VMs run under uids of their own; -1 (said) when asked of a
+ * broker that cannot give them. */
+static int settle_isolation(struct broker *b, const struct broker_options *o)
 {
-    static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'},
-        {"run-dir", required_argument, NULL, 'r'},
-        {"supervisor", required_argument, NULL, 'S'},
-        {"debug", no_argument, NULL, 'd'},
-        {"uid-range", required_argument, NULL, 'u'},
-        {"admin-group", required_argument, NULL, 'g'},
-        {"no-isolation", no_argument, NULL, 'N'},
-        {"vm-user", required_argument, NULL, 'V'},
-        {"restart-limit", required_argument, NULL, 'L'},
-        {"adopt-timeout", required_argument, NULL, 'T'},
-        {"emulator", required_argument, NULL, 'E'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *state_dir = DEFAULT_STATE_DIR, *run_dir = DEFAULT_RUN_DIR, *sup = NULL;
-    bool no_isolation = false;
-    struct broker b = {.restart_limit = DEFAULT_RESTART_LIMIT,
-                       .restart_interval = DEFAULT_RESTART_INTERVAL,
-                       .adopt_timeout = DEFAULT_ADOPT_TIMEOUT};
-    struct event *sigterm = NULL, *sigint = NULL;
-    const char **emulators = NULL;
-    size_t nemulators = 0;
-    char *sock_path = NULL;
-    struct cerr e;
-    int c, fd, rc = 1;
-
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            state_dir = optarg;
-            break;
-        case 'r':
-            run_dir = optarg;
-            break;
-        case 'S':
-            sup = optarg;
-            break;
-        case 'd':
-            b.debug = true;
-            break;
-        case 'g': {
-            struct group *gr = getgrnam(optarg);
-            if (gr == NULL) {
-                fprintf(stderr, "corrald: --admin-group: no group named %s\n", optarg);
-                return 2;
-            }
-            b.has_admin_group = true;
-            b.admin_gid = gr->gr_gid;
-            break;
-        }
-        case 'u': {
-            unsigned long lo, hi;
-            char tail;
-            if (sscanf(optarg, "%lu-%lu%c", &lo, &hi, &tail) != 2 || lo == 0 || hi < lo ||
-                hi > 4000000000UL) {
-                fprintf(stderr, "corrald: --uid-range wants START-END, such as 200000-265535\n");
-                return 2;
-            }
-            b.isolate = true;
-            b.uid_min = (uid_t)lo;
-            b.uid_max = (uid_t)hi;
-            break;
-        }
-        case 'N':
-            no_isolation = true;
-            break;
-        case 'V':
-            if (strchr(optarg, '=') == NULL) {
-                fprintf(stderr, "corrald: --vm-user wants VMNAME=USER\n");
-                return 2;
-            }
-            b.vm_users = xreallocarray(b.vm_users, b.nvm_users + 1, sizeof(*b.vm_users));
-            b.vm_users[b.nvm_users++] = optarg;
-            break;
-        case 'L': {
-            unsigned long n, secs;
-            char tail;
-            if (sscanf(optarg, "%lu/%lu%c", &n, &secs, &tail) != 2 || n > 1000000 || secs == 0 ||
-                secs > 86400) {
-                fprintf(stderr, "corrald: --restart-limit wants COUNT/SECONDS, such as 5/60\n");
-                return 2;
-            }
-            b.restart_limit = (unsigned)n;
-            b.restart_interval = (unsigned)secs;
-            break;
-        }
-        case 'T': {
-            unsigned long secs;
-            char tail;
-            if (sscanf(optarg, "%lu%c", &secs, &tail) != 1 || secs == 0 || secs > 3600) {
-                fprintf(stderr, "corrald: --adopt-timeout wants 1 to 3600 seconds\n");
-                return 2;
-            }
-            b.adopt_timeout = (unsigned)secs;
-            break;
-        }
-        case 'E':
-            emulators = xreallocarray(emulators, nemulators + 1, sizeof(*emulators));
-            emulators[nemulators++] = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return 2;
-    }
-    log_init("corrald", b.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-    if (b.isolate && geteuid() != 0) {
+    if (b->isolate && geteuid() != 0) {
         log_err("--uid-range needs root: only root can hand files and processes to other uids");
-        return 2;
+        return -1;
     }
     /* As root, every VM gets its own uid unless told otherwise: VMs of
      * different owners must stay apart by default. */
-    if (!b.isolate && !no_isolation && geteuid() == 0) {
-        b.isolate = true;
-        b.uid_min = UIDRANGE_DEFAULT_MIN;
-        b.uid_max = UIDRANGE_DEFAULT_MAX;
+    if (!b->isolate && !o->no_isolation && geteuid() == 0) {
+        b->isolate = true;
+        b->uid_min = UIDRANGE_DEFAULT_MIN;
+        b->uid_max = UIDRANGE_DEFAULT_MAX;
     }
-    if (no_isolation)
-        b.isolate = false;
-    b.policy = policy_new();
-    for (size_t i = 0; i < nemulators; i++) {
-        if (policy_allow_emulator(b.policy, emulators[i], false, &e) < 0) {
+    if (o->no_isolation)
+        b->isolate = false;
+    return 0;
+}
+
+/* The emulator allowlist, then the configuration as a whole. */
+static int check_config(struct broker *b, const struct broker_options *o)
+{
+    struct cerr e;
+
+    b->policy = policy_new();
+    for (size_t i = 0; i < o->nemulators; i++) {
+        if (policy_allow_emulator(b->policy, o->emulators[i], false, &e) < 0) {
             log_err("--emulator: %s", e.msg);
-            goto out;
+            return -1;
         }
     }
-    if (nemulators == 0 && policy_allow_emulator(b.policy, DOMAIN_DEFAULT_EMULATOR, true, &e) < 0) {
+    if (o->nemulators == 0 &&
+        policy_allow_emulator(b->policy, DOMAIN_DEFAULT_EMULATOR, true, &e) < 0) {
         log_err("%s; name the emulators VMs may run with --emulator", e.msg);
-        goto out;
+        return -1;
     }
-    if (policy_check_config(&b, &e) < 0) {
+    if (policy_check_config(b, &e) < 0) {
         log_err("%s", e.msg);
-        goto out;
+        return -1;
     }
+    return 0;
+}
+
+/* The state and run directories (created), and the supervisor binary. */
+static int prepare_dirs(struct broker *b, const struct broker_options *o)
+{
+    struct cerr e;
+
     signal(SIGPIPE, SIG_IGN);
     umask(022);
-    b.state_dir = absolute_dir(state_dir, 0755, &e);
-    b.run_dir = b.state_dir ? absolute_dir(run_dir, 0755, &e) : NULL;
-    if (b.run_dir == NULL) {
+    b->state_dir = absolute_dir(o->state_dir, 0755, &e);
+    b->run_dir = b->state_dir ? absolute_dir(o->run_dir, 0755, &e) : NULL;
+    if (b->run_dir == NULL) {
         log_err("%s", e.msg);
-        goto out;
+        return -1;
     }
-    if (b.isolate &&
-        (!path_reachable_by_others(b.state_dir, &e) || !path_reachable_by_others(b.run_dir, &e))) {
+    if (b->isolate && (!path_reachable_by_others(b->state_dir, &e) ||
+                       !path_reachable_by_others(b->run_dir, &e))) {
         log_err("%s; every VM runs under its own uid and must reach it: make the directories "
                 "above it searchable (chmod o+x), choose other directories, or run with "
                 "--no-isolation",
                 e.msg);
-        goto out;
+        return -1;
     }
-    b.supervisor_path = sup ? xstrdup(sup) : default_supervisor();
-    if (access(b.supervisor_path, X_OK) < 0) {
-        log_err("cannot execute the supervisor %s: %s", b.supervisor_path, strerror(errno));
-        goto out;
+    b->supervisor_path = o->supervisor ? xstrdup(o->supervisor) : default_supervisor();
+    if (access(b->supervisor_path, X_OK) < 0) {
+        log_err("cannot execute the supervisor %s: %s", b->supervisor_path, strerror(errno));
+        return -1;
     }
-    b.base = event_base_new();
-    if (b.base == NULL) {
+    return 0;
+}
+
+/* The event loop and the child reaper, then every VM definition. */
+static int load_vms(struct broker *b)
+{
+    struct cerr e;
+
+    b->base = event_base_new();
+    if (b->base == NULL) {
         log_err("cannot create the event loop");
-        goto out;
+        return -1;
     }
     /* Before any supervisor is spawned, so that the QEMU of every one that
      * dies comes to this process. */
-    if (reaper_init(&b, &e) < 0) {
+    if (reaper_init(b, &e) < 0) {
         log_err("%s", e.msg);
-        goto out;
+        return -1;
     }
-    sock_path = xasprintf("%s/corrald.sock", b.run_dir);
-    if (registry_load(&b, &e) < 0) {
+    if (registry_load(b, &e) < 0) {
         log_err("%s", e.msg);
-        goto out;
+        return -1;
     }
-    policy_report_vms(&b);
+    policy_report_vms(b);
+    return 0;
+}
+
+static int listen_socket(struct broker *b, const char *sock_path)
+{
+    struct cerr e;
+    int fd;
+
     /* Any local user may connect; what each may do is decided per request
      * from SO_PEERCRED (dispatch.c). */
     fd = unix_listen(sock_path, 0666, &e);
     if (fd < 0) {
         log_err("%s", e.msg);
-        goto out;
+        return -1;
     }
-    b.srv = dispatch_serve(&b, fd, &e);
-    if (b.srv == NULL) {
+    b->srv = dispatch_serve(b, fd, &e);
+    if (b->srv == NULL) {
         log_err("%s", e.msg);
-        goto out;
+        return -1;
     }
-    supervise_init(&b);
-    adopt_all(&b);
-    sigterm = evsignal_new(b.base, SIGTERM, on_signal, &b);
-    sigint = evsignal_new(b.base, SIGINT, on_signal, &b);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
-        evsignal_add(sigint, NULL) < 0) {
+    return 0;
+}
+
+static int install_signals(struct run *r)
+{
+    r->sigterm = evsignal_new(r->b.base, SIGTERM, on_signal, &r->b);
+    r->sigint = evsignal_new(r->b.base, SIGINT, on_signal, &r->b);
+    if (r->sigterm == NULL || r->sigint == NULL || evsignal_add(r->sigterm, NULL) < 0 ||
+        evsignal_add(r->sigint, NULL) < 0) {
         log_err("cannot install signal handlers");
-        goto out;
+        return -1;
     }
-    log_info("serving %s (state %s, supervisor %s)", sock_path, b.state_dir, b.supervisor_path);
-    event_base_dispatch(b.base);
+    return 0;
+}
+
+/* Safe after any step.  The socket is removed only after a clean run (rc
+ * 0): a broker that found another one serving it leaves it alone. */
+static void cleanup(struct run *r, int rc)
+{
+    struct broker *b = &r->b;
+
+    if (r->sigterm != NULL)
+        event_free(r->sigterm);
+    if (r->sigint != NULL)
+        event_free(r->sigint);
+    rpc_server_free(b->srv);
+    for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next)
+        spawn_release(vm);
+    reaper_free(b);
+    registry_free(b);
+    if (r->sock_path != NULL && rc == 0 && unlink(r->sock_path) < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", r->sock_path, strerror(errno));
+    free(r->sock_path);
+    free(b->state_dir);
+    free(b->run_dir);
+    free(b->supervisor_path);
+    free(b->vm_users);
+    options_free(&r->o);
+    policy_free(b->policy);
+    if (b->base != NULL)
+        event_base_free(b->base);
+}
+
+/* Each step logs why it failed.  Directories come after the configuration
+ * is judged, the loop and reaper before any VM is loaded, the socket before
+ * adoption starts. */
+int main(int argc, char **argv)
+{
+    struct run r = {.sigterm = NULL};
+    int rc = options_parse(argc, argv, &r.o, &r.b);
+
+    if (rc != OPTIONS_RUN)
+        goto out;
+    log_init("corrald", r.b.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    rc = 2;
+    if (settle_isolation(&r.b, &r.o) < 0)
+        goto out;
+    rc = 1;
+    if (check_config(&r.b, &r.o) < 0 || prepare_dirs(&r.b, &r.o) < 0 || load_vms(&r.b) < 0)
+        goto out;
+    r.sock_path = xasprintf("%s/corrald.sock", r.b.run_dir);
+    if (listen_socket(&r.b, r.sock_path) < 0)
+        goto out;
+    supervise_init(&r.b);
+    adopt_all(&r.b);
+    if (install_signals(&r) < 0)
+        goto out;
+    log_info("serving %s (state %s, supervisor %s)", r.sock_path, r.b.state_dir,
+             r.b.supervisor_path);
+    event_base_dispatch(r.b.base);
     rc = 0;
 out:
-    if (sigterm != NULL)
-        event_free(sigterm);
-    if (sigint != NULL)
-        event_free(sigint);
-    rpc_server_free(b.srv);
-    for (struct bvm *vm = b.vms; vm != NULL; vm = vm->next)
-        spawn_release(vm);
-    reaper_free(&b);
-    registry_free(&b);
-    if (sock_path != NULL && rc == 0 && unlink(sock_path) < 0 && errno != ENOENT)
-        log_warn("cannot remove %s: %s", sock_path, strerror(errno));
-    free(sock_path);
-    free(b.state_dir);
-    free(b.run_dir);
-    free(b.supervisor_path);
-    free(b.vm_users);
-    free(emulators);
-    policy_free(b.policy);
-    if (b.base != NULL)
-        event_base_free(b.base);
+    cleanup(&r, rc);
     return rc;
 }

@@ -197,6 +197,20 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
     return adopt > 0 ? vm_adopt(s->vm, adopt, e) : vm_start(s->vm, e);
 }
 
+/* The options that are not the supervisor's own state (status_fd and
+ * owner go straight into struct supervisor). */
+struct sup_options {
+    const char *name, *definition, *state_dir, *run_dir;
+    enum log_level lvl;
+    bool maintenance;
+    pid_t adopt;   /* > 0: re-attach to this QEMU instead of starting one */
+    uid_t run_uid; /* 0: keep the uid corrald started this process with */
+    gid_t run_gid, keep_gid;
+};
+
+/* What parse_options returns when the supervisor is to run. */
+#define SUP_OPTIONS_RUN (-1)
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -222,7 +236,54 @@ static struct domain_def *parse_definition(const char *xml, size_t len, const ch
     return def;
 }
 
-int main(int argc, char **argv)
+/* One option c with its argument: 0 when taken, -1 when refused. */
+static int parse_one(int c, const char *arg, struct sup_options *o, struct supervisor *s)
+{
+    switch (c) {
+    case 'n':
+        o->name = arg;
+        return 0;
+    case 'x':
+        o->definition = arg;
+        return 0;
+    case 's':
+        o->state_dir = arg;
+        return 0;
+    case 'r':
+        o->run_dir = arg;
+        return 0;
+    case 'f':
+        s->status_fd = atoi(arg);
+        return 0;
+    case 'd':
+        o->lvl = LOG_LVL_DEBUG;
+        return 0;
+    case 'm':
+        o->maintenance = true;
+        return 0;
+    case 'a':
+        o->adopt = (pid_t)strtol(arg, NULL, 10);
+        return o->adopt <= 0 ? -1 : 0;
+    case 'o':
+        s->ctx.owner = (uid_t)strtoul(arg, NULL, 10);
+        return 0;
+    case 'U':
+        o->run_uid = (uid_t)strtoul(arg, NULL, 10);
+        return 0;
+    case 'G':
+        o->run_gid = (gid_t)strtoul(arg, NULL, 10);
+        return 0;
+    case 'g':
+        o->keep_gid = (gid_t)strtoul(arg, NULL, 10);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Returns SUP_OPTIONS_RUN, or the exit status (0 after --help, 2 after the
+ * usage on stderr).  Nothing is logged: log_init comes after. */
+static int parse_options(int argc, char **argv, struct sup_options *o, struct supervisor *s)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -240,143 +301,131 @@ int main(int argc, char **argv)
         {"group", required_argument, NULL, 'g'},
         {NULL, 0, NULL, 0},
     };
-    struct supervisor s = {.status_fd = -1};
-    const char *name = NULL, *definition = NULL, *state_dir = NULL, *run_dir = NULL;
-    char *xml;
-    size_t xml_len = 0;
-    enum log_level lvl = LOG_LVL_INFO;
-    bool maintenance = false;
-    pid_t adopt = 0;
-    uid_t run_uid = 0;
-    gid_t run_gid = 0, keep_gid = 0;
-    struct event *sigterm, *sigint;
-    struct domain_def *def;
-    struct cerr e;
     int c;
 
+    *o = (struct sup_options){.lvl = LOG_LVL_INFO};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            name = optarg;
-            break;
-        case 'x':
-            definition = optarg;
-            break;
-        case 's':
-            state_dir = optarg;
-            break;
-        case 'r':
-            run_dir = optarg;
-            break;
-        case 'f':
-            s.status_fd = atoi(optarg);
-            break;
-        case 'd':
-            lvl = LOG_LVL_DEBUG;
-            break;
-        case 'm':
-            maintenance = true;
-            break;
-        case 'a':
-            adopt = (pid_t)strtol(optarg, NULL, 10);
-            if (adopt <= 0) {
-                usage(stderr);
-                return 2;
-            }
-            break;
-        case 'o':
-            s.ctx.owner = (uid_t)strtoul(optarg, NULL, 10);
-            break;
-        case 'U':
-            run_uid = (uid_t)strtoul(optarg, NULL, 10);
-            break;
-        case 'G':
-            run_gid = (gid_t)strtoul(optarg, NULL, 10);
-            break;
-        case 'g':
-            keep_gid = (gid_t)strtoul(optarg, NULL, 10);
-            break;
-        case 'h':
+        if (c == 'h') {
             usage(stdout);
             return 0;
-        default:
+        }
+        if (parse_one(c, optarg, o, s) < 0) {
             usage(stderr);
             return 2;
         }
     }
-    if (name == NULL || definition == NULL || state_dir == NULL || run_dir == NULL ||
-        optind != argc || (maintenance && adopt > 0)) {
+    if (o->name == NULL || o->definition == NULL || o->state_dir == NULL || o->run_dir == NULL ||
+        optind != argc || (o->maintenance && o->adopt > 0)) {
         usage(stderr);
         return 2;
     }
-    log_init("corral-supervisor", lvl);
-    if (!name_vm_valid(name, &e)) {
+    return SUP_OPTIONS_RUN;
+}
+
+/* The definition is the broker's, in a directory this VM's uid may not
+ * read: its text is read while still root, parsed after the drop.  NULL
+ * (logged) with *rc the exit status on failure. */
+static struct domain_def *load_sandboxed(const struct sup_options *o, int status_fd, int *rc)
+{
+    struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
+    int keep[1] = {status_fd};
+    struct domain_def *def;
+    size_t xml_len = 0;
+    struct cerr e;
+    char *xml;
+
+    *rc = 1;
+    xml = file_read_untrusted(AT_FDCWD, o->definition, XML_UNTRUSTED_MAX, &xml_len, &e);
+    if (xml == NULL) {
+        log_err("VM %s: cannot read its definition: %s", o->name, e.msg);
+        return NULL;
+    }
+    if (sandbox_close_fds(keep, status_fd >= 0 ? 1 : 0, &e) < 0 || sandbox_clear_env(&e) < 0 ||
+        sandbox_set_rlimits(&limits, &e) < 0 ||
+        (o->run_uid != 0 && sandbox_drop_privileges(o->run_uid, o->run_gid, o->keep_gid, &e) < 0) ||
+        sandbox_no_new_privs(&e) < 0) {
+        log_err("VM %s: cannot prepare the sandbox: %s", o->name, e.msg);
+        free(xml);
+        return NULL;
+    }
+    /* QEMU must not inherit the status pipe: the broker waits for its EOF. */
+    if (status_fd >= 0 && fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        log_err("VM %s: bad --status-fd %d: %s", o->name, status_fd, strerror(errno));
+        free(xml);
+        *rc = 2;
+        return NULL;
+    }
+    def = parse_definition(xml, xml_len, o->definition, o->name, &e);
+    free(xml);
+    if (def == NULL)
+        log_err("VM %s: %s", o->name, e.msg);
+    return def;
+}
+
+/* Starts (or adopts) the VM of def, which it takes, and serves until the
+ * VM is gone or a signal comes.  Returns the exit status. */
+static int run(struct supervisor *s, const struct sup_options *o, struct domain_def *def)
+{
+    struct event *sigterm = NULL, *sigint = NULL;
+    struct cerr e;
+
+    s->base = event_base_new();
+    if (s->base == NULL) {
+        log_err("VM %s: cannot create the event loop", o->name);
+        domain_def_free(def);
+        return 1;
+    }
+    struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, s};
+    s->vm = vm_new(s->base, def, o->state_dir, o->run_dir, o->maintenance, &hooks);
+    s->control_path = xasprintf("%s/control.sock", o->run_dir);
+    if (setup(s, o->state_dir, o->run_dir, o->adopt, &e) < 0) {
+        log_err("VM %s: %s", o->name, e.msg);
+        report_status(s, &e);
+        s->exit_code = 1;
+        goto out;
+    }
+    sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
+    sigint = evsignal_new(s->base, SIGINT, on_signal, s);
+    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
+        evsignal_add(sigint, NULL) < 0) {
+        log_err("VM %s: cannot install signal handlers", o->name);
+        s->exit_code = 1;
+        goto out;
+    }
+    event_base_dispatch(s->base);
+out:
+    if (sigterm != NULL)
+        event_free(sigterm);
+    if (sigint != NULL)
+        event_free(sigint);
+    rpc_server_free(s->ctl);
+    snapops_free(s->snapops);
+    vm_free(s->vm);
+    if (unlink(s->control_path) < 0 && errno != ENOENT)
+        log_warn("VM %s: cannot remove %s: %s", o->name, s->control_path, strerror(errno));
+    free(s->control_path);
+    event_base_free(s->base);
+    return s->exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    struct supervisor s = {.status_fd = -1};
+    struct domain_def *def;
+    struct sup_options o;
+    struct cerr e;
+    int rc = parse_options(argc, argv, &o, &s);
+
+    if (rc != SUP_OPTIONS_RUN)
+        return rc;
+    log_init("corral-supervisor", o.lvl);
+    if (!name_vm_valid(o.name, &e)) {
         log_err("%s", e.msg);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    /* The definition is the broker's, in a directory this VM's uid may not
-     * read: its text is read while still root, parsed after the drop. */
-    xml = file_read_untrusted(AT_FDCWD, definition, XML_UNTRUSTED_MAX, &xml_len, &e);
-    if (xml == NULL) {
-        log_err("VM %s: cannot read its definition: %s", name, e.msg);
-        return 1;
-    }
-    struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
-    int keep[1] = {s.status_fd};
-    if (sandbox_close_fds(keep, s.status_fd >= 0 ? 1 : 0, &e) < 0 || sandbox_clear_env(&e) < 0 ||
-        sandbox_set_rlimits(&limits, &e) < 0 ||
-        (run_uid != 0 && sandbox_drop_privileges(run_uid, run_gid, keep_gid, &e) < 0) ||
-        sandbox_no_new_privs(&e) < 0) {
-        log_err("VM %s: cannot prepare the sandbox: %s", name, e.msg);
-        free(xml);
-        return 1;
-    }
-    /* QEMU must not inherit the status pipe: the broker waits for its EOF. */
-    if (s.status_fd >= 0 && fcntl(s.status_fd, F_SETFD, FD_CLOEXEC) < 0) {
-        log_err("VM %s: bad --status-fd %d: %s", name, s.status_fd, strerror(errno));
-        free(xml);
-        return 2;
-    }
-    def = parse_definition(xml, xml_len, definition, name, &e);
-    free(xml);
-    if (def == NULL) {
-        log_err("VM %s: %s", name, e.msg);
-        return 1;
-    }
-    s.base = event_base_new();
-    if (s.base == NULL) {
-        log_err("VM %s: cannot create the event loop", name);
-        domain_def_free(def);
-        return 1;
-    }
-    struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, &s};
-    s.vm = vm_new(s.base, def, state_dir, run_dir, maintenance, &hooks);
-    s.control_path = xasprintf("%s/control.sock", run_dir);
-    if (setup(&s, state_dir, run_dir, adopt, &e) < 0) {
-        log_err("VM %s: %s", name, e.msg);
-        report_status(&s, &e);
-        s.exit_code = 1;
-        goto out;
-    }
-    sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
-    sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
-    if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
-        evsignal_add(sigint, NULL) < 0) {
-        log_err("VM %s: cannot install signal handlers", name);
-        s.exit_code = 1;
-        goto out;
-    }
-    event_base_dispatch(s.base);
-    event_free(sigterm);
-    event_free(sigint);
-out:
-    rpc_server_free(s.ctl);
-    snapops_free(s.snapops);
-    vm_free(s.vm);
-    if (unlink(s.control_path) < 0 && errno != ENOENT)
-        log_warn("VM %s: cannot remove %s: %s", name, s.control_path, strerror(errno));
-    free(s.control_path);
-    event_base_free(s.base);
-    return s.exit_code;
+    def = load_sandboxed(&o, s.status_fd, &rc);
+    if (def == NULL)
+        return rc;
+    return run(&s, &o, def);
 }
