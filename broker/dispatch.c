@@ -113,6 +113,10 @@ static int check_user_disks(uid_t caller, uid_t owner, const char *xml, struct c
         }
         close(c.fd);
     }
+    if (domain_def_check_boot_files(def, false, caller, e) < 0) {
+        domain_def_free(def);
+        return -1;
+    }
     domain_def_free(def);
     return 0;
 }

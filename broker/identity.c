@@ -469,8 +469,57 @@ int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e)
     return 0;
 }
 
+/* The kernel and initrd are read, never written, and may serve many VMs:
+ * they are not handed over like disks.  QEMU, as the VM's uid, opens them by
+ * path, so they must be readable by others (as /boot's files and a build's
+ * output are); what it opens can only ever be what any uid could read. */
+static int check_boot_readable(const struct bvm *vm, const char *what, const char *path,
+                               struct cerr *e)
+{
+    char *dir = xstrdup(path);
+    struct stat st;
+    struct cerr why;
+    int fd = safe_open_path(path, &st, &why);
+    bool ok = fd >= 0;
+
+    if (fd >= 0)
+        close(fd);
+    *strrchr(dir, '/') = '\0';
+    if (ok && (st.st_mode & S_IROTH) == 0) {
+        cerr_set(&why, CE_SYSTEM, "it is not readable by others (chmod o+r)");
+        ok = false;
+    } else if (ok)
+        ok = path_reachable_by_others(dir[0] ? dir : "/", &why);
+    free(dir);
+    if (!ok)
+        cerr_set(e, CE_SYSTEM, "VM %s: os/%s %s cannot be read by the VM's uid %ld: %s",
+                 vm->def->name, what, path, (long)vm->uid, why.msg);
+    return ok ? 0 : -1;
+}
+
+static int check_boot_files(const struct bvm *vm, struct cerr *e)
+{
+    struct cerr why;
+
+    /* At define the definer owned them; the owner may have changed since. */
+    if (domain_def_check_boot_files(vm->def, policy_is_admin(vm->b, vm->owner), vm->owner, &why) <
+        0) {
+        cerr_set(e, why.code, "VM %s: %s", vm->def->name, why.msg);
+        return -1;
+    }
+    if (!vm->has_identity)
+        return 0;
+    if (vm->def->kernel != NULL && check_boot_readable(vm, "kernel", vm->def->kernel, e) < 0)
+        return -1;
+    if (vm->def->initrd != NULL && check_boot_readable(vm, "initrd", vm->def->initrd, e) < 0)
+        return -1;
+    return 0;
+}
+
 int identity_prepare(struct bvm *vm, struct cerr *e)
 {
+    if (check_boot_files(vm, e) < 0)
+        return -1;
     if (!vm->has_identity)
         return 0;
     return hand_over(vm, e);

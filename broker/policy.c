@@ -346,6 +346,10 @@ int policy_check_define(const struct broker *b, uid_t caller, uid_t owner, const
     }
     if (check_emulator_listed(b, def->name, def->emulator, e) < 0)
         goto out;
+    /* A TCP listener (VNC, a port forward off loopback) reaches beyond the
+     * host: the host's choice, not a user's. */
+    if (!admin && domain_def_check_admin_only(def, e) < 0)
+        goto out;
     /* A bound VM runs as that user: whoever defines it gets that user's
      * uid. */
     user = bound_user(b, def->name);

@@ -367,7 +367,9 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t
             goto fail;
         }
     }
-    if (domain_def_check_disks(def, e) < 0)
+    /* Generated MACs are stored with the definition: a guest keeps its
+     * addresses across restarts. */
+    if (domain_def_check_disks(def, e) < 0 || domain_def_apply_defaults(def, e) < 0)
         goto fail;
     /* Built under a dot-name that no VM can have, then renamed: a crash
      * leaves either nothing or the whole definition. */

@@ -109,7 +109,7 @@ int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a)
 }
 
 /* dominfo's key/value lines, in order. */
-enum info_type { INFO_STR, INFO_INT, INFO_KIB };
+enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU };
 
 static const struct info_field {
     const char *label, *key;
@@ -123,6 +123,7 @@ static const struct info_field {
     {"Max memory", "memory_kib", INFO_KIB},
     {"Used memory", "current_memory_kib", INFO_KIB},
     {"CPU(s)", "vcpus", INFO_INT},
+    {"CPU model", "cpu", INFO_CPU},
     {"Machine", "machine", INFO_STR},
     {"Emulator", "emulator", INFO_STR},
     {"Supervisor PID", "supervisor_pid", INFO_INT},
@@ -149,6 +150,15 @@ static int read_info_field(const cJSON *r, const struct info_field *f, struct in
     v->value = NULL;
     if (f->type == INFO_STR)
         return ctl_reply_str(r, f->key, false, &v->value);
+    if (f->type == INFO_CPU) {
+        /* A custom model by its name, anything else by its mode. */
+        const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(r, f->key);
+        if (cpu == NULL)
+            return 0;
+        if (!cJSON_IsObject(cpu) || ctl_reply_str(cpu, "model", false, &v->value) < 0)
+            return -1;
+        return v->value != NULL ? 0 : ctl_reply_str(cpu, "mode", true, &v->value);
+    }
     if (ctl_reply_int(r, f->key, false, &n) < 0)
         return -1;
     if (n >= 0) {
