@@ -114,17 +114,25 @@ static void on_state(struct vm *vm, void *arg)
     (void)arg;
 }
 
+/* The pid of the VM's fake-qemu while it runs, else 0. */
+static pid_t qemu_pid_of(const struct vm *vm)
+{
+    cJSON *info = vm_info_json(vm);
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
+    pid_t p = cJSON_IsNumber(pid) ? (pid_t)pid->valuedouble : 0;
+
+    cJSON_Delete(info);
+    return p;
+}
+
 static void on_started(struct vm *vm, const struct cerr *e, void *arg)
 {
     struct fx *f = arg;
-    cJSON *info = vm_info_json(vm);
-    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(info, "qemu_pid");
 
     f->started = true;
     snprintf(f->start_error, sizeof(f->start_error), "%s", e ? e->msg : "");
-    if (cJSON_IsNumber(pid))
-        f->qemu_pid = (pid_t)pid->valuedouble;
-    cJSON_Delete(info);
+    if (qemu_pid_of(vm) > 0)
+        f->qemu_pid = qemu_pid_of(vm);
 }
 
 static void on_gone(struct vm *vm, void *arg)
@@ -240,13 +248,17 @@ static void teardown(struct fx *f)
 {
     struct cerr e;
 
+    if (f->vm != NULL && qemu_pid_of(f->vm) > 0)
+        f->qemu_pid = qemu_pid_of(f->vm);
     if (f->vm != NULL && vm_is_active(f->vm)) {
         vm_destroy(f->vm, destroyed, NULL);
         if (!wait_flag(&f->gone))
             printf("# QEMU did not go\n");
     }
-    if (f->qemu_pid > 0) {
-        /* An adopted QEMU is nobody's child but ours to reap. */
+    /* fake-qemu is this process's child also when a restarted supervisor
+     * adopted it (nobody reaps it then) or it never finished starting; one
+     * reaped already is not ours any more and is left alone. */
+    if (f->qemu_pid > 0 && waitpid(f->qemu_pid, NULL, WNOHANG) == 0) {
         kill(f->qemu_pid, SIGKILL);
         waitpid(f->qemu_pid, NULL, 0);
     }
@@ -353,11 +365,17 @@ static cJSON *snap_params(const char *snap)
 
 static struct answer *create_snap(struct fx *f, const char *snap)
 {
-    struct answer *a = call(f, snapcreate_run, snap_params(snap));
+    return call(f, snapcreate_run, snap_params(snap));
+}
+
+/* Creates snap, which is expected to work. */
+static bool created(struct fx *f, const char *snap)
+{
+    struct answer *a = create_snap(f, snap);
 
     if (a->failed)
         printf("# creating %s: %s\n", snap, a->e.msg);
-    return a;
+    return !a->failed;
 }
 
 static struct answer *delete_snap(struct fx *f, const char *snap)
@@ -604,7 +622,7 @@ static void missing_body(struct fx *f)
 {
     struct answer *a;
 
-    EXPECT(!create_snap(f, "s1")->failed && !create_snap(f, "s2")->failed);
+    EXPECT(created(f, "s1") && created(f, "s2"));
     EXPECT(drop_tag(f, "s1", "drive-vdb") && drop_tag(f, "s2", "drive-vdb"));
     EXPECT_STR(tags_on(f, "drive-vdb"), "");
 
@@ -661,7 +679,7 @@ static void job_fails_body(struct fx *f)
 {
     struct answer *a;
 
-    EXPECT(!create_snap(f, "s1")->failed);
+    EXPECT(created(f, "s1"));
     a = delete_snap(f, "s1");
     EXPECT(a->failed);
     EXPECT(a->e.code == CE_JOB_FAILED);
@@ -703,7 +721,7 @@ static void monitor_lost_body(struct fx *f)
     struct answer *a;
     int recoveries;
 
-    EXPECT(!create_snap(f, "s1")->failed);
+    EXPECT(created(f, "s1"));
     recoveries = f->recoveries;
     a = delete_snap(f, "s1");
     EXPECT(a->failed);
@@ -752,7 +770,7 @@ static void noise_body(struct fx *f)
 {
     struct answer *a;
 
-    EXPECT(!create_snap(f, "s1")->failed && !create_snap(f, "s2")->failed);
+    EXPECT(created(f, "s1") && created(f, "s2"));
     a = delete_snap(f, "s1");
     EXPECT(!a->failed);
     EXPECT_STR(text_of(a->result, "deleted"), "[\"s1\"]");
@@ -774,7 +792,7 @@ static void bad_jobs_body(struct fx *f)
 {
     struct answer *a;
 
-    EXPECT(!create_snap(f, "s1")->failed);
+    EXPECT(created(f, "s1"));
     a = delete_snap(f, "s1");
     EXPECT(a->failed);
     EXPECT(a->e.code == CE_JOB_FAILED);
@@ -805,6 +823,34 @@ static void bad_jobs_body(struct fx *f)
 static void test_garbage_query_jobs(void)
 {
     WITH_FAKE("badjobs", bad_jobs_body);
+}
+
+static void bad_list_body(struct fx *f)
+{
+    struct answer *a;
+
+    EXPECT(created(f, "s1"));
+    a = create_snap(f, "s2");
+    EXPECT(a->failed);
+    EXPECT(a->e.code == CE_QEMU_FAILED);
+    EXPECT_CONTAINS(a->e.msg, "'image.snapshots' is not an array");
+    /* Refused before anything reached QEMU: nothing to settle or report. */
+    EXPECT(a->intent == NULL && !pending_exists(f));
+    EXPECT(!meta_exists(f, "s2"));
+    EXPECT_STR(tree_on_disk(f), "s1<*");
+    EXPECT(reports(f) == 0);
+    EXPECT(count_events(f, "snapshot.created") == 1);
+    /* The operation is over: the next one meets the same reply, not "busy". */
+    a = delete_snap(f, "s1");
+    EXPECT(a->failed);
+    EXPECT(a->e.code == CE_QEMU_FAILED);
+    EXPECT(meta_exists(f, "s1"));
+    EXPECT(vm_get_state(f->vm) == VM_RUNNING);
+}
+
+static void test_garbage_snapshot_list(void)
+{
+    WITH_FAKE("badlist", bad_list_body);
 }
 
 /* fake-qemu in the source tree: from the working directory (the repo's
@@ -854,6 +900,7 @@ int main(void)
     RUN(test_monitor_lost_mid_delete);
     RUN(test_garbage_noise);
     RUN(test_garbage_query_jobs);
+    RUN(test_garbage_snapshot_list);
     for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
         answer_clear(&answers[i]);
     event_free(tick);
