@@ -1,10 +1,12 @@
-/* The snapshot operations (create, delete, check, list) of a running VM
- * against the scripted QMP peer tests/integration/fake-qemu, started as the
- * domain's <emulator> by vm_start exactly as the supervisor starts QEMU; its
- * mode comes from the guest name.  Each case asserts what a user sees: the
- * answer or error, the metadata files a restarted supervisor would load,
- * the inconsistency reports sent to subscribers, pending.json, and which
- * disks hold which tags (asked through the raw QMP passthrough). */
+/* The snapshot operations (create, delete, revert, check, list, info) of a
+ * running VM against the scripted QMP peer tests/integration/fake-qemu,
+ * started as the domain's <emulator> by vm_start exactly as the supervisor
+ * starts QEMU; its mode comes from the guest name.  Each case asserts what
+ * a user sees: the answer or error, the metadata files a restarted
+ * supervisor would load, the inconsistency reports sent to subscribers,
+ * pending.json, and which disks hold which tags (asked through the raw QMP
+ * passthrough).  fake-qemu has no snapshot-load: a revert is refused by
+ * QEMU or, with a disk lacking the tag, by corral. */
 #include "supervisor/snapshot_ops.h"
 
 #include <event2/event.h>
@@ -28,6 +30,7 @@
 #include "supervisor/snapshot_delete.h"
 #include "supervisor/snapshot_query.h"
 #include "supervisor/snapshot_recover.h"
+#include "supervisor/snapshot_revert.h"
 #include "supervisor/snapshot_tree.h"
 #include "supervisor/snapshot_tree_load.h"
 #include "tests/unit/unit.h"
@@ -675,6 +678,43 @@ static void test_delete_missing_on_one_disk(void)
     WITH_FAKE("plain", missing_body);
 }
 
+static void revert_body(struct fx *f)
+{
+    struct answer *a;
+
+    EXPECT(created(f, "s1") && created(f, "s2"));
+    a = call(f, snapquery_info, snap_params("s1"));
+    EXPECT(!a->failed);
+    EXPECT(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a->result, "vm_state_size")) == 1);
+    EXPECT_STR(text_of(a->result, "children"), "[\"s2\"]");
+
+    /* fake-qemu has no snapshot-load: QEMU refuses, nothing changes. */
+    a = call(f, snaprevert_run, snap_params("s1"));
+    EXPECT(a->failed);
+    EXPECT(a->e.code == CE_JOB_FAILED);
+    EXPECT_CONTAINS(
+        a->e.msg, "VM plain-vm: revert to s1 failed (fake: no snapshot-load); nothing was changed");
+    EXPECT(a->intent == NULL && !pending_exists(f));
+    EXPECT_STR(tree_on_disk(f), "s1< s2<s1*");
+    EXPECT(vm_get_state(f->vm) == VM_RUNNING);
+
+    /* A disk without the tag: refused before QEMU is asked. */
+    EXPECT(drop_tag(f, "s1", "drive-vdb"));
+    a = call(f, snaprevert_run, snap_params("s1"));
+    EXPECT(a->failed);
+    EXPECT(a->e.code == CE_OPERATION_INVALID);
+    EXPECT_CONTAINS(a->e.msg, "VM plain-vm cannot be reverted to s1: disk vdb does not hold it");
+    EXPECT(a->intent == NULL && !pending_exists(f));
+    EXPECT_STR(tree_on_disk(f), "s1< s2<s1*");
+    EXPECT(reports(f) == 0);
+    EXPECT(vm_get_state(f->vm) == VM_RUNNING);
+}
+
+static void test_revert_refused(void)
+{
+    WITH_FAKE("plain", revert_body);
+}
+
 static void job_fails_body(struct fx *f)
 {
     struct answer *a;
@@ -896,6 +936,7 @@ int main(void)
     find_fake();
     RUN(test_create_delete_two_disks);
     RUN(test_delete_missing_on_one_disk);
+    RUN(test_revert_refused);
     RUN(test_delete_job_fails);
     RUN(test_monitor_lost_mid_delete);
     RUN(test_garbage_noise);
