@@ -58,6 +58,8 @@ class Console:
     and is not matched twice."""
 
     def __init__(self, fd):
+        # Holding a socket or file object keeps its descriptor open.
+        self.stream = fd
         self.fd = fd.fileno() if hasattr(fd, "fileno") else fd
         self.data = b""
         self.pos = 0

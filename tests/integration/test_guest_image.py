@@ -76,14 +76,16 @@ class Vm:
     Unix sockets the test listens on (QEMU connects at start-up, so nothing
     it prints is missed)."""
 
-    def __init__(self, env, nics=("virtio-net-pci",), hostfwd="", cmdline=guest.CMDLINE):
+    def __init__(self, env, nics=("virtio-net-pci",), hostfwd="", cmdline=guest.CMDLINE,
+                 virtconsole=False):
         if not os.path.exists(DEFAULT_EMULATOR):
             raise Skip("no " + DEFAULT_EMULATOR)
         kernel, initrd = guest.require()
         ser_path = os.path.join(env.dir, "serial.sock")
         qmp_path = os.path.join(env.dir, "qmp.sock")
+        hvc_path = os.path.join(env.dir, "hvc.sock")
         listeners = []
-        for path in (ser_path, qmp_path):
+        for path in (ser_path, qmp_path) + ((hvc_path,) if virtconsole else ()):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.bind(path)
             s.listen(1)
@@ -93,6 +95,9 @@ class Vm:
                 "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
                 "-chardev", "socket,id=ser0,path=" + ser_path, "-serial", "chardev:ser0",
                 "-chardev", "socket,id=qmp,path=" + qmp_path, "-mon", "chardev=qmp,mode=control"]
+        if virtconsole:
+            argv += ["-device", "virtio-serial-pci", "-chardev", "socket,id=hvc,path=" + hvc_path,
+                     "-device", "virtconsole,chardev=hvc"]
         for i, model in enumerate(nics):
             argv += ["-netdev", "user,id=n%d%s" % (i, hostfwd if i == 0 else ""),
                      "-device", "%s,netdev=n%d" % (model, i)]
@@ -102,6 +107,8 @@ class Vm:
         self.started = time.monotonic()
         self.serial = accept(listeners[0], self.proc, 30, "serial port")
         self.qmp = Qmp(accept(listeners[1], self.proc, 30, "QMP monitor"))
+        self.hvc = guest.Console(accept(listeners[2], self.proc, 30, "virtio console")) \
+            if virtconsole else None
         for s in listeners:
             s.close()
         self.console = guest.Console(self.serial)
@@ -158,8 +165,10 @@ def boots_to_a_shell_on_the_user_network(env):
 def serves_a_port_and_drives_other_nic_models(env):
     port = free_port()
     vm = Vm(env, nics=("e1000", "rtl8139"), hostfwd=",hostfwd=tcp:127.0.0.1:%d-:8080" % port,
-            cmdline=guest.CMDLINE + " corral.ip1=192.168.77.2/24")
+            cmdline=guest.CMDLINE + " corral.ip1=192.168.77.2/24", virtconsole=True)
     vm.wait_prompt()
+    vm.hvc.expect(guest.PROMPT, 60, "the prompt on the virtio console")
+    vm.hvc.command("tty; echo on-$((6*7))", rb"/dev/hvc0\r?\non-42")
     con = vm.console
     con.command("basename $(readlink /sys/class/net/eth0/device/driver)", rb"\ne1000\r?\n")
     con.command("basename $(readlink /sys/class/net/eth1/device/driver)", rb"\n8139(cp|too)\r?\n")
