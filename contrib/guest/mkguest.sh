@@ -31,10 +31,11 @@ if ldd "$busybox" >/dev/null 2>&1; then
     die "$busybox is dynamically linked: install busybox-static"
 fi
 
-# The drivers for QEMU's virtio devices and its other NIC models, and what
-# turns the ACPI power button into an input event busybox acpid reads.
-# Their dependencies come from modules.dep.
-required="virtio_pci virtio_net virtio_blk virtio_console button evdev"
+# The drivers for QEMU's virtio devices and its other NIC models, what
+# turns the ACPI power button into an input event busybox acpid reads, and
+# ext4 (which mounts what busybox mke2fs makes) with the checksum it asks the
+# crypto API for. Their dependencies come from modules.dep.
+required="virtio_pci virtio_net virtio_blk virtio_console button evdev ext4 crc32c_generic"
 optional="e1000 e1000e 8139cp 8139too"
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/mkguest.XXXXXX")
@@ -105,7 +106,7 @@ while read -r what arg; do
 done <"$stage/plan"
 
 mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/dev" \
-    "$root/proc" "$root/sys" "$root/tmp" "$root/run" "$root/root" "$root/var/log" \
+    "$root/proc" "$root/sys" "$root/tmp" "$root/mnt" "$root/run" "$root/root" "$root/var/log" \
     "$root/www" "$root/etc/acpi/PWRF" "$root/etc/udhcpc"
 cp "$busybox" "$root/bin/busybox"
 "$busybox" --list-full | while read -r applet; do

@@ -5,7 +5,10 @@ a test reads its console.
 Its console prints BANNER once set up, then PROMPT; it takes its address by
 DHCP (10.0.2.15 on QEMU's user network), serves /www with busybox httpd
 when asked (`httpd -p PORT -h /www`, or corral.httpd=PORT on the command
-line) and powers off when the ACPI power button is pressed.
+line), formats and mounts a disk (`mke2fs /dev/vda; mount /dev/vda /mnt`),
+shows a second shell on a virtio console (hvc0) and powers off when the ACPI
+power button is pressed.  Busybox's `wget -T` crashes: use `nc` or plain
+`wget`.
 """
 
 import os

@@ -1,8 +1,9 @@
 """The test guest itself (contrib/guest/mkguest.sh), booted by plain QEMU
 the way a domain with <kernel>, <initrd> and <cmdline> will boot it: its
 console shows a shell that runs commands, it takes 10.0.2.15 on the user
-network and reaches the host through it, serves a port, and powers off when
-the ACPI power button is pressed."""
+network and reaches the host through it, serves a port, drives QEMU's other
+NIC models, a virtio console and a virtio disk, and powers off when the ACPI
+power button is pressed."""
 
 import json
 import os
@@ -77,7 +78,7 @@ class Vm:
     it prints is missed)."""
 
     def __init__(self, env, nics=("virtio-net-pci",), hostfwd="", cmdline=guest.CMDLINE,
-                 virtconsole=False):
+                 virtconsole=False, disk=None):
         if not os.path.exists(DEFAULT_EMULATOR):
             raise Skip("no " + DEFAULT_EMULATOR)
         kernel, initrd = guest.require()
@@ -95,6 +96,8 @@ class Vm:
                 "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
                 "-chardev", "socket,id=ser0,path=" + ser_path, "-serial", "chardev:ser0",
                 "-chardev", "socket,id=qmp,path=" + qmp_path, "-mon", "chardev=qmp,mode=control"]
+        if disk:
+            argv += ["-drive", "file=%s,format=raw,if=virtio" % disk]
         if virtconsole:
             argv += ["-device", "virtio-serial-pci", "-chardev", "socket,id=hvc,path=" + hvc_path,
                      "-device", "virtconsole,chardev=hvc"]
@@ -162,14 +165,21 @@ def boots_to_a_shell_on_the_user_network(env):
     check(rc == 0, "QEMU exited with status %d after the guest powered off" % rc)
 
 
-def serves_a_port_and_drives_other_nic_models(env):
+def serves_a_port_and_drives_other_devices(env):
     port = free_port()
+    disk = os.path.join(env.dir, "disk.raw")
+    with open(disk, "wb") as f:
+        f.truncate(8 << 20)
     vm = Vm(env, nics=("e1000", "rtl8139"), hostfwd=",hostfwd=tcp:127.0.0.1:%d-:8080" % port,
-            cmdline=guest.CMDLINE + " corral.ip1=192.168.77.2/24", virtconsole=True)
+            cmdline=guest.CMDLINE + " corral.ip1=192.168.77.2/24", virtconsole=True, disk=disk)
     vm.wait_prompt()
     vm.hvc.expect(guest.PROMPT, 60, "the prompt on the virtio console")
     vm.hvc.command("tty; echo on-$((6*7))", rb"/dev/hvc0\r?\non-42")
     con = vm.console
+    con.command("mke2fs -q /dev/vda && mount /dev/vda /mnt && echo written-in-guest > /mnt/f && "
+                "umount /mnt && echo disk-$((1+1))-ok", rb"disk-2-ok", timeout=120)
+    with open(disk, "rb") as f:
+        check(b"written-in-guest" in f.read(), "the guest's file is not on its disk")
     con.command("basename $(readlink /sys/class/net/eth0/device/driver)", rb"\ne1000\r?\n")
     con.command("basename $(readlink /sys/class/net/eth1/device/driver)", rb"\n8139(cp|too)\r?\n")
     con.command("ip -4 addr show dev eth0", rb"inet 10\.0\.2\.15/24")
@@ -197,4 +207,4 @@ def serves_a_port_and_drives_other_nic_models(env):
 
 
 if __name__ == "__main__":
-    sys.exit(run([boots_to_a_shell_on_the_user_network, serves_a_port_and_drives_other_nic_models]))
+    sys.exit(run([boots_to_a_shell_on_the_user_network, serves_a_port_and_drives_other_devices]))
