@@ -14,6 +14,7 @@ power button is pressed.  Busybox's `wget -T` crashes: use `nc` or plain
 import os
 import re
 import select
+import shutil
 import subprocess
 import time
 from xml.sax.saxutils import escape
@@ -30,6 +31,9 @@ MKGUEST = os.path.join(TOP, "contrib", "guest", "mkguest.sh")
 CMDLINE = "console=ttyS0 panic=-1"
 BANNER = b"corral-guest: booted"
 PROMPT = b"corral-guest# "
+# Memory to give it: Debian's kernel does not get past decompression in
+# 64 MiB; 96 MiB boots with little to spare.
+MEMORY_MIB = 128
 # Generous: a boot under TCG on a loaded 2-core machine.
 BOOT_TIMEOUT = 120
 
@@ -44,6 +48,21 @@ def require():
     if p.returncode != 0:
         raise Skip("no test guest (make guest): " + p.stderr.strip())
     return KERNEL, INITRD
+
+
+def copy_to(directory, uid=None, gid=None):
+    """Copies of the kernel and the initramfs in directory, owned by uid
+    and gid when given (a user boots only files she owns); returns their
+    paths."""
+    out = []
+    for src in require():
+        dst = os.path.join(directory, os.path.basename(src))
+        shutil.copyfile(src, dst)
+        os.chmod(dst, 0o644)
+        if uid is not None:
+            os.chown(dst, uid, gid if gid is not None else -1)
+        out.append(dst)
+    return tuple(out)
 
 
 def os_xml(kernel=KERNEL, initrd=INITRD, cmdline=CMDLINE, machine=None):
