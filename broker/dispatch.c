@@ -158,16 +158,31 @@ static void m_undefine(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct broker *b = arg;
     struct bvm *vm = lookup(b, req, params);
+    bool remove_nvram = false, keep_nvram = false;
     struct cerr e;
     cJSON *ev;
 
     if (vm == NULL)
         return;
+    if (rpc_param_bool(params, "nvram", &remove_nvram, &e) < 0 ||
+        rpc_param_bool(params, "keep_nvram", &keep_nvram, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (remove_nvram && keep_nvram) {
+        cerr_set(&e, CE_INVALID_PARAMS, "nvram and keep_nvram are mutually exclusive");
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
     /* Copied: the VM is freed with its definition. */
     ev = json_obj();
     json_add_str(ev, "name", vm->def->name);
     json_add_str(ev, "uuid", vm->def->uuid);
-    if (registry_undefine(b, vm, &e) < 0) {
+    if (registry_undefine(b, vm,
+                          remove_nvram ? REGISTRY_NVRAM_REMOVE
+                          : keep_nvram ? REGISTRY_NVRAM_KEEP
+                                       : REGISTRY_NVRAM_REFUSE,
+                          &e) < 0) {
         cJSON_Delete(ev);
         rpc_req_done(req, NULL, &e);
         return;

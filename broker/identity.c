@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/nvram.h"
 #include "broker/policy.h"
 #include "common/disk_check.h"
 #include "common/fileutil.h"
@@ -518,7 +519,7 @@ static int check_boot_files(const struct bvm *vm, struct cerr *e)
 
 int identity_prepare(struct bvm *vm, struct cerr *e)
 {
-    if (check_boot_files(vm, e) < 0)
+    if (check_boot_files(vm, e) < 0 || nvram_prepare(vm, e) < 0)
         return -1;
     if (!vm->has_identity)
         return 0;
@@ -527,6 +528,7 @@ int identity_prepare(struct bvm *vm, struct cerr *e)
 
 void identity_release(struct bvm *vm)
 {
+    nvram_release(vm);
     if (vm->has_identity)
         give_back_all(vm);
 }

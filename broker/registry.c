@@ -1,6 +1,7 @@
 #include "broker/registry.h"
 
 #include "broker/identity.h"
+#include "broker/nvram.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
 
@@ -437,11 +438,11 @@ out:
     return vm;
 }
 
-int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e)
+int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram, struct cerr *e)
 {
     char *trash = xasprintf("%s/vms/.undefine-%s", b->state_dir, vm->def->name);
     char *vmsdir = xasprintf("%s/vms", b->state_dir);
-    int rc = -1;
+    int rc = -1, has_nvram;
 
     if (bvm_active(vm) || lifecycle_starting(vm->phase)) {
         cerr_set(e, CE_OPERATION_INVALID, "VM %s is %s; destroy or shut it down first",
@@ -458,6 +459,18 @@ int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e)
                  vm->def->name, vm->nhanded, vm->nhanded == 1 ? "" : "s");
         goto out;
     }
+    has_nvram = nvram_exists(vm, e);
+    if (has_nvram < 0)
+        goto out;
+    if (has_nvram == 1 && nvram == REGISTRY_NVRAM_REFUSE) {
+        cerr_set(e, CE_OPERATION_INVALID,
+                 "cannot undefine VM %s with NVRAM: use --nvram to remove it or --keep-nvram to "
+                 "keep it",
+                 vm->def->name);
+        goto out;
+    }
+    if (has_nvram == 1 && nvram == REGISTRY_NVRAM_KEEP && nvram_keep(vm, e) < 0)
+        goto out;
     /* Renamed away first so that a crash never leaves half a VM. */
     if (rm_rf(trash, e) < 0)
         goto out;

@@ -180,7 +180,11 @@ struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e);
 struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t owner,
                             char **warnings, struct cerr *e);
 /* Removes an inactive VM's definition and state directory. */
-int registry_undefine(struct broker *b, struct bvm *vm, struct cerr *e);
+/* What undefine does with a UEFI VM's NVRAM file (virsh undefine's
+ * --nvram and --keep-nvram): with neither, a VM that has one is refused,
+ * as libvirt refuses it. */
+enum registry_nvram { REGISTRY_NVRAM_REFUSE, REGISTRY_NVRAM_REMOVE, REGISTRY_NVRAM_KEEP };
+int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram, struct cerr *e);
 /* Whether the VM has a supervisor, or a QEMU the broker watches. */
 bool bvm_active(const struct bvm *vm);
 /* Writes state, reason and restart counters to STATE/vms/NAME/status.json. */

@@ -90,6 +90,25 @@ struct graphics_def {
     unsigned int port; /* with listen: 5900-65535 */
 };
 
+/* <os firmware=>: absent (BIOS unless a <loader> says otherwise), bios,
+ * efi. */
+enum domain_firmware { DOMAIN_FIRMWARE_DEFAULT, DOMAIN_FIRMWARE_BIOS, DOMAIN_FIRMWARE_EFI };
+/* <os><firmware><feature enabled= name=/>: not said, yes, no. */
+enum domain_fw_feature { DOMAIN_FW_FEATURE_ANY, DOMAIN_FW_FEATURE_YES, DOMAIN_FW_FEATURE_NO };
+
+/* UEFI in QEMU's split flash layout: read-only code (pflash0) and the VM's
+ * own variables (pflash1), copied from the template at first start into
+ * STATE/vms/NAME/NAME_VARS.fd.  firmware='efi' without a <loader> is filled
+ * in at parse from QEMU's firmware descriptors (common/firmware.h), so a
+ * parsed definition with UEFI always names its loader and template. */
+struct firmware_def {
+    enum domain_firmware kind;
+    enum domain_fw_feature secure_boot, enrolled_keys;
+    char *loader;         /* absolute path; NULL: BIOS */
+    bool secure;          /* <loader secure='yes'>: SMM and a secure pflash */
+    char *nvram_template; /* absolute path; set whenever loader is */
+};
+
 struct domain_def {
     char *name;    /* validated by name_vm_valid */
     char uuid[37]; /* lowercase canonical form */
@@ -108,6 +127,7 @@ struct domain_def {
      * <boot order> are given, as libvirt does. */
     size_t nboot_devs;
     enum domain_boot_dev boot_devs[DOMAIN_MAX_BOOT_DEVS];
+    struct firmware_def fw;
     struct cpu_def cpu;
     size_t ndisks;
     struct disk_def *disks;
@@ -146,6 +166,8 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e);
  * by owner unless any_owner (CE_PERMISSION when only the owner is wrong). */
 int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, uid_t owner,
                                 struct cerr *e);
+/* Checks <loader> and <nvram template=> as firmware_check_file does. */
+int domain_def_check_firmware_files(const struct domain_def *def, struct cerr *e);
 /* Refuses (CE_PERMISSION) what only root and admins may define: a VNC
  * server on a TCP address, a port forwarded from a host address other than
  * loopback.  The broker calls it for any other definer. */

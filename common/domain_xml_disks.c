@@ -275,5 +275,5 @@ int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, ui
         return -1;
     if (def->initrd != NULL && check_boot_file("initrd", def->initrd, any_owner, owner, e) < 0)
         return -1;
-    return 0;
+    return domain_def_check_firmware_files(def, e);
 }

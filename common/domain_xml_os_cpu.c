@@ -1,9 +1,11 @@
 /* <os> (machine, direct kernel boot, boot order), <vcpu> and <cpu>. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/domain_xml_int.h"
+#include "common/firmware.h"
 #include "common/names.h"
 #include "common/xml_safe.h"
 
@@ -14,6 +16,9 @@
 #define CMDLINE_MAX 2048
 
 static const char *const boot_dev_names[] = {"hd", "cdrom", "network", NULL};
+static const char *const firmware_names[] = {"", "bios", "efi", NULL};
+static const char *const yes_no[] = {"", "yes", "no", NULL};
+static const char *const fw_feature_names[] = {"secure-boot", "enrolled-keys", NULL};
 static const char *const cpu_mode_names[] = {"",        "host-passthrough", "host-model",
                                              "maximum", "custom",           NULL};
 static const char *const cpu_check_names[] = {"", "none", "partial", "full", NULL};
@@ -122,49 +127,136 @@ static int parse_os_boot(struct parse_ctx *c, xmlNodePtr n)
     return 0;
 }
 
-int dx_parse_os(struct parse_ctx *c, xmlNodePtr os)
+/* <firmware><feature enabled='yes|no' name='secure-boot|enrolled-keys'/>:
+ * what autoselection must (or must not) find, as libvirt's. */
+static int parse_os_firmware(struct parse_ctx *c, xmlNodePtr fw)
 {
-    static const char *const refused[] = {"loader", "nvram"};
-    struct domain_def *def = c->def;
-    char *firmware;
-    bool have_type = false;
+    struct firmware_def *f = &c->def->fw;
 
-    if (dx_once(c, &c->have_os, "os") < 0)
-        return -1;
-    /* firmware='efi' makes libvirt pick UEFI without any <loader>: booting
-     * the guest with the BIOS instead would quietly fail. */
-    firmware = xml_node_prop(os, "firmware");
-    if (firmware != NULL && strcmp(firmware, "bios") != 0) {
-        char shown[64];
-
-        name_escape(firmware, shown, sizeof(shown));
-        cerr_set(c->e, CE_UNSUPPORTED, "os firmware='%s' is not supported (only BIOS boot)", shown);
-        free(firmware);
-        return -1;
-    }
-    free(firmware);
-    for (xmlNodePtr n = os->children; n != NULL; n = n->next) {
-        int rc = 0;
+    for (xmlNodePtr n = fw->children; n != NULL; n = n->next) {
+        enum domain_fw_feature *slot;
+        int name, enabled;
 
         if (n->type != XML_ELEMENT_NODE)
             continue;
-        if (dx_is_elem(n, "type"))
-            rc = dx_once(c, &have_type, "os/type") < 0 ? -1 : parse_os_type(c, n);
-        else if (dx_is_elem(n, "kernel"))
-            rc = parse_os_file(c, n, "kernel", &def->kernel);
-        else if (dx_is_elem(n, "initrd"))
-            rc = parse_os_file(c, n, "initrd", &def->initrd);
-        else if (dx_is_elem(n, "cmdline"))
-            rc = parse_os_file(c, n, "cmdline", &def->cmdline);
-        else if (dx_is_elem(n, "boot")) {
-            if (def->nboot_devs == DOMAIN_MAX_BOOT_DEVS)
-                return dx_duplicate(c, "os/boot");
-            rc = parse_os_boot(c, n);
-        } else if (dx_is_one_of(n, refused, sizeof(refused) / sizeof(refused[0])))
-            return dx_unsupported(c, "os", n);
-        else
-            dx_note_ignored(c, "os", n);
-        if (rc < 0)
+        if (!dx_is_elem(n, "feature"))
+            return dx_unsupported(c, "os/firmware", n);
+        name = dx_enum_attr(c, n, "name", "os/firmware/feature name", fw_feature_names, -1);
+        if (name < 0)
+            return -1;
+        enabled = dx_enum_attr(c, n, "enabled", "os/firmware/feature enabled", yes_no, 0);
+        if (enabled < 0)
+            return -1;
+        if (enabled == 0) {
+            cerr_set(c->e, CE_INVALID_XML, "os/firmware/feature name='%s' has no enabled='yes|no'",
+                     fw_feature_names[name]);
+            return -1;
+        }
+        slot = name == 0 ? &f->secure_boot : &f->enrolled_keys;
+        if (*slot != DOMAIN_FW_FEATURE_ANY)
+            return dx_duplicate(c, "os/firmware/feature");
+        *slot = (enum domain_fw_feature)enabled;
+    }
+    return 0;
+}
+
+/* <loader readonly='yes' type='pflash' secure=>PATH</loader>: corral runs
+ * the split layout only, so read-only code in a pflash. */
+static int parse_os_loader(struct parse_ctx *c, xmlNodePtr n)
+{
+    static const char *const types[] = {"", "pflash", "rom", NULL};
+    struct firmware_def *f = &c->def->fw;
+    int type, readonly, secure;
+    char *stateless;
+
+    if (f->loader != NULL)
+        return dx_duplicate(c, "os/loader");
+    type = dx_enum_attr(c, n, "type", "os/loader type", types, 1);
+    readonly = dx_enum_attr(c, n, "readonly", "os/loader readonly", yes_no, 1);
+    secure = dx_enum_attr(c, n, "secure", "os/loader secure", yes_no, 2);
+    if (type < 0 || readonly < 0 || secure < 0)
+        return -1;
+    stateless = xml_node_prop(n, "stateless");
+    free(stateless);
+    if (type != 1 || readonly != 1 || stateless != NULL) {
+        cerr_set(c->e, CE_UNSUPPORTED,
+                 "os/loader: only readonly='yes' type='pflash' (code and a separate NVRAM) is "
+                 "supported%s",
+                 type == 2 ? ", not type='rom'" : "");
+        return -1;
+    }
+    f->secure = secure == 1;
+    f->loader = xml_node_text(n);
+    if (f->loader == NULL) {
+        cerr_set(c->e, CE_INVALID_XML, "os/loader is empty");
+        return -1;
+    }
+    return dx_check_path(c, "os/loader", f->loader);
+}
+
+/* <nvram template=...>PATH</nvram>: the VM's own copy always lives in its
+ * state directory, so a path is not used (and said so). */
+static int parse_os_nvram(struct parse_ctx *c, xmlNodePtr n, bool *seen)
+{
+    static const char *const formats[] = {"", "raw", NULL};
+    struct firmware_def *f = &c->def->fw;
+    char *path;
+
+    if (dx_once(c, seen, "os/nvram") < 0 ||
+        dx_enum_attr(c, n, "format", "os/nvram format", formats, 1) < 0)
+        return -1;
+    f->nvram_template = xml_node_prop(n, "template");
+    if (f->nvram_template != NULL && dx_check_path(c, "os/nvram template", f->nvram_template) < 0)
+        return -1;
+    path = xml_node_text(n);
+    if (path != NULL)
+        dx_note_ignored_path(c, "os/nvram path (corral keeps it in the VM's state)");
+    free(path);
+    return 0;
+}
+
+static int parse_os_child(struct parse_ctx *c, xmlNodePtr n, bool *have_type, bool *have_fw,
+                          bool *have_nvram)
+{
+    struct domain_def *def = c->def;
+
+    if (dx_is_elem(n, "type"))
+        return dx_once(c, have_type, "os/type") < 0 ? -1 : parse_os_type(c, n);
+    if (dx_is_elem(n, "kernel"))
+        return parse_os_file(c, n, "kernel", &def->kernel);
+    if (dx_is_elem(n, "initrd"))
+        return parse_os_file(c, n, "initrd", &def->initrd);
+    if (dx_is_elem(n, "cmdline"))
+        return parse_os_file(c, n, "cmdline", &def->cmdline);
+    if (dx_is_elem(n, "firmware"))
+        return dx_once(c, have_fw, "os/firmware") < 0 ? -1 : parse_os_firmware(c, n);
+    if (dx_is_elem(n, "loader"))
+        return parse_os_loader(c, n);
+    if (dx_is_elem(n, "nvram"))
+        return parse_os_nvram(c, n, have_nvram);
+    if (dx_is_elem(n, "boot")) {
+        if (def->nboot_devs == DOMAIN_MAX_BOOT_DEVS)
+            return dx_duplicate(c, "os/boot");
+        return parse_os_boot(c, n);
+    }
+    dx_note_ignored(c, "os", n);
+    return 0;
+}
+
+int dx_parse_os(struct parse_ctx *c, xmlNodePtr os)
+{
+    bool have_type = false, have_fw = false, have_nvram = false;
+    int kind;
+
+    if (dx_once(c, &c->have_os, "os") < 0)
+        return -1;
+    kind = dx_enum_attr(c, os, "firmware", "os firmware", firmware_names, 0);
+    if (kind < 0)
+        return -1;
+    c->def->fw.kind = (enum domain_firmware)kind;
+    for (xmlNodePtr n = os->children; n != NULL; n = n->next) {
+        if (n->type == XML_ELEMENT_NODE &&
+            parse_os_child(c, n, &have_type, &have_fw, &have_nvram) < 0)
             return -1;
     }
     return 0;
@@ -319,6 +411,75 @@ static int check_boot_orders(struct parse_ctx *c)
     return 0;
 }
 
+/* firmware='efi' without a <loader>, or a <loader> without a template:
+ * the first descriptor that fits fills in what is missing, as libvirt's
+ * autoselection does; a definition that names both is used as it is. */
+static int finish_firmware(struct parse_ctx *c)
+{
+    struct domain_def *def = c->def;
+    struct firmware_def *f = &def->fw;
+    struct firmware_request req = {def->machine, (enum firmware_want)f->secure_boot,
+                                   (enum firmware_want)f->enrolled_keys, NULL};
+    struct firmware_choice ch;
+    char *code = NULL;
+    int rc;
+
+    if (f->kind == DOMAIN_FIRMWARE_BIOS && f->loader != NULL) {
+        cerr_set(c->e, CE_INVALID_XML, "os firmware='bios' cannot have a pflash os/loader");
+        return -1;
+    }
+    if (f->loader == NULL && f->kind != DOMAIN_FIRMWARE_EFI) {
+        if (f->nvram_template == NULL && f->secure_boot == DOMAIN_FW_FEATURE_ANY &&
+            f->enrolled_keys == DOMAIN_FW_FEATURE_ANY)
+            return 0;
+        cerr_set(c->e, CE_INVALID_XML,
+                 "os/nvram and os/firmware need UEFI: os firmware='efi' or an os/loader");
+        return -1;
+    }
+    if (strcmp(def->machine, "none") == 0) {
+        cerr_set(c->e, CE_INVALID_XML, "UEFI firmware needs a machine type, not 'none'");
+        return -1;
+    }
+    if (f->loader != NULL && f->nvram_template != NULL)
+        return 0;
+    if (f->loader != NULL) {
+        code = realpath(f->loader, NULL);
+        if (code == NULL) {
+            char shown[512];
+            name_escape(f->loader, shown, sizeof(shown));
+            cerr_set(c->e, CE_SYSTEM, "os/loader '%s': %s", shown, strerror(errno));
+            return -1;
+        }
+        req.code = code;
+    }
+    rc = firmware_select(firmware_default_dirs, firmware_default_ndirs, &req, &ch, c->e);
+    free(code);
+    if (rc <= 0)
+        return -1;
+    if (f->loader == NULL) {
+        f->loader = ch.code;
+        ch.code = NULL;
+        f->secure = ch.requires_smm;
+        f->secure_boot = ch.secure_boot ? DOMAIN_FW_FEATURE_YES : DOMAIN_FW_FEATURE_NO;
+        f->enrolled_keys = ch.enrolled_keys ? DOMAIN_FW_FEATURE_YES : DOMAIN_FW_FEATURE_NO;
+    } else if (ch.requires_smm)
+        f->secure = true;
+    f->nvram_template = ch.vars_template;
+    ch.vars_template = NULL;
+    firmware_choice_free(&ch);
+    return 0;
+}
+
+int domain_def_check_firmware_files(const struct domain_def *def, struct cerr *e)
+{
+    if (def->fw.loader != NULL && firmware_check_file("os/loader", def->fw.loader, e) < 0)
+        return -1;
+    if (def->fw.nvram_template != NULL &&
+        firmware_check_file("os/nvram template", def->fw.nvram_template, e) < 0)
+        return -1;
+    return 0;
+}
+
 int dx_finish_os_cpu(struct parse_ctx *c)
 {
     struct domain_def *def = c->def;
@@ -346,6 +507,8 @@ int dx_finish_os_cpu(struct parse_ctx *c)
                  def->initrd != NULL ? "initrd" : "cmdline");
         return -1;
     }
+    if (finish_firmware(c) < 0)
+        return -1;
     return check_boot_orders(c);
 }
 
@@ -375,6 +538,35 @@ static void format_cpu(const struct cpu_def *cpu, xmlNodePtr root)
     }
 }
 
+/* libvirt's order inside <os>: type, firmware, loader, nvram. */
+static void format_firmware(const struct firmware_def *f, xmlNodePtr os)
+{
+    const enum domain_fw_feature feats[] = {f->enrolled_keys, f->secure_boot};
+    const char *const names[] = {"enrolled-keys", "secure-boot"};
+    xmlNodePtr node = NULL;
+
+    if (f->kind != DOMAIN_FIRMWARE_DEFAULT)
+        dx_add_prop(os, "firmware", firmware_names[f->kind]);
+    for (size_t i = 0; i < 2; i++) {
+        xmlNodePtr feat;
+        if (feats[i] == DOMAIN_FW_FEATURE_ANY)
+            continue;
+        if (node == NULL)
+            node = dx_add_child(os, "firmware", NULL);
+        feat = dx_add_child(node, "feature", NULL);
+        dx_add_prop(feat, "enabled", yes_no[feats[i]]);
+        dx_add_prop(feat, "name", names[i]);
+    }
+    if (f->loader == NULL)
+        return;
+    node = dx_add_child(os, "loader", f->loader);
+    dx_add_prop(node, "readonly", "yes");
+    if (f->secure)
+        dx_add_prop(node, "secure", "yes");
+    dx_add_prop(node, "type", "pflash");
+    dx_add_prop(dx_add_child(os, "nvram", NULL), "template", f->nvram_template);
+}
+
 void dx_format_os_cpu(const struct domain_def *def, xmlNodePtr root)
 {
     char num[16];
@@ -388,6 +580,7 @@ void dx_format_os_cpu(const struct domain_def *def, xmlNodePtr root)
     node = dx_add_child(os, "type", "hvm");
     dx_add_prop(node, "arch", def->arch);
     dx_add_prop(node, "machine", def->machine);
+    format_firmware(&def->fw, os);
     if (def->kernel != NULL)
         dx_add_child(os, "kernel", def->kernel);
     if (def->initrd != NULL)
@@ -405,4 +598,6 @@ void dx_free_os_cpu(struct domain_def *def)
     free(def->initrd);
     free(def->cmdline);
     free(def->cpu.model);
+    free(def->fw.loader);
+    free(def->fw.nvram_template);
 }

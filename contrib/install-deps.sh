@@ -5,10 +5,11 @@
 set -eu
 
 # linux-image-amd64 and busybox-static are what contrib/guest/mkguest.sh
-# makes the test guest from (no kernel of the host is booted).
+# makes the test guest from (no kernel of the host is booted); ovmf is the
+# UEFI firmware and its QEMU descriptors (/usr/share/qemu/firmware).
 PKGS="gcc make pkg-config libevent-dev libcjson-dev libxml2-dev libcap-ng-dev
 libseccomp-dev qemu-system-x86 qemu-utils python3 procps linux-image-amd64
-busybox-static"
+busybox-static ovmf"
 
 missing=""
 for p in $PKGS; do

@@ -7,6 +7,7 @@
 
 #include "common/fileutil.h"
 #include "proto/rpc.h"
+#include "supervisor/qemu_cmdline_firmware.h"
 
 void argv_add(struct argv_list *a, const char *s)
 {
@@ -449,7 +450,8 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     bool have_scsi = false;
     unsigned int disk_boot[DOMAIN_MAX_DISKS] = {0}, net_boot[DOMAIN_MAX_NETS] = {0};
     struct qemu_inputs dflt;
-    char *qmp_esc;
+    struct qemu_firmware_args fw;
+    char *qmp_esc, *machine;
 
     memset(a, 0, sizeof(*a));
     *warning = NULL;
@@ -468,6 +470,10 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
             return -1;
         }
     }
+    /* A maintenance QEMU runs no guest code: no firmware. */
+    memset(&fw, 0, sizeof(fw));
+    if (vm && qemu_firmware_build(def, in->nvram, &fw, e) < 0)
+        return -1;
     boot_indexes(def, disk_boot, net_boot);
     argv_add(a, def->emulator);
     argv_add(a, "-name");
@@ -475,7 +481,10 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_add(a, "-uuid");
     argv_add(a, def->uuid);
     argv_add(a, "-machine");
-    argv_take(a, vm ? opt_escape(def->machine) : xstrdup("none"));
+    machine = opt_escape(def->machine);
+    argv_take(a, vm ? xasprintf("%s%s", machine, fw.machine_opts ? fw.machine_opts : "")
+                    : xstrdup("none"));
+    free(machine);
     argv_add(a, "-accel");
     argv_add(a, vm && def->virt == DOMAIN_VIRT_KVM ? "kvm" : "tcg");
     if (vm) {
@@ -502,12 +511,22 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_add(a, "chardev=corral-qmp,mode=control");
     argv_add(a, "-sandbox");
     argv_add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    for (size_t i = 0; vm && i < QEMU_FIRMWARE_BLOCKDEVS && fw.blockdev[i] != NULL; i++) {
+        argv_add(a, "-blockdev");
+        argv_add(a, fw.blockdev[i]);
+    }
+    if (vm && fw.secure_pflash) {
+        argv_add(a, "-global");
+        argv_add(a, "driver=cfi.pflash01,property=secure,value=on");
+    }
+    qemu_firmware_args_free(&fw);
     for (size_t i = 0; i < def->ndisks; i++)
         add_disk(a, &def->disks[i], devices, &have_scsi, disk_boot[i]);
     if (devices && add_vm_devices(a, def, qmp_path, in, net_boot, e) < 0)
         goto fail;
     return 0;
 fail:
+    qemu_firmware_args_free(&fw);
     argv_free(a);
     free(*warning);
     *warning = NULL;

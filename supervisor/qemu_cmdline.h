@@ -31,9 +31,14 @@ struct qemu_inputs {
     /* Where QEMU listens for VNC on a Unix socket; NULL: vnc.sock in the
      * directory of the QMP socket (the VM's run directory). */
     const char *vnc_socket;
+    /* The VM's own UEFI variables (STATE/vms/NAME/NAME_VARS.fd, which the
+     * broker prepares); NULL: a definition with a <loader> fails to
+     * start. */
+    const char *nvram;
 };
 
-/* Defaults: KVM when the definition asks for it, no fds, vnc_socket NULL. */
+/* Defaults: KVM when the definition asks for it, no fds, vnc_socket and
+ * nvram NULL. */
 void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def);
 
 /* Format node name of a disk ("drive-vda"); writes into buf. */

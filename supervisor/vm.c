@@ -13,6 +13,7 @@
 
 #include "common/domain_json.h"
 #include "common/fileutil.h"
+#include "common/firmware.h"
 #include "common/log.h"
 #include "common/procfs.h"
 #include "common/runrec.h"
@@ -551,15 +552,36 @@ static int check_kvm(const struct vm *vm, struct cerr *e)
     return 0;
 }
 
+/* The broker keeps the VM's UEFI variables in its own state directory,
+ * the parent of the supervisor's (broker/nvram.h), and hands the file to
+ * the VM's uid for the run. */
+static char *vm_nvram_path(const struct vm *vm)
+{
+    const char *slash = strrchr(vm->state_dir, '/');
+    char *name = firmware_nvram_name(vm->def->name);
+    char *path = xasprintf("%.*s/%s", slash ? (int)(slash - vm->state_dir) : 1,
+                           slash ? vm->state_dir : ".", name);
+
+    free(name);
+    return path;
+}
+
 int vm_start(struct vm *vm, struct cerr *e)
 {
     struct argv_list argv;
-    char *line, *warning;
+    struct qemu_inputs in;
+    char *line, *warning, *nvram;
+    int rc;
 
     if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0)
         return -1;
-    if (qemu_build_argv(vm->def, vm->maintenance ? QEMU_MODE_MAINTENANCE : QEMU_MODE_VM,
-                        vm->qmp_path, NULL, &argv, &warning, e) < 0)
+    qemu_inputs_init(&in, vm->def);
+    nvram = vm_nvram_path(vm);
+    in.nvram = nvram;
+    rc = qemu_build_argv(vm->def, vm->maintenance ? QEMU_MODE_MAINTENANCE : QEMU_MODE_VM,
+                         vm->qmp_path, &in, &argv, &warning, e);
+    free(nvram);
+    if (rc < 0)
         return -1;
     if (warning != NULL)
         log_warn("%s", warning);

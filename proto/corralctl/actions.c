@@ -23,6 +23,24 @@ int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a)
     return status;
 }
 
+int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *name = a->argv[0];
+    cJSON *p = ctl_name_params(name), *r;
+    int status;
+
+    if (ctl_opt(a, "nvram") != 0)
+        json_add_bool(p, "nvram", true);
+    if (ctl_opt(a, "keep-nvram") != 0)
+        json_add_bool(p, "keep_nvram", true);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = ctl_done(ctl, r, name, a->verb->done);
+    cJSON_Delete(r);
+    return status;
+}
+
 static int print_defined(const struct ctl *ctl, const cJSON *r, const char *file)
 {
     const cJSON *warnings, *w;

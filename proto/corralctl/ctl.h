@@ -147,6 +147,7 @@ char *ctl_read_xml(const char *path, const char *kind);
 /* Verb handlers. */
 int ctl_run_help(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_define(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a);

@@ -7,6 +7,8 @@
 enum { LIST_FILTER = 1 << 0, LIST_FORMAT = 1 << 1 };
 /* snapshot-delete's alternative scopes. */
 enum { DELETE_SCOPE = 1 << 0 };
+/* undefine: remove or keep the NVRAM, not both. */
+enum { UNDEFINE_NVRAM = 1 << 0 };
 
 const struct ctl_verb ctl_verbs[] = {
     {
@@ -31,8 +33,14 @@ const struct ctl_verb ctl_verbs[] = {
         .done = "has been undefined",
         .summary = "remove a VM's definition",
         .description =
-            "Remove the definition and the state of the VM NAME, which must be shut off.",
-        .run = ctl_run_simple,
+            "Remove the definition and the state of the VM NAME, which must be shut off.\n"
+            "A UEFI VM's NVRAM (its firmware variables) is refused unless --nvram removes\n"
+            "it or --keep-nvram keeps it (in STATE/nvram/NAME-UUID_VARS.fd), as virsh does.",
+        .opts = {{.name = "nvram", .help = "remove the VM's NVRAM too", .excl = UNDEFINE_NVRAM},
+                 {.name = "keep-nvram",
+                  .help = "keep the VM's NVRAM (moved out of its state)",
+                  .excl = UNDEFINE_NVRAM}},
+        .run = ctl_run_undefine,
     },
     {
         .name = "list",
