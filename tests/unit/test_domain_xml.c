@@ -470,10 +470,7 @@ static void unsupported_elements_refused(void)
         {"<metadata><q:override xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'/>"
          "</metadata>",
          "", "", "q:override is not supported"},
-        {"", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>", "",
-         "os/loader is not supported by corral"},
-        {"", "<nvram>/var/lib/libvirt/qemu/nvram/vm1_VARS.fd</nvram>", "",
-         "os/nvram is not supported by corral"},
+        {"", "<loader type='rom'>/usr/share/seabios/bios.bin</loader>", "", "not type='rom'"},
         {"", "<type arch='aarch64'>hvm</type>", "", "arch='aarch64' is not supported"},
         {"", "<type>linux</type>", "", "os/type 'linux' is not supported (only hvm)"},
         {"", "", "<disk type='block' device='disk'/>",
@@ -500,9 +497,6 @@ static void unsupported_elements_refused(void)
         EXPECT(refused_with(cases[i].top, cases[i].os, cases[i].devices, CE_UNSUPPORTED,
                             cases[i].needle));
     }
-    EXPECT(refused("<domain type='kvm'><name>vm1</name><memory>1024</memory>"
-                   "<os firmware='efi'><type>hvm</type></os></domain>",
-                   CE_UNSUPPORTED, "os firmware='efi' is not supported"));
     EXPECT(refused("<domain type='xen'><name>vm1</name><memory>1024</memory></domain>",
                    CE_UNSUPPORTED, "domain type='xen' is not supported (only kvm and qemu)"));
     EXPECT(refused("<domain type='lxc'><name>vm1</name><memory>1024</memory></domain>",
@@ -1430,6 +1424,118 @@ static void free_accepts_null(void)
     domain_def_free(NULL);
 }
 
+static char *efi_domain(const char *os_attrs, const char *os)
+{
+    return xasprintf("<domain type='qemu'><name>vm1</name><memory>1048576</memory>"
+                     "<os%s><type machine='q35'>hvm</type>%s</os></domain>",
+                     os_attrs, os);
+}
+
+static bool fw_equal(const struct firmware_def *a, const struct firmware_def *b)
+{
+    return a->kind == b->kind && a->secure_boot == b->secure_boot &&
+           a->enrolled_keys == b->enrolled_keys && a->secure == b->secure &&
+           strcmp(a->loader, b->loader) == 0 && strcmp(a->nvram_template, b->nvram_template) == 0;
+}
+
+/* A definition naming its loader and template is used as it is (no
+ * descriptor read), and formats in libvirt's order inside <os>. */
+static void uefi_firmware_round_trips(void)
+{
+    char *xml = efi_domain(" firmware='efi'",
+                           "<firmware><feature enabled='yes' name='secure-boot'/>"
+                           "<feature enabled='no' name='enrolled-keys'/></firmware>"
+                           "<loader readonly='yes' secure='yes' type='pflash'>/fw/CODE.fd</loader>"
+                           "<nvram template='/fw/VARS.fd'>/var/lib/libvirt/qemu/nvram/vm1_VARS.fd"
+                           "</nvram>");
+    struct cerr e = {0};
+    char *warnings = NULL, *out;
+    struct domain_def *def = parse(xml, &warnings, &e), *again;
+    bool same;
+
+    free(xml);
+    if (def == NULL)
+        printf("# %s\n", e.msg);
+    EXPECT(def != NULL);
+    EXPECT_CONTAINS(warnings, "os/nvram path (corral keeps it in the VM's state)");
+    free(warnings);
+    EXPECT(def->fw.kind == DOMAIN_FIRMWARE_EFI && def->fw.secure &&
+           def->fw.secure_boot == DOMAIN_FW_FEATURE_YES &&
+           def->fw.enrolled_keys == DOMAIN_FW_FEATURE_NO);
+    EXPECT_STR(def->fw.loader, "/fw/CODE.fd");
+    EXPECT_STR(def->fw.nvram_template, "/fw/VARS.fd");
+    out = domain_def_format(def);
+    again = parse(out, NULL, &e);
+    same = again != NULL && fw_equal(&def->fw, &again->fw) && defs_equal(def, again);
+    domain_def_free(again);
+    domain_def_free(def);
+    if (!same)
+        printf("# %s\n", out);
+    EXPECT(same);
+    EXPECT_CONTAINS(out,
+                    "<os firmware=\"efi\">\n    <type arch=\"x86_64\" machine=\"q35\">hvm</type>\n"
+                    "    <firmware>\n      <feature enabled=\"no\" name=\"enrolled-keys\"/>\n"
+                    "      <feature enabled=\"yes\" name=\"secure-boot\"/>\n    </firmware>\n"
+                    "    <loader readonly=\"yes\" secure=\"yes\" type=\"pflash\">/fw/CODE.fd"
+                    "</loader>\n    <nvram template=\"/fw/VARS.fd\"/>\n");
+    free(out);
+    /* Manual mode (no firmware attribute) stays manual. */
+    xml = efi_domain("", "<loader type='pflash'>/fw/C.fd</loader><nvram template='/fw/V.fd'/>");
+    def = parse(xml, NULL, &e);
+    free(xml);
+    EXPECT(def != NULL && def->fw.kind == DOMAIN_FIRMWARE_DEFAULT && !def->fw.secure);
+    out = domain_def_format(def);
+    domain_def_free(def);
+    EXPECT(strstr(out, "firmware=") == NULL);
+    EXPECT_CONTAINS(out, "<loader readonly=\"yes\" type=\"pflash\">/fw/C.fd</loader>");
+    free(out);
+}
+
+static void uefi_firmware_refused(void)
+{
+    static const struct {
+        const char *attrs, *os;
+        enum corral_err code;
+        const char *needle;
+    } cases[] = {
+        {"", "<loader readonly='no' type='pflash'>/fw/C.fd</loader>", CE_UNSUPPORTED,
+         "only readonly='yes' type='pflash'"},
+        {"", "<loader stateless='yes' type='pflash'>/fw/C.fd</loader>", CE_UNSUPPORTED,
+         "only readonly='yes'"},
+        {"", "<loader type='pflash'></loader>", CE_INVALID_XML, "os/loader is empty"},
+        {"", "<loader type='pflash'>C.fd</loader><nvram template='/v'/>", CE_INVALID_XML,
+         "os/loader 'C.fd' is not an absolute path"},
+        {"", "<loader>/a</loader><loader>/b</loader>", CE_INVALID_XML, "more than one 'os/loader'"},
+        {"", "<loader>/a</loader><nvram template='v'/>", CE_INVALID_XML,
+         "os/nvram template 'v' is not an absolute path"},
+        {" firmware='bios'", "<loader>/a</loader><nvram template='/v'/>", CE_INVALID_XML,
+         "os firmware='bios' cannot have a pflash os/loader"},
+        {"", "<nvram template='/v'/>", CE_INVALID_XML, "os/nvram and os/firmware need UEFI"},
+        {"", "<firmware><feature enabled='yes' name='secure-boot'/></firmware>", CE_INVALID_XML,
+         "need UEFI"},
+        {" firmware='efi'", "<firmware><feature enabled='yes' name='amd-sev'/></firmware>",
+         CE_UNSUPPORTED, "os/firmware/feature name='amd-sev' is not supported"},
+        {" firmware='efi'", "<firmware><feature name='secure-boot'/></firmware>", CE_INVALID_XML,
+         "has no enabled='yes|no'"},
+        {" firmware='efi'",
+         "<firmware><feature enabled='yes' name='secure-boot'/>"
+         "<feature enabled='no' name='secure-boot'/></firmware>",
+         CE_INVALID_XML, "more than one"},
+        {" firmware='uefi'", "", CE_UNSUPPORTED, "os firmware='uefi' is not supported"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *xml = efi_domain(cases[i].attrs, cases[i].os);
+        bool ok = refused(xml, cases[i].code, cases[i].needle);
+
+        free(xml);
+        EXPECT(ok);
+    }
+    EXPECT(refused("<domain type='qemu'><name>vm1</name><memory>1024</memory><os firmware='efi'>"
+                   "<type machine='none'>hvm</type></os></domain>",
+                   CE_INVALID_XML, "UEFI firmware needs a machine type, not 'none'"));
+}
+
 int main(void)
 {
     RUN(virt_install_domain_parses);
@@ -1471,5 +1577,7 @@ int main(void)
     RUN(boot_files_checked);
     RUN(everything_round_trips);
     RUN(free_accepts_null);
+    RUN(uefi_firmware_round_trips);
+    RUN(uefi_firmware_refused);
     return unit_done();
 }
