@@ -220,7 +220,7 @@ def refused_firmware(env):
             check(want in err, "%s as %s: %r does not say %r" % (name, who or "root", err, want))
     check(env.listing() == before, "a refused definition left something in the state directory")
 
-    # The user's own template, swapped for a link to /etc/shadow after
+    # The user's own template, swapped for a link to a root-only file after
     # define: the start refuses it and copies nothing.
     tmpl = os.path.join(home, "VARS.fd")
     with open(tmpl, "wb") as f:
@@ -231,14 +231,18 @@ def refused_firmware(env):
         "<loader readonly='yes' type='pflash'>%s</loader><nvram template='%s'/>"
         % (OVMF_CODE, tmpl)))), user=user)
     env.run_as(user, ["python3", "-c",
-                      "import os,sys; os.unlink(sys.argv[1]); os.symlink('/etc/shadow', sys.argv[1])",
-                      tmpl])
+                      "import os,sys; os.unlink(sys.argv[1]); os.symlink(sys.argv[2], sys.argv[1])",
+                      tmpl, secret])
     _, _, err = env.ctl("start", "swap", ok=False, user=user)
     check("is a symlink" in err, err)
     check(not os.path.exists(nvram_path(env, "swap")), "an NVRAM was made from a symlink")
+    # (/etc/shadow's content changes with every test user: owner and mode.)
     after = os.stat("/etc/shadow")
-    check((after.st_uid, after.st_mode, after.st_mtime) == (shadow.st_uid, shadow.st_mode,
-                                                            shadow.st_mtime), "/etc/shadow changed")
+    check((after.st_uid, after.st_mode) == (shadow.st_uid, shadow.st_mode), "/etc/shadow changed")
+    sst = os.stat(secret)
+    check((sst.st_uid, stat.S_IMODE(sst.st_mode)) == (0, 0o600), "the root-only file changed")
+    with open(secret) as f:
+        check(f.read() == "root only\n", "the root-only file's content changed")
 
 
 def vm_uid_cannot_keep_nvram(env):
