@@ -288,6 +288,32 @@ def vm_uid_cannot_keep_nvram(env):
     env.ctl("destroy", "own")
 
 
+def machine_types(env):
+    """q35 and pc with virtio, IDE and SCSI disks: SeaBIOS boots the boot
+    sector from each (devices on q35's pcie.0 and i440fx's pci.0), and a
+    UEFI guest runs on pc too (the descriptor without SMM)."""
+    env.start_broker()
+    for machine in ("q35", "pc"):
+        for target in ("vda", "sda", "hda"):
+            name = "%s-%s" % (machine, target)
+            env.define(name, machine=machine,
+                       disks=[(env.qcow2(name + ".qcow2", boot=True), target)])
+            env.ctl("start", name)
+            env.wait_guest_booted(name, timeout=120)
+            env.ctl("destroy", name)
+            env.ctl("undefine", name)
+    need_ovmf()
+    env.ctl("define", write_xml(env, "efipc", uefi_xml("efipc", machine="pc")))
+    stored = stored_definition(env, "efipc")
+    check("/usr/share/OVMF/OVMF_CODE_4M.fd</loader>" in stored and "secure=" not in stored, stored)
+    env.ctl("start", "efipc")
+    nodes = pflash_nodes(env, "efipc")
+    check(nodes.get("pflash0-code") == OVMF_CODE, nodes)
+    wait_for("OVMF on pc to write its variables",
+             lambda: digest(nvram_path(env, "efipc")) != digest(OVMF_VARS))
+    env.ctl("destroy", "efipc")
+
+
 if __name__ == "__main__":
     raise SystemExit(run([uefi_guest_reaches_ovmf, undefine_with_nvram, refused_firmware,
-                          vm_uid_cannot_keep_nvram]))
+                          vm_uid_cannot_keep_nvram, machine_types]))
