@@ -439,6 +439,32 @@ static int add_vm_devices(struct argv_list *a, const struct domain_def *def, con
     return add_vnc(a, def, qmp_path, in, e);
 }
 
+/* A maintenance QEMU's machine is none, whatever the VM's. */
+static void add_machine(struct argv_list *a, const struct domain_def *def, bool vm,
+                        const struct qemu_firmware_args *fw)
+{
+    char *machine = opt_escape(def->machine);
+
+    argv_add(a, "-machine");
+    argv_take(a, vm ? xasprintf("%s%s", machine, fw->machine_opts ? fw->machine_opts : "")
+                    : xstrdup("none"));
+    free(machine);
+}
+
+/* The pflash nodes the machine names; fw is consumed. */
+static void add_firmware(struct argv_list *a, struct qemu_firmware_args *fw)
+{
+    for (size_t i = 0; i < QEMU_FIRMWARE_BLOCKDEVS && fw->blockdev[i] != NULL; i++) {
+        argv_add(a, "-blockdev");
+        argv_add(a, fw->blockdev[i]);
+    }
+    if (fw->secure_pflash) {
+        argv_add(a, "-global");
+        argv_add(a, "driver=cfi.pflash01,property=secure,value=on");
+    }
+    qemu_firmware_args_free(fw);
+}
+
 int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const char *qmp_path,
                     const struct qemu_inputs *in, struct argv_list *a, char **warning,
                     struct cerr *e)
@@ -451,7 +477,7 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     unsigned int disk_boot[DOMAIN_MAX_DISKS] = {0}, net_boot[DOMAIN_MAX_NETS] = {0};
     struct qemu_inputs dflt;
     struct qemu_firmware_args fw;
-    char *qmp_esc, *machine;
+    char *qmp_esc;
 
     memset(a, 0, sizeof(*a));
     *warning = NULL;
@@ -480,11 +506,7 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_take(a, xasprintf("guest=%s,debug-threads=on", def->name));
     argv_add(a, "-uuid");
     argv_add(a, def->uuid);
-    argv_add(a, "-machine");
-    machine = opt_escape(def->machine);
-    argv_take(a, vm ? xasprintf("%s%s", machine, fw.machine_opts ? fw.machine_opts : "")
-                    : xstrdup("none"));
-    free(machine);
+    add_machine(a, def, vm, &fw);
     argv_add(a, "-accel");
     argv_add(a, vm && def->virt == DOMAIN_VIRT_KVM ? "kvm" : "tcg");
     if (vm) {
@@ -511,15 +533,7 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_add(a, "chardev=corral-qmp,mode=control");
     argv_add(a, "-sandbox");
     argv_add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
-    for (size_t i = 0; vm && i < QEMU_FIRMWARE_BLOCKDEVS && fw.blockdev[i] != NULL; i++) {
-        argv_add(a, "-blockdev");
-        argv_add(a, fw.blockdev[i]);
-    }
-    if (vm && fw.secure_pflash) {
-        argv_add(a, "-global");
-        argv_add(a, "driver=cfi.pflash01,property=secure,value=on");
-    }
-    qemu_firmware_args_free(&fw);
+    add_firmware(a, &fw);
     for (size_t i = 0; i < def->ndisks; i++)
         add_disk(a, &def->disks[i], devices, &have_scsi, disk_boot[i]);
     if (devices && add_vm_devices(a, def, qmp_path, in, net_boot, e) < 0)
