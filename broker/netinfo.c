@@ -103,9 +103,8 @@ static void arp_lookup(const char *table, const char *mac, cJSON *addrs)
         char ip[64], hw[64], flags[16];
         struct in_addr a;
 
-        if (sscanf(line, "%63s %*s %15s %63s", ip, flags, hw) == 3 &&
-            strcasecmp(hw, mac) == 0 && (strtoul(flags, NULL, 16) & ARP_COMPLETE) != 0 &&
-            inet_pton(AF_INET, ip, &a) == 1)
+        if (sscanf(line, "%63s %*s %15s %63s", ip, flags, hw) == 3 && strcasecmp(hw, mac) == 0 &&
+            (strtoul(flags, NULL, 16) & ARP_COMPLETE) != 0 && inet_pton(AF_INET, ip, &a) == 1)
             /* ARP knows no prefix: 0, as libvirt reports it. */
             json_arr_add(addrs, addr_json(ip, 0));
         line = strchr(line, '\n');
@@ -123,8 +122,7 @@ cJSON *netinfo_addrs(const struct bvm *vm, const char *source, struct cerr *e)
 
     if (strcmp(source, "agent") == 0) {
         cerr_set(e, CE_UNSUPPORTED,
-                 "VM %s: corral has no guest agent channel; use --source lease or arp",
-                 def->name);
+                 "VM %s: corral has no guest agent channel; use --source lease or arp", def->name);
         return NULL;
     }
     if (!arp && strcmp(source, "lease") != 0) {
@@ -132,8 +130,7 @@ cJSON *netinfo_addrs(const struct bvm *vm, const char *source, struct cerr *e)
         return NULL;
     }
     if (!running(vm)) {
-        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", def->name,
-                 vm->state);
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", def->name, vm->state);
         return NULL;
     }
     if (arp && (table = file_read_all("/proc/net/arp", ARP_MAX, &len, e)) == NULL)

@@ -268,8 +268,7 @@ static int check_nets(const struct broker *b, uid_t caller, const struct domain_
     return 0;
 }
 
-int policy_check_start(const struct broker *b, uid_t caller, const struct bvm *vm,
-                       struct cerr *e)
+int policy_check_start(const struct broker *b, uid_t caller, const struct bvm *vm, struct cerr *e)
 {
     if (policy_check_run(b, caller, vm, e) < 0)
         return -1;

@@ -45,7 +45,6 @@ int policy_check_run(const struct broker *b, uid_t caller, const struct bvm *vm,
 /* policy_check_run, and for a start the interfaces as define checks them
  * (bridges on the --bridge list, no tap name of the user's choosing) unless
  * the caller or the VM's owner is an admin. */
-int policy_check_start(const struct broker *b, uid_t caller, const struct bvm *vm,
-                       struct cerr *e);
+int policy_check_start(const struct broker *b, uid_t caller, const struct bvm *vm, struct cerr *e);
 
 #endif

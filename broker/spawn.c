@@ -364,6 +364,8 @@ static gid_t kvm_group(const struct bvm *vm)
 
 /* The supervisor's first tap descriptor; the others follow in order. */
 #define TAP_FD_FIRST 4
+/* Its options with their arguments, the NULL, and --tap-fd N per tap. */
+#define SPAWN_ARGV_MAX (26 + 2 * DOMAIN_MAX_NETS)
 
 /* In the child: the tap descriptors move to TAP_FD_FIRST, TAP_FD_FIRST+1...
  * in the definition's order (dup2 leaves them without FD_CLOEXEC), the
@@ -412,17 +414,17 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[26 + 2 * DOMAIN_MAX_NETS] = {vm->b->supervisor_path,
-                          "--name",
-                          vm->def->name,
-                          "--definition",
-                          definition,
-                          "--state-dir",
-                          vm->vm_dir,
-                          "--run-dir",
-                          vm->run_dir,
-                          "--status-fd",
-                          "3"};
+        char *argv[SPAWN_ARGV_MAX] = {vm->b->supervisor_path,
+                                      "--name",
+                                      vm->def->name,
+                                      "--definition",
+                                      definition,
+                                      "--state-dir",
+                                      vm->vm_dir,
+                                      "--run-dir",
+                                      vm->run_dir,
+                                      "--status-fd",
+                                      "3"};
         char uid[24], gid[24], owner[24];
         int n = 11;
         snprintf(owner, sizeof(owner), "%ld", (long)vm->owner);

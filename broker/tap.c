@@ -33,8 +33,7 @@ static void describe(const struct net_def *net, size_t i, char *buf, size_t len)
 }
 
 /* The bridge must be there before a tap is made for it. */
-static int bridge_check(const char *vm, const struct net_def *net, const char *what,
-                        struct cerr *e)
+static int bridge_check(const char *vm, const struct net_def *net, const char *what, struct cerr *e)
 {
     if (net->type != NET_TYPE_BRIDGE || if_nametoindex(net->bridge) != 0)
         return 0;
@@ -64,7 +63,7 @@ static int tap_open(const char *vm, const struct net_def *net, const char *what,
     ifr_init(&ifr, net->ifname != NULL ? net->ifname : TAP_NAME_PATTERN);
     /* IFF_TUN_EXCL: a device of that name that exists already is refused
      * rather than attached to, whatever it is and whoever made it. */
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL;
+    ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL);
     if (net->model == NET_MODEL_VIRTIO)
         ifr.ifr_flags |= IFF_VNET_HDR;
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
@@ -112,8 +111,8 @@ static int tap_plug(int sock, const char *vm, const struct net_def *net, const c
         if (ifr.ifr_ifindex == 0 || ioctl(sock, SIOCBRADDIF, &ifr) < 0) {
             if (errno == ENODEV) {
                 cerr_set(e, CE_OPERATION_INVALID,
-                         "VM %s: %s: bridge %s has gone away (create the bridge first)", vm,
-                         what, net->bridge);
+                         "VM %s: %s: bridge %s has gone away (create the bridge first)", vm, what,
+                         net->bridge);
                 return -1;
             }
             if (errno == EOPNOTSUPP || errno == EINVAL) {

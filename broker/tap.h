@@ -20,8 +20,8 @@
 #define TAP_NAME_PATTERN "corral%d"
 
 struct tap_set {
-    size_t n;                          /* domain_def_tap_count(def) */
-    int fds[DOMAIN_MAX_NETS];          /* O_CLOEXEC, in the definition's order */
+    size_t n;                 /* domain_def_tap_count(def) */
+    int fds[DOMAIN_MAX_NETS]; /* O_CLOEXEC, in the definition's order */
     char names[DOMAIN_MAX_NETS][IFNAMSIZ];
 };
 

@@ -203,7 +203,7 @@ struct sup_options {
     const char *name, *definition, *state_dir, *run_dir;
     enum log_level lvl;
     bool maintenance;
-    pid_t adopt;   /* > 0: re-attach to this QEMU instead of starting one */
+    pid_t adopt; /* > 0: re-attach to this QEMU instead of starting one */
     /* --tap-fd: the broker's taps, one per tap-backed interface, in the
      * definition's order; they go to QEMU and nowhere else. */
     int tap_fds[DOMAIN_MAX_NETS];

@@ -100,13 +100,12 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .flags = CTL_VERB_BROKER,
         .summary = "print the addresses of a running VM's interfaces",
-        .description =
-            "Print the IPv4 addresses of the running VM NAME's interfaces.  With\n"
-            "--source lease (the default): what QEMU's user network hands the guest\n"
-            "(10.0.2.15/24, QEMU's first DHCP address; corral does not see the guest\n"
-            "take it).  With --source arp: the host's ARP table, matched by MAC, for\n"
-            "bridge and ethernet interfaces (only neighbours the host has talked to).\n"
-            "corral has no guest agent: --source agent is refused.",
+        .description = "Print the IPv4 addresses of the running VM NAME's interfaces.  With\n"
+                       "--source lease (the default): what QEMU's user network hands the guest\n"
+                       "(10.0.2.15/24, QEMU's first DHCP address; corral does not see the guest\n"
+                       "take it).  With --source arp: the host's ARP table, matched by MAC, for\n"
+                       "bridge and ethernet interfaces (only neighbours the host has talked to).\n"
+                       "corral has no guest agent: --source agent is refused.",
         .opts = {{.name = "source",
                   .type = CTL_OPT_STR,
                   .metavar = "SOURCE",
