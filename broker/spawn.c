@@ -130,6 +130,7 @@ void spawn_finish(struct bvm *vm)
     if (vm_migrate_stopped(vm, &e) < 0)
         log_err("%s", e.msg);
     identity_release(vm);
+    tap_remove_recorded(vm->def->name, vm->state_dir);
     spawn_release(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
         log_warn("VM %s: %s", vm->def->name, e.msg);
@@ -504,11 +505,17 @@ int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
     pid_t pid;
 
     /* A re-adopting supervisor finds QEMU's socket, disks and taps as they
-     * are; a maintenance QEMU has no network.  The taps come first: a
-     * bridge that is missing fails the start before anything is handed
-     * over. */
-    if (!adopt && !lifecycle_maintenance(vm->phase) && tap_create_all(vm->def, &taps, e) < 0)
+     * are; a maintenance QEMU has no network.  The taps come first (what a
+     * crash left of the last run's goes): a bridge that is missing fails
+     * the start before anything is handed over. */
+    if (!adopt)
+        tap_remove_recorded(vm->def->name, vm->state_dir);
+    if (!adopt && !lifecycle_maintenance(vm->phase) &&
+        (tap_create_all(vm->def, &taps, e) < 0 ||
+         (taps.n > 0 && tap_record(&taps, vm->def->name, vm->state_dir, e) < 0))) {
+        tap_close_all(&taps);
         return -1;
+    }
     if (!adopt && prepare_run(vm, e) < 0) {
         tap_close_all(&taps);
         return -1;

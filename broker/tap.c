@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sockios.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +15,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/fileutil.h"
+#include "common/json.h"
 #include "common/log.h"
 
 /* The kernel never reports more than this about one tun descriptor. */
 #define FDINFO_MAX 1024
+#define RECORD_FILE "taps.json"
+/* DOMAIN_MAX_NETS entries of a name and a number. */
+#define RECORD_MAX 4096
 
 static void ifr_init(struct ifreq *ifr, const char *name)
 {
@@ -164,6 +172,7 @@ int tap_create_all(const struct domain_def *def, struct tap_set *set, struct cer
         if (fd < 0)
             goto fail;
         set->fds[set->n++] = fd;
+        set->ifindex[set->n - 1] = (int)if_nametoindex(set->names[set->n - 1]);
         if (tap_plug(sock, def->name, net, what, set->names[set->n - 1], e) < 0)
             goto fail;
         log_info("VM %s: %s: tap %s", def->name, what, set->names[set->n - 1]);
@@ -183,6 +192,108 @@ void tap_close_all(struct tap_set *set)
             close(set->fds[i]);
         set->fds[i] = -1;
     }
+}
+
+int tap_record(const struct tap_set *set, const char *vm, const char *state_dir, struct cerr *e)
+{
+    char *path = xasprintf("%s/" RECORD_FILE, state_dir);
+    cJSON *o = json_obj(), *list = json_arr();
+    struct cerr we;
+    int rc;
+
+    for (size_t i = 0; i < set->n; i++) {
+        cJSON *t = json_obj();
+
+        json_add_str(t, "name", set->names[i]);
+        json_add_num(t, "ifindex", set->ifindex[i]);
+        json_arr_add(list, t);
+    }
+    json_add(o, "taps", list);
+    rc = json_write_file(path, o, 0600, &we);
+    if (rc < 0)
+        cerr_set(e, we.code, "VM %s: cannot record its taps: %s", vm, we.msg);
+    cJSON_Delete(o);
+    free(path);
+    return rc;
+}
+
+/* RTM_DELLINK by index: exactly that device, whatever its name is now. */
+static int link_delete(int ifindex, struct cerr *e)
+{
+    struct {
+        struct nlmsghdr h;
+        struct ifinfomsg i;
+    } req = {
+        .h = {.nlmsg_len = sizeof(req),
+              .nlmsg_type = RTM_DELLINK,
+              .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK,
+              .nlmsg_seq = 1},
+        .i = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex},
+    };
+    struct {
+        struct nlmsghdr h;
+        struct nlmsgerr err;
+    } ack;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    ssize_t n = -1;
+
+    if (fd >= 0 && send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req))
+        n = recv(fd, &ack, sizeof(ack), 0);
+    if (n < 0) {
+        cerr_set(e, CE_SYSTEM, "netlink: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    if ((size_t)n < sizeof(ack) || ack.h.nlmsg_type != NLMSG_ERROR) {
+        cerr_set(e, CE_SYSTEM, "netlink: unexpected answer to RTM_DELLINK");
+        return -1;
+    }
+    /* Gone already: what was wanted. */
+    if (ack.err.error != 0 && ack.err.error != -ENODEV) {
+        cerr_set(e, CE_SYSTEM, "RTM_DELLINK: %s", strerror(-ack.err.error));
+        return -1;
+    }
+    return 0;
+}
+
+static void remove_one(const char *vm, const cJSON *t)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+    unsigned long long index;
+    struct cerr e;
+
+    if (!cJSON_IsString(name) || strlen(name->valuestring) >= IFNAMSIZ ||
+        json_get_uint(t, "ifindex", INT32_MAX, &index) < 0 || index == 0)
+        return;
+    /* Not there, or the kernel's index for that name is another device's:
+     * this VM's tap went with its last descriptor. */
+    if (if_nametoindex(name->valuestring) != (unsigned)index)
+        return;
+    if (link_delete((int)index, &e) < 0)
+        log_err("VM %s: cannot delete its tap %s (index %llu), which outlived QEMU: %s", vm,
+                name->valuestring, index, e.msg);
+    else
+        log_warn("VM %s: deleted its tap %s, which outlived QEMU (made persistent through "
+                 "QEMU's descriptor)",
+                 vm, name->valuestring);
+}
+
+void tap_remove_recorded(const char *vm, const char *state_dir)
+{
+    char *path = xasprintf("%s/" RECORD_FILE, state_dir);
+    cJSON *o = json_read_object_file(path, RECORD_MAX), *t;
+    struct cerr e;
+
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(o, "taps"))
+    {
+        remove_one(vm, t);
+    }
+    cJSON_Delete(o);
+    if (file_remove_durable(path, &e) < 0)
+        log_err("VM %s: %s", vm, e.msg);
+    free(path);
 }
 
 /* The "iff:" line of a tun descriptor's fdinfo: the device it is attached

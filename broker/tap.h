@@ -3,7 +3,12 @@
  * brings it up and hands the open descriptor to the supervisor, which
  * passes it on to QEMU.  No tap is persistent: the kernel removes it when
  * the last descriptor (QEMU's) closes, so a VM that stops or crashes, or a
- * broker that dies, leaves no tap behind. */
+ * broker that dies, leaves no tap behind.  But whoever holds the descriptor
+ * may make the tap persistent and its own (TUNSETPERSIST, TUNSETOWNER need
+ * no capability on an attached descriptor): a compromised QEMU could keep
+ * it on the bridge and attach to it again later.  So the broker records
+ * each tap (STATE/vms/NAME/taps.json, root's) and deletes what is left of
+ * them when the VM has stopped, and before its next start. */
 #ifndef CORRAL_TAP_H
 #define CORRAL_TAP_H
 
@@ -23,6 +28,7 @@ struct tap_set {
     size_t n;                 /* domain_def_tap_count(def) */
     int fds[DOMAIN_MAX_NETS]; /* O_CLOEXEC, in the definition's order */
     char names[DOMAIN_MAX_NETS][IFNAMSIZ];
+    int ifindex[DOMAIN_MAX_NETS]; /* with the name, which device it is */
 };
 
 /* Creates one tap per bridge or ethernet interface of def, in order: named
@@ -33,6 +39,14 @@ struct tap_set {
 int tap_create_all(const struct domain_def *def, struct tap_set *set, struct cerr *e);
 /* Closes the broker's descriptors; a tap whose fd nobody else holds goes. */
 void tap_close_all(struct tap_set *set);
+/* Records set's taps in state_dir/taps.json (durably) before they are
+ * handed out. */
+int tap_record(const struct tap_set *set, const char *vm, const char *state_dir, struct cerr *e);
+/* Deletes every tap recorded in state_dir/taps.json that still exists as
+ * the same device (same name and index: a name the kernel has given to
+ * another device since is left alone), then the record.  Logs what it
+ * does and what fails. */
+void tap_remove_recorded(const char *vm, const char *state_dir);
 /* Names of the taps process pid holds, ordered by descriptor number (the
  * broker hands them out in the definition's order), as the kernel reports
  * them in /proc/PID/fdinfo.  Returns how many, or -1 with e set. */

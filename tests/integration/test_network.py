@@ -4,6 +4,8 @@ broker makes in a network namespace the test creates (never one of the
 host's own interfaces), handed to QEMU as descriptors; what domiflist and
 domifaddr say; what a user who is not an admin may not do."""
 
+import ctypes
+import fcntl
 import json
 import os
 import signal
@@ -89,6 +91,48 @@ def tun_fds(pid):
         except OSError:
             pass
     return out
+
+
+def uid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise Fail("no Uid line for pid %d" % pid)
+
+
+TUNSETPERSIST = 0x400454cb
+TUNSETOWNER = 0x400454cc
+SYS_pidfd_getfd = 438
+
+
+def make_tap_persistent(pid):
+    """What a compromised QEMU can do with its tap's descriptor, as its own
+    uid and without any capability: make the tap persistent and its own, so
+    that it outlives QEMU (and could be attached to again by that uid).
+    The test takes QEMU's descriptor (pidfd_getfd, as root), then acts with
+    it as QEMU's uid."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid = uid_of(pid)
+    pidfd = os.pidfd_open(pid)
+    fd = libc.syscall(SYS_pidfd_getfd, pidfd, tun_fds(pid)[0], 0)
+    os.close(pidfd)
+    if fd < 0:
+        raise Fail("pidfd_getfd: %s" % os.strerror(ctypes.get_errno()))
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            fcntl.ioctl(fd, TUNSETPERSIST, 1)
+            fcntl.ioctl(fd, TUNSETOWNER, uid)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    os.close(fd)
+    check(status == 0, "the VM's uid could not make its tap persistent")
 
 
 def links(env, ns):
@@ -259,12 +303,33 @@ def bridged(env):
     env.wait_state("bn", "crashed")
     check(iflist(env, "bn", user=user)[0]["interface"] is None, "domiflist of a crashed VM")
 
-    # Started again, then destroyed: the tap goes with it.
+    # Started again; QEMU makes its tap persistent and dies while the
+    # broker is away: the tap outlives it, and the broker deletes it when it
+    # comes back.
     env.ctl("start", "bn", user=user)
     taps = taps_of(env, ns)
     check(len(taps) == 1, "taps after the second start: %r" % taps)
+    qemu = env.info("bn")["qemu_pid"]
+    make_tap_persistent(qemu)
+    env.stop_broker(signal.SIGKILL)
+    os.kill(qemu, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists("/proc/%d" % qemu), 30, "QEMU gone")
+    check("persist on" in env.in_netns(ns, ["ip", "-d", "link", "show", taps[0]]).stdout,
+          "the tap did not outlive QEMU: the attack was not replayed")
+    env.start_broker()
+    wait_for(lambda: taps_of(env, ns) == [], 30,
+             "persistent tap %s deleted by the restarted broker" % taps[0])
+    check("outlived QEMU" in env.log_tail(), "the broker did not say it deleted the tap")
+
+    # Once more, destroyed: the tap goes, persistent or not.
+    env.ctl("start", "bn", user=user)
+    taps = taps_of(env, ns)
+    check(len(taps) == 1, "taps after the third start: %r" % taps)
+    make_tap_persistent(env.info("bn")["qemu_pid"])
     env.ctl("destroy", "bn", user=user)
     wait_for(lambda: taps_of(env, ns) == [], 30, "tap %s gone after destroy" % taps[0])
+    check(sorted(links(env, ns)) == [BRIDGE, "lo"],
+          "the namespace's interfaces changed: %r" % sorted(links(env, ns)))
 
 
 def refused(env):
