@@ -78,7 +78,7 @@ static int tap_open(const char *vm, const struct net_def *net, const char *what,
         int err = errno;
 
         close(fd);
-        if (err == EBUSY || err == EEXIST || (err == EINVAL && net->ifname != NULL))
+        if (err == EBUSY || err == EEXIST)
             cerr_set(e, CE_OPERATION_INVALID,
                      "VM %s: %s: a network interface named %s exists already; name another in "
                      "<target dev=...> or leave it out",
@@ -92,57 +92,69 @@ static int tap_open(const char *vm, const struct net_def *net, const char *what,
     return fd;
 }
 
-/* Gives the tap the bridge's MTU (as libvirt does: a smaller port would
- * lower the bridge's), attaches it, and brings it up.  sock: any socket,
- * for the device ioctls. */
-static int tap_plug(int sock, const char *vm, const struct net_def *net, const char *what,
-                    const char *name, struct cerr *e)
+/* Attaches the tap to its bridge, then gives it the bridge's MTU (as
+ * libvirt does: a smaller port would lower the bridge's).  Attaching first
+ * tells a device that is not a bridge apart before its MTU can get in the
+ * way.  sock: any socket, for the device ioctls. */
+static int bridge_attach(int sock, const char *vm, const struct net_def *net, const char *what,
+                         const char *name, int ifindex, struct cerr *e)
 {
     struct ifreq ifr;
-    const char *step = "SIOCGIFMTU";
+    const char *step = "SIOCBRADDIF";
+    int mtu;
 
-    if (net->type == NET_TYPE_BRIDGE) {
-        int mtu;
-
-        ifr_init(&ifr, net->bridge);
-        if (ioctl(sock, SIOCGIFMTU, &ifr) < 0)
+    ifr_init(&ifr, net->bridge);
+    ifr.ifr_ifindex = ifindex;
+    if (ioctl(sock, SIOCBRADDIF, &ifr) < 0) {
+        if (errno == ENODEV)
+            cerr_set(e, CE_OPERATION_INVALID,
+                     "VM %s: %s: bridge %s has gone away (create the bridge first)", vm, what,
+                     net->bridge);
+        else if (errno == EOPNOTSUPP || errno == EINVAL)
+            cerr_set(e, CE_OPERATION_INVALID, "VM %s: %s: %s is not a bridge", vm, what,
+                     net->bridge);
+        else
             goto fail;
-        mtu = ifr.ifr_mtu;
-        ifr_init(&ifr, name);
-        ifr.ifr_mtu = mtu;
-        step = "SIOCSIFMTU";
-        if (ioctl(sock, SIOCSIFMTU, &ifr) < 0)
-            goto fail;
-        ifr_init(&ifr, net->bridge);
-        ifr.ifr_ifindex = (int)if_nametoindex(name);
-        step = "SIOCBRADDIF";
-        if (ifr.ifr_ifindex == 0 || ioctl(sock, SIOCBRADDIF, &ifr) < 0) {
-            if (errno == ENODEV) {
-                cerr_set(e, CE_OPERATION_INVALID,
-                         "VM %s: %s: bridge %s has gone away (create the bridge first)", vm, what,
-                         net->bridge);
-                return -1;
-            }
-            if (errno == EOPNOTSUPP || errno == EINVAL) {
-                cerr_set(e, CE_OPERATION_INVALID, "VM %s: %s: %s is not a bridge", vm, what,
-                         net->bridge);
-                return -1;
-            }
-            goto fail;
-        }
+        return -1;
     }
-    ifr_init(&ifr, name);
-    step = "SIOCGIFFLAGS";
-    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+    ifr_init(&ifr, net->bridge);
+    step = "SIOCGIFMTU";
+    if (ioctl(sock, SIOCGIFMTU, &ifr) < 0)
         goto fail;
-    ifr.ifr_flags |= IFF_UP;
-    step = "SIOCSIFFLAGS";
-    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+    mtu = ifr.ifr_mtu;
+    ifr_init(&ifr, name);
+    ifr.ifr_mtu = mtu;
+    step = "SIOCSIFMTU";
+    if (ioctl(sock, SIOCSIFMTU, &ifr) < 0)
         goto fail;
     return 0;
 fail:
-    cerr_set(e, CE_SYSTEM, "VM %s: %s: tap %s: %s: %s", vm, what, name, step, strerror(errno));
+    cerr_set(e, CE_SYSTEM, "VM %s: %s: tap %s on bridge %s: %s: %s", vm, what, name, net->bridge,
+             step, strerror(errno));
     return -1;
+}
+
+/* Attached to its bridge (if any) and up. */
+static int tap_plug(int sock, const char *vm, const struct net_def *net, const char *what,
+                    const char *name, int ifindex, struct cerr *e)
+{
+    struct ifreq ifr;
+
+    if (net->type == NET_TYPE_BRIDGE && bridge_attach(sock, vm, net, what, name, ifindex, e) < 0)
+        return -1;
+    ifr_init(&ifr, name);
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
+        cerr_set(e, CE_SYSTEM, "VM %s: %s: tap %s: SIOCGIFFLAGS: %s", vm, what, name,
+                 strerror(errno));
+        return -1;
+    }
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) {
+        cerr_set(e, CE_SYSTEM, "VM %s: %s: tap %s: SIOCSIFFLAGS: %s", vm, what, name,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int tap_create_all(const struct domain_def *def, struct tap_set *set, struct cerr *e)
@@ -173,7 +185,13 @@ int tap_create_all(const struct domain_def *def, struct tap_set *set, struct cer
             goto fail;
         set->fds[set->n++] = fd;
         set->ifindex[set->n - 1] = (int)if_nametoindex(set->names[set->n - 1]);
-        if (tap_plug(sock, def->name, net, what, set->names[set->n - 1], e) < 0)
+        if (set->ifindex[set->n - 1] == 0) {
+            cerr_set(e, CE_SYSTEM, "VM %s: %s: tap %s vanished: %s", def->name, what,
+                     set->names[set->n - 1], strerror(errno));
+            goto fail;
+        }
+        if (tap_plug(sock, def->name, net, what, set->names[set->n - 1], set->ifindex[set->n - 1],
+                     e) < 0)
             goto fail;
         log_info("VM %s: %s: tap %s", def->name, what, set->names[set->n - 1]);
     }

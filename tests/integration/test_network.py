@@ -255,6 +255,10 @@ def bridged(env):
     link = links(env, ns)[tap]
     check(link.get("master") == BRIDGE and "UP" in link["flags"],
           "tap %s is not up on %s: %r" % (tap, BRIDGE, link))
+    # QEMU probes the header on the descriptor: the broker sets it for
+    # virtio, as libvirt does.
+    check("vnet_hdr on" in env.in_netns(ns, ["ip", "-d", "link", "show", tap]).stdout,
+          "tap %s of a virtio NIC has no virtio-net header" % tap)
     index = link["ifindex"]
     wait_for(lambda: pings(env, ns, GUEST_ADDR), guest.BOOT_TIMEOUT,
              "the guest answering ping at %s from the namespace" % GUEST_ADDR)
@@ -280,9 +284,13 @@ def bridged(env):
 
     # The supervisor dies: QEMU keeps its tap, and its new supervisor needs none.
     os.kill(sup, signal.SIGKILL)
-    info = wait_for(lambda: (lambda i: i if i.get("supervisor_pid") not in (None, sup) and
-                             i.get("state") == "running" else None)(env.info("bn")), 60,
-                    "a new supervisor re-adopting QEMU")
+    def readopted():
+        # While the supervisor is being replaced a request may fail.
+        rc, out, _ = env.ctl("--json", "dominfo", "bn", ok=None)
+        i = json.loads(out) if rc == 0 else {}
+        return i if i.get("supervisor_pid") not in (None, sup) and i.get("state") == "running" \
+            else None
+    info = wait_for(readopted, 60, "a new supervisor re-adopting QEMU")
     check(info["qemu_pid"] == qemu, "QEMU changed: %r" % info)
     check(tun_fds(info["supervisor_pid"]) == [], "the new supervisor holds a tap")
     check(taps_of(env, ns) == [tap] and links(env, ns)[tap]["ifindex"] == index,
@@ -384,7 +392,10 @@ def refused(env):
                                 "</interface>", ""))
     _, _, err = env.ctl("start", "r8", ok=False)
     check("named lo exists already" in err, "lo as a tap name: " + err)
-    for name in ("r5", "r6", "r7", "r8"):
+    define(env, "r9", guest_xml(env, "r9", nic("lo"), ""))
+    _, _, err = env.ctl("start", "r9", ok=False)
+    check("lo is not a bridge" in err, "lo as a bridge: " + err)
+    for name in ("r5", "r6", "r7", "r8", "r9"):
         _, out, _ = env.ctl("domstate", name)
         check(out.strip() == "shut off", "VM %s after a refused start: %r" % (name, out))
     check(taps_of(env, ns) == [], "refused starts left taps: %r" % taps_of(env, ns))
