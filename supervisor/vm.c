@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +98,11 @@ cJSON *vm_info_json(const struct vm *vm)
         json_add_num(o, "qemu_pid", vm->proc.pid);
     json_add_str(o, "control_socket", vm->control_path);
     json_add_str(o, "qmp_socket", vm->qmp_path);
+    if (vm->def->graphics.type == GRAPHICS_VNC && vm->def->graphics.listen == NULL) {
+        char *vnc = xasprintf("%s/vnc.sock", vm->run_dir);
+        json_add_str(o, "vnc_socket", vnc);
+        free(vnc);
+    }
     json_add_num(o, "started", (double)vm->started);
     json_add_bool(o, "adopted", vm->adopted);
     return o;
@@ -449,11 +455,30 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
     qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
 }
 
+/* QEMU made its VNC socket with the supervisor's umask.  Like the control
+ * socket, it is for the owner, whom the run directory's group lets in; QEMU
+ * checks no peer, so nobody else of that group must share it (see
+ * README.md). */
+static void share_display(const struct vm *vm)
+{
+    char *path;
+
+    if (vm->def->graphics.type != GRAPHICS_VNC || vm->def->graphics.listen != NULL ||
+        vm->maintenance)
+        return;
+    path = xasprintf("%s/vnc.sock", vm->run_dir);
+    if (chmod(path, 0666) < 0)
+        log_warn("VM %s: its owner cannot reach the display: chmod %s: %s", vm->def->name, path,
+                 strerror(errno));
+    free(path);
+}
+
 static void on_qmp_ready(void *arg)
 {
     struct vm *vm = arg;
 
     log_info("VM %s: QMP monitor connected", vm->def->name);
+    share_display(vm);
     if (vm->state == VM_STARTING && vm->adopting) {
         qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, adopt_status_cb, vm);
         return;

@@ -153,6 +153,7 @@ int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domdisplay(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_events(struct ctl *ctl, const struct ctl_args *a);

@@ -113,6 +113,18 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_domifaddr,
     },
     {
+        .name = "domdisplay",
+        .method = "vm.info",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .summary = "print how to reach a VM's display",
+        .description = "Print the URI of the running VM NAME's VNC display, for remote-viewer:\n"
+                       "vnc+unix:///RUN/vm/NAME/vnc.sock (a Unix socket the owner and root\n"
+                       "reach), or vnc://ADDRESS:DISPLAY when an admin gave <graphics listen=>.",
+        .run = ctl_run_domdisplay,
+    },
+    {
         .name = "suspend",
         .method = "vm.suspend",
         .args = "NAME",
