@@ -364,6 +364,59 @@ static void escaped_values(void)
     free(line);
 }
 
+/* UEFI as libvirt gives it: code and variables as pflash block nodes the
+ * machine takes by name; SMM and a secure flash for secure='yes'. */
+static void uefi_pflash(void)
+{
+    static const char *const os = "<type machine='q35'>hvm</type><loader readonly='yes' "
+                                  "secure='yes' type='pflash'>/fw/CODE.fd</loader>"
+                                  "<nvram template='/fw/VARS.fd'/>";
+    struct domain_def *def = parse("", os, "");
+    struct qemu_inputs in;
+    struct argv_list a;
+    struct cerr e = {0};
+    char *out, *w = NULL;
+    bool ok;
+
+    EXPECT(def != NULL);
+    qemu_inputs_init(&in, def);
+    in.nvram = "/st/vm1_VARS.fd";
+    out = build(def, &in, NULL, &e);
+    ok = out != NULL &&
+         strstr(out, "\n-machine\nq35,pflash0=pflash0-code,pflash1=pflash1-vars,smm=on\n") &&
+         strstr(out, "\n-blockdev\n{\"driver\":\"file\",\"filename\":\"/fw/CODE.fd\","
+                     "\"node-name\":\"pflash0-code-file\",\"read-only\":true,") &&
+         strstr(out, "{\"driver\":\"raw\",\"file\":\"pflash1-vars-file\",\"node-name\":"
+                     "\"pflash1-vars\",\"read-only\":false}") &&
+         strstr(out, "\"filename\":\"/st/vm1_VARS.fd\"") &&
+         strstr(out, "\n-global\ndriver=cfi.pflash01,property=secure,value=on\n");
+    if (!ok)
+        printf("# %s\n", out ? out : e.msg);
+    free(out);
+    EXPECT(ok);
+    /* The supervisor must say where the variables are. */
+    in.nvram = NULL;
+    EXPECT(build(def, &in, NULL, &e) == NULL);
+    EXPECT_CONTAINS(e.msg, "no NVRAM file was prepared");
+    in.nvram = "/st/vm1\n_VARS.fd";
+    EXPECT(build(def, &in, NULL, &e) == NULL);
+    EXPECT_CONTAINS(e.msg, "control characters");
+    /* A maintenance QEMU runs no firmware. */
+    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, NULL, &a, &w, &e) == 0);
+    out = argv_join(&a);
+    argv_free(&a);
+    domain_def_free(def);
+    EXPECT(strstr(out, "pflash") == NULL && strstr(out, "'-machine' 'none'") != NULL);
+    free(out);
+    def = parse("", "<loader secure='yes'>/fw/C.fd</loader><nvram template='/fw/V.fd'/>", "");
+    EXPECT(def != NULL);
+    in.nvram = "/st/vm1_VARS.fd";
+    out = build(def, &in, NULL, &e);
+    domain_def_free(def);
+    EXPECT(out == NULL);
+    EXPECT_CONTAINS(e.msg, "secure='yes' (SMM) needs a q35 machine type, not 'pc'");
+}
+
 int main(void)
 {
     RUN(defaults_unchanged);
@@ -376,5 +429,6 @@ int main(void)
     RUN(vnc);
     RUN(hostile_values_refused);
     RUN(escaped_values);
+    RUN(uefi_pflash);
     return unit_done();
 }
