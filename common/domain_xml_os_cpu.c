@@ -1,5 +1,4 @@
-/* <os> (machine, direct kernel boot, boot order), <vcpu> and <cpu>. */
-#include <errno.h>
+/* <os> (machine, UEFI firmware, direct kernel boot, boot order), <vcpu> and <cpu>. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,9 +410,34 @@ static int check_boot_orders(struct parse_ctx *c)
     return 0;
 }
 
-/* firmware='efi' without a <loader>, or a <loader> without a template:
- * the first descriptor that fits fills in what is missing, as libvirt's
- * autoselection does; a definition that names both is used as it is. */
+/* A <loader> that a descriptor names becomes the file itself (Debian names
+ * its Secure Boot code through a link), with the descriptor's template
+ * when the definition has none and SMM when it needs it; one no descriptor
+ * names is used as written, and needs a template. */
+static int finish_manual_firmware(struct parse_ctx *c, struct firmware_request *req)
+{
+    struct firmware_def *f = &c->def->fw;
+    struct firmware_choice ch;
+    int rc;
+
+    req->code = f->loader;
+    rc = firmware_select(firmware_default_dirs, firmware_default_ndirs, req, &ch, c->e);
+    if (rc <= 0)
+        return f->nvram_template != NULL ? 0 : -1;
+    free(f->loader);
+    f->loader = ch.code;
+    ch.code = NULL;
+    if (f->nvram_template == NULL) {
+        f->nvram_template = ch.vars_template;
+        ch.vars_template = NULL;
+    }
+    f->secure = f->secure || ch.requires_smm;
+    firmware_choice_free(&ch);
+    return 0;
+}
+
+/* firmware='efi' without a <loader>: the first descriptor that fits, as
+ * libvirt's autoselection; with one, finish_manual_firmware. */
 static int finish_firmware(struct parse_ctx *c)
 {
     struct domain_def *def = c->def;
@@ -421,8 +445,6 @@ static int finish_firmware(struct parse_ctx *c)
     struct firmware_request req = {def->machine, (enum firmware_want)f->secure_boot,
                                    (enum firmware_want)f->enrolled_keys, NULL};
     struct firmware_choice ch;
-    char *code = NULL;
-    int rc;
 
     if (f->kind == DOMAIN_FIRMWARE_BIOS && f->loader != NULL) {
         cerr_set(c->e, CE_INVALID_XML, "os firmware='bios' cannot have a pflash os/loader");
@@ -440,32 +462,18 @@ static int finish_firmware(struct parse_ctx *c)
         cerr_set(c->e, CE_INVALID_XML, "UEFI firmware needs a machine type, not 'none'");
         return -1;
     }
-    if (f->loader != NULL && f->nvram_template != NULL)
-        return 0;
-    if (f->loader != NULL) {
-        code = realpath(f->loader, NULL);
-        if (code == NULL) {
-            char shown[512];
-            name_escape(f->loader, shown, sizeof(shown));
-            cerr_set(c->e, CE_SYSTEM, "os/loader '%s': %s", shown, strerror(errno));
-            return -1;
-        }
-        req.code = code;
-    }
-    rc = firmware_select(firmware_default_dirs, firmware_default_ndirs, &req, &ch, c->e);
-    free(code);
-    if (rc <= 0)
+    if (f->loader != NULL)
+        return finish_manual_firmware(c, &req);
+    if (firmware_select(firmware_default_dirs, firmware_default_ndirs, &req, &ch, c->e) <= 0)
         return -1;
-    if (f->loader == NULL) {
-        f->loader = ch.code;
-        ch.code = NULL;
-        f->secure = ch.requires_smm;
-        f->secure_boot = ch.secure_boot ? DOMAIN_FW_FEATURE_YES : DOMAIN_FW_FEATURE_NO;
-        f->enrolled_keys = ch.enrolled_keys ? DOMAIN_FW_FEATURE_YES : DOMAIN_FW_FEATURE_NO;
-    } else if (ch.requires_smm)
-        f->secure = true;
+    f->loader = ch.code;
+    ch.code = NULL;
+    free(f->nvram_template);
     f->nvram_template = ch.vars_template;
     ch.vars_template = NULL;
+    f->secure = ch.requires_smm;
+    f->secure_boot = ch.secure_boot ? DOMAIN_FW_FEATURE_YES : DOMAIN_FW_FEATURE_NO;
+    f->enrolled_keys = ch.enrolled_keys ? DOMAIN_FW_FEATURE_YES : DOMAIN_FW_FEATURE_NO;
     firmware_choice_free(&ch);
     return 0;
 }

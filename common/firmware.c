@@ -181,14 +181,17 @@ static bool feature_fits(const cJSON *features, const char *name, enum firmware_
     return want == FIRMWARE_WANT_ANY || has == (want == FIRMWARE_WANT_YES);
 }
 
-/* A raw file of the flash mapping: its resolved path, or NULL. */
-static char *flash_file(const cJSON *mapping, const char *key)
+/* A raw file of the flash mapping: its resolved path, or NULL; *named is
+ * the path as the descriptor spells it. */
+static char *flash_file(const cJSON *mapping, const char *key, const char **named)
 {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(mapping, key);
     const char *name = member_str(f, "filename"), *format = member_str(f, "format");
 
     if (name == NULL || name[0] != '/' || (format != NULL && strcmp(format, "raw") != 0))
         return NULL;
+    if (named != NULL)
+        *named = name;
     /* Descriptors and what they name are the system's (root's
      * directories): their links are resolved once, here, and the
      * definition names the file itself. */
@@ -213,9 +216,14 @@ static bool descriptor_fits(const cJSON *d, const struct firmware_request *req, 
         !feature_fits(features, "secure-boot", req->secure_boot) ||
         !feature_fits(features, "enrolled-keys", req->enrolled_keys))
         return false;
-    code = flash_file(mapping, "executable");
-    vars = flash_file(mapping, "nvram-template");
-    if (code == NULL || vars == NULL || (req->code != NULL && strcmp(req->code, code) != 0)) {
+    const char *named = NULL;
+
+    code = flash_file(mapping, "executable", &named);
+    vars = flash_file(mapping, "nvram-template", NULL);
+    /* The definition's path is compared, never resolved: root does not
+     * walk a path a user named. */
+    if (code == NULL || vars == NULL ||
+        (req->code != NULL && strcmp(req->code, code) != 0 && strcmp(req->code, named) != 0)) {
         free(code);
         free(vars);
         return false;

@@ -21,8 +21,8 @@ enum firmware_want { FIRMWARE_WANT_ANY, FIRMWARE_WANT_YES, FIRMWARE_WANT_NO };
 struct firmware_request {
     const char *machine; /* the domain's machine type: q35, pc, pc-q35-7.2... */
     enum firmware_want secure_boot, enrolled_keys;
-    /* Manual mode: only a descriptor whose code is this file (compared by
-     * resolved path) fits; NULL for autoselection. */
+    /* Manual mode: only a descriptor whose code is this path (as the
+     * descriptor spells it, or resolved) fits; NULL for autoselection. */
     const char *code;
 };
 

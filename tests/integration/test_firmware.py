@@ -173,14 +173,16 @@ def refused_firmware(env):
         f.write("root only\n")
     os.chmod(secret, 0o600)
     shadow = os.stat("/etc/shadow")
+    link = os.path.join(env.dir, "CODE.fd")
+    os.symlink(OVMF_CODE, link)
     bad = [
         # A loader that is a directory, a symlink (Debian's .ms.fd names).
         ("loaderdir", uefi_xml("loaderdir", firmware=None, os_extra=(
             "<loader readonly='yes' type='pflash'>/usr/share/OVMF</loader>"
             "<nvram template='%s'/>" % OVMF_VARS)), "'/usr/share/OVMF' is not a regular file"),
         ("loaderlink", uefi_xml("loaderlink", firmware=None, os_extra=(
-            "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.ms.fd</loader>"
-            "<nvram template='%s'/>" % OVMF_VARS)), "is a symlink"),
+            "<loader readonly='yes' type='pflash'>%s</loader>"
+            "<nvram template='%s'/>" % (link, OVMF_VARS))), "is a symlink"),
         ("loaderrom", uefi_xml("loaderrom", firmware=None, os_extra=(
             "<loader type='rom'>%s</loader>" % OVMF_CODE)), "not type='rom'"),
         # No descriptor offers Secure Boot on i440fx, nor enrolled keys
@@ -243,6 +245,28 @@ def refused_firmware(env):
     check((sst.st_uid, stat.S_IMODE(sst.st_mode)) == (0, 0o600), "the root-only file changed")
     with open(secret) as f:
         check(f.read() == "root only\n", "the root-only file's content changed")
+
+
+def virt_install_uefi_xml(env):
+    """What virt-install writes on Debian 12: Secure Boot code named through
+    Debian's link, the enrolled template, libvirt's NVRAM path.  The loader
+    becomes the file the descriptor's link names; the path is not used."""
+    need_ovmf()
+    env.start_broker()
+    xml = uefi_xml("deb", firmware=None, os_extra=(
+        "<loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+        "</loader><nvram template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'>"
+        "/var/lib/libvirt/qemu/nvram/deb_VARS.fd</nvram>"))
+    _, _, err = env.ctl("define", write_xml(env, "deb", xml))
+    check("os/nvram path (corral keeps it in the VM's state)" in err, err)
+    stored = stored_definition(env, "deb")
+    check("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>" in stored, stored)
+    check("/usr/share/OVMF/OVMF_VARS_4M.ms.fd" in stored and "/var/lib/libvirt" not in stored,
+          stored)
+    env.ctl("start", "deb")
+    check(pflash_nodes(env, "deb").get("pflash1-vars") == nvram_path(env, "deb"), "no NVRAM")
+    env.ctl("destroy", "deb")
+    check(not os.path.exists("/var/lib/libvirt/qemu/nvram/deb_VARS.fd"), "libvirt's path used")
 
 
 def vm_uid_cannot_keep_nvram(env):
@@ -316,4 +340,4 @@ def machine_types(env):
 
 if __name__ == "__main__":
     raise SystemExit(run([uefi_guest_reaches_ovmf, undefine_with_nvram, refused_firmware,
-                          vm_uid_cannot_keep_nvram, machine_types]))
+                          vm_uid_cannot_keep_nvram, virt_install_uefi_xml, machine_types]))

@@ -166,6 +166,15 @@ static void manual_loader_finds_its_template(void)
               strcmp(c.vars_template, vars) == 0;
 
     firmware_choice_free(&c);
+    EXPECT(ok);
+    /* As the descriptor spells it (a link): the definition's path is
+     * compared, never resolved. */
+    free(code);
+    code = xasprintf("%s/CODE_MS.fd", root);
+    got = choose("q35", FIRMWARE_WANT_ANY, FIRMWARE_WANT_ANY, code, &c, &e);
+    ok = got != NULL && strcmp(got, "40-sb-enrolled.json") == 0 &&
+         strcmp(c.vars_template, vars) == 0;
+    firmware_choice_free(&c);
     free(vars);
     EXPECT(ok);
     got = choose("pc", FIRMWARE_WANT_ANY, FIRMWARE_WANT_ANY, code, &c, &e);
