@@ -107,6 +107,8 @@ static int check_user_disks(uid_t caller, uid_t owner, const char *xml, struct c
         return -1;
     for (size_t i = 0; i < def->ndisks; i++) {
         struct disk_check c;
+        if (def->disks[i].source == NULL)
+            continue;
         if (disk_check_open(&def->disks[i], false, caller, &c, e) < 0) {
             domain_def_free(def);
             return -1;
