@@ -552,3 +552,25 @@ void identity_release(struct bvm *vm)
     if (vm->has_identity)
         give_back_all(vm);
 }
+
+int identity_check_medium(const struct bvm *vm, uid_t caller, const char *disk, const char *file,
+                          struct cerr *e)
+{
+    struct disk_def d = {.type = DISK_TYPE_FILE, .device = DISK_DEVICE_CDROM};
+    struct disk_check c;
+    struct cerr why;
+    char target[64], what[96];
+
+    /* disk only names the medium in messages: a target or a source path. */
+    name_escape(disk, target, sizeof(target));
+    d.target = target;
+    d.source = (char *)file;
+    d.format = DISK_FORMAT_RAW;
+    if (disk_check_open(&d, policy_is_admin(vm->b, caller), caller, &c, &why) < 0) {
+        cerr_set(e, why.code, "VM %s: new medium: %s", vm->def->name, why.msg);
+        return -1;
+    }
+    close(c.fd);
+    snprintf(what, sizeof(what), "the new medium of %s", target);
+    return vm->has_identity ? check_readable(vm, what, file, e) : 0;
+}
