@@ -142,7 +142,7 @@ static int check_request(const struct vm *vm, const struct disk_def *d, const ch
                  name, d->target);
         return -1;
     }
-    if (mode == MEDIA_EJECT && d->source == NULL) {
+    if (file == NULL && d->source == NULL) {
         cerr_set(e, CE_OPERATION_INVALID, "VM %s: the disk device '%s' doesn't have media", name,
                  d->target);
         return -1;
