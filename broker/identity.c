@@ -319,8 +319,7 @@ static int check_reachable(const struct bvm *vm, const struct disk_def *d, struc
  * VM's uid, opens them by path, so they must be readable by others (as
  * /boot's files, a build's output and a downloaded ISO are); what it opens
  * can only ever be what any uid could read.  what names it ("os/kernel"). */
-static int check_readable(const struct bvm *vm, const char *what, const char *path,
-                          struct cerr *e)
+static int check_readable(const struct bvm *vm, const char *what, const char *path, struct cerr *e)
 {
     char *dir = xstrdup(path);
     struct stat st;
@@ -338,8 +337,8 @@ static int check_readable(const struct bvm *vm, const char *what, const char *pa
         ok = path_reachable_by_others(dir[0] ? dir : "/", &why);
     free(dir);
     if (!ok)
-        cerr_set(e, CE_SYSTEM, "VM %s: %s %s cannot be read by the VM's uid %ld: %s",
-                 vm->def->name, what, path, (long)vm->uid, why.msg);
+        cerr_set(e, CE_SYSTEM, "VM %s: %s %s cannot be read by the VM's uid %ld: %s", vm->def->name,
+                 what, path, (long)vm->uid, why.msg);
     return ok ? 0 : -1;
 }
 

@@ -48,7 +48,7 @@ struct disk_def {
     char *source;
     char *target; /* "vda", validated by name_target_valid */
     enum disk_format format;
-    bool readonly; /* always true for a cdrom */
+    bool readonly;           /* always true for a cdrom */
     unsigned int boot_order; /* <boot order='N'/>, 0 when absent */
     enum disk_cache cache;
     enum disk_io io;

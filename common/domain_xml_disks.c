@@ -32,16 +32,16 @@ int dx_parse_emulator(struct parse_ctx *c, xmlNodePtr n)
     return 0;
 }
 
-const char *const disk_type_names[] = {[DISK_TYPE_FILE] = "file", [DISK_TYPE_BLOCK] = "block",
-                                       NULL};
-const char *const disk_device_names[] = {[DISK_DEVICE_DISK] = "disk",
-                                         [DISK_DEVICE_CDROM] = "cdrom", NULL};
-const char *const disk_bus_names[] = {[DISK_BUS_VIRTIO] = "virtio", [DISK_BUS_SCSI] = "scsi",
-                                      [DISK_BUS_IDE] = "ide",       [DISK_BUS_SATA] = "sata",
-                                      [DISK_BUS_USB] = "usb",       NULL};
+const char *const disk_type_names[] = {
+    [DISK_TYPE_FILE] = "file", [DISK_TYPE_BLOCK] = "block", NULL};
+const char *const disk_device_names[] = {
+    [DISK_DEVICE_DISK] = "disk", [DISK_DEVICE_CDROM] = "cdrom", NULL};
+const char *const disk_bus_names[] = {
+    [DISK_BUS_VIRTIO] = "virtio", [DISK_BUS_SCSI] = "scsi", [DISK_BUS_IDE] = "ide",
+    [DISK_BUS_SATA] = "sata",     [DISK_BUS_USB] = "usb",   NULL};
 /* libvirt's enums, each starting with "default" (absent). */
-static const char *const cache_names[] = {"default",    "none",   "writethrough", "writeback",
-                                          "directsync", "unsafe", NULL};
+static const char *const cache_names[] = {
+    "default", "none", "writethrough", "writeback", "directsync", "unsafe", NULL};
 static const char *const io_names[] = {"default", "native", "threads", "io_uring", NULL};
 static const char *const discard_names[] = {"default", "unmap", "ignore", NULL};
 static const char *const zeroes_names[] = {"default", "off", "on", "unmap", NULL};
@@ -56,8 +56,8 @@ static int parse_disk_format(struct parse_ctx *c, xmlNodePtr n, struct disk_def 
     if (name != NULL && strcmp(name, "qemu") != 0) {
         name_escape(name, shown, sizeof(shown));
         cerr_set(c->e, CE_UNSUPPORTED,
-                 "devices/disk %s: driver name='%s' is not supported (only name='qemu')",
-                 d->target, shown);
+                 "devices/disk %s: driver name='%s' is not supported (only name='qemu')", d->target,
+                 shown);
     } else if (type == NULL && d->device == DISK_DEVICE_CDROM) {
         d->format = DISK_FORMAT_RAW;
         rc = 0;
@@ -89,8 +89,8 @@ static int parse_disk_driver(struct parse_ctx *c, xmlNodePtr n, struct disk_def 
         return 0;
     if ((cache = dx_enum_attr(c, n, "cache", "devices/disk driver cache", cache_names, 0)) < 0 ||
         (io = dx_enum_attr(c, n, "io", "devices/disk driver io", io_names, 0)) < 0 ||
-        (discard = dx_enum_attr(c, n, "discard", "devices/disk driver discard", discard_names,
-                                0)) < 0 ||
+        (discard = dx_enum_attr(c, n, "discard", "devices/disk driver discard", discard_names, 0)) <
+            0 ||
         (zeroes = dx_enum_attr(c, n, "detect_zeroes", "devices/disk driver detect_zeroes",
                                zeroes_names, 0)) < 0)
         return -1;
@@ -198,7 +198,8 @@ static int parse_disk_source(struct parse_ctx *c, xmlNodePtr source, struct disk
     if (d->source == NULL && d->device == DISK_DEVICE_CDROM)
         return 0;
     if (d->source == NULL) {
-        cerr_set(c->e, CE_INVALID_XML, "devices/disk %s has no <source %s='...'> element", d->target, attr);
+        cerr_set(c->e, CE_INVALID_XML, "devices/disk %s has no <source %s='...'> element",
+                 d->target, attr);
         return -1;
     }
     snprintf(what, sizeof(what), "devices/disk %s source %s", d->target, attr);
@@ -416,8 +417,8 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e)
             if (def->disks[j].source != NULL && (same_node || same_blk)) {
                 char shown[512];
                 name_escape(d->source, shown, sizeof(shown));
-                cerr_set(e, CE_UNSUPPORTED, "disk %s: '%s' is the same file or device as disk %s", d->target,
-                         shown, def->disks[j].target);
+                cerr_set(e, CE_UNSUPPORTED, "disk %s: '%s' is the same file or device as disk %s",
+                         d->target, shown, def->disks[j].target);
                 return -1;
             }
         }

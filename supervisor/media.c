@@ -46,8 +46,8 @@ static int reply_error(const struct media_op *op, const cJSON *reply, const stru
 
     if (e == NULL && qmp_reply_check(reply, what, &why) == 0)
         return 0;
-    cerr_set(out, e != NULL ? e->code : why.code, "VM %s: disk %s: %s", vm_name(op->vm),
-             op->target, e != NULL ? e->msg : why.msg);
+    cerr_set(out, e != NULL ? e->code : why.code, "VM %s: disk %s: %s", vm_name(op->vm), op->target,
+             e != NULL ? e->msg : why.msg);
     return -1;
 }
 
@@ -82,8 +82,8 @@ static void tray_opened_cb(const cJSON *reply, const struct cerr *e, void *arg)
     }
     args = json_obj();
     json_add_str(args, "id", op->target);
-    qmp_command(vm_qmp_conn(op->vm), "blockdev-remove-medium", args, MEDIA_TIMEOUT_MS,
-                removed_cb, op);
+    qmp_command(vm_qmp_conn(op->vm), "blockdev-remove-medium", args, MEDIA_TIMEOUT_MS, removed_cb,
+                op);
 }
 
 static void changed_cb(const cJSON *reply, const struct cerr *e, void *arg)
@@ -195,8 +195,8 @@ void media_change(struct vm *vm, const char *disk, const char *file, enum media_
         /* libvirt's eject with -blockdev: open the tray, take the medium
          * out, and leave the tray open. */
         json_add_bool(args, "force", force);
-        qmp_command(vm_qmp_conn(vm), "blockdev-open-tray", args, MEDIA_TIMEOUT_MS,
-                    tray_opened_cb, op);
+        qmp_command(vm_qmp_conn(vm), "blockdev-open-tray", args, MEDIA_TIMEOUT_MS, tray_opened_cb,
+                    op);
         return;
     }
     json_add_str(args, "filename", file);

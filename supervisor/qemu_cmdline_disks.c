@@ -85,9 +85,8 @@ static cJSON *cache_obj(const struct disk_def *d)
 
 static void add_nodes(struct argv_list *a, const struct disk_def *d)
 {
-    static const char *const aio[] = {[DISK_IO_NATIVE] = "native",
-                                      [DISK_IO_THREADS] = "threads",
-                                      [DISK_IO_URING] = "io_uring"};
+    static const char *const aio[] = {
+        [DISK_IO_NATIVE] = "native", [DISK_IO_THREADS] = "threads", [DISK_IO_URING] = "io_uring"};
     static const char *const zeroes[] = {
         [DISK_ZEROES_OFF] = "off", [DISK_ZEROES_ON] = "on", [DISK_ZEROES_UNMAP] = "unmap"};
     char node[64], filenode[80];
@@ -149,9 +148,8 @@ static int unsupported(const struct domain_def *def, const struct disk_def *d, c
 }
 
 /* Where on its bus the device goes: driver, bus and unit properties. */
-static int place_device(struct argv_list *a, const struct domain_def *def,
-                        const struct disk_def *d, struct controllers *ctl, cJSON *dev,
-                        struct cerr *e)
+static int place_device(struct argv_list *a, const struct domain_def *def, const struct disk_def *d,
+                        struct controllers *ctl, cJSON *dev, struct cerr *e)
 {
     bool cd = d->device == DISK_DEVICE_CDROM, q35 = machine_q35(def);
     int idx = target_index(d->target);

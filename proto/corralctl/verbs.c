@@ -120,8 +120,7 @@ const struct ctl_verb ctl_verbs[] = {
             "without symbolic links, and readable by others, since the VM's uid reads it.\n"
             "The running VM changes; its definition does not.",
         .opts = {{.name = "eject", .help = "eject the medium", .excl = MEDIA_ACTION},
-                 {.name = "insert", .help = "insert SOURCE in an empty tray",
-                  .excl = MEDIA_ACTION},
+                 {.name = "insert", .help = "insert SOURCE in an empty tray", .excl = MEDIA_ACTION},
                  {.name = "update",
                   .help = "replace the medium with SOURCE (without SOURCE: eject); the default",
                   .excl = MEDIA_ACTION},

@@ -239,8 +239,8 @@ static void disk_buses(void)
     free(out);
     /* q35's built-in AHCI, and no IDE there. */
     out = build_xml("", "<type machine='q35'>hvm</type>",
-                    "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>",
-                    NULL, NULL);
+                    "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>", NULL,
+                    NULL);
     EXPECT(out != NULL);
     EXPECT_CONTAINS(out, "{\"driver\":\"ide-cd\",\"bus\":\"ide.1\",\"id\":\"sdb\"}");
     EXPECT(strstr(out, "ich9-ahci") == NULL);
