@@ -417,8 +417,8 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e)
             if (def->disks[j].source != NULL && (same_node || same_blk)) {
                 char shown[512];
                 name_escape(d->source, shown, sizeof(shown));
-                cerr_set(e, CE_UNSUPPORTED, "disk %s: '%s' is the same file or device as disk %s",
-                         d->target, shown, def->disks[j].target);
+                cerr_set(e, CE_UNSUPPORTED, "disk %s: '%s' is the same %s as disk %s", d->target,
+                         shown, same_node ? "file" : "block device", def->disks[j].target);
                 return -1;
             }
         }
