@@ -288,9 +288,23 @@ def bad_input(env):
         env.ctl("define", write_xml(env, "mine", devices), user=user)
         env.ctl("start", "mine", user=user)
         roots = raw_medium(env, "root.iso", "ROOT")
+        roots_before = os.stat(roots)
         _, _, err = env.ctl("change-media", "mine", "hdc", roots, ok=False, user=user)
         check("is not a file owned by uid %d" % uid in err, "another's file: " + err)
+        # Straight to the supervisor, past the broker's check of the file.
+        code = ("import json, socket, sys\n"
+                "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+                "s.sendall(json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'vm.change_media',"
+                " 'params': {'name': 'mine', 'disk': 'hdc', 'file': sys.argv[2]}}).encode()"
+                " + b'\\n')\n"
+                "print(s.makefile().readline())\n")
+        p = env.run_as(user, ["python3", "-c", code, env.info("mine")["control_socket"], roots])
+        check("reserved to root" in p.stdout, "the supervisor takes it from root only: " + p.stdout)
         check(medium(env, "mine", "hdc") is None, "nothing inserted")
+        after = os.stat(roots)
+        check((after.st_uid, after.st_mode, after.st_mtime) ==
+              (roots_before.st_uid, roots_before.st_mode, roots_before.st_mtime),
+              "the refused medium is untouched")
         other, _, _ = env.add_user("oth")
         _, _, err = env.ctl("change-media", "mine", "hdc", "--eject", ok=False, user=other)
         check("permission denied" in err and "'media' permission" in err, err)
