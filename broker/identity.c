@@ -200,6 +200,15 @@ static bool give_back(const struct bvm *vm, const cJSON *d)
         done = set_owner_mode(fd, &st, st.st_uid, st.st_gid, (mode_t)m->valuedouble, &e) == 0;
         if (!done)
             log_kept(vm, p->valuestring, e.msg);
+    } else if (S_ISBLK(st.st_mode) && st.st_uid == 0 && st.st_uid != vm->uid) {
+        /* udev re-applies its rules (root, group disk) when a block device
+         * written by QEMU is closed: the VM's uid has it no more, and the
+         * broker gives root's node to nobody. */
+        char shown[512];
+        name_escape(p->valuestring, shown, sizeof(shown));
+        log_info("VM %s: block device %s is root's again (udev's rules); nothing to give back",
+                 vm->def->name, shown);
+        done = true;
     } else if (st.st_uid != vm->uid) {
         snprintf(e.msg, sizeof(e.msg), "it is now uid %ld's, neither the VM's uid %ld nor uid %ld",
                  (long)st.st_uid, (long)vm->uid, (long)u->valuedouble);

@@ -238,6 +238,16 @@ def user_block_device(env):
         st = os.stat(node)
         check((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (uid, gid, 0o660),
               "given back to its owner: %d:%d %o" % (st.st_uid, st.st_gid, st.st_mode))
+        # udev resets a block device to root:disk when QEMU closes it: the
+        # record settles, and the next start asks for the owner again.
+        env.ctl("start", "blk", user=user)
+        os.chown(node, 0, 6)
+        env.ctl("destroy", "blk", user=user)
+        env.wait_state("blk", "shut off")
+        st = os.stat(node)
+        check((st.st_uid, st.st_gid) == (0, 6), "root's node stays root's: %d" % st.st_uid)
+        _, _, err = env.ctl("start", "blk", ok=False, user=user)
+        check("is not a block device owned by uid %d" % uid in err, "start after udev: " + err)
     finally:
         env.stop_broker()
         drop_loops(env)
