@@ -200,7 +200,7 @@ static bool give_back(const struct bvm *vm, const cJSON *d)
         done = set_owner_mode(fd, &st, st.st_uid, st.st_gid, (mode_t)m->valuedouble, &e) == 0;
         if (!done)
             log_kept(vm, p->valuestring, e.msg);
-    } else if (S_ISBLK(st.st_mode) && st.st_uid == 0 && st.st_uid != vm->uid) {
+    } else if (S_ISBLK(st.st_mode) && st.st_uid == 0) {
         /* udev re-applies its rules (root, group disk) when a block device
          * written by QEMU is closed: the VM's uid has it no more, and the
          * broker gives root's node to nobody. */
