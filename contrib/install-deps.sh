@@ -4,8 +4,11 @@
 # is not touched (and needs no network or root).
 set -eu
 
+# linux-image-amd64 and busybox-static are what contrib/guest/mkguest.sh
+# makes the test guest from (no kernel of the host is booted).
 PKGS="gcc make pkg-config libevent-dev libcjson-dev libxml2-dev libcap-ng-dev
-libseccomp-dev qemu-system-x86 qemu-utils python3 procps"
+libseccomp-dev qemu-system-x86 qemu-utils python3 procps linux-image-amd64
+busybox-static"
 
 missing=""
 for p in $PKGS; do
@@ -20,7 +23,10 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "corral: not root; install them with: apt-get install$missing" >&2
     exit 1
 fi
+# The kernel's maintainer scripts run initramfs-tools and may ask questions:
+# take the defaults, and keep configuration files as they are.
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef \
+    -o Dpkg::Options::=--force-confold $missing
