@@ -26,10 +26,30 @@ struct console {
     bool retry_logged;          /* one warning per episode */
     struct bufferevent *client; /* the attached client, or NULL */
     uid_t client_uid;
-    bool client_closing;         /* QEMU has gone: flushing, then closing */
+    bool client_closing;  /* QEMU has gone: flushing, then closing */
+    bool paused;          /* the guest's output waits for the client */
+    size_t stall_backlog; /* the client's backlog when the stall timer was armed */
+    struct event *stall;
     struct console_claim *claim; /* a client between claim and attach */
     struct console_ring ring;
 };
+
+static void chr_read_cb(struct bufferevent *bev, void *arg);
+
+/* Reading the guest's output again, and what waited meanwhile. */
+static void chr_resume(struct console *c)
+{
+    if (!c->paused)
+        return;
+    c->paused = false;
+    evtimer_del(c->stall);
+    if (c->chr == NULL)
+        return;
+    if (bufferevent_enable(c->chr, EV_READ) < 0)
+        log_err("VM %s: console %s: cannot read QEMU's output again", c->vm, c->dev);
+    if (evbuffer_get_length(bufferevent_get_input(c->chr)) > 0)
+        chr_read_cb(c->chr, c);
+}
 
 static void client_drop(struct console *c, const char *why)
 {
@@ -40,11 +60,38 @@ static void client_drop(struct console *c, const char *why)
     bufferevent_free(c->client);
     c->client = NULL;
     c->client_closing = false;
+    chr_resume(c);
 }
 
-/* Copies of the guest's output go to the ring and the client.  A client
- * that falls CONSOLE_CLIENT_BACKLOG behind is dropped rather than slowing
- * the guest, whose UART would otherwise wait for it. */
+static void arm_stall(struct console *c)
+{
+    struct timeval tv = {CONSOLE_STALL_MS / 1000, (CONSOLE_STALL_MS % 1000) * 1000};
+
+    c->stall_backlog = evbuffer_get_length(bufferevent_get_output(c->client));
+    if (evtimer_add(c->stall, &tv) < 0)
+        client_drop(c, "cannot time its reading");
+}
+
+/* A client still reading keeps the guest's output waiting, as a serial
+ * line with flow control would; one that has read nothing for
+ * CONSOLE_STALL_MS is dropped, so it never holds the guest for longer. */
+static void stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct console *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->client == NULL || !c->paused)
+        return;
+    if (evbuffer_get_length(bufferevent_get_output(c->client)) < c->stall_backlog)
+        arm_stall(c);
+    else
+        client_drop(c, "it read nothing for 2 s while the guest's output waited for it");
+}
+
+/* Copies of the guest's output go to the ring and the client.  Beyond
+ * CONSOLE_CLIENT_BACKLOG unread by the client, reading waits for it
+ * (client_write_cb), boundedly (stall_cb). */
 static void chr_read_cb(struct bufferevent *bev, void *arg)
 {
     struct console *c = arg;
@@ -52,15 +99,20 @@ static void chr_read_cb(struct bufferevent *bev, void *arg)
     unsigned char buf[16384];
     int n;
 
-    while ((n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
+    while (!c->paused && (n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
         console_ring_add(&c->ring, buf, (size_t)n);
         if (c->client == NULL)
             continue;
         struct evbuffer *out = bufferevent_get_output(c->client);
-        if (evbuffer_get_length(out) + (size_t)n > CONSOLE_CLIENT_BACKLOG)
-            client_drop(c, "it fell more than 1 MiB behind the guest's output");
-        else if (evbuffer_add(out, buf, (size_t)n) < 0)
+        if (evbuffer_add(out, buf, (size_t)n) < 0)
             client_drop(c, "out of memory queueing output for it");
+        else if (evbuffer_get_length(out) >= CONSOLE_CLIENT_BACKLOG) {
+            c->paused = true;
+            if (bufferevent_disable(bev, EV_READ) < 0)
+                client_drop(c, "cannot wait for it");
+            else
+                arm_stall(c);
+        }
     }
 }
 
@@ -99,6 +151,7 @@ static void chr_event_cb(struct bufferevent *bev, short what, void *arg)
              (what & BEV_EVENT_EOF) ? "closed" : strerror(EVUTIL_SOCKET_ERROR()));
     bufferevent_free(c->chr);
     c->chr = NULL;
+    chr_resume(c);
     arm_retry(c);
 }
 
@@ -131,6 +184,8 @@ static int chr_connect(struct console *c, struct cerr *e)
         return -1;
     }
     bufferevent_setcb(c->chr, chr_read_cb, chr_write_cb, chr_event_cb, c);
+    /* What waits for a slow client waits in QEMU, not here. */
+    bufferevent_setwatermark(c->chr, EV_READ, 0, 65536);
     if (bufferevent_enable(c->chr, EV_READ | EV_WRITE) < 0) {
         bufferevent_free(c->chr);
         c->chr = NULL;
@@ -172,8 +227,9 @@ struct console *console_new(struct event_base *base, const char *vm, const char 
     c->path = xstrdup(path);
     console_ring_init(&c->ring);
     c->retry = evtimer_new(base, retry_cb, c);
-    if (c->retry == NULL)
-        log_err("VM %s: console %s: cannot create its reconnect timer", vm, dev);
+    c->stall = evtimer_new(base, stall_cb, c);
+    if (c->retry == NULL || c->stall == NULL)
+        log_err("VM %s: console %s: cannot create its timers", vm, dev);
     return c;
 }
 
@@ -188,6 +244,8 @@ void console_free(struct console *c)
         bufferevent_free(c->chr);
     if (c->retry != NULL)
         event_free(c->retry);
+    if (c->stall != NULL)
+        event_free(c->stall);
     free(c->vm);
     free(c->dev);
     free(c->path);
@@ -202,7 +260,7 @@ const char *console_dev(const struct console *c)
 void console_start(struct console *c)
 {
     c->started = true;
-    if (c->chr == NULL && c->retry != NULL)
+    if (c->chr == NULL && c->retry != NULL && c->stall != NULL)
         retry_cb(-1, 0, c);
 }
 
@@ -217,6 +275,7 @@ void console_stop(struct console *c)
         bufferevent_free(c->chr);
         c->chr = NULL;
     }
+    chr_resume(c);
     if (unlink(c->path) < 0 && errno != ENOENT)
         log_warn("VM %s: console %s: cannot remove %s: %s", c->vm, c->dev, c->path,
                  strerror(errno));
@@ -252,12 +311,15 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         client_drop(c, "cannot pass its input on");
 }
 
+/* Called once the client's backlog has drained to half of the most. */
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
     struct console *c = arg;
 
     if (c->client_closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
         client_drop(c, "the VM has stopped");
+    else
+        chr_resume(c);
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -305,6 +367,7 @@ static int client_setup(struct console *c, struct bufferevent *bev)
         evbuffer_add(bufferevent_get_output(bev), b, blen) < 0)
         return -1;
     bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, CONSOLE_CLIENT_BACKLOG / 2, 0);
     return bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 

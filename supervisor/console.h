@@ -12,9 +12,12 @@
 
 #include "common/error.h"
 
-/* Output a client may leave unread before it is dropped: more than the
- * ring, so that the replay on attach always fits. */
+/* Output a client may leave unread before reading the guest's output
+ * waits for it: more than the ring, so the replay on attach always fits. */
 #define CONSOLE_CLIENT_BACKLOG (1024 * 1024)
+/* How long the guest's output may wait for a client that reads nothing
+ * before the client is dropped and the guest goes on. */
+#define CONSOLE_STALL_MS 2000
 /* Input the guest may leave unread before the client's input waits. */
 #define CONSOLE_INPUT_BACKLOG (64 * 1024)
 /* How often connecting to QEMU's chardev socket is tried again. */
