@@ -6,7 +6,7 @@ only, and a console that survives a broker restart and a supervisor killed
 and replaced."""
 
 import os
-import pty
+import shutil
 import signal
 import subprocess
 import sys
@@ -194,6 +194,76 @@ def stranger_refused(env):
         t.close()
 
 
+# An emulator for the test of a stalled client: fake-qemu answers QMP,
+# and its serial port writes numbered lines as fast as they are taken, as a
+# guest that prints without end.
+BLASTER = r"""#!/usr/bin/env python3
+import os, re, socket, sys
+for i, a in enumerate(sys.argv):
+    if i > 0 and sys.argv[i - 1] == "-chardev" and "id=charserial0" in a and os.fork() == 0:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(re.search(r"path=([^,]+)", a).group(1))
+        s.listen(1)
+        c, _ = s.accept()
+        n = 0
+        while True:
+            c.sendall(b"".join(b"blast %09d\n" % (n + k) for k in range(4096)))
+            n += 4096
+os.execv(sys.argv[0] + ".real", sys.argv)
+"""
+
+
+def console_proc(env, name, *opts):
+    """corralctl console with pipes; returns it once attached, or None
+    when it was refused (its error in the second item)."""
+    p = subprocess.Popen([os.path.join(BUILD, "corralctl"), "console", name] + list(opts),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env.env)
+    con = guest.Console(p.stdout)
+    try:
+        con.expect(b"Escape character", 30, "the greeting")
+    except Fail:
+        p.kill()
+        p.wait()
+        return None, p.stderr.read().decode(errors="replace"), con
+    return p, "", con
+
+
+def stalled_client_dropped(env):
+    shutil.copy(env.fake, env.fake + ".real")
+    with open(env.fake, "w") as f:
+        f.write(BLASTER)
+    env.start_broker()
+    env.define("b1", emulator=env.fake)
+    env.ctl("start", "b1")
+    # A client that reads nothing once attached.
+    stuck, err, _ = console_proc(env, "b1")
+    check(stuck is not None, "the first client attaches: " + err)
+    try:
+        # It is dropped, without --force: the console is free again.
+        deadline = time.monotonic() + 60
+        while True:
+            p, err, con = console_proc(env, "b1")
+            if p is not None:
+                break
+            check("is in use by another client" in err, "only the stalled client in the way: " + err)
+            if time.monotonic() > deadline:
+                raise Fail("the stalled client was never dropped")
+            time.sleep(0.2)
+        check("detached: it read nothing for 2 s while the guest's output waited for it"
+              in env.log_tail(1000000), "the supervisor says why it dropped the client")
+        # And the guest went on printing meanwhile, for the new client.
+        first = int(con.expect(rb"blast (\d{9})\n", 30, "a line").group(1))
+        later = int(con.expect(rb"blast (\d{9})\n", 30, "a line").group(1))
+        con.expect(b"blast %09d" % (later + 100000), 60, "output 100000 lines on")
+        check(first < later, "lines in order")
+        p.kill()
+        p.wait()
+    finally:
+        stuck.kill()
+        stuck.wait()
+
+
 def survives_broker_restart(env):
     env.start_broker()
     t = boot(env, "g1")
@@ -250,4 +320,4 @@ def survives_supervisor_killed(env):
 
 if __name__ == "__main__":
     sys.exit(run([prompt_and_command, one_client_at_a_time, stranger_refused,
-                  survives_broker_restart, survives_supervisor_killed]))
+                  stalled_client_dropped, survives_broker_restart, survives_supervisor_killed]))
