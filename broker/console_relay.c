@@ -23,13 +23,20 @@ struct ask {
 
 /* Relaying: each side's input goes to the other's output. */
 struct relay {
+    struct relay *next, **prev; /* in relays */
     char *vm;
     struct bufferevent *side[2]; /* 0: the client, 1: the supervisor */
     struct event *drain;         /* bounds the flush once one side is gone */
 };
 
+/* Every relay running, for console_relay_free_all at exit. */
+static struct relay *relays;
+
 static void relay_free(struct relay *r)
 {
+    *r->prev = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
     for (int i = 0; i < 2; i++) {
         if (r->side[i] != NULL)
             bufferevent_free(r->side[i]);
@@ -132,6 +139,11 @@ static void relay_begin(const char *vm, struct bufferevent *client, struct buffe
     struct relay *r = xcalloc(1, sizeof(*r));
 
     r->vm = xstrdup(vm);
+    r->next = relays;
+    r->prev = &relays;
+    if (relays != NULL)
+        relays->prev = &r->next;
+    relays = r;
     r->side[0] = client;
     r->side[1] = sup;
     for (int i = 0; i < 2; i++) {
@@ -147,6 +159,12 @@ static void relay_begin(const char *vm, struct bufferevent *client, struct buffe
     /* What came with the answers: the start of the stream, keystrokes. */
     if (relay_pass(r, 1) == 0)
         relay_pass(r, 0);
+}
+
+void console_relay_free_all(void)
+{
+    while (relays != NULL)
+        relay_free(relays);
 }
 
 static void ask_free(struct ask *a)

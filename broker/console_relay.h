@@ -20,4 +20,8 @@
  * supervisor's answer and, on success, relays. */
 void console_relay_start(struct bvm *vm, const cJSON *params, struct rpc_req *req);
 
+/* Ends every relay (the broker is exiting): their clients see the end of
+ * the stream, the consoles stay with their supervisors. */
+void console_relay_free_all(void);
+
 #endif
