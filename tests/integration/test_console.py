@@ -71,6 +71,15 @@ class Term:
         self.expect(b"Connected to domain '%s'\r?\nEscape character is \\^\\]" % name.encode(),
                     30, "the greeting")
 
+    def wait_raw(self, timeout=30):
+        """Waits until corralctl has put the terminal in raw mode."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.slave) == self.cooked:
+            if time.monotonic() > deadline:
+                raise Fail("the terminal never went into raw mode")
+            time.sleep(0.02)
+        check(not termios.tcgetattr(self.slave)[3] & termios.ECHO, "no local echo in raw mode")
+
     def command(self, line, pattern, timeout=60):
         return self.con.command(line, pattern, timeout)
 
@@ -112,6 +121,7 @@ def boot(env, name, user=None):
     env.ctl("start", name, user=user)
     t = Term(env, name, user=user)
     t.attached(name)
+    t.wait_raw()
     t.expect(guest.PROMPT, what="the shell prompt")
     return t
 
@@ -159,6 +169,16 @@ def one_client_at_a_time(env):
         c.command("echo again-$((1+1))", b"again-2", 60)
         c.detach()
         c.close()
+        # Killed while attached, it puts the terminal back first.
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            d = Term(env, "g1")
+            d.attached("g1")
+            d.wait_raw()
+            d.proc.send_signal(sig)
+            rc = d.wait_exit()
+            check(rc == -sig and termios.tcgetattr(d.slave) == d.cooked,
+                  "signal %d: status %d, terminal restored" % (sig, rc))
+            d.close()
         _, _, err = env.ctl("console", "g1", "--devname", "console1", ok=False)
         check("VM g1 has no console called 'console1'" in err, "unknown devname: " + err)
     finally:
