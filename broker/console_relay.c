@@ -14,6 +14,7 @@
 /* Asking the supervisor: from the client's request to both upgrades. */
 struct ask {
     char *vm;
+    uid_t uid; /* the client's */
     struct rpc_req *req;
     struct rpc_conn *conn;
     bool closing;            /* conn is being freed: its callbacks must not touch it */
@@ -25,6 +26,7 @@ struct ask {
 struct relay {
     struct relay *next, **prev; /* in relays */
     char *vm;
+    uid_t uid;                   /* the client's */
     struct bufferevent *side[2]; /* 0: the client, 1: the supervisor */
     struct event *drain;         /* bounds the flush once one side is gone */
 };
@@ -134,11 +136,13 @@ static void relay_event_cb(struct bufferevent *bev, short what, void *arg)
         relay_free(r);
 }
 
-static void relay_begin(const char *vm, struct bufferevent *client, struct bufferevent *sup)
+static void relay_begin(const char *vm, uid_t uid, struct bufferevent *client,
+                        struct bufferevent *sup)
 {
     struct relay *r = xcalloc(1, sizeof(*r));
 
     r->vm = xstrdup(vm);
+    r->uid = uid;
     r->next = relays;
     r->prev = &relays;
     if (relays != NULL)
@@ -183,7 +187,7 @@ static void client_upgraded(struct bufferevent *bev, void *arg)
     if (bev == NULL)
         log_info("VM %s: the console's client left before it was attached", a->vm);
     else {
-        relay_begin(a->vm, bev, a->sup);
+        relay_begin(a->vm, a->uid, bev, a->sup);
         a->sup = NULL;
     }
     ask_free(a);
@@ -250,19 +254,41 @@ static void ask_closed(struct rpc_conn *c, const char *why, void *arg)
     ask_free(a);
 }
 
+/* A relay's client no longer counts among its uid's connections to the
+ * server, so relays are counted here against the same cap. */
+static int relays_of(uid_t uid)
+{
+    int n = 0;
+
+    for (const struct relay *r = relays; r != NULL; r = r->next)
+        n += r->uid == uid;
+    return n;
+}
+
 void console_relay_start(struct bvm *vm, const cJSON *params, struct rpc_req *req)
 {
+    uid_t uid = rpc_req_uid(req);
     struct cerr e;
     struct ask *a;
     cJSON *p;
-    int fd = vm_dirs_connect(vm, &e);
+    int fd;
 
+    if (uid != 0 && relays_of(uid) >= RPC_MAX_CONNS_PER_UID) {
+        cerr_set(&e, CE_BUSY,
+                 "too many consoles: uid %ld has %d attached or closing, the most one user may; "
+                 "detach some and try again",
+                 (long)uid, RPC_MAX_CONNS_PER_UID);
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    fd = vm_dirs_connect(vm, &e);
     if (fd < 0) {
         rpc_req_done(req, NULL, &e);
         return;
     }
     a = xcalloc(1, sizeof(*a));
     a->vm = xstrdup(vm->def->name);
+    a->uid = uid;
     a->req = req;
     a->conn = rpc_conn_new(vm->b->base, fd, ask_message, ask_closed, a);
     if (a->conn == NULL) {
