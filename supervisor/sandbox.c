@@ -658,6 +658,10 @@ static const struct sc_rule allowlist[] = {
     ALLOW("mkdirat"),
     ALLOW("rmdir"),
     ALLOW("fchmod"),
+    /* A socket cannot be opened to fchmod it: QEMU's VNC socket is made
+     * reachable by path (chmod() is fchmodat on some libcs). */
+    ALLOW("chmod"),
+    ALLOW("fchmodat"),
     ALLOW("umask"),
     ALLOW("readlink"),
     ALLOW("readlinkat"),

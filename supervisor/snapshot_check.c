@@ -117,7 +117,9 @@ static void check_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
 
     c->so->busy = false;
     if (e != NULL) {
-        c->cb(c->arg, NULL, e);
+        struct cerr err;
+        cerr_set(&err, e->code, "VM %s: checking snapshots: %s", c->so->name, e->msg);
+        c->cb(c->arg, NULL, &err);
         free(c);
         return;
     }

@@ -108,7 +108,8 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
     size_t n;
 
     if (e != NULL) {
-        create_finish(c, NULL, e);
+        cerr_set(&err, e->code, "VM %s: creating snapshot %s: %s", so->name, c->name, e->msg);
+        create_finish(c, NULL, &err);
         return;
     }
     /* QEMU checks for an existing tag only on the VM-state disk and would

@@ -101,6 +101,27 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
                       del_failed_listed, d);
 }
 
+/* The disks the metadata names for snapshot name that none of holders
+ * (nodes) holds, in the metadata's order: what a "missing" difference
+ * lists.  New array. */
+static cJSON *missing_targets(const struct del *d, const char *name, const char *const *holders,
+                              size_t nholders)
+{
+    const struct snapshot_def *meta = snapshot_tree_lookup(d->so->tree, name);
+    cJSON *missing = json_arr();
+
+    for (size_t i = 0; meta != NULL && i < meta->ndisks; i++) {
+        bool held = false;
+        if (!meta->disks[i].internal)
+            continue;
+        for (size_t j = 0; j < nholders; j++)
+            held |= strcmp(snapcore_target_of(&d->disks, holders[j]), meta->disks[i].name) == 0;
+        if (!held)
+            json_arr_add(missing, json_str(meta->disks[i].name));
+    }
+    return missing;
+}
+
 static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
 {
     struct del *d = arg;
@@ -131,6 +152,14 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
                                  d->force ? "metadata removed anyway (--force)" : "metadata kept"));
     cJSON_free(done_text);
     cJSON_Delete(done);
+    if (l != NULL) {
+        /* The report told which disks lost the tag: a retry finding them
+         * without it tells nothing new. */
+        cJSON *gone = missing_targets(d, name, still, nstill);
+        if (cJSON_GetArraySize(gone) > 0)
+            snapreport_known(so, name, "missing", gone);
+        cJSON_Delete(gone);
+    }
     snapshot_qmp_nodes_free(l);
     /* The report says what was done: nothing is left to settle. */
     snapintent_end(so);
@@ -153,7 +182,9 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
     size_t n;
 
     if (e != NULL) {
-        del_finish(d, e);
+        cerr_set(&err, e->code, "VM %s: deleting snapshot %s: QEMU deleted it, then %s",
+                 d->so->name, name, e->msg);
+        del_finish(d, &err);
         return;
     }
     n = snapshot_qmp_holders(l, name, left);
@@ -180,17 +211,8 @@ static void del_compare(struct del *d, const char *name)
 {
     struct snapops *so = d->so;
     const struct snapshot_def *meta = snapshot_tree_lookup(so->tree, name);
-    cJSON *missing = json_arr(), *extra = json_arr();
+    cJSON *missing = missing_targets(d, name, d->holders, d->nholders), *extra = json_arr();
 
-    for (size_t i = 0; meta != NULL && i < meta->ndisks; i++) {
-        bool held = false;
-        if (!meta->disks[i].internal)
-            continue;
-        for (size_t j = 0; j < d->nholders; j++)
-            held |= strcmp(snapcore_target_of(&d->disks, d->holders[j]), meta->disks[i].name) == 0;
-        if (!held)
-            json_arr_add(missing, json_str(meta->disks[i].name));
-    }
     for (size_t j = 0; j < d->nholders; j++) {
         const char *t = snapcore_target_of(&d->disks, d->holders[j]);
         bool named = false;
@@ -249,7 +271,8 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     struct cerr err;
 
     if (e != NULL) {
-        del_finish(d, e);
+        cerr_set(&err, e->code, "VM %s: deleting snapshot %s: %s", d->so->name, name, e->msg);
+        del_finish(d, &err);
         return;
     }
     d->nholders = snapshot_qmp_holders(l, name, d->holders);

@@ -168,6 +168,18 @@ void snapreport_explained(struct snapops *so, const cJSON *findings, const cJSON
     }
 }
 
+void snapreport_known(struct snapops *so, const char *snap, const char *kind, const cJSON *disks)
+{
+    cJSON *known = standing_group(so, "check");
+    char *fp = fingerprint_of(kind, snap, disks);
+
+    if (!array_has(known, fp)) {
+        json_arr_add(known, json_str(fp));
+        standing_save(so);
+    }
+    free(fp);
+}
+
 void snapreport_forget(struct snapops *so, const char *snap)
 {
     size_t n = strlen(snap);

@@ -36,6 +36,10 @@ cJSON *snapreport_difference(struct snapops *so, const char *snap, const char *k
  * them. */
 void snapreport_explained(struct snapops *so, const cJSON *findings, const cJSON *snaps);
 
+/* A difference (disks borrowed) counts as reported in the "check" group:
+ * another report already said what caused it. */
+void snapreport_known(struct snapops *so, const char *snap, const char *kind, const cJSON *disks);
+
 /* A snapshot's metadata is gone: what was reported about it no longer
  * stands, and a new snapshot of that name gets reports of its own. */
 void snapreport_forget(struct snapops *so, const char *snap);

@@ -145,7 +145,8 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
     struct cerr err;
 
     if (e != NULL) {
-        revert_finish(rv, NULL, e);
+        cerr_set(&err, e->code, "VM %s: reverting to snapshot %s: %s", so->name, rv->name, e->msg);
+        revert_finish(rv, NULL, &err);
         return;
     }
     /* Everything QEMU would trip over is checked first: a failed

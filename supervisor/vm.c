@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +98,11 @@ cJSON *vm_info_json(const struct vm *vm)
         json_add_num(o, "qemu_pid", vm->proc.pid);
     json_add_str(o, "control_socket", vm->control_path);
     json_add_str(o, "qmp_socket", vm->qmp_path);
+    if (vm->def->graphics.type == GRAPHICS_VNC && vm->def->graphics.listen == NULL) {
+        char *vnc = xasprintf("%s/vnc.sock", vm->run_dir);
+        json_add_str(o, "vnc_socket", vnc);
+        free(vnc);
+    }
     json_add_num(o, "started", (double)vm->started);
     json_add_bool(o, "adopted", vm->adopted);
     return o;
@@ -105,6 +111,20 @@ cJSON *vm_info_json(const struct vm *vm)
 bool vm_is_maintenance(const struct vm *vm)
 {
     return vm->maintenance;
+}
+
+void vm_give_taps(struct vm *vm, const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n && i < DOMAIN_MAX_NETS; i++)
+        vm->tap_fds[vm->ntap_fds++] = fds[i];
+}
+
+/* Once QEMU holds them, the taps must go with QEMU alone. */
+static void close_taps(struct vm *vm)
+{
+    for (size_t i = 0; i < vm->ntap_fds; i++)
+        close(vm->tap_fds[i]);
+    vm->ntap_fds = 0;
 }
 
 struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *state_dir,
@@ -203,6 +223,7 @@ void vm_free(struct vm *vm)
     if (vm->ready_timer != NULL)
         event_free(vm->ready_timer);
     qemu_process_release(&vm->proc);
+    close_taps(vm);
     domain_def_free(vm->def);
     free(vm->state_dir);
     free(vm->run_dir);
@@ -483,6 +504,24 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
     qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
 }
 
+/* QEMU made its VNC socket with the supervisor's umask.  Like the control
+ * socket, it is for the owner, whom the run directory's group lets in; QEMU
+ * checks no peer, so nobody else of that group must share it (see
+ * README.md). */
+static void share_display(const struct vm *vm)
+{
+    char *path;
+
+    if (vm->def->graphics.type != GRAPHICS_VNC || vm->def->graphics.listen != NULL ||
+        vm->maintenance)
+        return;
+    path = xasprintf("%s/vnc.sock", vm->run_dir);
+    if (chmod(path, 0666) < 0)
+        log_warn("VM %s: its owner cannot reach the display: chmod %s: %s", vm->def->name, path,
+                 strerror(errno));
+    free(path);
+}
+
 static void on_qmp_ready(void *arg)
 {
     struct vm *vm = arg;
@@ -492,6 +531,7 @@ static void on_qmp_ready(void *arg)
      * still held (-S, or adopted and running already): connecting now
      * misses nothing of a fresh boot. */
     consoles_start(vm);
+    share_display(vm);
     if (vm->state == VM_STARTING && vm->adopting) {
         qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, adopt_status_cb, vm);
         return;
@@ -579,15 +619,34 @@ static int check_kvm(const struct vm *vm, struct cerr *e)
     return 0;
 }
 
+/* The broker gives one tap per tap-backed interface: any other count is
+ * its mistake, said before QEMU is tried. */
+static int check_taps(const struct vm *vm, struct cerr *e)
+{
+    size_t want = vm->maintenance ? 0 : domain_def_tap_count(vm->def);
+
+    if (vm->ntap_fds == want)
+        return 0;
+    cerr_set(e, CE_INTERNAL,
+             "VM %s has %zu bridge or ethernet interfaces but the supervisor was given %zu taps",
+             vm->def->name, want, vm->ntap_fds);
+    return -1;
+}
+
 int vm_start(struct vm *vm, struct cerr *e)
 {
     struct argv_list argv;
+    struct qemu_inputs in;
     char *line, *warning;
 
-    if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0)
+    if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0 ||
+        check_taps(vm, e) < 0)
         return -1;
+    qemu_inputs_init(&in, vm->def);
+    in.tap_fds = vm->tap_fds;
+    in.ntap_fds = vm->ntap_fds;
     if (qemu_build_argv(vm->def, vm->maintenance ? QEMU_MODE_MAINTENANCE : QEMU_MODE_VM,
-                        vm->qmp_path, NULL, &argv, &warning, e) < 0)
+                        vm->qmp_path, &in, &argv, &warning, e) < 0)
         return -1;
     if (warning != NULL)
         log_warn("%s", warning);
@@ -611,13 +670,14 @@ int vm_start(struct vm *vm, struct cerr *e)
     }
     vm->state = VM_STARTING;
     snprintf(vm->reason, sizeof(vm->reason), "starting up");
-    if (qemu_spawn(&vm->proc, vm->base, &argv, vm->log_path, vm->out_path, qemu_exited, vm, e) <
-        0) {
+    if (qemu_spawn(&vm->proc, vm->base, &argv, &in, vm->log_path, vm->out_path, qemu_exited, vm,
+                   e) < 0) {
         argv_free(&argv);
         vm->state = VM_SHUTOFF;
         return -1;
     }
     argv_free(&argv);
+    close_taps(vm);
     vm->proc_alive = true;
     vm->connect_deadline_ms = monotime_ms() + QMP_CONNECT_TIMEOUT_MS;
     arm_connect(vm, QMP_RETRY_MS);

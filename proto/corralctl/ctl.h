@@ -154,6 +154,7 @@ int ctl_run_console(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domdisplay(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_events(struct ctl *ctl, const struct ctl_args *a);
@@ -168,6 +169,8 @@ int ctl_run_snapshot_revert(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_redefine(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_check(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domiflist(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domifaddr(struct ctl *ctl, const struct ctl_args *a);
 
 /* snapshot.c: an inconsistency report (snapshot.delete's, snapshot.check's
  * and vm.inconsistencies' reports, the snapshot.inconsistency event),

@@ -290,6 +290,42 @@ int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a)
     return status;
 }
 
+/* How a viewer reaches the display: remote-viewer's URIs, as virsh prints
+ * them. */
+static int show_display(const cJSON *r, const char *name)
+{
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(r, "graphics");
+    const char *sock = NULL, *listen = NULL;
+    long long port = 0;
+
+    if (g == NULL || cJSON_IsNull(g))
+        return ctl_error("no graphical display found for VM %s", name);
+    if (!cJSON_IsObject(g) || ctl_reply_str(g, "listen", false, &listen) < 0 ||
+        ctl_reply_int(g, "port", false, &port) < 0 ||
+        ctl_reply_str(r, "vnc_socket", false, &sock) < 0)
+        return ctl_unexpected();
+    if (listen != NULL)
+        printf("vnc://%s:%lld\n", listen, port - 5900);
+    else if (sock != NULL)
+        printf("vnc+unix://%s\n", sock);
+    else
+        return ctl_error("VM %s is not running: its display exists only while it does", name);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_domdisplay(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *r = ctl_call(ctl, a->verb->method, ctl_name_params(a->argv[0]));
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = ctl->json ? ctl_print_json(cJSON_GetObjectItemCaseSensitive(r, "graphics"), false)
+                       : show_display(r, a->argv[0]);
+    cJSON_Delete(r);
+    return status;
+}
+
 static void print_capabilities(const cJSON *caps)
 {
     const cJSON *c;
