@@ -173,7 +173,7 @@ int ctl_run_console(struct ctl *ctl, const struct ctl_args *a)
         close(sock);
         return ctl_error("cannot ignore SIGPIPE: %s", strerror(errno));
     }
-    printf("Connected to domain '%s'\nEscape character is ^] (Ctrl + ])\n", name);
+    printf("Connected to domain '%s'\nEscape character is ^]\n", name);
     fflush(stdout);
     status = enter_raw_mode();
     if (status == CTL_EXIT_OK && restlen > 0 && write_all(STDOUT_FILENO, rest, restlen) < 0) {
