@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "broker/console_relay.h"
 #include "broker/policy.h"
 #include "broker/forward.h"
 #include "broker/identity.h"
@@ -271,6 +272,29 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
         rpc_req_done(req, bvm_info_json(vm), NULL);
 }
 
+/* Whether vm has a supervisor running its guest to forward to; completes
+ * req with why not when it has none. */
+static bool running_supervisor(struct bvm *vm, struct rpc_req *req)
+{
+    struct cerr e;
+
+    if (lifecycle_degraded(vm->phase)) {
+        cerr_set(&e, CE_OPERATION_INVALID,
+                 "VM %s is degraded: its QEMU pid %ld runs without a supervisor; destroy it, or "
+                 "start it to re-adopt QEMU",
+                 vm->def->name, (long)vm->qemu_pid);
+        rpc_req_done(req, NULL, &e);
+        return false;
+    }
+    if (!bvm_active(vm) || lifecycle_starting(vm->phase) || lifecycle_maintenance(vm->phase)) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
+                 lifecycle_starting(vm->phase) ? "starting" : vm->state);
+        rpc_req_done(req, NULL, &e);
+        return false;
+    }
+    return true;
+}
+
 /* Sends a request on vm along its row's route; params were checked for the
  * name only. */
 static void route(struct bvm *vm, struct rpc_req *req, const cJSON *params)
@@ -295,21 +319,8 @@ static void route(struct bvm *vm, struct rpc_req *req, const cJSON *params)
             maintenance_request(vm, method, params, timeout, req);
         return;
     }
-    if (lifecycle_degraded(vm->phase)) {
-        cerr_set(&e, CE_OPERATION_INVALID,
-                 "VM %s is degraded: its QEMU pid %ld runs without a supervisor; destroy it, or "
-                 "start it to re-adopt QEMU",
-                 vm->def->name, (long)vm->qemu_pid);
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    if (!bvm_active(vm) || lifecycle_starting(vm->phase) || lifecycle_maintenance(vm->phase)) {
-        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running (state: %s)", vm->def->name,
-                 lifecycle_starting(vm->phase) ? "starting" : vm->state);
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    forward_call(vm, method, params, timeout, req);
+    if (running_supervisor(vm, req))
+        forward_call(vm, method, params, timeout, req);
 }
 
 static void m_forward(struct rpc_req *req, const cJSON *params, void *arg)
@@ -350,6 +361,16 @@ static void m_change_media(struct rpc_req *req, const cJSON *params, void *arg)
         return;
     }
     route(vm, req, params);
+}
+
+/* The client's connection becomes the console's stream, which the broker
+ * relays from a connection of its own to the supervisor. */
+static void m_console(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm != NULL && running_supervisor(vm, req))
+        console_relay_start(vm, params, req);
 }
 
 static void m_inconsistencies(struct rpc_req *req, const cJSON *params, void *arg)
@@ -442,6 +463,9 @@ static const struct method_row rows[] = {
     {"vm.shutdown", m_forward, ACCESS_OWNER, "power", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS,
      true},
     {"vm.destroy", m_destroy, ACCESS_OWNER, "power", NULL, ROUTE_FORWARD, DESTROY_TIMEOUT_MS,
+     false},
+    /* What a user types reaches the guest as keystrokes: its owner's. */
+    {"vm.console", m_console, ACCESS_OWNER, "console", NULL, ROUTE_FORWARD, BVM_CALL_TIMEOUT_MS,
      false},
     {"vm.qmp", m_forward, ACCESS_ADMIN, "admin", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
     {"vm.change_media", m_change_media, ACCESS_OWNER, "media", NULL, ROUTE_FORWARD,

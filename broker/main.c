@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/console_relay.h"
 #include "broker/dispatch.h"
 #include "broker/options.h"
 #include "broker/policy.h"
@@ -217,6 +218,7 @@ static void cleanup(struct run *r, int rc)
     if (r->sigint != NULL)
         event_free(r->sigint);
     rpc_server_free(b->srv);
+    console_relay_free_all();
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next)
         spawn_release(vm);
     reaper_free(b);

@@ -75,17 +75,18 @@ def main():
     con = Console(ctl, name)
     banner = con.read_until(rb"Escape character is \^\]\r?\n", 30)
     print(clean(banner).rstrip())
+    # What the console kept arrives first, old prompts included: a marker
+    # only the guest's answer can print ("M2K", not the typed "M$((1+1))K")
+    # says where the present starts.
+    con.send(b"echo M$((1+1))K\r")
+    kept = clean(con.read_until(rb"M2K\r?\n"))
+    con.read_until(re.escape(PROMPT))
     if boot_lines:
-        # What was kept arrives first; a fresh prompt ends it.
-        con.send(b"\r")
-        kept = clean(con.read_until(re.escape(PROMPT)))
-        lines = [l for l in kept.splitlines() if l.strip() and PROMPT.decode() not in l]
+        lines = [l for l in kept.splitlines()
+                 if l.strip() and PROMPT.decode().strip() not in l and "M2K" not in l]
         print("[the last %d lines the console kept from the boot]" % boot_lines)
         for line in lines[-boot_lines:]:
             print("  | " + line)
-    else:
-        con.send(b"\r")
-        con.read_until(re.escape(PROMPT))
     for cmd in args:
         con.send(cmd.encode() + b"\r")
         out = clean(con.read_until(re.escape(PROMPT)))

@@ -110,7 +110,7 @@ run "$ctl" snapshot-list demo
 step "Behind corral's back: the tag of a new snapshot is removed from vdb only (raw QMP, root)"
 run "$ctl" snapshot-create-as demo doomed
 run "$ctl" qemu-monitor-command demo '{"execute":"blockdev-snapshot-delete-internal-sync","arguments":{"device":"drive-vdb","name":"doomed"}}'
-run "$ctl" snapshot-check demo
+run "$ctl" snapshot-check demo || echo "(snapshot-check exits $? when it finds an inconsistency)"
 
 step "Delete it anyway (lax, as libvirt): it goes, and the inconsistency is reported to the broker"
 run "$ctl" snapshot-delete demo doomed

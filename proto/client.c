@@ -60,6 +60,20 @@ void rpc_client_close(struct rpc_client *c)
     free(c);
 }
 
+int rpc_client_release(struct rpc_client *c, char **rest, size_t *restlen)
+{
+    int fd = c->fd;
+
+    *restlen = c->len;
+    *rest = c->buf;
+    if (c->len == 0) {
+        free(c->buf);
+        *rest = NULL;
+    }
+    free(c);
+    return fd;
+}
+
 void rpc_client_on_notify(struct rpc_client *c, rpc_client_notify_cb cb, void *arg)
 {
     c->notify = cb;

@@ -14,6 +14,10 @@ typedef void (*rpc_client_notify_cb)(const cJSON *msg, void *arg);
 
 struct rpc_client *rpc_client_connect(const char *path, struct cerr *e);
 void rpc_client_close(struct rpc_client *c);
+/* For a connection upgraded to a byte stream (vm.console): frees c and
+ * returns its socket (taken by the caller), with the bytes c had read past
+ * the last reply in *rest (caller frees, may be NULL when *restlen is 0). */
+int rpc_client_release(struct rpc_client *c, char **rest, size_t *restlen);
 void rpc_client_on_notify(struct rpc_client *c, rpc_client_notify_cb cb, void *arg);
 /* Sends a request (params consumed) and waits up to timeout_ms (-1: no limit)
  * for its reply.  Returns the result, which the caller frees with

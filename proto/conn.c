@@ -35,11 +35,33 @@ struct rpc_conn {
     size_t pause_at; /* 0: never paused for unread output */
     size_t max_output;
     char why[128];
+    rpc_upgrade_cb upgrade_cb; /* pending hand-over of the socket */
+    void *upgrade_arg;
+    bool upgraded; /* the bufferevent goes to upgrade_cb, not to on_close */
     struct event *close_ev;
     struct event *resume_ev; /* parses input buffered while reading waited */
     long long next_id;
     struct pending_call *calls;
 };
+
+/* Hands the socket over to whoever asked for the upgrade, exactly once:
+ * NULL when the connection had failed first. */
+static void conn_hand_over(struct rpc_conn *c)
+{
+    rpc_upgrade_cb cb = c->upgrade_cb;
+    struct bufferevent *bev = NULL;
+
+    if (cb == NULL)
+        return;
+    c->upgrade_cb = NULL;
+    if (c->upgraded) {
+        bev = c->bev;
+        c->bev = NULL;
+        bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+        bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
+    }
+    cb(bev, c->upgrade_arg);
+}
 
 static void conn_close_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -47,6 +69,7 @@ static void conn_close_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    conn_hand_over(c);
     c->on_close(c, c->why, c->arg);
 }
 
@@ -287,12 +310,15 @@ void rpc_conn_free(struct rpc_conn *c)
     if (c == NULL)
         return;
     c->dead = true;
+    c->upgraded = false;
+    conn_hand_over(c);
     cerr_set(&e, CE_SUPERVISOR, "connection closed before the reply arrived");
     while (c->calls != NULL)
         call_finish(c->calls, NULL, &e);
     event_free(c->close_ev);
     event_free(c->resume_ev);
-    bufferevent_free(c->bev);
+    if (c->bev != NULL)
+        bufferevent_free(c->bev);
     free(c);
 }
 
@@ -411,6 +437,23 @@ void rpc_conn_hold(struct rpc_conn *c, bool hold)
         bufferevent_disable(c->bev, EV_READ);
     else
         conn_resume(c);
+}
+
+void rpc_conn_upgrade(struct rpc_conn *c, rpc_upgrade_cb cb, void *arg)
+{
+    if (c->upgrade_cb != NULL) {
+        cb(NULL, arg);
+        return;
+    }
+    c->upgrade_cb = cb;
+    c->upgrade_arg = arg;
+    if (c->dead)
+        return; /* on_close is on its way and hands over NULL */
+    c->upgraded = true;
+    /* Parsing stops here: the rest of the input belongs to the stream. */
+    if (bufferevent_disable(c->bev, EV_READ) < 0)
+        log_warn("cannot stop reading a connection being upgraded");
+    conn_fail(c, "upgraded to a byte stream");
 }
 
 void rpc_conn_close_after_flush(struct rpc_conn *c)

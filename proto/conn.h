@@ -5,6 +5,7 @@
 #define CORRAL_CONN_H
 
 #include <cjson/cJSON.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -49,6 +50,17 @@ void rpc_conn_set_backpressure(struct rpc_conn *c, size_t pause_at, size_t max_o
 /* Stops (hold) or resumes reading messages, as the owner decides (too many
  * requests in flight); input already buffered waits. */
 void rpc_conn_hold(struct rpc_conn *c, bool hold);
+/* Gets the socket of an upgraded connection (below), taken; NULL when the
+ * connection failed before it could be handed over. */
+typedef void (*rpc_upgrade_cb)(struct bufferevent *bev, void *arg);
+/* Turns c into a raw byte stream (PROTOCOL.md, "Byte streams"): parsing
+ * stops at once, and from the loop cb gets the socket's bufferevent, with
+ * the bytes read but not parsed still in its input, what was queued still
+ * in its output, no callbacks or watermarks, and reading and writing
+ * disabled until the new owner enables them; then on_close runs as
+ * for any end of c (why: "upgraded to a byte stream") and its owner frees
+ * c.  cb runs exactly once, with NULL if c fails or is freed first. */
+void rpc_conn_upgrade(struct rpc_conn *c, rpc_upgrade_cb cb, void *arg);
 /* Stops reading and closes once the output is flushed. */
 void rpc_conn_close_after_flush(struct rpc_conn *c);
 /* Peer credentials from SO_PEERCRED, read once at creation. */

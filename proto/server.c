@@ -99,6 +99,17 @@ void rpc_req_done(void *arg, cJSON *result, const struct cerr *e)
     free(req);
 }
 
+void rpc_req_upgrade(struct rpc_req *req, cJSON *result, rpc_upgrade_cb cb, void *arg)
+{
+    struct rpc_conn *conn = req->cl != NULL ? req->cl->conn : NULL;
+
+    rpc_req_done(req, result, NULL);
+    if (conn == NULL)
+        cb(NULL, arg);
+    else
+        rpc_conn_upgrade(conn, cb, arg);
+}
+
 uid_t rpc_req_uid(const struct rpc_req *req)
 {
     return req->uid;

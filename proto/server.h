@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "common/error.h"
+#include "proto/conn.h"
 
 /* Limits on what one client may make a server hold (PROTOCOL.md, "Limits").
  * Root is exempt from the connection cap and gets RPC_MAX_OUTPUT. */
@@ -57,6 +58,13 @@ void rpc_server_free(struct rpc_server *srv);
 /* Completes a request exactly once; result is consumed.  Has the shape of
  * the supervisor's vm_done_cb so it can be passed straight through. */
 void rpc_req_done(void *req, cJSON *result, const struct cerr *e);
+/* Completes a request whose success turns its connection into a raw byte
+ * stream (vm.console): result (consumed) is the reply, the last message
+ * on it; then the client leaves the server (a subscription ends, its other
+ * requests are answered nowhere) and cb gets the socket as in
+ * rpc_conn_upgrade, exactly once, NULL when the client has gone (perhaps
+ * before this returns). */
+void rpc_req_upgrade(struct rpc_req *req, cJSON *result, rpc_upgrade_cb cb, void *arg);
 uid_t rpc_req_uid(const struct rpc_req *req);
 const char *rpc_req_method(const struct rpc_req *req);
 /* Subscribes the request's client to events, for one VM or all (key NULL).

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "proto/rpc.h"
+#include "supervisor/console.h"
 #include "supervisor/media.h"
 #include "supervisor/sandbox.h"
 #include "supervisor/snapshot_check.h"
@@ -172,6 +173,32 @@ static void m_sandbox(struct rpc_req *req, const cJSON *params, void *arg)
     rpc_req_done(req, r, NULL);
 }
 
+/* On success the connection becomes the console's byte stream (PROTOCOL.md,
+ * "vm.console").  Attaching is always exclusive, so "safe" (virsh's: only
+ * where exclusive access is guaranteed) is accepted and always met. */
+static void m_console(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    const char *devname = NULL;
+    bool force = false, safe = false;
+    struct console_claim *claim;
+    struct console *con;
+    struct cerr e;
+    cJSON *r;
+
+    if (rpc_param_bool(params, "force", &force, &e) < 0 ||
+        rpc_param_bool(params, "safe", &safe, &e) < 0 ||
+        rpc_param_string(params, "devname", false, &devname, &e) < 0 ||
+        (con = vm_console(VM(arg), devname, &e)) == NULL ||
+        (claim = console_claim(con, rpc_req_uid(req), force, &e)) == NULL) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    json_add_str(r, "vm", vm_name(VM(arg)));
+    json_add_str(r, "devname", console_dev(con));
+    rpc_req_upgrade(req, r, console_attach, claim);
+}
+
 static const struct rpc_method methods[] = {
     {"hello", m_hello, PERM_ANY},
     {"vm.state", m_state, PERM_ANY},
@@ -186,6 +213,7 @@ static const struct rpc_method methods[] = {
     /* The broker checks the new medium (owner, links, readable by others)
      * before it forwards: a direct caller would skip that. */
     {"vm.change_media", m_change_media, PERM_ROOT},
+    {"vm.console", m_console, PERM_ANY},
     {"events.subscribe", m_subscribe, PERM_ANY},
     {"snapshot.create", m_snap_create, PERM_ANY},
     {"snapshot.delete", m_snap_delete, PERM_ANY},

@@ -148,29 +148,46 @@ static void net_boot_indexes(const struct domain_def *def, unsigned int *net)
         net[0] = network;
 }
 
-/* The supervisor holds the other end of a console; without it the guest
- * still gets its port, connected to nothing. */
-static void add_chardev(struct argv_list *a, const char *id, int fd)
+/* name in the directory of the QMP socket (the VM's run directory). */
+static char *run_dir_path(const char *qmp_path, const char *name)
+{
+    const char *slash = strrchr(qmp_path, '/');
+    int dirlen = slash ? (int)(slash - qmp_path) : 1;
+
+    return xasprintf("%.*s/%s", dirlen, slash ? qmp_path : ".", name);
+}
+
+/* The supervisor is the other end of a console: by default the client of
+ * a socket QEMU listens on in the run directory, so that a new supervisor
+ * re-adopting QEMU after a crash connects again (with an inherited fd the
+ * console would die with the supervisor that held it). */
+static void add_chardev(struct argv_list *a, const char *id, int fd, const char *qmp_path,
+                        const char *name)
 {
     argv_add(a, "-chardev");
     if (fd >= 0)
         argv_take(a, xasprintf("socket,id=%s,fd=%d", id, fd));
-    else
-        argv_take(a, xasprintf("null,id=%s", id));
+    else {
+        char *path = run_dir_path(qmp_path, name), *esc = opt_escape(path);
+
+        argv_take(a, xasprintf("socket,id=%s,path=%s,server=on,wait=off", id, esc));
+        free(esc);
+        free(path);
+    }
 }
 
-static void add_consoles(struct argv_list *a, const struct domain_def *def,
+static void add_consoles(struct argv_list *a, const struct domain_def *def, const char *qmp_path,
                          const struct qemu_inputs *in)
 {
     if (def->serial) {
-        add_chardev(a, "charserial0", in->serial_fd);
+        add_chardev(a, "charserial0", in->serial_fd, qmp_path, QEMU_SERIAL_SOCKET);
         argv_add(a, "-device");
         argv_add(a, "isa-serial,chardev=charserial0,id=serial0");
     }
     if (def->virtio_console) {
         argv_add(a, "-device");
         argv_add(a, "virtio-serial-pci,id=virtio-serial0");
-        add_chardev(a, "charconsole0", in->console_fd);
+        add_chardev(a, "charconsole0", in->console_fd, qmp_path, QEMU_CONSOLE_SOCKET);
         argv_add(a, "-device");
         argv_add(a, "virtconsole,chardev=charconsole0,id=console0");
     }
@@ -286,12 +303,8 @@ static int add_vnc(struct argv_list *a, const struct domain_def *def, const char
     }
     if (in->vnc_socket != NULL)
         path = xstrdup(in->vnc_socket);
-    else {
-        const char *slash = strrchr(qmp_path, '/');
-        int dirlen = slash ? (int)(slash - qmp_path) : 1;
-
-        path = xasprintf("%.*s/vnc.sock", dirlen, slash ? qmp_path : ".");
-    }
+    else
+        path = run_dir_path(qmp_path, "vnc.sock");
     esc = opt_escape(path);
     free(path);
     argv_take(a, xasprintf("unix:%s", esc));
@@ -304,7 +317,7 @@ static int add_vm_devices(struct argv_list *a, const struct domain_def *def, con
                           const struct qemu_inputs *in, const unsigned int *net_boot,
                           struct cerr *e)
 {
-    add_consoles(a, def, in);
+    add_consoles(a, def, qmp_path, in);
     if (add_nets(a, def, in, net_boot, e) < 0)
         return -1;
     return add_vnc(a, def, qmp_path, in, e);

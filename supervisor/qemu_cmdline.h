@@ -17,10 +17,15 @@ enum qemu_mode { QEMU_MODE_VM, QEMU_MODE_MAINTENANCE };
 
 /* What the supervisor provides beyond the definition.  File descriptors
  * are inherited by QEMU (no FD_CLOEXEC) and named by number. */
+#define QEMU_SERIAL_SOCKET "serial.sock"
+#define QEMU_CONSOLE_SOCKET "console.sock"
+
 struct qemu_inputs {
-    bool kvm;       /* KVM is in use: host CPU modes stay -cpu host */
-    int serial_fd;  /* connected socket for serial port 0; -1: -chardev null */
-    int console_fd; /* the same for a virtio console */
+    bool kvm; /* KVM is in use: host CPU modes stay -cpu host */
+    /* connected socket for serial port 0; -1: QEMU listens on
+     * QEMU_SERIAL_SOCKET in the directory of the QMP socket */
+    int serial_fd;
+    int console_fd; /* the same for a virtio console, QEMU_CONSOLE_SOCKET */
     /* One tap fd per tap-backed interface (domain_def_tap_count), in the
      * order of the definition; -1 or a short array: the start fails. */
     const int *tap_fds;

@@ -146,7 +146,50 @@ struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *s
     vm->state = VM_SHUTOFF;
     snprintf(vm->reason, sizeof(vm->reason), "not started");
     vm->proc.pidfd = -1;
+    /* Writing the copy needs a file the owner names, opened for the VM's
+     * uid by somebody who may check it: not done yet. */
+    if (!maintenance && (def->serial_log.file != NULL || def->console_log.file != NULL))
+        log_warn("VM %s: <log file=...> of a console is not kept yet: only the last 64 KiB of "
+                 "its output are, in memory (corralctl console shows them)",
+                 def->name);
+    if (!maintenance && def->serial) {
+        char *path = xasprintf("%s/%s", run_dir, QEMU_SERIAL_SOCKET);
+        vm->serial = console_new(base, def->name, "serial0", path);
+        free(path);
+    }
+    if (!maintenance && def->virtio_console) {
+        char *path = xasprintf("%s/%s", run_dir, QEMU_CONSOLE_SOCKET);
+        vm->vconsole = console_new(base, def->name, def->serial ? "console1" : "console0", path);
+        free(path);
+    }
     return vm;
+}
+
+struct console *vm_console(struct vm *vm, const char *devname, struct cerr *e)
+{
+    struct console *first = vm->serial != NULL ? vm->serial : vm->vconsole;
+    struct console *c = NULL;
+
+    if (devname == NULL || strcmp(devname, "console0") == 0)
+        c = first;
+    else if (strcmp(devname, "serial0") == 0)
+        c = vm->serial;
+    else if (strcmp(devname, "console1") == 0 && vm->serial != NULL)
+        c = vm->vconsole;
+    if (c == NULL && devname == NULL)
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s has no console", vm->def->name);
+    else if (c == NULL)
+        cerr_set(e, CE_INVALID_PARAMS, "VM %s has no console called '%.32s'", vm->def->name,
+                 devname);
+    return c;
+}
+
+static void consoles_start(struct vm *vm)
+{
+    if (vm->serial != NULL)
+        console_start(vm->serial);
+    if (vm->vconsole != NULL)
+        console_start(vm->vconsole);
 }
 
 void vm_waiters_finish(struct vm *vm, cJSON *result, const struct cerr *e)
@@ -172,6 +215,8 @@ void vm_free(struct vm *vm)
     vm_waiters_finish(vm, NULL, &e);
     snapshot_qmp_jobs_free(vm->snapjobs);
     qmp_free(vm->qmp);
+    console_free(vm->serial);
+    console_free(vm->vconsole);
     if (vm->connect_timer != NULL)
         event_free(vm->connect_timer);
     if (vm->kill_timer != NULL)
@@ -265,6 +310,10 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
     /* Whatever still waits on QEMU's monitor fails now, while its callers
      * can still be answered. */
     qmp_disconnect(vm->qmp, "QEMU exited");
+    if (vm->serial != NULL)
+        console_stop(vm->serial);
+    if (vm->vconsole != NULL)
+        console_stop(vm->vconsole);
     log_info("VM %s: QEMU pid %ld %s", vm->def->name, (long)vm->proc.pid, how);
     if (vm->kill_timer != NULL)
         event_del(vm->kill_timer);
@@ -479,6 +528,10 @@ static void on_qmp_ready(void *arg)
     struct vm *vm = arg;
 
     log_info("VM %s: QMP monitor connected", vm->def->name);
+    /* QEMU made its chardev sockets before serving QMP, and the guest is
+     * still held (-S, or adopted and running already): connecting now
+     * misses nothing of a fresh boot. */
+    consoles_start(vm);
     share_display(vm);
     if (vm->state == VM_STARTING && vm->adopting) {
         qmp_command(vm->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, adopt_status_cb, vm);

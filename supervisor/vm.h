@@ -83,6 +83,12 @@ void vm_sync_state(struct vm *vm, const char *reason, vm_done_cb cb, void *arg);
 /* Sets a paused VM's reason (a failed revert that must not be resumed). */
 void vm_set_paused_reason(struct vm *vm, const char *reason);
 
+struct console;
+/* The console called devname as virsh names them ("serial0"; "console0"
+ * the first of serial port and virtio console, "console1" the second; NULL
+ * the first), or NULL with e set. */
+struct console *vm_console(struct vm *vm, const char *devname, struct cerr *e);
+
 /* Raw QMP passthrough of one command object (borrowed). */
 void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg);
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "supervisor/console.h"
 #include "supervisor/qemu_process.h"
 #include "supervisor/vm.h"
 
@@ -53,6 +54,9 @@ struct vm {
     struct event *kill_timer;
     int kill_stage;
     struct waiter *waiters; /* completed when QEMU has gone */
+    /* The serial port and the virtio console, NULL when the VM has none
+     * (a maintenance QEMU never has). */
+    struct console *serial, *vconsole;
 };
 
 /* Sets the state and its reason, logs and broadcasts a change. */

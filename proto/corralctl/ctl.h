@@ -151,6 +151,7 @@ int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_define(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_console(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a);

@@ -220,6 +220,27 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_simple,
     },
     {
+        .name = "console",
+        .method = "vm.console",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .summary = "attach the terminal to a VM's console",
+        .description =
+            "Attach the terminal to the console of the VM NAME, in raw mode: what is\n"
+            "typed goes to the guest, and the guest's output appears, starting with the\n"
+            "last 64 KiB it wrote.  Type ^] (Ctrl + ]) to detach.  One client at a time\n"
+            "may attach; --force detaches the one that is.",
+        .opts = {{.name = "force", .help = "take the console over from the client attached"},
+                 {.name = "safe",
+                  .help = "attach only where access is exclusive (always so in corral)"},
+                 {.name = "devname",
+                  .type = CTL_OPT_STR,
+                  .metavar = "DEV",
+                  .help = "serial0, console0 or console1 (default: the first console)"}},
+        .run = ctl_run_console,
+    },
+    {
         .name = "qemu-monitor-command",
         .method = "vm.qmp",
         .args = "NAME JSON",

@@ -74,9 +74,10 @@ static void defaults_unchanged(void)
     EXPECT_CONTAINS(out, "\n-smp\n1\n");
     EXPECT_CONTAINS(out, "\n-display\nnone\n");
     EXPECT_CONTAINS(out, "\"id\":\"vda\",\"bootindex\":1}");
-    /* The default serial port, on nothing until the supervisor passes an
-     * fd. */
-    EXPECT_CONTAINS(out, "\n-chardev\nnull,id=charserial0\n-device\n"
+    /* The default serial port, on a socket in the run directory that the
+     * supervisor connects to. */
+    EXPECT_CONTAINS(out, "\n-chardev\nsocket,id=charserial0,path=/run/corral/vm/vm1/serial.sock,"
+                         "server=on,wait=off\n-device\n"
                          "isa-serial,chardev=charserial0,id=serial0");
     EXPECT(strstr(out, "-cpu") == NULL && strstr(out, "-vnc") == NULL &&
            strstr(out, "-netdev") == NULL && strstr(out, "-nographic") == NULL &&
