@@ -9,9 +9,11 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 import time
 
-from corraltest import Fail, Skip, check, run
+import guest
+from corraltest import BUILD, Fail, Skip, check, run
 
 DESCRIPTORS = "/usr/share/qemu/firmware"
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
@@ -77,6 +79,22 @@ def pflash_nodes(env, name):
             if n["node-name"].startswith("pflash")}
 
 
+def ovmf_on_console(env, name):
+    """OVMF's boot manager says what it loads on the serial console."""
+    p = subprocess.Popen([os.path.join(BUILD, "corralctl"), "console", name],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env.env)
+    con = guest.Console(p.stdout)
+    try:
+        con.expect(b"BdsDxe: loading Boot", 240, "OVMF's boot manager")
+    finally:
+        p.kill()
+        p.wait()
+        p.stdin.close()
+        p.stdout.close()
+        p.stderr.close()
+
+
 def uefi_guest_reaches_ovmf(env):
     need_ovmf()
     env.start_broker()
@@ -99,6 +117,7 @@ def uefi_guest_reaches_ovmf(env):
     nodes = pflash_nodes(env, "efi")
     check(nodes.get("pflash0-code") == "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", nodes)
     check(nodes.get("pflash1-vars") == nv, nodes)
+    ovmf_on_console(env, "efi")
     # OVMF writes its variables (boot options, its memory type info) as it
     # boots: the copy stops being the template.
     wait_for("OVMF to write its variables", lambda: digest(nv) != digest(template))
