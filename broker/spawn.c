@@ -21,6 +21,7 @@
 #include "broker/identity.h"
 #include "broker/lifecycle.h"
 #include "broker/proc.h"
+#include "broker/redefine.h"
 #include "broker/reports.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
@@ -130,6 +131,7 @@ void spawn_finish(struct bvm *vm)
         log_err("%s", e.msg);
     identity_release(vm);
     spawn_release(vm);
+    redefine_apply(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
         log_warn("VM %s: %s", vm->def->name, e.msg);
 }
@@ -367,7 +369,7 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
     gid_t kvm_gid = kvm_group(vm);
     /* Opened by the supervisor before it drops root: the VM's uid cannot
      * read the state directory it lives in. */
-    char *definition = xasprintf("%s/domain.xml", vm->state_dir);
+    char *definition = redefine_definition_path(vm, adopt);
     pid_t pid;
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);

@@ -1,8 +1,11 @@
 #include "supervisor/control.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/domain_xml.h"
+#include "common/json.h"
 #include "proto/rpc.h"
 #include "supervisor/sandbox.h"
 #include "supervisor/snapshot_check.h"
@@ -56,6 +59,19 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
 {
     (void)params;
     rpc_req_done(req, vm_info_json(VM(arg)), NULL);
+}
+
+/* The definition this supervisor started (or adopted) QEMU with: the
+ * VM's live XML. */
+static void m_dumpxml(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    char *xml = domain_def_format(vm_def(VM(arg)));
+    cJSON *r = json_obj();
+
+    (void)params;
+    json_add_str(r, "xml", xml);
+    free(xml);
+    rpc_req_done(req, r, NULL);
 }
 
 static void m_suspend(struct rpc_req *req, const cJSON *params, void *arg)
@@ -149,6 +165,7 @@ static const struct rpc_method methods[] = {
     {"vm.state", m_state, PERM_ANY},
     {"vm.info", m_info, PERM_ANY},
     {"vm.sandbox", m_sandbox, PERM_ANY},
+    {"vm.dumpxml", m_dumpxml, PERM_ANY},
     {"vm.suspend", m_suspend, PERM_ANY},
     {"vm.resume", m_resume, PERM_ANY},
     {"vm.shutdown", m_shutdown, PERM_ANY},
