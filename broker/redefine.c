@@ -49,12 +49,12 @@ static int write_def(const struct bvm *vm, const char *file, const struct domain
     return rc;
 }
 
-int redefine_update(struct bvm *vm, struct domain_def *def, struct cerr *e)
+int redefine_update(struct bvm *vm, struct domain_def *def, bool active, struct cerr *e)
 {
     /* A supervisor that read its definition runs on it: recorded before
      * domain.xml changes, so that a crash between the two leaves either
      * nothing pending or the whole split. */
-    bool keep_live = vm->live_def == NULL && bvm_active(vm);
+    bool keep_live = vm->live_def == NULL && active;
 
     if (keep_live && write_def(vm, REDEFINE_LIVE_FILE, vm->def, e) < 0)
         return -1;

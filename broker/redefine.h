@@ -21,9 +21,10 @@
 struct domain_def *redefine_read(const char *dir, const char *file, const char *name,
                                  struct cerr *e);
 /* Replaces vm's persistent definition with def (same name and uuid),
- * durably; a VM with a supervisor keeps running on its current definition,
- * recorded first.  Takes def on success. */
-int redefine_update(struct bvm *vm, struct domain_def *def, struct cerr *e);
+ * durably; an active VM (one with a supervisor, which has read its
+ * definition) keeps running on its current one, recorded first.  Takes def
+ * on success. */
+int redefine_update(struct bvm *vm, struct domain_def *def, bool active, struct cerr *e);
 /* At broker start: the live definition of a VM whose supervisor may run
  * (has_run_record), or the end of a pending change of one that stopped
  * while no broker watched. */

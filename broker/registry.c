@@ -363,7 +363,7 @@ static struct bvm *update(struct bvm *vm, struct domain_def *def, char **warning
         goto fail;
     }
     if (domain_def_check_disks(def, e) < 0 || domain_def_apply_defaults(def, e) < 0 ||
-        redefine_update(vm, def, e) < 0)
+        redefine_update(vm, def, bvm_active(vm), e) < 0)
         goto fail;
     return vm;
 fail:

@@ -6,6 +6,7 @@
  * repeated: a migration cut short by a crash is finished at the next
  * start. */
 #include "broker/vm_migrate.h"
+#include "broker/redefine.h"
 
 #include "broker/vm_dirs.h"
 
@@ -30,11 +31,9 @@ static const struct root_record {
     size_t max;
     mode_t mode;
 } root_records[] = {
-    {"domain.xml", XML_UNTRUSTED_MAX, 0640},
-    {"owner.json", VM_DIRS_RECORD_MAX, 0640},
-    {"identity.json", 256 * 1024, 0600},
-    {"status.json", VM_DIRS_RECORD_MAX, 0640},
-    {"inconsistencies.jsonl", 64 * 1024 * 1024, 0640},
+    {"domain.xml", XML_UNTRUSTED_MAX, 0640},   {REDEFINE_LIVE_FILE, XML_UNTRUSTED_MAX, 0640},
+    {"owner.json", VM_DIRS_RECORD_MAX, 0640},  {"identity.json", 256 * 1024, 0600},
+    {"status.json", VM_DIRS_RECORD_MAX, 0640}, {"inconsistencies.jsonl", 64 * 1024 * 1024, 0640},
 };
 #define NROOT_RECORDS (sizeof(root_records) / sizeof(root_records[0]))
 
