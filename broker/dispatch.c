@@ -346,7 +346,11 @@ static void m_dumpxml(struct rpc_req *req, const cJSON *params, void *arg)
         forward_call(vm, "vm.dumpxml", params, row_of("vm.dumpxml")->timeout_ms, req);
         return;
     }
-    xml = domain_def_format(inactive ? vm->def : redefine_live(vm));
+    /* A shut-off VM's live XML is its persistent one, as in libvirt; one
+     * whose QEMU runs without a ready supervisor runs on the live one. */
+    xml = domain_def_format(inactive || !bvm_active(vm) || lifecycle_maintenance(vm->phase)
+                                ? vm->def
+                                : redefine_live(vm));
     r = json_obj();
     json_add_str(r, "xml", xml);
     free(xml);

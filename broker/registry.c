@@ -132,7 +132,8 @@ void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
 
 cJSON *bvm_info_json(const struct bvm *vm)
 {
-    cJSON *o = domain_json_info(vm->def);
+    /* Degraded or re-adopting, QEMU runs on its live definition. */
+    cJSON *o = domain_json_info(redefine_live(vm));
     struct cerr e;
     /* Written by the supervisor. */
     cJSON *facts = vm_dirs_read_json(vm->vm_dir, RUNREC_EXIT_FILE, RUNREC_MAX, &e);

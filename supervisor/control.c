@@ -65,10 +65,22 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
  * VM's live XML. */
 static void m_dumpxml(struct rpc_req *req, const cJSON *params, void *arg)
 {
-    char *xml = domain_def_format(vm_def(VM(arg)));
-    cJSON *r = json_obj();
+    bool inactive = false;
+    struct cerr e;
+    char *xml;
+    cJSON *r;
 
-    (void)params;
+    if (rpc_param_bool(params, "inactive", &inactive, &e) < 0 || inactive) {
+        if (inactive)
+            cerr_set(&e, CE_OPERATION_INVALID,
+                     "VM %s: a supervisor knows only the definition it runs with; ask the broker "
+                     "for the persistent one",
+                     vm_name(VM(arg)));
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    xml = domain_def_format(vm_def(VM(arg)));
+    r = json_obj();
     json_add_str(r, "xml", xml);
     free(xml);
     rpc_req_done(req, r, NULL);
