@@ -12,6 +12,7 @@
 #include "broker/proc.h"
 #include "broker/spawn.h"
 #include "broker/supervise.h"
+#include "broker/tap.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
 
@@ -126,6 +127,7 @@ static void adopt_one(struct bvm *vm)
         if (vm_migrate_stopped(vm, &e) < 0)
             log_err("%s", e.msg);
         identity_release(vm);
+        tap_remove_recorded(vm->def->name, vm->state_dir);
         if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)
             log_info("VM %s: removed leftover run directory %s", vm->def->name, vm->run_dir);
         return;

@@ -10,6 +10,7 @@
 #include "broker/policy.h"
 #include "broker/forward.h"
 #include "broker/maintenance.h"
+#include "broker/netinfo.h"
 #include "broker/readopt.h"
 #include "broker/redefine.h"
 #include "broker/supervise.h"
@@ -293,7 +294,7 @@ static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (vm == NULL)
         return;
-    if (policy_check_run(arg, rpc_req_uid(req), vm, &e) < 0)
+    if (policy_check_start(arg, rpc_req_uid(req), vm, &e) < 0)
         rpc_req_done(req, NULL, &e);
     else
         supervise_start(vm, req);
@@ -437,6 +438,31 @@ static void m_inconsistencies(struct rpc_req *req, const cJSON *params, void *ar
     rpc_req_done(req, r, NULL);
 }
 
+static void m_iflist(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm != NULL)
+        rpc_req_done(req, netinfo_list(vm), NULL);
+}
+
+static void m_ifaddr(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    const char *source = "lease";
+    struct cerr e;
+    cJSON *r;
+
+    if (vm == NULL)
+        return;
+    if (rpc_param_string(params, "source", false, &source, &e) < 0 ||
+        (r = netinfo_addrs(vm, source ? source : "lease", &e)) == NULL) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    rpc_req_done(req, r, NULL);
+}
+
 static void m_subscribe(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct broker *b = arg;
@@ -504,6 +530,8 @@ static const struct method_row rows[] = {
     SNAPSHOT("snapshot.redefine", "snapshot"),
     SNAPSHOT("snapshot.check", "read"),
     LOCAL("vm.inconsistencies", m_inconsistencies, ACCESS_OWNER, "read"),
+    LOCAL("vm.iflist", m_iflist, ACCESS_OWNER, "read"),
+    LOCAL("vm.ifaddr", m_ifaddr, ACCESS_OWNER, "read"),
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

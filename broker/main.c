@@ -91,7 +91,7 @@ static int settle_isolation(struct broker *b, const struct broker_options *o)
     return 0;
 }
 
-/* The emulator allowlist, then the configuration as a whole. */
+/* The emulator and bridge allowlists, then the configuration as a whole. */
 static int check_config(struct broker *b, const struct broker_options *o)
 {
     struct cerr e;
@@ -107,6 +107,12 @@ static int check_config(struct broker *b, const struct broker_options *o)
         policy_allow_emulator(b->policy, DOMAIN_DEFAULT_EMULATOR, true, &e) < 0) {
         log_err("%s; name the emulators VMs may run with --emulator", e.msg);
         return -1;
+    }
+    for (size_t i = 0; i < o->nbridges; i++) {
+        if (policy_allow_bridge(b->policy, o->bridges[i], &e) < 0) {
+            log_err("--bridge: %s", e.msg);
+            return -1;
+        }
     }
     if (policy_check_config(b, &e) < 0) {
         log_err("%s", e.msg);

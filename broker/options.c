@@ -40,6 +40,9 @@ void options_usage(FILE *f)
             "                     without symlinks to a file only root can change.  Only\n"
             "                     root and the admin group may name an emulator other\n"
             "                     than the default in a definition\n"
+            "  --bridge BRIDGE    a bridge any user's VMs may join (<interface\n"
+            "                     type='bridge'>; repeatable; root and the admin group\n"
+            "                     may use any bridge)\n"
             "  --restart-limit N/SECS\n"
             "                     more than N supervisor crashes of one VM within SECS\n"
             "                     seconds leave it degraded (default %d/%d)\n"
@@ -158,6 +161,10 @@ static int parse_one(int c, char *arg, struct broker_options *o, struct broker *
         o->emulators = xreallocarray(o->emulators, o->nemulators + 1, sizeof(*o->emulators));
         o->emulators[o->nemulators++] = arg;
         return 0;
+    case 'B':
+        o->bridges = xreallocarray(o->bridges, o->nbridges + 1, sizeof(*o->bridges));
+        o->bridges[o->nbridges++] = arg;
+        return 0;
     default:
         options_usage(stderr);
         return -1;
@@ -178,6 +185,7 @@ int options_parse(int argc, char **argv, struct broker_options *o, struct broker
         {"restart-limit", required_argument, NULL, 'L'},
         {"adopt-timeout", required_argument, NULL, 'T'},
         {"emulator", required_argument, NULL, 'E'},
+        {"bridge", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -207,4 +215,7 @@ void options_free(struct broker_options *o)
     free(o->emulators);
     o->emulators = NULL;
     o->nemulators = 0;
+    free(o->bridges);
+    o->bridges = NULL;
+    o->nbridges = 0;
 }

@@ -20,6 +20,8 @@ struct broker_options {
     bool no_isolation;
     const char **emulators; /* malloc'd array of argv strings */
     size_t nemulators;
+    const char **bridges; /* --bridge: malloc'd array of argv strings */
+    size_t nbridges;
 };
 
 /* Sets *o and the option fields of *b (debug, admin group, uid range,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker/admins.h"
+#include "broker/tap.h"
 #include "broker/uidrange.h"
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
@@ -18,6 +19,8 @@
 struct policy {
     char **emulators; /* canonical absolute paths, owned */
     size_t nemulators;
+    char **bridges; /* --bridge names, owned */
+    size_t nbridges;
     struct admins *admins;
 };
 
@@ -36,6 +39,9 @@ void policy_free(struct policy *p)
     for (size_t i = 0; i < p->nemulators; i++)
         free(p->emulators[i]);
     free(p->emulators);
+    for (size_t i = 0; i < p->nbridges; i++)
+        free(p->bridges[i]);
+    free(p->bridges);
     admins_free(p->admins);
     free(p);
 }
@@ -195,6 +201,83 @@ void policy_report_vms(const struct broker *b)
     }
 }
 
+/* ---- the bridge allowlist ---- */
+
+static bool bridge_listed(const struct policy *p, const char *name)
+{
+    for (size_t i = 0; i < p->nbridges; i++) {
+        if (strcmp(p->bridges[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+int policy_allow_bridge(struct policy *p, const char *name, struct cerr *e)
+{
+    char shown[64];
+    size_t len = strlen(name);
+    bool ok = len > 0 && len < IFNAMSIZ && name[0] != '-' && name[0] != '.';
+
+    for (const char *c = name; ok && *c != '\0'; c++)
+        ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+             *c == '.' || *c == '_' || *c == '-';
+    if (!ok) {
+        name_escape(name, shown, sizeof(shown));
+        cerr_set(e, CE_INVALID_PARAMS,
+                 "%s is not an interface name (1-%d characters of A-Z a-z 0-9 . _ -, not "
+                 "starting with . or -)",
+                 shown, IFNAMSIZ - 1);
+        return -1;
+    }
+    if (!bridge_listed(p, name)) {
+        p->bridges = xreallocarray(p->bridges, p->nbridges + 1, sizeof(*p->bridges));
+        p->bridges[p->nbridges++] = xstrdup(name);
+    }
+    return 0;
+}
+
+/* What a user who is not an admin may not have in def's interfaces: a
+ * bridge off the --bridge list (which networks a guest joins is the
+ * host's choice), and a tap name of her choosing (a name the host's
+ * firewall or network configuration trusts, or will give to a device
+ * later, would be hers). */
+static int check_nets(const struct broker *b, uid_t caller, const struct domain_def *def,
+                      struct cerr *e)
+{
+    for (size_t i = 0; i < def->nnets; i++) {
+        const struct net_def *net = &def->nets[i];
+
+        if (net->type == NET_TYPE_BRIDGE && !bridge_listed(b->policy, net->bridge)) {
+            cerr_set(e, CE_PERMISSION,
+                     "permission denied: uid %ld may not put VM %s on bridge %s: it is not on "
+                     "corrald's --bridge list%s%s (root and the admin group may use any bridge)",
+                     (long)caller, def->name, net->bridge,
+                     b->policy->nbridges > 0 ? ", " : " (none is)",
+                     b->policy->nbridges > 0 ? "which names the bridges users may use" : "");
+            return -1;
+        }
+        if (net->type != NET_TYPE_USER && net->ifname != NULL) {
+            cerr_set(e, CE_PERMISSION,
+                     "permission denied: uid %ld may not name the tap of VM %s (<target "
+                     "dev='%s'/>): only root and the admin group may; leave it out and the "
+                     "kernel names it (%s)",
+                     (long)caller, def->name, net->ifname, TAP_NAME_PATTERN);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int policy_check_start(const struct broker *b, uid_t caller, const struct bvm *vm, struct cerr *e)
+{
+    if (policy_check_run(b, caller, vm, e) < 0)
+        return -1;
+    /* The list may have changed since the VM was defined. */
+    if (policy_is_admin(b, caller) || policy_is_admin(b, vm->owner))
+        return 0;
+    return check_nets(b, caller, vm->def, e);
+}
+
 /* ---- configuration, define, run ---- */
 
 /* The local user a --vm-user binding names for the VM, or NULL. */
@@ -348,7 +431,7 @@ int policy_check_define(const struct broker *b, uid_t caller, uid_t owner, const
         goto out;
     /* A TCP listener (VNC, a port forward off loopback) reaches beyond the
      * host: the host's choice, not a user's. */
-    if (!admin && domain_def_check_admin_only(def, e) < 0)
+    if (!admin && (domain_def_check_admin_only(def, e) < 0 || check_nets(b, caller, def, e) < 0))
         goto out;
     /* A bound VM runs as that user: whoever defines it gets that user's
      * uid. */

@@ -23,6 +23,7 @@
 #include "broker/proc.h"
 #include "broker/redefine.h"
 #include "broker/reports.h"
+#include "broker/tap.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
 #include "common/fileutil.h"
@@ -130,6 +131,7 @@ void spawn_finish(struct bvm *vm)
     if (vm_migrate_stopped(vm, &e) < 0)
         log_err("%s", e.msg);
     identity_release(vm);
+    tap_remove_recorded(vm->def->name, vm->state_dir);
     spawn_release(vm);
     redefine_apply(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
@@ -363,9 +365,38 @@ static gid_t kvm_group(const struct bvm *vm)
     return st.st_gid;
 }
 
-static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
+/* The supervisor's first tap descriptor; the others follow in order. */
+#define TAP_FD_FIRST 4
+/* Its options with their arguments, the NULL, and --tap-fd N per tap. */
+#define SPAWN_ARGV_MAX (26 + 2 * DOMAIN_MAX_NETS)
+
+/* In the child: the tap descriptors move to TAP_FD_FIRST, TAP_FD_FIRST+1...
+ * in the definition's order (dup2 leaves them without FD_CLOEXEC), the
+ * status pipe to 3, and every other descriptor is closed.  Each tap goes
+ * above the target range first, so that none is overwritten before it is
+ * moved.  Only async-signal-safe calls. */
+static int child_fds(int status_w, const struct tap_set *taps)
 {
-    char qemu[24], kvm[24];
+    int high[DOMAIN_MAX_NETS];
+
+    for (size_t i = 0; i < taps->n; i++) {
+        high[i] = fcntl(taps->fds[i], F_DUPFD, TAP_FD_FIRST + (int)taps->n);
+        if (high[i] < 0)
+            return -1;
+    }
+    if (dup2(status_w, 3) < 0)
+        return -1;
+    for (size_t i = 0; i < taps->n; i++) {
+        if (dup2(high[i], TAP_FD_FIRST + (int)i) < 0)
+            return -1;
+    }
+    return close_range(TAP_FD_FIRST + (unsigned)taps->n, ~0U, 0) < 0 ? -1 : 0;
+}
+
+static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_set *taps,
+                   struct cerr *e)
+{
+    char qemu[24], kvm[24], tapfd[DOMAIN_MAX_NETS][16];
     gid_t kvm_gid = kvm_group(vm);
     /* Opened by the supervisor before it drops root: the VM's uid cannot
      * read the state directory it lives in. */
@@ -374,6 +405,8 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
     snprintf(kvm, sizeof(kvm), "%ld", (long)kvm_gid);
+    for (size_t i = 0; i < taps->n; i++)
+        snprintf(tapfd[i], sizeof(tapfd[i]), "%d", TAP_FD_FIRST + (int)i);
     pid = fork();
     if (pid < 0) {
         cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
@@ -384,17 +417,17 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
     if (pid == 0) {
         /* Its own session, so that the broker's terminal or process group
          * going away does not take the VM with it. */
-        char *argv[26] = {vm->b->supervisor_path,
-                          "--name",
-                          vm->def->name,
-                          "--definition",
-                          definition,
-                          "--state-dir",
-                          vm->vm_dir,
-                          "--run-dir",
-                          vm->run_dir,
-                          "--status-fd",
-                          "3"};
+        char *argv[SPAWN_ARGV_MAX] = {vm->b->supervisor_path,
+                                      "--name",
+                                      vm->def->name,
+                                      "--definition",
+                                      definition,
+                                      "--state-dir",
+                                      vm->vm_dir,
+                                      "--run-dir",
+                                      vm->run_dir,
+                                      "--status-fd",
+                                      "3"};
         char uid[24], gid[24], owner[24];
         int n = 11;
         snprintf(owner, sizeof(owner), "%ld", (long)vm->owner);
@@ -418,13 +451,16 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, struct cerr *e)
             argv[n++] = "--adopt";
             argv[n++] = qemu;
         }
+        for (size_t i = 0; i < taps->n; i++) {
+            argv[n++] = "--tap-fd";
+            argv[n++] = tapfd[i];
+        }
         if (vm->b->debug)
             argv[n++] = "--debug";
         argv[n] = NULL;
         setsid();
-        if (dup2(status_w, 3) < 0)
+        if (child_fds(status_w, taps) < 0)
             _exit(127);
-        close_range(4, ~0U, 0);
         execv(argv[0], argv);
         dprintf(2, "corrald: cannot execute %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -466,18 +502,36 @@ static int prepare_run(struct bvm *vm, struct cerr *e)
 
 int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
 {
+    struct tap_set taps = {0};
     int pipefd[2];
     pid_t pid;
 
-    /* A re-adopting supervisor finds QEMU's socket and disks as they are. */
-    if (!adopt && prepare_run(vm, e) < 0)
+    /* A re-adopting supervisor finds QEMU's socket, disks and taps as they
+     * are; a maintenance QEMU has no network.  The taps come first (what a
+     * crash left of the last run's goes): a bridge that is missing fails
+     * the start before anything is handed over. */
+    if (!adopt)
+        tap_remove_recorded(vm->def->name, vm->state_dir);
+    if (!adopt && !lifecycle_maintenance(vm->phase) &&
+        (tap_create_all(vm->def, &taps, e) < 0 ||
+         (taps.n > 0 && tap_record(&taps, vm->def->name, vm->state_dir, e) < 0))) {
+        tap_close_all(&taps);
         return -1;
+    }
+    if (!adopt && prepare_run(vm, e) < 0) {
+        tap_close_all(&taps);
+        return -1;
+    }
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create a pipe for VM %s's supervisor: %s", vm->def->name,
                  strerror(errno));
+        tap_close_all(&taps);
         return -1;
     }
-    pid = spawn(vm, adopt, pipefd[1], e);
+    pid = spawn(vm, adopt, pipefd[1], &taps, e);
+    /* From here QEMU (through the supervisor) holds the only copies: its
+     * end removes the taps. */
+    tap_close_all(&taps);
     close(pipefd[1]);
     if (pid < 0) {
         close(pipefd[0]);

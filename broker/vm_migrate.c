@@ -31,9 +31,15 @@ static const struct root_record {
     size_t max;
     mode_t mode;
 } root_records[] = {
-    {"domain.xml", XML_UNTRUSTED_MAX, 0640},   {REDEFINE_LIVE_FILE, XML_UNTRUSTED_MAX, 0640},
-    {"owner.json", VM_DIRS_RECORD_MAX, 0640},  {"identity.json", 256 * 1024, 0600},
-    {"status.json", VM_DIRS_RECORD_MAX, 0640}, {"inconsistencies.jsonl", 64 * 1024 * 1024, 0640},
+    {"domain.xml", XML_UNTRUSTED_MAX, 0640},
+    /* broker/redefine.c: what a running VM runs with after a redefine. */
+    {REDEFINE_LIVE_FILE, XML_UNTRUSTED_MAX, 0640},
+    {"owner.json", VM_DIRS_RECORD_MAX, 0640},
+    {"identity.json", 256 * 1024, 0600},
+    {"status.json", VM_DIRS_RECORD_MAX, 0640},
+    /* broker/tap.c: the taps of the last run, deleted when it is over. */
+    {"taps.json", 4096, 0600},
+    {"inconsistencies.jsonl", 64 * 1024 * 1024, 0640},
 };
 #define NROOT_RECORDS (sizeof(root_records) / sizeof(root_records[0]))
 

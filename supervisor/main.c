@@ -203,7 +203,11 @@ struct sup_options {
     const char *name, *definition, *state_dir, *run_dir;
     enum log_level lvl;
     bool maintenance;
-    pid_t adopt;   /* > 0: re-attach to this QEMU instead of starting one */
+    pid_t adopt; /* > 0: re-attach to this QEMU instead of starting one */
+    /* --tap-fd: the broker's taps, one per tap-backed interface, in the
+     * definition's order; they go to QEMU and nowhere else. */
+    int tap_fds[DOMAIN_MAX_NETS];
+    size_t ntap_fds;
     uid_t run_uid; /* 0: keep the uid corrald started this process with */
     gid_t run_gid, keep_gid;
 };
@@ -216,7 +220,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
             "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
-            "[--maintenance | --adopt PID] "
+            "[--maintenance | --adopt PID] [--tap-fd FD]... "
             "[--debug]\n"
             "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
@@ -276,6 +280,15 @@ static int parse_one(int c, const char *arg, struct sup_options *o, struct super
     case 'g':
         o->keep_gid = (gid_t)strtoul(arg, NULL, 10);
         return 0;
+    case 't': {
+        char *end;
+        long fd = strtol(arg, &end, 10);
+
+        if (*end != '\0' || fd < 3 || fd > 1024 || o->ntap_fds == DOMAIN_MAX_NETS)
+            return -1;
+        o->tap_fds[o->ntap_fds++] = (int)fd;
+        return 0;
+    }
     default:
         return -1;
     }
@@ -299,6 +312,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
         {"owner", required_argument, NULL, 'o'},
         {"adopt", required_argument, NULL, 'a'},
         {"group", required_argument, NULL, 'g'},
+        {"tap-fd", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -315,7 +329,8 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
         }
     }
     if (o->name == NULL || o->definition == NULL || o->state_dir == NULL || o->run_dir == NULL ||
-        optind != argc || (o->maintenance && o->adopt > 0)) {
+        optind != argc || (o->maintenance && o->adopt > 0) ||
+        (o->ntap_fds > 0 && (o->maintenance || o->adopt > 0))) {
         usage(stderr);
         return 2;
     }
@@ -328,7 +343,8 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
 static struct domain_def *load_sandboxed(const struct sup_options *o, int status_fd, int *rc)
 {
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
-    int keep[1] = {status_fd};
+    int keep[1 + DOMAIN_MAX_NETS];
+    size_t nkeep = 0;
     struct domain_def *def;
     size_t xml_len = 0;
     struct cerr e;
@@ -340,7 +356,11 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
         log_err("VM %s: cannot read its definition: %s", o->name, e.msg);
         return NULL;
     }
-    if (sandbox_close_fds(keep, status_fd >= 0 ? 1 : 0, &e) < 0 || sandbox_clear_env(&e) < 0 ||
+    if (status_fd >= 0)
+        keep[nkeep++] = status_fd;
+    for (size_t i = 0; i < o->ntap_fds; i++)
+        keep[nkeep++] = o->tap_fds[i];
+    if (sandbox_close_fds(keep, nkeep, &e) < 0 || sandbox_clear_env(&e) < 0 ||
         sandbox_set_rlimits(&limits, &e) < 0 ||
         (o->run_uid != 0 && sandbox_drop_privileges(o->run_uid, o->run_gid, o->keep_gid, &e) < 0) ||
         sandbox_no_new_privs(&e) < 0) {
@@ -348,12 +368,16 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
         free(xml);
         return NULL;
     }
-    /* QEMU must not inherit the status pipe: the broker waits for its EOF. */
-    if (status_fd >= 0 && fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) {
-        log_err("VM %s: bad --status-fd %d: %s", o->name, status_fd, strerror(errno));
-        free(xml);
-        *rc = 2;
-        return NULL;
+    /* QEMU must not inherit the status pipe: the broker waits for its EOF.
+     * The taps reach QEMU only as qemu_spawn passes them. */
+    for (size_t i = 0; i < nkeep; i++) {
+        if (fcntl(keep[i], F_SETFD, FD_CLOEXEC) < 0) {
+            log_err("VM %s: bad descriptor %d (--status-fd or --tap-fd): %s", o->name, keep[i],
+                    strerror(errno));
+            free(xml);
+            *rc = 2;
+            return NULL;
+        }
     }
     def = parse_definition(xml, xml_len, o->definition, o->name, &e);
     free(xml);
@@ -377,6 +401,7 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
     }
     struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, s};
     s->vm = vm_new(s->base, def, o->state_dir, o->run_dir, o->maintenance, &hooks);
+    vm_give_taps(s->vm, o->tap_fds, o->ntap_fds);
     s->control_path = xasprintf("%s/control.sock", o->run_dir);
     if (setup(s, o->state_dir, o->run_dir, o->adopt, &e) < 0) {
         log_err("VM %s: %s", o->name, e.msg);

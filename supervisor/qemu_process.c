@@ -138,9 +138,31 @@ static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
     p->on_exit(&ex, p->arg);
 }
 
+/* In the child: every descriptor above stdio is closed at exec but those
+ * of in, whatever flag they had.  A kernel or a container's filter without
+ * CLOSE_RANGE_CLOEXEC leaves it to the O_CLOEXEC every descriptor of this
+ * process is opened with.  Only async-signal-safe calls. */
+static int child_inherit(const struct qemu_inputs *in)
+{
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0 && errno != ENOSYS && errno != EPERM &&
+        errno != EINVAL)
+        return -1;
+    if (in == NULL)
+        return 0;
+    for (size_t i = 0; i < in->ntap_fds; i++) {
+        if (in->tap_fds[i] >= 0 && fcntl(in->tap_fds[i], F_SETFD, 0) < 0)
+            return -1;
+    }
+    if (in->serial_fd >= 0 && fcntl(in->serial_fd, F_SETFD, 0) < 0)
+        return -1;
+    if (in->console_fd >= 0 && fcntl(in->console_fd, F_SETFD, 0) < 0)
+        return -1;
+    return 0;
+}
+
 int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
-               const char *log_path, const char *out_path, qemu_exit_cb on_exit, void *arg,
-               struct cerr *e)
+               const struct qemu_inputs *in, const char *log_path, const char *out_path,
+               qemu_exit_cb on_exit, void *arg, struct cerr *e)
 {
     int outfd = -1, nullfd = -1;
     pid_t pid;
@@ -181,6 +203,11 @@ int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct arg
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (dup2(nullfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
             _exit(127);
+        if (child_inherit(in) < 0) {
+            dprintf(2, "corral-supervisor: cannot pass QEMU its descriptors: %s\n",
+                    strerror(errno));
+            _exit(127);
+        }
         execv(argv->v[0], argv->v);
         dprintf(2, "corral-supervisor: cannot execute %s: %s\n", argv->v[0], strerror(errno));
         _exit(127);

@@ -42,10 +42,12 @@ struct qemu_process {
 
 /* Starts argv with stdin on /dev/null and stdout/stderr going through the
  * FIFO out_path (created) into log_path, which is rotated first when it
- * has reached QEMU_LOG_MAX.  p is caller-owned storage. */
+ * has reached QEMU_LOG_MAX.  QEMU inherits exactly the descriptors in (its
+ * tap, serial and console fds; in may be NULL) besides its stdio, at their
+ * numbers.  p is caller-owned storage. */
 int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
-               const char *log_path, const char *out_path, qemu_exit_cb on_exit, void *arg,
-               struct cerr *e);
+               const struct qemu_inputs *in, const char *log_path, const char *out_path,
+               qemu_exit_cb on_exit, void *arg, struct cerr *e);
 /* Watches QEMU pid, started by an earlier supervisor of the VM: it must be
  * the process serving qmp_path.  Its end is reported with ex->unknown.
  * Its output is logged again from out_path, when that FIFO exists. */

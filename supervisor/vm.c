@@ -113,6 +113,20 @@ bool vm_is_maintenance(const struct vm *vm)
     return vm->maintenance;
 }
 
+void vm_give_taps(struct vm *vm, const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n && i < DOMAIN_MAX_NETS; i++)
+        vm->tap_fds[vm->ntap_fds++] = fds[i];
+}
+
+/* Once QEMU holds them, the taps must go with QEMU alone. */
+static void close_taps(struct vm *vm)
+{
+    for (size_t i = 0; i < vm->ntap_fds; i++)
+        close(vm->tap_fds[i]);
+    vm->ntap_fds = 0;
+}
+
 struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *state_dir,
                   const char *run_dir, bool maintenance, const struct vm_hooks *hooks)
 {
@@ -164,6 +178,7 @@ void vm_free(struct vm *vm)
     if (vm->ready_timer != NULL)
         event_free(vm->ready_timer);
     qemu_process_release(&vm->proc);
+    close_taps(vm);
     domain_def_free(vm->def);
     free(vm->state_dir);
     free(vm->run_dir);
@@ -551,15 +566,34 @@ static int check_kvm(const struct vm *vm, struct cerr *e)
     return 0;
 }
 
+/* The broker gives one tap per tap-backed interface: any other count is
+ * its mistake, said before QEMU is tried. */
+static int check_taps(const struct vm *vm, struct cerr *e)
+{
+    size_t want = vm->maintenance ? 0 : domain_def_tap_count(vm->def);
+
+    if (vm->ntap_fds == want)
+        return 0;
+    cerr_set(e, CE_INTERNAL,
+             "VM %s has %zu bridge or ethernet interfaces but the supervisor was given %zu taps",
+             vm->def->name, want, vm->ntap_fds);
+    return -1;
+}
+
 int vm_start(struct vm *vm, struct cerr *e)
 {
     struct argv_list argv;
+    struct qemu_inputs in;
     char *line, *warning;
 
-    if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0)
+    if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0 ||
+        check_taps(vm, e) < 0)
         return -1;
+    qemu_inputs_init(&in, vm->def);
+    in.tap_fds = vm->tap_fds;
+    in.ntap_fds = vm->ntap_fds;
     if (qemu_build_argv(vm->def, vm->maintenance ? QEMU_MODE_MAINTENANCE : QEMU_MODE_VM,
-                        vm->qmp_path, NULL, &argv, &warning, e) < 0)
+                        vm->qmp_path, &in, &argv, &warning, e) < 0)
         return -1;
     if (warning != NULL)
         log_warn("%s", warning);
@@ -583,13 +617,14 @@ int vm_start(struct vm *vm, struct cerr *e)
     }
     vm->state = VM_STARTING;
     snprintf(vm->reason, sizeof(vm->reason), "starting up");
-    if (qemu_spawn(&vm->proc, vm->base, &argv, vm->log_path, vm->out_path, qemu_exited, vm, e) <
-        0) {
+    if (qemu_spawn(&vm->proc, vm->base, &argv, &in, vm->log_path, vm->out_path, qemu_exited, vm,
+                   e) < 0) {
         argv_free(&argv);
         vm->state = VM_SHUTOFF;
         return -1;
     }
     argv_free(&argv);
+    close_taps(vm);
     vm->proc_alive = true;
     vm->connect_deadline_ms = monotime_ms() + QMP_CONNECT_TIMEOUT_MS;
     arm_connect(vm, QMP_RETRY_MS);

@@ -38,6 +38,10 @@ struct vm_hooks {
 struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *state_dir,
                   const char *run_dir, bool maintenance, const struct vm_hooks *hooks);
 bool vm_is_maintenance(const struct vm *vm);
+/* Takes the broker's tap descriptors (one per tap-backed interface, in the
+ * definition's order) for vm_start to pass to QEMU; they are closed once
+ * QEMU has them, or with the VM. */
+void vm_give_taps(struct vm *vm, const int *fds, size_t n);
 void vm_free(struct vm *vm);
 /* Starts QEMU; completion through hooks->started. */
 int vm_start(struct vm *vm, struct cerr *e);

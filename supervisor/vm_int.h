@@ -36,6 +36,10 @@ struct vm {
     char reason[256];
     time_t started;
 
+    /* The broker's taps until QEMU has its copies (vm_give_taps). */
+    int tap_fds[DOMAIN_MAX_NETS];
+    size_t ntap_fds;
+
     struct qemu_process proc;
     bool proc_alive;
     struct qmp *qmp;

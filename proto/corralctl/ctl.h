@@ -174,6 +174,8 @@ int ctl_run_snapshot_revert(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_redefine(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_check(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domiflist(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domifaddr(struct ctl *ctl, const struct ctl_args *a);
 
 /* snapshot.c: an inconsistency report (snapshot.delete's, snapshot.check's
  * and vm.inconsistencies' reports, the snapshot.inconsistency event),

@@ -119,6 +119,39 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_dominfo,
     },
     {
+        .name = "domiflist",
+        .method = "vm.iflist",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "list a VM's network interfaces",
+        .description = "List the network interfaces of the VM NAME: the host's tap behind each\n"
+                       "bridge or ethernet interface while the VM runs ('-' otherwise, and for\n"
+                       "user networking), its type, source bridge, NIC model and MAC address.",
+        .run = ctl_run_domiflist,
+    },
+    {
+        .name = "domifaddr",
+        .method = "vm.ifaddr",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "print the addresses of a running VM's interfaces",
+        .description = "Print the IPv4 addresses of the running VM NAME's interfaces.  With\n"
+                       "--source lease (the default): what QEMU's user network hands the guest\n"
+                       "(10.0.2.15/24, QEMU's first DHCP address; corral does not see the guest\n"
+                       "take it).  With --source arp: the host's ARP table, matched by MAC, for\n"
+                       "bridge and ethernet interfaces (only neighbours the host has talked to).\n"
+                       "corral has no guest agent: --source agent is refused.",
+        .opts = {{.name = "source",
+                  .type = CTL_OPT_STR,
+                  .metavar = "SOURCE",
+                  .help = "lease (default), arp or agent"}},
+        .run = ctl_run_domifaddr,
+    },
+    {
         .name = "domdisplay",
         .method = "vm.info",
         .args = "NAME",

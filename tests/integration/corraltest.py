@@ -132,6 +132,10 @@ class Env:
         self.broker_args = []
         # Runs in the broker's process before exec (resource limits, say).
         self.broker_preexec = None
+        # A network namespace (add_netns) the broker, and so every VM, runs
+        # in: `ip netns exec NS corrald ...`.
+        self.netns = None
+        self.netnss = []
         self.broker_log = os.path.join(self.dir, "corrald.log")
         self.images = os.path.join(self.dir, "img")
         os.makedirs(self.images)
@@ -169,11 +173,35 @@ class Env:
             raise Fail("%s as uid %d failed: %s" % (argv, uid, p.stderr.strip()))
         return p
 
+    # -- network namespaces ------------------------------------------------
+    def add_netns(self, tag):
+        """Creates a network namespace (with lo up) that cleanup() deletes,
+        so that a test's bridges and taps never touch the host's own
+        interfaces; returns its name.  Needs root."""
+        if os.geteuid() != 0:
+            raise Skip("needs root to create a network namespace")
+        name = "ct-%s%d" % (tag, os.getpid() % 100000)
+        p = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise Skip("cannot create a network namespace: " + p.stderr.strip())
+        self.netnss.append(name)
+        self.in_netns(name, ["ip", "link", "set", "lo", "up"])
+        return name
+
+    def in_netns(self, ns, argv, ok=True, timeout=60):
+        """Runs argv in the network namespace ns; returns the CompletedProcess."""
+        p = subprocess.run(["ip", "netns", "exec", ns] + argv, capture_output=True, text=True,
+                           timeout=timeout)
+        if ok and p.returncode != 0:
+            raise Fail("%s in %s failed: %s" % (argv, ns, p.stderr.strip()))
+        return p
+
     # -- processes ---------------------------------------------------------
     def start_broker(self):
         log = open(self.broker_log, "ab")
         self.broker = subprocess.Popen(
-            [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
+            (["ip", "netns", "exec", self.netns] if self.netns else [])
+            + [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
             + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []) + self.emulator_args()
             + self.broker_args,
             stdout=log, stderr=log, env=self.env, preexec_fn=self.broker_preexec)
@@ -350,6 +378,10 @@ class Env:
         for u in self.users:
             subprocess.run(["userdel", u], capture_output=True)
         self.users = []
+        # Its taps and bridges go with it.
+        for ns in self.netnss:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.netnss = []
 
     def sanitizer_reports(self):
         out = []

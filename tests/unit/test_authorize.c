@@ -1,6 +1,7 @@
 /* authorize() (broker/dispatch.c) for every method and every kind of
- * caller, and the --no-isolation rule policy_check_run and
- * policy_check_define (broker/policy.c) add for non-admins. */
+ * caller, and the --no-isolation and --bridge rules policy_check_run,
+ * policy_check_start and policy_check_define (broker/policy.c) add for
+ * non-admins. */
 #include <pwd.h>
 #include <unistd.h>
 
@@ -43,7 +44,9 @@ static const char *const all_methods[] = {"hello",
                                           "snapshot.revert",
                                           "snapshot.redefine",
                                           "snapshot.check",
-                                          "vm.inconsistencies"};
+                                          "vm.inconsistencies",
+                                          "vm.iflist",
+                                          "vm.ifaddr"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -258,6 +261,57 @@ static void no_isolation_starts_are_admins(void)
     b.isolate = true;
 }
 
+static int define_nic(uid_t caller, const char *nic, struct cerr *e)
+{
+    char xml[512];
+
+    snprintf(xml, sizeof(xml),
+             "<domain type='qemu'><name>n</name><memory>65536</memory><devices>%s</devices>"
+             "</domain>",
+             nic);
+    return policy_check_define(&b, caller, caller, xml, e);
+}
+
+/* Which bridges users' VMs join is the host's choice (--bridge); nor may
+ * they name a tap.  Admins may do both. */
+static void bridges_are_the_hosts_choice(void)
+{
+    struct net_def net = {.type = NET_TYPE_BRIDGE, .bridge = "br9"};
+    struct cerr e;
+
+    EXPECT(policy_allow_bridge(b.policy, "br0", &e) == 0);
+    EXPECT(policy_allow_bridge(b.policy, "-x", &e) == -1);
+    EXPECT(policy_allow_bridge(b.policy, "a-name-far-too-long", &e) == -1);
+    EXPECT(policy_allow_bridge(b.policy, "a,b", &e) == -1);
+    EXPECT(policy_allow_emulator(b.policy, DOMAIN_DEFAULT_EMULATOR, true, &e) == 0);
+    b.isolate = true;
+    EXPECT(define_nic(OWNER, "<interface type='bridge'><source bridge='br0'/></interface>", &e) ==
+           0);
+    EXPECT(define_nic(OWNER, "<interface type='ethernet'/>", &e) == 0);
+    EXPECT(define_nic(OWNER, "<interface type='bridge'><source bridge='br9'/></interface>", &e) ==
+           -1);
+    EXPECT(e.code == CE_PERMISSION);
+    EXPECT_CONTAINS(e.msg, "may not put VM n on bridge br9: it is not on corrald's --bridge list");
+    EXPECT(define_nic(OWNER, "<interface type='ethernet'><target dev='eth7'/></interface>", &e) ==
+           -1);
+    EXPECT_CONTAINS(e.msg, "may not name the tap of VM n (<target dev='eth7'/>)");
+    EXPECT(define_nic(0, "<interface type='bridge'><source bridge='br9'/></interface>", &e) == 0);
+    EXPECT(define_nic(0, "<interface type='ethernet'><target dev='eth7'/></interface>", &e) == 0);
+
+    /* At start, against this run's list. */
+    if (access(EMULATOR, X_OK) < 0)
+        UNIT_SKIP(EMULATOR " is missing");
+    def.nnets = 1;
+    def.nets = &net;
+    EXPECT(policy_check_start(&b, OWNER, &vm, &e) == -1);
+    EXPECT_CONTAINS(e.msg, "bridge br9");
+    EXPECT(policy_check_start(&b, 0, &vm, &e) == 0);
+    net.bridge = "br0";
+    EXPECT(policy_check_start(&b, OWNER, &vm, &e) == 0);
+    def.nnets = 0;
+    def.nets = NULL;
+}
+
 int main(void)
 {
     setup();
@@ -270,6 +324,7 @@ int main(void)
     RUN(refusals_name_the_permission);
     RUN(unknown_method);
     RUN(no_isolation_starts_are_admins);
+    RUN(bridges_are_the_hosts_choice);
     policy_free(b.policy);
     return unit_done();
 }
