@@ -316,6 +316,49 @@ def edit_with_scripts(env):
     check(left == [], "no temporary copy left: %r" % left)
 
 
+def edit_on_a_terminal(env, name, editor, answers):
+    """Runs edit with its standard input and output on a pty, answering
+    each "Try again?" with the next of answers; returns (rc, output)."""
+    master, slave = os.openpty()
+    p = subprocess.Popen([os.path.join(BUILD, "corralctl"), "edit", name], stdin=slave,
+                         stdout=slave, stderr=slave, env=editor_env(env, editor=editor))
+    os.close(slave)
+    con = guest.Console(os.fdopen(master, "rb", buffering=0))
+    for a in answers:
+        con.expect(rb"Try again\? \[y,n,i,f,\?\]: ", 30, "the question")
+        os.write(master, a.encode() + b"\n")
+    rc = p.wait(60)
+    while not con.eof:
+        con._read(1)
+    return rc, con.data.decode(errors="replace")
+
+
+def edit_loop_on_a_terminal(env):
+    env.start_broker()
+    env.define("tty", uuid=UUID)
+    domxml = os.path.join(env.state, "vms", "tty", "domain.xml")
+    before = open(domxml, "rb").read()
+    mark = os.path.join(env.dir, "edited-once")
+    # First run: an invalid edit; the next one repairs it as a user would.
+    ed = script(env, "twice.sh",
+                "if [ -e %s ]; then sed -i 's|<vcpu>0</vcpu>|<vcpu>2</vcpu>|' \"$1\"; else "
+                "touch %s; sed -i \"s|<vcpu placement='static'>1</vcpu>|<vcpu>0</vcpu>|\" \"$1\"; fi"
+                % (mark, mark))
+    rc, out = edit_on_a_terminal(env, "tty", ed, ["?", "i", "y"])
+    check(rc == 0 and "vcpu count must be at least 1" in out and "y - yes" in out and
+          "cannot skip validation" in out and "Domain 'tty' XML configuration edited." in out,
+          "y re-opens the editor on the edited text: rc %d %r" % (rc, out))
+    check("<vcpu placement='static'>2</vcpu>" in dumpxml(env, "tty", "--inactive"), "took effect")
+    after_y = open(domxml, "rb").read()
+    check(after_y != before, "changed")
+    bad = script(env, "bad2.sh",
+                 "sed -i \"s|<vcpu placement='static'>2</vcpu>|<vcpu>0</vcpu>|\" \"$1\"")
+    rc, out = edit_on_a_terminal(env, "tty", bad, ["n"])
+    check(rc != 0 and "Domain 'tty' XML configuration edited." not in out,
+          "n throws the edit away: rc %d %r" % (rc, out))
+    check(open(domxml, "rb").read() == after_y, "nothing changed after n")
+
+
 def user_disk(env, uid, gid, name, boot=True):
     home = os.path.join(env.dir, "home-%d" % uid)
     if not os.path.exists(home):
@@ -374,4 +417,4 @@ def redefine_attacks(env):
 
 if __name__ == "__main__":
     run([fixed_point, xpath, pending_until_restart, name_and_uuid_conflicts, edit_with_scripts,
-         redefine_attacks])
+         edit_loop_on_a_terminal, redefine_attacks])
