@@ -9,6 +9,7 @@
 
 #include "broker/policy.h"
 #include "broker/forward.h"
+#include "broker/identity.h"
 #include "broker/maintenance.h"
 #include "broker/netinfo.h"
 #include "broker/readopt.h"
@@ -118,6 +119,8 @@ static int check_user_disks(uid_t caller, uid_t owner, const struct bvm *vm,
     for (size_t i = 0; i < def->ndisks; i++) {
         struct disk_check c;
         struct cerr held;
+        if (def->disks[i].source == NULL)
+            continue;
         if (disk_check_open(&def->disks[i], false, caller, &c, e) < 0) {
             if (e->code != CE_PERMISSION || vm == NULL ||
                 disk_check_open(&def->disks[i], true, caller, &c, &held) < 0)
@@ -420,6 +423,25 @@ static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
         route(vm, req, params);
 }
 
+/* The new medium is checked here, where the caller is known, before the
+ * supervisor (which takes vm.change_media from root only) opens it. */
+static void m_change_media(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    const char *disk = NULL, *file = NULL;
+    struct cerr e;
+
+    if (vm == NULL)
+        return;
+    if (rpc_param_string(params, "disk", true, &disk, &e) < 0 ||
+        rpc_param_string(params, "file", false, &file, &e) < 0 ||
+        (file != NULL && identity_check_medium(vm, rpc_req_uid(req), disk, file, &e) < 0)) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    route(vm, req, params);
+}
+
 static void m_inconsistencies(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
@@ -514,6 +536,8 @@ static const struct method_row rows[] = {
     {"vm.destroy", m_destroy, ACCESS_OWNER, "power", NULL, ROUTE_FORWARD, DESTROY_TIMEOUT_MS,
      false},
     {"vm.qmp", m_forward, ACCESS_ADMIN, "admin", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
+    {"vm.change_media", m_change_media, ACCESS_OWNER, "media", NULL, ROUTE_FORWARD,
+     FORWARD_TIMEOUT_MS, false},
     LOCAL("events.subscribe", m_subscribe, ACCESS_OWNER_NAMED, "read"),
     SNAPSHOT("snapshot.create", "snapshot"),
     /* Forcing a delete past a failed job drops metadata for data that may

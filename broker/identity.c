@@ -200,6 +200,15 @@ static bool give_back(const struct bvm *vm, const cJSON *d)
         done = set_owner_mode(fd, &st, st.st_uid, st.st_gid, (mode_t)m->valuedouble, &e) == 0;
         if (!done)
             log_kept(vm, p->valuestring, e.msg);
+    } else if (S_ISBLK(st.st_mode) && st.st_uid == 0) {
+        /* udev re-applies its rules (root, group disk) when a block device
+         * written by QEMU is closed: the VM's uid has it no more, and the
+         * broker gives root's node to nobody. */
+        char shown[512];
+        name_escape(p->valuestring, shown, sizeof(shown));
+        log_info("VM %s: block device %s is root's again (udev's rules); nothing to give back",
+                 vm->def->name, shown);
+        done = true;
     } else if (st.st_uid != vm->uid) {
         snprintf(e.msg, sizeof(e.msg), "it is now uid %ld's, neither the VM's uid %ld nor uid %ld",
                  (long)st.st_uid, (long)vm->uid, (long)u->valuedouble);
@@ -258,7 +267,7 @@ static int check_not_handed(const struct bvm *vm, const struct disk_check *c, si
 
     name_escape(d->source, shown, sizeof(shown));
     for (size_t k = 0; k < i; k++) {
-        if (c[k].st.st_dev == c[i].st.st_dev && c[k].st.st_ino == c[i].st.st_ino) {
+        if (c[k].fd >= 0 && c[k].st.st_dev == c[i].st.st_dev && c[k].st.st_ino == c[i].st.st_ino) {
             cerr_set(e, CE_OPERATION_INVALID, "VM %s: disk %s: '%s' is the same file as disk %s",
                      vm->def->name, d->target, shown, vm->def->disks[k].target);
             return -1;
@@ -314,8 +323,38 @@ static int check_reachable(const struct bvm *vm, const struct disk_def *d, struc
     return 0;
 }
 
+/* The kernel, the initrd and a cdrom's image are read, never written, and
+ * may serve many VMs: they are not handed over like disks.  QEMU, as the
+ * VM's uid, opens them by path, so they must be readable by others (as
+ * /boot's files, a build's output and a downloaded ISO are); what it opens
+ * can only ever be what any uid could read.  what names it ("os/kernel"). */
+static int check_readable(const struct bvm *vm, const char *what, const char *path, struct cerr *e)
+{
+    char *dir = xstrdup(path);
+    struct stat st;
+    struct cerr why;
+    int fd = safe_open_path(path, &st, &why);
+    bool ok = fd >= 0;
+
+    if (fd >= 0)
+        close(fd);
+    *strrchr(dir, '/') = '\0';
+    if (ok && (st.st_mode & S_IROTH) == 0) {
+        cerr_set(&why, CE_SYSTEM, "it is not readable by others (chmod o+r)");
+        ok = false;
+    } else if (ok)
+        ok = path_reachable_by_others(dir[0] ? dir : "/", &why);
+    free(dir);
+    if (!ok)
+        cerr_set(e, CE_SYSTEM, "VM %s: %s %s cannot be read by the VM's uid %ld: %s", vm->def->name,
+                 what, path, (long)vm->uid, why.msg);
+    return ok ? 0 : -1;
+}
+
 /* Opens and checks every disk, refusing files handed over already; *nopen
- * counts the fds opened, also on failure. */
+ * counts the entries of c filled in, also on failure.  A disk that is not
+ * handed over (an empty tray, a cdrom's image: disk_handed_over) gets fd -1,
+ * and a medium must be readable by the VM's uid as it is. */
 static int open_disks(struct bvm *vm, struct disk_check *c, size_t *nopen, struct cerr *e)
 {
     /* An admin's VM may use anybody's images, as at define. */
@@ -324,11 +363,24 @@ static int open_disks(struct bvm *vm, struct disk_check *c, size_t *nopen, struc
     for (size_t i = 0; i < vm->def->ndisks; i++) {
         const struct disk_def *d = &vm->def->disks[i];
         struct cerr why;
+        char what[64];
+
+        c[i].fd = -1;
+        *nopen = i + 1;
+        if (d->source == NULL)
+            continue;
         if (disk_check_open(d, any_owner, vm->owner, &c[i], &why) < 0) {
             cerr_set(e, why.code, "VM %s: %s", vm->def->name, why.msg);
             return -1;
         }
-        *nopen = i + 1;
+        if (!disk_handed_over(d)) {
+            close(c[i].fd);
+            c[i].fd = -1;
+            snprintf(what, sizeof(what), "disk %s", d->target);
+            if (check_readable(vm, what, d->source, e) < 0)
+                return -1;
+            continue;
+        }
         if (check_not_handed(vm, c, i, e) < 0 || check_reachable(vm, d, e) < 0)
             return -1;
         if (c[i].backing) {
@@ -364,8 +416,10 @@ static int hand_over(struct bvm *vm, struct cerr *e)
     if (j == NULL)
         j = json_obj();
     disks = json_arr();
-    for (size_t i = 0; i < nopen; i++)
-        json_arr_add(disks, entry_new(&vm->def->disks[i], &c[i].st));
+    for (size_t i = 0; i < nopen; i++) {
+        if (c[i].fd >= 0)
+            json_arr_add(disks, entry_new(&vm->def->disks[i], &c[i].st));
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(j, "disks");
     json_add(j, "disks", disks);
     if (identity_write(vm, j, e) < 0)
@@ -373,6 +427,8 @@ static int hand_over(struct bvm *vm, struct cerr *e)
     handed_sync(vm, disks);
     for (size_t i = 0; i < nopen; i++) {
         struct cerr why;
+        if (c[i].fd < 0)
+            continue;
         /* Owner-only while the VM runs: no other VM's uid may read it. */
         if (set_owner_mode(c[i].fd, &c[i].st, vm->uid, vm->gid, 0600, &why) < 0) {
             cerr_set(e, CE_SYSTEM, "VM %s: cannot hand disk %s to uid %ld: %s", vm->def->name,
@@ -382,8 +438,10 @@ static int hand_over(struct bvm *vm, struct cerr *e)
     }
     rc = 0;
 out:
-    for (size_t i = 0; i < nopen; i++)
-        close(c[i].fd);
+    for (size_t i = 0; i < nopen; i++) {
+        if (c[i].fd >= 0)
+            close(c[i].fd);
+    }
     cJSON_Delete(j);
     return rc;
 }
@@ -469,34 +527,6 @@ int identity_assign(struct broker *b, struct bvm *vm, struct cerr *e)
     return 0;
 }
 
-/* The kernel and initrd are read, never written, and may serve many VMs:
- * they are not handed over like disks.  QEMU, as the VM's uid, opens them by
- * path, so they must be readable by others (as /boot's files and a build's
- * output are); what it opens can only ever be what any uid could read. */
-static int check_boot_readable(const struct bvm *vm, const char *what, const char *path,
-                               struct cerr *e)
-{
-    char *dir = xstrdup(path);
-    struct stat st;
-    struct cerr why;
-    int fd = safe_open_path(path, &st, &why);
-    bool ok = fd >= 0;
-
-    if (fd >= 0)
-        close(fd);
-    *strrchr(dir, '/') = '\0';
-    if (ok && (st.st_mode & S_IROTH) == 0) {
-        cerr_set(&why, CE_SYSTEM, "it is not readable by others (chmod o+r)");
-        ok = false;
-    } else if (ok)
-        ok = path_reachable_by_others(dir[0] ? dir : "/", &why);
-    free(dir);
-    if (!ok)
-        cerr_set(e, CE_SYSTEM, "VM %s: os/%s %s cannot be read by the VM's uid %ld: %s",
-                 vm->def->name, what, path, (long)vm->uid, why.msg);
-    return ok ? 0 : -1;
-}
-
 static int check_boot_files(const struct bvm *vm, struct cerr *e)
 {
     struct cerr why;
@@ -509,9 +539,9 @@ static int check_boot_files(const struct bvm *vm, struct cerr *e)
     }
     if (!vm->has_identity)
         return 0;
-    if (vm->def->kernel != NULL && check_boot_readable(vm, "kernel", vm->def->kernel, e) < 0)
+    if (vm->def->kernel != NULL && check_readable(vm, "os/kernel", vm->def->kernel, e) < 0)
         return -1;
-    if (vm->def->initrd != NULL && check_boot_readable(vm, "initrd", vm->def->initrd, e) < 0)
+    if (vm->def->initrd != NULL && check_readable(vm, "os/initrd", vm->def->initrd, e) < 0)
         return -1;
     return 0;
 }
@@ -529,4 +559,26 @@ void identity_release(struct bvm *vm)
 {
     if (vm->has_identity)
         give_back_all(vm);
+}
+
+int identity_check_medium(const struct bvm *vm, uid_t caller, const char *disk, const char *file,
+                          struct cerr *e)
+{
+    struct disk_def d = {.type = DISK_TYPE_FILE, .device = DISK_DEVICE_CDROM};
+    struct disk_check c;
+    struct cerr why;
+    char target[64], what[96];
+
+    /* disk only names the medium in messages: a target or a source path. */
+    name_escape(disk, target, sizeof(target));
+    d.target = target;
+    d.source = (char *)file;
+    d.format = DISK_FORMAT_RAW;
+    if (disk_check_open(&d, policy_is_admin(vm->b, caller), caller, &c, &why) < 0) {
+        cerr_set(e, why.code, "VM %s: new medium: %s", vm->def->name, why.msg);
+        return -1;
+    }
+    close(c.fd);
+    snprintf(what, sizeof(what), "the new medium of %s", target);
+    return vm->has_identity ? check_readable(vm, what, file, e) : 0;
 }

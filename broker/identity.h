@@ -25,5 +25,12 @@ int identity_prepare(struct bvm *vm, struct cerr *e);
  * cannot be given back stays recorded (and in vm->handed) for the next
  * try, and is logged. */
 void identity_release(struct bvm *vm);
+/* Checks file as the new medium of vm's cdrom disk (a target or source,
+ * for messages), asked for by caller: as a disk image at define (found
+ * without symlinks, a regular file with one link, owned by caller unless
+ * an admin asks), and, since a medium is not handed over, readable by the
+ * VM's uid (o+r, every directory searchable). */
+int identity_check_medium(const struct bvm *vm, uid_t caller, const char *disk, const char *file,
+                          struct cerr *e);
 
 #endif

@@ -130,7 +130,7 @@ static bool disk_plausible(const struct domain_def *def, const cJSON *d)
         g->valuedouble >= 4294967295.0 || m->valuedouble < 0 || m->valuedouble > 0777)
         return false;
     for (size_t i = 0; def != NULL && i < def->ndisks && !named; i++)
-        named = strcmp(def->disks[i].source, p->valuestring) == 0;
+        named = def->disks[i].source != NULL && strcmp(def->disks[i].source, p->valuestring) == 0;
     return named;
 }
 

@@ -1,5 +1,6 @@
 /* A VM's disk image as root may use it: found without following symlinks,
- * one regular file with one link, owned as required, and for qcow2 with no
+ * one regular file (type='file') or block device node (type='block') with
+ * one link, owned as required, and for qcow2 with no
  * external data file that QEMU would open on the header's word. */
 #ifndef CORRAL_DISK_CHECK_H
 #define CORRAL_DISK_CHECK_H
@@ -22,5 +23,10 @@ struct disk_check {
  * regular file"); CE_PERMISSION when only the owner is wrong. */
 int disk_check_open(const struct disk_def *d, bool any_owner, uid_t owner, struct disk_check *out,
                     struct cerr *e);
+/* Whether the broker hands d's source to the VM's uid while it runs: every
+ * disk and block device, but not a cdrom's image file, which is read-only
+ * and often shared by many VMs; it must be readable by others instead, as
+ * a kernel is.  False for an empty tray. */
+bool disk_handed_over(const struct disk_def *d);
 
 #endif

@@ -22,6 +22,10 @@ static cJSON *disks_json(const struct domain_def *def)
         const struct disk_def *d = &def->disks[i];
         cJSON *dj = json_obj();
         json_add_str(dj, "target", d->target);
+        json_add_str(dj, "type", disk_type_names[d->type]);
+        json_add_str(dj, "device", disk_device_names[d->device]);
+        json_add_str(dj, "bus", disk_bus_names[d->bus]);
+        /* null: a cdrom with no medium */
         json_add_str(dj, "source", d->source);
         json_add_str(dj, "format", d->format == DISK_FORMAT_QCOW2 ? "qcow2" : "raw");
         json_add_bool(dj, "readonly", d->readonly);

@@ -18,14 +18,49 @@
 
 enum domain_virt { DOMAIN_VIRT_KVM, DOMAIN_VIRT_QEMU };
 enum disk_format { DISK_FORMAT_QCOW2, DISK_FORMAT_RAW };
+/* <disk type=>: an image file or a host block device (a /dev node). */
+enum disk_type { DISK_TYPE_FILE, DISK_TYPE_BLOCK };
+enum disk_device { DISK_DEVICE_DISK, DISK_DEVICE_CDROM };
+/* <target bus=>; defaulted from the target's prefix at parse, as libvirt
+ * does (vd virtio, sd scsi, hd ide), and always formatted. */
+enum disk_bus { DISK_BUS_VIRTIO, DISK_BUS_SCSI, DISK_BUS_IDE, DISK_BUS_SATA, DISK_BUS_USB };
+/* <driver cache= io= discard= detect_zeroes=>: _DEFAULT when absent. */
+enum disk_cache {
+    DISK_CACHE_DEFAULT,
+    DISK_CACHE_NONE,
+    DISK_CACHE_WRITETHROUGH,
+    DISK_CACHE_WRITEBACK,
+    DISK_CACHE_DIRECTSYNC,
+    DISK_CACHE_UNSAFE
+};
+enum disk_io { DISK_IO_DEFAULT, DISK_IO_NATIVE, DISK_IO_THREADS, DISK_IO_URING };
+enum disk_discard { DISK_DISCARD_DEFAULT, DISK_DISCARD_UNMAP, DISK_DISCARD_IGNORE };
+enum disk_zeroes { DISK_ZEROES_DEFAULT, DISK_ZEROES_OFF, DISK_ZEROES_ON, DISK_ZEROES_UNMAP };
+
+#define DISK_SERIAL_MAX 36
 
 struct disk_def {
-    char *source; /* absolute path of the image */
+    enum disk_type type;
+    enum disk_device device;
+    enum disk_bus bus;
+    /* absolute path of the image (type file) or device node (type block);
+     * NULL only for a cdrom with no medium (an empty tray) */
+    char *source;
     char *target; /* "vda", validated by name_target_valid */
     enum disk_format format;
-    bool readonly;
+    bool readonly;           /* always true for a cdrom */
     unsigned int boot_order; /* <boot order='N'/>, 0 when absent */
+    enum disk_cache cache;
+    enum disk_io io;
+    enum disk_discard discard;
+    enum disk_zeroes detect_zeroes;
+    char *serial; /* <serial>: [A-Za-z0-9 _.+-], at most DISK_SERIAL_MAX; NULL when absent */
 };
+
+/* Names as domain XML spells them, indexed by the enums above. */
+extern const char *const disk_type_names[];
+extern const char *const disk_device_names[];
+extern const char *const disk_bus_names[];
 
 /* <os><boot dev=.../> classes (corral has no floppy). */
 enum domain_boot_dev { DOMAIN_BOOT_HD, DOMAIN_BOOT_CDROM, DOMAIN_BOOT_NETWORK };

@@ -1,5 +1,6 @@
 /* Disks: <emulator> and <disk> elements, and the checks of the files a
  * VM boots from (images, kernel, initrd) on the filesystem. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,53 +32,192 @@ int dx_parse_emulator(struct parse_ctx *c, xmlNodePtr n)
     return 0;
 }
 
-static int parse_disk_driver(struct parse_ctx *c, xmlNodePtr n, struct disk_def *d)
+const char *const disk_type_names[] = {
+    [DISK_TYPE_FILE] = "file", [DISK_TYPE_BLOCK] = "block", NULL};
+const char *const disk_device_names[] = {
+    [DISK_DEVICE_DISK] = "disk", [DISK_DEVICE_CDROM] = "cdrom", NULL};
+const char *const disk_bus_names[] = {
+    [DISK_BUS_VIRTIO] = "virtio", [DISK_BUS_SCSI] = "scsi", [DISK_BUS_IDE] = "ide",
+    [DISK_BUS_SATA] = "sata",     [DISK_BUS_USB] = "usb",   NULL};
+/* libvirt's enums, each starting with "default" (absent). */
+static const char *const cache_names[] = {
+    "default", "none", "writethrough", "writeback", "directsync", "unsafe", NULL};
+static const char *const io_names[] = {"default", "native", "threads", "io_uring", NULL};
+static const char *const discard_names[] = {"default", "unmap", "ignore", NULL};
+static const char *const zeroes_names[] = {"default", "off", "on", "unmap", NULL};
+
+/* A cdrom's medium may have no driver type: raw, as libvirt opens it. */
+static int parse_disk_format(struct parse_ctx *c, xmlNodePtr n, struct disk_def *d)
 {
-    char *name = xml_node_prop(n, "name"), *type = xml_node_prop(n, "type");
+    char *name = n ? xml_node_prop(n, "name") : NULL, *type = n ? xml_node_prop(n, "type") : NULL;
     char shown[96];
     int rc = -1;
 
     if (name != NULL && strcmp(name, "qemu") != 0) {
         name_escape(name, shown, sizeof(shown));
         cerr_set(c->e, CE_UNSUPPORTED,
-                 "devices/disk driver name='%s' is not supported (only name='qemu')", shown);
+                 "devices/disk %s: driver name='%s' is not supported (only name='qemu')", d->target,
+                 shown);
+    } else if (type == NULL && d->device == DISK_DEVICE_CDROM) {
+        d->format = DISK_FORMAT_RAW;
+        rc = 0;
     } else if (type == NULL)
         cerr_set(c->e, CE_INVALID_XML,
-                 "devices/disk driver has no type attribute (type='qcow2' or type='raw')");
+                 "devices/disk %s: driver has no type attribute (type='qcow2' or type='raw')",
+                 d->target);
     else if (strcmp(type, "qcow2") == 0 || strcmp(type, "raw") == 0) {
         d->format = type[0] == 'q' ? DISK_FORMAT_QCOW2 : DISK_FORMAT_RAW;
         rc = 0;
     } else {
         name_escape(type, shown, sizeof(shown));
         cerr_set(c->e, CE_UNSUPPORTED,
-                 "devices/disk driver type='%s' is not supported (only qcow2 and raw)", shown);
+                 "devices/disk %s: driver type='%s' is not supported (only qcow2 and raw)",
+                 d->target, shown);
     }
     free(name);
     free(type);
     return rc;
 }
 
-/* Refuses what the disk element itself says that corral cannot honour:
- * anything but a file-backed disk. */
-static int check_disk_kind(struct parse_ctx *c, xmlNodePtr disk)
+static int parse_disk_driver(struct parse_ctx *c, xmlNodePtr n, struct disk_def *d)
 {
-    char *type = xml_node_prop(disk, "type"), *device = xml_node_prop(disk, "device");
-    char shown[96];
-    int rc = -1;
+    int cache, io, discard, zeroes;
 
-    if (type != NULL && strcmp(type, "file") != 0) {
-        name_escape(type, shown, sizeof(shown));
-        cerr_set(c->e, CE_UNSUPPORTED, "devices/disk type='%s' is not supported (only type='file')",
-                 shown);
-    } else if (device != NULL && strcmp(device, "disk") != 0) {
-        name_escape(device, shown, sizeof(shown));
+    if (parse_disk_format(c, n, d) < 0)
+        return -1;
+    if (n == NULL)
+        return 0;
+    if ((cache = dx_enum_attr(c, n, "cache", "devices/disk driver cache", cache_names, 0)) < 0 ||
+        (io = dx_enum_attr(c, n, "io", "devices/disk driver io", io_names, 0)) < 0 ||
+        (discard = dx_enum_attr(c, n, "discard", "devices/disk driver discard", discard_names, 0)) <
+            0 ||
+        (zeroes = dx_enum_attr(c, n, "detect_zeroes", "devices/disk driver detect_zeroes",
+                               zeroes_names, 0)) < 0)
+        return -1;
+    d->cache = (enum disk_cache)cache;
+    d->io = (enum disk_io)io;
+    d->discard = (enum disk_discard)discard;
+    d->detect_zeroes = (enum disk_zeroes)zeroes;
+    /* QEMU refuses aio=native on a host page cache at start; say so now. */
+    if (d->io == DISK_IO_NATIVE && d->cache != DISK_CACHE_NONE &&
+        d->cache != DISK_CACHE_DIRECTSYNC) {
+        cerr_set(c->e, CE_INVALID_XML,
+                 "devices/disk %s: driver io='native' needs cache='none' or cache='directsync' "
+                 "(QEMU's aio=native bypasses the host page cache)",
+                 d->target);
+        return -1;
+    }
+    return 0;
+}
+
+/* Refuses what the disk element itself says that corral cannot honour. */
+static int parse_disk_kind(struct parse_ctx *c, xmlNodePtr disk, enum disk_type *type,
+                           enum disk_device *device)
+{
+    char *t = xml_node_prop(disk, "type");
+    bool network = t != NULL && strcmp(t, "network") == 0;
+    int ti, di;
+
+    free(t);
+    if (network) {
         cerr_set(c->e, CE_UNSUPPORTED,
-                 "devices/disk device='%s' is not supported (only device='disk')", shown);
-    } else
-        rc = 0;
-    free(type);
-    free(device);
-    return rc;
+                 "devices/disk type='network' is not supported: corral opens only local image "
+                 "files (type='file') and block devices (type='block')");
+        return -1;
+    }
+    if ((ti = dx_enum_attr(c, disk, "type", "devices/disk type", disk_type_names, 0)) < 0 ||
+        (di = dx_enum_attr(c, disk, "device", "devices/disk device", disk_device_names, 0)) < 0)
+        return -1;
+    *type = (enum disk_type)ti;
+    *device = (enum disk_device)di;
+    return 0;
+}
+
+/* <target bus=>, or libvirt's default from the name's prefix. */
+static int parse_disk_bus(struct parse_ctx *c, xmlNodePtr target, struct disk_def *d)
+{
+    static const struct {
+        const char *prefix;
+        enum disk_bus bus;
+    } dflt[] = {{"vd", DISK_BUS_VIRTIO}, {"sd", DISK_BUS_SCSI}, {"hd", DISK_BUS_IDE}};
+    char *text = xml_node_prop(target, "bus");
+    bool absent = text == NULL;
+    int bus;
+
+    free(text);
+    if (absent) {
+        for (size_t i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++) {
+            if (strncmp(d->target, dflt[i].prefix, 2) == 0) {
+                d->bus = dflt[i].bus;
+                return 0;
+            }
+        }
+        cerr_set(c->e, CE_UNSUPPORTED,
+                 "devices/disk %s: no bus= and no prefix that names one (vd* virtio, sd* scsi, "
+                 "hd* ide)",
+                 d->target);
+        return -1;
+    }
+    bus = dx_enum_attr(c, target, "bus", "devices/disk target bus", disk_bus_names, 0);
+    if (bus < 0)
+        return -1;
+    d->bus = (enum disk_bus)bus;
+    return 0;
+}
+
+/* What QEMU puts in the device's serial property and the guest reads:
+ * libvirt's character set. */
+static int parse_disk_serial(struct parse_ctx *c, xmlNodePtr n, struct disk_def *d)
+{
+    char *text = xml_node_text(n);
+    size_t len = text ? strlen(text) : 0;
+
+    if (text == NULL)
+        return 0;
+    if (len > DISK_SERIAL_MAX || strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789 _.+-") != len) {
+        cerr_set(c->e, CE_INVALID_XML,
+                 "devices/disk %s: serial must be at most %d of A-Z a-z 0-9 space _ . + -",
+                 d->target, DISK_SERIAL_MAX);
+        free(text);
+        return -1;
+    }
+    d->serial = text;
+    return 0;
+}
+
+static int parse_disk_source(struct parse_ctx *c, xmlNodePtr source, struct disk_def *d)
+{
+    const char *attr = d->type == DISK_TYPE_BLOCK ? "dev" : "file";
+    char what[64];
+
+    if (source != NULL)
+        d->source = xml_node_prop(source, attr);
+    /* An empty tray: <source/> or none, as libvirt allows for removable
+     * media. */
+    if (d->source == NULL && d->device == DISK_DEVICE_CDROM)
+        return 0;
+    if (d->source == NULL) {
+        cerr_set(c->e, CE_INVALID_XML, "devices/disk %s has no <source %s='...'> element",
+                 d->target, attr);
+        return -1;
+    }
+    snprintf(what, sizeof(what), "devices/disk %s source %s", d->target, attr);
+    return dx_check_path(c, what, d->source);
+}
+
+/* What libvirt refuses for removable media, and what corral cannot
+ * honour for any disk. */
+static int check_disk_device(struct parse_ctx *c, const struct disk_def *d)
+{
+    if (d->device == DISK_DEVICE_CDROM && (d->bus == DISK_BUS_VIRTIO || d->bus == DISK_BUS_USB)) {
+        cerr_set(c->e, CE_UNSUPPORTED,
+                 "devices/disk %s: a cdrom on bus='%s' is not supported: that bus has no "
+                 "ejectable media (use bus='sata', 'scsi' or 'ide')",
+                 d->target, disk_bus_names[d->bus]);
+        return -1;
+    }
+    return 0;
 }
 
 static int check_disk_unique(struct parse_ctx *c, const struct disk_def *d)
@@ -91,59 +231,88 @@ static int check_disk_unique(struct parse_ctx *c, const struct disk_def *d)
                      "devices/disk target dev='%s' is used by more than one disk", d->target);
             return -1;
         }
-        if (strcmp(def->disks[i].source, d->source) == 0) {
+        if (d->source != NULL && def->disks[i].source != NULL &&
+            strcmp(def->disks[i].source, d->source) == 0) {
             name_escape(d->source, shown, sizeof(shown));
-            cerr_set(c->e, CE_INVALID_XML,
-                     "devices/disk source file='%s' is used by both %s and %s", shown,
-                     def->disks[i].target, d->target);
+            cerr_set(c->e, CE_INVALID_XML, "devices/disk source '%s' is used by both %s and %s",
+                     shown, def->disks[i].target, d->target);
             return -1;
         }
     }
     return 0;
 }
 
-int dx_parse_disk(struct parse_ctx *c, xmlNodePtr disk)
-{
-    static const char *const ignorable[] = {"backingStore", "address", "alias", "serial"};
-    xmlNodePtr driver = NULL, source = NULL, target = NULL, boot = NULL;
-    bool readonly = false;
-    struct domain_def *def = c->def;
-    struct disk_def *d;
+struct disk_children {
+    xmlNodePtr driver, source, target, boot, serial;
+    bool readonly;
+};
 
-    if (check_disk_kind(c, disk) < 0)
-        return -1;
+static int disk_children(struct parse_ctx *c, xmlNodePtr disk, struct disk_children *k)
+{
+    static const char *const ignorable[] = {"backingStore", "address", "alias"};
+    static const struct {
+        const char *name;
+        size_t off;
+    } once[] = {
+        {"driver", offsetof(struct disk_children, driver)},
+        {"source", offsetof(struct disk_children, source)},
+        {"target", offsetof(struct disk_children, target)},
+        {"boot", offsetof(struct disk_children, boot)},
+        {"serial", offsetof(struct disk_children, serial)},
+    };
+
+    memset(k, 0, sizeof(*k));
     for (xmlNodePtr n = disk->children; n != NULL; n = n->next) {
+        bool known = false;
+        char path[64];
+
         if (n->type != XML_ELEMENT_NODE)
             continue;
-        if (dx_is_elem(n, "driver")) {
-            if (driver != NULL)
-                return dx_duplicate(c, "devices/disk/driver");
-            driver = n;
-        } else if (dx_is_elem(n, "source")) {
-            if (source != NULL)
-                return dx_duplicate(c, "devices/disk/source");
-            source = n;
-        } else if (dx_is_elem(n, "target")) {
-            if (target != NULL)
-                return dx_duplicate(c, "devices/disk/target");
-            target = n;
-        } else if (dx_is_elem(n, "boot")) {
-            if (boot != NULL)
-                return dx_duplicate(c, "devices/disk/boot");
-            boot = n;
-        } else if (dx_is_elem(n, "readonly"))
-            readonly = true;
-        else if (dx_is_one_of(n, ignorable, sizeof(ignorable) / sizeof(ignorable[0])))
+        for (size_t i = 0; i < sizeof(once) / sizeof(once[0]) && !known; i++) {
+            xmlNodePtr *slot = (xmlNodePtr *)((char *)k + once[i].off);
+            if (!dx_is_elem(n, once[i].name))
+                continue;
+            snprintf(path, sizeof(path), "devices/disk/%s", once[i].name);
+            if (*slot != NULL)
+                return dx_duplicate(c, path);
+            *slot = n;
+            known = true;
+        }
+        if (known)
+            continue;
+        if (dx_is_elem(n, "readonly"))
+            k->readonly = true;
+        else if (dx_is_elem(n, "shareable")) {
+            cerr_set(c->e, CE_UNSUPPORTED,
+                     "devices/disk <shareable/> is not supported: corral hands each disk to one "
+                     "VM's uid while it runs, so no two VMs can share one");
+            return -1;
+        } else if (dx_is_one_of(n, ignorable, sizeof(ignorable) / sizeof(ignorable[0])))
             dx_note_ignored(c, "devices/disk", n);
         else
             /* Unlike unknown devices, unknown disk children (encryption,
-             * iotune, shareable...) change what the guest's data means. */
+             * iotune, transient...) change what the guest's data means. */
             return dx_unsupported(c, "devices/disk", n);
     }
-    if (target == NULL || driver == NULL || source == NULL) {
-        cerr_set(c->e, CE_INVALID_XML, "devices/disk has no <%s> element",
-                 target == NULL ? "target dev='...'"
-                                : (driver == NULL ? "driver type='...'" : "source file='...'"));
+    if (k->target == NULL) {
+        cerr_set(c->e, CE_INVALID_XML, "devices/disk has no <target dev='...'> element");
+        return -1;
+    }
+    return 0;
+}
+
+int dx_parse_disk(struct parse_ctx *c, xmlNodePtr disk)
+{
+    struct domain_def *def = c->def;
+    struct disk_children k;
+    enum disk_type type;
+    enum disk_device device;
+    struct disk_def *d;
+
+    if (parse_disk_kind(c, disk, &type, &device) < 0 || disk_children(c, disk, &k) < 0)
+        return -1;
+    if (k.driver == NULL && device == DISK_DEVICE_DISK) {
+        cerr_set(c->e, CE_INVALID_XML, "devices/disk has no <driver type='...'> element");
         return -1;
     }
     if (def->ndisks == DOMAIN_MAX_DISKS) {
@@ -156,39 +325,60 @@ int dx_parse_disk(struct parse_ctx *c, xmlNodePtr disk)
     /* Counted before it is filled in so that domain_def_free releases a
      * half-parsed disk. */
     d = &def->disks[def->ndisks++];
-    d->readonly = readonly;
-    d->target = xml_node_prop(target, "dev");
-    if (!name_target_valid(d->target, c->e) || parse_disk_driver(c, driver, d) < 0)
+    d->type = type;
+    d->device = device;
+    /* Removable media are read-only, as libvirt makes them. */
+    d->readonly = k.readonly || device == DISK_DEVICE_CDROM;
+    d->target = xml_node_prop(k.target, "dev");
+    if (!name_target_valid(d->target, c->e) || parse_disk_bus(c, k.target, d) < 0 ||
+        check_disk_device(c, d) < 0 || parse_disk_driver(c, k.driver, d) < 0 ||
+        parse_disk_source(c, k.source, d) < 0)
         return -1;
-    d->source = xml_node_prop(source, "file");
-    if (d->source == NULL) {
-        cerr_set(c->e, CE_INVALID_XML, "devices/disk %s: source has no file attribute", d->target);
+    if (k.serial != NULL && parse_disk_serial(c, k.serial, d) < 0)
         return -1;
-    }
-    if (dx_check_path(c, "devices/disk source file", d->source) < 0)
-        return -1;
-    if (boot != NULL && dx_boot_order(c, boot, "devices/disk boot order", &d->boot_order) < 0)
+    if (k.boot != NULL && dx_boot_order(c, k.boot, "devices/disk boot order", &d->boot_order) < 0)
         return -1;
     return check_disk_unique(c, d);
 }
 
+static void format_driver(const struct disk_def *d, xmlNodePtr disk)
+{
+    xmlNodePtr node = dx_add_child(disk, "driver", NULL);
+
+    dx_add_prop(node, "name", "qemu");
+    dx_add_prop(node, "type", d->format == DISK_FORMAT_QCOW2 ? "qcow2" : "raw");
+    if (d->cache != DISK_CACHE_DEFAULT)
+        dx_add_prop(node, "cache", cache_names[d->cache]);
+    if (d->io != DISK_IO_DEFAULT)
+        dx_add_prop(node, "io", io_names[d->io]);
+    if (d->discard != DISK_DISCARD_DEFAULT)
+        dx_add_prop(node, "discard", discard_names[d->discard]);
+    if (d->detect_zeroes != DISK_ZEROES_DEFAULT)
+        dx_add_prop(node, "detect_zeroes", zeroes_names[d->detect_zeroes]);
+}
+
+/* libvirt's order: driver, source, target, boot, readonly, serial. */
 void dx_format_disks(const struct domain_def *def, xmlNodePtr devices)
 {
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct disk_def *d = &def->disks[i];
         xmlNodePtr disk = dx_add_child(devices, "disk", NULL), node;
 
-        dx_add_prop(disk, "type", "file");
-        dx_add_prop(disk, "device", "disk");
-        node = dx_add_child(disk, "driver", NULL);
-        dx_add_prop(node, "name", "qemu");
-        dx_add_prop(node, "type", d->format == DISK_FORMAT_QCOW2 ? "qcow2" : "raw");
-        dx_add_prop(dx_add_child(disk, "source", NULL), "file", d->source);
-        dx_add_prop(dx_add_child(disk, "target", NULL), "dev", d->target);
+        dx_add_prop(disk, "type", disk_type_names[d->type]);
+        dx_add_prop(disk, "device", disk_device_names[d->device]);
+        format_driver(d, disk);
+        if (d->source != NULL)
+            dx_add_prop(dx_add_child(disk, "source", NULL),
+                        d->type == DISK_TYPE_BLOCK ? "dev" : "file", d->source);
+        node = dx_add_child(disk, "target", NULL);
+        dx_add_prop(node, "dev", d->target);
+        dx_add_prop(node, "bus", disk_bus_names[d->bus]);
         if (d->boot_order != 0)
             dx_add_uint_prop(dx_add_child(disk, "boot", NULL), "order", d->boot_order);
         if (d->readonly)
             dx_add_child(disk, "readonly", NULL);
+        if (d->serial != NULL)
+            dx_add_child(disk, "serial", d->serial);
     }
 }
 
@@ -197,6 +387,7 @@ void dx_free_disks(struct domain_def *def)
     for (size_t i = 0; i < def->ndisks; i++) {
         free(def->disks[i].source);
         free(def->disks[i].target);
+        free(def->disks[i].serial);
     }
     free(def->disks);
 }
@@ -209,17 +400,25 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e)
         const struct disk_def *d = &def->disks[i];
         struct disk_check c;
 
+        if (d->source == NULL) {
+            memset(&seen[i], 0, sizeof(seen[i]));
+            continue;
+        }
         if (disk_check_open(d, true, 0, &c, e) < 0)
             return -1;
         close(c.fd);
         seen[i] = c.st;
         /* Two names for one file would be handed over and back twice. */
         for (size_t j = 0; j < i; j++) {
-            if (seen[j].st_dev == c.st.st_dev && seen[j].st_ino == c.st.st_ino) {
+            bool same_node = seen[j].st_dev == c.st.st_dev && seen[j].st_ino == c.st.st_ino;
+            /* Two nodes of one block device are one disk too. */
+            bool same_blk = S_ISBLK(c.st.st_mode) && S_ISBLK(seen[j].st_mode) &&
+                            seen[j].st_rdev == c.st.st_rdev;
+            if (def->disks[j].source != NULL && (same_node || same_blk)) {
                 char shown[512];
                 name_escape(d->source, shown, sizeof(shown));
-                cerr_set(e, CE_UNSUPPORTED, "disk %s: '%s' is the same file as disk %s", d->target,
-                         shown, def->disks[j].target);
+                cerr_set(e, CE_UNSUPPORTED, "disk %s: '%s' is the same %s as disk %s", d->target,
+                         shown, same_node ? "file" : "block device", def->disks[j].target);
                 return -1;
             }
         }

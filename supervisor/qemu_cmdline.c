@@ -8,65 +8,6 @@
 #include "common/fileutil.h"
 #include "proto/rpc.h"
 
-void argv_add(struct argv_list *a, const char *s)
-{
-    if (a->n + 2 > a->cap) {
-        size_t ncap = a->cap ? a->cap * 2 : 32;
-        a->v = xreallocarray(a->v, ncap, sizeof(*a->v));
-        a->cap = ncap;
-    }
-    a->v[a->n++] = xstrdup(s);
-    a->v[a->n] = NULL;
-}
-
-static void argv_take(struct argv_list *a, char *s)
-{
-    argv_add(a, s);
-    free(s);
-}
-
-void argv_free(struct argv_list *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        free(a->v[i]);
-    free(a->v);
-    a->v = NULL;
-    a->n = a->cap = 0;
-}
-
-char *argv_join(const struct argv_list *a)
-{
-    size_t len = 1;
-    char *out, *p;
-
-    for (size_t i = 0; i < a->n; i++)
-        len += strlen(a->v[i]) * 4 + 3;
-    out = xcalloc(1, len);
-    p = out;
-    for (size_t i = 0; i < a->n; i++) {
-        if (i > 0)
-            *p++ = ' ';
-        *p++ = '\'';
-        for (const char *s = a->v[i]; *s != '\0'; s++) {
-            if (*s == '\'') {
-                memcpy(p, "'\\''", 4);
-                p += 4;
-            } else
-                *p++ = *s;
-        }
-        *p++ = '\'';
-    }
-    *p = '\0';
-    return out;
-}
-
-void qemu_node_name(const struct disk_def *d, char *buf, size_t len)
-{
-    /* Target names are at most 16 characters, so this stays within QEMU's
-     * 31-character node-name limit. */
-    snprintf(buf, len, "drive-%s", d->target);
-}
-
 /* QEMU's option parser treats ',' as a separator: a literal comma in a
  * value is written twice. */
 static char *opt_escape(const char *s)
@@ -80,70 +21,6 @@ static char *opt_escape(const char *s)
     }
     *p = '\0';
     return out;
-}
-
-static char *json_arg(cJSON *obj)
-{
-    char *text = cJSON_PrintUnformatted(obj);
-    char *out;
-
-    cJSON_Delete(obj);
-    if (text == NULL)
-        return xstrdup("{}");
-    out = xstrdup(text);
-    cJSON_free(text);
-    return out;
-}
-
-static void add_disk(struct argv_list *a, const struct disk_def *d, bool with_device,
-                     bool *have_scsi, unsigned int bootindex)
-{
-    char node[64], filenode[80];
-    cJSON *file = json_obj(), *fmt = json_obj(), *dev;
-
-    qemu_node_name(d, node, sizeof(node));
-    snprintf(filenode, sizeof(filenode), "%s-file", node);
-    json_add_str(file, "driver", "file");
-    json_add_str(file, "filename", d->source);
-    json_add_str(file, "node-name", filenode);
-    json_add_bool(file, "read-only", d->readonly);
-    json_add_bool(file, "auto-read-only", false);
-    json_add_str(file, "discard", "unmap");
-    argv_add(a, "-blockdev");
-    argv_take(a, json_arg(file));
-
-    json_add_str(fmt, "driver", d->format == DISK_FORMAT_QCOW2 ? "qcow2" : "raw");
-    json_add_str(fmt, "file", filenode);
-    json_add_str(fmt, "node-name", node);
-    json_add_bool(fmt, "read-only", d->readonly);
-    /* The domain XML subset has no backingStore: a backing file named in
-     * the image's header (a host path, json:, nbd:) is never opened. */
-    if (d->format == DISK_FORMAT_QCOW2)
-        json_add_str(fmt, "backing", NULL); /* JSON null */
-    argv_add(a, "-blockdev");
-    argv_take(a, json_arg(fmt));
-
-    if (!with_device)
-        return;
-    dev = json_obj();
-    if (strncmp(d->target, "sd", 2) == 0) {
-        if (!*have_scsi) {
-            argv_add(a, "-device");
-            argv_add(a, "{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}");
-            *have_scsi = true;
-        }
-        json_add_str(dev, "driver", "scsi-hd");
-        json_add_str(dev, "bus", "scsi0.0");
-    } else if (strncmp(d->target, "hd", 2) == 0)
-        json_add_str(dev, "driver", "ide-hd");
-    else
-        json_add_str(dev, "driver", "virtio-blk-pci");
-    json_add_str(dev, "drive", node);
-    json_add_str(dev, "id", d->target);
-    if (bootindex != 0)
-        json_add_num(dev, "bootindex", bootindex);
-    argv_add(a, "-device");
-    argv_take(a, json_arg(dev));
 }
 
 void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def)
@@ -255,23 +132,17 @@ static int add_kernel(struct argv_list *a, const struct domain_def *def, struct 
 
 /* libvirt's rule: per-device <boot order> is the bootindex; otherwise the
  * position of each <os><boot dev> class goes to the first device of that
- * class (corral has no cdrom, so dev='cdrom' marks nothing). */
-static void boot_indexes(const struct domain_def *def, unsigned int *disk, unsigned int *net)
+ * class (disks: qemu_disk_boot_indexes). */
+static void net_boot_indexes(const struct domain_def *def, unsigned int *net)
 {
-    unsigned int hd = 0, network = 0;
+    unsigned int network = 0;
 
-    for (size_t i = 0; i < def->ndisks; i++)
-        disk[i] = def->disks[i].boot_order;
     for (size_t i = 0; i < def->nnets; i++)
         net[i] = def->nets[i].boot_order;
     for (size_t i = 0; i < def->nboot_devs; i++) {
-        if (def->boot_devs[i] == DOMAIN_BOOT_HD)
-            hd = (unsigned int)i + 1;
-        else if (def->boot_devs[i] == DOMAIN_BOOT_NETWORK)
+        if (def->boot_devs[i] == DOMAIN_BOOT_NETWORK && network == 0)
             network = (unsigned int)i + 1;
     }
-    if (hd != 0 && def->ndisks > 0)
-        disk[0] = hd;
     if (network != 0 && def->nnets > 0)
         net[0] = network;
 }
@@ -446,7 +317,6 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     /* -machine none has no bus to plug a disk into; the nodes alone are
      * enough for snapshot jobs. */
     bool devices = vm && strcmp(def->machine, "none") != 0;
-    bool have_scsi = false;
     unsigned int disk_boot[DOMAIN_MAX_DISKS] = {0}, net_boot[DOMAIN_MAX_NETS] = {0};
     struct qemu_inputs dflt;
     char *qmp_esc;
@@ -457,18 +327,8 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
         qemu_inputs_init(&dflt, def);
         in = &dflt;
     }
-    for (size_t i = 0; i < def->ndisks; i++) {
-        const char *t = def->disks[i].target;
-        if (devices && strncmp(t, "vd", 2) != 0 && strncmp(t, "sd", 2) != 0 &&
-            strncmp(t, "hd", 2) != 0) {
-            cerr_set(e, CE_UNSUPPORTED,
-                     "disk target '%s': corral maps vd* to virtio-blk, sd* to SCSI and hd* to "
-                     "IDE; other prefixes are not supported",
-                     t);
-            return -1;
-        }
-    }
-    boot_indexes(def, disk_boot, net_boot);
+    qemu_disk_boot_indexes(def, disk_boot);
+    net_boot_indexes(def, net_boot);
     argv_add(a, def->emulator);
     argv_add(a, "-name");
     argv_take(a, xasprintf("guest=%s,debug-threads=on", def->name));
@@ -502,8 +362,8 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_add(a, "chardev=corral-qmp,mode=control");
     argv_add(a, "-sandbox");
     argv_add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
-    for (size_t i = 0; i < def->ndisks; i++)
-        add_disk(a, &def->disks[i], devices, &have_scsi, disk_boot[i]);
+    if (qemu_add_disks(a, def, devices, disk_boot, e) < 0)
+        goto fail;
     if (devices && add_vm_devices(a, def, qmp_path, in, net_boot, e) < 0)
         goto fail;
     return 0;

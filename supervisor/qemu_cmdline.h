@@ -8,11 +8,8 @@
 #include <stddef.h>
 
 #include "common/domain_xml.h"
-
-struct argv_list {
-    char **v; /* NULL-terminated */
-    size_t n, cap;
-};
+#include "supervisor/qemu_argv.h"
+#include "supervisor/qemu_cmdline_disks.h"
 
 /* Which QEMU to build: the VM itself, or a maintenance QEMU that only opens
  * the disks (-machine none) for snapshot work on a shut-off VM. */
@@ -36,9 +33,6 @@ struct qemu_inputs {
 /* Defaults: KVM when the definition asks for it, no fds, vnc_socket NULL. */
 void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def);
 
-/* Format node name of a disk ("drive-vda"); writes into buf. */
-void qemu_node_name(const struct disk_def *d, char *buf, size_t len);
-
 /* Fills argv (which the caller frees with argv_free).  qmp_path is the
  * monitor socket; in may be NULL for qemu_inputs_init's defaults.  Sets
  * *warning to a malloc'd line the caller logs (a host CPU mode under TCG
@@ -47,9 +41,5 @@ void qemu_node_name(const struct disk_def *d, char *buf, size_t len);
 int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const char *qmp_path,
                     const struct qemu_inputs *in, struct argv_list *argv, char **warning,
                     struct cerr *e);
-void argv_add(struct argv_list *a, const char *s);
-void argv_free(struct argv_list *a);
-/* One shell-quoted line for logs. */
-char *argv_join(const struct argv_list *a);
 
 #endif

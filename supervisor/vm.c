@@ -712,6 +712,12 @@ const struct domain_def *vm_def(const struct vm *vm)
     return vm->def;
 }
 
+void vm_set_disk_source(struct vm *vm, size_t i, const char *source)
+{
+    free(vm->def->disks[i].source);
+    vm->def->disks[i].source = source != NULL ? xstrdup(source) : NULL;
+}
+
 bool vm_is_active(const struct vm *vm)
 {
     return vm->proc_alive && vm->state != VM_STARTING && !vm->destroying;

@@ -70,6 +70,9 @@ void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg);
 struct qmp *vm_qmp_conn(const struct vm *vm);
 struct snapjobs *vm_snapjobs(const struct vm *vm);
 const struct domain_def *vm_def(const struct vm *vm);
+/* Sets disk i's source in the live definition (a medium changed by
+ * supervisor/media.c); NULL for an empty tray. */
+void vm_set_disk_source(struct vm *vm, size_t i, const char *source);
 /* The VM runs QEMU and is not starting or being destroyed. */
 bool vm_is_active(const struct vm *vm);
 

@@ -160,6 +160,9 @@ int ctl_run_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_dominfo(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_domdisplay(struct ctl *ctl, const struct ctl_args *a);
+/* media.c */
+int ctl_run_domblklist(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_change_media(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_events(struct ctl *ctl, const struct ctl_args *a);

@@ -209,8 +209,10 @@ static int read_disk(const cJSON *d, struct disk_row *row)
 {
     row->format = NULL;
     row->readonly = false;
+    /* null: a cdrom with no medium, shown as virsh shows it */
+    row->source = "-";
     if (!cJSON_IsObject(d) || ctl_reply_str(d, "target", true, &row->target) < 0 ||
-        ctl_reply_str(d, "source", true, &row->source) < 0 ||
+        ctl_reply_str(d, "source", false, &row->source) < 0 ||
         ctl_reply_str(d, "format", false, &row->format) < 0 ||
         ctl_reply_bool(d, "readonly", &row->readonly) < 0)
         return -1;

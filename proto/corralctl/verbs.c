@@ -7,6 +7,8 @@
 enum { LIST_FILTER = 1 << 0, LIST_FORMAT = 1 << 1 };
 /* snapshot-delete's alternative scopes. */
 enum { DELETE_SCOPE = 1 << 0 };
+/* change-media's actions. */
+enum { MEDIA_ACTION = 1 << 0 };
 
 const struct ctl_verb ctl_verbs[] = {
     {
@@ -162,6 +164,40 @@ const struct ctl_verb ctl_verbs[] = {
                        "vnc+unix:///RUN/vm/NAME/vnc.sock (a Unix socket the owner and root\n"
                        "reach), or vnc://ADDRESS:DISPLAY when an admin gave <graphics listen=>.",
         .run = ctl_run_domdisplay,
+    },
+    {
+        .name = "domblklist",
+        .method = "vm.info",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .summary = "list a VM's disks",
+        .description = "List the disks of the VM NAME: each target and its source ('-' for a\n"
+                       "cdrom with no medium), as the running VM uses them.",
+        .opts = {{.name = "details", .help = "add each disk's type and device"}},
+        .run = ctl_run_domblklist,
+    },
+    {
+        .name = "change-media",
+        .method = "vm.change_media",
+        .args = "NAME DISK [SOURCE]",
+        .min_args = 2,
+        .max_args = 3,
+        .flags = CTL_VERB_BROKER,
+        .summary = "eject, insert or change a running VM's cdrom medium",
+        .description =
+            "Change the medium of the cdrom DISK (its target, such as hdc, or its current\n"
+            "source) of the running VM NAME to the image SOURCE, or eject it.  SOURCE must\n"
+            "be the caller's own regular file with one link (an admin's: any), reached\n"
+            "without symbolic links, and readable by others, since the VM's uid reads it.\n"
+            "The running VM changes; its definition does not.",
+        .opts = {{.name = "eject", .help = "eject the medium", .excl = MEDIA_ACTION},
+                 {.name = "insert", .help = "insert SOURCE in an empty tray", .excl = MEDIA_ACTION},
+                 {.name = "update",
+                  .help = "replace the medium with SOURCE (without SOURCE: eject); the default",
+                  .excl = MEDIA_ACTION},
+                 {.name = "force", .help = "open a tray the guest holds locked"}},
+        .run = ctl_run_change_media,
     },
     {
         .name = "suspend",

@@ -193,11 +193,13 @@ static bool defs_equal(const struct domain_def *a, const struct domain_def *b)
         a->ndisks != b->ndisks || !extras_equal(a, b))
         return false;
     for (size_t i = 0; i < a->ndisks; i++) {
-        if (strcmp(a->disks[i].source, b->disks[i].source) != 0 ||
-            strcmp(a->disks[i].target, b->disks[i].target) != 0 ||
-            a->disks[i].format != b->disks[i].format ||
-            a->disks[i].readonly != b->disks[i].readonly ||
-            a->disks[i].boot_order != b->disks[i].boot_order)
+        const struct disk_def *x = &a->disks[i], *y = &b->disks[i];
+        if (!str_eq(x->source, y->source) || strcmp(x->target, y->target) != 0 ||
+            x->format != y->format || x->readonly != y->readonly ||
+            x->boot_order != y->boot_order || x->type != y->type || x->device != y->device ||
+            x->bus != y->bus || x->cache != y->cache || x->io != y->io ||
+            x->discard != y->discard || x->detect_zeroes != y->detect_zeroes ||
+            !str_eq(x->serial, y->serial))
             return false;
     }
     return true;
@@ -476,16 +478,16 @@ static void unsupported_elements_refused(void)
          "os/nvram is not supported by corral"},
         {"", "<type arch='aarch64'>hvm</type>", "", "arch='aarch64' is not supported"},
         {"", "<type>linux</type>", "", "os/type 'linux' is not supported (only hvm)"},
-        {"", "", "<disk type='block' device='disk'/>",
-         "devices/disk type='block' is not supported (only type='file')"},
+        {"", "", "<disk type='dir' device='disk'/>",
+         "devices/disk type='dir' is not supported (only 'file', 'block')"},
         {"", "", "<disk type='network' device='disk'/>", "type='network' is not supported"},
-        {"", "", "<disk type='file' device='cdrom'/>",
-         "devices/disk device='cdrom' is not supported (only device='disk')"},
+        {"", "", "<disk type='file' device='floppy'/>",
+         "devices/disk device='floppy' is not supported (only 'disk', 'cdrom')"},
         {"", "", "<disk device='lun'/>", "device='lun' is not supported"},
         {"", "",
          "<disk><driver name='qemu' type='vmdk'/><source file='/a.vmdk'/><target dev='vda'/>"
          "</disk>",
-         "devices/disk driver type='vmdk' is not supported (only qcow2 and raw)"},
+         "driver type='vmdk' is not supported (only qcow2 and raw)"},
         {"", "",
          "<disk><driver name='tap' type='raw'/><source file='/a.img'/><target dev='vda'/>"
          "</disk>",
@@ -735,8 +737,7 @@ static void disks_raw_qcow2_readonly(void)
               def->disks[2].format == DISK_FORMAT_RAW && def->disks[2].readonly &&
               warnings != NULL && def->disks[0].boot_order == 1 &&
               strcmp(warnings, "ignored unsupported elements: "
-                               "devices/disk/alias, devices/disk/serial, "
-                               "devices/disk/backingStore") == 0;
+                               "devices/disk/alias, devices/disk/backingStore") == 0;
 
     if (!ok)
         printf("# %s / %s\n", e.msg, warnings ? warnings : "(null)");
@@ -753,7 +754,7 @@ static void disk_errors_refused(void)
     EXPECT(refused_with("", "", QCOW2_DISK("vda", "/a.qcow2") QCOW2_DISK("vda", "/b.qcow2"),
                         CE_INVALID_XML, "target dev='vda' is used by more than one disk"));
     EXPECT(refused_with("", "", QCOW2_DISK("vda", "/a.qcow2") QCOW2_DISK("vdb", "/a.qcow2"),
-                        CE_INVALID_XML, "source file='/a.qcow2' is used by both vda and vdb"));
+                        CE_INVALID_XML, "source '/a.qcow2' is used by both vda and vdb"));
     EXPECT(refused_with("", "", QCOW2_DISK("vda", "images/vm1.qcow2"), CE_INVALID_XML,
                         "source file 'images/vm1.qcow2' is not an absolute path"));
     EXPECT(refused_with("", "", QCOW2_DISK("vda", "../vm1.qcow2"), CE_INVALID_XML,
@@ -767,11 +768,11 @@ static void disk_errors_refused(void)
              0);
     EXPECT(refused_with("", "", long_path, CE_INVALID_XML, "4097 bytes long, the limit is 4096"));
     EXPECT(refused_with("", "", "<disk><driver type='raw'/><target dev='vda'/></disk>",
-                        CE_INVALID_XML, "devices/disk has no <source file='...'> element"));
+                        CE_INVALID_XML, "devices/disk vda has no <source file='...'> element"));
     EXPECT(refused_with("", "",
                         "<disk><driver type='raw'/><source dev='/dev/sda'/>"
                         "<target dev='vda'/></disk>",
-                        CE_INVALID_XML, "vda: source has no file attribute"));
+                        CE_INVALID_XML, "vda has no <source file='...'> element"));
     EXPECT(refused_with("", "", "<disk><source file='/a.img'/><target dev='vda'/></disk>",
                         CE_INVALID_XML, "devices/disk has no <driver type='...'> element"));
     EXPECT(refused_with("", "",
@@ -839,6 +840,102 @@ static void warning_bounded(void)
     EXPECT(ok);
 }
 
+/* Every new disk attribute is read, formatted and read back the same. */
+static void disk_kinds_round_trip(void)
+{
+    static const char devices[] =
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+        "<source file='/iso/debian.iso'/><target dev='hdc' bus='ide'/><boot order='1'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/><source/></disk>"
+        "<disk type='block' device='disk'><driver name='qemu' type='raw' cache='none' io='native' "
+        "discard='unmap' detect_zeroes='unmap'/><source dev='/dev/loop7'/>"
+        "<target dev='sda' bus='sata'/><serial>WD-123 a.b+c_d</serial></disk>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='unsafe' "
+        "io='io_uring' discard='ignore' detect_zeroes='off'/><source file='/i/u.qcow2'/>"
+        "<target dev='sdc' bus='usb'/></disk>"
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='writethrough' "
+        "io='threads' detect_zeroes='on'/><source file='/i/s.qcow2'/>"
+        "<target dev='sdd'/></disk>";
+    char *xml = domain_with("", "", devices), *out = NULL;
+    struct cerr e = {0};
+    char *warnings = NULL;
+    struct domain_def *a = parse(xml, &warnings, &e), *b = NULL;
+    bool ok = a != NULL && a->ndisks == 5;
+
+    if (a == NULL)
+        printf("# %s\n", e.msg);
+    ok = ok && a->disks[0].device == DISK_DEVICE_CDROM && a->disks[0].readonly &&
+         a->disks[0].bus == DISK_BUS_IDE && a->disks[1].source == NULL &&
+         a->disks[1].format == DISK_FORMAT_RAW && a->disks[1].bus == DISK_BUS_SATA &&
+         a->disks[1].readonly && a->disks[2].type == DISK_TYPE_BLOCK &&
+         strcmp(a->disks[2].source, "/dev/loop7") == 0 && a->disks[2].cache == DISK_CACHE_NONE &&
+         a->disks[2].io == DISK_IO_NATIVE && a->disks[2].discard == DISK_DISCARD_UNMAP &&
+         a->disks[2].detect_zeroes == DISK_ZEROES_UNMAP &&
+         strcmp(a->disks[2].serial, "WD-123 a.b+c_d") == 0 && a->disks[3].bus == DISK_BUS_USB &&
+         a->disks[3].cache == DISK_CACHE_UNSAFE && a->disks[3].io == DISK_IO_URING &&
+         a->disks[3].discard == DISK_DISCARD_IGNORE && a->disks[4].bus == DISK_BUS_SCSI &&
+         a->disks[4].cache == DISK_CACHE_WRITETHROUGH;
+    if (ok) {
+        out = domain_def_format(a);
+        free(warnings);
+        warnings = NULL;
+        b = parse(out, &warnings, &e);
+        ok = b != NULL && defs_equal(a, b) && warnings == NULL &&
+             strstr(out, "<source dev='/dev/loop7'/>") != NULL &&
+             strstr(out, "<target dev='sdb' bus='sata'/>") != NULL &&
+             strstr(out, "<serial>WD-123 a.b+c_d</serial>") != NULL &&
+             strstr(out, "cache='none' io='native' discard='unmap' "
+                         "detect_zeroes='unmap'") != NULL &&
+             strstr(out, "<disk type='file' device='cdrom'>") != NULL;
+        if (!ok)
+            printf("# %s\n%s", e.msg, out);
+    }
+    domain_def_free(a);
+    domain_def_free(b);
+    free(warnings);
+    free(out);
+    free(xml);
+    EXPECT(ok);
+}
+
+static void disk_kinds_refused(void)
+{
+    static const struct {
+        const char *devices, *needle;
+        enum corral_err code;
+    } cases[] = {
+        {"<disk type='file' device='cdrom'><source file='/a.iso'/><target dev='vdc'/></disk>",
+         "a cdrom on bus='virtio' is not supported", CE_UNSUPPORTED},
+        {"<disk type='file' device='cdrom'><target dev='sdc' bus='usb'/></disk>",
+         "a cdrom on bus='usb' is not supported", CE_UNSUPPORTED},
+        {"<disk><driver type='raw'/><source file='/a.img'/><target dev='vda'/><shareable/>"
+         "</disk>",
+         "<shareable/> is not supported", CE_UNSUPPORTED},
+        {"<disk type='network' device='disk'><driver type='raw'/>"
+         "<source protocol='nbd' name='x'/><target dev='vda'/></disk>",
+         "type='network' is not supported", CE_UNSUPPORTED},
+        {"<disk><driver type='raw'/><source file='/a.img'/><target dev='vda' bus='fdc'/></disk>",
+         "target bus='fdc' is not supported", CE_UNSUPPORTED},
+        {"<disk><driver type='raw' cache='bogus'/><source file='/a.img'/><target dev='vda'/>"
+         "</disk>",
+         "driver cache='bogus' is not supported", CE_UNSUPPORTED},
+        {"<disk><driver type='raw' io='native'/><source file='/a.img'/><target dev='vda'/>"
+         "</disk>",
+         "io='native' needs cache='none'", CE_INVALID_XML},
+        {"<disk><driver type='raw'/><source file='/a.img'/><target dev='vda'/>"
+         "<serial>a,b</serial></disk>",
+         "serial must be", CE_INVALID_XML},
+        {"<disk type='block'><driver type='raw'/><source file='/dev/sda'/><target dev='vda'/>"
+         "</disk>",
+         "has no <source dev='...'> element", CE_INVALID_XML},
+        {"<disk><driver type='raw'/><source file='/a.img'/><target dev='xa'/></disk>",
+         "no bus= and no prefix", CE_UNSUPPORTED},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        EXPECT(refused_with("", "", cases[i].devices, cases[i].code, cases[i].needle));
+}
+
 static void round_trip(void)
 {
     struct cerr e = {0};
@@ -858,7 +955,7 @@ static void round_trip(void)
          strstr(xml, "<memory unit='KiB'>2097152</memory>") != NULL &&
          strstr(xml, "<currentMemory unit='KiB'>1048576</currentMemory>") != NULL &&
          strstr(xml, "<type arch='x86_64' machine='pc-q35-7.2'>hvm</type>") != NULL &&
-         strstr(xml, "<driver name='qemu' type='qcow2'/>") != NULL;
+         strstr(xml, "<driver name='qemu' type='qcow2' discard='unmap'/>") != NULL;
     domain_def_free(a);
     domain_def_free(b);
     free(warnings);
@@ -1521,6 +1618,8 @@ int main(void)
     RUN(emulator_path);
     RUN(warning_bounded);
     RUN(round_trip);
+    RUN(disk_kinds_round_trip);
+    RUN(disk_kinds_refused);
     RUN(round_trip_escapes_values);
     RUN(format_is_libvirt_order_and_fixed_point);
     RUN(check_disks_on_filesystem);

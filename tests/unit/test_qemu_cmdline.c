@@ -204,6 +204,116 @@ static void boot_indexes(void)
     free(out);
 }
 
+/* Each bus on its controller, as libvirt places it, and an empty tray. */
+static void disk_buses(void)
+{
+    static const char devs[] =
+        "<disk type='file' device='cdrom'><source file='/iso/d.iso'/>"
+        "<target dev='hdc' bus='ide'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>"
+        "<disk><driver type='qcow2'/><source file='/i/w.qcow2'/><target dev='sda' bus='sata'/>"
+        "</disk>"
+        "<disk><driver type='raw'/><source file='/i/u.img'/><target dev='sdc' bus='usb'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sdd' bus='scsi'/></disk>";
+    char *out = build_xml("", "<boot dev='cdrom'/><boot dev='hd'/>", devs, NULL, NULL);
+
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\"driver\":\"virtio-blk-pci\",\"drive\":\"drive-vda\",\"id\":\"vda\","
+                         "\"bootindex\":2}");
+    EXPECT_CONTAINS(out, "\n{\"driver\":\"file\",\"filename\":\"/iso/d.iso\","
+                         "\"node-name\":\"drive-hdc-file\",\"read-only\":true,");
+    EXPECT_CONTAINS(out, "{\"driver\":\"ide-cd\",\"bus\":\"ide.1\",\"unit\":0,"
+                         "\"drive\":\"drive-hdc\",\"id\":\"hdc\",\"bootindex\":1}");
+    /* pc has no AHCI of its own: one ich9-ahci, once. */
+    EXPECT_CONTAINS(out, "\n-device\n{\"driver\":\"ich9-ahci\",\"id\":\"sata0\"}\n-device\n"
+                         "{\"driver\":\"ide-cd\",\"bus\":\"sata0.1\",\"id\":\"sdb\"}\n");
+    EXPECT(strstr(out, "drive-sdb") == NULL);
+    EXPECT(strstr(strstr(out, "ich9-ahci") + 1, "ich9-ahci") == NULL);
+    EXPECT_CONTAINS(out, "{\"driver\":\"ide-hd\",\"bus\":\"sata0.0\",\"drive\":\"drive-sda\","
+                         "\"id\":\"sda\"}");
+    EXPECT_CONTAINS(out, "\n-device\n{\"driver\":\"qemu-xhci\",\"id\":\"usb\"}\n-device\n"
+                         "{\"driver\":\"usb-storage\",\"bus\":\"usb.0\",\"drive\":\"drive-sdc\","
+                         "\"id\":\"sdc\"}\n");
+    EXPECT_CONTAINS(out, "{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}\n-device\n"
+                         "{\"driver\":\"scsi-cd\",\"bus\":\"scsi0.0\",\"id\":\"sdd\"}\n");
+    free(out);
+    /* q35's built-in AHCI, and no IDE there. */
+    out = build_xml("", "<type machine='q35'>hvm</type>",
+                    "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>", NULL,
+                    NULL);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "{\"driver\":\"ide-cd\",\"bus\":\"ide.1\",\"id\":\"sdb\"}");
+    EXPECT(strstr(out, "ich9-ahci") == NULL);
+    free(out);
+    {
+        struct domain_def *def = parse("", "<type machine='pc-q35-7.2'>hvm</type>",
+                                       "<disk type='file' device='cdrom'>"
+                                       "<target dev='hdc' bus='ide'/></disk>");
+        struct cerr e = {0};
+        EXPECT(def != NULL);
+        EXPECT(build(def, NULL, NULL, &e) == NULL);
+        EXPECT_CONTAINS(e.msg, "disk hdc (bus='ide'): q35 has no IDE controller");
+        domain_def_free(def);
+    }
+}
+
+/* libvirt's blockdev mapping of <driver> and <serial>. */
+static void disk_driver_options(void)
+{
+    static const char devs[] =
+        "<disk type='block'><driver type='raw' cache='none' io='native' discard='unmap' "
+        "detect_zeroes='unmap'/><source dev='/dev/loop7'/><target dev='vdb'/>"
+        "<serial>SN 1</serial></disk>"
+        "<disk><driver type='raw' cache='unsafe' detect_zeroes='unmap'/>"
+        "<source file='/i/c'/><target dev='vdc'/></disk>"
+        "<disk><driver type='raw' cache='directsync' io='io_uring' discard='ignore'/>"
+        "<source file='/i/d'/><target dev='vdd'/></disk>"
+        "<disk><driver type='raw' cache='writethrough' io='threads'/>"
+        "<source file='/i/e'/><target dev='vde'/></disk>";
+    char *out = build_xml("", "", devs, NULL, NULL);
+
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "{\"driver\":\"host_device\",\"filename\":\"/dev/loop7\","
+                         "\"node-name\":\"drive-vdb-file\",\"read-only\":false,"
+                         "\"auto-read-only\":false,\"discard\":\"unmap\",\"aio\":\"native\","
+                         "\"cache\":{\"direct\":true,\"no-flush\":false}}");
+    EXPECT_CONTAINS(out, "{\"driver\":\"raw\",\"file\":\"drive-vdb-file\","
+                         "\"node-name\":\"drive-vdb\",\"read-only\":false,\"discard\":\"unmap\","
+                         "\"detect-zeroes\":\"unmap\",\"cache\":{\"direct\":true,"
+                         "\"no-flush\":false}}");
+    EXPECT_CONTAINS(out, "\"id\":\"vdb\",\"serial\":\"SN 1\",\"write-cache\":\"on\"}");
+    /* unmap without discard='unmap' is on, as libvirt gives it. */
+    EXPECT_CONTAINS(out, "\"node-name\":\"drive-vdc\",\"read-only\":false,"
+                         "\"detect-zeroes\":\"on\",\"cache\":{\"direct\":false,"
+                         "\"no-flush\":true}}");
+    EXPECT_CONTAINS(out, "\"aio\":\"io_uring\",\"cache\":{\"direct\":true,\"no-flush\":false}}");
+    EXPECT_CONTAINS(out, "\"node-name\":\"drive-vdd\",\"read-only\":false,"
+                         "\"discard\":\"ignore\",");
+    EXPECT_CONTAINS(out, "\"id\":\"vdd\",\"write-cache\":\"off\"}");
+    EXPECT_CONTAINS(out, "\"aio\":\"threads\",\"cache\":{\"direct\":false,\"no-flush\":false}}");
+    EXPECT_CONTAINS(out, "\"id\":\"vde\",\"write-cache\":\"off\"}");
+    free(out);
+}
+
+/* A maintenance QEMU opens no cdrom: no snapshot job reads one. */
+static void maintenance_skips_cdroms(void)
+{
+    struct domain_def *def = parse("", "",
+                                   "<disk type='file' device='cdrom'><source file='/iso/d.iso'/>"
+                                   "<target dev='hdc'/></disk>");
+    struct argv_list a;
+    struct cerr e = {0};
+    char *w = NULL, *line;
+
+    EXPECT(def != NULL);
+    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, NULL, &a, &w, &e) == 0);
+    line = argv_join(&a);
+    argv_free(&a);
+    domain_def_free(def);
+    EXPECT(strstr(line, "d.iso") == NULL && strstr(line, "drive-vda") != NULL);
+    free(line);
+}
+
 static void networks(void)
 {
     struct domain_def *def = parse(
@@ -372,6 +482,9 @@ int main(void)
     RUN(direct_kernel_boot);
     RUN(cpu_and_smp);
     RUN(boot_indexes);
+    RUN(disk_buses);
+    RUN(disk_driver_options);
+    RUN(maintenance_skips_cdroms);
     RUN(networks);
     RUN(vnc);
     RUN(hostile_values_refused);
