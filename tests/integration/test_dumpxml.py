@@ -32,9 +32,12 @@ def write(env, name, text):
 
 
 def virt_install_debian(env, name):
-    """What virt-install writes for a Debian 12 guest (without its cdrom,
-    which another change adds), elements corral ignores included."""
+    """What virt-install writes for a Debian 12 guest on q35 with its
+    installer cdrom on SATA, elements corral ignores included."""
     disk = env.qcow2(name + ".qcow2", boot=True)
+    iso = os.path.join(env.images, name + ".iso")
+    with open(iso, "wb") as f:
+        f.write(b"\0" * 65536)
     return ("""<domain type='kvm'>
   <name>%s</name>
   <uuid>%s</uuid>
@@ -47,7 +50,7 @@ def virt_install_debian(env, name):
   <currentMemory unit='KiB'>2097152</currentMemory>
   <vcpu placement='static'>2</vcpu>
   <os>
-    <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
     <boot dev='hd'/>
   </os>
   <features>
@@ -75,6 +78,12 @@ def virt_install_debian(env, name):
       <source file='%s'/>
       <target dev='vda' bus='virtio'/>
     </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='%s'/>
+      <target dev='sda' bus='sata'/>
+      <readonly/>
+    </disk>
     <interface type='user'>
       <mac address='52:54:00:5f:3a:10'/>
       <model type='virtio'/>
@@ -101,7 +110,7 @@ def virt_install_debian(env, name):
     </rng>
   </devices>
 </domain>
-""" % (name, OTHER_UUID, disk))
+""" % (name, OTHER_UUID, disk, iso))
 
 
 def direct_kernel(env, name):
@@ -129,8 +138,8 @@ def minimal(env, name):
     return env.domain_xml(name, uuid=UUID)
 
 
-# (shape, whether the test starts it).  The cdrom, UEFI/q35, sata and
-# block-device shapes of issue 12 join here when those parts land.
+# (shape, whether the test starts it).  The UEFI and block-device shapes of
+# issue 12 join here when those parts land.
 CORPUS = [(virt_install_debian, False), (direct_kernel, False), (minimal, True)]
 
 
