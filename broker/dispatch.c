@@ -14,6 +14,7 @@
 #include "broker/maintenance.h"
 #include "broker/netinfo.h"
 #include "broker/readopt.h"
+#include "broker/redefine.h"
 #include "broker/supervise.h"
 #include "common/disk_check.h"
 #include "common/domain_xml.h"
@@ -62,6 +63,8 @@ struct method_row {
 };
 
 static const struct method_row *row_of(const char *method);
+static int authorize_row(struct broker *b, uid_t uid, const struct method_row *row,
+                         const cJSON *params, struct cerr *e);
 
 static struct bvm *lookup(struct broker *b, struct rpc_req *req, const cJSON *params)
 {
@@ -89,14 +92,24 @@ static void m_hello(struct rpc_req *req, const cJSON *params, void *arg)
     rpc_req_done(req, r, r ? NULL : &e);
 }
 
-/* A user who is not an admin defines VMs for themself only, on disk images
- * they own: the broker hands those images to the VM's uid, and must not be
- * made to hand over anybody else's file. */
-static int check_user_disks(uid_t caller, uid_t owner, const char *xml, struct cerr *e)
+/* Whether the file c opened is one this VM holds while it runs: a running
+ * VM's images belong to its uid, not to its owner, and stay its disks. */
+static bool handed_to(const struct bvm *vm, const struct disk_check *c)
 {
-    char *warnings = NULL;
-    struct domain_def *def;
+    for (size_t k = 0; vm != NULL && k < vm->nhanded; k++) {
+        if (vm->handed[k].dev == c->st.st_dev && vm->handed[k].ino == c->st.st_ino)
+            return true;
+    }
+    return false;
+}
 
+/* A user who is not an admin defines VMs for themself only, on disk images
+ * they own (or that the VM being redefined holds now): the broker hands
+ * those images to the VM's uid, and must not be made to hand over anybody
+ * else's file. */
+static int check_user_disks(uid_t caller, uid_t owner, const struct bvm *vm,
+                            const struct domain_def *def, struct cerr *e)
+{
     if (owner != caller) {
         cerr_set(e, CE_PERMISSION,
                  "permission denied: uid %ld may not define a VM for uid %ld (only root and "
@@ -104,26 +117,82 @@ static int check_user_disks(uid_t caller, uid_t owner, const char *xml, struct c
                  (long)caller, (long)owner);
         return -1;
     }
-    def = domain_def_parse(xml, strlen(xml), &warnings, e);
-    free(warnings);
-    if (def == NULL)
-        return -1;
     for (size_t i = 0; i < def->ndisks; i++) {
         struct disk_check c;
+        struct cerr held;
         if (def->disks[i].source == NULL)
             continue;
         if (disk_check_open(&def->disks[i], false, caller, &c, e) < 0) {
-            domain_def_free(def);
-            return -1;
+            if (e->code != CE_PERMISSION || vm == NULL ||
+                disk_check_open(&def->disks[i], true, caller, &c, &held) < 0)
+                return -1;
+            if (!handed_to(vm, &c)) {
+                close(c.fd);
+                return -1;
+            }
         }
         close(c.fd);
     }
-    if (domain_def_check_boot_files(def, false, caller, e) < 0) {
-        domain_def_free(def);
+    return domain_def_check_boot_files(def, false, caller, e);
+}
+
+/* Define over an existing VM is the owner's (or an admin's), keeps the VM's
+ * owner, and says nothing of other users' VMs.  Sets *vm to the VM it
+ * updates (NULL: a new VM) and *owner to the owner it gets. */
+static int check_redefine(struct broker *b, uid_t caller, const struct domain_def *def,
+                          const cJSON *params, struct bvm **vm, long long *owner, struct cerr *e)
+{
+    bool admin = policy_is_admin(b, caller);
+    cJSON *named;
+    int rc;
+
+    *vm = NULL;
+    for (const struct bvm *o = b->vms; o != NULL && !admin; o = o->next) {
+        if (o->owner != caller &&
+            (strcmp(o->def->name, def->name) == 0 || strcmp(o->def->uuid, def->uuid) == 0)) {
+            cerr_set(e, CE_DOMAIN_EXISTS, "a VM of another user already has the %s of '%s'",
+                     strcmp(o->def->name, def->name) == 0 ? "name" : "uuid", def->name);
+            return -1;
+        }
+    }
+    *vm = registry_define_target(b, def, e);
+    if (*vm == NULL)
+        return e->code == CE_NO_DOMAIN ? 0 : -1;
+    named = json_obj();
+    json_add_str(named, "name", def->name);
+    rc = authorize_row(b, caller, row_of("vm.define"), named, e);
+    cJSON_Delete(named);
+    if (rc < 0)
+        return -1;
+    if (cJSON_GetObjectItemCaseSensitive(params, "owner") != NULL && *owner != (*vm)->owner) {
+        cerr_set(e, CE_INVALID_PARAMS,
+                 "VM %s belongs to uid %ld: a definition over it keeps its owner (undefine it "
+                 "to give it to uid %lld)",
+                 def->name, (long)(*vm)->owner, *owner);
         return -1;
     }
-    domain_def_free(def);
+    *owner = (*vm)->owner;
     return 0;
+}
+
+/* The checks of m_define, on the parsed definition. */
+static int check_define(struct broker *b, uid_t caller, const char *xml, const cJSON *params,
+                        long long *owner, struct cerr *e)
+{
+    char *warnings = NULL;
+    struct domain_def *def = domain_def_parse(xml, strlen(xml), &warnings, e);
+    struct bvm *vm;
+    int rc = -1;
+
+    free(warnings);
+    if (def == NULL)
+        return -1;
+    if (check_redefine(b, caller, def, params, &vm, owner, e) == 0 &&
+        policy_check_define(b, caller, (uid_t)*owner, xml, e) == 0 &&
+        (policy_is_admin(b, caller) || check_user_disks(caller, (uid_t)*owner, vm, def, e) == 0))
+        rc = 0;
+    domain_def_free(def);
+    return rc;
 }
 
 static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
@@ -131,6 +200,7 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
     struct broker *b = arg;
     const char *xml = NULL;
     char *warnings = NULL;
+    bool updated = false;
     struct bvm *vm;
     struct cerr e;
     cJSON *r, *w;
@@ -140,9 +210,9 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 
     if (rpc_param_string(params, "xml", true, &xml, &e) < 0 ||
         rpc_param_int(params, "owner", 0, 4294967294LL, &owner, &e) < 0 ||
-        policy_check_define(b, caller, (uid_t)owner, xml, &e) < 0 ||
-        (!policy_is_admin(b, caller) && check_user_disks(caller, (uid_t)owner, xml, &e) < 0) ||
-        (vm = registry_define(b, xml, strlen(xml), (uid_t)owner, &warnings, &e)) == NULL) {
+        check_define(b, caller, xml, params, &owner, &e) < 0 ||
+        (vm = registry_define(b, xml, strlen(xml), (uid_t)owner, &warnings, &updated, &e)) ==
+            NULL) {
         rpc_req_done(req, NULL, &e);
         return;
     }
@@ -150,6 +220,8 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
     w = json_arr();
     json_add_str(r, "name", vm->def->name);
     json_add_str(r, "uuid", vm->def->uuid);
+    json_add_bool(r, "updated", updated);
+    json_add_bool(r, "pending_changes", redefine_pending(vm));
     if (warnings != NULL) {
         log_warn("VM %s: %s", vm->def->name, warnings);
         json_arr_add(w, json_str(warnings));
@@ -293,6 +365,39 @@ static bool running_supervisor(struct bvm *vm, struct rpc_req *req)
         return false;
     }
     return true;
+}
+
+/* The live definition is the running supervisor's (what QEMU runs with);
+ * the persistent one, and a shut-off VM's, the broker's. */
+static void m_dumpxml(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    bool inactive = false;
+    struct cerr e;
+    char *xml;
+    cJSON *r;
+
+    if (vm == NULL)
+        return;
+    if (rpc_param_bool(params, "inactive", &inactive, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (!inactive && bvm_active(vm) && !lifecycle_starting(vm->phase) &&
+        !lifecycle_maintenance(vm->phase) && vm->phase != LIFECYCLE_READOPTING &&
+        !lifecycle_degraded(vm->phase)) {
+        forward_call(vm, "vm.dumpxml", params, row_of("vm.dumpxml")->timeout_ms, req);
+        return;
+    }
+    /* A shut-off VM's live XML is its persistent one, as in libvirt; one
+     * whose QEMU runs without a ready supervisor runs on the live one. */
+    xml = domain_def_format(inactive || !bvm_active(vm) || lifecycle_maintenance(vm->phase)
+                                ? vm->def
+                                : redefine_live(vm));
+    r = json_obj();
+    json_add_str(r, "xml", xml);
+    free(xml);
+    rpc_req_done(req, r, NULL);
 }
 
 /* Sends a request on vm along its row's route; params were checked for the
@@ -456,6 +561,8 @@ static const struct method_row rows[] = {
     LOCAL("vm.state", m_state, ACCESS_OWNER, "read"),
     /* Forwarded when a supervisor is ready to answer, else answered here. */
     {"vm.info", m_info, ACCESS_OWNER, "read", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
+    /* Forwarded for the live definition of a running VM. */
+    {"vm.dumpxml", m_dumpxml, ACCESS_OWNER, "read", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
     FORWARD("vm.sandbox", "read", FORWARD_TIMEOUT_MS),
     FORWARD("vm.suspend", "power", FORWARD_TIMEOUT_MS),
     FORWARD("vm.resume", "power", FORWARD_TIMEOUT_MS),

@@ -6,6 +6,7 @@
 #include <sys/pidfd.h>
 
 #include "broker/proc.h"
+#include "broker/redefine.h"
 #include "broker/spawn.h"
 #include "common/fileutil.h"
 #include "common/log.h"
@@ -65,8 +66,10 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         rpc_req_done(f->req, NULL, &de);
     } else {
         cJSON *res = result ? json_dup(result) : NULL;
-        if (f->info && cJSON_IsObject(res))
+        if (f->info && cJSON_IsObject(res)) {
             bvm_add_restarts(f->vm, res);
+            redefine_add_info(f->vm, res);
+        }
         if (f->sandbox && cJSON_IsObject(res))
             add_verified_confinement(f->vm, res);
         rpc_req_done(f->req, res, e);

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "broker/lifecycle.h"
+#include "broker/redefine.h"
 #include "broker/spawn.h"
 #include "broker/tap.h"
 #include "common/fileutil.h"
@@ -64,7 +65,8 @@ static const char *tap_of(const struct domain_def *def, size_t i, char (*names)[
 cJSON *netinfo_list(const struct bvm *vm)
 {
     char names[DOMAIN_MAX_NETS][IFNAMSIZ];
-    const struct domain_def *def = vm->def;
+    /* What runs: a redefine waits for the next start. */
+    const struct domain_def *def = redefine_live(vm);
     size_t ntaps = held_taps(vm, names);
     cJSON *r = json_obj(), *list = json_arr();
 
@@ -114,7 +116,7 @@ static void arp_lookup(const char *table, const char *mac, cJSON *addrs)
 cJSON *netinfo_addrs(const struct bvm *vm, const char *source, struct cerr *e)
 {
     char names[DOMAIN_MAX_NETS][IFNAMSIZ];
-    const struct domain_def *def = vm->def;
+    const struct domain_def *def = redefine_live(vm);
     bool arp = strcmp(source, "arp") == 0;
     char *table = NULL;
     size_t ntaps, len;

@@ -2,6 +2,7 @@
 
 #include "broker/identity.h"
 #include "broker/nvram.h"
+#include "broker/redefine.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
 
@@ -47,6 +48,7 @@ static struct bvm *bvm_new(struct broker *b, struct domain_def *def)
 static void bvm_free(struct bvm *vm)
 {
     domain_def_free(vm->def);
+    domain_def_free(vm->live_def);
     free(vm->state_dir);
     free(vm->vm_dir);
     free(vm->run_dir);
@@ -131,7 +133,8 @@ void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
 
 cJSON *bvm_info_json(const struct bvm *vm)
 {
-    cJSON *o = domain_json_info(vm->def);
+    /* Degraded or re-adopting, QEMU runs on its live definition. */
+    cJSON *o = domain_json_info(redefine_live(vm));
     struct cerr e;
     /* Written by the supervisor. */
     cJSON *facts = vm_dirs_read_json(vm->vm_dir, RUNREC_EXIT_FILE, RUNREC_MAX, &e);
@@ -147,6 +150,7 @@ cJSON *bvm_info_json(const struct bvm *vm)
     if (lifecycle_degraded(vm->phase) || vm->phase == LIFECYCLE_READOPTING)
         json_add_num(o, "qemu_pid", vm->qemu_pid);
     bvm_add_restarts(vm, o);
+    redefine_add_info(vm, o);
     cJSON_Delete(facts);
     if (have_exit)
         json_add(o, "last_exit", runrec_exit_to_json(&x));
@@ -216,34 +220,6 @@ static void restore_status(struct bvm *vm)
     cJSON_Delete(st);
 }
 
-static struct domain_def *load_def(const char *dir, const char *name, struct cerr *e)
-{
-    char *path = xasprintf("%s/domain.xml", dir);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    size_t len = 0;
-    /* Not blocked by a FIFO a VM uid planted while the layout let it. */
-    char *xml =
-        dfd >= 0 ? file_read_untrusted(dfd, "domain.xml", XML_UNTRUSTED_MAX, &len, e) : NULL;
-    char *warnings = NULL;
-    struct domain_def *def = NULL;
-
-    if (dfd < 0)
-        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", dir, strerror(errno));
-    else
-        close(dfd);
-    if (xml != NULL)
-        def = domain_def_parse(xml, len, &warnings, e);
-    if (def != NULL && strcmp(def->name, name) != 0) {
-        cerr_set(e, CE_INVALID_XML, "%s names VM %s", path, def->name);
-        domain_def_free(def);
-        def = NULL;
-    }
-    free(warnings);
-    free(xml);
-    free(path);
-    return def;
-}
-
 static void registry_insert(struct broker *b, struct bvm *vm)
 {
     struct bvm **pp = &b->vms;
@@ -305,7 +281,7 @@ int registry_load(struct broker *b, struct cerr *e)
             else if (vm_migrate(b, vmdir, de->d_name, &le) < 0)
                 log_err("VM %s: cannot migrate %s: %s", de->d_name, vmdir, le.msg);
         }
-        def = load_def(vmdir, de->d_name, &le);
+        def = redefine_read(vmdir, "domain.xml", de->d_name, &le);
         free(vmdir);
         if (def == NULL) {
             log_err("cannot load VM %s: %s", de->d_name, le.msg);
@@ -319,6 +295,11 @@ int registry_load(struct broker *b, struct cerr *e)
         }
         restore_status(vm);
         restore_owner(vm);
+        {
+            char *rec = xasprintf("%s/" RUNREC_RUN_FILE, vm->run_dir);
+            redefine_load(vm, path_exists(rec));
+            free(rec);
+        }
         registry_insert(b, vm);
         if (identity_assign(b, vm, &le) < 0)
             log_err("%s", le.msg);
@@ -349,25 +330,68 @@ struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e)
     return vm;
 }
 
+struct bvm *registry_define_target(struct broker *b, const struct domain_def *def, struct cerr *e)
+{
+    for (struct bvm *o = b->vms; o != NULL; o = o->next) {
+        bool same_name = strcmp(o->def->name, def->name) == 0;
+        bool same_uuid = strcmp(o->def->uuid, def->uuid) == 0;
+
+        if (same_name && same_uuid)
+            return o;
+        /* libvirt's words (virDomainObjListAddLocked). */
+        if (same_name) {
+            cerr_set(e, CE_DOMAIN_EXISTS, "domain '%s' already exists with uuid %s", def->name,
+                     o->def->uuid);
+            return NULL;
+        }
+        if (same_uuid) {
+            cerr_set(e, CE_DOMAIN_EXISTS, "domain '%s' is already defined with uuid %s",
+                     o->def->name, def->uuid);
+            return NULL;
+        }
+    }
+    cerr_set(e, CE_NO_DOMAIN, "no VM named '%s'", def->name);
+    return NULL;
+}
+
+/* A definition over an existing VM: its directories, owner, identity and
+ * snapshot metadata stay. */
+static struct bvm *update(struct bvm *vm, struct domain_def *def, char **warnings, struct cerr *e)
+{
+    if (lifecycle_starting(vm->phase) || vm->phase == LIFECYCLE_READOPTING) {
+        cerr_set(e, CE_BUSY,
+                 "VM %s: its supervisor is starting and reading its definition; try again",
+                 vm->def->name);
+        goto fail;
+    }
+    if (domain_def_check_disks(def, e) < 0 || domain_def_apply_defaults(def, e) < 0 ||
+        redefine_update(vm, def, bvm_active(vm), e) < 0)
+        goto fail;
+    return vm;
+fail:
+    domain_def_free(def);
+    free(*warnings);
+    *warnings = NULL;
+    return NULL;
+}
+
 struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t owner,
-                            char **warnings, struct cerr *e)
+                            char **warnings, bool *updated, struct cerr *e)
 {
     struct domain_def *def = domain_def_parse(xml, len, warnings, e);
     char *text = NULL, *tmpdir = NULL, *final = NULL, *path = NULL;
-    struct bvm *vm = NULL;
+    struct bvm *vm = NULL, *old;
 
+    *updated = false;
     if (def == NULL)
         return NULL;
-    for (struct bvm *o = b->vms; o != NULL; o = o->next) {
-        if (strcmp(o->def->name, def->name) == 0) {
-            cerr_set(e, CE_DOMAIN_EXISTS, "a VM named '%s' is already defined", def->name);
-            goto fail;
-        }
-        if (strcmp(o->def->uuid, def->uuid) == 0) {
-            cerr_set(e, CE_DOMAIN_EXISTS, "VM '%s' already has UUID %s", o->def->name, def->uuid);
-            goto fail;
-        }
+    old = registry_define_target(b, def, e);
+    if (old != NULL) {
+        *updated = true;
+        return update(old, def, warnings, e);
     }
+    if (e->code != CE_NO_DOMAIN)
+        goto fail;
     /* Generated MACs are stored with the definition: a guest keeps its
      * addresses across restarts. */
     if (domain_def_check_disks(def, e) < 0 || domain_def_apply_defaults(def, e) < 0)

@@ -44,7 +44,10 @@ struct maint_op {
 
 struct bvm {
     struct broker *b;
+    /* What the VM starts with next (domain.xml); while it runs on an older
+     * definition, that one is live_def (broker/redefine.h), else NULL. */
     struct domain_def *def;
+    struct domain_def *live_def;
     char *state_dir; /* STATE/vms/NAME: root's records */
     char *vm_dir;    /* STATE/vms/NAME/vm: the VM uid's (broker/vm_dirs.h) */
     char *run_dir;   /* RUN/vm/NAME */
@@ -175,10 +178,15 @@ int registry_load(struct broker *b, struct cerr *e);
 struct bvm *registry_find(struct broker *b, const char *name);
 /* Looks up name after validating it; CE_INVALID_NAME / CE_NO_DOMAIN. */
 struct bvm *registry_lookup(struct broker *b, const char *name, struct cerr *e);
-/* Parses, checks and durably writes a new definition; nothing is written
- * on failure.  *warnings is malloc'd or NULL. */
+/* Parses, checks and durably writes a definition; nothing is written on
+ * failure.  A VM of the same name and uuid is updated in place
+ * (*updated set; owner is then ignored: the VM keeps its owner); another VM
+ * with either is refused, as libvirt does.  *warnings is malloc'd or NULL. */
 struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t owner,
-                            char **warnings, struct cerr *e);
+                            char **warnings, bool *updated, struct cerr *e);
+/* The VM that defining def would update: the one of the same name, or
+ * NULL; CE_DOMAIN_EXISTS when its name or uuid is another VM's. */
+struct bvm *registry_define_target(struct broker *b, const struct domain_def *def, struct cerr *e);
 /* Removes an inactive VM's definition and state directory. */
 /* What undefine does with a UEFI VM's NVRAM file (virsh undefine's
  * --nvram and --keep-nvram): with neither, a VM that has one is refused,

@@ -21,6 +21,7 @@
 #include "broker/identity.h"
 #include "broker/lifecycle.h"
 #include "broker/proc.h"
+#include "broker/redefine.h"
 #include "broker/reports.h"
 #include "broker/tap.h"
 #include "broker/vm_dirs.h"
@@ -132,6 +133,7 @@ void spawn_finish(struct bvm *vm)
     identity_release(vm);
     tap_remove_recorded(vm->def->name, vm->state_dir);
     spawn_release(vm);
+    redefine_apply(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
         log_warn("VM %s: %s", vm->def->name, e.msg);
 }
@@ -398,7 +400,7 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
     gid_t kvm_gid = kvm_group(vm);
     /* Opened by the supervisor before it drops root: the VM's uid cannot
      * read the state directory it lives in. */
-    char *definition = xasprintf("%s/domain.xml", vm->state_dir);
+    char *definition = redefine_definition_path(vm, adopt);
     pid_t pid;
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);

@@ -6,6 +6,7 @@
  * repeated: a migration cut short by a crash is finished at the next
  * start. */
 #include "broker/vm_migrate.h"
+#include "broker/redefine.h"
 
 #include "broker/vm_dirs.h"
 
@@ -31,6 +32,8 @@ static const struct root_record {
     mode_t mode;
 } root_records[] = {
     {"domain.xml", XML_UNTRUSTED_MAX, 0640},
+    /* broker/redefine.c: what a running VM runs with after a redefine. */
+    {REDEFINE_LIVE_FILE, XML_UNTRUSTED_MAX, 0640},
     {"owner.json", VM_DIRS_RECORD_MAX, 0640},
     {"identity.json", 256 * 1024, 0600},
     {"status.json", VM_DIRS_RECORD_MAX, 0640},

@@ -168,8 +168,46 @@ static int parse_uuid(struct parse_ctx *c, xmlNodePtr n)
     return 0;
 }
 
+/* <on_poweroff>, <on_reboot>, <on_crash>: QEMU powers off, resets and does
+ * nothing on a panic, which is libvirt's destroy, restart and destroy;
+ * another action is listed as ignored, and dumpxml shows what happens. */
+static const char *const lifecycle_events[] = {"on_poweroff", "on_reboot", "on_crash"};
+static const char *const lifecycle_honoured[] = {"destroy", "restart", "destroy"};
+
+static int parse_lifecycle(struct parse_ctx *c, xmlNodePtr n, size_t i)
+{
+    static const char *const actions[] = {"destroy",        "restart",          "preserve",
+                                          "rename-restart", "coredump-destroy", "coredump-restart"};
+    char *text;
+    char shown[64], path[DOMAIN_IGNORED_PATH_LEN];
+    bool known = false;
+
+    if (dx_once(c, &c->have_lifecycle[i], lifecycle_events[i]) < 0)
+        return -1;
+    text = xml_node_text(n);
+    for (size_t k = 0; text != NULL && k < sizeof(actions) / sizeof(actions[0]); k++)
+        known = known || strcmp(text, actions[k]) == 0;
+    name_escape(text ? text : "", shown, sizeof(shown));
+    if (!known) {
+        cerr_set(c->e, CE_INVALID_XML, "%s '%s' is not a libvirt action (destroy, restart, ...)",
+                 lifecycle_events[i], shown);
+        free(text);
+        return -1;
+    }
+    if (strcmp(text, lifecycle_honoured[i]) != 0) {
+        snprintf(path, sizeof(path), "%s=%s", lifecycle_events[i], shown);
+        dx_note_ignored_path(c, path);
+    }
+    free(text);
+    return 0;
+}
+
 static int parse_top(struct parse_ctx *c, xmlNodePtr n)
 {
+    for (size_t i = 0; i < sizeof(lifecycle_events) / sizeof(lifecycle_events[0]); i++) {
+        if (dx_is_elem(n, lifecycle_events[i]))
+            return parse_lifecycle(c, n, i);
+    }
     if (dx_is_elem(n, "name"))
         return parse_name(c, n);
     if (dx_is_elem(n, "uuid"))
@@ -295,15 +333,106 @@ struct domain_def *domain_def_parse(const char *xml, size_t len, char **warnings
     return c.def;
 }
 
+struct out_buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void out_add(struct out_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        while (b->len + n + 1 > b->cap)
+            b->cap = b->cap ? b->cap * 2 : 4096;
+        b->p = dx_must(realloc(b->p, b->cap));
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void out_str(struct out_buf *b, const char *s)
+{
+    out_add(b, s, strlen(s));
+}
+
+/* As libvirt's virBufferEscapeString: the five markup characters, in text
+ * and in attribute values alike. */
+static void out_escaped(struct out_buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        switch (*s) {
+        case '<':
+            out_str(b, "&lt;");
+            break;
+        case '>':
+            out_str(b, "&gt;");
+            break;
+        case '&':
+            out_str(b, "&amp;");
+            break;
+        case '\'':
+            out_str(b, "&apos;");
+            break;
+        case '"':
+            out_str(b, "&quot;");
+            break;
+        default:
+            out_add(b, s, 1);
+        }
+    }
+}
+
+/* virsh's shape: two spaces a level, attributes in single quotes, an
+ * element without content closed as <x/>.  The tree holds elements whose
+ * content is either text or elements, never both. */
+static void out_element(struct out_buf *b, xmlNodePtr n, int depth)
+{
+    xmlNodePtr child;
+
+    for (int i = 0; i < depth; i++)
+        out_str(b, "  ");
+    out_str(b, "<");
+    out_str(b, (const char *)n->name);
+    for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
+        xmlChar *v = dx_must(xmlNodeGetContent((xmlNodePtr)a));
+
+        out_str(b, " ");
+        out_str(b, (const char *)a->name);
+        out_str(b, "='");
+        out_escaped(b, (const char *)v);
+        out_str(b, "'");
+        xmlFree(v);
+    }
+    child = n->children;
+    if (child == NULL) {
+        out_str(b, "/>\n");
+        return;
+    }
+    if (child->type == XML_TEXT_NODE) {
+        out_str(b, ">");
+        out_escaped(b, (const char *)child->content);
+    } else {
+        out_str(b, ">\n");
+        for (; child != NULL; child = child->next)
+            out_element(b, child, depth + 1);
+        for (int i = 0; i < depth; i++)
+            out_str(b, "  ");
+    }
+    out_str(b, "</");
+    out_str(b, (const char *)n->name);
+    out_str(b, ">\n");
+}
+
 char *domain_def_format(const struct domain_def *def)
 {
     xmlDocPtr doc = dx_must(xmlNewDoc(BAD_CAST "1.0"));
     xmlNodePtr root = dx_must(xmlNewDocNode(doc, NULL, BAD_CAST "domain", NULL));
     xmlNodePtr devices;
-    xmlChar *buf = NULL;
-    int size = 0;
-    char num[32], *out;
+    struct out_buf out = {0};
+    char num[32];
 
+    /* libvirt's order (virDomainDefFormatInternal): each part formats its
+     * own elements where libvirt puts them. */
     xmlDocSetRootElement(doc, root);
     dx_add_prop(root, "type", def->virt == DOMAIN_VIRT_KVM ? "kvm" : "qemu");
     dx_add_child(root, "name", def->name);
@@ -313,18 +442,16 @@ char *domain_def_format(const struct domain_def *def)
     snprintf(num, sizeof(num), "%llu", def->current_memory_kib);
     dx_add_prop(dx_add_child(root, "currentMemory", num), "unit", "KiB");
     dx_format_os_cpu(def, root);
+    for (size_t i = 0; i < sizeof(lifecycle_events) / sizeof(lifecycle_events[0]); i++)
+        dx_add_child(root, lifecycle_events[i], lifecycle_honoured[i]);
     devices = dx_add_child(root, "devices", NULL);
     dx_add_child(devices, "emulator", def->emulator);
     dx_format_disks(def, devices);
     dx_format_nets(def, devices);
     dx_format_chardevs_graphics(def, devices);
-    xmlDocDumpFormatMemory(doc, &buf, &size, 1);
+    out_element(&out, root, 0);
     xmlFreeDoc(doc);
-    dx_must(buf);
-    out = xcalloc(1, (size_t)size + 1);
-    memcpy(out, buf, (size_t)size);
-    xmlFree(buf);
-    return out;
+    return out.p;
 }
 
 void domain_def_free(struct domain_def *def)

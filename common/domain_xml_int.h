@@ -23,6 +23,7 @@ struct parse_ctx {
     struct cerr *e;
     bool have_name, have_uuid, have_memory, have_current, have_vcpu, have_os, have_devices;
     bool have_emulator, have_cpu, have_graphics;
+    bool have_lifecycle[3]; /* on_poweroff, on_reboot, on_crash */
     /* A <console> of target type serial was seen: it names serial port 0. */
     bool console_on_serial;
     struct chardev_log console_serial_log;

@@ -341,13 +341,14 @@ void dx_format_nets(const struct domain_def *def, xmlNodePtr devices)
             dx_add_prop(dx_add_child(iface, "mac", NULL), "address", net->mac);
         if (net->bridge != NULL)
             dx_add_prop(dx_add_child(iface, "source", NULL), "bridge", net->bridge);
+        /* libvirt's place for them: after the source, before the target. */
+        for (size_t j = 0; j < net->nforwards; j++)
+            format_forward(iface, &net->forwards[j]);
         if (net->ifname != NULL)
             dx_add_prop(dx_add_child(iface, "target", NULL), "dev", net->ifname);
         dx_add_prop(dx_add_child(iface, "model", NULL), "type", net_model_names[net->model]);
         if (net->boot_order != 0)
             dx_add_uint_prop(dx_add_child(iface, "boot", NULL), "order", net->boot_order);
-        for (size_t j = 0; j < net->nforwards; j++)
-            format_forward(iface, &net->forwards[j]);
     }
 }
 

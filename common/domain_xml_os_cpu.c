@@ -582,6 +582,8 @@ void dx_format_os_cpu(const struct domain_def *def, xmlNodePtr root)
 
     snprintf(num, sizeof(num), "%u", def->vcpus);
     node = dx_add_child(root, "vcpu", num);
+    /* What libvirt writes when no cpuset pins the vCPUs. */
+    dx_add_prop(node, "placement", "static");
     if (def->vcpus_current != def->vcpus)
         dx_add_uint_prop(node, "current", def->vcpus_current);
     os = dx_add_child(root, "os", NULL);

@@ -29,8 +29,9 @@ class Console:
             os.execv(ctl, [ctl, "console", name])
         self.buf = b""
 
-    def read_until(self, pattern, timeout=TIMEOUT):
-        """Everything up to and including the first match of pattern."""
+    def read_until(self, pattern, timeout=TIMEOUT, give_up=True):
+        """Everything up to and including the first match of pattern; None
+        after timeout unless give_up."""
         deadline = time.time() + timeout
         while True:
             m = re.search(pattern, self.buf)
@@ -38,6 +39,8 @@ class Console:
                 out, self.buf = self.buf[:m.end()], self.buf[m.end():]
                 return out
             left = deadline - time.time()
+            if left <= 0 and not give_up:
+                return None
             if left <= 0:
                 sys.exit("demo: the guest did not answer in time; so far: %r" % self.buf[-300:])
             r, _, _ = select.select([self.fd], [], [], left)
@@ -49,6 +52,17 @@ class Console:
                 if not chunk:
                     sys.exit("demo: the console closed: %r" % self.buf[-300:])
                 self.buf += chunk
+
+    def drain(self, quiet=1.5):
+        """Drops what arrives until the guest has been quiet for a while:
+        the answers to markers sent more than once."""
+        while select.select([self.fd], [], [], quiet)[0]:
+            try:
+                if not os.read(self.fd, 4096):
+                    break
+            except OSError:
+                break
+        self.buf = b""
 
     def send(self, data):
         os.write(self.fd, data)
@@ -78,12 +92,21 @@ def main():
     # What the console kept arrives first, old prompts included: a marker
     # only the guest's answer can print ("M2K", not the typed "M$((1+1))K")
     # says where the present starts.
-    con.send(b"echo M$((1+1))K\r")
-    kept = clean(con.read_until(rb"M2K\r?\n"))
+    # Typed while the guest still boots, a line may be lost: ask again.
+    kept = None
+    deadline = time.time() + TIMEOUT
+    while kept is None and time.time() < deadline:
+        con.send(b"echo M$((1+1))K\r")
+        kept = con.read_until(rb"(?m)^M2K\r?\n", 5, give_up=False)
+    if kept is None:
+        sys.exit("demo: the guest did not answer in time; so far: %r" % con.buf[-300:])
+    kept = clean(kept)
     con.read_until(re.escape(PROMPT))
+    con.drain()
     if boot_lines:
         lines = [l for l in kept.splitlines()
-                 if l.strip() and PROMPT.decode().strip() not in l and "M2K" not in l]
+                 if l.strip() and PROMPT.decode().strip() not in l and "M2K" not in l
+                 and not l.startswith("-/bin/sh:")]
         print("[the last %d lines the console kept from the boot]" % boot_lines)
         for line in lines[-boot_lines:]:
             print("  | " + line)

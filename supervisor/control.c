@@ -1,8 +1,11 @@
 #include "supervisor/control.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/domain_xml.h"
+#include "common/json.h"
 #include "proto/rpc.h"
 #include "supervisor/console.h"
 #include "supervisor/media.h"
@@ -58,6 +61,31 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
 {
     (void)params;
     rpc_req_done(req, vm_info_json(VM(arg)), NULL);
+}
+
+/* The definition this supervisor started (or adopted) QEMU with: the
+ * VM's live XML. */
+static void m_dumpxml(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    bool inactive = false;
+    struct cerr e;
+    char *xml;
+    cJSON *r;
+
+    if (rpc_param_bool(params, "inactive", &inactive, &e) < 0 || inactive) {
+        if (inactive)
+            cerr_set(&e, CE_OPERATION_INVALID,
+                     "VM %s: a supervisor knows only the definition it runs with; ask the broker "
+                     "for the persistent one",
+                     vm_name(VM(arg)));
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    xml = domain_def_format(vm_def(VM(arg)));
+    r = json_obj();
+    json_add_str(r, "xml", xml);
+    free(xml);
+    rpc_req_done(req, r, NULL);
 }
 
 static void m_suspend(struct rpc_req *req, const cJSON *params, void *arg)
@@ -204,6 +232,7 @@ static const struct rpc_method methods[] = {
     {"vm.state", m_state, PERM_ANY},
     {"vm.info", m_info, PERM_ANY},
     {"vm.sandbox", m_sandbox, PERM_ANY},
+    {"vm.dumpxml", m_dumpxml, PERM_ANY},
     {"vm.suspend", m_suspend, PERM_ANY},
     {"vm.resume", m_resume, PERM_ANY},
     {"vm.shutdown", m_shutdown, PERM_ANY},

@@ -144,11 +144,17 @@ char *ctl_read_input(const char *path, size_t max, size_t *len);
  * message holds, and no NUL byte; kind names it in the error ("domain"). */
 char *ctl_read_xml(const char *path, const char *kind);
 
+/* dumpxml.c: the domain XML of VM name (its persistent definition when
+ * inactive), malloc'd; NULL after printing why. */
+char *ctl_fetch_xml(struct ctl *ctl, const char *name, bool inactive);
+
 /* Verb handlers. */
 int ctl_run_help(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_define(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_dumpxml(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_edit(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_console(struct ctl *ctl, const struct ctl_args *a);

@@ -109,7 +109,7 @@ int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a)
 }
 
 /* dominfo's key/value lines, in order. */
-enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU };
+enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU, INFO_PENDING };
 
 static const struct info_field {
     const char *label, *key;
@@ -132,6 +132,7 @@ static const struct info_field {
     {"QMP socket", "qmp_socket", INFO_STR},
     {"Supervisor restarts", "supervisor_restarts", INFO_INT},
     {"Re-attached", "reattached", INFO_INT},
+    {"Persistent changes", "pending_changes", INFO_PENDING},
 };
 
 #define NINFO (sizeof(info_fields) / sizeof(info_fields[0]))
@@ -148,6 +149,14 @@ static int read_info_field(const cJSON *r, const struct info_field *f, struct in
     long long n = -1;
 
     v->value = NULL;
+    if (f->type == INFO_PENDING) {
+        /* A definition given while the VM runs, used at its next start. */
+        bool pending = false;
+        if (ctl_reply_bool(r, f->key, &pending) < 0)
+            return -1;
+        v->value = pending ? "pending" : NULL;
+        return 0;
+    }
     if (f->type == INFO_STR)
         return ctl_reply_str(r, f->key, false, &v->value);
     if (f->type == INFO_CPU) {

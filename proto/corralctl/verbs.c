@@ -21,9 +21,48 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .flags = CTL_VERB_BROKER,
         .summary = "define a VM from libvirt domain XML",
-        .description = "Define a VM from the libvirt domain XML in FILE ('-': standard input).\n"
-                       "Elements corral ignores are reported as warnings on standard error.",
+        .description =
+            "Define a VM from the libvirt domain XML in FILE ('-': standard input).\n"
+            "Elements corral ignores are reported as warnings on standard error.\n"
+            "A VM of the same name and UUID is updated in place: a shut-off one takes the\n"
+            "new definition, a running one keeps its live configuration until it next\n"
+            "starts (dominfo: Persistent changes: pending).",
         .run = ctl_run_define,
+    },
+    {
+        .name = "dumpxml",
+        .method = "vm.dumpxml",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .summary = "print a VM's domain XML",
+        .description =
+            "Print the domain XML of the VM NAME, in libvirt's order and units: what a\n"
+            "running VM runs with, or with --inactive what it starts with next.  Defining\n"
+            "the output again changes nothing.",
+        .opts = {{.name = "inactive", .help = "the persistent definition, not the live one"},
+                 {.name = "xpath",
+                  .type = CTL_OPT_STR,
+                  .metavar = "EXPR",
+                  .help = "print what the XPath expression EXPR selects"},
+                 {.name = "wrap",
+                  .help = "with --xpath: wrap the nodes found in one <nodes> element",
+                  .needs = "xpath"}},
+        .run = ctl_run_dumpxml,
+    },
+    {
+        .name = "edit",
+        .method = "vm.define",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "edit a VM's domain XML",
+        .description =
+            "Open the persistent domain XML of the VM NAME in $VISUAL, $EDITOR or vi, and\n"
+            "define what was saved.  A refused edit is shown and, on a terminal, can be\n"
+            "edited again; without one corralctl exits with an error and nothing changes.",
+        .run = ctl_run_edit,
     },
     {
         .name = "undefine",

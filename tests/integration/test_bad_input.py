@@ -109,7 +109,7 @@ def duplicates(env):
     env.define("vm1", uuid=uuid)
     before = env.listing()
     xml = env.domain_xml("vm1")
-    expect_error(env.rpc().call("vm.define", {"xml": xml}), 1002, "already defined")
+    expect_error(env.rpc().call("vm.define", {"xml": xml}), 1002, "domain 'vm1' already exists with uuid " + uuid)
     xml = env.domain_xml("vm2", uuid=uuid)
     expect_error(env.rpc().call("vm.define", {"xml": xml}), 1002, uuid)
     check(env.listing() == before, "nothing written")

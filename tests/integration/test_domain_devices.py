@@ -2,14 +2,16 @@
 """The domain XML of a usable machine, through the real broker, supervisor
 and QEMU: the VNC display on its Unix socket (RFB handshake, domdisplay,
 who may connect), listeners beyond loopback kept for admins, the rules on a
-direct-boot kernel and initrd, a guest booted from them with the CPU model
-asked for, and MACs generated once and kept."""
+direct-boot kernel and initrd, a guest booted from them that sees the CPU
+model and the vCPUs asked for in its /proc/cpuinfo, and MACs generated once
+and kept."""
 import os
 import socket
 import stat
 
 import guest
 from corraltest import Fail, check, run
+from test_console import Term
 
 RFB_PROBE = ("import socket,sys\n"
              "s=socket.socket(socket.AF_UNIX)\n"
@@ -139,6 +141,17 @@ def kernel_rules_and_a_booted_guest(env):
         argv = f.read().split(b"\0")
     check(b"Westmere" in argv[argv.index(b"-cpu") + 1], str(argv))
     check(kernel.encode() in argv, "QEMU boots Alice's kernel")
+    # The guest itself sees the model asked for.
+    t = Term(env, "ker", user=alice)
+    try:
+        t.attached("ker")
+        t.wait_raw()
+        t.expect(guest.PROMPT, what="the shell prompt")
+        t.command('grep -m1 "model name" /proc/cpuinfo', rb"model name\s*:[^\r\n]*Westmere")
+        t.command("grep -c ^processor /proc/cpuinfo", rb"(?m)^2\r?$")
+        t.detach()
+    finally:
+        t.close()
     env.ctl("destroy", "ker", user=alice)
     env.wait_state("ker", "shut off")
 

@@ -231,7 +231,7 @@ static void virt_install_domain_parses(void)
     /* One line, each ignored path once, in document order. */
     ok = warnings != NULL &&
          strcmp(warnings, "ignored unsupported elements: title, description, metadata, resource, "
-                          "features, clock, on_poweroff, on_reboot, on_crash, pm, "
+                          "features, clock, pm, "
                           "devices/disk/address, devices/controller, "
                           "devices/interface type='network', devices/channel, devices/input, "
                           "devices/graphics, devices/sound, devices/video, devices/memballoon, "
@@ -875,12 +875,12 @@ static void disk_kinds_round_trip(void)
         warnings = NULL;
         b = parse(out, &warnings, &e);
         ok = b != NULL && defs_equal(a, b) && warnings == NULL &&
-             strstr(out, "<source dev=\"/dev/loop7\"/>") != NULL &&
-             strstr(out, "<target dev=\"sdb\" bus=\"sata\"/>") != NULL &&
+             strstr(out, "<source dev='/dev/loop7'/>") != NULL &&
+             strstr(out, "<target dev='sdb' bus='sata'/>") != NULL &&
              strstr(out, "<serial>WD-123 a.b+c_d</serial>") != NULL &&
-             strstr(out, "cache=\"none\" io=\"native\" discard=\"unmap\" "
-                         "detect_zeroes=\"unmap\"") != NULL &&
-             strstr(out, "<disk type=\"file\" device=\"cdrom\">") != NULL;
+             strstr(out, "cache='none' io='native' discard='unmap' "
+                         "detect_zeroes='unmap'") != NULL &&
+             strstr(out, "<disk type='file' device='cdrom'>") != NULL;
         if (!ok)
             printf("# %s\n%s", e.msg, out);
     }
@@ -945,11 +945,11 @@ static void round_trip(void)
     ok = b != NULL && defs_equal(a, b) && warnings == NULL;
     if (!ok)
         printf("# %s\n%s", e.msg, xml);
-    ok = ok && strstr(xml, "<domain type=\"kvm\">") != NULL &&
-         strstr(xml, "<memory unit=\"KiB\">2097152</memory>") != NULL &&
-         strstr(xml, "<currentMemory unit=\"KiB\">1048576</currentMemory>") != NULL &&
-         strstr(xml, "<type arch=\"x86_64\" machine=\"pc-q35-7.2\">hvm</type>") != NULL &&
-         strstr(xml, "<driver name=\"qemu\" type=\"qcow2\" discard=\"unmap\"/>") != NULL;
+    ok = ok && strncmp(xml, "<domain type='kvm'>\n", 19) == 0 &&
+         strstr(xml, "<memory unit='KiB'>2097152</memory>") != NULL &&
+         strstr(xml, "<currentMemory unit='KiB'>1048576</currentMemory>") != NULL &&
+         strstr(xml, "<type arch='x86_64' machine='pc-q35-7.2'>hvm</type>") != NULL &&
+         strstr(xml, "<driver name='qemu' type='qcow2' discard='unmap'/>") != NULL;
     domain_def_free(a);
     domain_def_free(b);
     free(warnings);
@@ -1097,7 +1097,7 @@ static void direct_kernel_boot(void)
 
 static void boot_order(void)
 {
-    static const char *const needles[] = {"<boot dev=\"network\"/>", "<boot dev=\"hd\"/>"};
+    static const char *const needles[] = {"<boot dev='network'/>", "<boot dev='hd'/>"};
     struct domain_def *def = parse_ok("", "<boot dev='network'/><boot dev='hd'/>", "");
 
     EXPECT(def != NULL);
@@ -1149,10 +1149,10 @@ static void cpu_modes(void)
         {"<cpu mode='maximum'/>", CPU_MODE_MAXIMUM},
         {"<cpu><topology sockets='1' cores='1' threads='1'/></cpu>", CPU_MODE_NONE},
     };
-    static const char *const needles[] = {
-        "<cpu mode=\"custom\" check=\"full\">", "<model fallback=\"forbid\">Westmere</model>",
-        "<topology sockets=\"2\" dies=\"1\" cores=\"2\" threads=\"1\"/>",
-        "<vcpu current=\"1\">4</vcpu>"};
+    static const char *const needles[] = {"<cpu mode='custom' check='full'>",
+                                          "<model fallback='forbid'>Westmere</model>",
+                                          "<topology sockets='2' dies='1' cores='2' threads='1'/>",
+                                          "<vcpu placement='static' current='1'>4</vcpu>"};
     struct domain_def *def;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1193,8 +1193,8 @@ static void cpu_modes(void)
 static void serial_console(void)
 {
     static const char *const needles[] = {
-        "<serial type=\"pty\">", "<target type=\"isa-serial\" port=\"0\"/>",
-        "<log file=\"/var/log/vm1.log\" append=\"on\"/>", "<target type=\"serial\" port=\"0\"/>"};
+        "<serial type='pty'>", "<target type='isa-serial' port='0'/>",
+        "<log file='/var/log/vm1.log' append='on'/>", "<target type='serial' port='0'/>"};
     struct domain_def *def = parse_ok("", "", "");
 
     /* Neither: one serial port, as virt-install gives, and shown. */
@@ -1242,18 +1242,18 @@ static void serial_console(void)
 
 static void interfaces(void)
 {
-    static const char *const needles[] = {"<interface type=\"user\">",
-                                          "<mac address=\"52:54:00:ab:cd:ef\"/>",
-                                          "<model type=\"virtio\"/>",
-                                          "<portForward proto=\"tcp\">",
-                                          "<range start=\"2222\" to=\"22\"/>",
-                                          "<portForward proto=\"udp\" address=\"10.1.2.3\">",
-                                          "<range start=\"5000\" end=\"5001\"/>",
-                                          "<source bridge=\"br0\"/>",
-                                          "<target dev=\"tap7\"/>",
-                                          "<model type=\"e1000\"/>",
-                                          "<interface type=\"ethernet\">",
-                                          "<model type=\"rtl8139\"/>"};
+    static const char *const needles[] = {"<interface type='user'>",
+                                          "<mac address='52:54:00:ab:cd:ef'/>",
+                                          "<model type='virtio'/>",
+                                          "<portForward proto='tcp'>",
+                                          "<range start='2222' to='22'/>",
+                                          "<portForward proto='udp' address='10.1.2.3'>",
+                                          "<range start='5000' end='5001'/>",
+                                          "<source bridge='br0'/>",
+                                          "<target dev='tap7'/>",
+                                          "<model type='e1000'/>",
+                                          "<interface type='ethernet'>",
+                                          "<model type='rtl8139'/>"};
     struct domain_def *def =
         parse_ok("", "",
                  "<interface type='user'><mac address='52:54:00:AB:CD:EF'/><model type='virtio'/>"
@@ -1373,7 +1373,7 @@ static void macs_generated_and_stable(void)
 static void vnc_graphics(void)
 {
     static const char *const needles[] = {
-        "<graphics type=\"vnc\" port=\"5901\" autoport=\"no\" listen=\"0.0.0.0\"/>"};
+        "<graphics type='vnc' port='5901' autoport='no' listen='0.0.0.0'/>"};
     struct domain_def *def =
         parse_ok("", "",
                  "<graphics type='vnc' port='-1' autoport='yes'><listen type='address'/>"
@@ -1514,6 +1514,70 @@ static void everything_round_trips(void)
     EXPECT(warnings == NULL);
     EXPECT(round_trips(def, NULL, 0));
     domain_def_free(def);
+}
+
+/* dumpxml's text: libvirt's element order, and parsing then formatting it
+ * again gives the same bytes (define of dumpxml is a fixed point). */
+static void format_is_libvirt_order_and_fixed_point(void)
+{
+    static const char xml[] =
+        "<domain type='qemu'><devices><graphics type='vnc'/><console type='pty'/>"
+        "<interface type='user'/>" QCOW2_DISK(
+            "vda",
+            "/i/it&apos;s.qcow2") "</devices>"
+                                  "<on_crash>destroy</on_crash><cpu "
+                                  "mode='maximum'/><os><type>hvm</type></os>"
+                                  "<vcpu>1</vcpu><currentMemory>1024</"
+                                  "currentMemory><memory>2048</memory>"
+                                  "<on_reboot>destroy</"
+                                  "on_reboot><uuid>6a1f3c2e-9b7d-4e58-a0c1-2d3e4f5a6b7c</uuid>"
+                                  "<name>o</name></domain>";
+    static const char *const order[] = {"<domain type='qemu'>\n  <name>",
+                                        "<uuid>",
+                                        "<memory unit='KiB'>2048</memory>",
+                                        "<currentMemory unit='KiB'>1024</currentMemory>",
+                                        "<vcpu placement='static'>1</vcpu>",
+                                        "<os>",
+                                        "<cpu mode='maximum'/>",
+                                        "<on_poweroff>destroy</on_poweroff>",
+                                        "<on_reboot>restart</on_reboot>",
+                                        "<on_crash>destroy</on_crash>",
+                                        "<devices>",
+                                        "<emulator>",
+                                        "<disk type='file' device='disk'>",
+                                        "<source file='/i/it&apos;s.qcow2'/>",
+                                        "<interface type='user'>",
+                                        "<serial type='pty'>",
+                                        "<console type='pty'>",
+                                        "<graphics type='vnc'/>",
+                                        "</devices>\n</domain>\n"};
+    struct cerr e = {0};
+    char *warnings = NULL, *first, *second;
+    struct domain_def *a = parse(xml, &warnings, &e), *b;
+    const char *at;
+    bool ok = a != NULL && warnings != NULL && strstr(warnings, "on_reboot=destroy") != NULL;
+
+    if (!ok)
+        printf("# %s / %s\n", a == NULL ? e.msg : "parsed", warnings ? warnings : "(none)");
+    free(warnings);
+    EXPECT(ok);
+    first = domain_def_format(a);
+    at = first;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && at != NULL; i++)
+        at = strstr(at, order[i]);
+    if (at == NULL)
+        printf("# out of order:\n%s", first);
+    EXPECT(at != NULL);
+    warnings = NULL;
+    b = parse(first, &warnings, &e);
+    EXPECT(b != NULL && warnings == NULL);
+    second = domain_def_format(b);
+    EXPECT_STR(second, first);
+    domain_def_free(a);
+    domain_def_free(b);
+    free(warnings);
+    free(first);
+    free(second);
 }
 
 static void free_accepts_null(void)
@@ -1663,6 +1727,7 @@ int main(void)
     RUN(disk_kinds_round_trip);
     RUN(disk_kinds_refused);
     RUN(round_trip_escapes_values);
+    RUN(format_is_libvirt_order_and_fixed_point);
     RUN(check_disks_on_filesystem);
     RUN(direct_kernel_boot);
     RUN(boot_order);
