@@ -1633,12 +1633,11 @@ static void uefi_firmware_round_trips(void)
     if (!same)
         printf("# %s\n", out);
     EXPECT(same);
-    EXPECT_CONTAINS(out,
-                    "<os firmware=\"efi\">\n    <type arch=\"x86_64\" machine=\"q35\">hvm</type>\n"
-                    "    <firmware>\n      <feature enabled=\"no\" name=\"enrolled-keys\"/>\n"
-                    "      <feature enabled=\"yes\" name=\"secure-boot\"/>\n    </firmware>\n"
-                    "    <loader readonly=\"yes\" secure=\"yes\" type=\"pflash\">/fw/CODE.fd"
-                    "</loader>\n    <nvram template=\"/fw/VARS.fd\"/>\n");
+    EXPECT_CONTAINS(out, "<os firmware='efi'>\n    <type arch='x86_64' machine='q35'>hvm</type>\n"
+                         "    <firmware>\n      <feature enabled='no' name='enrolled-keys'/>\n"
+                         "      <feature enabled='yes' name='secure-boot'/>\n    </firmware>\n"
+                         "    <loader readonly='yes' secure='yes' type='pflash'>/fw/CODE.fd"
+                         "</loader>\n    <nvram template='/fw/VARS.fd'/>\n");
     free(out);
     /* Manual mode (no firmware attribute) stays manual. */
     xml = efi_domain("", "<loader type='pflash'>/fw/C.fd</loader><nvram template='/fw/V.fd'/>");
@@ -1648,7 +1647,7 @@ static void uefi_firmware_round_trips(void)
     out = domain_def_format(def);
     domain_def_free(def);
     EXPECT(strstr(out, "firmware=") == NULL);
-    EXPECT_CONTAINS(out, "<loader readonly=\"yes\" type=\"pflash\">/fw/C.fd</loader>");
+    EXPECT_CONTAINS(out, "<loader readonly='yes' type='pflash'>/fw/C.fd</loader>");
     free(out);
 }
 
