@@ -171,6 +171,16 @@ void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
         cerr_set(&e, CE_SNAPSHOT_EXISTS, "VM %s already has a snapshot named '%s'", so->name, name);
         goto fail;
     }
+    /* QEMU saves no pflash in an internal snapshot: reverting would pair
+     * the disks with UEFI variables of another time.  libvirt refuses it
+     * too. */
+    if (vm_def(so->vm)->fw.loader != NULL) {
+        cerr_set(&e, CE_OPERATION_INVALID,
+                 "VM %s: internal snapshots of a VM with UEFI (pflash) firmware are not "
+                 "supported: its NVRAM would not be in snapshot '%s'",
+                 so->name, name);
+        goto fail;
+    }
     c = xcalloc(1, sizeof(*c));
     if (snapcore_disks(so, &c->disks, &e) < 0) {
         free(c);
