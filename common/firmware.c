@@ -88,40 +88,24 @@ static int list_descriptors(const char *const *dirs, size_t ndirs, struct entry 
  * be read or parsed, which is logged and skipped. */
 static cJSON *read_descriptor(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
-    char *buf = NULL;
+    struct cerr e;
+    size_t len = 0;
+    char *text = file_read_all(path, DESCRIPTOR_MAX, &len, &e);
     cJSON *j = NULL;
-    ssize_t got = 0;
 
-    if (fd < 0) {
-        log_warn("cannot open firmware descriptor %s: %s", path, strerror(errno));
+    if (text == NULL) {
+        log_warn("cannot read firmware descriptor %s: %s; skipped", path, e.msg);
         return NULL;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
-        goto out;
-    if (st.st_size > DESCRIPTOR_MAX) {
-        log_warn("firmware descriptor %s is over %d bytes; skipped", path, DESCRIPTOR_MAX);
-        goto out;
+    if (len > 0) {
+        j = json_parse(text, len, &e);
+        if (j == NULL || !cJSON_IsObject(j)) {
+            log_warn("firmware descriptor %s is not a JSON object; skipped", path);
+            cJSON_Delete(j);
+            j = NULL;
+        }
     }
-    buf = xcalloc(1, (size_t)st.st_size + 1);
-    while (got < st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)(st.st_size - got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += r;
-    }
-    j = cJSON_ParseWithLength(buf, (size_t)got);
-    if (j == NULL || !cJSON_IsObject(j)) {
-        log_warn("firmware descriptor %s is not a JSON object; skipped", path);
-        cJSON_Delete(j);
-        j = NULL;
-    }
-out:
-    free(buf);
-    close(fd);
+    free(text);
     return j;
 }
 
