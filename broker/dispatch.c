@@ -16,6 +16,7 @@
 #include "broker/readopt.h"
 #include "broker/redefine.h"
 #include "broker/supervise.h"
+#include "broker/undefine.h"
 #include "common/disk_check.h"
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
@@ -233,48 +234,10 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 
 static void m_undefine(struct rpc_req *req, const cJSON *params, void *arg)
 {
-    struct broker *b = arg;
-    struct bvm *vm = lookup(b, req, params);
-    bool remove_nvram = false, keep_nvram = false;
-    struct cerr e;
-    cJSON *ev;
+    struct bvm *vm = lookup(arg, req, params);
 
-    if (vm == NULL)
-        return;
-    if (rpc_param_bool(params, "nvram", &remove_nvram, &e) < 0 ||
-        rpc_param_bool(params, "keep_nvram", &keep_nvram, &e) < 0) {
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    if (remove_nvram && keep_nvram) {
-        cerr_set(&e, CE_INVALID_PARAMS, "nvram and keep_nvram are mutually exclusive");
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    /* Copied: the VM is freed with its definition. */
-    ev = json_obj();
-    json_add_str(ev, "name", vm->def->name);
-    json_add_str(ev, "uuid", vm->def->uuid);
-    if (registry_undefine(b, vm,
-                          remove_nvram ? REGISTRY_NVRAM_REMOVE
-                          : keep_nvram ? REGISTRY_NVRAM_KEEP
-                                       : REGISTRY_NVRAM_REFUSE,
-                          &e) < 0) {
-        cJSON_Delete(ev);
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    /* Whoever followed this VM hears the last of it: a VM defined later
-     * under the same name is another VM, perhaps someone else's. */
-    if (b->srv != NULL) {
-        const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(ev, "uuid");
-        char *key = xstrdup(uuid->valuestring);
-        json_add_num(ev, "time", (double)time(NULL));
-        rpc_server_end_subscriptions(b->srv, key, "vm.undefined", ev);
-        free(key);
-    } else
-        cJSON_Delete(ev);
-    rpc_req_done(req, json_obj(), NULL);
+    if (vm != NULL)
+        undefine_request(vm, req, params);
 }
 
 static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
