@@ -468,13 +468,6 @@ int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvra
     char *vmsdir = xasprintf("%s/vms", b->state_dir);
     int rc = -1, has_nvram;
 
-    if (lifecycle_maintenance(vm->phase)) {
-        cerr_set(e, CE_BUSY,
-                 "VM %s is shut off, but a supervisor still holds its disks for snapshot work; "
-                 "try again once it has let go",
-                 vm->def->name);
-        goto out;
-    }
     if (bvm_active(vm) || lifecycle_starting(vm->phase)) {
         cerr_set(e, CE_OPERATION_INVALID, "VM %s is %s; destroy or shut it down first",
                  vm->def->name, lifecycle_starting(vm->phase) ? "starting" : vm->state);
