@@ -272,14 +272,20 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
+    bool paused = false;
     struct cerr e;
 
     if (vm == NULL)
         return;
-    if (policy_check_start(arg, rpc_req_uid(req), vm, &e) < 0)
+    if (rpc_param_bool(params, "paused", &paused, &e) < 0 ||
+        policy_check_start(arg, rpc_req_uid(req), vm, &e) < 0)
         rpc_req_done(req, NULL, &e);
-    else
+    else {
+        /* A start already on its way keeps what it was asked. */
+        if (vm->start_waiters == NULL && !lifecycle_starting(vm->phase))
+            vm->start_paused = paused;
         supervise_start(vm, req);
+    }
 }
 
 static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
@@ -529,6 +535,8 @@ static const struct method_row rows[] = {
     FORWARD("vm.sandbox", "read", FORWARD_TIMEOUT_MS),
     FORWARD("vm.suspend", "power", FORWARD_TIMEOUT_MS),
     FORWARD("vm.resume", "power", FORWARD_TIMEOUT_MS),
+    FORWARD("vm.reboot", "power", FORWARD_TIMEOUT_MS),
+    FORWARD("vm.reset", "power", FORWARD_TIMEOUT_MS),
     /* Waits as long as the guest is given, and the usual time beyond. */
     {"vm.shutdown", m_forward, ACCESS_OWNER, "power", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS,
      true},

@@ -78,6 +78,8 @@ struct bvm {
     char qemu_exit[64];            /* how QEMU ended, when the broker reaped it */
     time_t started;
     struct start_waiter *start_waiters;
+    /* The next start leaves the guest paused (vm.start's paused). */
+    bool start_paused;
     /* Why the broker killed the supervisor, for the reason it settles with. */
     char sup_kill_why[128];
 

@@ -452,6 +452,8 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
         }
         if (lifecycle_maintenance(vm->phase))
             argv[n++] = "--maintenance";
+        if (vm->start_paused && !adopt && !lifecycle_maintenance(vm->phase))
+            argv[n++] = "--paused";
         if (adopt) {
             argv[n++] = "--adopt";
             argv[n++] = qemu;

@@ -325,6 +325,14 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
     struct vm *vm = arg;
 
     snapshot_qmp_jobs_handle_event(vm->snapjobs, event, data);
+    /* A destroy's quit or SIGTERM powers off whatever the action says. */
+    if (strcmp(event, "SHUTDOWN") == 0 && vm->shutdown_hook != NULL && !vm->destroying &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "guest"))) {
+        void (*hook)(struct vm *) = vm->shutdown_hook;
+        vm->shutdown_hook = NULL;
+        hook(vm);
+        return;
+    }
     if (strcmp(event, "SHUTDOWN") == 0) {
         const cJSON *guest = cJSON_GetObjectItemCaseSensitive(data, "guest");
         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(data, "reason");
@@ -338,7 +346,7 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
         return;
     /* A snapshot save or load stops and resumes the guest itself. */
     if ((strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0) &&
-        snapshot_qmp_jobs_busy(vm->snapjobs))
+        (snapshot_qmp_jobs_busy(vm->snapjobs) || vm->rebooting))
         return;
     if (strcmp(event, "STOP") == 0) {
         if (vm->stop_requested)
@@ -429,6 +437,13 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
         /* The guest never runs: only the disks matter. */
         vm->started = time(NULL);
         vm_set_state(vm, VM_SHUTOFF, "maintenance");
+        write_record(vm);
+        vm->hooks.started(vm, NULL, vm->hooks.arg);
+        return;
+    }
+    if (vm->start_paused) {
+        vm->started = time(NULL);
+        vm_set_state(vm, VM_PAUSED, "user");
         write_record(vm);
         vm->hooks.started(vm, NULL, vm->hooks.arg);
         return;
