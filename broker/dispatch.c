@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "broker/autostart.h"
 #include "broker/console_relay.h"
 #include "broker/policy.h"
 #include "broker/forward.h"
@@ -263,6 +264,9 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
             continue;
         o = bvm_state_json(vm);
         json_add_str(o, "uuid", vm->def->uuid);
+        json_add_bool(o, "autostart", vm->autostart);
+        if (bvm_active(vm) && vm->qemu_pid > 0 && !lifecycle_maintenance(vm->phase))
+            json_add_num(o, "qemu_pid", vm->qemu_pid);
         json_arr_add(list, o);
     }
     json_add(r, "vms", list);
@@ -286,6 +290,26 @@ static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
             vm->start_paused = paused;
         supervise_start(vm, req);
     }
+}
+
+static void m_autostart(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    bool disable = false;
+    struct cerr e;
+    cJSON *r;
+
+    if (vm == NULL)
+        return;
+    if (rpc_param_bool(params, "disable", &disable, &e) < 0 ||
+        autostart_set(vm, !disable, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    json_add_str(r, "name", vm->def->name);
+    json_add_bool(r, "autostart", vm->autostart);
+    rpc_req_done(req, r, NULL);
 }
 
 static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
@@ -528,6 +552,8 @@ static const struct method_row rows[] = {
     LOCAL("vm.list", m_list, ACCESS_OWNER, "read"),
     LOCAL("vm.start", m_start, ACCESS_OWNER, "power"),
     LOCAL("vm.state", m_state, ACCESS_OWNER, "read"),
+    /* A change to the persistent configuration, as virsh's needs. */
+    LOCAL("vm.autostart", m_autostart, ACCESS_OWNER, "define"),
     /* Forwarded when a supervisor is ready to answer, else answered here. */
     {"vm.info", m_info, ACCESS_OWNER, "read", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
     /* Forwarded for the live definition of a running VM. */

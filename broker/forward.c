@@ -85,6 +85,7 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         cJSON *res = result ? json_dup(result) : NULL;
         if (f->info && cJSON_IsObject(res)) {
             bvm_add_restarts(f->vm, res);
+            json_add_bool(res, "autostart", f->vm->autostart);
             redefine_add_info(f->vm, res);
         }
         if (f->sandbox && cJSON_IsObject(res))

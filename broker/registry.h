@@ -20,6 +20,10 @@ struct rpc_conn;
 struct settle_waiter;
 struct spawn_hooks;
 
+/* In a VM's state_dir, root's: the VM starts when the host boots
+ * (broker/autostart.h). */
+#define REGISTRY_AUTOSTART_FILE "autostart"
+
 /* How long the broker's own calls to a supervisor may take. */
 #define BVM_CALL_TIMEOUT_MS 10000
 
@@ -121,6 +125,8 @@ struct bvm {
     /* The local user the VM belongs to (recorded at define); separate from
      * the uid it runs as. */
     uid_t owner;
+    /* REGISTRY_AUTOSTART_FILE exists. */
+    bool autostart;
 
     /* The runtime identity (broker/identity.c), when uids are isolated. */
     bool has_identity;

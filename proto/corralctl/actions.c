@@ -56,6 +56,22 @@ int ctl_run_reboot(struct ctl *ctl, const struct ctl_args *a)
     return call_done(ctl, a, p);
 }
 
+int ctl_run_autostart(struct ctl *ctl, const struct ctl_args *a)
+{
+    bool disable = ctl_opt(a, "disable") != 0;
+    cJSON *p = ctl_name_params(a->argv[0]), *r;
+    int status;
+
+    json_add_bool(p, "disable", disable);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = ctl_done(ctl, r, a->argv[0],
+                      disable ? "unmarked as autostarted" : "marked as autostarted");
+    cJSON_Delete(r);
+    return status;
+}
+
 int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a)
 {
     const char *name = a->argv[0];

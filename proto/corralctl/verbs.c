@@ -89,9 +89,21 @@ const struct ctl_verb ctl_verbs[] = {
         .args = "",
         .flags = CTL_VERB_BROKER,
         .summary = "list VMs",
-        .description = "List the running and paused VMs: name, state and UUID.",
+        .description =
+            "List the running and paused VMs (with --all every VM, as virsh does) in\n"
+            "virsh's table: Id (QEMU's pid, '-' when the VM is not running), Name and\n"
+            "State (running, paused, shut off, crashed or degraded), and an empty line\n"
+            "at the end.  A state option lists the VMs in that state, shut off ones too,\n"
+            "without --all; several add up.  --name, --uuid: one VM a line (both: the\n"
+            "UUID, a space, the name).  With --json: every field, as before.",
         .opts = {{.name = "all", .help = "list every defined VM, shut off ones too"},
-                 {.name = "name", .help = "print only the names, one a line"}},
+                 {.name = "inactive", .help = "list only the VMs that do not run"},
+                 {.name = "state-running", .help = "list the running VMs"},
+                 {.name = "state-paused", .help = "list the paused VMs"},
+                 {.name = "state-shutoff", .help = "list the shut off VMs"},
+                 {.name = "autostart", .help = "list only the VMs that start at boot"},
+                 {.name = "name", .help = "print only the names, one a line"},
+                 {.name = "uuid", .help = "print only the UUIDs, one a line"}},
         .run = ctl_run_list,
     },
     {
@@ -108,6 +120,23 @@ const struct ctl_verb ctl_verbs[] = {
                        "(user); resume lets them run).",
         .opts = {{.name = "paused", .help = "leave the guest paused"}},
         .run = ctl_run_start,
+    },
+    {
+        .name = "autostart",
+        .method = "vm.autostart",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "start a VM when the host boots",
+        .description =
+            "Mark the VM NAME to be started when the host boots, or with --disable no\n"
+            "more.  corrald starts the marked VMs at its first start after a boot (its\n"
+            "run directory, a tmpfs, is empty then) when no VM runs yet; a restart of\n"
+            "corrald, which re-attaches to the running VMs, starts none.  dominfo shows\n"
+            "Autostart: enable or disable, and list --autostart lists the marked VMs.",
+        .opts = {{.name = "disable", .help = "do not start the VM at boot any more"}},
+        .run = ctl_run_autostart,
     },
     {
         .name = "domstate",
