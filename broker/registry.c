@@ -474,7 +474,8 @@ out:
     return vm;
 }
 
-int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram, struct cerr *e)
+int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram,
+                      struct domain_def **take_def, struct cerr *e)
 {
     char *trash = xasprintf("%s/vms/.undefine-%s", b->state_dir, vm->def->name);
     char *vmsdir = xasprintf("%s/vms", b->state_dir);
@@ -523,6 +524,10 @@ int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvra
         }
     }
     log_info("VM %s undefined", vm->def->name);
+    if (take_def != NULL) {
+        *take_def = vm->def;
+        vm->def = NULL;
+    }
     bvm_free(vm);
     rc = 0;
 out:

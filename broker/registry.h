@@ -205,7 +205,10 @@ struct bvm *registry_define_target(struct broker *b, const struct domain_def *de
  * --nvram and --keep-nvram): with neither, a VM that has one is refused,
  * as libvirt refuses it. */
 enum registry_nvram { REGISTRY_NVRAM_REFUSE, REGISTRY_NVRAM_REMOVE, REGISTRY_NVRAM_KEEP };
-int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram, struct cerr *e);
+/* take_def, when not NULL, receives the VM's definition (the caller's to
+ * free) once it is undefined. */
+int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram,
+                      struct domain_def **take_def, struct cerr *e);
 /* Whether the VM has a supervisor, or a QEMU the broker watches. */
 bool bvm_active(const struct bvm *vm);
 /* Writes state, reason and restart counters to STATE/vms/NAME/status.json. */

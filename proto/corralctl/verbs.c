@@ -76,11 +76,18 @@ const struct ctl_verb ctl_verbs[] = {
         .description =
             "Remove the definition and the state of the VM NAME, which must be shut off.\n"
             "A UEFI VM's NVRAM (its firmware variables) is refused unless --nvram removes\n"
-            "it or --keep-nvram keeps it (in STATE/nvram/NAME-UUID_VARS.fd), as virsh does.",
+            "it or --keep-nvram keeps it (in STATE/nvram/NAME-UUID_VARS.fd), and a VM with\n"
+            "snapshots unless --snapshots-metadata removes their metadata with it (the\n"
+            "snapshots stay inside the images), as virsh does.  --remove-all-storage then\n"
+            "removes the VM's disk images (not cdrom media) that the caller owns, as the\n"
+            "caller could: a symbolic link, a device, a file with several links or\n"
+            "someone else's file is kept, with an error for each, and the exit status 1.",
         .opts = {{.name = "nvram", .help = "remove the VM's NVRAM too", .excl = UNDEFINE_NVRAM},
                  {.name = "keep-nvram",
                   .help = "keep the VM's NVRAM (moved out of its state)",
-                  .excl = UNDEFINE_NVRAM}},
+                  .excl = UNDEFINE_NVRAM},
+                 {.name = "snapshots-metadata", .help = "remove the snapshots' metadata too"},
+                 {.name = "remove-all-storage", .help = "remove the disk images the caller owns"}},
         .run = ctl_run_undefine,
     },
     {
