@@ -9,6 +9,7 @@
 
 #include "broker/autostart.h"
 #include "broker/console_relay.h"
+#include "broker/domstats.h"
 #include "broker/policy.h"
 #include "broker/forward.h"
 #include "broker/identity.h"
@@ -312,6 +313,14 @@ static void m_autostart(struct rpc_req *req, const cJSON *params, void *arg)
     rpc_req_done(req, r, NULL);
 }
 
+static void m_domstats(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm != NULL)
+        domstats_request(vm, req);
+}
+
 static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
@@ -552,6 +561,7 @@ static const struct method_row rows[] = {
     LOCAL("vm.list", m_list, ACCESS_OWNER, "read"),
     LOCAL("vm.start", m_start, ACCESS_OWNER, "power"),
     LOCAL("vm.state", m_state, ACCESS_OWNER, "read"),
+    LOCAL("vm.domstats", m_domstats, ACCESS_OWNER, "read"),
     /* A change to the persistent configuration, as virsh's needs. */
     LOCAL("vm.autostart", m_autostart, ACCESS_OWNER, "define"),
     /* Forwarded when a supervisor is ready to answer, else answered here. */

@@ -472,3 +472,74 @@ int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a)
     cJSON_Delete(r);
     return rc;
 }
+
+/* domstats' groups (virsh's --state, --cpu-total...): the key prefixes
+ * each selects. */
+static const struct {
+    const char *opt, *prefix;
+} stat_groups[] = {
+    {"state", "state."},
+    {"cpu-total", "cpu."},
+    {"balloon", "balloon."},
+    {"vcpu", "vcpu."},
+    {"block", "block."},
+};
+
+#define NSTAT_GROUPS (sizeof(stat_groups) / sizeof(stat_groups[0]))
+
+static bool stat_wanted(const struct ctl_args *a, const char *key)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < NSTAT_GROUPS; i++) {
+        if (ctl_opt(a, stat_groups[i].opt) == 0)
+            continue;
+        any = true;
+        if (strncmp(key, stat_groups[i].prefix, strlen(stat_groups[i].prefix)) == 0)
+            return true;
+    }
+    return !any;
+}
+
+/* virsh's layout: "Domain: 'NAME'", each statistic indented as KEY=VALUE,
+ * an empty line. */
+static int show_domstats(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(r, "stats"), *s;
+    const char *name;
+
+    if (ctl_reply_str(r, "name", true, &name) < 0 || !cJSON_IsObject(stats))
+        return ctl_unexpected();
+    cJSON_ArrayForEach(s, stats)
+    {
+        long long n;
+        if (!cJSON_IsString(s) && ctl_reply_int(stats, s->string, true, &n) < 0)
+            return ctl_unexpected();
+    }
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    printf("Domain: '%s'\n", name);
+    cJSON_ArrayForEach(s, stats)
+    {
+        if (!stat_wanted(a, s->string))
+            continue;
+        if (cJSON_IsString(s))
+            printf("  %s=%s\n", s->string, s->valuestring);
+        else
+            printf("  %s=%.0f\n", s->string, s->valuedouble);
+    }
+    putchar('\n');
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_domstats(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *r = ctl_call(ctl, a->verb->method, ctl_name_params(a->argv[0]));
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_domstats(ctl, a, r);
+    cJSON_Delete(r);
+    return status;
+}

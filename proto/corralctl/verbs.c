@@ -157,6 +157,29 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_domstate,
     },
     {
+        .name = "domstats",
+        .method = "vm.domstats",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "print a VM's statistics",
+        .description =
+            "Print the statistics of the VM NAME as virsh domstats does, one KEY=VALUE a\n"
+            "line, of what QEMU gives without a guest agent: state.state and\n"
+            "state.reason (libvirt's numbers), cpu.time, cpu.user and cpu.system (QEMU's\n"
+            "CPU time in ns, while it runs), balloon.current and balloon.maximum (the\n"
+            "configured memory in KiB), vcpu.current and vcpu.maximum, and block.count\n"
+            "with each disk's name and path and, while the VM runs, its rd/wr/fl\n"
+            "reqs, bytes and times (QEMU's query-blockstats).  The options select groups.",
+        .opts = {{.name = "state", .help = "the state"},
+                 {.name = "cpu-total", .help = "QEMU's CPU time"},
+                 {.name = "balloon", .help = "the memory"},
+                 {.name = "vcpu", .help = "the vCPUs"},
+                 {.name = "block", .help = "the disks and their counters"}},
+        .run = ctl_run_domstats,
+    },
+    {
         .name = "dominfo",
         .method = "vm.info",
         .args = "NAME",

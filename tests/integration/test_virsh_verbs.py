@@ -2,6 +2,7 @@
 start --paused, shutdown --mode."""
 
 import json
+import os
 import sys
 import time
 
@@ -167,6 +168,55 @@ def list_columns(env):
     env.ctl("destroy", "vm3")
 
 
+def parse_domstats(out):
+    lines = out.split("\n")
+    check(lines[0].startswith("Domain: '") and lines[-2:] == ["", ""],
+          "virsh's layout: %r" % out)
+    stats = {}
+    for l in lines[1:-2]:
+        check(l.startswith("  ") and "=" in l, "an indented KEY=VALUE: %r" % l)
+        k, v = l[2:].split("=", 1)
+        stats[k] = v
+    return lines[0], stats
+
+
+def domstats(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    env.wait_guest_booted("vm1")
+    head, st = parse_domstats(env.ctl("domstats", "vm1")[1])
+    check(head == "Domain: 'vm1'", head)
+    check(st["state.state"] == "1" and st["state.reason"] == "1", "running, booted: %r" % st)
+    check(int(st["cpu.time"]) > 0 and int(st["cpu.time"]) == int(st["cpu.user"])
+          + int(st["cpu.system"]), "QEMU's cpu time: %r" % st)
+    check(st["balloon.maximum"] == "65536" and st["vcpu.maximum"] == "1", repr(st))
+    img = os.path.join(env.images, "vm1-a.qcow2")
+    check(st["block.count"] == "2" and st["block.0.name"] == "vda" and st["block.0.path"] == img
+          and st["block.1.name"] == "vdb", "disks: %r" % st)
+    check(int(st["block.0.rd.reqs"]) > 0 and int(st["block.0.rd.bytes"]) >= 512,
+          "the BIOS read the boot sector: %r" % st)
+    for k in ("rd.times", "wr.reqs", "wr.bytes", "wr.times", "fl.reqs", "fl.times"):
+        check(int(st["block.1." + k]) >= 0, k)
+    _, st2 = parse_domstats(env.ctl("domstats", "vm1", "--block")[1])
+    check(all(k.startswith("block.") for k in st2) and "block.0.rd.reqs" in st2, repr(st2))
+    _, st2 = parse_domstats(env.ctl("domstats", "vm1", "--state", "--vcpu")[1])
+    check(sorted(st2) == ["state.reason", "state.state", "vcpu.current", "vcpu.maximum"],
+          repr(st2))
+    env.ctl("suspend", "vm1")
+    _, st = parse_domstats(env.ctl("domstats", "vm1", "--state")[1])
+    check(st == {"state.state": "3", "state.reason": "1"}, "paused by the user: %r" % st)
+    env.ctl("destroy", "vm1")
+    _, st = parse_domstats(env.ctl("domstats", "vm1")[1])
+    check(st["state.state"] == "5" and st["state.reason"] == "2", "destroyed: %r" % st)
+    check("cpu.time" not in st and "block.0.rd.reqs" not in st and st["block.0.name"] == "vda",
+          "no counters without QEMU: %r" % st)
+    _, out, _ = env.ctl("--json", "domstats", "vm1")
+    check(json.loads(out)["stats"]["state.state"] == 5, out)
+    _, _, err = env.ctl("domstats", "nosuch", ok=False)
+    check("no VM named 'nosuch'" in err, err)
+
+
 if __name__ == "__main__":
     sys.exit(run([reboot_acpi, shutdown_supersedes_reboot, reset_verb, start_paused,
-                  shutdown_modes, list_columns]))
+                  shutdown_modes, list_columns, domstats]))
