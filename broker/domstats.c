@@ -24,11 +24,9 @@ struct reason_code {
 };
 
 static const struct reason_code reasons[] = {
-    {ST_RUNNING, "booted", 1},        {ST_RUNNING, "unpaused", 5},
-    {ST_RUNNING, "resumed", 5},       {ST_RUNNING, "re-adopted", 0},
-    {ST_PAUSED, "user", 1},           {ST_PAUSED, "io-error", 5},
-    {ST_SHUTOFF, "shutdown", 1},      {ST_SHUTOFF, "destroyed", 2},
-    {ST_SHUTOFF, "QEMU exited", 1},
+    {ST_RUNNING, "booted", 1},     {ST_RUNNING, "unpaused", 5},  {ST_RUNNING, "resumed", 5},
+    {ST_RUNNING, "re-adopted", 0}, {ST_PAUSED, "user", 1},       {ST_PAUSED, "io-error", 5},
+    {ST_SHUTOFF, "shutdown", 1},   {ST_SHUTOFF, "destroyed", 2}, {ST_SHUTOFF, "QEMU exited", 1},
 };
 
 static void add_state(const struct bvm *vm, cJSON *stats)
@@ -97,10 +95,10 @@ static const cJSON *entry_of(const cJSON *list, const char *target)
 static void add_counters(const cJSON *entry, const char *prefix, cJSON *stats)
 {
     static const char *const keys[][2] = {
-        {"rd_operations", "rd.reqs"},      {"rd_bytes", "rd.bytes"},
-        {"rd_total_time_ns", "rd.times"},  {"wr_operations", "wr.reqs"},
-        {"wr_bytes", "wr.bytes"},          {"wr_total_time_ns", "wr.times"},
-        {"flush_operations", "fl.reqs"},   {"flush_total_time_ns", "fl.times"},
+        {"rd_operations", "rd.reqs"},     {"rd_bytes", "rd.bytes"},
+        {"rd_total_time_ns", "rd.times"}, {"wr_operations", "wr.reqs"},
+        {"wr_bytes", "wr.bytes"},         {"wr_total_time_ns", "wr.times"},
+        {"flush_operations", "fl.reqs"},  {"flush_total_time_ns", "fl.times"},
     };
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(entry, "stats");
 
@@ -150,9 +148,8 @@ static void blockstats_cb(const cJSON *result, const struct cerr *e, void *arg)
 
     /* Without QEMU's answer the counters are left out, as libvirt leaves
      * out what it cannot get. */
-    add_blocks(redefine_live(p->vm), e == NULL ? cJSON_GetObjectItemCaseSensitive(reply, "return")
-                                               : NULL,
-               stats);
+    add_blocks(redefine_live(p->vm),
+               e == NULL ? cJSON_GetObjectItemCaseSensitive(reply, "return") : NULL, stats);
     rpc_req_done(p->req, p->result, NULL);
     free(p);
 }

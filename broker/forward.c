@@ -146,8 +146,8 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
     f->conn = vm->sup_conn;
     f->info = strcmp(method, "vm.info") == 0;
     f->sandbox = strcmp(method, "vm.sandbox") == 0;
-    f->settle = strcmp(method, "vm.destroy") == 0 ||
-                (strcmp(method, "vm.shutdown") == 0 && waits(params));
+    f->settle =
+        strcmp(method, "vm.destroy") == 0 || (strcmp(method, "vm.shutdown") == 0 && waits(params));
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
     rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);

@@ -73,7 +73,7 @@ static int remove_image(const char *source, uid_t caller, char *why, size_t n)
     dfd = safe_open_path(*dir != '\0' ? dir : "/", &st, &e);
     if (dfd < 0 || !S_ISDIR(st.st_mode)) {
         snprintf(why, n, "%.400s",
-                 dfd < 0                ? e.msg
+                 dfd < 0               ? e.msg
                  : S_ISLNK(st.st_mode) ? "its directory is a symbolic link"
                                        : "its directory is not a directory");
         goto out;

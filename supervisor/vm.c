@@ -710,4 +710,3 @@ int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
     arm_connect(vm, 0);
     return 0;
 }
-

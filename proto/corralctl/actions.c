@@ -66,8 +66,8 @@ int ctl_run_autostart(struct ctl *ctl, const struct ctl_args *a)
     r = ctl_call(ctl, a->verb->method, p);
     if (r == NULL)
         return CTL_EXIT_ERROR;
-    status = ctl_done(ctl, r, a->argv[0],
-                      disable ? "unmarked as autostarted" : "marked as autostarted");
+    status =
+        ctl_done(ctl, r, a->argv[0], disable ? "unmarked as autostarted" : "marked as autostarted");
     cJSON_Delete(r);
     return status;
 }

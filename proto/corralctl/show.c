@@ -55,7 +55,7 @@ static bool listed(const struct vm_row *row, const struct list_opts *o)
 static void print_vm_table(const struct vm_row *rows, size_t n)
 {
     int wi = 2, wn = 4, ws = 5;
-    char (*ids)[24] = xcalloc(n + 1, sizeof(*ids));
+    char(*ids)[24] = xcalloc(n + 1, sizeof(*ids));
 
     for (size_t i = 0; i < n; i++) {
         if (rows[i].pid > 0)
@@ -129,8 +129,8 @@ int ctl_run_list(struct ctl *ctl, const struct ctl_args *a)
     int status;
 
     /* A filter on states names the states it wants, inactive ones too. */
-    json_add_bool(p, "all", ctl_opt(a, "all") != 0 || o.shutoff || o.inactive || o.running ||
-                                o.paused);
+    json_add_bool(p, "all",
+                  ctl_opt(a, "all") != 0 || o.shutoff || o.inactive || o.running || o.paused);
     r = ctl_call(ctl, a->verb->method, p);
     if (r == NULL)
         return CTL_EXIT_ERROR;
@@ -478,11 +478,8 @@ int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a)
 static const struct {
     const char *opt, *prefix;
 } stat_groups[] = {
-    {"state", "state."},
-    {"cpu-total", "cpu."},
-    {"balloon", "balloon."},
-    {"vcpu", "vcpu."},
-    {"block", "block."},
+    {"state", "state."}, {"cpu-total", "cpu."}, {"balloon", "balloon."},
+    {"vcpu", "vcpu."},   {"block", "block."},
 };
 
 #define NSTAT_GROUPS (sizeof(stat_groups) / sizeof(stat_groups[0]))

@@ -298,13 +298,12 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "ask a VM's guest to power off",
-        .description =
-            "Press the ACPI power button of the VM NAME and wait until the guest has\n"
-            "powered off and the VM is shut off for every caller (a start or undefine\n"
-            "right after it is never refused).  A guest that ignores the request keeps\n"
-            "running, and shutdown fails once the timeout has passed.  Unlike virsh,\n"
-            "which returns once the button is pressed, corralctl waits by default:\n"
-            "--timeout 0 gives virsh's behaviour (\"is being shutdown\").",
+        .description = "Press the ACPI power button of the VM NAME and wait until the guest has\n"
+                       "powered off and the VM is shut off for every caller (a start or undefine\n"
+                       "right after it is never refused).  A guest that ignores the request keeps\n"
+                       "running, and shutdown fails once the timeout has passed.  Unlike virsh,\n"
+                       "which returns once the button is pressed, corralctl waits by default:\n"
+                       "--timeout 0 gives virsh's behaviour (\"is being shutdown\").",
         .opts = {{.name = "timeout",
                   .type = CTL_OPT_INT,
                   .metavar = "N",
@@ -327,11 +326,10 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "destroyed",
         .summary = "stop a VM at once",
-        .description =
-            "Stop the QEMU process of the VM NAME at once, like pulling the plug, and\n"
-            "return once the VM is shut off for every caller: its supervisor has ended\n"
-            "and its disks are given back, so a start or undefine right after it is\n"
-            "never refused.",
+        .description = "Stop the QEMU process of the VM NAME at once, like pulling the plug, and\n"
+                       "return once the VM is shut off for every caller: its supervisor has ended\n"
+                       "and its disks are given back, so a start or undefine right after it is\n"
+                       "never refused.",
         .run = ctl_run_simple,
     },
     {
@@ -458,23 +456,26 @@ const struct ctl_verb ctl_verbs[] = {
         .summary = "list a VM's snapshots",
         .description = "List the snapshots of the VM NAME, sorted by name: name, creation time\n"
                        "and the VM's state when it was taken.",
-        .opts =
-            {{.name = "tree",
-              .help = "draw the snapshots as a tree",
-              .excl = LIST_FILTER | LIST_FORMAT},
-             {.name = "roots", .help = "only the snapshots without a parent", .excl = LIST_FILTER},
-             {.name = "leaves", .help = "only the snapshots without children", .excl = LIST_FILTER},
-             {.name = "current", .help = "only the current snapshot", .excl = LIST_FILTER},
-             {.name = "from",
-              .type = CTL_OPT_STR,
-              .metavar = "SNAP",
-              .help = "only the children of SNAP",
-              .excl = LIST_FILTER},
-             {.name = "descendants",
-              .help = "with --from: all the descendants of SNAP",
-              .needs = "from"},
-             {.name = "parent", .help = "add a column with each parent", .excl = LIST_FORMAT},
-             {.name = "name", .help = "print only the names, one a line", .excl = LIST_FORMAT}},
+        .opts = {{.name = "tree",
+                  .help = "draw the snapshots as a tree",
+                  .excl = LIST_FILTER | LIST_FORMAT},
+                 {.name = "roots",
+                  .help = "only the snapshots without a parent",
+                  .excl = LIST_FILTER},
+                 {.name = "leaves",
+                  .help = "only the snapshots without children",
+                  .excl = LIST_FILTER},
+                 {.name = "current", .help = "only the current snapshot", .excl = LIST_FILTER},
+                 {.name = "from",
+                  .type = CTL_OPT_STR,
+                  .metavar = "SNAP",
+                  .help = "only the children of SNAP",
+                  .excl = LIST_FILTER},
+                 {.name = "descendants",
+                  .help = "with --from: all the descendants of SNAP",
+                  .needs = "from"},
+                 {.name = "parent", .help = "add a column with each parent", .excl = LIST_FORMAT},
+                 {.name = "name", .help = "print only the names, one a line", .excl = LIST_FORMAT}},
         .run = ctl_run_snapshot_list,
     },
     {
