@@ -18,15 +18,14 @@
 enum { ST_RUNNING = 1, ST_PAUSED = 3, ST_SHUTOFF = 5, ST_CRASHED = 6 };
 
 struct reason_code {
-    int state;
     const char *prefix; /* of corral's reason */
-    int code;
+    int state, code;
 };
 
 static const struct reason_code reasons[] = {
-    {ST_RUNNING, "booted", 1},     {ST_RUNNING, "unpaused", 5},  {ST_RUNNING, "resumed", 5},
-    {ST_RUNNING, "re-adopted", 0}, {ST_PAUSED, "user", 1},       {ST_PAUSED, "io-error", 5},
-    {ST_SHUTOFF, "shutdown", 1},   {ST_SHUTOFF, "destroyed", 2}, {ST_SHUTOFF, "QEMU exited", 1},
+    {"booted", ST_RUNNING, 1},     {"unpaused", ST_RUNNING, 5},  {"resumed", ST_RUNNING, 5},
+    {"re-adopted", ST_RUNNING, 0}, {"user", ST_PAUSED, 1},       {"io-error", ST_PAUSED, 5},
+    {"shutdown", ST_SHUTOFF, 1},   {"destroyed", ST_SHUTOFF, 2}, {"QEMU exited", ST_SHUTOFF, 1},
 };
 
 static void add_state(const struct bvm *vm, cJSON *stats)
