@@ -23,9 +23,9 @@ struct reason_code {
 };
 
 static const struct reason_code reasons[] = {
-    {"booted", ST_RUNNING, 1},     {"unpaused", ST_RUNNING, 5},  {"resumed", ST_RUNNING, 5},
-    {"re-adopted", ST_RUNNING, 0}, {"user", ST_PAUSED, 1},       {"io-error", ST_PAUSED, 5},
-    {"shutdown", ST_SHUTOFF, 1},   {"destroyed", ST_SHUTOFF, 2}, {"QEMU exited", ST_SHUTOFF, 1},
+    {"booted", ST_RUNNING, 1},    {"unpaused", ST_RUNNING, 5},    {"resumed", ST_RUNNING, 5},
+    {"user", ST_PAUSED, 1},       {"io-error", ST_PAUSED, 5},     {"shutdown", ST_SHUTOFF, 1},
+    {"destroyed", ST_SHUTOFF, 2}, {"QEMU exited", ST_SHUTOFF, 1},
 };
 
 static void add_state(const struct bvm *vm, cJSON *stats)
