@@ -53,6 +53,11 @@ long long journal_append(struct journal *j, const cJSON *report, struct cerr *e)
  * journal_free. */
 const cJSON *journal_pending(const struct journal *j);
 
+/* journal_append for every report of the JSON array reports, in order, with
+ * one sync for the lot: returns the first report's number (the others
+ * follow it), or -1 with e set, nothing stored and no number consumed. */
+long long journal_append_many(struct journal *j, const cJSON *reports, struct cerr *e);
+
 /* Number of pending entries. */
 int journal_count(const struct journal *j);
 
