@@ -135,7 +135,10 @@ void spawn_finish(struct bvm *vm)
     identity_release(vm);
     tap_remove_recorded(vm->def->name, vm->state_dir);
     /* Its disks are back: held replies go out before spawn_release would
-     * fail them, and before any other request is read. */
+     * fail them, and before any other request is read; dropping the
+     * connection first lets a destroy whose answer it still held join
+     * them (the supervisor's pidfd may be seen before its socket). */
+    spawn_drop(vm);
     settle_done(vm);
     spawn_release(vm);
     redefine_apply(vm);
