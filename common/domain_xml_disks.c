@@ -357,7 +357,8 @@ static void format_driver(const struct disk_def *d, xmlNodePtr disk)
         dx_add_prop(node, "detect_zeroes", zeroes_names[d->detect_zeroes]);
 }
 
-/* libvirt's order: driver, source, target, boot, readonly, serial. */
+/* libvirt's order (virDomainDiskDefFormat): driver, source, target,
+ * readonly, serial, then the device info, whose <boot> comes first. */
 void dx_format_disks(const struct domain_def *def, xmlNodePtr devices)
 {
     for (size_t i = 0; i < def->ndisks; i++) {
@@ -373,12 +374,12 @@ void dx_format_disks(const struct domain_def *def, xmlNodePtr devices)
         node = dx_add_child(disk, "target", NULL);
         dx_add_prop(node, "dev", d->target);
         dx_add_prop(node, "bus", disk_bus_names[d->bus]);
-        if (d->boot_order != 0)
-            dx_add_uint_prop(dx_add_child(disk, "boot", NULL), "order", d->boot_order);
         if (d->readonly)
             dx_add_child(disk, "readonly", NULL);
         if (d->serial != NULL)
             dx_add_child(disk, "serial", d->serial);
+        if (d->boot_order != 0)
+            dx_add_uint_prop(dx_add_child(disk, "boot", NULL), "order", d->boot_order);
     }
 }
 
