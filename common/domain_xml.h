@@ -177,6 +177,20 @@ struct domain_def {
     bool virtio_console;
     struct chardev_log console_log;
     struct graphics_def graphics;
+    /* <memballoon model='none'>: no virtio balloon (libvirt adds one). */
+    bool memballoon_none;
+};
+
+/* Where the VM's PCI devices are plugged on q35: root port numbers from 1
+ * (0: not a PCIe endpoint corral places, or not q35, where QEMU numbers
+ * the slots of pci.0). */
+struct domain_pci_plan {
+    bool q35;
+    unsigned int nports;    /* pcie-root-ports, pci.1 to pci.nports */
+    unsigned int port_slot; /* their slot on pcie.0, one function each */
+    unsigned int net_port[DOMAIN_MAX_NETS];
+    unsigned int disk_port[DOMAIN_MAX_DISKS]; /* virtio disks */
+    unsigned int usb_port, scsi_port, vserial_port, balloon_port;
 };
 
 /* Parses untrusted domain XML (through xml_parse_untrusted).  On success
@@ -210,6 +224,10 @@ int domain_def_check_admin_only(const struct domain_def *def, struct cerr *e);
 /* Number of interfaces backed by a tap (type bridge or ethernet): the
  * length of the tap fd array qemu_build_argv takes. */
 size_t domain_def_tap_count(const struct domain_def *def);
+/* A q35 machine type (q35, pc-q35-*), as libvirt tells the families. */
+bool domain_def_is_q35(const struct domain_def *def);
+/* The controllers libvirt would add, and where each device goes. */
+void domain_def_pci_plan(const struct domain_def *def, struct domain_pci_plan *p);
 /* Fills uuid (37 bytes) with a random version 4 UUID. */
 int domain_uuid_generate(char uuid[37], struct cerr *e);
 

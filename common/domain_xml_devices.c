@@ -291,6 +291,10 @@ int dx_parse_devices(struct parse_ctx *c, xmlNodePtr devices)
             rc = parse_console(c, n);
         else if (dx_is_elem(n, "graphics"))
             rc = parse_graphics(c, n);
+        else if (dx_is_elem(n, "controller"))
+            rc = dx_parse_controller(c, n);
+        else if (dx_is_elem(n, "memballoon"))
+            rc = dx_parse_memballoon(c, n);
         else if (dx_is_one_of(n, refused, sizeof(refused) / sizeof(refused[0])))
             return dx_unsupported(c, "devices", n);
         else

@@ -173,9 +173,10 @@ static bool extras_equal(const struct domain_def *a, const struct domain_def *b)
         !str_eq(c->model, d->model) || c->sockets != d->sockets || c->dies != d->dies ||
         c->cores != d->cores || c->threads != d->threads || a->vcpus_current != b->vcpus_current ||
         a->serial != b->serial || !logs_eq(&a->serial_log, &b->serial_log) ||
-        a->virtio_console != b->virtio_console || !logs_eq(&a->console_log, &b->console_log) ||
-        a->graphics.type != b->graphics.type || !str_eq(a->graphics.listen, b->graphics.listen) ||
-        a->graphics.port != b->graphics.port || a->nnets != b->nnets)
+        a->virtio_console != b->virtio_console || a->memballoon_none != b->memballoon_none ||
+        !logs_eq(&a->console_log, &b->console_log) || a->graphics.type != b->graphics.type ||
+        !str_eq(a->graphics.listen, b->graphics.listen) || a->graphics.port != b->graphics.port ||
+        a->nnets != b->nnets)
         return false;
     for (size_t i = 0; i < a->nnets; i++) {
         if (!nets_equal(&a->nets[i], &b->nets[i]))
@@ -232,9 +233,9 @@ static void virt_install_domain_parses(void)
     ok = warnings != NULL &&
          strcmp(warnings, "ignored unsupported elements: title, description, metadata, resource, "
                           "features, clock, pm, "
-                          "devices/disk/address, devices/controller, "
+                          "devices/disk/address, "
                           "devices/interface type='network', devices/channel, devices/input, "
-                          "devices/graphics, devices/sound, devices/video, devices/memballoon, "
+                          "devices/graphics, devices/sound, devices/video, "
                           "devices/rng, seclabel") == 0;
     if (!ok)
         printf("# warnings: %s\n", warnings ? warnings : "(null)");
@@ -1257,6 +1258,63 @@ static void serial_console(void)
                         "'isa-serial')"));
 }
 
+/* The controllers and balloon libvirt adds, shown in its shapes and read
+ * back without a warning; a model corral does not give is listed. */
+static void machine_controllers(void)
+{
+    static const char *const q35[] = {
+        "<controller type='usb' index='0' model='qemu-xhci'/>\n"
+        "    <controller type='sata' index='0'/>\n"
+        "    <controller type='pci' index='0' model='pcie-root'/>\n"
+        "    <controller type='virtio-serial' index='0'/>\n"
+        "    <controller type='pci' index='1' model='pcie-root-port'>\n"
+        "      <model name='pcie-root-port'/>\n"
+        "      <target chassis='1' port='0x8'/>\n    </controller>",
+        "<controller type='pci' index='5' model='pcie-root-port'>\n"
+        "      <model name='pcie-root-port'/>\n"
+        "      <target chassis='5' port='0xc'/>\n    </controller>\n    <interface",
+        "</console>\n    <memballoon model='virtio'/>\n  </devices>"};
+    static const char *const pc[] = {
+        "<controller type='usb' index='0' model='piix3-uhci'/>\n"
+        "    <controller type='ide' index='0'/>\n"
+        "    <controller type='pci' index='0' model='pci-root'/>\n"
+        "    <controller type='scsi' index='0' model='virtio-scsi'/>\n    <serial",
+        "<memballoon model='none'/>"};
+    char *warnings = NULL, *xml;
+    struct cerr e = {0};
+    struct domain_def *def =
+        parse_ok("", "<type machine='q35'>hvm</type>",
+                 "<interface type='user'/><console type='pty'><target type='virtio'/></console>");
+
+    EXPECT(def != NULL && round_trips(def, q35, 3));
+    EXPECT(def != NULL && (xml = domain_def_format(def)) != NULL);
+    EXPECT(strstr(xml, "index='6'") == NULL);
+    free(xml);
+    domain_def_free(def);
+    def = parse_ok("", "",
+                   "<disk type='file' device='cdrom'><target dev='sdd' bus='scsi'/></disk>"
+                   "<memballoon model='none'><address type='pci'/></memballoon>"
+                   "<controller type='pci' index='0' model='pci-root'/>");
+    EXPECT(def != NULL && def->memballoon_none && round_trips(def, pc, 2));
+    domain_def_free(def);
+    xml = domain_with("", "",
+                      "<controller type='usb' model='nec-xhci'/><controller type='fdc'/>"
+                      "<controller type='sata' index='0'><address type='pci'/></controller>");
+    def = parse(xml, &warnings, &e);
+    free(xml);
+    EXPECT(def != NULL && warnings != NULL);
+    EXPECT_STR(warnings, "ignored unsupported elements: devices/controller type='usb' "
+                         "model='nec-xhci' (corral chooses it), devices/controller");
+    free(warnings);
+    domain_def_free(def);
+    EXPECT(refused_with("", "", "<memballoon model='xen'/>", CE_UNSUPPORTED,
+                        "devices/memballoon model='xen' is not supported (only 'virtio', 'none')"));
+    EXPECT(refused_with("", "", "<memballoon/>", CE_INVALID_XML,
+                        "devices/memballoon has no model attribute"));
+    EXPECT(refused_with("", "", "<memballoon model='none'/><memballoon model='virtio'/>",
+                        CE_INVALID_XML, "memballoon"));
+}
+
 static void interfaces(void)
 {
     static const char *const needles[] = {"<interface type='user'>",
@@ -1749,6 +1807,7 @@ int main(void)
     RUN(boot_order);
     RUN(cpu_modes);
     RUN(serial_console);
+    RUN(machine_controllers);
     RUN(interfaces);
     RUN(interface_errors_refused);
     RUN(macs_generated_and_stable);
