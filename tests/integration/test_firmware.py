@@ -8,6 +8,7 @@ and descriptors that are refused (nothing defined, nothing changed)."""
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import time
@@ -106,6 +107,12 @@ def uefi_guest_reaches_ovmf(env):
     check("<os firmware='efi'>" in stored, stored)
     check("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>" in stored, stored)
     check("secure='yes'" in stored and "OVMF_VARS_4M.ms.fd" in stored, stored)
+    _, out, _ = env.ctl("dominfo", "efi")
+    check(re.search(r"^Firmware: +efi \(/usr/share/OVMF/OVMF_CODE_4M\.secboot\.fd\)$", out, re.M),
+          "dominfo names the loader: " + out)
+    env.define("plain")
+    _, out, _ = env.ctl("dominfo", "plain")
+    check(re.search(r"^Firmware: +bios$", out, re.M), "a BIOS guest: " + out)
     nv = nvram_path(env, "efi")
     check(not os.path.exists(nv), "the NVRAM exists before the first start")
     template = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
