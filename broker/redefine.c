@@ -140,3 +140,13 @@ void redefine_add_info(const struct bvm *vm, cJSON *info)
     cJSON_DeleteItemFromObjectCaseSensitive(info, "pending_changes");
     json_add_bool(info, "pending_changes", redefine_pending(vm));
 }
+
+cJSON *redefine_dumpxml_result(const struct bvm *vm)
+{
+    char *xml = domain_def_format(redefine_live(vm));
+    cJSON *r = json_obj();
+
+    json_add_str(r, "xml", xml);
+    free(xml);
+    return r;
+}

@@ -40,5 +40,8 @@ const struct domain_def *redefine_live(const struct bvm *vm);
 bool redefine_pending(const struct bvm *vm);
 /* Adds pending_changes to a vm.info object. */
 void redefine_add_info(const struct bvm *vm, cJSON *info);
+/* A vm.dumpxml result ({"xml"}) from the broker's copy of the live
+ * definition, for a supervisor too old to know that method. */
+cJSON *redefine_dumpxml_result(const struct bvm *vm);
 
 #endif
