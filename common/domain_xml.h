@@ -215,6 +215,12 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e);
  * by owner unless any_owner (CE_PERMISSION when only the owner is wrong). */
 int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, uid_t owner,
                                 struct cerr *e);
+/* The cdrom whose medium change-media changes, by target or current
+ * source, with virsh's rules: file NULL ejects (the tray must hold a
+ * medium), insert needs an empty tray and a file, and file is an absolute
+ * path QEMU cannot read as an option.  Returns its index; -1 with e set. */
+int domain_def_find_medium(const struct domain_def *def, const char *disk, const char *file,
+                           bool insert, struct cerr *e);
 /* Checks <loader> and <nvram template=> as firmware_check_file does. */
 int domain_def_check_firmware_files(const struct domain_def *def, struct cerr *e);
 /* Refuses (CE_PERMISSION) what only root and admins may define: a VNC

@@ -477,3 +477,73 @@ int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, ui
         return -1;
     return domain_def_check_firmware_files(def, e);
 }
+
+static bool path_printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* The disk named by target or by its current source; -1 with e set. */
+static int find_disk(const struct domain_def *def, const char *disk, struct cerr *e)
+{
+    char shown[256];
+
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct disk_def *d = &def->disks[i];
+        if (strcmp(d->target, disk) == 0 || (d->source != NULL && strcmp(d->source, disk) == 0))
+            return (int)i;
+    }
+    name_escape(disk, shown, sizeof(shown));
+    cerr_set(e, CE_INVALID_PARAMS, "VM %s has no disk '%s' (a target such as hdc, or a source)",
+             def->name, shown);
+    return -1;
+}
+
+int domain_def_find_medium(const struct domain_def *def, const char *disk, const char *file,
+                           bool insert, struct cerr *e)
+{
+    int i = find_disk(def, disk, e);
+    const struct disk_def *d = i >= 0 ? &def->disks[i] : NULL;
+    const char *name = def->name;
+
+    if (d == NULL)
+        return -1;
+    if (d->device != DISK_DEVICE_CDROM) {
+        cerr_set(e, CE_OPERATION_INVALID,
+                 "VM %s: disk %s is not removable (device='%s'); only a cdrom's medium changes",
+                 name, d->target, disk_device_names[d->device]);
+        return -1;
+    }
+    if (d->type != DISK_TYPE_FILE) {
+        cerr_set(e, CE_UNSUPPORTED,
+                 "VM %s: disk %s is a host drive (type='block'); its medium changes in the drive",
+                 name, d->target);
+        return -1;
+    }
+    if (file == NULL && d->source == NULL) {
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s: the disk device '%s' doesn't have media", name,
+                 d->target);
+        return -1;
+    }
+    if (insert && d->source != NULL) {
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s: the disk device '%s' already has media", name,
+                 d->target);
+        return -1;
+    }
+    if (insert && file == NULL) {
+        cerr_set(e, CE_INVALID_PARAMS, "VM %s: no source is given to insert in %s", name,
+                 d->target);
+        return -1;
+    }
+    /* The broker checked the file; a path QEMU would read as a protocol
+     * or an option ("json:", "nbd:") is refused here too. */
+    if (file != NULL && (file[0] != '/' || strlen(file) > 4096 || !path_printable(file))) {
+        cerr_set(e, CE_INVALID_PARAMS, "VM %s: the new medium must be an absolute path", name);
+        return -1;
+    }
+    return i;
+}

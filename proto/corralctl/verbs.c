@@ -9,8 +9,9 @@ enum { LIST_FILTER = 1 << 0, LIST_FORMAT = 1 << 1 };
 enum { DELETE_SCOPE = 1 << 0 };
 /* undefine: remove or keep the NVRAM, not both. */
 enum { UNDEFINE_NVRAM = 1 << 0 };
-/* change-media's actions. */
-enum { MEDIA_ACTION = 1 << 0 };
+/* change-media's actions; --current excludes --live and --config, which
+ * combine. */
+enum { MEDIA_ACTION = 1 << 0, MEDIA_LIVE = 1 << 1, MEDIA_CONFIG = 1 << 2 };
 
 const struct ctl_verb ctl_verbs[] = {
     {
@@ -192,19 +193,30 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 3,
         .flags = CTL_VERB_BROKER,
-        .summary = "eject, insert or change a running VM's cdrom medium",
+        .summary = "eject, insert or change a VM's cdrom medium",
         .description =
             "Change the medium of the cdrom DISK (its target, such as hdc, or its current\n"
-            "source) of the running VM NAME to the image SOURCE, or eject it.  SOURCE must\n"
-            "be the caller's own regular file with one link (an admin's: any), reached\n"
-            "without symbolic links, and readable by others, since the VM's uid reads it.\n"
-            "The running VM changes; its definition does not.",
+            "source) of the VM NAME to the image SOURCE, or eject it.  SOURCE must be the\n"
+            "caller's own regular file with one link (an admin's: any), reached without\n"
+            "symbolic links, and readable by others, since the VM's uid reads it.\n"
+            "As virsh: by default (--current) a running VM's medium changes and its\n"
+            "definition does not, and a shut-off VM's definition changes.  --live changes\n"
+            "the running VM, --config its persistent definition (as define over the VM\n"
+            "would: a running VM keeps its live definition until it stops, and dominfo\n"
+            "says a change is pending); both together change both, the definition first.",
         .opts = {{.name = "eject", .help = "eject the medium", .excl = MEDIA_ACTION},
                  {.name = "insert", .help = "insert SOURCE in an empty tray", .excl = MEDIA_ACTION},
                  {.name = "update",
                   .help = "replace the medium with SOURCE (without SOURCE: eject); the default",
                   .excl = MEDIA_ACTION},
-                 {.name = "force", .help = "open a tray the guest holds locked"}},
+                 {.name = "force", .help = "open a tray the guest holds locked"},
+                 {.name = "live", .help = "change the running VM", .excl = MEDIA_LIVE},
+                 {.name = "config",
+                  .help = "change the persistent definition",
+                  .excl = MEDIA_CONFIG},
+                 {.name = "current",
+                  .help = "the running VM if it runs, else the definition; the default",
+                  .excl = MEDIA_LIVE | MEDIA_CONFIG}},
         .run = ctl_run_change_media,
     },
     {
