@@ -133,7 +133,9 @@ static int check_user_disks(uid_t caller, uid_t owner, const struct bvm *vm,
         }
         close(c.fd);
     }
-    return domain_def_check_boot_files(def, false, caller, e);
+    if (domain_def_check_boot_files(def, false, caller, e) < 0)
+        return -1;
+    return domain_def_check_nvram_import(def, false, caller, e);
 }
 
 /* Define over an existing VM is the owner's (or an admin's), keeps the VM's

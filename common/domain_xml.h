@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -142,6 +143,9 @@ struct firmware_def {
     char *loader;         /* absolute path; NULL: BIOS */
     bool secure;          /* <loader secure='yes'>: SMM and a secure pflash */
     char *nvram_template; /* absolute path; set whenever loader is */
+    /* <nvram>PATH</nvram>: an existing NVRAM of the owner's, copied in
+     * place of the template at the first start; NULL when absent. */
+    char *nvram_import;
 };
 
 struct domain_def {
@@ -215,6 +219,19 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e);
  * by owner unless any_owner (CE_PERMISSION when only the owner is wrong). */
 int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, uid_t owner,
                                 struct cerr *e);
+/* Whether there is no NVRAM to import: no <nvram> path, or none there,
+ * when the VM's NVRAM is made from the template as libvirt would make the
+ * file it names. */
+bool domain_def_nvram_import_absent(const struct domain_def *def);
+/* Checks an <nvram> path to import by the same rules, when there is a file
+ * there: at a define by a user who is not an admin; the first start opens
+ * it by them again. */
+int domain_def_check_nvram_import(const struct domain_def *def, bool any_owner, uid_t owner,
+                                  struct cerr *e);
+/* Opens path (what, such as "nvram", names it in messages) by those rules:
+ * returns safe_open_path's fd with *st, -1 with e set. */
+int domain_def_open_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
+                              struct stat *st, struct cerr *e);
 /* The cdrom whose medium change-media changes, by target or current
  * source, with virsh's rules: file NULL ejects (the tray must hold a
  * medium), insert needs an empty tray and a file, and file is an absolute

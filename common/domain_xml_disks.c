@@ -1,5 +1,6 @@
 /* Disks: <emulator> and <disk> elements, and the checks of the files a
  * VM boots from (images, kernel, initrd) on the filesystem. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,41 +431,46 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e)
 /* The same rules as disk_check_open, with messages that name the element:
  * the broker must not be made to vouch for a file the definer does not
  * own, nor follow a link to one. */
-static int check_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
-                           struct cerr *e)
+int domain_def_open_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
+                              struct stat *st, struct cerr *e)
 {
     char shown[512];
     struct cerr why;
-    struct stat st;
-    int fd = safe_open_path(path, &st, &why);
+    int fd = safe_open_path(path, st, &why);
 
     if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "os/%s: %s", what, why.msg);
         return -1;
     }
-    close(fd);
     name_escape(path, shown, sizeof(shown));
-    if (S_ISLNK(st.st_mode)) {
+    if (S_ISLNK(st->st_mode))
         cerr_set(e, CE_SYSTEM, "os/%s: '%s' is a symlink", what, shown);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    else if (!S_ISREG(st->st_mode))
         cerr_set(e, CE_SYSTEM, "os/%s: '%s' is not a regular file", what, shown);
-        return -1;
-    }
     /* Another name for it may be in a place its owner does not control. */
-    if (st.st_nlink != 1) {
+    else if (st->st_nlink != 1)
         cerr_set(e, CE_SYSTEM, "os/%s: '%s' has %lu links (only a file with one is used)", what,
-                 shown, (unsigned long)st.st_nlink);
-        return -1;
-    }
-    if (!any_owner && st.st_uid != owner) {
+                 shown, (unsigned long)st->st_nlink);
+    else if (!any_owner && st->st_uid != owner)
         cerr_set(e, CE_PERMISSION,
                  "permission denied: os/%s: '%s' is not a file owned by uid %ld (its owner is "
                  "uid %ld)",
-                 what, shown, (long)owner, (long)st.st_uid);
+                 what, shown, (long)owner, (long)st->st_uid);
+    else
+        return fd;
+    close(fd);
+    return -1;
+}
+
+static int check_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
+                           struct cerr *e)
+{
+    struct stat st;
+    int fd = domain_def_open_boot_file(what, path, any_owner, owner, &st, e);
+
+    if (fd < 0)
         return -1;
-    }
+    close(fd);
     return 0;
 }
 
@@ -475,6 +481,7 @@ int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, ui
         return -1;
     if (def->initrd != NULL && check_boot_file("initrd", def->initrd, any_owner, owner, e) < 0)
         return -1;
+
     return domain_def_check_firmware_files(def, e);
 }
 
@@ -546,4 +553,23 @@ int domain_def_find_medium(const struct domain_def *def, const char *disk, const
         return -1;
     }
     return i;
+}
+
+bool domain_def_nvram_import_absent(const struct domain_def *def)
+{
+    struct stat st;
+
+    /* Only chooses the template, which reads nothing of the definer's. */
+    return def->fw.nvram_import == NULL ||
+           (lstat(def->fw.nvram_import, &st) < 0 && errno == ENOENT);
+}
+
+/* Only at define and at the first start, which reads it: the VM's own
+ * NVRAM does not need it afterwards. */
+int domain_def_check_nvram_import(const struct domain_def *def, bool any_owner, uid_t owner,
+                                  struct cerr *e)
+{
+    if (domain_def_nvram_import_absent(def))
+        return 0;
+    return check_boot_file("nvram", def->fw.nvram_import, any_owner, owner, e);
 }

@@ -1671,7 +1671,10 @@ static bool fw_equal(const struct firmware_def *a, const struct firmware_def *b)
 {
     return a->kind == b->kind && a->secure_boot == b->secure_boot &&
            a->enrolled_keys == b->enrolled_keys && a->secure == b->secure &&
-           strcmp(a->loader, b->loader) == 0 && strcmp(a->nvram_template, b->nvram_template) == 0;
+           strcmp(a->loader, b->loader) == 0 && strcmp(a->nvram_template, b->nvram_template) == 0 &&
+           (a->nvram_import == NULL
+                ? b->nvram_import == NULL
+                : b->nvram_import != NULL && strcmp(a->nvram_import, b->nvram_import) == 0);
 }
 
 /* A definition naming its loader and template is used as it is (no
@@ -1693,8 +1696,10 @@ static void uefi_firmware_round_trips(void)
     if (def == NULL)
         printf("# %s\n", e.msg);
     EXPECT(def != NULL);
-    EXPECT_CONTAINS(warnings, "os/nvram path (corral keeps it in the VM's state)");
+    /* libvirt's NVRAM path: what the VM's own is made from at first start. */
+    EXPECT(warnings == NULL);
     free(warnings);
+    EXPECT_STR(def->fw.nvram_import, "/var/lib/libvirt/qemu/nvram/vm1_VARS.fd");
     EXPECT(def->fw.kind == DOMAIN_FIRMWARE_EFI && def->fw.secure &&
            def->fw.secure_boot == DOMAIN_FW_FEATURE_YES &&
            def->fw.enrolled_keys == DOMAIN_FW_FEATURE_NO);
@@ -1712,8 +1717,19 @@ static void uefi_firmware_round_trips(void)
                          "    <firmware>\n      <feature enabled='no' name='enrolled-keys'/>\n"
                          "      <feature enabled='yes' name='secure-boot'/>\n    </firmware>\n"
                          "    <loader readonly='yes' secure='yes' type='pflash'>/fw/CODE.fd"
-                         "</loader>\n    <nvram template='/fw/VARS.fd'/>\n");
+                         "</loader>\n    <nvram template='/fw/VARS.fd'>"
+                         "/var/lib/libvirt/qemu/nvram/vm1_VARS.fd</nvram>\n");
     free(out);
+    /* A BIOS guest has no NVRAM to import: said, and dropped. */
+    xml = efi_domain("", "<nvram>/x/vm1_VARS.fd</nvram>");
+    def = parse(xml, &warnings, &e);
+    free(xml);
+    EXPECT(def != NULL && def->fw.nvram_import == NULL);
+    EXPECT_CONTAINS(warnings, "os/nvram path (a BIOS guest has no NVRAM)");
+    free(warnings);
+    domain_def_free(def);
+    EXPECT(refused_with("", "<loader>/a</loader><nvram template='/v'>rel_VARS.fd</nvram>", "",
+                        CE_INVALID_XML, "os/nvram 'rel_VARS.fd' is not an absolute path"));
     /* Manual mode (no firmware attribute) stays manual. */
     xml = efi_domain("", "<loader type='pflash'>/fw/C.fd</loader><nvram template='/fw/V.fd'/>");
     def = parse(xml, NULL, &e);
