@@ -472,8 +472,9 @@ static void m_change_media(struct rpc_req *req, const cJSON *params, void *arg)
         rpc_req_done(req, NULL, &e);
         return;
     }
-    if (redefine_media_targets(vm, &live, &config, &e) < 0 ||
-        (config && (i = redefine_change_media(vm, disk, file, mode, &e)) < 0)) {
+    if (redefine_media_targets(vm, bvm_active(vm) && !lifecycle_maintenance(vm->phase), &live,
+                               &config, &e) < 0 ||
+        (config && (i = redefine_change_media(vm, disk, file, mode, bvm_active(vm), &e)) < 0)) {
         rpc_req_done(req, NULL, &e);
         return;
     }

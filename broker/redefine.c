@@ -163,7 +163,7 @@ static struct domain_def *copy_def(const struct domain_def *def, struct cerr *e)
 }
 
 int redefine_change_media(struct bvm *vm, const char *disk, const char *file, const char *mode,
-                          struct cerr *e)
+                          bool active, struct cerr *e)
 {
     bool insert = mode != NULL && strcmp(mode, "insert") == 0;
     struct domain_def *def;
@@ -192,17 +192,16 @@ int redefine_change_media(struct bvm *vm, const char *disk, const char *file, co
     d = &def->disks[i];
     free(d->source);
     d->source = file != NULL ? xstrdup(file) : NULL;
-    if (domain_def_check_disks(def, e) < 0 || redefine_update(vm, def, bvm_active(vm), e) < 0) {
+    if (domain_def_check_disks(def, e) < 0 || redefine_update(vm, def, active, e) < 0) {
         domain_def_free(def);
         return -1;
     }
     return i;
 }
 
-int redefine_media_targets(const struct bvm *vm, bool *live, bool *config, struct cerr *e)
+int redefine_media_targets(const struct bvm *vm, bool running, bool *live, bool *config,
+                           struct cerr *e)
 {
-    bool running = bvm_active(vm) && !lifecycle_maintenance(vm->phase);
-
     if (!*live && !*config) {
         *live = running;
         *config = !running;
