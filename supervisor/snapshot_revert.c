@@ -6,6 +6,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/json.h"
+#include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
 
@@ -201,8 +202,17 @@ void snaprevert_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     struct revert *rv;
     struct cerr e;
 
+    bool running = false, paused = false, force = false;
+
     d = snapcore_param_snapshot(so, params, &name, &e);
-    if (d == NULL || snapcore_require_ready(so, &e) < 0) {
+    if (d == NULL || rpc_param_bool(params, "running", &running, &e) < 0 ||
+        rpc_param_bool(params, "paused", &paused, &e) < 0 ||
+        rpc_param_bool(params, "force", &force, &e) < 0 || snapcore_require_ready(so, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (running && paused) {
+        cerr_set(&e, CE_INVALID_PARAMS, "running and paused cannot be combined");
         cb(arg, NULL, &e);
         return;
     }
@@ -228,7 +238,8 @@ void snaprevert_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     rv->arg = arg;
     rv->name = xstrdup(name);
     rv->was_running = vm_get_state(so->vm) == VM_RUNNING;
-    rv->want_paused = d->state == SNAPSHOT_STATE_PAUSED;
+    /* virsh's --running and --paused override the snapshot's own state. */
+    rv->want_paused = paused || (!running && d->state == SNAPSHOT_STATE_PAUSED);
     rv->disks_only = vm_is_maintenance(so->vm) && d->state != SNAPSHOT_STATE_SHUTOFF;
     so->busy = true;
     snapshot_qmp_list(vm_qmp_conn(so->vm), rv->disks.nodes, rv->disks.n, SNAPCORE_LIST_TIMEOUT_MS,

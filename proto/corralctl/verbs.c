@@ -2,11 +2,25 @@
  * and help, and which handler runs it. */
 #include "proto/corralctl/ctl.h"
 
-/* Exclusion groups of snapshot-list's options (ctl_opt.excl): one filter,
- * and one output format. */
-enum { LIST_FILTER = 1 << 0, LIST_FORMAT = 1 << 1 };
+/* snapshot-list's pairs that virsh refuses together (ctl_opt.excl: options
+ * sharing a bit cannot be combined). */
+enum {
+    LIST_TREE_NAME = 1 << 0,
+    LIST_PARENT_ROOTS = 1 << 1,
+    LIST_PARENT_TREE = 1 << 2,
+    LIST_ROOTS_TREE = 1 << 3,
+    LIST_ROOTS_FROM = 1 << 4,
+    LIST_ROOTS_CURRENT = 1 << 5,
+    LIST_FROM_CURRENT = 1 << 6,
+};
 /* snapshot-delete's alternative scopes. */
 enum { DELETE_SCOPE = 1 << 0 };
+/* snapshot-create-as: nothing is created with --print-xml. */
+enum { CREATE_PRINT = 1 << 0 };
+/* snapshot-revert: one state to end in. */
+enum { REVERT_STATE = 1 << 0 };
+/* snapshot-edit: a new name renames or clones, not both. */
+enum { EDIT_NAME = 1 << 0 };
 /* undefine: remove or keep the NVRAM, not both. */
 enum { UNDEFINE_NVRAM = 1 << 0 };
 /* change-media's actions. */
@@ -309,17 +323,30 @@ const struct ctl_verb ctl_verbs[] = {
     {
         .name = "snapshot-create-as",
         .method = "snapshot.create",
-        .args = "NAME SNAP",
-        .min_args = 2,
-        .max_args = 2,
+        .args = "NAME [SNAP [DESCRIPTION]]",
+        .min_args = 1,
+        .max_args = 3,
         .summary = "take an internal snapshot of a VM",
-        .description = "Take the internal snapshot SNAP of the running or paused VM NAME: its\n"
-                       "disks and its memory.  SNAP becomes the current snapshot, and the\n"
-                       "previous current one its parent.",
+        .description =
+            "Take the internal snapshot SNAP of the VM NAME: its disks, and its memory\n"
+            "when it runs or is paused (a shut-off VM's snapshot holds its disks only,\n"
+            "state shutoff).  Without SNAP the snapshot is named after its creation\n"
+            "time in seconds since the epoch, as libvirt names it.  SNAP becomes the\n"
+            "current snapshot, and the previous current one its parent.",
         .opts = {{.name = "description",
                   .type = CTL_OPT_STR,
                   .metavar = "TEXT",
-                  .help = "describe the snapshot with TEXT"}},
+                  .help = "describe the snapshot with TEXT (or give DESCRIPTION)"},
+                 {.name = "print-xml",
+                  .help = "print the domainsnapshot XML that would be used; create nothing",
+                  .excl = CREATE_PRINT},
+                 {.name = "no-metadata",
+                  .help = "take the snapshot but keep no metadata: it is not current and\n"
+                          "cannot be reverted to until snapshot-create --redefine",
+                  .excl = CREATE_PRINT},
+                 {.name = "halt",
+                  .help = "destroy the VM once the snapshot is taken",
+                  .excl = CREATE_PRINT}},
         .run = ctl_run_snapshot_create,
     },
     {
@@ -347,37 +374,62 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "list a VM's snapshots",
-        .description = "List the snapshots of the VM NAME, sorted by name: name, creation time\n"
-                       "and the VM's state when it was taken.",
-        .opts =
-            {{.name = "tree",
-              .help = "draw the snapshots as a tree",
-              .excl = LIST_FILTER | LIST_FORMAT},
-             {.name = "roots", .help = "only the snapshots without a parent", .excl = LIST_FILTER},
-             {.name = "leaves", .help = "only the snapshots without children", .excl = LIST_FILTER},
-             {.name = "current", .help = "only the current snapshot", .excl = LIST_FILTER},
-             {.name = "from",
-              .type = CTL_OPT_STR,
-              .metavar = "SNAP",
-              .help = "only the children of SNAP",
-              .excl = LIST_FILTER},
-             {.name = "descendants",
-              .help = "with --from: all the descendants of SNAP",
-              .needs = "from"},
-             {.name = "parent", .help = "add a column with each parent", .excl = LIST_FORMAT},
-             {.name = "name", .help = "print only the names, one a line", .excl = LIST_FORMAT}},
+        .description =
+            "List the snapshots of the VM NAME in virsh's table, sorted by name: name,\n"
+            "creation time and the VM's state when it was taken.  As in virsh, --from\n"
+            "and --current list the children of a snapshot (all its descendants with\n"
+            "--descendants), without the snapshot itself unless --tree draws it as the\n"
+            "root.  The filters combine; within each pair (--leaves/--no-leaves,\n"
+            "--metadata/--no-metadata, --internal/--external) both mean no filter.\n"
+            "corral's snapshots all have metadata and are all internal.",
+        .opts = {{.name = "tree",
+                  .help = "draw the snapshots as a tree",
+                  .excl = LIST_TREE_NAME | LIST_PARENT_TREE | LIST_ROOTS_TREE},
+                 {.name = "roots",
+                  .help = "only the snapshots without a parent",
+                  .excl = LIST_PARENT_ROOTS | LIST_ROOTS_TREE | LIST_ROOTS_FROM |
+                          LIST_ROOTS_CURRENT},
+                 {.name = "from",
+                  .type = CTL_OPT_STR,
+                  .metavar = "SNAP",
+                  .help = "only the children of SNAP",
+                  .excl = LIST_ROOTS_FROM | LIST_FROM_CURRENT},
+                 {.name = "current",
+                  .help = "only the children of the current snapshot",
+                  .excl = LIST_ROOTS_CURRENT | LIST_FROM_CURRENT},
+                 {.name = "descendants", .help = "with --from or --current: all the descendants"},
+                 {.name = "leaves", .help = "only the snapshots without children"},
+                 {.name = "no-leaves", .help = "only the snapshots with children"},
+                 {.name = "metadata", .help = "only the snapshots with metadata (all of them)"},
+                 {.name = "no-metadata", .help = "only the snapshots without metadata (none)"},
+                 {.name = "inactive", .help = "only the snapshots of a shut-off VM"},
+                 {.name = "active", .help = "only the snapshots of a running or paused VM"},
+                 {.name = "disk-only", .help = "only disk-only snapshots (corral takes none)"},
+                 {.name = "internal", .help = "only internal snapshots (all of them)"},
+                 {.name = "external", .help = "only external snapshots (none)"},
+                 {.name = "topological", .help = "sort parents before their children"},
+                 {.name = "parent",
+                  .help = "add a column with each parent (with --name: a tab and the parent)",
+                  .excl = LIST_PARENT_ROOTS | LIST_PARENT_TREE},
+                 {.name = "name",
+                  .help = "print only the names, one a line",
+                  .excl = LIST_TREE_NAME}},
         .run = ctl_run_snapshot_list,
     },
     {
         .name = "snapshot-info",
         .method = "snapshot.info",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "print what a snapshot holds",
-        .description = "Print the snapshot SNAP of the VM NAME: whether it is current, the VM's\n"
-                       "state when it was taken, its parent, how many children it has, whether\n"
-                       "it holds the VM's memory, and the disks it covers.",
+        .description =
+            "Print the snapshot SNAP (or with --current the current one) of the VM NAME\n"
+            "as virsh does: whether it is current, the VM's state when it was taken, its\n"
+            "location, parent, how many children and descendants it has, and whether it\n"
+            "has metadata; then whether it holds the VM's memory, the size of the saved\n"
+            "VM state (a running VM only) and the disks it covers.",
+        .opts = {{.name = "current", .help = "the current snapshot"}},
         .run = ctl_run_snapshot_info,
     },
     {
@@ -391,53 +443,86 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_snapshot_dumpxml,
     },
     {
+        .name = "snapshot-edit",
+        .method = "snapshot.redefine",
+        .args = "NAME [SNAP]",
+        .min_args = 1,
+        .max_args = 2,
+        .summary = "edit a snapshot's XML",
+        .description =
+            "Open the domainsnapshot XML of the snapshot SNAP (or with --current the\n"
+            "current one) of the VM NAME in $VISUAL, $EDITOR or vi, and redefine what\n"
+            "was saved, as snapshot-create --redefine; with both SNAP and --current it\n"
+            "also becomes current.  A refused edit is shown and, on a terminal, can be\n"
+            "edited again.  The name cannot change: the disks know an internal\n"
+            "snapshot by its name only, so virsh's --rename and --clone would leave\n"
+            "metadata that no disk holds, and are refused.",
+        .opts = {{.name = "current", .help = "the current snapshot; with SNAP: make it current"},
+                 {.name = "rename", .help = "refused: see above", .excl = EDIT_NAME},
+                 {.name = "clone", .help = "refused: see above", .excl = EDIT_NAME}},
+        .run = ctl_run_snapshot_edit,
+    },
+    {
         .name = "snapshot-current",
         .method = "snapshot.current",
         .args = "NAME [SNAP]",
         .min_args = 1,
         .max_args = 2,
         .summary = "print or set a VM's current snapshot",
-        .description = "Print the name of the current snapshot of the VM NAME, or make SNAP the\n"
-                       "current one.  A VM without a current snapshot is an error.",
-        .opts = {{.name = "name", .help = "print the name (the default; for virsh scripts)"}},
+        .description =
+            "Print the XML of the current snapshot of the VM NAME (as snapshot-dumpxml),\n"
+            "or with --name its name only; or make SNAP the current one, reverting\n"
+            "nothing.  A VM without a current snapshot is an error.",
+        .opts = {{.name = "name", .help = "print the name, not the XML"}},
         .run = ctl_run_snapshot_current,
     },
     {
         .name = "snapshot-parent",
         .method = "snapshot.parent",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "print a snapshot's parent",
-        .description = "Print the name of the parent of the snapshot SNAP of the VM NAME.  A\n"
-                       "snapshot without a parent is an error.",
+        .description =
+            "Print the name of the parent of the snapshot SNAP (or with --current of the\n"
+            "current one) of the VM NAME.  A snapshot without a parent is an error.",
+        .opts = {{.name = "current", .help = "the current snapshot"}},
         .run = ctl_run_snapshot_parent,
     },
     {
         .name = "snapshot-revert",
         .method = "snapshot.revert",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "revert a VM to a snapshot",
         .description =
-            "Load the snapshot SNAP into the VM NAME: its disks and its memory.  The VM\n"
-            "then runs, or stays paused, as it was when SNAP was taken.  A disk that\n"
-            "lacks SNAP makes the revert fail before anything changes.",
+            "Load the snapshot SNAP (or with --current the current one) into the VM\n"
+            "NAME: its disks and its memory.  The VM then runs, or stays paused, as it\n"
+            "was when SNAP was taken, unless --running or --paused says otherwise.  A\n"
+            "disk that lacks SNAP makes the revert fail before anything changes.  On a\n"
+            "shut-off VM a snapshot of a shut-off VM reverts the disks only.",
+        .opts = {{.name = "current", .help = "the current snapshot"},
+                 {.name = "running", .help = "run the VM afterwards", .excl = REVERT_STATE},
+                 {.name = "paused", .help = "leave the VM paused afterwards", .excl = REVERT_STATE},
+                 {.name = "force",
+                  .help = "accepted for virsh scripts: no corral revert needs it"}},
         .run = ctl_run_snapshot_revert,
     },
     {
         .name = "snapshot-delete",
         .method = "snapshot.delete",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "delete a snapshot",
-        .description = "Delete the snapshot SNAP of the VM NAME from its disks and its metadata.\n"
-                       "Its children get its parent, as does the current marker.  Differences\n"
-                       "between the metadata and the disks do not stop the deletion; each is\n"
-                       "reported on standard error as a warning.",
-        .opts = {{.name = "children", .help = "delete its descendants too", .excl = DELETE_SCOPE},
+        .description =
+            "Delete the snapshot SNAP (or with --current the current one) of the VM NAME\n"
+            "from its disks and its metadata.  Its children get its parent, as does the\n"
+            "current marker.  Differences between the metadata and the disks do not\n"
+            "stop the deletion; each is reported on standard error as a warning.",
+        .opts = {{.name = "current", .help = "the current snapshot"},
+                 {.name = "children", .help = "delete its descendants too", .excl = DELETE_SCOPE},
                  {.name = "children-only",
                   .help = "delete only its descendants",
                   .excl = DELETE_SCOPE},
