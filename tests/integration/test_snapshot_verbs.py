@@ -9,8 +9,11 @@ import os
 import stat
 import subprocess
 import sys
+from xml.sax.saxutils import escape
 
-from corraltest import Fail, check, run
+import guest
+from corraltest import DEFAULT_EMULATOR, Skip, check, run
+from test_console import Term
 
 
 def tags(path):
@@ -216,6 +219,68 @@ def snapshot_edit(env):
     check("failed" in err, err)
 
 
+def define_guest_with_disk(env, name):
+    """The test guest with a qcow2 disk, where internal snapshots live."""
+    if not os.path.exists(DEFAULT_EMULATOR):
+        raise Skip("no " + DEFAULT_EMULATOR)
+    kdir = os.path.join(env.dir, "guest-" + name)
+    os.makedirs(kdir)
+    kernel, initrd = guest.copy_to(kdir)
+    disk = env.qcow2(name + "-a.qcow2")
+    xml = ("<domain type='qemu'><name>%s</name><memory unit='MiB'>%d</memory><vcpu>1</vcpu>%s"
+           "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+           "<source file='%s'/><target dev='vda' bus='virtio'/></disk>"
+           "<serial type='pty'/></devices></domain>"
+           % (escape(name), guest.MEMORY_MIB, guest.os_xml(kernel, initrd), escape(disk)))
+    path = os.path.join(env.dir, name + ".xml")
+    with open(path, "w") as f:
+        f.write(xml)
+    env.ctl("define", path)
+
+
+def shell(env, name, line, pattern):
+    """Runs a command on the guest's console and waits for pattern."""
+    t = Term(env, name)
+    try:
+        t.attached(name)
+        t.wait_raw()
+        t.con.send(b"\n")
+        t.expect(guest.PROMPT, what="the shell prompt")
+        t.command(line, pattern)
+        t.expect(guest.PROMPT, 30, "the prompt after the command")
+        t.detach()
+    finally:
+        t.close()
+
+
+def revert_live_snapshot_of_shut_off_vm(env):
+    """virsh: reverting to a snapshot of the running guest starts the VM
+    from the saved state, whatever state the VM is in."""
+    guest.require()
+    env.start_broker()
+    define_guest_with_disk(env, "g1")
+    env.ctl("start", "g1")
+    # The files live in the guest's RAM (its root is an initramfs): only
+    # the saved VM state can bring one back.
+    shell(env, "g1", "echo before > /tmp/mark; echo w$((1+1))", b"w2")
+    env.ctl("snapshot-create-as", "g1", "live")
+    shell(env, "g1", "echo after > /tmp/later; echo w$((2+1))", b"w3")
+    env.ctl("destroy", "g1")
+    env.wait_state("g1", "shut off")
+    _, out, _ = env.ctl("snapshot-revert", "g1", "live")
+    check("(now running)" in out, out)
+    check(env.wait_state("g1", "running").startswith("running"), "it runs")
+    shell(env, "g1", "cat /tmp/mark; ls /tmp/later 2>&1 | grep -c 'No such'; echo w$((3+1))",
+          b"before\r?\n1\r?\nw4")
+    # With --paused it stays paused, from the same state.
+    env.ctl("destroy", "g1")
+    env.wait_state("g1", "shut off")
+    _, out, _ = env.ctl("snapshot-revert", "g1", "live", "--paused")
+    check("(now paused)" in out, out)
+    env.ctl("resume", "g1")
+    shell(env, "g1", "cat /tmp/mark; echo w$((4+1))", b"before\r?\nw5")
+
+
 if __name__ == "__main__":
     sys.exit(run([current_prints_xml, list_selections, info_and_current_target, create_as_options,
-                  revert_running_paused, snapshot_edit]))
+                  revert_running_paused, snapshot_edit, revert_live_snapshot_of_shut_off_vm]))
