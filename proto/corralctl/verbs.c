@@ -117,8 +117,11 @@ const struct ctl_verb ctl_verbs[] = {
         .flags = CTL_VERB_BROKER,
         .done = "started",
         .summary = "start a VM",
-        .description = "Start the VM NAME and wait until its guest runs.",
-        .run = ctl_run_simple,
+        .description = "Start the VM NAME and wait until its guest runs, or with --paused until\n"
+                       "QEMU is ready with the guest's virtual CPUs stopped (domstate: paused\n"
+                       "(user); resume lets them run).",
+        .opts = {{.name = "paused", .help = "leave the guest paused"}},
+        .run = ctl_run_start,
     },
     {
         .name = "domstate",
@@ -250,15 +253,25 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "ask a VM's guest to power off",
-        .description = "Press the ACPI power button of the VM NAME and wait until the guest has\n"
-                       "powered off.  A guest that ignores the request keeps running.",
+        .description =
+            "Press the ACPI power button of the VM NAME and wait until the guest has\n"
+            "powered off and the VM is shut off for every caller (a start or undefine\n"
+            "right after it is never refused).  A guest that ignores the request keeps\n"
+            "running, and shutdown fails once the timeout has passed.  Unlike virsh,\n"
+            "which returns once the button is pressed, corralctl waits by default:\n"
+            "--timeout 0 gives virsh's behaviour (\"is being shutdown\").",
         .opts = {{.name = "timeout",
                   .type = CTL_OPT_INT,
                   .metavar = "N",
                   .min = 0,
                   .max = 3600,
                   .def = 60,
-                  .help = "wait at most N seconds, 0 to 3600 (default 60; 0: do not wait)"}},
+                  .help = "wait at most N seconds, 0 to 3600 (default 60; 0: do not wait)"},
+                 {.name = "mode",
+                  .type = CTL_OPT_STR,
+                  .metavar = "MODE",
+                  .help = "acpi, the only one corral has (virsh's agent, initctl, signal and "
+                          "paravirt are refused)"}},
         .run = ctl_run_shutdown,
     },
     {
@@ -269,7 +282,44 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "destroyed",
         .summary = "stop a VM at once",
-        .description = "Stop the QEMU process of the VM NAME at once, like pulling the plug.",
+        .description =
+            "Stop the QEMU process of the VM NAME at once, like pulling the plug, and\n"
+            "return once the VM is shut off for every caller: its supervisor has ended\n"
+            "and its disks are given back, so a start or undefine right after it is\n"
+            "never refused.",
+        .run = ctl_run_simple,
+    },
+    {
+        .name = "reboot",
+        .method = "vm.reboot",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .done = "is being rebooted",
+        .summary = "ask a VM's guest to reboot",
+        .description =
+            "Press the ACPI power button of the running VM NAME, with the guest's\n"
+            "power-off turned into a reset (libvirt's reboot of a QEMU guest): the guest\n"
+            "shuts down and boots again, and QEMU runs on (domstate: running (booted)).\n"
+            "Returns once the button is pressed, as virsh does.  A guest that ignores\n"
+            "the button keeps running; a later shutdown powers it off.",
+        .opts = {{.name = "mode",
+                  .type = CTL_OPT_STR,
+                  .metavar = "MODE",
+                  .help = "acpi, the only one corral has (virsh's agent, initctl, signal and "
+                          "paravirt are refused)"}},
+        .run = ctl_run_reboot,
+    },
+    {
+        .name = "reset",
+        .method = "vm.reset",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .done = "was reset",
+        .summary = "reset a VM at once",
+        .description = "Reset the running VM NAME at once, like its reset button: the guest\n"
+                       "boots again without shutting down.",
         .run = ctl_run_simple,
     },
     {
