@@ -102,8 +102,12 @@ static void revert_by_start(struct bvm *vm, struct maint_op *op)
         op_free(op);
         return;
     }
-    log_info("VM %s: starting it to revert to a snapshot of the running guest", vm->def->name);
+    log_info("VM %s: starting it paused to revert to a snapshot of the running guest",
+             vm->def->name);
     vm->revert_after_start = op;
+    /* As libvirt: QEMU waits at -S, so the guest never runs before the
+     * load. */
+    vm->start_paused = true;
     if (vm->maint_inflight == 0 && vm->phase == LIFECYCLE_MAINT_READY)
         maint_idle_cb(-1, 0, vm);
 }
@@ -233,6 +237,7 @@ void maintenance_started(struct bvm *vm, const struct cerr *e)
 
     if (op == NULL)
         return;
+    vm->start_paused = false;
     if (e != NULL) {
         fail_revert(vm, e);
         return;

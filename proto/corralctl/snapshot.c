@@ -173,7 +173,6 @@ void ctl_print_report(FILE *f, const struct ctl_report *rep)
     fputc('\n', f);
 }
 
-
 /* The targets of the disks the snapshot covers, space separated, or "-". */
 static void print_disks(const cJSON *disks)
 {

@@ -49,8 +49,8 @@ static int redefine_edited(struct ctl *ctl, const char *vm, const char *snap, bo
         return -1;
     name = edited_name(xml);
     if (name != NULL && strcmp(name, snap) != 0) {
-        ctl_error("snapshot %s cannot be renamed to %s: its disks know it by its name only",
-                  snap, name);
+        ctl_error("snapshot %s cannot be renamed to %s: its disks know it by its name only", snap,
+                  name);
         free(name);
         free(xml);
         return 1;
@@ -141,8 +141,8 @@ int ctl_run_snapshot_edit(struct ctl *ctl, const struct ctl_args *a)
         free(snap);
         return CTL_EXIT_ERROR;
     }
-    path = xasprintf("%s/corralctl-snapshot-XXXXXX.xml",
-                     tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
+    path =
+        xasprintf("%s/corralctl-snapshot-XXXXXX.xml", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
     status = ctl_edit_write_copy(path, orig);
     if (status == CTL_EXIT_OK) {
         /* --current with SNAP also makes it current; alone it only chose it. */

@@ -377,12 +377,11 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 3,
         .summary = "take an internal snapshot of a VM",
-        .description =
-            "Take the internal snapshot SNAP of the VM NAME: its disks, and its memory\n"
-            "when it runs or is paused (a shut-off VM's snapshot holds its disks only,\n"
-            "state shutoff).  Without SNAP the snapshot is named after its creation\n"
-            "time in seconds since the epoch, as libvirt names it.  SNAP becomes the\n"
-            "current snapshot, and the previous current one its parent.",
+        .description = "Take the internal snapshot SNAP of the VM NAME: its disks, and its memory\n"
+                       "when it runs or is paused (a shut-off VM's snapshot holds its disks only,\n"
+                       "state shutoff).  Without SNAP the snapshot is named after its creation\n"
+                       "time in seconds since the epoch, as libvirt names it.  SNAP becomes the\n"
+                       "current snapshot, and the previous current one its parent.",
         .opts = {{.name = "description",
                   .type = CTL_OPT_STR,
                   .metavar = "TEXT",
@@ -424,21 +423,20 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "list a VM's snapshots",
-        .description =
-            "List the snapshots of the VM NAME in virsh's table, sorted by name: name,\n"
-            "creation time and the VM's state when it was taken.  As in virsh, --from\n"
-            "and --current list the children of a snapshot (all its descendants with\n"
-            "--descendants), without the snapshot itself unless --tree draws it as the\n"
-            "root.  The filters combine; within each pair (--leaves/--no-leaves,\n"
-            "--metadata/--no-metadata, --internal/--external) both mean no filter.\n"
-            "corral's snapshots all have metadata and are all internal.",
+        .description = "List the snapshots of the VM NAME in virsh's table, sorted by name: name,\n"
+                       "creation time and the VM's state when it was taken.  As in virsh, --from\n"
+                       "and --current list the children of a snapshot (all its descendants with\n"
+                       "--descendants), without the snapshot itself unless --tree draws it as the\n"
+                       "root.  The filters combine; within each pair (--leaves/--no-leaves,\n"
+                       "--metadata/--no-metadata, --internal/--external) both mean no filter.\n"
+                       "corral's snapshots all have metadata and are all internal.",
         .opts = {{.name = "tree",
                   .help = "draw the snapshots as a tree",
                   .excl = LIST_TREE_NAME | LIST_PARENT_TREE | LIST_ROOTS_TREE},
                  {.name = "roots",
                   .help = "only the snapshots without a parent",
-                  .excl = LIST_PARENT_ROOTS | LIST_ROOTS_TREE | LIST_ROOTS_FROM |
-                          LIST_ROOTS_CURRENT},
+                  .excl =
+                      LIST_PARENT_ROOTS | LIST_ROOTS_TREE | LIST_ROOTS_FROM | LIST_ROOTS_CURRENT},
                  {.name = "from",
                   .type = CTL_OPT_STR,
                   .metavar = "SNAP",
@@ -499,14 +497,13 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 2,
         .summary = "edit a snapshot's XML",
-        .description =
-            "Open the domainsnapshot XML of the snapshot SNAP (or with --current the\n"
-            "current one) of the VM NAME in $VISUAL, $EDITOR or vi, and redefine what\n"
-            "was saved, as snapshot-create --redefine; with both SNAP and --current it\n"
-            "also becomes current.  A refused edit is shown and, on a terminal, can be\n"
-            "edited again.  The name cannot change: the disks know an internal\n"
-            "snapshot by its name only, so virsh's --rename and --clone would leave\n"
-            "metadata that no disk holds, and are refused.",
+        .description = "Open the domainsnapshot XML of the snapshot SNAP (or with --current the\n"
+                       "current one) of the VM NAME in $VISUAL, $EDITOR or vi, and redefine what\n"
+                       "was saved, as snapshot-create --redefine; with both SNAP and --current it\n"
+                       "also becomes current.  A refused edit is shown and, on a terminal, can be\n"
+                       "edited again.  The name cannot change: the disks know an internal\n"
+                       "snapshot by its name only, so virsh's --rename and --clone would leave\n"
+                       "metadata that no disk holds, and are refused.",
         .opts = {{.name = "current", .help = "the current snapshot; with SNAP: make it current"},
                  {.name = "rename", .help = "refused: see above", .excl = EDIT_NAME},
                  {.name = "clone", .help = "refused: see above", .excl = EDIT_NAME}},
@@ -546,12 +543,12 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 2,
         .summary = "revert a VM to a snapshot",
-        .description =
-            "Load the snapshot SNAP (or with --current the current one) into the VM\n"
-            "NAME: its disks and its memory.  The VM then runs, or stays paused, as it\n"
-            "was when SNAP was taken, unless --running or --paused says otherwise.  A\n"
-            "disk that lacks SNAP makes the revert fail before anything changes.  On a\n"
-            "shut-off VM a snapshot of a shut-off VM reverts the disks only.",
+        .description = "Load the snapshot SNAP (or with --current the current one) into the VM\n"
+                       "NAME: its disks and its memory.  The VM then runs, or stays paused, as it\n"
+                       "was when SNAP was taken, unless --running or --paused says otherwise.  A\n"
+                       "disk that lacks SNAP makes the revert fail before anything changes.  On a\n"
+                       "shut-off VM, a snapshot of its running guest starts the VM from the saved\n"
+                       "state, as virsh does; a snapshot of the shut-off VM reverts the disks only.",
         .opts = {{.name = "current", .help = "the current snapshot"},
                  {.name = "running", .help = "run the VM afterwards", .excl = REVERT_STATE},
                  {.name = "paused", .help = "leave the VM paused afterwards", .excl = REVERT_STATE},
