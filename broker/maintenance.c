@@ -92,7 +92,7 @@ struct maint_call {
  * a running guest, whose state loads only into the VM's own machine: as
  * libvirt, the VM is started and the revert done there (supervise.c calls
  * maintenance_started).  Nothing else may queue meanwhile. */
-static void revert_by_start(struct bvm *vm, struct maint_op *op)
+static void revert_by_start(struct bvm *vm, struct maint_op *op, bool paused)
 {
     struct cerr e;
 
@@ -102,19 +102,20 @@ static void revert_by_start(struct bvm *vm, struct maint_op *op)
         op_free(op);
         return;
     }
-    log_info("VM %s: starting it paused to revert to a snapshot of the running guest",
-             vm->def->name);
+    log_info("VM %s: starting it %s", vm->def->name,
+             op->method != NULL ? "paused to revert to a snapshot of the running guest"
+                                : "after reverting its disks to a snapshot");
     vm->revert_after_start = op;
     /* As libvirt: QEMU waits at -S, so the guest never runs before the
      * load. */
-    vm->start_paused = true;
+    vm->start_paused = paused;
     if (vm->maint_inflight == 0 && vm->phase == LIFECYCLE_MAINT_READY)
         maint_idle_cb(-1, 0, vm);
 }
 
-static bool wants_start(const cJSON *result)
+static bool said(const cJSON *result, const char *flag)
 {
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "start_to_revert"));
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, flag));
 }
 
 static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
@@ -124,9 +125,15 @@ static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
     struct timeval tv = {MAINT_IDLE_MS / 1000, (MAINT_IDLE_MS % 1000) * 1000};
 
     vm->maint_inflight--;
-    if (mc->revert != NULL && e == NULL && wants_start(result)) {
+    if (mc->revert != NULL && e == NULL && said(result, "start_to_revert")) {
         mc->revert->req = mc->req;
-        revert_by_start(vm, mc->revert);
+        revert_by_start(vm, mc->revert, true);
+    } else if (mc->revert != NULL && e == NULL && said(result, "start_after")) {
+        /* The disks are reverted: only the start is left to do. */
+        mc->revert->req = mc->req;
+        free(mc->revert->method);
+        mc->revert->method = NULL;
+        revert_by_start(vm, mc->revert, said(result, "paused"));
     } else {
         rpc_req_done(mc->req, result ? json_dup(result) : NULL, e);
         if (mc->revert != NULL)
@@ -243,6 +250,16 @@ void maintenance_started(struct bvm *vm, const struct cerr *e)
         return;
     }
     vm->revert_after_start = NULL;
+    if (op->method == NULL) {
+        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(op->params, "snapshot");
+        cJSON *r = json_obj();
+        json_add_str(r, "snapshot", cJSON_IsString(snap) ? snap->valuestring : NULL);
+        json_add_str(r, "state", vm->state);
+        json_add_str(r, "reason", vm->reason);
+        rpc_req_done(op->req, r, NULL);
+        op_free(op);
+        return;
+    }
     if (vm->sup_conn == NULL) {
         cerr_set(&ce, CE_SUPERVISOR, "VM %s started but its supervisor cannot be reached to revert",
                  vm->def->name);

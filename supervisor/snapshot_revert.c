@@ -22,6 +22,9 @@ struct revert {
     /* A live snapshot on a shut-off VM: its guest state loads only into the
      * VM's own machine, so the broker starts the VM (paused) to revert. */
     bool needs_start;
+    /* An offline snapshot with running or paused: the broker starts the VM
+     * once the disks are reverted (libvirt boots it). */
+    bool start_after;
     struct cerr failure; /* set when the load failed: reported after recovery */
     bool failed;
 };
@@ -50,6 +53,10 @@ static void revert_final(void *arg, cJSON *result, const struct cerr *e)
     cJSON_Delete(result);
     cJSON *r = vm_state_json(rv->so->vm);
     json_add_str(r, "snapshot", rv->name);
+    if (rv->start_after) {
+        json_add_bool(r, "start_after", true);
+        json_add_bool(r, "paused", rv->want_paused);
+    }
     log_info("VM %s: reverted to snapshot %s", rv->so->name, rv->name);
     revert_finish(rv, r, NULL);
 }
@@ -242,6 +249,7 @@ void snaprevert_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     /* virsh's --running and --paused override the snapshot's own state. */
     rv->want_paused = paused || (!running && d->state == SNAPSHOT_STATE_PAUSED);
     rv->needs_start = vm_is_maintenance(so->vm) && d->state != SNAPSHOT_STATE_SHUTOFF;
+    rv->start_after = vm_is_maintenance(so->vm) && !rv->needs_start && (running || paused);
     so->busy = true;
     snapshot_qmp_list(vm_qmp_conn(so->vm), rv->disks.nodes, rv->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
                       revert_listed, rv);

@@ -515,10 +515,31 @@ def corralctl_snapshot_verbs(env):
           and "Domain snapshot on-a-tty created" in p.stdout, "progress on a tty: %r" % p.stdout)
 
 
+def offline_revert_running_or_paused(env):
+    """virsh: --running or --paused boots a VM reverted to a snapshot of its
+    shut-off state; without them it stays off."""
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("snapshot-create-as", "vm1", "off")
+    _, out, _ = env.ctl("snapshot-revert", "vm1", "off")
+    check("(now shut off)" in out, out)
+    _, out, _ = env.ctl("snapshot-revert", "vm1", "off", "--running")
+    check("(now running)" in out, out)
+    check(env.wait_state("vm1", "running").startswith("running"), "it runs")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    _, out, _ = env.ctl("snapshot-revert", "vm1", "off", "--paused")
+    check("(now paused)" in out, out)
+    check(env.wait_state("vm1", "paused").startswith("paused"), "it is paused")
+    # A live VM cannot take an offline snapshot's state, flags or not.
+    _, _, err = env.ctl("snapshot-revert", "vm1", "off", "--running", ok=False)
+    check("shut the VM down" in err, err)
+
+
 if __name__ == "__main__":
     sys.exit(run([create_list_tree, delete_moves_tree_and_current, delete_children_variants,
                   delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
                   bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported,
                   corralctl_snapshot_verbs, revert_running_vm, check_and_redefine,
                   shut_off_vm_snapshots, reports_survive_broker_restart,
-                  force_delete_after_failed_job]))
+                  force_delete_after_failed_job, offline_revert_running_or_paused]))
