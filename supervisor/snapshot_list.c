@@ -19,7 +19,7 @@ struct filters {
 
 static int read_filters(const cJSON *params, struct filters *f, struct cerr *e)
 {
-    memset(f, 0, sizeof(*f));
+    *f = (struct filters){0};
     if (rpc_param_bool(params, "leaves", &f->leaves, e) < 0 ||
         rpc_param_bool(params, "no_leaves", &f->no_leaves, e) < 0 ||
         rpc_param_bool(params, "metadata", &f->metadata, e) < 0 ||
