@@ -140,7 +140,13 @@ static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
             op_free(mc->revert);
     }
     free(mc);
-    if (vm->maint_inflight == 0 && vm->maint_idle != NULL && vm->revert_after_start == NULL)
+    if (vm->maint_inflight > 0)
+        return;
+    /* What waits for the disks goes first; otherwise linger a while. */
+    if (vm->revert_after_start != NULL || vm->start_waiters != NULL) {
+        if (vm->phase == LIFECYCLE_MAINT_READY)
+            maint_idle_cb(-1, 0, vm);
+    } else if (vm->maint_idle != NULL)
         evtimer_add(vm->maint_idle, &tv);
 }
 
@@ -152,6 +158,9 @@ static void maint_send(struct bvm *vm, const char *method, const cJSON *params, 
 
     mc->vm = vm;
     mc->req = req;
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
+    /* The caller's own params, kept in case the revert needs the VM
+     * started: nothing the maintenance supervisor says goes into them. */
     if (strcmp(method, "snapshot.revert") == 0) {
         mc->revert = xcalloc(1, sizeof(*mc->revert));
         mc->revert->method = xstrdup(method);
@@ -161,7 +170,6 @@ static void maint_send(struct bvm *vm, const char *method, const cJSON *params, 
     vm->maint_inflight++;
     if (vm->maint_idle != NULL)
         evtimer_del(vm->maint_idle);
-    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
     rpc_conn_call(vm->sup_conn, method, p, timeout_ms, maint_reply_cb, mc);
 }
 
@@ -267,7 +275,7 @@ void maintenance_started(struct bvm *vm, const struct cerr *e)
         op_free(op);
         return;
     }
-    /* The params were the maintenance supervisor's: no name. */
+    /* The caller's params, without the name, as forward.c sends them. */
     rpc_conn_call(vm->sup_conn, op->method, json_dup(op->params), op->timeout_ms, reverted_cb, op);
 }
 

@@ -153,6 +153,13 @@ def create_as_options(env):
     check("cannot" in err, err)
     _, _, err = env.ctl("snapshot-create-as", "vm1", "x", "y", "--description", "z", ok=False)
     check("twice" in err, err)
+    # virsh's option spellings of the positional arguments.
+    env.ctl("snapshot-create-as", "--domain", "vm1", "--name", "named", "--description", "by name")
+    _, out, _ = env.ctl("snapshot-info", "--domain", "vm1", "--current")
+    check(out.startswith("Name:           named\n"), out)
+    _, xml, _ = env.ctl("snapshot-current", "--domain", "vm1")
+    check("<description>by name</description>" in xml, xml[:300])
+    env.ctl("snapshot-delete", "--domain", "vm1", "--snapshotname", "named")
     env.ctl("snapshot-create-as", "vm1", "last", "--halt")
     check(env.wait_state("vm1", "shut off").startswith("shut off"), "--halt leaves it shut off")
     _, out, _ = env.ctl("snapshot-info", "vm1", "last")
