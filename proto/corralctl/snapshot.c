@@ -4,7 +4,6 @@
  * anything. */
 #include "proto/corralctl/snapshot.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
