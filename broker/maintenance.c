@@ -38,6 +38,8 @@ static void fail_revert(struct bvm *vm, const struct cerr *e)
     if (op == NULL)
         return;
     vm->revert_after_start = NULL;
+    /* The next start is the user's, as asked. */
+    vm->start_paused = false;
     rpc_req_done(op->req, NULL, e);
     op_free(op);
 }
@@ -252,11 +254,11 @@ void maintenance_started(struct bvm *vm, const struct cerr *e)
 
     if (op == NULL)
         return;
-    vm->start_paused = false;
     if (e != NULL) {
         fail_revert(vm, e);
         return;
     }
+    vm->start_paused = false;
     vm->revert_after_start = NULL;
     if (op->method == NULL) {
         const cJSON *snap = cJSON_GetObjectItemCaseSensitive(op->params, "snapshot");
