@@ -136,7 +136,9 @@ static int check_user_disks(uid_t caller, uid_t owner, const struct bvm *vm,
         }
         close(c.fd);
     }
-    return domain_def_check_boot_files(def, false, caller, e);
+    if (domain_def_check_boot_files(def, false, caller, e) < 0)
+        return -1;
+    return domain_def_check_nvram_import(def, false, caller, e);
 }
 
 /* Define over an existing VM is the owner's (or an admin's), keeps the VM's
@@ -456,18 +458,32 @@ static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_change_media(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
-    const char *disk = NULL, *file = NULL;
+    const char *disk = NULL, *file = NULL, *mode = NULL;
+    bool live = false, config = false;
     struct cerr e;
+    int i = -1;
 
     if (vm == NULL)
         return;
     if (rpc_param_string(params, "disk", true, &disk, &e) < 0 ||
         rpc_param_string(params, "file", false, &file, &e) < 0 ||
+        rpc_param_string(params, "mode", false, &mode, &e) < 0 ||
+        rpc_param_bool(params, "live", &live, &e) < 0 ||
+        rpc_param_bool(params, "config", &config, &e) < 0 ||
         (file != NULL && identity_check_medium(vm, rpc_req_uid(req), disk, file, &e) < 0)) {
         rpc_req_done(req, NULL, &e);
         return;
     }
-    route(vm, req, params);
+    if (redefine_media_targets(vm, bvm_active(vm) && !lifecycle_maintenance(vm->phase), &live,
+                               &config, &e) < 0 ||
+        (config && (i = redefine_change_media(vm, disk, file, mode, bvm_active(vm), &e)) < 0)) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (live)
+        route(vm, req, params);
+    else
+        rpc_req_done(req, redefine_media_result(vm, (size_t)i), NULL);
 }
 
 /* The client's connection becomes the console's stream, which the broker

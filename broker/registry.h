@@ -121,6 +121,9 @@ struct bvm {
     int maint_inflight;
     struct maint_op *maint_queue;
     struct event *maint_idle;
+    /* A snapshot.revert to a live snapshot waits for the VM to start, then
+     * goes to its supervisor (maintenance.c). */
+    struct maint_op *revert_after_start;
 
     /* The local user the VM belongs to (recorded at define); separate from
      * the uid it runs as. */

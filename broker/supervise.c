@@ -64,6 +64,7 @@ static void status_arrived(struct bvm *vm, const cJSON *info, const struct cerr 
     json_add_num(res, "supervisor_pid", vm->sup_pid);
     json_add_num(res, "qemu_pid", vm->qemu_pid);
     spawn_finish_start(vm, res, NULL);
+    maintenance_started(vm, NULL);
 }
 
 /* By phase: a maintenance supervisor ends no VM (maintenance_gone); one
@@ -100,6 +101,7 @@ void supervise_gone(struct bvm *vm, const char *how)
         cerr_set(&se, CE_SUPERVISOR, "the supervisor of VM %s %s during start-up", vm->def->name,
                  how);
         spawn_finish_start(vm, NULL, &se);
+        maintenance_started(vm, &se);
     }
     if (refused)
         readopt_failed(vm);

@@ -13,6 +13,7 @@
 #include "supervisor/snapshot_check.h"
 #include "supervisor/snapshot_create.h"
 #include "supervisor/snapshot_delete.h"
+#include "supervisor/snapshot_list.h"
 #include "supervisor/snapshot_query.h"
 #include "supervisor/snapshot_revert.h"
 
@@ -29,7 +30,7 @@ enum { PERM_ANY, PERM_ROOT };
 
 SNAPSHOT_METHOD(m_snap_create, snapcreate_run)
 SNAPSHOT_METHOD(m_snap_delete, snapdelete_run)
-SNAPSHOT_METHOD(m_snap_list, snapquery_list)
+SNAPSHOT_METHOD(m_snap_list, snaplist_run)
 SNAPSHOT_METHOD(m_snap_info, snapquery_info)
 SNAPSHOT_METHOD(m_snap_dumpxml, snapquery_dumpxml)
 SNAPSHOT_METHOD(m_snap_current, snapquery_current)

@@ -168,7 +168,7 @@ int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a)
 }
 
 /* dominfo's key/value lines, in order. */
-enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU, INFO_PENDING, INFO_ENABLE };
+enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU, INFO_FW, INFO_PENDING, INFO_ENABLE };
 
 static const struct info_field {
     const char *label, *key;
@@ -185,6 +185,7 @@ static const struct info_field {
     {"CPU model", "cpu", INFO_CPU},
     {"Machine", "machine", INFO_STR},
     {"Emulator", "emulator", INFO_STR},
+    {"Firmware", "firmware", INFO_FW},
     {"Autostart", "autostart", INFO_ENABLE},
     {"Supervisor PID", "supervisor_pid", INFO_INT},
     {"QEMU PID", "qemu_pid", INFO_INT},
@@ -201,14 +202,35 @@ static const struct info_field {
 /* One field's text; value NULL when the reply lacks the field. */
 struct info_value {
     const char *value;
+    const char *detail; /* shown in parentheses after value, or NULL */
     char num[INFO_VALUE_MAX];
 };
+
+/* Room for a value with its detail: a path, at most 4096 bytes. */
+#define INFO_LINE_MAX 4200
+
+/* "efi (LOADER)" or "bios". */
+static int read_firmware(const cJSON *r, const char *key, struct info_value *v)
+{
+    const cJSON *fw = cJSON_GetObjectItemCaseSensitive(r, key);
+    const char *type = NULL, *loader = NULL;
+
+    if (fw == NULL)
+        return 0;
+    if (!cJSON_IsObject(fw) || ctl_reply_str(fw, "type", true, &type) < 0 ||
+        ctl_reply_str(fw, "loader", false, &loader) < 0)
+        return -1;
+    v->value = type;
+    v->detail = loader;
+    return 0;
+}
 
 static int read_info_field(const cJSON *r, const struct info_field *f, struct info_value *v)
 {
     long long n = -1;
 
     v->value = NULL;
+    v->detail = NULL;
     if (f->type == INFO_PENDING) {
         /* A definition given while the VM runs, used at its next start. */
         bool pending = false;
@@ -237,6 +259,8 @@ static int read_info_field(const cJSON *r, const struct info_field *f, struct in
             return -1;
         return v->value != NULL ? 0 : ctl_reply_str(cpu, "mode", true, &v->value);
     }
+    if (f->type == INFO_FW)
+        return read_firmware(r, f->key, v);
     if (ctl_reply_int(r, f->key, false, &n) < 0)
         return -1;
     if (n >= 0) {
@@ -346,9 +370,15 @@ static int show_info(const struct ctl *ctl, const cJSON *r)
     else if (ctl->json)
         status = ctl_print_json(r, true);
     else {
-        for (size_t i = 0; i < NINFO; i++)
-            if (values[i].value != NULL)
-                ctl_print_kv(info_fields[i].label, values[i].value);
+        for (size_t i = 0; i < NINFO; i++) {
+            char line[INFO_LINE_MAX];
+
+            if (values[i].value == NULL)
+                continue;
+            if (values[i].detail != NULL)
+                snprintf(line, sizeof(line), "%s (%s)", values[i].value, values[i].detail);
+            ctl_print_kv(info_fields[i].label, values[i].detail != NULL ? line : values[i].value);
+        }
         if (last_restart[0] != '\0')
             ctl_print_kv("Last restart", last_restart);
         if (disks != NULL)

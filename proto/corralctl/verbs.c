@@ -2,15 +2,30 @@
  * and help, and which handler runs it. */
 #include "proto/corralctl/ctl.h"
 
-/* Exclusion groups of snapshot-list's options (ctl_opt.excl): one filter,
- * and one output format. */
-enum { LIST_FILTER = 1 << 0, LIST_FORMAT = 1 << 1 };
+/* snapshot-list's pairs that virsh refuses together (ctl_opt.excl: options
+ * sharing a bit cannot be combined). */
+enum {
+    LIST_TREE_NAME = 1 << 0,
+    LIST_PARENT_ROOTS = 1 << 1,
+    LIST_PARENT_TREE = 1 << 2,
+    LIST_ROOTS_TREE = 1 << 3,
+    LIST_ROOTS_FROM = 1 << 4,
+    LIST_ROOTS_CURRENT = 1 << 5,
+    LIST_FROM_CURRENT = 1 << 6,
+};
 /* snapshot-delete's alternative scopes. */
 enum { DELETE_SCOPE = 1 << 0 };
+/* snapshot-create-as: nothing is created with --print-xml. */
+enum { CREATE_PRINT = 1 << 0 };
+/* snapshot-revert: one state to end in. */
+enum { REVERT_STATE = 1 << 0 };
+/* snapshot-edit: a new name renames or clones, not both. */
+enum { EDIT_NAME = 1 << 0 };
 /* undefine: remove or keep the NVRAM, not both. */
 enum { UNDEFINE_NVRAM = 1 << 0 };
-/* change-media's actions. */
-enum { MEDIA_ACTION = 1 << 0 };
+/* change-media's actions; --current excludes --live and --config, which
+ * combine. */
+enum { MEDIA_ACTION = 1 << 0, MEDIA_LIVE = 1 << 1, MEDIA_CONFIG = 1 << 2 };
 
 const struct ctl_verb ctl_verbs[] = {
     {
@@ -314,21 +329,32 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 3,
         .flags = CTL_VERB_BROKER,
-        .summary = "eject, insert or change a running VM's cdrom medium",
+        .summary = "eject, insert or change a VM's cdrom medium",
         .description =
-            "Change a running VM's cdrom medium. DISK is the cdrom's target or its current\n"
-            "source. --eject takes the medium out and leaves the tray open; --insert needs\n"
-            "an empty tray; --update (the default) replaces the medium, and ejects when no\n"
-            "SOURCE is given; --force opens a tray the guest holds locked. SOURCE is\n"
-            "checked as a disk image at define (the caller's own, one link, no symbolic\n"
-            "links) and must be readable by others. The definition keeps its medium. Prints\n"
-            "\"Successfully ejected/inserted/updated media.\"",
+            "Change a VM's cdrom medium. DISK is the cdrom's target or its current source.\n"
+            "--eject takes the medium out and leaves the tray open; --insert needs an empty\n"
+            "tray; --update (the default) replaces the medium, and ejects when no SOURCE is\n"
+            "given; --force opens a tray the guest holds locked. SOURCE is checked as a disk\n"
+            "image at define (the caller's own, one link, no symbolic links) and must be\n"
+            "readable by others. As virsh: by default (--current) a running VM's medium\n"
+            "changes and its definition keeps its own, and a shut-off VM's definition\n"
+            "changes. --live changes the running VM, --config its persistent definition\n"
+            "(as define over the VM would: a running VM keeps its live definition until it\n"
+            "stops, and dominfo says a change is pending); both change both, the definition\n"
+            "first. Prints \"Successfully ejected/inserted/updated media.\"",
         .opts = {{.name = "eject", .help = "eject the medium", .excl = MEDIA_ACTION},
                  {.name = "insert", .help = "insert SOURCE in an empty tray", .excl = MEDIA_ACTION},
                  {.name = "update",
                   .help = "replace the medium with SOURCE (without SOURCE: eject); the default",
                   .excl = MEDIA_ACTION},
-                 {.name = "force", .help = "open a tray the guest holds locked"}},
+                 {.name = "force", .help = "open a tray the guest holds locked"},
+                 {.name = "live", .help = "change the running VM", .excl = MEDIA_LIVE},
+                 {.name = "config",
+                  .help = "change the persistent definition",
+                  .excl = MEDIA_CONFIG},
+                 {.name = "current",
+                  .help = "the running VM if it runs, else the definition; the default",
+                  .excl = MEDIA_LIVE | MEDIA_CONFIG}},
         .run = ctl_run_change_media,
     },
     {
@@ -510,20 +536,37 @@ const struct ctl_verb ctl_verbs[] = {
     {
         .name = "snapshot-create-as",
         .method = "snapshot.create",
-        .args = "NAME SNAP",
-        .min_args = 2,
-        .max_args = 2,
+        .args = "NAME [SNAP [DESCRIPTION]]",
+        /* virsh's: --description is also the option below. */
+        .argnames = "domain name description",
+        .min_args = 1,
+        .max_args = 3,
         .summary = "take an internal snapshot of a VM",
         .description =
-            "Take the internal snapshot SNAP of the VM's disks and memory and print \"Domain\n"
-            "snapshot SNAP created\". It becomes the current snapshot; the previous current\n"
-            "one is its parent. A name that exists in the metadata or on any disk is\n"
-            "refused before QEMU is touched, as is a raw disk, which cannot hold internal\n"
-            "snapshots.",
+            "Take the internal snapshot SNAP of the VM's disks and, when it runs or is\n"
+            "paused, its memory, and print \"Domain snapshot SNAP created\". Without SNAP it\n"
+            "is named after its creation time in seconds since the epoch, as libvirt names\n"
+            "it; DESCRIPTION is its description, as with --description. It becomes the\n"
+            "current snapshot; the previous current one is its parent. A name that exists\n"
+            "in the metadata or on any disk is refused before QEMU is touched, as is a raw\n"
+            "disk, which cannot hold internal snapshots.",
         .opts = {{.name = "description",
                   .type = CTL_OPT_STR,
                   .metavar = "TEXT",
-                  .help = "Store TEXT as the snapshot's description."}},
+                  .help = "Store TEXT as the snapshot's description."},
+                 {.name = "print-xml",
+                  .help = "Print the domainsnapshot XML that would be used, as\n"
+                          "virsh(1) does, and create nothing.",
+                  .excl = CREATE_PRINT},
+                 {.name = "no-metadata",
+                  .help = "Take the snapshot but keep no metadata: it is not\n"
+                          "current, and cannot be reverted to until snapshot-create\n"
+                          "--redefine teaches corral about it.",
+                  .excl = CREATE_PRINT},
+                 {.name = "halt",
+                  .help = "Destroy the VM once the snapshot is taken (nothing to do\n"
+                          "for a shut off VM).",
+                  .excl = CREATE_PRINT}},
         .run = ctl_run_snapshot_create,
     },
     {
@@ -554,51 +597,71 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .summary = "list a VM's snapshots",
         .description =
-            "Print a table of the VM's snapshots, sorted by name: name, creation time\n"
-            "(local time, with its offset from UTC) and the VM's state when it was taken.\n"
-            "Only one of --tree, --roots, --leaves, --current and --from may be given, and\n"
-            "only one of --tree, --parent and --name.",
+            "Print a table of the VM's snapshots, sorted by name, as virsh(1) does: name,\n"
+            "creation time (local time, with its offset from UTC) and the VM's state when\n"
+            "it was taken. As in virsh, --from and --current list the children of a\n"
+            "snapshot (all its descendants with --descendants), without the snapshot itself\n"
+            "unless --tree draws it as the root. The filters combine; within each pair\n"
+            "(--leaves and --no-leaves, --metadata and --no-metadata, --internal and\n"
+            "--external) both mean no filter. corral's snapshots all have metadata and are\n"
+            "all internal. virsh's exclusions hold: --tree with --name, --parent, --roots\n"
+            "or a filter; --roots with --parent, --from or --current; --from with\n"
+            "--current.",
         .opts = {{.name = "tree",
-                  .help = "Draw every snapshot as a tree, as virsh(1) does: each\n"
+                  .help = "Draw the snapshots as a tree, as virsh(1) does: each\n"
                           "root, then its children below it, indented and joined by\n"
                           "\"|\" and \"+-\".",
-                  .excl = LIST_FILTER | LIST_FORMAT},
+                  .excl = LIST_TREE_NAME | LIST_PARENT_TREE | LIST_ROOTS_TREE},
                  {.name = "roots",
                   .help = "Only the snapshots without a parent.",
-                  .excl = LIST_FILTER},
-                 {.name = "leaves",
-                  .help = "Only the snapshots without children.",
-                  .excl = LIST_FILTER},
-                 {.name = "current", .help = "Only the current snapshot.", .excl = LIST_FILTER},
+                  .excl =
+                      LIST_PARENT_ROOTS | LIST_ROOTS_TREE | LIST_ROOTS_FROM | LIST_ROOTS_CURRENT},
                  {.name = "from",
                   .type = CTL_OPT_STR,
                   .metavar = "SNAP",
                   .help = "Only the children of SNAP.",
-                  .excl = LIST_FILTER},
+                  .excl = LIST_ROOTS_FROM | LIST_FROM_CURRENT},
+                 {.name = "current",
+                  .help = "Only the children of the current snapshot.",
+                  .excl = LIST_ROOTS_CURRENT | LIST_FROM_CURRENT},
                  {.name = "descendants",
-                  .help = "With --from, all the descendants of SNAP, not only its\n"
-                          "children.",
-                  .needs = "from"},
+                  .help = "With --from or --current, all the descendants, not only\n"
+                          "the children."},
+                 {.name = "leaves", .help = "Only the snapshots without children."},
+                 {.name = "no-leaves", .help = "Only the snapshots with children."},
+                 {.name = "metadata", .help = "Only the snapshots with metadata: all of them."},
+                 {.name = "no-metadata", .help = "Only the snapshots without metadata: none."},
+                 {.name = "inactive", .help = "Only the snapshots of the shut off VM."},
+                 {.name = "active", .help = "Only the snapshots of the running or paused VM."},
+                 {.name = "disk-only", .help = "Only disk-only snapshots: corral takes none."},
+                 {.name = "internal", .help = "Only internal snapshots: all of them."},
+                 {.name = "external", .help = "Only external snapshots: none."},
+                 {.name = "topological", .help = "Sort parents before their children."},
                  {.name = "parent",
-                  .help = "Add a column with each snapshot's parent (- for a root).",
-                  .excl = LIST_FORMAT},
+                  .help = "Add a column with each snapshot's parent (- for a root);\n"
+                          "with --name, a tab and the parent's name.",
+                  .excl = LIST_PARENT_ROOTS | LIST_PARENT_TREE},
                  {.name = "name",
                   .help = "Print only the names, one a line.",
-                  .excl = LIST_FORMAT}},
+                  .excl = LIST_TREE_NAME}},
         .run = ctl_run_snapshot_list,
     },
     {
         .name = "snapshot-info",
         .method = "snapshot.info",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "print what a snapshot holds",
         .description =
-            "Print the snapshot, one \"Key: value\" line each: its name, the VM's name,\n"
-            "whether it is the current snapshot, the VM's state when it was taken, its\n"
-            "location (always internal), its parent (- for a root), how many children it\n"
-            "has, whether it holds the VM's memory, and the targets of the disks it covers.",
+            "Print the snapshot SNAP (or with --current the current one), one \"Key: value\"\n"
+            "line each, virsh's first and in its order: its name, the VM's name, whether it\n"
+            "is the current snapshot, the VM's state when it was taken, its location\n"
+            "(always internal), its parent (- for a root), how many children and\n"
+            "descendants it has and whether it has metadata; then whether it holds the\n"
+            "VM's memory, the size of the saved VM state (of a running VM) and the targets\n"
+            "of the disks it covers.",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."}},
         .run = ctl_run_snapshot_info,
     },
     {
@@ -612,6 +675,26 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_snapshot_dumpxml,
     },
     {
+        .name = "snapshot-edit",
+        .method = "snapshot.redefine",
+        .args = "NAME [SNAP]",
+        .min_args = 1,
+        .max_args = 2,
+        .summary = "edit a snapshot's XML",
+        .description =
+            "Open the domainsnapshot XML of the snapshot SNAP (or with --current the\n"
+            "current one) in $VISUAL, $EDITOR or vi, redefine what was saved as\n"
+            "snapshot-create --redefine does, and print \"Snapshot SNAP edited.\"; with\n"
+            "both SNAP and --current it also becomes current. A refused edit is shown and,\n"
+            "on a terminal, can be edited again. Unlike virsh(1), the name cannot change:\n"
+            "the disks know an internal snapshot by its name only, so --rename and --clone\n"
+            "would leave metadata that no disk holds, and are refused.",
+        .opts = {{.name = "current", .help = "The current snapshot; with SNAP, make SNAP current."},
+                 {.name = "rename", .help = "Refused (see above).", .excl = EDIT_NAME},
+                 {.name = "clone", .help = "Refused (see above).", .excl = EDIT_NAME}},
+        .run = ctl_run_snapshot_edit,
+    },
+    {
         .name = "snapshot-current",
         .method = "snapshot.current",
         .args = "NAME [SNAP]",
@@ -619,54 +702,65 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 2,
         .summary = "print or set a VM's current snapshot",
         .description =
-            "Without SNAP, print the name of the VM's current snapshot; a VM without one is\n"
-            "an error (\"domain 'NAME' has no current snapshot\"). With SNAP, make it the\n"
-            "current snapshot, the parent of the next one, and print \"Snapshot SNAP set as\n"
-            "current\".",
-        .opts = {{.name = "name",
-                  .help = "Print the name, which is what is printed anyway;\n"
-                          "accepted for virsh(1) scripts, and refused with SNAP."}},
+            "Without SNAP, print the XML of the VM's current snapshot, as snapshot-dumpxml\n"
+            "does; a VM without one is an error (\"domain 'NAME' has no current\n"
+            "snapshot\"). With SNAP, make it the current snapshot, the parent of the next\n"
+            "one, reverting nothing, and print \"Snapshot SNAP set as current\".",
+        .opts = {{.name = "name", .help = "Print the name, not the XML; refused with SNAP."}},
         .run = ctl_run_snapshot_current,
     },
     {
         .name = "snapshot-parent",
         .method = "snapshot.parent",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "print a snapshot's parent",
         .description =
-            "Print the name of the snapshot's parent; a snapshot without one is an error\n"
-            "(\"snapshot 'SNAP' has no parent\").",
+            "Print the name of the parent of the snapshot SNAP (or with --current of the\n"
+            "current one); a snapshot without one is an error (\"snapshot 'SNAP' has no\n"
+            "parent\").",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."}},
         .run = ctl_run_snapshot_parent,
     },
     {
         .name = "snapshot-revert",
         .method = "snapshot.revert",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "revert a VM to a snapshot",
         .description =
-            "Load the snapshot into the VM in place, its disks and its memory, and print\n"
-            "\"Domain 'NAME' reverted to snapshot SNAP (now STATE)\": the VM runs, or stays\n"
-            "paused, as it did when the snapshot was taken. Unless every writable qcow2\n"
-            "disk holds the snapshot, and the disk that keeps the VM's memory holds that\n"
-            "too, the revert is refused and nothing changes. When QEMU fails the load, the\n"
-            "error says whether the guest was kept intact (and resumed if it was running)\n"
-            "or its disks were already reverted, in which case it stays paused with the\n"
-            "reason \"revert failed: guest state unusable\".",
+            "Load the snapshot SNAP (or with --current the current one) into the VM, its\n"
+            "disks and its memory, and print \"Domain 'NAME' reverted to snapshot SNAP (now\n"
+            "STATE)\": the VM runs, or stays paused, as it did when the snapshot was taken,\n"
+            "unless --running or --paused says otherwise. On a shut off VM, a snapshot of\n"
+            "its running guest starts the VM from the saved state, as virsh(1) does; a\n"
+            "snapshot of the shut off VM reverts its disks and leaves it off (--running\n"
+            "and --paused start it). Unless every writable qcow2 disk holds the snapshot,\n"
+            "and the disk that keeps the VM's memory holds that too, the revert is refused\n"
+            "and nothing changes. When QEMU fails the load, the error says whether the\n"
+            "guest was kept intact (and resumed if it was running) or its disks were\n"
+            "already reverted, in which case it stays paused with the reason \"revert\n"
+            "failed: guest state unusable\".",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."},
+                 {.name = "running", .help = "Run the VM afterwards.", .excl = REVERT_STATE},
+                 {.name = "paused",
+                  .help = "Leave the VM paused afterwards.",
+                  .excl = REVERT_STATE},
+                 {.name = "force", .help = "Accepted for virsh(1) scripts; no revert needs it."}},
         .run = ctl_run_snapshot_revert,
     },
     {
         .name = "snapshot-delete",
         .method = "snapshot.delete",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "delete a snapshot",
         .description =
-            "Delete the snapshot and print \"Domain snapshot SNAP deleted\". The supervisor\n"
+            "Delete the snapshot SNAP (or with --current the current one) and print\n"
+            "\"Domain snapshot SNAP deleted\". The supervisor\n"
             "asks QEMU which disk images hold the snapshot's tag, deletes it from exactly\n"
             "those with one QEMU job, then removes the metadata: the snapshot's children\n"
             "get its parent, and so does the current marker.\n"
@@ -687,7 +781,8 @@ const struct ctl_verb ctl_verbs[] = {
             "job-failed: QEMU's job failed: the metadata is kept, DETAIL is QEMU's message,\n"
             "and DISKS are the disks that no longer hold the tag. Later servers may report\n"
             "other kinds; they are printed the same way.",
-        .opts = {{.name = "children",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."},
+                 {.name = "children",
                   .help = "Delete the snapshot's descendants too, parents first,\n"
                           "then the snapshot.",
                   .excl = DELETE_SCOPE},
