@@ -106,6 +106,10 @@ def boot_log_kept(env):
     check((st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o600),
           "created as the owner's, 0600: uid %d gid %d mode %o" % (st.st_uid, st.st_gid,
                                                                   st.st_mode & 0o7777))
+    # QEMU never holds it: only the supervisor writes it.
+    qemu = env.info("g1")["qemu_pid"]
+    fds = [os.readlink("/proc/%d/fd/%s" % (qemu, n)) for n in os.listdir("/proc/%d/fd" % qemu)]
+    check(log not in fds, "QEMU holds no descriptor of the log: %r" % fds)
     # What a command prints is there too, before the console shows it.
     t = Term(env, "g1", user=owner)
     try:
@@ -214,6 +218,20 @@ def cap_holds(env):
         p.kill()
         p.wait()
     check(read(log) == data, "the new supervisor wrote nothing past the cap")
+
+
+def maintenance_writes_no_log(env):
+    env.start_broker()
+    d = owned_dir(env, "logs", 0, 0)
+    log = os.path.join(d, "vm1.log")
+    with open(log, "wb") as f:
+        f.write(b"KEEP\n")
+    env.define("vm1", extra=serial_log(log))
+    # Snapshot work on the shut-off VM runs a maintenance QEMU.
+    env.ctl("snapshot-create-as", "vm1", "off1")
+    _, out, _ = env.ctl("snapshot-list", "vm1")
+    check("off1" in out, "the snapshot was made: " + out)
+    check(read(log) == b"KEEP\n", "the log was neither emptied nor written: %r" % read(log))
 
 
 def attack_setup(env):
@@ -332,6 +350,7 @@ def unwritable_directory(env):
 
 
 if __name__ == "__main__":
-    sys.exit(run([boot_log_kept, append_on_and_off, cap_holds, symlink_to_root_file,
+    sys.exit(run([boot_log_kept, append_on_and_off, cap_holds, maintenance_writes_no_log,
+                  symlink_to_root_file,
                   hard_link_to_victims_file, victims_file, symlinked_directory,
                   unwritable_directory]))
