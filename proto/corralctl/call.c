@@ -19,21 +19,95 @@
  * under the limit is not refused for its envelope. */
 #define XML_ENVELOPE 4096
 
+/* Whether errors are printed as JSON: set with --json, which may come after
+ * the verb, while most errors are printed where no struct ctl is at hand. */
+static bool json_errors;
+
+void ctl_set_json(struct ctl *ctl)
+{
+    ctl->json = true;
+    json_errors = true;
+}
+
+/* The stable names of corralctl's own error codes (CTL_ERR_*). */
+static const char *local_error_name(int code)
+{
+    switch (code) {
+    case CTL_ERR_USAGE:
+        return "usage";
+    case CTL_ERR_CONNECT:
+        return "connection-failed";
+    case CTL_ERR_REPLY:
+        return "unexpected-reply";
+    case CTL_ERR_NO_REPLY:
+        return "no-reply";
+    default:
+        return "client-error";
+    }
+}
+
+/* Prints msg as "error: MSG", or with --json as one line of
+ * {"error": {"code", "name", "message"}}. */
+static void print_error(int code, const char *name, const char *msg)
+{
+    cJSON *o, *e;
+    char *line = NULL;
+
+    if (json_errors) {
+        o = json_obj();
+        e = json_obj();
+        json_add_num(e, "code", code);
+        json_add_str(e, "name", name);
+        json_add_str(e, "message", msg);
+        json_add(o, "error", e);
+        line = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    }
+    /* Out of memory for the JSON, the text still says what failed. */
+    if (line != NULL)
+        fprintf(stderr, "%s\n", line);
+    else
+        fprintf(stderr, "error: %s\n", msg);
+    free(line);
+}
+
+void ctl_verror_code(int code, const char *fmt, va_list ap)
+{
+    char msg[CERR_MSG_MAX + 512];
+    const char *name = code >= CTL_ERR_USAGE ? local_error_name(code) : cerr_name(code);
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    print_error(code, name, msg);
+}
+
+int ctl_error_code(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    ctl_verror_code(code, fmt, ap);
+    va_end(ap);
+    return CTL_EXIT_ERROR;
+}
+
 int ctl_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    ctl_verror_code(CTL_ERR_CLIENT, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return CTL_EXIT_ERROR;
+}
+
+bool ctl_json_errors(void)
+{
+    return json_errors;
 }
 
 int ctl_unexpected(void)
 {
-    return ctl_error("unexpected reply from server");
+    return ctl_error_code(CTL_ERR_REPLY, "unexpected reply from server");
 }
 
 static void report_call_error(const struct cerr *e, int timeout_ms, long long start)
@@ -43,9 +117,10 @@ static void report_call_error(const struct cerr *e, int timeout_ms, long long st
         /* 1009 is also the server's own verdict on a slow operation: only
          * a wait as long as ours is the client giving up. */
         if (timeout_ms >= 0 && monotime_ms() - start >= timeout_ms)
-            ctl_error("no reply from the server within %d s (see --timeout)", timeout_ms / 1000);
+            ctl_error_code(CTL_ERR_NO_REPLY, "no reply from the server within %d s (see --timeout)",
+                           timeout_ms / 1000);
         else
-            ctl_error("%s", e->msg);
+            ctl_error_code(e->code, "%s", e->msg);
         break;
     case CE_PARSE:
     case CE_INVALID_REQUEST:
@@ -53,11 +128,11 @@ static void report_call_error(const struct cerr *e, int timeout_ms, long long st
         ctl_unexpected();
         break;
     case CE_VERSION:
-        ctl_error("incompatible server: %s (corralctl speaks protocol version %d)", e->msg,
-                  RPC_PROTOCOL_VERSION);
+        ctl_error_code(e->code, "incompatible server: %s (corralctl speaks protocol version %d)",
+                       e->msg, RPC_PROTOCOL_VERSION);
         break;
     default:
-        ctl_error("%s", e->msg);
+        ctl_error_code(e->code, "%s", e->msg);
         break;
     }
 }
@@ -136,9 +211,11 @@ int ctl_connect(struct ctl *ctl)
     if (ctl->client != NULL)
         return hello(ctl);
     if (ctl->vm_socket)
-        return ctl_error("cannot connect to the supervisor at %s: %s (is the VM running?)",
+        return ctl_error_code(CTL_ERR_CONNECT,
+                              "cannot connect to the supervisor at %s: %s (is the VM running?)",
                          ctl->socket, connect_detail(ctl->socket, e.msg));
-    return ctl_error("cannot connect to the broker at %s: %s (is corrald running? set "
+    return ctl_error_code(CTL_ERR_CONNECT,
+                          "cannot connect to the broker at %s: %s (is corrald running? set "
                      "CORRAL_SOCKET or --socket)",
                      ctl->socket, connect_detail(ctl->socket, e.msg));
 }

@@ -11,7 +11,20 @@
 /* getopt_long values: a verb option's value is OPTVAL_VERB plus its index in
  * the table, so that the value leads straight back to it.  No long option
  * uses a character's value: ctl_bad_option tells them apart by it. */
-enum { OPTVAL_JSON = 256, OPTVAL_HELP, OPTVAL_VERB };
+enum { OPTVAL_JSON = 256, OPTVAL_HELP, OPTVAL_VERB, OPTVAL_ARG = OPTVAL_VERB + 64 };
+_Static_assert(CTL_MAX_OPTS < 64, "verb option values would reach OPTVAL_ARG");
+
+/* The longest positional argument name, in the synopsis or as an option. */
+#define ARG_WORD_MAX 32
+
+/* virsh's option names for corralctl's positional arguments, so that
+ * "--domain vm1" works wherever "vm1" does. */
+static const struct {
+    const char *metavar, *option;
+} arg_options[] = {
+    {"NAME", "domain"}, {"SNAP", "snapshotname"}, {"FILE", "file"}, {"DISK", "path"},
+    {"SOURCE", "source"}, {"JSON", "cmd"},        {"VERB", "command"},
+};
 
 /* Width of the synopsis column in the verb list. */
 #define SYNOPSIS_COLUMN 30
@@ -58,6 +71,53 @@ long long ctl_opt(const struct ctl_args *a, const char *name)
 const char *ctl_opt_str(const struct ctl_args *a, const char *name)
 {
     return a->strs[opt_index(a->verb, name)];
+}
+
+/* Copies the i-th word of s, without brackets and dots, into word; returns
+ * -1 when s has no such word. */
+static int nth_word(const char *s, size_t i, char word[ARG_WORD_MAX])
+{
+    size_t n = 0;
+
+    for (;;) {
+        size_t len;
+
+        s += strspn(s, " [].");
+        len = strcspn(s, " [].");
+        if (len == 0)
+            return -1;
+        if (n++ == i) {
+            snprintf(word, ARG_WORD_MAX, "%.*s", (int)len, s);
+            return 0;
+        }
+        s += len;
+    }
+}
+
+/* The option name of v's positional argument i (its metavar in metavar),
+ * or -1 when v takes no such argument. */
+static int arg_option(const struct ctl_verb *v, size_t i, char name[ARG_WORD_MAX],
+                      char metavar[ARG_WORD_MAX])
+{
+    if (i >= CTL_MAX_ARGS || nth_word(v->args, i, metavar) < 0)
+        return -1;
+    if (v->argnames != NULL)
+        return nth_word(v->argnames, i, name);
+    for (size_t k = 0; k < sizeof(arg_options) / sizeof(arg_options[0]); k++)
+        if (strcmp(arg_options[k].metavar, metavar) == 0) {
+            snprintf(name, ARG_WORD_MAX, "%s", arg_options[k].option);
+            return 0;
+        }
+    return -1;
+}
+
+/* Whether v has an option of its own called name. */
+static bool has_option(const struct ctl_verb *v, const char *name)
+{
+    for (size_t i = 0; v->opts[i].name != NULL; i++)
+        if (strcmp(v->opts[i].name, name) == 0)
+            return true;
+    return false;
 }
 
 /* Prints "verb ARGS [--opt]..." and returns its width. */
@@ -131,6 +191,16 @@ void ctl_verb_usage(FILE *f, const struct ctl_verb *v)
     fprintf(f, "\n\n%s\n\nOptions:\n", v->description);
     for (const struct ctl_opt *o = v->opts; o->name != NULL; o++)
         print_option(f, "    --", o->name, o->type != CTL_OPT_FLAG ? o->metavar : NULL, o->help);
+    for (size_t i = 0;; i++) {
+        char name[ARG_WORD_MAX], metavar[ARG_WORD_MAX], help[ARG_WORD_MAX + 40];
+
+        if (arg_option(v, i, name, metavar) < 0)
+            break;
+        if (has_option(v, name))
+            continue;
+        snprintf(help, sizeof(help), "%s as an option, as virsh spells it", metavar);
+        print_option(f, "    --", name, metavar, help);
+    }
     if (!(v->flags & CTL_VERB_LOCAL))
         print_option(f, "    --", "json", NULL, "print JSON instead of text");
     print_option(f, "-h, --", "help", NULL, "print this help");
@@ -140,15 +210,17 @@ int ctl_usage_error(const struct ctl_verb *v, const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    ctl_verror_code(CTL_ERR_USAGE, fmt, ap);
     va_end(ap);
+    /* JSON errors are one line each: no usage text after them. */
+    if (ctl_json_errors())
+        return CTL_EXIT_USAGE;
     if (v == NULL) {
-        fputs("\nTry 'corralctl --help' for more information.\n", stderr);
+        fputs("Try 'corralctl --help' for more information.\n", stderr);
         return CTL_EXIT_USAGE;
     }
-    fputs("\nUsage: corralctl ", stderr);
+    fputs("Usage: corralctl ", stderr);
     print_synopsis(stderr, v);
     fprintf(stderr, "\nTry 'corralctl help %s' for more information.\n", v->name);
     return CTL_EXIT_USAGE;
@@ -178,8 +250,10 @@ static int set_option(const struct ctl_verb *v, struct ctl_args *a, int i, const
     return 0;
 }
 
-/* Fills opts with the verb's own options and the ones every verb takes. */
-static void build_longopts(const struct ctl_verb *v, struct ctl_args *a, struct option *opts)
+/* Fills opts with the verb's own options, its positional arguments' option
+ * spellings (their names kept in names) and the ones every verb takes. */
+static void build_longopts(const struct ctl_verb *v, struct ctl_args *a, struct option *opts,
+                           char names[CTL_MAX_ARGS][ARG_WORD_MAX])
 {
     size_t n;
 
@@ -188,6 +262,14 @@ static void build_longopts(const struct ctl_verb *v, struct ctl_args *a, struct 
                                   v->opts[n].type != CTL_OPT_FLAG ? required_argument : no_argument,
                                   NULL, OPTVAL_VERB + (int)n};
         a->vals[n] = v->opts[n].def;
+    }
+    for (size_t i = 0; i < CTL_MAX_ARGS; i++) {
+        char metavar[ARG_WORD_MAX];
+
+        if (arg_option(v, i, names[i], metavar) < 0)
+            break;
+        if (!has_option(v, names[i]))
+            opts[n++] = (struct option){names[i], required_argument, NULL, OPTVAL_ARG + (int)i};
     }
     opts[n++] = (struct option){"json", no_argument, NULL, OPTVAL_JSON};
     opts[n++] = (struct option){"help", no_argument, NULL, OPTVAL_HELP};
@@ -213,6 +295,32 @@ static int check_combinations(const struct ctl_verb *v, unsigned seen)
     return 0;
 }
 
+/* Merges the positional arguments given as options (named[i], or NULL) with
+ * the rest, in order, into a->args. */
+static int merge_args(const struct ctl_verb *v, struct ctl_args *a, char **named, int argc,
+                      char **argv)
+{
+    int n = 0, next = 0;
+
+    for (int i = 0; i < CTL_MAX_ARGS; i++) {
+        if (named[i] != NULL) {
+            a->args[n++] = named[i];
+        } else if (next < argc) {
+            a->args[n++] = argv[next++];
+        } else {
+            for (int j = i + 1; j < CTL_MAX_ARGS; j++)
+                if (named[j] != NULL)
+                    return ctl_usage_error(v, "missing argument for '%s'", v->name);
+            break;
+        }
+    }
+    if (next < argc)
+        return ctl_usage_error(v, "unexpected argument '%s' for '%s'", argv[next], v->name);
+    a->argc = n;
+    a->argv = a->args;
+    return 0;
+}
+
 static int check_arg_count(const struct ctl_verb *v, int argc, char **argv)
 {
     if (argc < v->min_args)
@@ -225,13 +333,15 @@ static int check_arg_count(const struct ctl_verb *v, int argc, char **argv)
 int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **argv,
                    struct ctl_args *a)
 {
-    struct option longopts[CTL_MAX_OPTS + 3];
+    struct option longopts[CTL_MAX_OPTS + CTL_MAX_ARGS + 3];
+    char names[CTL_MAX_ARGS][ARG_WORD_MAX];
+    char *named[CTL_MAX_ARGS] = {NULL};
     unsigned seen = 0;
     int c;
 
     memset(a, 0, sizeof(*a));
     a->verb = v;
-    build_longopts(v, a, longopts);
+    build_longopts(v, a, longopts, names);
     opterr = 0;
     /* 0, not 1: glibc then starts afresh on this new argument vector. */
     optind = 0;
@@ -239,7 +349,11 @@ int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **a
         if (c == OPTVAL_HELP || c == 'h') {
             a->help = true;
         } else if (c == OPTVAL_JSON) {
-            ctl->json = true;
+            ctl_set_json(ctl);
+        } else if (c >= OPTVAL_ARG) {
+            if (named[c - OPTVAL_ARG] != NULL)
+                return ctl_usage_error(v, "--%s given twice", names[c - OPTVAL_ARG]);
+            named[c - OPTVAL_ARG] = optarg;
         } else if (c >= OPTVAL_VERB) {
             if (set_option(v, a, c - OPTVAL_VERB, optarg) != 0)
                 return CTL_EXIT_USAGE;
@@ -252,10 +366,9 @@ int ctl_parse_verb(struct ctl *ctl, const struct ctl_verb *v, int argc, char **a
     }
     if (a->help)
         return 0;
-    if (check_combinations(v, seen) != 0)
+    if (check_combinations(v, seen) != 0 ||
+        merge_args(v, a, named, argc - optind, argv + optind) != 0)
         return CTL_EXIT_USAGE;
-    a->argc = argc - optind;
-    a->argv = argv + optind;
     return check_arg_count(v, a->argc, a->argv);
 }
 

@@ -5,6 +5,7 @@
 #define CORRAL_CTL_H
 
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,6 +21,16 @@
 
 /* Exit statuses, documented in corralctl(1). */
 enum { CTL_EXIT_OK = 0, CTL_EXIT_ERROR = 1, CTL_EXIT_USAGE = 2 };
+
+/* corralctl's own error codes, printed with --json beside the server's
+ * (common/error.h), documented in corralctl(1). */
+enum {
+    CTL_ERR_USAGE = 2000,   /* the command line is wrong */
+    CTL_ERR_CONNECT = 2001, /* the server cannot be reached */
+    CTL_ERR_REPLY = 2002,   /* the server's reply makes no sense */
+    CTL_ERR_NO_REPLY = 2003, /* no reply within --timeout */
+    CTL_ERR_CLIENT = 2004,  /* corralctl itself failed (a file, the terminal) */
+};
 
 /* Verb properties (ctl_verb.flags). */
 enum {
@@ -43,6 +54,8 @@ struct ctl_opt {
 };
 
 #define CTL_MAX_OPTS 8
+/* Positional arguments a verb takes at most. */
+#define CTL_MAX_ARGS 4
 
 struct ctl;
 struct ctl_args;
@@ -51,6 +64,10 @@ struct ctl_verb {
     const char *name;
     const char *method; /* the RPC method the handler calls, if any */
     const char *args;   /* positional arguments, for the synopsis */
+    /* virsh's option names for the positional arguments, space-separated,
+     * when they differ from the defaults (NAME: --domain, SNAP:
+     * --snapshotname, FILE: --file; see cmdline.c). */
+    const char *argnames;
     int min_args, max_args;
     unsigned flags;                        /* CTL_VERB_* */
     const char *done;                      /* ctl_run_simple: "Domain 'NAME' <done>" */
@@ -64,7 +81,8 @@ struct ctl_verb {
 struct ctl_args {
     const struct ctl_verb *verb;
     int argc;
-    char **argv;                    /* positional arguments */
+    char **argv;                    /* positional arguments: points into args */
+    char *args[CTL_MAX_ARGS];       /* borrowed from main's argv */
     long long vals[CTL_MAX_OPTS];   /* CTL_OPT_STR: 1 when given */
     const char *strs[CTL_MAX_OPTS]; /* CTL_OPT_STR: the value, or NULL */
     bool help;
@@ -102,6 +120,9 @@ int ctl_usage_error(const struct ctl_verb *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int ctl_bad_option(const struct ctl_verb *v, char **argv);
 
+/* help_roff.c: verb v's entry in corralctl(1)'s VERBS section. */
+void ctl_print_roff_verb(FILE *f, const struct ctl_verb *v);
+
 /* call.c: talking to the server, errors and output. */
 /* Connects to ctl->socket and says hello; prints why on failure. */
 int ctl_connect(struct ctl *ctl);
@@ -111,8 +132,15 @@ void ctl_disconnect(struct ctl *ctl);
 cJSON *ctl_call(struct ctl *ctl, const char *method, cJSON *params);
 cJSON *ctl_call_ms(struct ctl *ctl, const char *method, cJSON *params, int timeout_ms);
 cJSON *ctl_name_params(const char *name);
-/* Prints "error: ..." on stderr; returns CTL_EXIT_ERROR. */
+/* Turns --json on, for the output and for errors. */
+void ctl_set_json(struct ctl *ctl);
+bool ctl_json_errors(void);
+/* Prints "error: ..." on stderr, or with --json one line of JSON with code,
+ * its stable name and the message; returns CTL_EXIT_ERROR.  ctl_error's
+ * code is CTL_ERR_CLIENT. */
 int ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int ctl_error_code(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctl_verror_code(int code, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 int ctl_unexpected(void);
 /* Reply readers: 0 when the member is valid or absent (and not required),
  * -1 when it has the wrong type or a required one is absent.  Integers are

@@ -1,6 +1,6 @@
-/* The events verb: subscribe, then print each notification as it comes,
- * until a signal, the end of the connection, or the end of the one VM
- * followed (vm.undefined). */
+/* The events verb: subscribe, then print the first notification (every one
+ * with --loop, as virsh's event verb) as it comes, until a signal, the end
+ * of the connection, or the end of the one VM followed (vm.undefined). */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -12,8 +12,22 @@
 
 struct events_out {
     bool json;
-    int status; /* CTL_EXIT_ERROR once something could not be shown */
+    bool loop;        /* every event, not only the first */
+    bool timestamp;   /* each line starts with the time it was received */
+    const char *only; /* the one notification method shown, or NULL */
+    int shown;        /* events printed so far */
+    int status;       /* CTL_EXIT_ERROR once something could not be shown */
 };
+
+/* virsh's event type names that have a corral notification of their own. */
+static const struct {
+    const char *virsh, *method;
+} event_aliases[] = {{"lifecycle", "vm.state"}, {"undefined", "vm.undefined"}};
+
+/* The notifications corralctl knows, for --event. */
+static const char *const event_methods[] = {"vm.state", "vm.undefined", "snapshot.created",
+                                            "snapshot.deleted", "snapshot.inconsistency",
+                                            "job.progress"};
 
 static void on_signal(int sig)
 {
@@ -32,74 +46,72 @@ static int catch_signals(void)
     return CTL_EXIT_OK;
 }
 
-/* The event's "TIME": its time member, or now when it has none. */
-static int event_time(const cJSON *params, char *stamp, size_t size)
+/* virsh's --timestamp prefix, the local time the event was received:
+ * "2026-12-02 19:18:17.123+0000: ". */
+static int print_timestamp(void)
 {
-    long long t = (long long)time(NULL);
+    struct timespec ts;
+    struct tm tm;
+    char date[32], zone[8];
 
-    if (ctl_reply_int(params, "time", false, &t) < 0 || ctl_format_time(t, false, stamp, size) < 0)
-        return -1;
-    return 0;
+    if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || localtime_r(&ts.tv_sec, &tm) == NULL ||
+        strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm) == 0 ||
+        strftime(zone, sizeof(zone), "%z", &tm) == 0)
+        return ctl_error("cannot read the time: %s", strerror(errno));
+    printf("%s.%03ld%s: ", date, ts.tv_nsec / 1000000, zone);
+    return CTL_EXIT_OK;
 }
 
 /* "TIME vm.state NAME: state (reason)". */
 static int print_state_event(const cJSON *params)
 {
     const char *name, *state, *reason = NULL;
-    char stamp[32];
 
     if (ctl_reply_str(params, "name", true, &name) < 0 ||
         ctl_reply_str(params, "state", true, &state) < 0 ||
-        ctl_reply_str(params, "reason", false, &reason) < 0 ||
-        event_time(params, stamp, sizeof(stamp)) < 0)
+        ctl_reply_str(params, "reason", false, &reason) < 0)
         return ctl_error("unexpected event from server");
     if (reason != NULL)
-        printf("%s vm.state %s: %s (%s)\n", stamp, name, state, reason);
+        printf("vm.state %s: %s (%s)\n", name, state, reason);
     else
-        printf("%s vm.state %s: %s\n", stamp, name, state);
+        printf("vm.state %s: %s\n", name, state);
     return CTL_EXIT_OK;
 }
 
-/* "TIME snapshot.created VM: SNAP", and the same for snapshot.deleted. */
+/* "snapshot.created VM: SNAP", and the same for snapshot.deleted. */
 static int print_snapshot_event(const char *method, const cJSON *params)
 {
     const char *vm, *snap;
-    char stamp[32];
 
     if (ctl_reply_str(params, "vm", true, &vm) < 0 ||
-        ctl_reply_str(params, "snapshot", true, &snap) < 0 ||
-        event_time(params, stamp, sizeof(stamp)) < 0)
+        ctl_reply_str(params, "snapshot", true, &snap) < 0)
         return ctl_error("unexpected event from server");
-    printf("%s %s %s: %s\n", stamp, method, vm, snap);
+    printf("%s %s: %s\n", method, vm, snap);
     return CTL_EXIT_OK;
 }
 
-/* "TIME snapshot.inconsistency VM: SNAP KIND on DISKS: DETAIL". */
+/* "snapshot.inconsistency VM: SNAP KIND on DISKS: DETAIL". */
 static int print_inconsistency_event(const cJSON *params)
 {
     struct ctl_report rep;
     const char *vm;
-    char stamp[32];
 
-    if (ctl_reply_str(params, "vm", true, &vm) < 0 || ctl_read_report(params, &rep) < 0 ||
-        event_time(params, stamp, sizeof(stamp)) < 0)
+    if (ctl_reply_str(params, "vm", true, &vm) < 0 || ctl_read_report(params, &rep) < 0)
         return ctl_error("unexpected event from server");
-    printf("%s snapshot.inconsistency %s: %s ", stamp, vm, rep.snapshot);
+    printf("snapshot.inconsistency %s: %s ", vm, rep.snapshot);
     ctl_print_report(stdout, &rep);
     return CTL_EXIT_OK;
 }
 
-/* "TIME vm.undefined NAME (uuid UUID)". */
+/* "vm.undefined NAME (uuid UUID)". */
 static int print_undefined_event(const cJSON *params)
 {
     const char *name, *uuid;
-    char stamp[32];
 
     if (ctl_reply_str(params, "name", true, &name) < 0 ||
-        ctl_reply_str(params, "uuid", true, &uuid) < 0 ||
-        event_time(params, stamp, sizeof(stamp)) < 0)
+        ctl_reply_str(params, "uuid", true, &uuid) < 0)
         return ctl_error("unexpected event from server");
-    printf("%s vm.undefined %s (uuid %s)\n", stamp, name, uuid);
+    printf("vm.undefined %s (uuid %s)\n", name, uuid);
     return CTL_EXIT_OK;
 }
 
@@ -111,33 +123,52 @@ static bool is_undefined_event(const cJSON *msg)
     return cJSON_IsString(method) && strcmp(method->valuestring, "vm.undefined") == 0;
 }
 
-static int show_event(const cJSON *msg, bool json)
+/* Whether the notification method is one corralctl prints as text. */
+static bool is_shown_method(const char *method)
+{
+    return strcmp(method, "vm.state") == 0 || strcmp(method, "vm.undefined") == 0 ||
+           strncmp(method, "snapshot.", 9) == 0;
+}
+
+static int print_event(const struct rpc_msg *m)
+{
+    if (strcmp(m->method, "vm.state") == 0)
+        return print_state_event(m->params);
+    if (strcmp(m->method, "snapshot.inconsistency") == 0)
+        return print_inconsistency_event(m->params);
+    if (strcmp(m->method, "vm.undefined") == 0)
+        return print_undefined_event(m->params);
+    return print_snapshot_event(m->method, m->params);
+}
+
+static int show_event(const cJSON *msg, struct events_out *out)
 {
     struct rpc_msg m;
     struct cerr e;
-    int status;
+    int status = CTL_EXIT_OK;
 
     if (rpc_classify(msg, &m, &e) < 0)
         return ctl_unexpected();
     /* A stray reply is none of ours to show; notifications we do not know
      * are ignored as the protocol asks, unless passing raw JSON through. */
-    if (m.kind != RPC_KIND_NOTIFICATION)
+    if (m.kind != RPC_KIND_NOTIFICATION || (out->only != NULL && strcmp(m.method, out->only) != 0))
         return CTL_EXIT_OK;
-    if (json)
-        status = ctl_print_json(msg, false);
-    else if (strcmp(m.method, "vm.state") == 0)
-        status = print_state_event(m.params);
-    else if (strcmp(m.method, "snapshot.created") == 0 || strcmp(m.method, "snapshot.deleted") == 0)
-        status = print_snapshot_event(m.method, m.params);
-    else if (strcmp(m.method, "snapshot.inconsistency") == 0)
-        status = print_inconsistency_event(m.params);
-    else if (strcmp(m.method, "vm.undefined") == 0)
-        status = print_undefined_event(m.params);
-    else
+    if (!out->json && !is_shown_method(m.method))
         return CTL_EXIT_OK;
+    if (out->timestamp && !out->json)
+        status = print_timestamp();
+    if (status == CTL_EXIT_OK)
+        status = out->json ? ctl_print_json(msg, false) : print_event(&m);
     if (status == CTL_EXIT_OK && fflush(stdout) != 0)
         status = ctl_error("cannot write to standard output: %s", strerror(errno));
+    out->shown++;
     return status;
+}
+
+/* Whether the event loop is over: the first event shown without --loop. */
+static bool events_done(const struct events_out *out)
+{
+    return !out->loop && out->shown > 0;
 }
 
 /* rpc_client_call's callback for events that come before the subscription's
@@ -146,8 +177,8 @@ static void on_notify(const cJSON *msg, void *arg)
 {
     struct events_out *out = arg;
 
-    if (out->status == CTL_EXIT_OK)
-        out->status = show_event(msg, out->json);
+    if (out->status == CTL_EXIT_OK && !events_done(out))
+        out->status = show_event(msg, out);
 }
 
 static int subscribe(struct ctl *ctl, const struct ctl_args *a, struct events_out *out)
@@ -177,14 +208,37 @@ static int stream_ended(const struct cerr *e)
     return ctl_error("%s", e->msg);
 }
 
+/* The notification method --event names, or NULL after printing why. */
+static const char *event_method(const char *type)
+{
+    for (size_t i = 0; i < sizeof(event_aliases) / sizeof(event_aliases[0]); i++)
+        if (strcmp(type, event_aliases[i].virsh) == 0)
+            return event_aliases[i].method;
+    for (size_t i = 0; i < sizeof(event_methods) / sizeof(event_methods[0]); i++)
+        if (strcmp(type, event_methods[i]) == 0)
+            return event_methods[i];
+    ctl_usage_error(NULL, "unknown event type '%s' (lifecycle, undefined, or a notification: "
+                          "vm.state, vm.undefined, snapshot.created, snapshot.deleted, "
+                          "snapshot.inconsistency, job.progress)",
+                    type);
+    return NULL;
+}
+
 int ctl_run_events(struct ctl *ctl, const struct ctl_args *a)
 {
-    struct events_out out = {.json = ctl->json, .status = CTL_EXIT_OK};
-    int status = catch_signals();
+    struct events_out out = {.json = ctl->json,
+                             .loop = ctl_opt(a, "loop") != 0,
+                             .timestamp = ctl_opt(a, "timestamp") != 0,
+                             .status = CTL_EXIT_OK};
+    const char *type = ctl_opt_str(a, "event");
+    int status;
 
+    if (type != NULL && (out.only = event_method(type)) == NULL)
+        return CTL_EXIT_USAGE;
+    status = catch_signals();
     if (status == CTL_EXIT_OK)
         status = subscribe(ctl, a, &out);
-    while (status == CTL_EXIT_OK) {
+    while (status == CTL_EXIT_OK && !events_done(&out)) {
         struct cerr e;
         cJSON *msg;
 
@@ -192,7 +246,7 @@ int ctl_run_events(struct ctl *ctl, const struct ctl_args *a)
         msg = rpc_client_next(ctl->client, -1, &e);
         if (msg == NULL)
             return stream_ended(&e);
-        status = show_event(msg, ctl->json);
+        status = show_event(msg, &out);
         /* Following one VM, its undefinition ends the subscription: the
          * server sends nothing more about it. */
         if (a->argc > 0 && is_undefined_event(msg)) {

@@ -56,7 +56,7 @@ static int global_option(struct ctl *ctl, int c, char **argv, const char **sock,
         *vmsock = optarg;
         return CONTINUE;
     case OPT_JSON:
-        ctl->json = true;
+        ctl_set_json(ctl);
         return CONTINUE;
     case OPT_TIMEOUT:
         return set_timeout(ctl, optarg);

@@ -22,11 +22,30 @@ const struct ctl_verb ctl_verbs[] = {
         .flags = CTL_VERB_BROKER,
         .summary = "define a VM from libvirt domain XML",
         .description =
-            "Define a VM from the libvirt domain XML in FILE ('-': standard input).\n"
-            "Elements corral ignores are reported as warnings on standard error.\n"
-            "A VM of the same name and UUID is updated in place: a shut-off one takes the\n"
-            "new definition, a running one keeps its live configuration until it next\n"
-            "starts (dominfo: Persistent changes: pending).",
+            "Define a VM from the libvirt domain XML in FILE (- reads standard input); with\n"
+            "the name and UUID of a defined VM, update its persistent definition (a running\n"
+            "VM keeps its live one until it next starts, and dominfo shows \"Persistent\n"
+            "changes: pending\"); a name defined under another UUID, or a UUID under another\n"
+            "name, is refused. Print \"Domain 'NAME' defined from FILE\". Besides disks,\n"
+            "corral honours direct kernel boot (<os><kernel>, <initrd>, <cmdline>), boot\n"
+            "order, the CPU model and topology, serial and virtio consoles, user-mode,\n"
+            "bridged and ethernet interfaces with their model and MAC (a missing MAC is\n"
+            "generated once, at define, and kept) and VNC graphics on a Unix socket\n"
+            "(README.md lists each element). A kernel or initrd is checked like a disk\n"
+            "image (below) and must be readable by others, since QEMU opens it as the VM's\n"
+            "uid. A VNC or port-forward listener on an address other than loopback is for\n"
+            "root and the admin group only. Elements corral ignores (features, clock,\n"
+            "video...) are reported on standard error as \"warning: ...\"; elements it cannot\n"
+            "honour safely are refused. Each disk image path is resolved without following\n"
+            "symbolic links (in any directory on the way) or .., and must be a regular file\n"
+            "with exactly one link; a user who is not root or in the admin group may only\n"
+            "use images she owns, checked at define and again at every start. Two disks\n"
+            "that are one file, or an image another VM holds, are refused (compared by\n"
+            "device and inode, not by name); so is a qcow2 image whose header asks for an\n"
+            "external data file, and a backing file named in a qcow2 header is never\n"
+            "opened. Only root and the admin group may name an <emulator>, and only one on\n"
+            "corrald's --emulator list; anyone else may leave it out or name the default,\n"
+            "/usr/bin/qemu-system-x86_64.",
         .run = ctl_run_define,
     },
     {
@@ -37,9 +56,12 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .summary = "print a VM's domain XML",
         .description =
-            "Print the domain XML of the VM NAME, in libvirt's order and units: what a\n"
-            "running VM runs with, or with --inactive what it starts with next.  Defining\n"
-            "the output again changes nothing.",
+            "Print the domain XML of the VM in libvirt's element order and units: what a\n"
+            "running VM runs with, or with --inactive what it starts with next (generated\n"
+            "UUID, MACs and default serial port included). Defining the output again\n"
+            "changes nothing. --xpath prints what a libxml2 XPath expression selects, one\n"
+            "node per line (under one <nodes> element with --wrap); an expression that does\n"
+            "not compile is refused.",
         .opts = {{.name = "inactive", .help = "the persistent definition, not the live one"},
                  {.name = "xpath",
                   .type = CTL_OPT_STR,
@@ -59,9 +81,12 @@ const struct ctl_verb ctl_verbs[] = {
         .flags = CTL_VERB_BROKER,
         .summary = "edit a VM's domain XML",
         .description =
-            "Open the persistent domain XML of the VM NAME in $VISUAL, $EDITOR or vi, and\n"
-            "define what was saved.  A refused edit is shown and, on a terminal, can be\n"
-            "edited again; without one corralctl exits with an error and nothing changes.",
+            "Open a copy of dumpxml --inactive in $VISUAL, $EDITOR or vi, then define what\n"
+            "was saved; an unchanged file sends nothing (Domain 'NAME' XML configuration\n"
+            "not changed.). A refused edit shows the error and, on a terminal, asks\n"
+            "\"Failed. Try again? [y,n,i,f,?]:\": y re-opens the edited text, n discards it\n"
+            "(i and f are not available: the broker always validates). Without a terminal\n"
+            "on standard input, exits 1 and changes nothing.",
         .run = ctl_run_edit,
     },
     {
@@ -74,9 +99,12 @@ const struct ctl_verb ctl_verbs[] = {
         .done = "has been undefined",
         .summary = "remove a VM's definition",
         .description =
-            "Remove the definition and the state of the VM NAME, which must be shut off.\n"
-            "A UEFI VM's NVRAM (its firmware variables) is refused unless --nvram removes\n"
-            "it or --keep-nvram keeps it (in STATE/nvram/NAME-UUID_VARS.fd), as virsh does.",
+            "Remove the definition and the state of a shut off VM. A UEFI VM whose NVRAM\n"
+            "exists is refused (cannot undefine VM NAME with NVRAM) unless --nvram removes\n"
+            "it or --keep-nvram keeps it as STATE/nvram/NAME-UUID_VARS.fd (root's; never\n"
+            "reused by a later VM). Refused while a disk image of its last run could not be\n"
+            "given back (see corrald(8)). Whoever follows its events receives a last\n"
+            "vm.undefined event.",
         .opts = {{.name = "nvram", .help = "remove the VM's NVRAM too", .excl = UNDEFINE_NVRAM},
                  {.name = "keep-nvram",
                   .help = "keep the VM's NVRAM (moved out of its state)",
@@ -89,9 +117,9 @@ const struct ctl_verb ctl_verbs[] = {
         .args = "",
         .flags = CTL_VERB_BROKER,
         .summary = "list VMs",
-        .description = "List the running and paused VMs: name, state and UUID.",
-        .opts = {{.name = "all", .help = "list every defined VM, shut off ones too"},
-                 {.name = "name", .help = "print only the names, one a line"}},
+        .description = "Print a table of the running and paused VMs: name, state and UUID.",
+        .opts = {{.name = "all", .help = "List every defined VM, shut off ones too."},
+                 {.name = "name", .help = "Print only the names, one a line."}},
         .run = ctl_run_list,
     },
     {
@@ -103,7 +131,7 @@ const struct ctl_verb ctl_verbs[] = {
         .flags = CTL_VERB_BROKER,
         .done = "started",
         .summary = "start a VM",
-        .description = "Start the VM NAME and wait until its guest runs.",
+        .description = "Start the VM and wait until its guest runs.",
         .run = ctl_run_simple,
     },
     {
@@ -113,8 +141,12 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "print a VM's state",
-        .description = "Print the state of the VM NAME: running, paused, shut off or crashed.",
-        .opts = {{.name = "reason", .help = "add the reason for the state"}},
+        .description =
+            "Print the VM's state: running, paused, shut off, crashed or degraded (its\n"
+            "supervisor kept dying and QEMU runs on without one: destroy stops it, start\n"
+            "gives it a new supervisor).",
+        .opts = {{.name = "reason",
+                  .help = "Add the reason in parentheses, as in \"running (booted)\"."}},
         .run = ctl_run_domstate,
     },
     {
@@ -124,8 +156,17 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "print a VM's configuration and state",
-        .description = "Print the configuration and the state of the VM NAME, with its\n"
-                       "processes and sockets while it is active, and its disks.",
+        .description =
+            "Print the VM's configuration and state, one \"Key: value\" line each: name,\n"
+            "UUID, state, reason, virtualization type, memory, vCPUs, CPU model (the\n"
+            "<model> of a custom CPU, else the mode: default, host-passthrough, host-model\n"
+            "or maximum), machine type, emulator and, while the VM runs, the PIDs of its\n"
+            "supervisor and of QEMU and the paths of its control and QMP sockets; then the\n"
+            "restarts of its current run: \"Supervisor restarts:\" (how many times a new\n"
+            "supervisor took over the running QEMU after its supervisor died), \"Re-\n"
+            "attached:\" (how many broker restarts re-attached to it) and, after either,\n"
+            "\"Last restart:\" with its time and why; then its disks. Fields the server does\n"
+            "not report are left out.",
         .run = ctl_run_dominfo,
     },
     {
@@ -136,9 +177,10 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .flags = CTL_VERB_BROKER,
         .summary = "list a VM's network interfaces",
-        .description = "List the network interfaces of the VM NAME: the host's tap behind each\n"
-                       "bridge or ethernet interface while the VM runs ('-' otherwise, and for\n"
-                       "user networking), its type, source bridge, NIC model and MAC address.",
+        .description =
+            "Print the VM's network interfaces in virsh's columns: Interface (the host tap\n"
+            "while the VM runs, - otherwise and for user networking), Type, Source, Model,\n"
+            "MAC.",
         .run = ctl_run_domiflist,
     },
     {
@@ -149,12 +191,12 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .flags = CTL_VERB_BROKER,
         .summary = "print the addresses of a running VM's interfaces",
-        .description = "Print the IPv4 addresses of the running VM NAME's interfaces.  With\n"
-                       "--source lease (the default): what QEMU's user network hands the guest\n"
-                       "(10.0.2.15/24, QEMU's first DHCP address; corral does not see the guest\n"
-                       "take it).  With --source arp: the host's ARP table, matched by MAC, for\n"
-                       "bridge and ethernet interfaces (only neighbours the host has talked to).\n"
-                       "corral has no guest agent: --source agent is refused.",
+        .description =
+            "Print the running VM's addresses. lease (the default): 10.0.2.15/24 for user\n"
+            "interfaces, QEMU's first DHCP address (not seen being taken). arp: the host's\n"
+            "ARP table matched by MAC, for bridge and ethernet interfaces: only neighbours\n"
+            "the host has talked to, shown with prefix 0 as virsh does. agent is refused:\n"
+            "corral has no guest agent channel.",
         .opts = {{.name = "source",
                   .type = CTL_OPT_STR,
                   .metavar = "SOURCE",
@@ -168,9 +210,11 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "print how to reach a VM's display",
-        .description = "Print the URI of the running VM NAME's VNC display, for remote-viewer:\n"
-                       "vnc+unix:///RUN/vm/NAME/vnc.sock (a Unix socket the owner and root\n"
-                       "reach), or vnc://ADDRESS:DISPLAY when an admin gave <graphics listen=>.",
+        .description =
+            "Print the URI of the running VM's VNC display: vnc+unix://PATH for the Unix\n"
+            "socket in the VM's run directory (reachable by the owner and root, through the\n"
+            "directory's group), or vnc://ADDRESS:DISPLAY when an admin gave <graphics\n"
+            "listen=>. Fails when the VM has no display or is not running.",
         .run = ctl_run_domdisplay,
     },
     {
@@ -180,8 +224,10 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "list a VM's disks",
-        .description = "List the disks of the VM NAME: each target and its source ('-' for a\n"
-                       "cdrom with no medium), as the running VM uses them.",
+        .description =
+            "The VM's disks as virsh lists them, \" Target Source\" or, with --details, \"\n"
+            "Type Device Target Source\". An empty tray is -. A running VM shows the media\n"
+            "it has now.",
         .opts = {{.name = "details", .help = "add each disk's type and device"}},
         .run = ctl_run_domblklist,
     },
@@ -194,11 +240,13 @@ const struct ctl_verb ctl_verbs[] = {
         .flags = CTL_VERB_BROKER,
         .summary = "eject, insert or change a running VM's cdrom medium",
         .description =
-            "Change the medium of the cdrom DISK (its target, such as hdc, or its current\n"
-            "source) of the running VM NAME to the image SOURCE, or eject it.  SOURCE must\n"
-            "be the caller's own regular file with one link (an admin's: any), reached\n"
-            "without symbolic links, and readable by others, since the VM's uid reads it.\n"
-            "The running VM changes; its definition does not.",
+            "Change a running VM's cdrom medium. DISK is the cdrom's target or its current\n"
+            "source. --eject takes the medium out and leaves the tray open; --insert needs\n"
+            "an empty tray; --update (the default) replaces the medium, and ejects when no\n"
+            "SOURCE is given; --force opens a tray the guest holds locked. SOURCE is\n"
+            "checked as a disk image at define (the caller's own, one link, no symbolic\n"
+            "links) and must be readable by others. The definition keeps its medium. Prints\n"
+            "\"Successfully ejected/inserted/updated media.\"",
         .opts = {{.name = "eject", .help = "eject the medium", .excl = MEDIA_ACTION},
                  {.name = "insert", .help = "insert SOURCE in an empty tray", .excl = MEDIA_ACTION},
                  {.name = "update",
@@ -215,7 +263,7 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "suspended",
         .summary = "pause a VM's vCPUs",
-        .description = "Pause the virtual CPUs of the running VM NAME.",
+        .description = "Pause the running VM's virtual CPUs.",
         .run = ctl_run_simple,
     },
     {
@@ -226,7 +274,7 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "resumed",
         .summary = "continue a paused VM",
-        .description = "Let the virtual CPUs of the paused VM NAME run again.",
+        .description = "Let the paused VM's virtual CPUs run again.",
         .run = ctl_run_simple,
     },
     {
@@ -236,15 +284,19 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "ask a VM's guest to power off",
-        .description = "Press the ACPI power button of the VM NAME and wait until the guest has\n"
-                       "powered off.  A guest that ignores the request keeps running.",
+        .description =
+            "Press the VM's ACPI power button and wait until the guest has powered off,\n"
+            "then print \"Domain 'NAME' is shut off\". A guest that ignores the request keeps\n"
+            "running, and corralctl fails once the time is up.",
         .opts = {{.name = "timeout",
                   .type = CTL_OPT_INT,
                   .metavar = "N",
                   .min = 0,
                   .max = 3600,
                   .def = 60,
-                  .help = "wait at most N seconds, 0 to 3600 (default 60; 0: do not wait)"}},
+                  .help = "Wait at most N seconds, 0 to 3600 (default 60). With 0,\n"
+                          "corralctl does not wait and prints \"Domain 'NAME' is\n"
+                          "being shutdown\"."}},
         .run = ctl_run_shutdown,
     },
     {
@@ -255,7 +307,7 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "destroyed",
         .summary = "stop a VM at once",
-        .description = "Stop the QEMU process of the VM NAME at once, like pulling the plug.",
+        .description = "Stop the VM's QEMU at once, like pulling the plug.",
         .run = ctl_run_simple,
     },
     {
@@ -266,10 +318,17 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .summary = "attach the terminal to a VM's console",
         .description =
-            "Attach the terminal to the console of the VM NAME, in raw mode: what is\n"
-            "typed goes to the guest, and the guest's output appears, starting with the\n"
-            "last 64 KiB it wrote.  Type ^] (Ctrl + ]) to detach.  One client at a time\n"
-            "may attach; --force detaches the one that is.",
+            "Attach the terminal to the console of the VM NAME in raw mode. Typed bytes go\n"
+            "to the guest; its output appears, starting with the last 64 KiB it wrote. Type\n"
+            "^] (Ctrl+]) to detach; the terminal is restored on every exit, also when\n"
+            "corralctl is killed by SIGTERM, SIGHUP, SIGINT or SIGQUIT. Only one client may\n"
+            "be attached: another is refused with \"console serial0 is in use by another\n"
+            "client\" unless --force, which detaches it (it sees \"Disconnected from domain\n"
+            "'NAME'\"). --safe is accepted; access is always exclusive. --devname picks\n"
+            "serial0, console0 (the first console) or console1 (the virtio console next to\n"
+            "a serial port). Works through the broker (the owner and admins) and with --vm-\n"
+            "socket (the owner and root). Exit status 0 when detached or when the console\n"
+            "closes (the VM stopped, another client forced, the broker restarted).",
         .opts = {{.name = "force", .help = "take the console over from the client attached"},
                  {.name = "safe",
                   .help = "attach only where access is exclusive (always so in corral)"},
@@ -287,10 +346,10 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 2,
         .summary = "send a QMP command to a VM's QEMU",
         .description =
-            "Send the QMP command JSON, such as '{\"execute\":\"query-status\"}', to the\n"
-            "QEMU of the VM NAME and print QEMU's reply.  The exit status is 1 when\n"
-            "QEMU answers with an error.  Only root may use it.",
-        .opts = {{.name = "pretty", .help = "print the reply indented, over several lines"}},
+            "Send the QMP command JSON, such as '{execute:query-status}', to the VM's QEMU\n"
+            "and print QEMU's reply as JSON on one line. The exit status is 1 when QEMU\n"
+            "answers with an error. Only root may use it: raw QMP can do anything QEMU can.",
+        .opts = {{.name = "pretty", .help = "Print the reply indented, over several lines."}},
         .run = ctl_run_qmp,
     },
     {
@@ -299,11 +358,30 @@ const struct ctl_verb ctl_verbs[] = {
         .args = "[NAME]",
         .min_args = 0,
         .max_args = 1,
-        .summary = "print VM state changes and snapshot events as they happen",
-        .description = "Print each VM state change and snapshot event (of the VM NAME only, if\n"
-                       "given) as it happens, until interrupted or until the server closes the\n"
-                       "connection.  Following the VM NAME, print its vm.undefined event and\n"
-                       "exit 0 when it is undefined.",
+        .summary = "wait for VM state changes and snapshot events and print them",
+        .description =
+            "Wait for the next VM state change or snapshot event (of the VM NAME only, if\n"
+            "given), print it and exit, as virsh's event verb does; with --loop, print\n"
+            "every event until interrupted (SIGINT, SIGTERM) or until the server closes\n"
+            "the connection, all ending with status 0.\n"
+            "\n"
+            "Each line names corral's notification, not virsh's event type:\n"
+            "\"vm.state NAME: STATE (REASON)\", \"snapshot.created VM: SNAP\",\n"
+            "\"snapshot.deleted VM: SNAP\", \"snapshot.inconsistency VM: SNAP KIND on\n"
+            "DISKS: DETAIL\" (see snapshot-delete) and \"vm.undefined NAME (uuid UUID)\".\n"
+            "With --json, each notification is one line of JSON (job.progress too).\n"
+            "\n"
+            "Following one VM follows that VM, not its name: its vm.undefined event is\n"
+            "the last, after which corralctl exits 0, and a VM defined later under the\n"
+            "same name is another VM.",
+        .opts = {{.name = "loop", .help = "print every event, not only the first"},
+                 {.name = "event",
+                  .type = CTL_OPT_STR,
+                  .metavar = "TYPE",
+                  .help = "only events of TYPE: lifecycle (vm.state), undefined\n"
+                          "(vm.undefined) or a notification's name"},
+                 {.name = "timestamp",
+                  .help = "start each line with the local time it was received"}},
         .run = ctl_run_events,
     },
     {
@@ -313,13 +391,16 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 2,
         .summary = "take an internal snapshot of a VM",
-        .description = "Take the internal snapshot SNAP of the running or paused VM NAME: its\n"
-                       "disks and its memory.  SNAP becomes the current snapshot, and the\n"
-                       "previous current one its parent.",
+        .description =
+            "Take the internal snapshot SNAP of the VM's disks and memory and print \"Domain\n"
+            "snapshot SNAP created\". It becomes the current snapshot; the previous current\n"
+            "one is its parent. A name that exists in the metadata or on any disk is\n"
+            "refused before QEMU is touched, as is a raw disk, which cannot hold internal\n"
+            "snapshots.",
         .opts = {{.name = "description",
                   .type = CTL_OPT_STR,
                   .metavar = "TEXT",
-                  .help = "describe the snapshot with TEXT"}},
+                  .help = "Store TEXT as the snapshot's description."}},
         .run = ctl_run_snapshot_create,
     },
     {
@@ -330,13 +411,15 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 2,
         .summary = "redefine a snapshot's metadata from XML",
         .description =
-            "With --redefine, restore the metadata of a snapshot of the VM NAME from the\n"
-            "libvirt domainsnapshot XML in FILE ('-': standard input), as printed by\n"
-            "snapshot-dumpxml; no disk is touched.  Taking a snapshot is\n"
-            "snapshot-create-as.",
-        .opts = {{.name = "redefine", .help = "redefine the metadata (required)"},
+            "Restore the metadata of a snapshot of the VM from the libvirt domainsnapshot\n"
+            "XML in FILE (-: standard input), as snapshot-dumpxml prints it, for example\n"
+            "after the metadata was lost, and print \"Domain snapshot SNAP redefined\" with\n"
+            "the name the XML gives. No disk is touched: use snapshot-check to compare the\n"
+            "result with the disks. Without --redefine, the verb is refused: corral takes\n"
+            "snapshots with snapshot-create-as only.",
+        .opts = {{.name = "redefine", .help = "Redefine the metadata; required."},
                  {.name = "current",
-                  .help = "make the snapshot the current one",
+                  .help = "Also make the snapshot the current one.",
                   .needs = "redefine"}},
         .run = ctl_run_snapshot_redefine,
     },
@@ -347,25 +430,35 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "list a VM's snapshots",
-        .description = "List the snapshots of the VM NAME, sorted by name: name, creation time\n"
-                       "and the VM's state when it was taken.",
+        .description =
+            "Print a table of the VM's snapshots, sorted by name: name, creation time\n"
+            "(local time, with its offset from UTC) and the VM's state when it was taken.\n"
+            "Only one of --tree, --roots, --leaves, --current and --from may be given, and\n"
+            "only one of --tree, --parent and --name.",
         .opts =
             {{.name = "tree",
-              .help = "draw the snapshots as a tree",
+              .help = "Draw every snapshot as a tree, as virsh(1) does: each\n"
+                      "root, then its children below it, indented and joined by\n"
+                      "\"|\" and \"+-\".",
               .excl = LIST_FILTER | LIST_FORMAT},
-             {.name = "roots", .help = "only the snapshots without a parent", .excl = LIST_FILTER},
-             {.name = "leaves", .help = "only the snapshots without children", .excl = LIST_FILTER},
-             {.name = "current", .help = "only the current snapshot", .excl = LIST_FILTER},
+             {.name = "roots", .help = "Only the snapshots without a parent.", .excl = LIST_FILTER},
+             {.name = "leaves",
+              .help = "Only the snapshots without children.",
+              .excl = LIST_FILTER},
+             {.name = "current", .help = "Only the current snapshot.", .excl = LIST_FILTER},
              {.name = "from",
               .type = CTL_OPT_STR,
               .metavar = "SNAP",
-              .help = "only the children of SNAP",
+              .help = "Only the children of SNAP.",
               .excl = LIST_FILTER},
              {.name = "descendants",
-              .help = "with --from: all the descendants of SNAP",
+              .help = "With --from, all the descendants of SNAP, not only its\n"
+                      "children.",
               .needs = "from"},
-             {.name = "parent", .help = "add a column with each parent", .excl = LIST_FORMAT},
-             {.name = "name", .help = "print only the names, one a line", .excl = LIST_FORMAT}},
+             {.name = "parent",
+              .help = "Add a column with each snapshot's parent (- for a root).",
+              .excl = LIST_FORMAT},
+             {.name = "name", .help = "Print only the names, one a line.", .excl = LIST_FORMAT}},
         .run = ctl_run_snapshot_list,
     },
     {
@@ -375,9 +468,11 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 2,
         .summary = "print what a snapshot holds",
-        .description = "Print the snapshot SNAP of the VM NAME: whether it is current, the VM's\n"
-                       "state when it was taken, its parent, how many children it has, whether\n"
-                       "it holds the VM's memory, and the disks it covers.",
+        .description =
+            "Print the snapshot, one \"Key: value\" line each: its name, the VM's name,\n"
+            "whether it is the current snapshot, the VM's state when it was taken, its\n"
+            "location (always internal), its parent (- for a root), how many children it\n"
+            "has, whether it holds the VM's memory, and the targets of the disks it covers.",
         .run = ctl_run_snapshot_info,
     },
     {
@@ -387,7 +482,7 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 2,
         .summary = "print a snapshot's XML",
-        .description = "Print the libvirt domainsnapshot XML of the snapshot SNAP of the VM NAME.",
+        .description = "Print the snapshot's libvirt domainsnapshot XML as the server sends it.",
         .run = ctl_run_snapshot_dumpxml,
     },
     {
@@ -397,9 +492,14 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 2,
         .summary = "print or set a VM's current snapshot",
-        .description = "Print the name of the current snapshot of the VM NAME, or make SNAP the\n"
-                       "current one.  A VM without a current snapshot is an error.",
-        .opts = {{.name = "name", .help = "print the name (the default; for virsh scripts)"}},
+        .description =
+            "Without SNAP, print the name of the VM's current snapshot; a VM without one is\n"
+            "an error (\"domain 'NAME' has no current snapshot\"). With SNAP, make it the\n"
+            "current snapshot, the parent of the next one, and print \"Snapshot SNAP set as\n"
+            "current\".",
+        .opts = {{.name = "name",
+                  .help = "Print the name, which is what is printed anyway;\n"
+                          "accepted for virsh(1) scripts, and refused with SNAP."}},
         .run = ctl_run_snapshot_current,
     },
     {
@@ -409,8 +509,9 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 2,
         .summary = "print a snapshot's parent",
-        .description = "Print the name of the parent of the snapshot SNAP of the VM NAME.  A\n"
-                       "snapshot without a parent is an error.",
+        .description =
+            "Print the name of the snapshot's parent; a snapshot without one is an error\n"
+            "(\"snapshot 'SNAP' has no parent\").",
         .run = ctl_run_snapshot_parent,
     },
     {
@@ -421,9 +522,14 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 2,
         .summary = "revert a VM to a snapshot",
         .description =
-            "Load the snapshot SNAP into the VM NAME: its disks and its memory.  The VM\n"
-            "then runs, or stays paused, as it was when SNAP was taken.  A disk that\n"
-            "lacks SNAP makes the revert fail before anything changes.",
+            "Load the snapshot into the VM in place, its disks and its memory, and print\n"
+            "\"Domain 'NAME' reverted to snapshot SNAP (now STATE)\": the VM runs, or stays\n"
+            "paused, as it did when the snapshot was taken. Unless every writable qcow2\n"
+            "disk holds the snapshot, and the disk that keeps the VM's memory holds that\n"
+            "too, the revert is refused and nothing changes. When QEMU fails the load, the\n"
+            "error says whether the guest was kept intact (and resumed if it was running)\n"
+            "or its disks were already reverted, in which case it stays paused with the\n"
+            "reason \"revert failed: guest state unusable\".",
         .run = ctl_run_snapshot_revert,
     },
     {
@@ -433,18 +539,42 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 2,
         .summary = "delete a snapshot",
-        .description = "Delete the snapshot SNAP of the VM NAME from its disks and its metadata.\n"
-                       "Its children get its parent, as does the current marker.  Differences\n"
-                       "between the metadata and the disks do not stop the deletion; each is\n"
-                       "reported on standard error as a warning.",
-        .opts = {{.name = "children", .help = "delete its descendants too", .excl = DELETE_SCOPE},
-                 {.name = "children-only",
-                  .help = "delete only its descendants",
+        .description =
+            "Delete the snapshot and print \"Domain snapshot SNAP deleted\". The supervisor\n"
+            "asks QEMU which disk images hold the snapshot's tag, deletes it from exactly\n"
+            "those with one QEMU job, then removes the metadata: the snapshot's children\n"
+            "get its parent, and so does the current marker.\n"
+            "\n"
+            "A difference between the metadata and the disks does not stop the deletion.\n"
+            "Each is printed on standard error as \"warning: snapshot SNAP: KIND on DISKS:\n"
+            "DETAIL\" (without \"on DISKS\" when no disk is concerned), also sent to events\n"
+            "subscribers as snapshot.inconsistency, and the exit status stays 0. A\n"
+            "difference that was reported before and still stands (an earlier delete was\n"
+            "cut short, or the supervisor found it when QEMU started) ends with \"(reported\n"
+            "before)\" and is not reported to the broker again. KIND is one of:\n"
+            "\n"
+            "missing: The metadata names the disk, but its image lacks the tag.\n"
+            "\n"
+            "extra: The image holds the tag but the metadata did not name the disk; the tag\n"
+            "is deleted there too, as QEMU's view wins.\n"
+            "\n"
+            "job-failed: QEMU's job failed: the metadata is kept, DETAIL is QEMU's message,\n"
+            "and DISKS are the disks that no longer hold the tag. Later servers may report\n"
+            "other kinds; they are printed the same way.",
+        .opts = {{.name = "children",
+                  .help = "Delete the snapshot's descendants too, parents first,\n"
+                          "then the snapshot.",
                   .excl = DELETE_SCOPE},
-                 {.name = "metadata", .help = "delete the metadata only, touching no disk"},
+                 {.name = "children-only",
+                  .help = "Delete only the descendants, and print \"Domain snapshot\n"
+                          "SNAP children deleted\". Cannot be combined with\n"
+                          "--children.",
+                  .excl = DELETE_SCOPE},
+                 {.name = "metadata", .help = "Remove the metadata only, touching no disk image."},
                  {.name = "force",
-                  .help = "when the QEMU job fails, remove the metadata anyway and\n"
-                          "report every disk that may still hold the snapshot's data"}},
+                  .help = "When the QEMU job fails, remove the metadata anyway and\n"
+                          "report every disk that may still hold the snapshot's\n"
+                          "data (a job-failed warning)."}},
         .run = ctl_run_snapshot_delete,
     },
     {
@@ -454,10 +584,21 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "compare snapshot metadata with the disks",
-        .description = "Compare the snapshot metadata of the VM NAME with the snapshot table of\n"
-                       "each of its disks, both ways, changing nothing.  Print one line per\n"
-                       "difference, \"SNAP: KIND on DISKS: DETAIL\".  The exit status is 0 when\n"
-                       "they agree, 1 when differences were found (or the check failed).",
+        .description =
+            "Compare the snapshot metadata of the VM with the snapshot table of each of its\n"
+            "disks, both ways, changing nothing and sending no event. When they agree,\n"
+            "print \"Snapshot metadata and disks of NAME agree\" and exit with status 0;\n"
+            "otherwise print one line per difference, \"SNAP: KIND on DISKS: DETAIL\", on\n"
+            "standard output and exit with status 1, as fsck(8) does. With --json, the exit\n"
+            "status is the same. KIND is one of:\n"
+            "\n"
+            "missing: The metadata names the disk, but its image lacks the tag.\n"
+            "\n"
+            "orphan-on-disk: A disk holds a tag for which there is no metadata.\n"
+            "\n"
+            "duplicate-on-disk: A disk holds the tag more than once.\n"
+            "\n"
+            "extra: The image holds a snapshot that the metadata says it does not cover.",
         .run = ctl_run_snapshot_check,
     },
     {
@@ -468,8 +609,15 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .flags = CTL_VERB_BROKER,
         .summary = "list the snapshot inconsistencies reported for a VM",
-        .description = "List every snapshot inconsistency the broker has received for the VM\n"
-                       "NAME, oldest first, one a line: \"TIME  SNAP  KIND  DISKS  DETAIL\".",
+        .description =
+            "List every inconsistency report the broker has received for the VM (the\n"
+            "snapshot.inconsistency events of its supervisor), oldest first, one a line:\n"
+            "\"TIME SNAP KIND DISKS DETAIL\", in aligned columns, where a report about one\n"
+            "QEMU job (kind interrupted) ends with \"(job JOB)\", and where TIME is the local\n"
+            "time it was reported, DISKS the disk targets joined by commas, and \"-\" stands\n"
+            "for no disk or no detail. A VM without any prints \"No inconsistencies reported\n"
+            "for NAME\". The broker keeps this list: the verb cannot be used with --vm-\n"
+            "socket.",
         .run = ctl_run_inconsistencies,
     },
     {
@@ -479,13 +627,15 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "print the confinement of a VM's supervisor and QEMU",
-        .description = "Print what confines the running VM NAME's supervisor, as the kernel\n"
-                       "reports it to the supervisor: its uid and gid, supplementary groups,\n"
-                       "capability sets, NoNewPrivs, Seccomp mode and rlimits.  The supervisor\n"
-                       "shares its uid with QEMU, so a compromised QEMU could make it lie: a\n"
-                       "second part, read by the broker as root from /proc, shows the ids,\n"
-                       "groups, capabilities, NoNewPrivs and Seccomp of the supervisor and of\n"
-                       "QEMU, independent of what either says.",
+        .description =
+            "Print what confines the running VM's supervisor, as the kernel reports it to\n"
+            "the supervisor: uid and gid, supplementary groups, capability sets,\n"
+            "NoNewPrivs, Seccomp mode and rlimits. The supervisor shares its uid with QEMU,\n"
+            "so a compromised QEMU could make it lie; a second part, headed \"As the broker\n"
+            "reads it from /proc\", is read by the broker as root from /proc/PID/status for\n"
+            "the supervisor and for QEMU (ids, groups, capability sets, NoNewPrivs,\n"
+            "Seccomp) and does not depend on what either says. See SECURITY.md for the\n"
+            "threat model.",
         .run = ctl_run_sandbox_report,
     },
     {
@@ -493,8 +643,8 @@ const struct ctl_verb ctl_verbs[] = {
         .method = "hello",
         .args = "",
         .summary = "print what the server says about itself",
-        .description = "Print the server's name, protocol version, capabilities, and the uid\n"
-                       "it sees the caller as.",
+        .description = "Print what the server says about itself: its name, protocol version,\n"
+                       "capabilities, and the uid it sees the caller as.",
         .run = ctl_run_hello,
     },
     {

@@ -403,13 +403,24 @@ def pid_alive(pid):
         return False
 
 
+# How long one test function may run before it counts as hung
+# (TEST_TIMEOUT seconds): a hang must fail its test, not stop the suite.
+TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "600"))
+
+
+def on_alarm(signum, frame):
+    raise Fail("still running after %d s (TEST_TIMEOUT): hung" % TEST_TIMEOUT)
+
+
 def run(tests):
     failed = 0
+    signal.signal(signal.SIGALRM, on_alarm)
     for t in tests:
         name = t.__name__
         env = Env()
         status, why = "ok", ""
         try:
+            signal.alarm(TEST_TIMEOUT)
             t(env)
         except Skip as s:
             status, why = "skip", str(s)
@@ -418,6 +429,7 @@ def run(tests):
         except Exception:
             status, why = "not ok", traceback.format_exc().strip().replace("\n", " | ")
         finally:
+            signal.alarm(0)
             env.cleanup()
         reports = env.sanitizer_reports()
         if reports and status != "not ok":

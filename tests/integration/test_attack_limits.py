@@ -246,10 +246,10 @@ def stranger_subscription_ends_at_undefine(env):
 
 
 def corralctl_events_ends_with_the_vm(env):
-    """`corralctl events NAME` prints the VM's undefinition and exits 0."""
+    """`corralctl events NAME --loop` prints the VM's undefinition and exits 0."""
     env.start_broker()
     env.define("gone", machine="none", disks=[(env.qcow2("gone.qcow2"), "vda")])
-    ev = subprocess.Popen([os.path.join(BUILD, "corralctl"), "events", "gone"],
+    ev = subprocess.Popen([os.path.join(BUILD, "corralctl"), "events", "gone", "--loop"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env.env)
     try:
         # Its subscription is in place once it prints a state change.
