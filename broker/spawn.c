@@ -535,8 +535,8 @@ static int open_logs(struct bvm *vm, bool adopt, struct chardev_logs *logs, stru
     for (int i = 0; i < CHARDEV_LOG_N; i++)
         logs->fds[i] = -1;
     if (lifecycle_maintenance(vm->phase) ||
-        chardev_log_open_all(redefine_live(vm), vm->owner, policy_is_admin(vm->b, vm->owner), adopt,
-                             logs, e) == 0)
+        chardev_log_open_all(adopt ? redefine_live(vm) : vm->def, vm->owner,
+                             policy_is_admin(vm->b, vm->owner), adopt, logs, e) == 0)
         return 0;
     if (!adopt)
         return -1;
