@@ -4,9 +4,13 @@
  * and no more: in a child that has become the owner (uid, gid and groups),
  * through a directory found without following a symlink in any component
  * (common/safe_open.h), the file itself opened O_NOFOLLOW, write-only,
- * O_APPEND, created 0600 when missing (so the kernel applies the owner's
- * permissions, ACLs and sticky-directory rules, and a new file is the
- * owner's from its first instant).  The broker then checks the descriptor
+ * O_APPEND, created 0600 when missing.  Root creating it through a
+ * directory fd and then fchown'ing it would have to re-implement the
+ * owner's access checks; as the owner, the kernel applies her permissions,
+ * ACLs, read-only mounts and sticky-directory rules, and a new file is
+ * hers from its first instant.  O_APPEND for append='off' too: writes stay
+ * at the end of a file its owner truncates meanwhile (logrotate's
+ * copytruncate) instead of leaving a hole.  The broker then checks the descriptor
  * it got as disks are checked (disk_check_node: a regular file with one
  * link, the owner's unless the owner is an admin), truncates it only then
  * for append='off', and passes it to the supervisor (--log-fd).  Define
