@@ -135,6 +135,83 @@ out:
     return rc;
 }
 
+/* Creates path's temporary sibling (malloc'd into *tmp) holding data, not
+ * yet synced. */
+static int write_unsynced(const char *path, const void *data, size_t len, mode_t mode, char **tmp,
+                          struct cerr *e)
+{
+    int fd;
+
+    *tmp = xasprintf("%s.tmp.XXXXXX", path);
+    fd = mkostemp(*tmp, O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create temporary file for %s: %s", path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return -1;
+    }
+    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || close(fd) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot write %s: %s", *tmp, strerror(errno));
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* One sync of the file system holding dir. */
+static int sync_fs_of(const char *dir, struct cerr *e)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot open directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (syncfs(fd) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot sync the file system of %s: %s", dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int file_write_many(size_t n, char *const *paths, char *const *datas, const size_t *lens,
+                    mode_t mode, struct cerr *e)
+{
+    char **tmps = xcalloc(n ? n : 1, sizeof(*tmps));
+    char *copy = xstrdup(n ? paths[0] : ".");
+    const char *dir = dirname(copy);
+    size_t written = 0, renamed = 0;
+    int rc = -1;
+
+    while (written < n && write_unsynced(paths[written], datas[written], lens[written], mode,
+                                         &tmps[written], e) == 0)
+        written++;
+    if (written < n || (n > 0 && sync_fs_of(dir, e) < 0))
+        goto out;
+    for (; renamed < n; renamed++)
+        if (rename(tmps[renamed], paths[renamed]) < 0) {
+            cerr_set(e, CE_SYSTEM, "cannot rename %s to %s: %s", tmps[renamed], paths[renamed],
+                     strerror(errno));
+            goto out;
+        }
+    rc = n > 0 ? dir_fsync(dir, e) : 0;
+out:
+    for (size_t i = 0; i < n; i++) {
+        if (rc < 0 && i < renamed)
+            unlink(paths[i]);
+        else if (tmps[i] != NULL && i >= renamed)
+            unlink(tmps[i]);
+        free(tmps[i]);
+    }
+    free(tmps);
+    free(copy);
+    return rc;
+}
+
 /* Reads fd to its end into a NUL-terminated buffer of at most max bytes
  * (the caller frees it); closes fd whatever happens.  name is for errors. */
 static char *read_fd(int fd, const char *name, size_t max, size_t *lenp, struct cerr *e)

@@ -16,7 +16,8 @@ across machines:
 - supervisor memory per VM, 10 VMs.
 
 BENCH_ROUNDS (default 20) sets the rounds of the timed figures,
-BENCH_SNAPSHOTS (default 10000) the size of the large listing."""
+BENCH_SNAPSHOTS (default 10000) the size of the large listing, BENCH_ONLY
+(names of the steps below, comma-separated) runs some of them."""
 
 import json
 import os
@@ -253,7 +254,11 @@ def main():
     print("corral at scale (%s, %d rounds, %d snapshots):" % (BUILD, ROUNDS, SNAPSHOTS))
     try:
         env.start_broker()
+        only = os.environ.get("BENCH_ONLY", "").split(",")
+        normal = None
         for step in (qmp_round_trip, vm_start, create_delete, first_start, large_listing, many_vms):
+            if only != [""] and step.__name__ not in only:
+                continue
             try:
                 if step is first_start:
                     step(env, t, normal)
