@@ -125,9 +125,9 @@ static void hold_reports(struct bvm *vm, long long seq, const char *why)
         log_err("VM %s: cannot arm the timer that asks for held reports again", vm->def->name);
 }
 
-/* Writes the batch to the ledger with one flush, then logs, fans out and
- * (when ack) acknowledges each report; a batch the ledger cannot take is
- * held, none of it acknowledged. */
+/* Writes the batch to the ledger with one flush, then logs and (when ack)
+ * acknowledges each report; a batch the ledger cannot take is held, none
+ * of it acknowledged. */
 static void flush_batch(struct bvm *vm, bool ack)
 {
     cJSON *batch = vm->report_batch, *r;
@@ -163,7 +163,6 @@ static void flush_batch(struct bvm *vm, bool ack)
         free(key);
         if (seq > vm->last_seq)
             vm->last_seq = seq;
-        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "snapshot.inconsistency", json_dup(r));
         if (ack)
             ack_report(vm, seq);
     }
@@ -205,6 +204,10 @@ static void queue_report(struct bvm *vm, const cJSON *report, long long seq)
     if (vm->report_batch == NULL)
         vm->report_batch = json_arr();
     json_arr_add(vm->report_batch, json_dup(report));
+    /* Told now, in order with the VM's other events (a job's progress):
+     * the supervisor's journal already holds it.  Should the ledger refuse
+     * the batch, the resent report is told again, with the same seq. */
+    rpc_server_broadcast(vm->b->srv, vm->def->uuid, "snapshot.inconsistency", json_dup(report));
     if (seq > vm->batch_seq)
         vm->batch_seq = seq;
     /* libevent reads 4 KiB at a time, some 17 reports: waiting a little

@@ -67,7 +67,8 @@ bool path_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-int dir_fsync(const char *dir, struct cerr *e)
+/* fsync of dir, or with whole_fs a syncfs of the file system it is on. */
+static int sync_dir(const char *dir, bool whole_fs, struct cerr *e)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -75,13 +76,19 @@ int dir_fsync(const char *dir, struct cerr *e)
         cerr_set(e, CE_SYSTEM, "cannot open directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    if (fsync(fd) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot fsync directory %s: %s", dir, strerror(errno));
+    if ((whole_fs ? syncfs(fd) : fsync(fd)) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot %s %s: %s",
+                 whole_fs ? "sync the file system of" : "fsync directory", dir, strerror(errno));
         close(fd);
         return -1;
     }
     close(fd);
     return 0;
+}
+
+int dir_fsync(const char *dir, struct cerr *e)
+{
+    return sync_dir(dir, false, e);
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -160,24 +167,6 @@ static int write_unsynced(const char *path, const void *data, size_t len, mode_t
     return 0;
 }
 
-/* One sync of the file system holding dir. */
-static int sync_fs_of(const char *dir, struct cerr *e)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot open directory %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (syncfs(fd) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot sync the file system of %s: %s", dir, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
 int file_write_many(size_t n, char *const *paths, char *const *datas, const size_t *lens,
                     mode_t mode, struct cerr *e)
 {
@@ -190,7 +179,7 @@ int file_write_many(size_t n, char *const *paths, char *const *datas, const size
     while (written < n && write_unsynced(paths[written], datas[written], lens[written], mode,
                                          &tmps[written], e) == 0)
         written++;
-    if (written < n || (n > 0 && sync_fs_of(dir, e) < 0))
+    if (written < n || (n > 0 && sync_dir(dir, true, e) < 0))
         goto out;
     for (; renamed < n; renamed++)
         if (rename(tmps[renamed], paths[renamed]) < 0) {
