@@ -11,8 +11,7 @@
 /* getopt_long values: a verb option's value is OPTVAL_VERB plus its index in
  * the table, so that the value leads straight back to it.  No long option
  * uses a character's value: ctl_bad_option tells them apart by it. */
-enum { OPTVAL_JSON = 256, OPTVAL_HELP, OPTVAL_VERB, OPTVAL_ARG = OPTVAL_VERB + 64 };
-_Static_assert(CTL_MAX_OPTS < 64, "verb option values would reach OPTVAL_ARG");
+enum { OPTVAL_JSON = 256, OPTVAL_HELP, OPTVAL_VERB, OPTVAL_ARG = OPTVAL_VERB + CTL_MAX_OPTS };
 
 /* The longest positional argument name, in the synopsis or as an option. */
 #define ARG_WORD_MAX 32
@@ -22,8 +21,8 @@ _Static_assert(CTL_MAX_OPTS < 64, "verb option values would reach OPTVAL_ARG");
 static const struct {
     const char *metavar, *option;
 } arg_options[] = {
-    {"NAME", "domain"}, {"SNAP", "snapshotname"}, {"FILE", "file"}, {"DISK", "path"},
-    {"SOURCE", "source"}, {"JSON", "cmd"},        {"VERB", "command"},
+    {"NAME", "domain"},   {"SNAP", "snapshotname"}, {"FILE", "file"},    {"DISK", "path"},
+    {"SOURCE", "source"}, {"JSON", "cmd"},          {"VERB", "command"},
 };
 
 /* Width of the synopsis column in the verb list. */

@@ -25,11 +25,11 @@ enum { CTL_EXIT_OK = 0, CTL_EXIT_ERROR = 1, CTL_EXIT_USAGE = 2 };
 /* corralctl's own error codes, printed with --json beside the server's
  * (common/error.h), documented in corralctl(1). */
 enum {
-    CTL_ERR_USAGE = 2000,   /* the command line is wrong */
-    CTL_ERR_CONNECT = 2001, /* the server cannot be reached */
-    CTL_ERR_REPLY = 2002,   /* the server's reply makes no sense */
+    CTL_ERR_USAGE = 2000,    /* the command line is wrong */
+    CTL_ERR_CONNECT = 2001,  /* the server cannot be reached */
+    CTL_ERR_REPLY = 2002,    /* the server's reply makes no sense */
     CTL_ERR_NO_REPLY = 2003, /* no reply within --timeout */
-    CTL_ERR_CLIENT = 2004,  /* corralctl itself failed (a file, the terminal) */
+    CTL_ERR_CLIENT = 2004,   /* corralctl itself failed (a file, the terminal) */
 };
 
 /* Verb properties (ctl_verb.flags). */
