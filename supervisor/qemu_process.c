@@ -160,6 +160,25 @@ static int child_inherit(const struct qemu_inputs *in)
     return 0;
 }
 
+/* The forked child: only async-signal-safe calls until exec. */
+static void exec_child(const struct argv_list *argv, const struct qemu_inputs *in, int nullfd,
+                       int outfd)
+{
+    sigset_t none;
+
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (dup2(nullfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
+        _exit(127);
+    if (child_inherit(in) < 0) {
+        dprintf(2, "corral-supervisor: cannot pass QEMU its descriptors: %s\n", strerror(errno));
+        _exit(127);
+    }
+    execv(argv->v[0], argv->v);
+    dprintf(2, "corral-supervisor: cannot execute %s: %s\n", argv->v[0], strerror(errno));
+    _exit(127);
+}
+
 int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
                const struct qemu_inputs *in, const char *log_path, const char *out_path,
                qemu_exit_cb on_exit, void *arg, struct cerr *e)
@@ -196,22 +215,8 @@ int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct arg
         cerr_set(e, CE_SYSTEM, "cannot fork QEMU: %s", strerror(errno));
         goto fail;
     }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (dup2(nullfd, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
-            _exit(127);
-        if (child_inherit(in) < 0) {
-            dprintf(2, "corral-supervisor: cannot pass QEMU its descriptors: %s\n",
-                    strerror(errno));
-            _exit(127);
-        }
-        execv(argv->v[0], argv->v);
-        dprintf(2, "corral-supervisor: cannot execute %s: %s\n", argv->v[0], strerror(errno));
-        _exit(127);
-    }
+    if (pid == 0)
+        exec_child(argv, in, nullfd, outfd);
     close(outfd);
     close(nullfd);
     p->pid = pid;
