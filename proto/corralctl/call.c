@@ -213,11 +213,11 @@ int ctl_connect(struct ctl *ctl)
     if (ctl->vm_socket)
         return ctl_error_code(CTL_ERR_CONNECT,
                               "cannot connect to the supervisor at %s: %s (is the VM running?)",
-                         ctl->socket, connect_detail(ctl->socket, e.msg));
+                              ctl->socket, connect_detail(ctl->socket, e.msg));
     return ctl_error_code(CTL_ERR_CONNECT,
                           "cannot connect to the broker at %s: %s (is corrald running? set "
-                     "CORRAL_SOCKET or --socket)",
-                     ctl->socket, connect_detail(ctl->socket, e.msg));
+                          "CORRAL_SOCKET or --socket)",
+                          ctl->socket, connect_detail(ctl->socket, e.msg));
 }
 
 void ctl_disconnect(struct ctl *ctl)

@@ -25,9 +25,9 @@ static const struct {
 } event_aliases[] = {{"lifecycle", "vm.state"}, {"undefined", "vm.undefined"}};
 
 /* The notifications corralctl knows, for --event. */
-static const char *const event_methods[] = {"vm.state", "vm.undefined", "snapshot.created",
-                                            "snapshot.deleted", "snapshot.inconsistency",
-                                            "job.progress"};
+static const char *const event_methods[] = {
+    "vm.state",         "vm.undefined",           "snapshot.created",
+    "snapshot.deleted", "snapshot.inconsistency", "job.progress"};
 
 static void on_signal(int sig)
 {
@@ -217,9 +217,10 @@ static const char *event_method(const char *type)
     for (size_t i = 0; i < sizeof(event_methods) / sizeof(event_methods[0]); i++)
         if (strcmp(type, event_methods[i]) == 0)
             return event_methods[i];
-    ctl_usage_error(NULL, "unknown event type '%s' (lifecycle, undefined, or a notification: "
-                          "vm.state, vm.undefined, snapshot.created, snapshot.deleted, "
-                          "snapshot.inconsistency, job.progress)",
+    ctl_usage_error(NULL,
+                    "unknown event type '%s' (lifecycle, undefined, or a notification: "
+                    "vm.state, vm.undefined, snapshot.created, snapshot.deleted, "
+                    "snapshot.inconsistency, job.progress)",
                     type);
     return NULL;
 }

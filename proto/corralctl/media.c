@@ -49,6 +49,8 @@ static void print_blk_table(const struct blk_row *rows, size_t n, bool details)
         else
             printf(" %-*s   %s\n", wt, rows[i].target, rows[i].source);
     }
+    /* virsh ends its tables with an empty line. */
+    putchar('\n');
 }
 
 int ctl_run_domblklist(struct ctl *ctl, const struct ctl_args *a)

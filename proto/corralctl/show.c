@@ -167,26 +167,42 @@ int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a)
     return status;
 }
 
-/* dominfo's key/value lines, in order. */
-enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU, INFO_FW, INFO_PENDING, INFO_ENABLE };
+/* dominfo's key/value lines, in order: virsh's first, in virsh's order,
+ * then corral's own.  INFO_ID is virsh's Id (QEMU's pid, or "-");
+ * INFO_CONST prints key itself. */
+enum info_type {
+    INFO_STR,
+    INFO_INT,
+    INFO_KIB,
+    INFO_CPU,
+    INFO_FW,
+    INFO_PENDING,
+    INFO_ENABLE,
+    INFO_ID,
+    INFO_CONST
+};
 
 static const struct info_field {
     const char *label, *key;
     enum info_type type;
 } info_fields[] = {
+    {"Id", "qemu_pid", INFO_ID},
     {"Name", "name", INFO_STR},
     {"UUID", "uuid", INFO_STR},
+    {"OS Type", "hvm", INFO_CONST},
     {"State", "state", INFO_STR},
-    {"Reason", "reason", INFO_STR},
-    {"Virt type", "virt", INFO_STR},
+    {"CPU(s)", "vcpus", INFO_INT},
     {"Max memory", "memory_kib", INFO_KIB},
     {"Used memory", "current_memory_kib", INFO_KIB},
-    {"CPU(s)", "vcpus", INFO_INT},
+    /* corral keeps every VM's definition: none is transient. */
+    {"Persistent", "yes", INFO_CONST},
+    {"Autostart", "autostart", INFO_ENABLE},
+    {"Reason", "reason", INFO_STR},
+    {"Virt type", "virt", INFO_STR},
     {"CPU model", "cpu", INFO_CPU},
     {"Machine", "machine", INFO_STR},
     {"Emulator", "emulator", INFO_STR},
     {"Firmware", "firmware", INFO_FW},
-    {"Autostart", "autostart", INFO_ENABLE},
     {"Supervisor PID", "supervisor_pid", INFO_INT},
     {"QEMU PID", "qemu_pid", INFO_INT},
     {"Control socket", "control_socket", INFO_STR},
@@ -250,6 +266,18 @@ static int read_info_field(const cJSON *r, const struct info_field *f, struct in
     }
     if (f->type == INFO_STR)
         return ctl_reply_str(r, f->key, false, &v->value);
+    if (f->type == INFO_CONST) {
+        v->value = f->key;
+        return 0;
+    }
+    if (f->type == INFO_ID) {
+        if (ctl_reply_int(r, f->key, false, &n) < 0)
+            return -1;
+        if (n > 0)
+            snprintf(v->num, sizeof(v->num), "%lld", n);
+        v->value = n > 0 ? v->num : "-";
+        return 0;
+    }
     if (f->type == INFO_CPU) {
         /* A custom model by its name, anything else by its mode. */
         const cJSON *cpu = cJSON_GetObjectItemCaseSensitive(r, f->key);

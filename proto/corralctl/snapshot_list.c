@@ -171,6 +171,8 @@ static void print_table(const struct ctl_snap *s, size_t n, bool parents)
         else
             puts(s[i].state);
     }
+    /* virsh ends its tables with an empty line. */
+    putchar('\n');
 }
 
 /* virsh's --name, with --parent a tab and the parent's name. */

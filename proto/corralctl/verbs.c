@@ -248,16 +248,21 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .summary = "print a VM's configuration and state",
         .description =
-            "Print the VM's configuration and state, one \"Key: value\" line each: name,\n"
-            "UUID, state, reason, virtualization type, memory, vCPUs, CPU model (the\n"
-            "<model> of a custom CPU, else the mode: default, host-passthrough, host-model\n"
-            "or maximum), machine type, emulator and, while the VM runs, the PIDs of its\n"
-            "supervisor and of QEMU and the paths of its control and QMP sockets; then the\n"
-            "restarts of its current run: \"Supervisor restarts:\" (how many times a new\n"
-            "supervisor took over the running QEMU after its supervisor died), \"Re-\n"
-            "attached:\" (how many broker restarts re-attached to it) and, after either,\n"
-            "\"Last restart:\" with its time and why; then its disks. Fields the server does\n"
-            "not report are left out.",
+            "Print the VM's configuration and state, one \"Key: value\" line each.  First\n"
+            "virsh's lines, in virsh's order: Id (QEMU's pid, - when the VM is not\n"
+            "running), Name, UUID, OS Type, State, CPU(s), Max memory, Used memory,\n"
+            "Persistent (always yes: corral keeps every definition) and Autostart.  virsh's\n"
+            "CPU time, Managed save and Security lines are left out: corral has none of\n"
+            "them.  Then corral's own: the reason for the state, virtualization type, CPU\n"
+            "model (the <model> of a custom CPU, else the mode: default, host-passthrough,\n"
+            "host-model or maximum), machine type, emulator, firmware and, while the VM\n"
+            "runs, the PIDs of its supervisor and of QEMU and the paths of its control and\n"
+            "QMP sockets; then the restarts of its current run: \"Supervisor restarts:\"\n"
+            "(how many times a new supervisor took over the running QEMU after its\n"
+            "supervisor died), \"Re-attached:\" (how many broker restarts re-attached to\n"
+            "it) and, after either, \"Last restart:\" with its time and why; \"Persistent\n"
+            "changes: pending\" when a definition waits for the next start; then its\n"
+            "disks.  Fields the server does not report are left out.",
         .run = ctl_run_dominfo,
     },
     {
@@ -733,7 +738,8 @@ const struct ctl_verb ctl_verbs[] = {
         .description =
             "Load the snapshot SNAP (or with --current the current one) into the VM, its\n"
             "disks and its memory, and print \"Domain 'NAME' reverted to snapshot SNAP (now\n"
-            "STATE)\": the VM runs, or stays paused, as it did when the snapshot was taken,\n"
+            "STATE)\" (virsh prints nothing: corralctl says on purpose what the VM now is):\n"
+            "the VM runs, or stays paused, as it did when the snapshot was taken,\n"
             "unless --running or --paused says otherwise. On a shut off VM, a snapshot of\n"
             "its running guest starts the VM from the saved state, as virsh(1) does; a\n"
             "snapshot of the shut off VM reverts its disks and leaves it off (--running\n"
