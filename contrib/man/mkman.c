@@ -1,6 +1,6 @@
 /* Builds corralctl(1) from its template (standard input) and corralctl's
  * verb table: a line ".\" @VERBS FIRST LAST@" is replaced by the entries of
- * the verbs from FIRST to LAST in the table's order.  Every verb must appear
+ * the verbs from FIRST to LAST in help's order (ctl_verb_at).  Every verb must appear
  * exactly once, so that a new verb cannot be left out of the page. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +12,11 @@
 
 static size_t verb_index(const char *name)
 {
-    const struct ctl_verb *v = ctl_find_verb(name);
-
-    if (v == NULL) {
-        fprintf(stderr, "mkman: the template names an unknown verb '%s'\n", name);
-        exit(1);
-    }
-    return (size_t)(v - ctl_verbs);
+    for (size_t i = 0; i < ctl_verb_count(); i++)
+        if (strcmp(ctl_verb_at(i)->name, name) == 0)
+            return i;
+    fprintf(stderr, "mkman: the template names an unknown verb '%s'\n", name);
+    exit(1);
 }
 
 /* Replaces one marker line; printed[] counts each verb's entries. */
@@ -38,14 +36,14 @@ static void expand(const char *line, unsigned *printed)
         exit(1);
     }
     for (size_t i = a; i <= b; i++) {
-        ctl_print_roff_verb(stdout, &ctl_verbs[i]);
+        ctl_print_roff_verb(stdout, ctl_verb_at(i));
         printed[i]++;
     }
 }
 
 int main(void)
 {
-    unsigned *printed = calloc(ctl_nverbs, sizeof(*printed));
+    unsigned *printed = calloc(ctl_verb_count(), sizeof(*printed));
     char line[4096];
     int status = 0;
 
@@ -59,10 +57,10 @@ int main(void)
         else
             fputs(line, stdout);
     }
-    for (size_t i = 0; i < ctl_nverbs; i++)
+    for (size_t i = 0; i < ctl_verb_count(); i++)
         if (printed[i] != 1) {
             fprintf(stderr, "mkman: verb %s appears %u times in the page, not once\n",
-                    ctl_verbs[i].name, printed[i]);
+                    ctl_verb_at(i)->name, printed[i]);
             status = 1;
         }
     free(printed);

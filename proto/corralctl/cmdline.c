@@ -30,11 +30,26 @@ static const struct {
 /* Width of the option column in a verb's help. */
 #define OPTION_COLUMN 22
 
+size_t ctl_verb_count(void)
+{
+    return ctl_ndomain_verbs + ctl_nsnapshot_verbs + ctl_nother_verbs;
+}
+
+const struct ctl_verb *ctl_verb_at(size_t i)
+{
+    if (i < ctl_ndomain_verbs)
+        return &ctl_domain_verbs[i];
+    i -= ctl_ndomain_verbs;
+    if (i < ctl_nsnapshot_verbs)
+        return &ctl_snapshot_verbs[i];
+    return &ctl_other_verbs[i - ctl_nsnapshot_verbs];
+}
+
 const struct ctl_verb *ctl_find_verb(const char *name)
 {
-    for (size_t i = 0; i < ctl_nverbs; i++)
-        if (strcmp(ctl_verbs[i].name, name) == 0)
-            return &ctl_verbs[i];
+    for (size_t i = 0; i < ctl_verb_count(); i++)
+        if (strcmp(ctl_verb_at(i)->name, name) == 0)
+            return ctl_verb_at(i);
     return NULL;
 }
 
@@ -151,17 +166,17 @@ void ctl_usage(FILE *f)
           "\n"
           "Verbs:\n",
           f);
-    for (size_t i = 0; i < ctl_nverbs; i++) {
+    for (size_t i = 0; i < ctl_verb_count(); i++) {
         int n;
 
         fputs("  ", f);
-        n = print_synopsis(f, &ctl_verbs[i]);
+        n = print_synopsis(f, ctl_verb_at(i));
         /* A synopsis too long for its column gets a line of its own. */
         if (n < 0 || n >= SYNOPSIS_COLUMN) {
             fputc('\n', f);
             n = -2;
         }
-        fprintf(f, "%*s%s\n", SYNOPSIS_COLUMN - n, "", ctl_verbs[i].summary);
+        fprintf(f, "%*s%s\n", SYNOPSIS_COLUMN - n, "", ctl_verb_at(i)->summary);
     }
     fputs("\n'corralctl help VERB' or 'corralctl VERB --help' describes VERB.\n", f);
 }

@@ -1,6 +1,6 @@
 /* corralctl internals: the verb table, parsed command lines and the helpers
- * that the verb handlers share.  A new verb is one entry in ctl_verbs
- * (verbs.c) plus one handler declared here. */
+ * that the verb handlers share.  A new verb is one entry in a verb table
+ * (verbs.c, verbs_snapshot.c) plus one handler declared here. */
 #ifndef CORRAL_CTL_H
 #define CORRAL_CTL_H
 
@@ -98,10 +98,15 @@ struct ctl {
     cJSON *hello;   /* the server's hello result */
 };
 
-extern const struct ctl_verb ctl_verbs[];
-extern const size_t ctl_nverbs;
+/* The verb tables, in the order help lists them: verbs.c's verbs about a
+ * VM, verbs_snapshot.c's, then verbs.c's general ones. */
+extern const struct ctl_verb ctl_domain_verbs[], ctl_snapshot_verbs[], ctl_other_verbs[];
+extern const size_t ctl_ndomain_verbs, ctl_nsnapshot_verbs, ctl_nother_verbs;
 
 /* cmdline.c: parsing and help. */
+/* The number of verbs, and the i-th in help's order (i below that). */
+size_t ctl_verb_count(void);
+const struct ctl_verb *ctl_verb_at(size_t i);
 const struct ctl_verb *ctl_find_verb(const char *name);
 /* Parses argv[1..] of verb v (argv[0] is the verb).  Returns 0, or
  * CTL_EXIT_USAGE after printing why. */
