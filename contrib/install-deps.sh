@@ -9,7 +9,7 @@ set -eu
 # UEFI firmware and its QEMU descriptors (/usr/share/qemu/firmware).
 PKGS="gcc make pkg-config libevent-dev libcjson-dev libxml2-dev libcap-ng-dev
 libseccomp-dev qemu-system-x86 qemu-utils python3 procps linux-image-amd64
-busybox-static ovmf"
+busybox-static ovmf clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do
