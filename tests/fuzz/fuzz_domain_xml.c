@@ -157,8 +157,8 @@ static void check_value(const struct domain_def *def, enum qemu_mode mode,
         FUZZ_ASSERT(printable(value), "-append with a control character");
         return;
     }
-    if (value[0] == '{' && (strcmp(rule->opt, "-blockdev") == 0 ||
-                            strcmp(rule->opt, "-device") == 0)) {
+    if (value[0] == '{' &&
+        (strcmp(rule->opt, "-blockdev") == 0 || strcmp(rule->opt, "-device") == 0)) {
         cJSON *j = json_parse(value, strlen(value), &e);
         FUZZ_ASSERT(cJSON_IsObject(j), "%s %s is not one JSON object", rule->opt, value);
         cJSON_Delete(j);
@@ -170,8 +170,7 @@ static void check_value(const struct domain_def *def, enum qemu_mode mode,
     check_implied(def, mode, rule->opt, implied);
 }
 
-static void check_argv(const struct domain_def *def, enum qemu_mode mode,
-                       const struct argv_list *a)
+static void check_argv(const struct domain_def *def, enum qemu_mode mode, const struct argv_list *a)
 {
     FUZZ_ASSERT(a->n >= 1 && strcmp(a->v[0], def->emulator) == 0, "argv[0] is not the emulator");
     for (size_t i = 1; i < a->n; i++) {

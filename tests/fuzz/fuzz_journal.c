@@ -142,9 +142,10 @@ static void check_pending(const struct journal *j)
     const cJSON *p = journal_pending(j), *item;
     double last = 0;
 
-    FUZZ_ASSERT(cJSON_GetArraySize(p) == journal_count(j), "count %d, %d pending",
-                journal_count(j), cJSON_GetArraySize(p));
-    cJSON_ArrayForEach(item, p) {
+    FUZZ_ASSERT(cJSON_GetArraySize(p) == journal_count(j), "count %d, %d pending", journal_count(j),
+                cJSON_GetArraySize(p));
+    cJSON_ArrayForEach(item, p)
+    {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(item, "seq");
 
         FUZZ_ASSERT(cJSON_IsObject(item) && cJSON_IsNumber(s), "an entry without a seq");
@@ -162,7 +163,8 @@ static void check_reopen(const struct journal *j)
     FUZZ_ASSERT(again != NULL, "the journal does not open again: %s", e.msg);
     a = cJSON_PrintUnformatted(journal_pending(j));
     b = cJSON_PrintUnformatted(journal_pending(again));
-    FUZZ_ASSERT(a != NULL && b != NULL && strcmp(a, b) == 0, "reopened, the journal differs:\n%s\n%s", a, b);
+    FUZZ_ASSERT(a != NULL && b != NULL && strcmp(a, b) == 0,
+                "reopened, the journal differs:\n%s\n%s", a, b);
     cJSON_free(a);
     cJSON_free(b);
     journal_free(again);

@@ -122,8 +122,8 @@ static void on_reconciled(const struct snapjob_leftover *jobs, size_t n, const s
     ((struct run *)arg)->reconciled++;
     FUZZ_ASSERT(e == NULL || n == 0, "jobs and an error");
     for (size_t i = 0; i < n; i++)
-        FUZZ_ASSERT(jobs[i].id != NULL && strncmp(jobs[i].id, SNAPJOB_ID_PREFIX,
-                                                  strlen(SNAPJOB_ID_PREFIX)) == 0,
+        FUZZ_ASSERT(jobs[i].id != NULL &&
+                        strncmp(jobs[i].id, SNAPJOB_ID_PREFIX, strlen(SNAPJOB_ID_PREFIX)) == 0,
                     "reconciled a job that is not corral's");
 }
 
@@ -203,8 +203,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(r.ready <= 1 && r.closed == 1, "ready %d times, closed %d times", r.ready,
                 r.closed);
     FUZZ_ASSERT(r.listed == 1 && r.saved == 1 && r.reconciled == 1 && r.queried == 1,
-                "callbacks ran listed %d, saved %d, reconciled %d, query-status %d times",
-                r.listed, r.saved, r.reconciled, r.queried);
+                "callbacks ran listed %d, saved %d, reconciled %d, query-status %d times", r.listed,
+                r.saved, r.reconciled, r.queried);
     snapshot_qmp_jobs_free(r.sj);
     qmp_free(q);
     close(peer);

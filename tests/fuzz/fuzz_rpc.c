@@ -71,8 +71,10 @@ static void authorize_all(const struct rpc_msg *m)
     int owner = dispatch_authorize(&b, OWNER, m->method, m->params, &e);
     int stranger = dispatch_authorize(&b, STRANGER, m->method, m->params, &e);
 
-    FUZZ_ASSERT(known || (root < 0 && owner < 0 && stranger < 0), "method '%s' outside the table "
-                "allowed", m->method);
+    FUZZ_ASSERT(known || (root < 0 && owner < 0 && stranger < 0),
+                "method '%s' outside the table "
+                "allowed",
+                m->method);
     FUZZ_ASSERT(!known || root == 0, "root refused %s: %s", m->method, e.msg);
     FUZZ_ASSERT(!on_a || stranger < 0, "a stranger may call %s on another's VM", m->method);
     FUZZ_ASSERT(strcmp(m->method, "vm.qmp") != 0 || (owner < 0 && stranger < 0),

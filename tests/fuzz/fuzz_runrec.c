@@ -42,8 +42,8 @@ static void check_exit(const cJSON *j)
     back = runrec_exit_to_json(&x);
     FUZZ_ASSERT(runrec_exit_parse(back, &y), "exit facts it wrote do not read back");
     FUZZ_ASSERT(strcmp(x.state, y.state) == 0 && strcmp(x.reason, y.reason) == 0 &&
-                    x.time == y.time && x.qemu_pid == y.qemu_pid &&
-                    x.code_known == y.code_known && x.signaled == y.signaled && x.code == y.code,
+                    x.time == y.time && x.qemu_pid == y.qemu_pid && x.code_known == y.code_known &&
+                    x.signaled == y.signaled && x.code == y.code,
                 "exit facts changed on the way back");
     cJSON_Delete(back);
 }
@@ -57,7 +57,8 @@ static void check_status(const uint8_t *data, size_t size)
     FUZZ_ASSERT(rc >= -1 && rc <= 1, "runrec_status_parse returned %d", rc);
     FUZZ_ASSERT(rc == 1 || info == NULL, "info set on a failed status");
     FUZZ_ASSERT(rc == 1 || failure.msg[0] != '\0', "a failed status says nothing");
-    FUZZ_ASSERT(rc != 0 || (failure.code != CE_OK && strcmp(cerr_name(failure.code), "unknown") != 0),
+    FUZZ_ASSERT(rc != 0 ||
+                    (failure.code != CE_OK && strcmp(cerr_name(failure.code), "unknown") != 0),
                 "a failed status with undocumented code %d", (int)failure.code);
     if (rc == 1)
         FUZZ_ASSERT(runrec_status_qemu_pid(info) >= 0, "negative qemu pid");
