@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fileutil.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/monotime.h"
 #include "proto/rpc.h"
@@ -181,12 +183,53 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* The reports of the array, one line each, in one malloc'd buffer. */
+static char *serialize_all(const cJSON *reports, size_t *len, struct cerr *e)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    const cJSON *r;
+
+    *len = 0;
+    cJSON_ArrayForEach(r, reports)
+    {
+        size_t n;
+        char *line = rpc_serialize(r, &n, e);
+
+        if (line == NULL) {
+            free(buf);
+            return NULL;
+        }
+        if (*len + n > cap) {
+            cap = (*len + n) * 2;
+            buf = xreallocarray(buf, cap, 1);
+        }
+        memcpy(buf + *len, line, n);
+        *len += n;
+        free(line);
+    }
+    if (buf == NULL)
+        buf = xcalloc(1, 1);
+    return buf;
+}
+
 int ledger_append(const char *path, const cJSON *report, struct cerr *e)
+{
+    cJSON *one = json_arr();
+    int rc;
+
+    json_arr_add(one, json_dup(report));
+    rc = ledger_append_many(path, one, e);
+    cJSON_Delete(one);
+    return rc;
+}
+
+int ledger_append_many(const char *path, const cJSON *reports, struct cerr *e)
 {
     int fd = -1, rc = -1;
     struct stat st;
     size_t len;
-    char *line = rpc_serialize(report, &len, e);
+    char *line = serialize_all(reports, &len, e);
 
     if (line == NULL)
         return -1;
@@ -211,8 +254,8 @@ int ledger_append(const char *path, const cJSON *report, struct cerr *e)
         goto out;
     }
     if ((unsigned long long)st.st_size + len > LEDGER_FILE_MAX) {
-        cerr_set(e, CE_TOO_LARGE, "%s holds %lld bytes; one more report would pass the limit of %d",
-                 path, (long long)st.st_size, LEDGER_FILE_MAX);
+        cerr_set(e, CE_TOO_LARGE, "%s holds %lld bytes; %zu more would pass the limit of %d", path,
+                 (long long)st.st_size, len, LEDGER_FILE_MAX);
         goto out;
     }
     if (write_all(fd, line, len) < 0 || fsync(fd) < 0) {

@@ -46,5 +46,8 @@ double ledger_now(void);
  * must be a regular file with one link; -1 with e set (CE_TOO_LARGE when
  * it would pass LEDGER_FILE_MAX) and nothing written otherwise. */
 int ledger_append(const char *path, const cJSON *report, struct cerr *e);
+/* ledger_append for every report of the array reports, with one write and
+ * one flush for the lot: all are kept, or none. */
+int ledger_append_many(const char *path, const cJSON *reports, struct cerr *e);
 
 #endif

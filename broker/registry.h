@@ -137,6 +137,12 @@ struct bvm {
     struct ledger_bucket report_bucket;
     bool reports_held;
     struct event *report_retry;
+    /* Reports taken but not yet in the ledger: those that arrive together
+     * are written with one flush (report_flush, run once the supervisor's
+     * messages at hand are read), then fanned out and acknowledged. */
+    cJSON *report_batch;
+    long long batch_seq; /* highest seq in report_batch, 0 when none */
+    struct event *report_flush;
 
     struct bvm *next;
 };

@@ -11,6 +11,9 @@
 #include "proto/rpc.h"
 #include "proto/server.h"
 
+/* How long a report waits for others to share its ledger flush. */
+#define REPORT_BATCH_WAIT_US 2000
+
 static void acked_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
     struct bvm *vm = arg;
@@ -122,6 +125,101 @@ static void hold_reports(struct bvm *vm, long long seq, const char *why)
         log_err("VM %s: cannot arm the timer that asks for held reports again", vm->def->name);
 }
 
+/* Writes the batch to the ledger with one flush, then logs and (when ack)
+ * acknowledges each report; a batch the ledger cannot take is held, none
+ * of it acknowledged. */
+static void flush_batch(struct bvm *vm, bool ack)
+{
+    cJSON *batch = vm->report_batch, *r;
+    char *path;
+    struct cerr e;
+
+    vm->report_batch = NULL;
+    vm->batch_seq = 0;
+    if (batch == NULL)
+        return;
+    path = xasprintf("%s/inconsistencies.jsonl", vm->state_dir);
+    if (ledger_append_many(path, batch, &e) < 0) {
+        unsigned long long first = 0;
+
+        json_get_uint(cJSON_GetArrayItem(batch, 0), "seq", JSON_UINT_MAX, &first);
+        hold_reports(vm, (long long)first, e.msg);
+        free(path);
+        cJSON_Delete(batch);
+        return;
+    }
+    free(path);
+    cJSON_ArrayForEach(r, batch)
+    {
+        unsigned long long n;
+        long long seq = json_get_uint(r, "seq", JSON_UINT_MAX, &n) == 0 ? (long long)n : -1;
+        char *key = job_report_key(r);
+
+        log_warn("VM %s: inconsistency %lld: %s: %s", vm->def->name, seq,
+                 cJSON_GetObjectItemCaseSensitive(r, "kind")->valuestring,
+                 cJSON_GetObjectItemCaseSensitive(r, "detail")->valuestring);
+        if (key != NULL)
+            json_arr_add(vm->job_reports, json_str(key));
+        free(key);
+        if (seq > vm->last_seq)
+            vm->last_seq = seq;
+        if (ack)
+            ack_report(vm, seq);
+    }
+    cJSON_Delete(batch);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_batch(arg, true);
+}
+
+/* Whether the batch holds a report about the same job saying the same. */
+static bool batch_has_key(const struct bvm *vm, const char *key)
+{
+    const cJSON *r;
+
+    cJSON_ArrayForEach(r, vm->report_batch)
+    {
+        char *k = job_report_key(r);
+        bool same = k != NULL && strcmp(k, key) == 0;
+
+        free(k);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+static void queue_report(struct bvm *vm, const cJSON *report, long long seq)
+{
+    if (vm->report_flush == NULL)
+        vm->report_flush = evtimer_new(vm->b->base, flush_cb, vm);
+    if (vm->report_flush == NULL) {
+        hold_reports(vm, seq, "cannot schedule the ledger write");
+        return;
+    }
+    if (vm->report_batch == NULL)
+        vm->report_batch = json_arr();
+    json_arr_add(vm->report_batch, json_dup(report));
+    /* Told now, in order with the VM's other events (a job's progress):
+     * the supervisor's journal already holds it.  Should the ledger refuse
+     * the batch, the resent report is told again, with the same seq. */
+    rpc_server_broadcast(vm->b->srv, vm->def->uuid, "snapshot.inconsistency", json_dup(report));
+    if (seq > vm->batch_seq)
+        vm->batch_seq = seq;
+    /* libevent reads 4 KiB at a time, some 17 reports: waiting a little
+     * lets a burst arrive and share one flush. */
+    if (!event_pending(vm->report_flush, EV_TIMEOUT, NULL)) {
+        struct timeval tv = {0, REPORT_BATCH_WAIT_US};
+
+        if (evtimer_add(vm->report_flush, &tv) < 0)
+            event_active(vm->report_flush, EV_TIMEOUT, 0);
+    }
+}
+
 /* A report is checked, persisted and fanned out once, then acknowledged so
  * that the supervisor drops it from its journal; one seen before (resent
  * after a restart of either side), or one saying again what an earlier
@@ -131,7 +229,7 @@ static void hold_reports(struct bvm *vm, long long seq, const char *why)
  * seq kept first would make the earlier one look like a resend. */
 void reports_receive(struct bvm *vm, const cJSON *report)
 {
-    char *path, *key;
+    char *key;
     long long seq;
     struct cerr e;
 
@@ -152,6 +250,11 @@ void reports_receive(struct bvm *vm, const cJSON *report)
         ack_report(vm, seq);
         return;
     }
+    if (seq >= 0 && seq <= vm->batch_seq) {
+        /* Resent while its first copy waits for the ledger: that copy's
+         * flush acknowledges it, and not before it is kept. */
+        return;
+    }
     if (vm->reports_held) {
         if (seq < 0)
             log_err("VM %s: an unjournalled inconsistency report is lost: reports are held",
@@ -159,7 +262,7 @@ void reports_receive(struct bvm *vm, const cJSON *report)
         return;
     }
     key = job_report_key(report);
-    if (key != NULL && job_report_seen(vm, key)) {
+    if (key != NULL && (job_report_seen(vm, key) || batch_has_key(vm, key))) {
         log_info("VM %s: report %lld repeats what job %s was reported to have done; not kept "
                  "twice",
                  vm->def->name, seq, cJSON_GetObjectItemCaseSensitive(report, "job")->valuestring);
@@ -177,28 +280,20 @@ void reports_receive(struct bvm *vm, const cJSON *report)
         hold_reports(vm, seq, why);
         return;
     }
-    path = xasprintf("%s/inconsistencies.jsonl", vm->state_dir);
-    if (ledger_append(path, report, &e) < 0) {
-        free(path);
-        free(key);
-        hold_reports(vm, seq, e.msg);
-        return;
-    }
-    free(path);
-    log_warn("VM %s: inconsistency %lld: %s: %s", vm->def->name, seq,
-             cJSON_GetObjectItemCaseSensitive(report, "kind")->valuestring,
-             cJSON_GetObjectItemCaseSensitive(report, "detail")->valuestring);
-    if (key != NULL)
-        json_arr_add(vm->job_reports, json_str(key));
     free(key);
-    if (seq >= 0)
-        vm->last_seq = seq;
-    rpc_server_broadcast(vm->b->srv, vm->def->uuid, "snapshot.inconsistency", json_dup(report));
-    ack_report(vm, seq);
+    queue_report(vm, report, seq);
 }
 
 void reports_drop(struct bvm *vm)
 {
+    /* What was taken is kept; the supervisor, going away, is not told: it
+     * resends its journal to the next connection, which only acknowledges
+     * what is kept already. */
+    flush_batch(vm, false);
+    if (vm->report_flush != NULL) {
+        event_free(vm->report_flush);
+        vm->report_flush = NULL;
+    }
     if (vm->report_retry != NULL) {
         event_free(vm->report_retry);
         vm->report_retry = NULL;

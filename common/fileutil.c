@@ -67,7 +67,8 @@ bool path_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
-int dir_fsync(const char *dir, struct cerr *e)
+/* fsync of dir, or with whole_fs a syncfs of the file system it is on. */
+static int sync_dir(const char *dir, bool whole_fs, struct cerr *e)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -75,13 +76,19 @@ int dir_fsync(const char *dir, struct cerr *e)
         cerr_set(e, CE_SYSTEM, "cannot open directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    if (fsync(fd) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot fsync directory %s: %s", dir, strerror(errno));
+    if ((whole_fs ? syncfs(fd) : fsync(fd)) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot %s %s: %s",
+                 whole_fs ? "sync the file system of" : "fsync directory", dir, strerror(errno));
         close(fd);
         return -1;
     }
     close(fd);
     return 0;
+}
+
+int dir_fsync(const char *dir, struct cerr *e)
+{
+    return sync_dir(dir, false, e);
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -132,6 +139,65 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 out:
     free(tmp);
     free(dircopy);
+    return rc;
+}
+
+/* Creates path's temporary sibling (malloc'd into *tmp) holding data, not
+ * yet synced. */
+static int write_unsynced(const char *path, const void *data, size_t len, mode_t mode, char **tmp,
+                          struct cerr *e)
+{
+    int fd;
+
+    *tmp = xasprintf("%s.tmp.XXXXXX", path);
+    fd = mkostemp(*tmp, O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create temporary file for %s: %s", path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return -1;
+    }
+    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || close(fd) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot write %s: %s", *tmp, strerror(errno));
+        unlink(*tmp);
+        free(*tmp);
+        *tmp = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int file_write_many(size_t n, char *const *paths, char *const *datas, const size_t *lens,
+                    mode_t mode, struct cerr *e)
+{
+    char **tmps = xcalloc(n ? n : 1, sizeof(*tmps));
+    char *copy = xstrdup(n ? paths[0] : ".");
+    const char *dir = dirname(copy);
+    size_t written = 0, renamed = 0;
+    int rc = -1;
+
+    while (written < n && write_unsynced(paths[written], datas[written], lens[written], mode,
+                                         &tmps[written], e) == 0)
+        written++;
+    if (written < n || (n > 0 && sync_dir(dir, true, e) < 0))
+        goto out;
+    for (; renamed < n; renamed++)
+        if (rename(tmps[renamed], paths[renamed]) < 0) {
+            cerr_set(e, CE_SYSTEM, "cannot rename %s to %s: %s", tmps[renamed], paths[renamed],
+                     strerror(errno));
+            goto out;
+        }
+    rc = n > 0 ? dir_fsync(dir, e) : 0;
+out:
+    for (size_t i = 0; i < n; i++) {
+        if (rc < 0 && i < renamed)
+            unlink(paths[i]);
+        else if (tmps[i] != NULL && i >= renamed)
+            unlink(tmps[i]);
+        free(tmps[i]);
+    }
+    free(tmps);
+    free(copy);
     return rc;
 }
 

@@ -327,82 +327,133 @@ struct journal *journal_open(const char *dir, struct cerr *e)
     return j;
 }
 
-long long journal_append(struct journal *j, const cJSON *report, struct cerr *e)
+/* A copy of report with "seq" set (the caller owns it), and its text, one
+ * line, in *text (cJSON_free it); NULL with e set. */
+static cJSON *make_entry(const struct journal *j, const cJSON *report, long long seq, char **text,
+                         size_t *len, struct cerr *e)
 {
-    long long seq = j->last_seq + 1;
-    char *text, *path, *seqpath, seqbuf[32];
     cJSON *entry;
-    size_t len;
-    int n;
 
     if (!cJSON_IsObject(report)) {
         cerr_set(e, CE_INVALID_PARAMS, "a journal report must be a JSON object");
-        return -1;
-    }
-    if (j->count >= JOURNAL_MAX_ENTRIES) {
-        cerr_set(e, CE_SYSTEM,
-                 "journal %s is full: %d reports are waiting for the broker to acknowledge "
-                 "them",
-                 j->dir, j->count);
-        return -1;
+        return NULL;
     }
     if (seq > JOURNAL_SEQ_MAX) {
         cerr_set(e, CE_SYSTEM, "journal %s has run out of sequence numbers", j->dir);
-        return -1;
+        return NULL;
     }
     entry = json_dup(report);
     cJSON_DeleteItemFromObjectCaseSensitive(entry, "seq");
     json_add_num(entry, "seq", (double)seq);
-    text = cJSON_PrintUnformatted(entry);
-    if (text == NULL) {
+    *text = cJSON_PrintUnformatted(entry);
+    if (*text == NULL) {
         cerr_set(e, CE_SYSTEM, "out of memory serializing a journal report");
         cJSON_Delete(entry);
-        return -1;
+        return NULL;
     }
-    len = strlen(text);
-    if (len + 1 > JOURNAL_MAX_ENTRY_BYTES) {
+    *len = strlen(*text);
+    if (*len + 1 > JOURNAL_MAX_ENTRY_BYTES) {
         cerr_set(e, CE_TOO_LARGE, "report of %zu bytes exceeds the journal limit of %d bytes",
-                 len + 1, JOURNAL_MAX_ENTRY_BYTES);
-        cJSON_free(text);
+                 *len + 1, JOURNAL_MAX_ENTRY_BYTES);
+        cJSON_free(*text);
         cJSON_Delete(entry);
-        return -1;
+        return NULL;
     }
-    text[len] = '\n'; /* replaces the NUL: the length is known */
+    (*text)[(*len)++] = '\n'; /* replaces the NUL: the length is known */
+    return entry;
+}
 
-    /* .seq first, then the entry.  After a crash between the two, .seq
-     * covers a number that has no entry: a harmless gap.  The other order
-     * could leave entry N on disk with .seq still at N-1; the broker then
-     * acknowledges N, the file is deleted, and after the next restart N is
-     * handed out again for a different report, which the broker may take for
-     * the one it already has.  So .seq is always >= every number that has
-     * ever been on disk. */
-    seqpath = xasprintf("%s/" SEQ_FILE, j->dir);
-    n = snprintf(seqbuf, sizeof(seqbuf), "%lld\n", seq);
-    if (file_write_atomic(seqpath, seqbuf, (size_t)n, 0600, e) < 0) {
-        free(seqpath);
-        cJSON_free(text);
-        cJSON_Delete(entry);
-        return -1;
-    }
+/* .seq first, then the entries.  After a crash between the two, .seq covers
+ * numbers that have no entry: a harmless gap.  The other order could leave
+ * entry N on disk with .seq still at N-1; the broker then acknowledges N,
+ * the file is deleted, and after the next restart N is handed out again for
+ * a different report, which the broker may take for the one it already has.
+ * So .seq is always >= every number that has ever been on disk. */
+static int write_seq(const struct journal *j, long long seq, struct cerr *e)
+{
+    char *seqpath = xasprintf("%s/" SEQ_FILE, j->dir), seqbuf[32];
+    int n = snprintf(seqbuf, sizeof(seqbuf), "%lld\n", seq);
+    int rc = file_write_atomic(seqpath, seqbuf, (size_t)n, 0600, e);
+
     free(seqpath);
-    path = entry_path(j, seq);
-    if (file_write_atomic(path, text, len + 1, 0600, e) < 0) {
+    return rc;
+}
+
+/* Stores the n entries texts[] as the files paths[]: one at a time with
+ * file_write_atomic, a batch with file_write_many (one sync for all). */
+static int write_entries(size_t n, char **paths, char **texts, const size_t *lens, struct cerr *e)
+{
+    if (n == 1 && file_write_atomic(paths[0], texts[0], lens[0], 0600, e) < 0) {
         /* The rename may have happened before a failing directory fsync:
          * take the file back so that "nothing was stored" holds.  The
          * number is not reused on disk (.seq already covers it), only in
          * memory, and its file name is the same, so no two entries can
          * ever share it. */
-        unlink(path);
-        free(path);
-        cJSON_free(text);
-        cJSON_Delete(entry);
+        unlink(paths[0]);
         return -1;
     }
-    free(path);
-    cJSON_free(text);
-    json_arr_add(j->pending, entry);
-    j->count++;
-    j->last_seq = seq;
+    return n == 1 ? 0 : file_write_many(n, paths, texts, lens, 0600, e);
+}
+
+long long journal_append_many(struct journal *j, const cJSON *reports, struct cerr *e)
+{
+    size_t n = (size_t)cJSON_GetArraySize(reports), made = 0;
+    long long first = j->last_seq + 1;
+    cJSON **entries = xcalloc(n ? n : 1, sizeof(*entries));
+    char **texts = xcalloc(n ? n : 1, sizeof(*texts)), **paths = xcalloc(n ? n : 1, sizeof(*paths));
+    size_t *lens = xcalloc(n ? n : 1, sizeof(*lens));
+    const cJSON *r;
+    long long rc = -1;
+
+    if (n == 0) {
+        cerr_set(e, CE_INVALID_PARAMS, "no report to journal in %s", j->dir);
+        goto out;
+    }
+    if ((size_t)j->count + n > JOURNAL_MAX_ENTRIES) {
+        cerr_set(e, CE_SYSTEM,
+                 "journal %s is full: %d reports are waiting for the broker to acknowledge them",
+                 j->dir, j->count);
+        goto out;
+    }
+    cJSON_ArrayForEach(r, reports)
+    {
+        entries[made] = make_entry(j, r, first + (long long)made, &texts[made], &lens[made], e);
+        if (entries[made] == NULL)
+            goto out;
+        paths[made] = entry_path(j, first + (long long)made);
+        made++;
+    }
+    if (write_seq(j, first + (long long)n - 1, e) < 0 ||
+        write_entries(n, paths, texts, lens, e) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        json_arr_add(j->pending, entries[i]);
+        entries[i] = NULL;
+    }
+    j->count += (int)n;
+    j->last_seq = first + (long long)n - 1;
+    rc = first;
+out:
+    for (size_t i = 0; i < made; i++) {
+        cJSON_Delete(entries[i]);
+        cJSON_free(texts[i]);
+        free(paths[i]);
+    }
+    free(entries);
+    free(texts);
+    free(paths);
+    free(lens);
+    return rc;
+}
+
+long long journal_append(struct journal *j, const cJSON *report, struct cerr *e)
+{
+    cJSON *one = json_arr();
+    long long seq;
+
+    json_arr_add(one, json_dup(report));
+    seq = journal_append_many(j, one, e);
+    cJSON_Delete(one);
     return seq;
 }
 
@@ -440,11 +491,16 @@ int journal_ack(struct journal *j, long long seq, struct cerr *e)
         return 0;
     }
     char *path = entry_path(j, seq);
-    int rc = file_remove_durable(path, e);
 
-    free(path);
-    if (rc < 0)
+    /* Not synced: an entry a crash brings back is sent again, and the
+     * broker only acknowledges a report it already holds.  A sync per
+     * acknowledgement made a burst of reports cost one fsync each. */
+    if (unlink(path) < 0 && errno != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot remove %s: %s", path, strerror(errno));
+        free(path);
         return -1;
+    }
+    free(path);
     cJSON_DeleteItemFromArray(j->pending, idx);
     j->count--;
     return 0;

@@ -15,7 +15,8 @@
  *
  * Sequence numbers are unique and increasing but not dense: a crash or a
  * failed write may leave a gap.  Every file is written with
- * file_write_atomic and removed with file_remove_durable.
+ * file_write_atomic (a batch with file_write_many); an acknowledged entry
+ * is unlinked without a sync.
  *
  * Not thread-safe, and one process at a time per directory (the VM's
  * supervisor). */
@@ -57,10 +58,16 @@ long long journal_append(struct journal *j, const cJSON *report, struct cerr *e)
  * journal_free. */
 const cJSON *journal_pending(const struct journal *j);
 
+/* journal_append for every report of the JSON array reports, in order, with
+ * one sync for the lot: returns the first report's number (the others
+ * follow it), or -1 with e set, nothing stored and no number consumed. */
+long long journal_append_many(struct journal *j, const cJSON *reports, struct cerr *e);
+
 /* Number of pending entries. */
 int journal_count(const struct journal *j);
 
-/* Durably removes entry seq.  An unknown or already acknowledged seq is not an
+/* Removes entry seq, not durably: after a crash it may be pending again and
+ * is resent, which the broker acknowledges without keeping it twice.  An unknown or already acknowledged seq is not an
  * error (the broker may ack twice across a restart): 0, logged at debug
  * level.  -1 with e set when the file cannot be removed; the entry then stays
  * pending. */

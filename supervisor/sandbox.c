@@ -649,6 +649,7 @@ static const struct sc_rule allowlist[] = {
     ALLOW("getdents64"),
     ALLOW("fsync"),
     ALLOW("fdatasync"),
+    ALLOW("syncfs"),
     ALLOW("rename"),
     ALLOW("renameat"),
     ALLOW("renameat2"),

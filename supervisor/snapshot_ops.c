@@ -15,28 +15,44 @@
 #include "supervisor/snapshot_tree.h"
 #include "supervisor/snapshot_tree_load.h"
 
-static void remove_leftovers(const char *state_dir)
+/* Only the files supervisors write in the state directory: the broker
+ * writes others there and may be in the middle of one. */
+static bool state_leftover(const char *name)
 {
-    /* Only the files supervisors write: the broker writes others here and
-     * may be in the middle of one. */
     static const char *const ours[] = {"pending.json.tmp.", "standing.json.tmp.",
                                        "last-exit.json.tmp."};
-    DIR *d = opendir(state_dir);
+
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+        if (strncmp(name, ours[i], strlen(ours[i])) == 0)
+            return true;
+    return false;
+}
+
+/* NAME.xml.tmp.XXXXXX: a snapshot's metadata whose writer was killed. */
+static bool snapshot_leftover(const char *name)
+{
+    return strstr(name, ".xml.tmp.") != NULL;
+}
+
+/* Removes what a crashed file_write_atomic left in dir; none is in use, as
+ * this supervisor alone writes those files and has not started to. */
+static void remove_leftovers(const char *dir, bool (*leftover)(const char *name))
+{
+    DIR *d = opendir(dir);
     struct dirent *de;
 
     if (d == NULL) {
-        log_warn("cannot read %s: %s", state_dir, strerror(errno));
+        if (errno != ENOENT)
+            log_warn("cannot read %s: %s", dir, strerror(errno));
         return;
     }
     while ((de = readdir(d)) != NULL) {
-        for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
-            if (strncmp(de->d_name, ours[i], strlen(ours[i])) != 0)
-                continue;
-            if (unlinkat(dirfd(d), de->d_name, 0) < 0)
-                log_warn("cannot remove %s/%s: %s", state_dir, de->d_name, strerror(errno));
-            else
-                log_info("removed %s/%s, left by a crash", state_dir, de->d_name);
-        }
+        if (!leftover(de->d_name))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) < 0)
+            log_warn("cannot remove %s/%s: %s", dir, de->d_name, strerror(errno));
+        else
+            log_info("removed %s/%s, left by a crash", dir, de->d_name);
     }
     closedir(d);
 }
@@ -54,7 +70,8 @@ struct snapops *snapops_new(struct vm *vm, const char *state_dir, snapops_notify
     so->notify_arg = arg;
     so->dir = xasprintf("%s/snapshots", state_dir);
     so->state_dir = xstrdup(state_dir);
-    remove_leftovers(state_dir);
+    remove_leftovers(state_dir, state_leftover);
+    remove_leftovers(so->dir, snapshot_leftover);
     if (mkdir_p(so->dir, 0700, e) < 0)
         goto fail;
     char *jdir = xasprintf("%s/journal", state_dir);

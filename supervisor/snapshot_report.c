@@ -27,27 +27,50 @@ cJSON *snapreport_object(const struct snapops *so, const char *snap, const char 
     return r;
 }
 
-/* Logged, sent to subscribers (the broker persists what it receives) and
- * returned to the caller in `reports`. */
+/* Journals every report of the array reports (one sync for the lot), then
+ * sends each to subscribers (the broker persists what it receives) with
+ * its "seq".  Durable before anyone is told: the request's answer, the
+ * event, and the broker's copy all come after it. */
+static void publish(struct snapops *so, cJSON *reports)
+{
+    struct cerr e;
+    long long first = journal_append_many(so->journal, reports, &e), i = 0;
+    cJSON *r;
+
+    if (first < 0)
+        log_err("VM %s: cannot journal %d inconsistency reports: %s", so->name,
+                cJSON_GetArraySize(reports), e.msg);
+    cJSON_ArrayForEach(r, reports)
+    {
+        json_add_num(r, "seq", first < 0 ? -1.0 : (double)(first + i++));
+        so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
+    }
+}
+
+/* A report object, logged. */
+static cJSON *new_report(const struct snapops *so, const char *snap, const char *kind,
+                         const char *job, cJSON *disks, const char *detail)
+{
+    log_warn("VM %s: snapshot %s: inconsistency %s: %s", so->name, snap, kind, detail);
+    return snapreport_object(so, snap, kind, job, disks, detail);
+}
+
+/* Logged, journalled, sent to subscribers and returned to the caller in
+ * `reports`. */
 cJSON *snapreport_send(struct snapops *so, const char *snap, const char *kind, const char *job,
                        cJSON *disks, const char *fmt, ...)
 {
     char detail[1024];
+    cJSON *one = json_arr(), *r;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    cJSON *r = snapreport_object(so, snap, kind, job, disks, detail);
-    log_warn("VM %s: snapshot %s: inconsistency %s: %s", so->name, snap, kind, detail);
-    /* Durable before anyone is told: the request's answer, the event, and
-     * the broker's copy all come after it. */
-    struct cerr e;
-    long long seq = journal_append(so->journal, r, &e);
-    if (seq < 0)
-        log_err("VM %s: cannot journal an inconsistency report: %s", so->name, e.msg);
-    json_add_num(r, "seq", (double)seq);
-    so->notify("snapshot.inconsistency", json_dup(r), so->notify_arg);
+    json_arr_add(one, new_report(so, snap, kind, job, disks, detail));
+    publish(so, one);
+    r = cJSON_DetachItemFromArray(one, 0);
+    cJSON_Delete(one);
     return r;
 }
 
@@ -127,7 +150,7 @@ void snapreport_findings(struct snapops *so, const char *group, const cJSON *fin
 {
     cJSON *all = standing(so);
     const cJSON *known = cJSON_GetObjectItemCaseSensitive(all, group);
-    cJSON *now = json_arr();
+    cJSON *now = json_arr(), *batch = json_arr();
     const cJSON *f;
 
     cJSON_ArrayForEach(f, findings)
@@ -138,16 +161,19 @@ void snapreport_findings(struct snapops *so, const char *group, const cJSON *fin
         const cJSON *detail = cJSON_GetObjectItemCaseSensitive(f, "detail");
         char *fp = fingerprint(f);
 
-        if (!array_has(known, fp) && cJSON_IsString(snap) && cJSON_IsString(kind)) {
-            cJSON *r = snapreport_send(so, snap->valuestring, kind->valuestring, NULL,
-                                       disks ? json_dup(disks) : NULL, "%s",
-                                       cJSON_IsString(detail) ? detail->valuestring : "");
-            cJSON_Delete(r);
-        }
+        if (!array_has(known, fp) && cJSON_IsString(snap) && cJSON_IsString(kind))
+            json_arr_add(batch, new_report(so, snap->valuestring, kind->valuestring, NULL,
+                                           disks ? json_dup(disks) : NULL,
+                                           cJSON_IsString(detail) ? detail->valuestring : ""));
         if (!array_has(now, fp))
             json_arr_add(now, json_str(fp));
         free(fp);
     }
+    /* A check that finds a thousand differences makes one journal sync,
+     * not a thousand. */
+    if (cJSON_GetArraySize(batch) > 0)
+        publish(so, batch);
+    cJSON_Delete(batch);
     cJSON_DeleteItemFromObjectCaseSensitive(all, group);
     json_add(all, group, now);
     standing_save(so);

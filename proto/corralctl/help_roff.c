@@ -48,6 +48,14 @@ static void print_bold(FILE *f, bool dashes, const char *s)
     fputs("\\fR", f);
 }
 
+/* "--name METAVAR", bold and italic. */
+static void print_opt(FILE *f, const struct ctl_opt *o)
+{
+    print_bold(f, true, o->name);
+    if (o->type != CTL_OPT_FLAG)
+        fprintf(f, " \\fI%s\\fR", o->metavar);
+}
+
 static void print_roff_synopsis(FILE *f, const struct ctl_verb *v)
 {
     fputs(".TP\n", f);
@@ -56,9 +64,7 @@ static void print_roff_synopsis(FILE *f, const struct ctl_verb *v)
         fprintf(f, " \\fI%s\\fR", v->args);
     for (const struct ctl_opt *o = v->opts; o->name != NULL; o++) {
         fputs(" [", f);
-        print_bold(f, true, o->name);
-        if (o->type != CTL_OPT_FLAG)
-            fprintf(f, " \\fI%s\\fR", o->metavar);
+        print_opt(f, o);
         fputc(']', f);
     }
     fputc('\n', f);
@@ -73,9 +79,7 @@ void ctl_print_roff_verb(FILE *f, const struct ctl_verb *v)
     fputs(".RS\n", f);
     for (const struct ctl_opt *o = v->opts; o->name != NULL; o++) {
         fputs(".TP\n", f);
-        print_bold(f, true, o->name);
-        if (o->type != CTL_OPT_FLAG)
-            fprintf(f, " \\fI%s\\fR", o->metavar);
+        print_opt(f, o);
         fputc('\n', f);
         print_text(f, o->help);
     }

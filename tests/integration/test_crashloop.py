@@ -157,6 +157,12 @@ def settle_and_check(env, vm, ops, tally):
     vmdir = os.path.join(env.state, "vms", vm, "vm")
     sdir = os.path.join(vmdir, "snapshots")
 
+    # A supervisor killed while writing left temporary files; the one that
+    # took over removed them.
+    stray = [os.path.join(root, f) for root, _, files in os.walk(vmdir) for f in files
+             if ".tmp." in f]
+    check(stray == [], "no temporary file survives its writer: %s" % stray[:5])
+
     # Every metadata file parses and names itself; the tree is whole.
     defs = {}
     for path in glob.glob(os.path.join(sdir, "*.xml")):

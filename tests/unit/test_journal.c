@@ -525,6 +525,49 @@ static void test_full(void)
     cleanup(top);
 }
 
+/* A batch takes consecutive numbers with one sync and loads back like
+ * single appends; a batch with one bad report stores nothing and consumes
+ * no number; a batch that would overfill the journal is refused whole. */
+static void test_batch(void)
+{
+    char *top = tmpdir();
+    char *dir = xasprintf("%s/vms/vm1/journal", top);
+    cJSON *batch = json_arr();
+    struct cerr e;
+    struct journal *j;
+
+    cerr_clear(&e);
+    j = journal_open(dir, &e);
+    EXPECT(j != NULL);
+    EXPECT(append_one(j, "s0", 0, &e) == 1);
+    for (int i = 1; i <= 3; i++)
+        json_arr_add(batch, report("b", i));
+    EXPECT(journal_append_many(j, batch, &e) == 2);
+    EXPECT(journal_count(j) == 4);
+    EXPECT(pending_seq(j, 1) == 2 && pending_seq(j, 3) == 4);
+    EXPECT(count_files(dir, ".json") == 4);
+    EXPECT(count_files(dir, "") == 5); /* and .seq; no temporary file left */
+    json_arr_add(batch, json_str("not an object"));
+    EXPECT(journal_append_many(j, batch, &e) == -1);
+    EXPECT(e.code == CE_INVALID_PARAMS);
+    EXPECT(journal_count(j) == 4 && count_files(dir, ".json") == 4 && count_files(dir, "") == 5);
+    cJSON_Delete(cJSON_DetachItemFromArray(batch, 3));
+    journal_free(j);
+
+    j = journal_open(dir, &e);
+    EXPECT(j != NULL);
+    EXPECT(journal_count(j) == 4);
+    EXPECT(pending_seq(j, 3) == 4);
+    EXPECT(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(journal_pending(j), 3), "n")
+               ->valuedouble == 3);
+    EXPECT(journal_append_many(j, batch, &e) == 5);
+    EXPECT(journal_count(j) == 7);
+    journal_free(j);
+    cJSON_Delete(batch);
+    free(dir);
+    cleanup(top);
+}
+
 int main(void)
 {
     /* Shows the warnings (set-aside entries), not the routine messages. */
@@ -542,5 +585,6 @@ int main(void)
     RUN(test_corrupt_seq_file);
     RUN(test_last_numbers);
     RUN(test_full);
+    RUN(test_batch);
     return unit_done();
 }

@@ -254,6 +254,42 @@ static void test_delete_without_qemu(void)
     EXPECT(ok);
 }
 
+static bool touch(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+
+    return fp != NULL && fclose(fp) == 0;
+}
+
+/* A supervisor killed while writing a snapshot's metadata, pending.json or
+ * standing.json leaves NAME.tmp.XXXXXX behind: the next one removes them,
+ * and only them. */
+static void test_crash_leftovers_removed(void)
+{
+    struct fixture f = {0};
+    char *snaptmp, *statetmp, *keep, *brokertmp;
+    bool ok;
+
+    if (!setup(&f)) {
+        teardown(&f);
+        EXPECT(false);
+    }
+    close_vm(&f);
+    snaptmp = xasprintf("%s/snapshots/s1.xml.tmp.Ab12Cd", f.state_dir);
+    statetmp = xasprintf("%s/pending.json.tmp.Ab12Cd", f.state_dir);
+    keep = xasprintf("%s/snapshots/notes.txt", f.state_dir);
+    brokertmp = xasprintf("%s/domain.xml.tmp.Ab12Cd", f.state_dir);
+    ok = touch(snaptmp) && touch(statetmp) && touch(keep) && touch(brokertmp) && open_vm(&f);
+    EXPECT(ok);
+    EXPECT(!path_exists(snaptmp) && !path_exists(statetmp));
+    EXPECT(path_exists(keep) && path_exists(brokertmp));
+    free(snaptmp);
+    free(statetmp);
+    free(keep);
+    free(brokertmp);
+    teardown(&f);
+}
+
 int main(void)
 {
     base = event_base_new();
@@ -262,6 +298,7 @@ int main(void)
     RUN(test_difference_reported_once);
     RUN(test_intent_life);
     RUN(test_delete_without_qemu);
+    RUN(test_crash_leftovers_removed);
     event_base_free(base);
     return unit_done();
 }

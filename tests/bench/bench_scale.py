@@ -1,0 +1,277 @@
+"""The figures of issue 14 in one run, each against a baseline measured in
+the same run on the same machine, so that only the ratios mean anything
+across machines:
+
+- vm.qmp round trip on the per-VM socket and through the broker, against
+  the same QMP command sent straight to a bare QEMU of the same shape;
+- VM start to running, against a bare QEMU spawned until its QMP answers;
+- snapshot create and delete, against the raw QMP jobs (the delete's
+  baseline is the job plus one query-named-block-nodes, the query the
+  deletion algorithm needs);
+- the first start of a VM with 1,000 snapshots whose tags are not on disk,
+  against a normal start;
+- listing 10,000 snapshots with details (RPC and the whole corralctl
+  process), the supervisor's memory holding them, and the broker's after
+  relaying them;
+- supervisor memory per VM, 10 VMs.
+
+BENCH_ROUNDS (default 20) sets the rounds of the timed figures,
+BENCH_SNAPSHOTS (default 10000) the size of the large listing, BENCH_ONLY
+(names of the steps below, comma-separated) runs some of them."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from benchlib import Table, bare_qemu, bare_qemu_argv, median_ms, mem_kib
+from corraltest import BUILD, Env, Rpc
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
+SNAPSHOTS = int(os.environ.get("BENCH_SNAPSHOTS", "10000"))
+QMP_CALLS = 500
+DIFFERING = 1000
+MANY_VMS = 10
+
+
+def ok(r, what):
+    if "result" not in r:
+        raise RuntimeError("%s failed: %r" % (what, r.get("error")))
+    return r["result"]
+
+
+def define_running(env, name):
+    env.define(name, machine="none", memory_mib=16)
+    ok(Rpc(env.sock).call("vm.start", {"name": name}), "start " + name)
+    return env.info(name)
+
+
+def rtt_ms(kind, path, line):
+    """Mean round trip of QMP_CALLS sends of line on the socket at path,
+    measured by a C client (tests/tools/bench_rtt.c) after a warm-up run
+    of 50."""
+    tool = os.path.join(BUILD, "tests", "bench_rtt")
+    for _ in range(50):
+        p = subprocess.run([tool, kind, path, "50", line], capture_output=True, text=True)
+        if p.returncode == 0:
+            p = subprocess.run([tool, kind, path, str(QMP_CALLS), line], capture_output=True,
+                               text=True)
+        if p.returncode == 0:
+            return float(p.stdout)
+        time.sleep(0.1)  # a QEMU still setting up its QMP socket
+    raise RuntimeError("bench_rtt %s %s: %s" % (kind, path, p.stderr.strip()))
+
+
+def qmp_round_trip(env, t):
+    info = define_running(env, "q")
+    disks = [env.qcow2("raw-q-%d.qcow2" % i) for i in range(2)]
+    sock = os.path.join(env.dir, "raw-q.sock")
+    p = subprocess.Popen(bare_qemu_argv(sock, disks))
+    try:
+        raw = rtt_ms("qmp", sock, json.dumps({"execute": "query-status"}))
+    finally:
+        p.kill()
+        p.wait()
+    req = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "vm.qmp",
+                      "params": {"name": "q", "command": {"execute": "query-status"}}})
+    for label, path, target in (("per-VM socket", info["control_socket"], "<= 1.10x"),
+                                ("via the broker", env.sock, "<= 1.25x")):
+        t.add("vm.qmp round trip, %s (mean of %d)" % (label, QMP_CALLS), rtt_ms("rpc", path, req),
+              raw, "ms", target)
+
+
+def vm_start(env, t):
+    env.define("st", machine="none", memory_mib=16)
+    c = Rpc(env.sock)
+    corral, bare = [], []
+    disks = [env.qcow2("raw-st-%d.qcow2" % i) for i in range(2)]
+    for i in range(ROUNDS):
+        s = time.perf_counter()
+        ok(c.call("vm.start", {"name": "st"}), "start")
+        corral.append(time.perf_counter() - s)
+        ok(c.call("vm.destroy", {"name": "st"}), "destroy")
+        env.wait_state("st", "shut off")
+        sock = os.path.join(env.dir, "raw-st-%d.sock" % i)
+        s = time.perf_counter()
+        p, q = bare_qemu(sock, disks)
+        q.cmd("query-status")
+        bare.append(time.perf_counter() - s)
+        q.close()
+        p.kill()
+        p.wait()
+    c.close()
+    t.add("VM start to running (median of %d)" % ROUNDS, median_ms(corral), median_ms(bare), "ms",
+          "<= 1.20x")
+    return median_ms(corral)
+
+
+def create_delete(env, t):
+    c = Rpc(env.sock)
+    disks = [env.qcow2("raw-cd-%d.qcow2" % i) for i in range(2)]
+    p, q = bare_qemu(os.path.join(env.dir, "raw-cd.sock"), disks)
+    cc, cd, rc, rd = [], [], [], []
+    try:
+        for i in range(ROUNDS):
+            tag = "bench %d" % i
+            s = time.perf_counter()
+            ok(c.call("snapshot.create", {"name": "q", "snapshot": tag}), "create")
+            cc.append(time.perf_counter() - s)
+            s = time.perf_counter()
+            r = ok(c.call("snapshot.delete", {"name": "q", "snapshot": tag}), "delete")
+            cd.append(time.perf_counter() - s)
+            if r.get("reports"):
+                raise RuntimeError("the delete reported differences: %r" % r["reports"])
+            s = time.perf_counter()
+            q.send("snapshot-save", {"job-id": "s", "tag": tag, "vmstate": "d0", "devices": ["d0", "d1"]})
+            q.wait_job("s")
+            q.cmd("job-dismiss", {"id": "s"})
+            rc.append(time.perf_counter() - s)
+            s = time.perf_counter()
+            q.cmd("query-named-block-nodes", {"flat": True})
+            q.send("snapshot-delete", {"job-id": "d", "tag": tag, "devices": ["d0", "d1"]})
+            q.wait_job("d")
+            q.cmd("job-dismiss", {"id": "d"})
+            rd.append(time.perf_counter() - s)
+    finally:
+        q.close()
+        p.kill()
+        p.wait()
+        c.close()
+    t.add("snapshot create, 2 disks (median of %d)" % ROUNDS, median_ms(cc), median_ms(rc), "ms",
+          "<= 1.10x")
+    t.add("snapshot delete, 2 disks (median of %d)" % ROUNDS, median_ms(cd), median_ms(rd), "ms",
+          "<= 1.15x")
+
+
+def redefine_many(env, vm, prefix, n):
+    """n snapshots of vm in its metadata only (their tags are on no disk),
+    sent 32 at a time."""
+    c = Rpc(env.sock, 600)
+    ok(c.call("snapshot.create", {"name": vm, "snapshot": "template"}), "template snapshot")
+    xml = ok(c.call("snapshot.dumpxml", {"name": vm, "snapshot": "template"}), "dumpxml")["xml"]
+    ok(c.call("snapshot.delete", {"name": vm, "snapshot": "template"}), "template delete")
+    sent = []
+    for i in range(n):
+        body = xml.replace("<name>template</name>", "<name>%s%06d</name>" % (prefix, i), 1)
+        sent.append(c.send("snapshot.redefine", {"name": vm, "xml": body}))
+        if len(sent) == 32 or i == n - 1:
+            want = set(sent)
+            while want:
+                m = c.read_msg()
+                if m.get("id") in want:
+                    want.discard(m["id"])
+                    ok(m, "redefine")
+            sent = []
+    c.close()
+
+
+def first_start(env, t, normal_ms):
+    define_running(env, "fs")
+    redefine_many(env, "fs", "gone", DIFFERING)
+    c = Rpc(env.sock, 600)
+    ok(c.call("vm.destroy", {"name": "fs"}), "destroy")
+    env.wait_state("fs", "shut off")
+    s = time.perf_counter()
+    ok(c.call("vm.start", {"name": "fs"}), "first start")
+    took = (time.perf_counter() - s) * 1000
+    # The reports reach the broker's ledger after the start: wait for all,
+    # so that the next figures do not measure a broker still writing them.
+    deadline = time.time() + 600
+    n = 0
+    while n < DIFFERING and time.time() < deadline:
+        n = len(ok(c.call("vm.inconsistencies", {"name": "fs"}), "inconsistencies")["reports"])
+        time.sleep(0.2)
+    c.close()
+    if n < DIFFERING:
+        raise RuntimeError("only %d of %d differences reported" % (n, DIFFERING))
+    t.add("first start with %d differing snapshots (one)" % DIFFERING, took, normal_ms, "ms",
+          "<= 1.5x")
+
+
+def large_listing(env, t):
+    info = define_running(env, "big")
+    c = Rpc(env.sock, 600)
+    floor = []
+    for _ in range(ROUNDS):
+        s = time.perf_counter()
+        ok(c.call("vm.state", {"name": "big"}), "vm.state")
+        floor.append(time.perf_counter() - s)
+    redefine_many(env, "big", "m", SNAPSHOTS)
+    broker_idle = mem_kib(env.broker.pid)[0]
+    rpc, whole, why = [], [], None
+    for _ in range(5):
+        s = time.perf_counter()
+        r = c.call("snapshot.list", {"name": "big"})
+        rpc.append(time.perf_counter() - s)
+        if "result" not in r:
+            why = "%s %s" % (r["error"]["code"], r["error"]["message"][:80])
+            break
+    label = "snapshot listing, %d with details, RPC (median)" % SNAPSHOTS
+    if why is None:
+        t.add(label, median_ms(rpc), median_ms(floor), "ms", "<= 50 ms absolute")
+    else:
+        t.fail(label, why, "<= 50 ms absolute")
+    for _ in range(3):
+        s = time.perf_counter()
+        p = subprocess.run([os.path.join(BUILD, "corralctl"), "snapshot-list", "big"],
+                           capture_output=True, env=env.env)
+        whole.append(time.perf_counter() - s)
+        if p.returncode != 0:
+            why = p.stderr.decode(errors="replace").strip()[:80]
+            break
+    label = "corralctl snapshot-list, %d, whole process (median)" % SNAPSHOTS
+    if p.returncode == 0:
+        t.add(label, median_ms(whole), median_ms(floor), "ms", "<= 100 ms absolute")
+    else:
+        t.fail(label, why, "<= 100 ms absolute")
+    small = mem_kib(env.info("q")["supervisor_pid"])[0]
+    t.add("supervisor RSS with %d snapshots" % SNAPSHOTS, mem_kib(info["supervisor_pid"])[0], small,
+          "KiB", "<= 10 MiB")
+    t.add("broker RSS after relaying the %d-snapshot list" % SNAPSHOTS,
+          mem_kib(env.broker.pid)[0], broker_idle, "KiB", "within 1 MiB of idle")
+    c.close()
+
+
+def many_vms(env, t):
+    pids = []
+    for i in range(MANY_VMS):
+        pids.append(define_running(env, "many%d" % i)["supervisor_pid"])
+    mems = [mem_kib(p) for p in pids]
+    rss = statistics.mean(m[0] for m in mems)
+    pss = statistics.mean(m[1] for m in mems)
+    broker = mem_kib(env.broker.pid)
+    t.add("supervisor PSS per VM, %d VMs (mean)" % MANY_VMS, pss, broker[1], "KiB",
+          "<= 0.5 MiB (baseline: the broker's PSS)")
+    t.add("supervisor RSS per VM, %d VMs (mean)" % MANY_VMS, rss, broker[0], "KiB",
+          "<= 3 MiB (baseline: the broker's RSS)")
+
+
+def main():
+    t = Table()
+    env = Env()
+    print("corral at scale (%s, %d rounds, %d snapshots):" % (BUILD, ROUNDS, SNAPSHOTS))
+    try:
+        env.start_broker()
+        only = os.environ.get("BENCH_ONLY", "").split(",")
+        normal = None
+        for step in (qmp_round_trip, vm_start, create_delete, first_start, large_listing, many_vms):
+            if only != [""] and step.__name__ not in only:
+                continue
+            try:
+                if step is first_start:
+                    step(env, t, normal)
+                else:
+                    r = step(env, t)
+                    if step is vm_start:
+                        normal = r
+            except Exception as e:  # one figure failing must not hide the others
+                t.fail(step.__name__, str(e)[:200], "-")
+    finally:
+        env.cleanup()
+    t.show()
+
+
+if __name__ == "__main__":
+    main()
