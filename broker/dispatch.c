@@ -16,6 +16,7 @@
 #include "broker/readopt.h"
 #include "broker/redefine.h"
 #include "broker/supervise.h"
+#include "broker/undefine.h"
 #include "common/disk_check.h"
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
@@ -233,48 +234,10 @@ static void m_define(struct rpc_req *req, const cJSON *params, void *arg)
 
 static void m_undefine(struct rpc_req *req, const cJSON *params, void *arg)
 {
-    struct broker *b = arg;
-    struct bvm *vm = lookup(b, req, params);
-    bool remove_nvram = false, keep_nvram = false;
-    struct cerr e;
-    cJSON *ev;
+    struct bvm *vm = lookup(arg, req, params);
 
-    if (vm == NULL)
-        return;
-    if (rpc_param_bool(params, "nvram", &remove_nvram, &e) < 0 ||
-        rpc_param_bool(params, "keep_nvram", &keep_nvram, &e) < 0) {
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    if (remove_nvram && keep_nvram) {
-        cerr_set(&e, CE_INVALID_PARAMS, "nvram and keep_nvram are mutually exclusive");
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    /* Copied: the VM is freed with its definition. */
-    ev = json_obj();
-    json_add_str(ev, "name", vm->def->name);
-    json_add_str(ev, "uuid", vm->def->uuid);
-    if (registry_undefine(b, vm,
-                          remove_nvram ? REGISTRY_NVRAM_REMOVE
-                          : keep_nvram ? REGISTRY_NVRAM_KEEP
-                                       : REGISTRY_NVRAM_REFUSE,
-                          &e) < 0) {
-        cJSON_Delete(ev);
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    /* Whoever followed this VM hears the last of it: a VM defined later
-     * under the same name is another VM, perhaps someone else's. */
-    if (b->srv != NULL) {
-        const cJSON *uuid = cJSON_GetObjectItemCaseSensitive(ev, "uuid");
-        char *key = xstrdup(uuid->valuestring);
-        json_add_num(ev, "time", (double)time(NULL));
-        rpc_server_end_subscriptions(b->srv, key, "vm.undefined", ev);
-        free(key);
-    } else
-        cJSON_Delete(ev);
-    rpc_req_done(req, json_obj(), NULL);
+    if (vm != NULL)
+        undefine_request(vm, req, params);
 }
 
 static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
@@ -309,14 +272,20 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
+    bool paused = false;
     struct cerr e;
 
     if (vm == NULL)
         return;
-    if (policy_check_start(arg, rpc_req_uid(req), vm, &e) < 0)
+    if (rpc_param_bool(params, "paused", &paused, &e) < 0 ||
+        policy_check_start(arg, rpc_req_uid(req), vm, &e) < 0)
         rpc_req_done(req, NULL, &e);
-    else
+    else {
+        /* A start already on its way keeps what it was asked. */
+        if (vm->start_waiters == NULL && !lifecycle_starting(vm->phase))
+            vm->start_paused = paused;
         supervise_start(vm, req);
+    }
 }
 
 static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
@@ -566,6 +535,8 @@ static const struct method_row rows[] = {
     FORWARD("vm.sandbox", "read", FORWARD_TIMEOUT_MS),
     FORWARD("vm.suspend", "power", FORWARD_TIMEOUT_MS),
     FORWARD("vm.resume", "power", FORWARD_TIMEOUT_MS),
+    FORWARD("vm.reboot", "power", FORWARD_TIMEOUT_MS),
+    FORWARD("vm.reset", "power", FORWARD_TIMEOUT_MS),
     /* Waits as long as the guest is given, and the usual time beyond. */
     {"vm.shutdown", m_forward, ACCESS_OWNER, "power", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS,
      true},

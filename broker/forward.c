@@ -7,6 +7,7 @@
 
 #include "broker/proc.h"
 #include "broker/redefine.h"
+#include "broker/settle.h"
 #include "broker/spawn.h"
 #include "common/fileutil.h"
 #include "common/log.h"
@@ -20,6 +21,9 @@ struct forward {
     struct rpc_conn *conn; /* the call's; valid while its callback runs */
     bool info;             /* vm.info: the broker adds what only it knows */
     bool sandbox;          /* vm.sandbox: the broker adds what /proc says */
+    /* vm.destroy, or a vm.shutdown that waits for the guest: answered when
+     * the VM has settled shut off (broker/settle.h). */
+    bool settle;
 };
 
 /* The supervisor shares its uid with QEMU, so what it says about its own
@@ -41,6 +45,17 @@ static void add_verified_confinement(const struct bvm *vm, cJSON *res)
     free(text);
 }
 
+/* Whether the answer to a destroy or a waiting shutdown is to wait for the
+ * VM to settle: a success, unless the shutdown did not wait after all; or
+ * a supervisor gone before its answer was read (its pidfd may be seen
+ * before its socket) while its QEMU has ended, which settles the VM off. */
+static bool settles(const struct forward *f, const cJSON *result, const struct cerr *e)
+{
+    if (e == NULL)
+        return !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "shutdown_requested"));
+    return e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn) && !spawn_qemu_alive(f->vm);
+}
+
 static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
     struct forward *f = arg;
@@ -52,6 +67,8 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
         if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
             bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
+    } else if (f->settle && settles(f, result, e)) {
+        settle_wait(f->vm, f->req, result ? json_dup(result) : NULL);
     } else if (e != NULL && e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn)) {
         struct cerr de;
         /* The connection went, not the supervisor's own refusal.  A dying
@@ -75,6 +92,15 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         rpc_req_done(f->req, res, e);
     }
     free(f);
+}
+
+/* A vm.shutdown told to wait for the guest; what else params say is the
+ * supervisor's to check. */
+static bool waits(const cJSON *params)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(params, "timeout");
+
+    return cJSON_IsNumber(t) && t->valuedouble > 0;
 }
 
 void forward_call(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
@@ -119,6 +145,8 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
     f->conn = vm->sup_conn;
     f->info = strcmp(method, "vm.info") == 0;
     f->sandbox = strcmp(method, "vm.sandbox") == 0;
+    f->settle = strcmp(method, "vm.destroy") == 0 ||
+                (strcmp(method, "vm.shutdown") == 0 && waits(params));
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
     rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);

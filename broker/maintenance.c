@@ -23,16 +23,36 @@
  * answers. */
 #define MAINT_MAX_OPS 32
 
+static void op_free(struct maint_op *op)
+{
+    free(op->method);
+    cJSON_Delete(op->params);
+    free(op);
+}
+
+/* A revert waiting for the start is answered with e. */
+static void fail_revert(struct bvm *vm, const struct cerr *e)
+{
+    struct maint_op *op = vm->revert_after_start;
+
+    if (op == NULL)
+        return;
+    vm->revert_after_start = NULL;
+    /* The next start is the user's, as asked. */
+    vm->start_paused = false;
+    rpc_req_done(op->req, NULL, e);
+    op_free(op);
+}
+
 void maintenance_fail_queue(struct bvm *vm, const struct cerr *e)
 {
     while (vm->maint_queue != NULL) {
         struct maint_op *op = vm->maint_queue;
         vm->maint_queue = op->next;
         rpc_req_done(op->req, NULL, e);
-        free(op->method);
-        cJSON_Delete(op->params);
-        free(op);
+        op_free(op);
     }
+    fail_revert(vm, e);
 }
 
 static void maint_idle_cb(evutil_socket_t fd, short what, void *arg)
@@ -67,7 +87,38 @@ void maintenance_wait_start(struct bvm *vm, void *req)
 struct maint_call {
     struct bvm *vm;
     void *req;
+    struct maint_op *revert; /* a snapshot.revert's method and params */
 };
+
+/* The maintenance supervisor checked the disks and says the snapshot holds
+ * a running guest, whose state loads only into the VM's own machine: as
+ * libvirt, the VM is started and the revert done there (supervise.c calls
+ * maintenance_started).  Nothing else may queue meanwhile. */
+static void revert_by_start(struct bvm *vm, struct maint_op *op, bool paused)
+{
+    struct cerr e;
+
+    if (vm->revert_after_start != NULL || vm->start_waiters != NULL) {
+        cerr_set(&e, CE_BUSY, "VM %s is starting; try again once it runs", vm->def->name);
+        rpc_req_done(op->req, NULL, &e);
+        op_free(op);
+        return;
+    }
+    log_info("VM %s: starting it %s", vm->def->name,
+             op->method != NULL ? "paused to revert to a snapshot of the running guest"
+                                : "after reverting its disks to a snapshot");
+    vm->revert_after_start = op;
+    /* As libvirt: QEMU waits at -S, so the guest never runs before the
+     * load. */
+    vm->start_paused = paused;
+    if (vm->maint_inflight == 0 && vm->phase == LIFECYCLE_MAINT_READY)
+        maint_idle_cb(-1, 0, vm);
+}
+
+static bool said(const cJSON *result, const char *flag)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, flag));
+}
 
 static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
@@ -75,9 +126,29 @@ static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
     struct bvm *vm = mc->vm;
     struct timeval tv = {MAINT_IDLE_MS / 1000, (MAINT_IDLE_MS % 1000) * 1000};
 
-    rpc_req_done(mc->req, result ? json_dup(result) : NULL, e);
+    vm->maint_inflight--;
+    if (mc->revert != NULL && e == NULL && said(result, "start_to_revert")) {
+        mc->revert->req = mc->req;
+        revert_by_start(vm, mc->revert, true);
+    } else if (mc->revert != NULL && e == NULL && said(result, "start_after")) {
+        /* The disks are reverted: only the start is left to do. */
+        mc->revert->req = mc->req;
+        free(mc->revert->method);
+        mc->revert->method = NULL;
+        revert_by_start(vm, mc->revert, said(result, "paused"));
+    } else {
+        rpc_req_done(mc->req, result ? json_dup(result) : NULL, e);
+        if (mc->revert != NULL)
+            op_free(mc->revert);
+    }
     free(mc);
-    if (--vm->maint_inflight == 0 && vm->maint_idle != NULL)
+    if (vm->maint_inflight > 0)
+        return;
+    /* What waits for the disks goes first; otherwise linger a while. */
+    if (vm->revert_after_start != NULL || vm->start_waiters != NULL) {
+        if (vm->phase == LIFECYCLE_MAINT_READY)
+            maint_idle_cb(-1, 0, vm);
+    } else if (vm->maint_idle != NULL)
         evtimer_add(vm->maint_idle, &tv);
 }
 
@@ -89,10 +160,18 @@ static void maint_send(struct bvm *vm, const char *method, const cJSON *params, 
 
     mc->vm = vm;
     mc->req = req;
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
+    /* The caller's own params, kept in case the revert needs the VM
+     * started: nothing the maintenance supervisor says goes into them. */
+    if (strcmp(method, "snapshot.revert") == 0) {
+        mc->revert = xcalloc(1, sizeof(*mc->revert));
+        mc->revert->method = xstrdup(method);
+        mc->revert->params = json_dup(p);
+        mc->revert->timeout_ms = timeout_ms;
+    }
     vm->maint_inflight++;
     if (vm->maint_idle != NULL)
         evtimer_del(vm->maint_idle);
-    cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
     rpc_conn_call(vm->sup_conn, method, p, timeout_ms, maint_reply_cb, mc);
 }
 
@@ -102,9 +181,7 @@ static void maint_flush(struct bvm *vm)
         struct maint_op *op = vm->maint_queue;
         vm->maint_queue = op->next;
         maint_send(vm, op->method, op->params, op->timeout_ms, op->req);
-        free(op->method);
-        cJSON_Delete(op->params);
-        free(op);
+        op_free(op);
     }
 }
 
@@ -152,12 +229,56 @@ void maintenance_gone(struct bvm *vm, const char *how)
     vm->maint_inflight = 0;
     lifecycle_adopt_settled(vm, false);
     spawn_finish(vm);
-    if (vm->start_waiters != NULL) {
+    if (vm->start_waiters != NULL || vm->revert_after_start != NULL) {
         struct cerr se;
-        if (spawn_start(vm, false, &se) < 0)
+        if (spawn_start(vm, false, &se) < 0) {
             spawn_finish_start(vm, NULL, &se);
+            fail_revert(vm, &se);
+        }
     } else if (vm->maint_queue != NULL)
         maint_begin(vm);
+}
+
+static void reverted_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct maint_op *op = arg;
+
+    rpc_req_done(op->req, result ? json_dup(result) : NULL, e);
+    op_free(op);
+}
+
+void maintenance_started(struct bvm *vm, const struct cerr *e)
+{
+    struct maint_op *op = vm->revert_after_start;
+    struct cerr ce;
+
+    if (op == NULL)
+        return;
+    if (e != NULL) {
+        fail_revert(vm, e);
+        return;
+    }
+    vm->start_paused = false;
+    vm->revert_after_start = NULL;
+    if (op->method == NULL) {
+        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(op->params, "snapshot");
+        cJSON *r = json_obj();
+        json_add_str(r, "snapshot", cJSON_IsString(snap) ? snap->valuestring : NULL);
+        json_add_str(r, "state", vm->state);
+        json_add_str(r, "reason", vm->reason);
+        rpc_req_done(op->req, r, NULL);
+        op_free(op);
+        return;
+    }
+    if (vm->sup_conn == NULL) {
+        cerr_set(&ce, CE_SUPERVISOR, "VM %s started but its supervisor cannot be reached to revert",
+                 vm->def->name);
+        rpc_req_done(op->req, NULL, &ce);
+        op_free(op);
+        return;
+    }
+    /* The caller's params, without the name, as forward.c sends them. */
+    rpc_conn_call(vm->sup_conn, op->method, json_dup(op->params), op->timeout_ms, reverted_cb, op);
 }
 
 void maintenance_request(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
@@ -165,7 +286,7 @@ void maintenance_request(struct bvm *vm, const char *method, const cJSON *params
 {
     struct maint_op *op, **pp;
 
-    if (vm->start_waiters != NULL) {
+    if (vm->start_waiters != NULL || vm->revert_after_start != NULL) {
         struct cerr e;
         /* Otherwise a stream of snapshot requests would keep the
          * maintenance QEMU, and the disks, from the start for good. */

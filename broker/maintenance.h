@@ -17,7 +17,10 @@ void maintenance_wait_start(struct bvm *vm, void *req);
 void maintenance_stop(struct bvm *vm);
 /* Its status line said it runs (info: what it said). */
 void maintenance_ready(struct bvm *vm, const cJSON *info);
-/* Fails every queued request with e. */
+/* The VM finished starting (e: why it failed, else NULL): a revert that
+ * waited for it goes to its supervisor. */
+void maintenance_started(struct bvm *vm, const struct cerr *e);
+/* Fails every queued request with e, and a revert waiting for a start. */
 void maintenance_fail_queue(struct bvm *vm, const struct cerr *e);
 /* The maintenance supervisor is gone (how: "exited"...): what waited for
  * it goes on, a start first. */

@@ -7,6 +7,7 @@
 
 #include "broker/lifecycle.h"
 #include "broker/proc.h"
+#include "broker/settle.h"
 #include "broker/spawn.h"
 
 #include <errno.h>
@@ -73,17 +74,16 @@ static void qemu_ended_cb(evutil_socket_t fd, short what, void *arg)
                  vm->qemu_exit[0] != '\0' ? vm->qemu_exit : "exit status unknown");
     log_info("VM %s: unmanaged QEMU pid %ld %s", vm->def->name, (long)vm->qemu_pid, desc);
     if (vm->phase == LIFECYCLE_DESTROYING) {
-        cJSON *res = json_obj();
         bvm_set_state(vm, "shut off", "destroyed");
-        json_add_str(res, "state", vm->state);
-        json_add_str(res, "reason", vm->reason);
+        /* Answered once spawn_finish has settled the VM. */
         while (vm->destroy_waiters != NULL) {
             struct start_waiter *w = vm->destroy_waiters;
+            cJSON *res = json_obj();
             vm->destroy_waiters = w->next;
-            rpc_req_done(w->req, json_dup(res), NULL);
+            json_add_str(res, "name", vm->def->name);
+            settle_wait(vm, w->req, res);
             free(w);
         }
-        cJSON_Delete(res);
     } else
         bvm_set_state(vm, "crashed", "crashed: QEMU pid %ld ended while unmanaged (%s)",
                       (long)vm->qemu_pid, desc);

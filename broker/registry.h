@@ -17,6 +17,7 @@
 
 struct broker;
 struct rpc_conn;
+struct settle_waiter;
 struct spawn_hooks;
 
 /* How long the broker's own calls to a supervisor may take. */
@@ -77,6 +78,8 @@ struct bvm {
     char qemu_exit[64];            /* how QEMU ended, when the broker reaped it */
     time_t started;
     struct start_waiter *start_waiters;
+    /* The next start leaves the guest paused (vm.start's paused). */
+    bool start_paused;
     /* Why the broker killed the supervisor, for the reason it settles with. */
     char sup_kill_why[128];
 
@@ -91,6 +94,10 @@ struct bvm {
      * (LIFECYCLE_DEGRADED, LIFECYCLE_DESTROYING). */
     struct event *qemu_ev, *kill_timer;
     struct start_waiter *destroy_waiters;
+    /* Destroy and shutdown replies held until the VM is settled shut off,
+     * and how long they may wait (broker/settle.h). */
+    struct settle_waiter *settle_waiters;
+    struct event *settle_timer;
 
     /* Re-attachment to a supervisor after a broker restart
      * (broker/adopt.c): counted in broker.adopting until it settles, which
@@ -110,6 +117,9 @@ struct bvm {
     int maint_inflight;
     struct maint_op *maint_queue;
     struct event *maint_idle;
+    /* A snapshot.revert to a live snapshot waits for the VM to start, then
+     * goes to its supervisor (maintenance.c). */
+    struct maint_op *revert_after_start;
 
     /* The local user the VM belongs to (recorded at define); separate from
      * the uid it runs as. */

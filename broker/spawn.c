@@ -23,6 +23,7 @@
 #include "broker/proc.h"
 #include "broker/redefine.h"
 #include "broker/reports.h"
+#include "broker/settle.h"
 #include "broker/tap.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
@@ -115,6 +116,7 @@ void spawn_release(struct bvm *vm)
     vm->qemu_pid = 0;
     lifecycle_set(vm, LIFECYCLE_OFF);
     cerr_set(&e, CE_SUPERVISOR, "VM %s: the broker stopped watching it", vm->def->name);
+    settle_fail(vm, &e);
     while (vm->destroy_waiters != NULL) {
         struct start_waiter *w = vm->destroy_waiters;
         vm->destroy_waiters = w->next;
@@ -132,6 +134,9 @@ void spawn_finish(struct bvm *vm)
         log_err("%s", e.msg);
     identity_release(vm);
     tap_remove_recorded(vm->def->name, vm->state_dir);
+    /* Its disks are back: held replies go out before spawn_release would
+     * fail them, and before any other request is read. */
+    settle_done(vm);
     spawn_release(vm);
     redefine_apply(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
@@ -447,6 +452,8 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
         }
         if (lifecycle_maintenance(vm->phase))
             argv[n++] = "--maintenance";
+        if (vm->start_paused && !adopt && !lifecycle_maintenance(vm->phase))
+            argv[n++] = "--paused";
         if (adopt) {
             argv[n++] = "--adopt";
             argv[n++] = qemu;

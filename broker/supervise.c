@@ -22,6 +22,13 @@
 #include "proto/rpc.h"
 #include "proto/server.h"
 
+static bool state_is(const cJSON *info, const char *state)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(info, "state");
+
+    return cJSON_IsString(s) && strcmp(s->valuestring, state) == 0;
+}
+
 /* The status line arrived: said in STARTING, MAINT_STARTING or READOPTING
  * (e: why start-up failed, or NULL). */
 static void status_arrived(struct bvm *vm, const cJSON *info, const struct cerr *e)
@@ -47,12 +54,17 @@ static void status_arrived(struct bvm *vm, const cJSON *info, const struct cerr 
     spawn_watch_qemu(vm, runrec_status_qemu_pid(info), 0);
     if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &ce) < 0)
         log_warn("VM %s: %s", vm->def->name, ce.msg);
-    bvm_set_state(vm, "running", "booted");
+    /* Said by the supervisor: only a start asked to stay paused is. */
+    if (vm->start_paused && state_is(info, "paused"))
+        bvm_set_state(vm, "paused", "user");
+    else
+        bvm_set_state(vm, "running", "booted");
     json_add_str(res, "name", vm->def->name);
     json_add_str(res, "state", vm->state);
     json_add_num(res, "supervisor_pid", vm->sup_pid);
     json_add_num(res, "qemu_pid", vm->qemu_pid);
     spawn_finish_start(vm, res, NULL);
+    maintenance_started(vm, NULL);
 }
 
 /* By phase: a maintenance supervisor ends no VM (maintenance_gone); one
@@ -89,6 +101,7 @@ void supervise_gone(struct bvm *vm, const char *how)
         cerr_set(&se, CE_SUPERVISOR, "the supervisor of VM %s %s during start-up", vm->def->name,
                  how);
         spawn_finish_start(vm, NULL, &se);
+        maintenance_started(vm, &se);
     }
     if (refused)
         readopt_failed(vm);

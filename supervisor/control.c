@@ -13,6 +13,7 @@
 #include "supervisor/snapshot_check.h"
 #include "supervisor/snapshot_create.h"
 #include "supervisor/snapshot_delete.h"
+#include "supervisor/snapshot_list.h"
 #include "supervisor/snapshot_query.h"
 #include "supervisor/snapshot_revert.h"
 
@@ -29,7 +30,7 @@ enum { PERM_ANY, PERM_ROOT };
 
 SNAPSHOT_METHOD(m_snap_create, snapcreate_run)
 SNAPSHOT_METHOD(m_snap_delete, snapdelete_run)
-SNAPSHOT_METHOD(m_snap_list, snapquery_list)
+SNAPSHOT_METHOD(m_snap_list, snaplist_run)
 SNAPSHOT_METHOD(m_snap_info, snapquery_info)
 SNAPSHOT_METHOD(m_snap_dumpxml, snapquery_dumpxml)
 SNAPSHOT_METHOD(m_snap_current, snapquery_current)
@@ -100,16 +101,59 @@ static void m_resume(struct rpc_req *req, const cJSON *params, void *arg)
     vm_resume(VM(arg), rpc_req_done, req);
 }
 
+/* virsh's --mode for shutdown and reboot: only ACPI has a meaning here
+ * (no guest agent, no initctl, no paravirt power-off). */
+static int check_mode(const cJSON *params, const char *what, struct cerr *e)
+{
+    static const char *const others[] = {"agent", "initctl", "signal", "paravirt"};
+    const char *mode = NULL;
+
+    if (rpc_param_string(params, "mode", false, &mode, e) < 0)
+        return -1;
+    if (mode == NULL || strcmp(mode, "acpi") == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        if (strcmp(mode, others[i]) == 0) {
+            cerr_set(e, CE_OPERATION_INVALID,
+                     "%s mode %s is not supported: corral has no guest agent, and only acpi (the "
+                     "power button) is",
+                     what, mode);
+            return -1;
+        }
+    }
+    cerr_set(e, CE_INVALID_PARAMS,
+             "parameter \"mode\" must be acpi (or one of virsh's agent, initctl, signal, "
+             "paravirt, which corral does not support)");
+    return -1;
+}
+
 static void m_shutdown(struct rpc_req *req, const cJSON *params, void *arg)
 {
     long long timeout = 0;
     struct cerr e;
 
-    if (rpc_param_int(params, "timeout", 0, 3600, &timeout, &e) < 0) {
+    if (rpc_param_int(params, "timeout", 0, 3600, &timeout, &e) < 0 ||
+        check_mode(params, "shutdown", &e) < 0) {
         rpc_req_done(req, NULL, &e);
         return;
     }
     vm_shutdown(VM(arg), (int)timeout, rpc_req_done, req);
+}
+
+static void m_reboot(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct cerr e;
+
+    if (check_mode(params, "reboot", &e) < 0)
+        rpc_req_done(req, NULL, &e);
+    else
+        vm_reboot(VM(arg), rpc_req_done, req);
+}
+
+static void m_reset(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    (void)params;
+    vm_reset(VM(arg), rpc_req_done, req);
 }
 
 static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
@@ -237,6 +281,8 @@ static const struct rpc_method methods[] = {
     {"vm.resume", m_resume, PERM_ANY},
     {"vm.shutdown", m_shutdown, PERM_ANY},
     {"vm.destroy", m_destroy, PERM_ANY},
+    {"vm.reboot", m_reboot, PERM_ANY},
+    {"vm.reset", m_reset, PERM_ANY},
     /* Raw QMP can do anything QEMU can. */
     {"vm.qmp", m_qmp, PERM_ROOT},
     /* The broker checks the new medium (owner, links, readable by others)

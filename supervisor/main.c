@@ -203,6 +203,7 @@ struct sup_options {
     const char *name, *definition, *state_dir, *run_dir;
     enum log_level lvl;
     bool maintenance;
+    bool paused; /* leave the guest paused once started */
     pid_t adopt; /* > 0: re-attach to this QEMU instead of starting one */
     /* --tap-fd: the broker's taps, one per tap-backed interface, in the
      * definition's order; they go to QEMU and nowhere else. */
@@ -220,7 +221,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
             "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
-            "[--maintenance | --adopt PID] [--tap-fd FD]... "
+            "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
             "[--debug]\n"
             "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
@@ -265,6 +266,9 @@ static int parse_one(int c, const char *arg, struct sup_options *o, struct super
     case 'm':
         o->maintenance = true;
         return 0;
+    case 'P':
+        o->paused = true;
+        return 0;
     case 'a':
         o->adopt = (pid_t)strtol(arg, NULL, 10);
         return o->adopt <= 0 ? -1 : 0;
@@ -307,6 +311,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
         {"debug", no_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {"maintenance", no_argument, NULL, 'm'},
+        {"paused", no_argument, NULL, 'P'},
         {"uid", required_argument, NULL, 'U'},
         {"gid", required_argument, NULL, 'G'},
         {"owner", required_argument, NULL, 'o'},
@@ -330,6 +335,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     }
     if (o->name == NULL || o->definition == NULL || o->state_dir == NULL || o->run_dir == NULL ||
         optind != argc || (o->maintenance && o->adopt > 0) ||
+        (o->paused && (o->maintenance || o->adopt > 0)) ||
         (o->ntap_fds > 0 && (o->maintenance || o->adopt > 0))) {
         usage(stderr);
         return 2;
@@ -402,6 +408,8 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
     struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, s};
     s->vm = vm_new(s->base, def, o->state_dir, o->run_dir, o->maintenance, &hooks);
     vm_give_taps(s->vm, o->tap_fds, o->ntap_fds);
+    if (o->paused)
+        vm_set_start_paused(s->vm);
     s->control_path = xasprintf("%s/control.sock", o->run_dir);
     if (setup(s, o->state_dir, o->run_dir, o->adopt, &e) < 0) {
         log_err("VM %s: %s", o->name, e.msg);

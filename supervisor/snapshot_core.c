@@ -83,6 +83,11 @@ cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_de
         json_arr_add(children, json_str(kids[i]->name));
     free(kids);
     json_add(o, "children", children);
+    kids = snapshot_tree_descendants(so->tree, d->name, &n, &e);
+    json_add_num(o, "descendants", kids != NULL ? (double)n : 0);
+    free(kids);
+    /* A snapshot taken with no_metadata is answered once, then forgotten. */
+    json_add_bool(o, "metadata", snapshot_tree_lookup(so->tree, d->name) == d);
     json_add_bool(o, "current", d->current);
     json_add_num(o, "creation_time", (double)d->creation_time);
     json_add_bool(o, "memory", d->memory_internal);

@@ -1,5 +1,6 @@
 #include "supervisor/snapshot_create.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,7 @@ struct create {
     struct disks disks;
     enum snapshot_state state;
     long long creation_time;
+    bool no_metadata; /* libvirt's VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA */
 };
 
 static void create_finish(struct create *c, cJSON *result, const struct cerr *e)
@@ -57,7 +59,7 @@ static struct snapshot_def *create_def(const struct create *c)
         d->disks[i].internal = !def->disks[i].readonly;
     }
     d->domain_xml = domain_def_format(def);
-    d->current = true;
+    d->current = !c->no_metadata;
     return d;
 }
 
@@ -81,6 +83,16 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         cerr_set(&e, CE_JOB_FAILED, "VM %s: snapshot %s was not created: %s", so->name, c->name,
                  r->qemu_error ? r->qemu_error : r->err.msg);
         create_finish(c, NULL, &e);
+        return;
+    }
+    if (c->no_metadata) {
+        struct snapshot_def *d = create_def(c);
+        snapintent_end(so);
+        snapcore_event(so, "snapshot.created", c->name);
+        log_info("VM %s: snapshot %s created without metadata", so->name, c->name);
+        cJSON *out = snapcore_snapshot_json(so, d);
+        snapshot_def_free(d);
+        create_finish(c, out, NULL);
         return;
     }
     if (snapshot_tree_add(so->tree, so->dir, create_def(c), true, &e) < 0) {
@@ -137,7 +149,10 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         create_finish(c, NULL, &err);
         return;
     }
-    json_add_str(intent, "metadata", xml);
+    if (c->no_metadata)
+        json_add_bool(intent, "no_metadata", true);
+    else
+        json_add_str(intent, "metadata", xml);
     free(xml);
     if (snapintent_begin(so, intent, &err) < 0) {
         create_finish(c, NULL, &err);
@@ -155,12 +170,22 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
 void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
 {
     const char *name = NULL, *desc = NULL;
+    char stamp[24];
+    bool no_metadata = false;
     struct create *c;
     struct cerr e;
+    long long now = (long long)time(NULL);
 
-    if (rpc_param_string(params, "snapshot", true, &name, &e) < 0 ||
+    if (rpc_param_string(params, "snapshot", false, &name, &e) < 0 ||
         rpc_param_string(params, "description", false, &desc, &e) < 0 ||
-        !name_snapshot_valid(name, &e) || snapcore_require_ready(so, &e) < 0)
+        rpc_param_bool(params, "no_metadata", &no_metadata, &e) < 0)
+        goto fail;
+    /* libvirt names an unnamed snapshot after its creation time. */
+    if (name == NULL) {
+        snprintf(stamp, sizeof(stamp), "%lld", now);
+        name = stamp;
+    }
+    if (!name_snapshot_valid(name, &e) || snapcore_require_ready(so, &e) < 0)
         goto fail;
     if (strlen(name) > SNAPSHOT_META_NAME_MAX) {
         cerr_set(&e, CE_INVALID_NAME, "snapshot name is %zu bytes; corral stores at most %d",
@@ -191,7 +216,8 @@ void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     c->arg = arg;
     c->name = xstrdup(name);
     c->description = desc ? xstrdup(desc) : NULL;
-    c->creation_time = (long long)time(NULL);
+    c->creation_time = now;
+    c->no_metadata = no_metadata;
     if (vm_is_maintenance(so->vm))
         c->state = SNAPSHOT_STATE_SHUTOFF;
     else if (vm_get_state(so->vm) == VM_PAUSED)

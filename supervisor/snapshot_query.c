@@ -10,56 +10,6 @@
 
 /* ---- queries ------------------------------------------------------------ */
 
-void snapquery_list(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
-{
-    const char *filter = "all", *from = NULL;
-    bool descendants = false;
-    const struct snapshot_def **list = NULL;
-    size_t n = 0;
-    struct cerr e;
-    cJSON *r, *arr;
-
-    if (rpc_param_string(params, "filter", false, &filter, &e) < 0 ||
-        rpc_param_string(params, "from", false, &from, &e) < 0 ||
-        rpc_param_bool(params, "descendants", &descendants, &e) < 0) {
-        cb(arg, NULL, &e);
-        return;
-    }
-    if (from != NULL) {
-        if (snapshot_tree_lookup(so->tree, from) == NULL) {
-            cerr_set(&e, CE_NO_SNAPSHOT, "VM %s has no snapshot named '%s'", so->name, from);
-            cb(arg, NULL, &e);
-            return;
-        }
-        list = descendants ? snapshot_tree_descendants(so->tree, from, &n, &e)
-                           : snapshot_tree_children(so->tree, from, &n, &e);
-    } else if (strcmp(filter, "roots") == 0)
-        list = snapshot_tree_roots(so->tree, &n);
-    else if (strcmp(filter, "leaves") == 0)
-        list = snapshot_tree_leaves(so->tree, &n);
-    else if (strcmp(filter, "current") == 0) {
-        const struct snapshot_def *cur = snapshot_tree_current(so->tree);
-        list = xcalloc(1, sizeof(*list));
-        n = cur ? 1 : 0;
-        list[0] = cur;
-    } else if (strcmp(filter, "all") != 0) {
-        cerr_set(&e, CE_INVALID_PARAMS, "filter must be all, roots, leaves or current");
-        cb(arg, NULL, &e);
-        return;
-    }
-    r = json_obj();
-    arr = json_arr();
-    if (list == NULL && from == NULL && strcmp(filter, "all") == 0) {
-        for (size_t i = 0; i < snapshot_tree_count(so->tree); i++)
-            json_arr_add(arr, snapcore_snapshot_json(so, snapshot_tree_nth(so->tree, i)));
-    }
-    for (size_t i = 0; list != NULL && i < n; i++)
-        json_arr_add(arr, snapcore_snapshot_json(so, list[i]));
-    free(list);
-    json_add(r, "snapshots", arr);
-    cb(arg, r, NULL);
-}
-
 struct info {
     struct snapops *so;
     vm_done_cb cb;

@@ -1,4 +1,4 @@
-/* The snapshot verbs that work on the metadata: list, info, dumpxml,
+/* The snapshot verbs that work on the metadata: info, dumpxml,
  * current, parent and redefine.  Only info asks QEMU (for the size of the
  * saved VM state).  Each completes through cb exactly once (maybe before
  * returning). */
@@ -9,7 +9,6 @@
 
 #include "supervisor/snapshot_ops.h"
 
-void snapquery_list(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 void snapquery_info(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 void snapquery_dumpxml(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 void snapquery_current(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);

@@ -141,6 +141,12 @@ static void settle_create(struct recover *rc, const struct snapshot_qmp_nodes *l
                     "the snapshot operation was cut short after QEMU saved it and its metadata "
                     "was written; it is created (%s)",
                     job_words(rc));
+    } else if (intent_flag(rc, "no_metadata") && cJSON_GetArraySize(held) > 0) {
+        /* Asked for without metadata: the disks are all there is to it. */
+        interrupted(rc, false, json_dup(held),
+                    "the snapshot operation (without metadata) was cut short after QEMU saved "
+                    "it (%s)",
+                    job_words(rc));
     } else if (cJSON_GetArraySize(not_held) == 0 && cJSON_GetArraySize(held) > 0) {
         def = xml ? snapshot_def_parse(xml, strlen(xml), SNAPSHOT_PARSE_REDEFINE, &e) : NULL;
         if (def == NULL || snapshot_tree_add(so->tree, so->dir, def, true, &e) < 0) {

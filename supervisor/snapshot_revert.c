@@ -6,6 +6,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/json.h"
+#include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
 
@@ -18,8 +19,12 @@ struct revert {
     char *name;
     struct disks disks;
     bool was_running, want_paused;
-    /* A live snapshot on a shut-off VM: only its disks can be reverted. */
-    bool disks_only;
+    /* A live snapshot on a shut-off VM: its guest state loads only into the
+     * VM's own machine, so the broker starts the VM (paused) to revert. */
+    bool needs_start;
+    /* An offline snapshot with running or paused: the broker starts the VM
+     * once the disks are reverted (libvirt boots it). */
+    bool start_after;
     struct cerr failure; /* set when the load failed: reported after recovery */
     bool failed;
 };
@@ -48,6 +53,10 @@ static void revert_final(void *arg, cJSON *result, const struct cerr *e)
     cJSON_Delete(result);
     cJSON *r = vm_state_json(rv->so->vm);
     json_add_str(r, "snapshot", rv->name);
+    if (rv->start_after) {
+        json_add_bool(r, "start_after", true);
+        json_add_bool(r, "paused", rv->want_paused);
+    }
     log_info("VM %s: reverted to snapshot %s", rv->so->name, rv->name);
     revert_finish(rv, r, NULL);
 }
@@ -82,12 +91,6 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
     const char *why = r->qemu_error ? r->qemu_error : r->err.msg;
     struct cerr e;
 
-    /* QMP has no disks-only load: snapshot-load reverts every disk, then
-     * reads the VM state, which a live guest's snapshot does not have for
-     * the maintenance QEMU's empty machine.  That failure, after the
-     * disks, is the disks-only revert libvirt does for a shut-off VM. */
-    bool disks_done = rv->disks_only && r->qemu_error != NULL &&
-                      strstr(r->qemu_error, "while loading VM state") != NULL;
     if (r->outcome == SNAPJOB_UNKNOWN) {
         snapintent_report_unknown(so, rv->name, "snapshot-load", r, NULL,
                                   "the current snapshot is unchanged");
@@ -96,10 +99,7 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
         revert_finish(rv, NULL, &e);
         return;
     }
-    if (r->ok || disks_done) {
-        if (disks_done)
-            log_info("VM %s: disks reverted to %s; its memory stays unused while shut off",
-                     so->name, rv->name);
+    if (r->ok) {
         if (snapshot_tree_set_current(so->tree, so->dir, rv->name, &e) < 0)
             log_err("VM %s: reverted to %s but cannot mark it current: %s", so->name, rv->name,
                     e.msg);
@@ -162,18 +162,27 @@ static void revert_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
             return;
         }
     }
-    vmstate = rv->disks_only ? NULL : snapshot_qmp_find_node(l, rv->disks.d[0].node);
-    has_state = rv->disks_only;
+    vmstate = snapshot_qmp_find_node(l, rv->disks.d[0].node);
+    has_state = false;
     for (size_t i = 0; vmstate != NULL && i < vmstate->nsnaps; i++)
         has_state |=
             strcmp(vmstate->snaps[i].name, rv->name) == 0 && vmstate->snaps[i].vm_state_size > 0;
     snapshot_qmp_nodes_free(l);
     if (!has_state) {
         cerr_set(&err, CE_OPERATION_INVALID,
-                 "VM %s cannot be reverted to %s while running: disk %s holds no VM state for "
-                 "it; nothing was changed",
+                 "VM %s cannot be reverted to %s: disk %s holds no VM state for it; nothing "
+                 "was changed",
                  so->name, rv->name, rv->disks.d[0].target);
         revert_finish(rv, NULL, &err);
+        return;
+    }
+    if (rv->needs_start) {
+        /* Checked as above, so that the start the broker does for it is
+         * not in vain. */
+        cJSON *r = json_obj();
+        json_add_str(r, "snapshot", rv->name);
+        json_add_bool(r, "start_to_revert", true);
+        revert_finish(rv, r, NULL);
         return;
     }
     char job_id[SNAPJOB_ID_MAX];
@@ -201,8 +210,17 @@ void snaprevert_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     struct revert *rv;
     struct cerr e;
 
+    bool running = false, paused = false, force = false;
+
     d = snapcore_param_snapshot(so, params, &name, &e);
-    if (d == NULL || snapcore_require_ready(so, &e) < 0) {
+    if (d == NULL || rpc_param_bool(params, "running", &running, &e) < 0 ||
+        rpc_param_bool(params, "paused", &paused, &e) < 0 ||
+        rpc_param_bool(params, "force", &force, &e) < 0 || snapcore_require_ready(so, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (running && paused) {
+        cerr_set(&e, CE_INVALID_PARAMS, "running and paused cannot be combined");
         cb(arg, NULL, &e);
         return;
     }
@@ -228,8 +246,10 @@ void snaprevert_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     rv->arg = arg;
     rv->name = xstrdup(name);
     rv->was_running = vm_get_state(so->vm) == VM_RUNNING;
-    rv->want_paused = d->state == SNAPSHOT_STATE_PAUSED;
-    rv->disks_only = vm_is_maintenance(so->vm) && d->state != SNAPSHOT_STATE_SHUTOFF;
+    /* virsh's --running and --paused override the snapshot's own state. */
+    rv->want_paused = paused || (!running && d->state == SNAPSHOT_STATE_PAUSED);
+    rv->needs_start = vm_is_maintenance(so->vm) && d->state != SNAPSHOT_STATE_SHUTOFF;
+    rv->start_after = vm_is_maintenance(so->vm) && !rv->needs_start && (running || paused);
     so->busy = true;
     snapshot_qmp_list(vm_qmp_conn(so->vm), rv->disks.nodes, rv->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
                       revert_listed, rv);

@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/domain_json.h"
 #include "common/fileutil.h"
 #include "common/firmware.h"
 #include "common/log.h"
@@ -29,22 +28,6 @@
 #define QMP_RETRY_MS 50
 #define QMP_RECONNECT_MS 1000
 
-const char *vm_state_name(enum vm_state s)
-{
-    switch (s) {
-    case VM_STARTING:
-    case VM_PAUSED:
-        return "paused";
-    case VM_RUNNING:
-        return "running";
-    case VM_SHUTOFF:
-        return "shut off";
-    case VM_CRASHED:
-        return "crashed";
-    }
-    return "unknown";
-}
-
 void vm_set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
 {
     char reason[sizeof(vm->reason)];
@@ -60,58 +43,6 @@ void vm_set_state(struct vm *vm, enum vm_state s, const char *fmt, ...)
     log_info("VM %s: %s (%s)", vm->def->name, vm_state_name(s), reason);
     if (vm->hooks.state_changed != NULL)
         vm->hooks.state_changed(vm, vm->hooks.arg);
-}
-
-const char *vm_name(const struct vm *vm)
-{
-    return vm->def->name;
-}
-
-enum vm_state vm_get_state(const struct vm *vm)
-{
-    return vm->state;
-}
-
-const char *vm_reason(const struct vm *vm)
-{
-    return vm->reason;
-}
-
-cJSON *vm_state_json(const struct vm *vm)
-{
-    cJSON *o = json_obj();
-
-    json_add_str(o, "name", vm->def->name);
-    json_add_str(o, "state", vm_state_name(vm->state));
-    json_add_str(o, "reason", vm->reason);
-    json_add_num(o, "time", (double)time(NULL));
-    return o;
-}
-
-cJSON *vm_info_json(const struct vm *vm)
-{
-    cJSON *o = domain_json_info(vm->def);
-
-    json_add_str(o, "state", vm_state_name(vm->state));
-    json_add_str(o, "reason", vm->reason);
-    json_add_num(o, "supervisor_pid", getpid());
-    if (vm->proc_alive)
-        json_add_num(o, "qemu_pid", vm->proc.pid);
-    json_add_str(o, "control_socket", vm->control_path);
-    json_add_str(o, "qmp_socket", vm->qmp_path);
-    if (vm->def->graphics.type == GRAPHICS_VNC && vm->def->graphics.listen == NULL) {
-        char *vnc = xasprintf("%s/vnc.sock", vm->run_dir);
-        json_add_str(o, "vnc_socket", vnc);
-        free(vnc);
-    }
-    json_add_num(o, "started", (double)vm->started);
-    json_add_bool(o, "adopted", vm->adopted);
-    return o;
-}
-
-bool vm_is_maintenance(const struct vm *vm)
-{
-    return vm->maintenance;
 }
 
 void vm_give_taps(struct vm *vm, const int *fds, size_t n)
@@ -394,6 +325,14 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
     struct vm *vm = arg;
 
     snapshot_qmp_jobs_handle_event(vm->snapjobs, event, data);
+    /* A destroy's quit or SIGTERM powers off whatever the action says. */
+    if (strcmp(event, "SHUTDOWN") == 0 && vm->shutdown_hook != NULL && !vm->destroying &&
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "guest"))) {
+        void (*hook)(struct vm *) = vm->shutdown_hook;
+        vm->shutdown_hook = NULL;
+        hook(vm);
+        return;
+    }
     if (strcmp(event, "SHUTDOWN") == 0) {
         const cJSON *guest = cJSON_GetObjectItemCaseSensitive(data, "guest");
         const cJSON *reason = cJSON_GetObjectItemCaseSensitive(data, "reason");
@@ -407,7 +346,7 @@ static void on_qmp_event(const char *event, const cJSON *data, void *arg)
         return;
     /* A snapshot save or load stops and resumes the guest itself. */
     if ((strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0) &&
-        snapshot_qmp_jobs_busy(vm->snapjobs))
+        (snapshot_qmp_jobs_busy(vm->snapjobs) || vm->rebooting))
         return;
     if (strcmp(event, "STOP") == 0) {
         if (vm->stop_requested)
@@ -498,6 +437,13 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
         /* The guest never runs: only the disks matter. */
         vm->started = time(NULL);
         vm_set_state(vm, VM_SHUTOFF, "maintenance");
+        write_record(vm);
+        vm->hooks.started(vm, NULL, vm->hooks.arg);
+        return;
+    }
+    if (vm->start_paused) {
+        vm->started = time(NULL);
+        vm_set_state(vm, VM_PAUSED, "user");
         write_record(vm);
         vm->hooks.started(vm, NULL, vm->hooks.arg);
         return;
@@ -765,33 +711,3 @@ int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
     return 0;
 }
 
-struct event_base *vm_event_base(const struct vm *vm)
-{
-    return vm->base;
-}
-
-struct qmp *vm_qmp_conn(const struct vm *vm)
-{
-    return vm->qmp;
-}
-
-struct snapjobs *vm_snapjobs(const struct vm *vm)
-{
-    return vm->snapjobs;
-}
-
-const struct domain_def *vm_def(const struct vm *vm)
-{
-    return vm->def;
-}
-
-void vm_set_disk_source(struct vm *vm, size_t i, const char *source)
-{
-    free(vm->def->disks[i].source);
-    vm->def->disks[i].source = source != NULL ? xstrdup(source) : NULL;
-}
-
-bool vm_is_active(const struct vm *vm)
-{
-    return vm->proc_alive && vm->state != VM_STARTING && !vm->destroying;
-}

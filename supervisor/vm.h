@@ -65,6 +65,13 @@ cJSON *vm_info_json(const struct vm *vm);
 void vm_suspend(struct vm *vm, vm_done_cb cb, void *arg);
 void vm_resume(struct vm *vm, vm_done_cb cb, void *arg);
 void vm_shutdown(struct vm *vm, int timeout_s, vm_done_cb cb, void *arg);
+/* An ACPI reboot as libvirt's (a power button press; the guest's power-off
+ * becomes a reset): answered once the button is pressed. */
+void vm_reboot(struct vm *vm, vm_done_cb cb, void *arg);
+/* A hard reset (QMP system_reset), as the reset button. */
+void vm_reset(struct vm *vm, vm_done_cb cb, void *arg);
+/* Leaves the guest paused once it is started (before vm_start). */
+void vm_set_start_paused(struct vm *vm);
 void vm_destroy(struct vm *vm, vm_done_cb cb, void *arg);
 /* What snapshot operations build on; borrowed from the VM. */
 struct qmp *vm_qmp_conn(const struct vm *vm);

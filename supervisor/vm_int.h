@@ -49,6 +49,13 @@ struct vm {
     long long connect_deadline_ms;
 
     bool stop_requested, resume_requested, destroying;
+    /* vm.start's paused: the guest's vCPUs are left stopped (-S). */
+    bool start_paused;
+    /* An ACPI reboot (vm_ops.c): QEMU pauses on the guest's power-off
+     * instead of exiting, and this runs on its SHUTDOWN event; STOP and
+     * RESUME are the reboot's own while rebooting. */
+    void (*shutdown_hook)(struct vm *vm);
+    bool rebooting;
     bool shutdown_seen, shutdown_guest;
     char shutdown_reason[64];
     struct event *kill_timer;

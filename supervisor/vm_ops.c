@@ -167,6 +167,25 @@ static void powerdown_cb(const cJSON *reply, const struct cerr *e, void *arg)
     free(op);
 }
 
+static void ignore_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct vm *vm = arg;
+    struct cerr err;
+
+    if (e != NULL || qmp_reply_check(reply, "set-action", &err) < 0)
+        log_warn("VM %s: cannot set QEMU's shutdown action back to power-off: %s", vm->def->name,
+                 e != NULL ? e->msg : err.msg);
+}
+
+/* The guest's power-off ends QEMU again (QEMU's default action). */
+static void power_off_on_shutdown(struct vm *vm)
+{
+    cJSON *args = json_obj();
+
+    json_add_str(args, "shutdown", "poweroff");
+    qmp_command(vm->qmp, "set-action", args, QMP_COMMAND_TIMEOUT_MS, ignore_cb, vm);
+}
+
 void vm_shutdown(struct vm *vm, int timeout_s, vm_done_cb cb, void *arg)
 {
     struct cerr e;
@@ -175,6 +194,12 @@ void vm_shutdown(struct vm *vm, int timeout_s, vm_done_cb cb, void *arg)
     if (require_active(vm, &e) < 0) {
         cb(arg, NULL, &e);
         return;
+    }
+    /* A shutdown supersedes a reboot the guest did not act on, as in
+     * libvirt. */
+    if (vm->shutdown_hook != NULL) {
+        vm->shutdown_hook = NULL;
+        power_off_on_shutdown(vm);
     }
     op = op_new(vm, cb, arg, "system_powerdown");
     op->timeout_s = timeout_s;
@@ -324,4 +349,150 @@ void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg)
     }
     qmp_command_raw(vm->qmp, cmd, QMP_COMMAND_TIMEOUT_MS, passthrough_cb,
                     op_new(vm, cb, arg, "passthrough"));
+}
+
+void vm_set_start_paused(struct vm *vm)
+{
+    vm->start_paused = true;
+}
+
+static void reset_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct op *op = arg;
+    struct cerr err;
+
+    if (e == NULL && qmp_reply_check(reply, "system_reset", &err) < 0)
+        e = &err;
+    if (e != NULL)
+        op->cb(op->arg, NULL, e);
+    else
+        op->cb(op->arg, vm_state_json(op->vm), NULL);
+    free(op);
+}
+
+void vm_reset(struct vm *vm, vm_done_cb cb, void *arg)
+{
+    struct cerr e;
+
+    if (require_active(vm, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    log_info("VM %s: reset", vm->def->name);
+    qmp_command(vm->qmp, "system_reset", NULL, QMP_COMMAND_TIMEOUT_MS, reset_cb,
+                op_new(vm, cb, arg, "system_reset"));
+}
+
+/* The reboot could not be completed: the guest has powered off, and QEMU,
+ * paused, is made to end as a power-off would have ended it. */
+static void reboot_failed(struct vm *vm, const char *step, const struct cerr *e)
+{
+    log_err("VM %s: reboot failed at %s (%s); the guest powered off, so QEMU is stopped",
+            vm->def->name, step, e->msg);
+    vm->rebooting = false;
+    vm->shutdown_seen = true;
+    vm->shutdown_guest = true;
+    qemu_signal(&vm->proc, SIGTERM);
+}
+
+static void reboot_cont_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct vm *vm = arg;
+    struct cerr err;
+
+    if (e == NULL && qmp_reply_check(reply, "cont", &err) < 0)
+        e = &err;
+    if (e != NULL) {
+        reboot_failed(vm, "cont", e);
+        return;
+    }
+    vm->rebooting = false;
+    vm_set_state(vm, VM_RUNNING, "booted");
+}
+
+/* After the reset, the guest's next power-off ends QEMU again, and only
+ * then does it run. */
+static void reboot_reset_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct vm *vm = arg;
+    struct cerr err;
+
+    if (e == NULL && qmp_reply_check(reply, "system_reset", &err) < 0)
+        e = &err;
+    if (e != NULL) {
+        reboot_failed(vm, "system_reset", e);
+        return;
+    }
+    power_off_on_shutdown(vm);
+    qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, reboot_cont_cb, vm);
+}
+
+/* The guest powered off, and QEMU paused instead of ending: libvirt's
+ * "fake reboot", a reset and a continue. */
+static void fake_reboot(struct vm *vm)
+{
+    log_info("VM %s: the guest powered off for its reboot; resetting it", vm->def->name);
+    vm->rebooting = true;
+    qmp_command(vm->qmp, "system_reset", NULL, QMP_COMMAND_TIMEOUT_MS, reboot_reset_cb, vm);
+}
+
+static void reboot_powerdown_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct op *op = arg;
+    struct vm *vm = op->vm;
+    struct cerr err;
+
+    if (e == NULL && qmp_reply_check(reply, "system_powerdown", &err) < 0)
+        e = &err;
+    if (e != NULL) {
+        vm->shutdown_hook = NULL;
+        power_off_on_shutdown(vm);
+        op->cb(op->arg, NULL, e);
+    } else {
+        cJSON *r = vm_state_json(vm);
+        json_add_bool(r, "reboot_requested", true);
+        op->cb(op->arg, r, NULL);
+    }
+    free(op);
+}
+
+static void reboot_action_cb(const cJSON *reply, const struct cerr *e, void *arg)
+{
+    struct op *op = arg;
+    struct vm *vm = op->vm;
+    struct cerr err;
+
+    if (e == NULL && qmp_reply_check(reply, "set-action", &err) < 0)
+        e = &err;
+    if (e != NULL) {
+        cerr_set(&err, e->code, "VM %s: QEMU cannot pause on the guest's power-off for a reboot: %s",
+                 vm->def->name, e->msg);
+        op->cb(op->arg, NULL, &err);
+        free(op);
+        return;
+    }
+    vm->shutdown_hook = fake_reboot;
+    qmp_command(vm->qmp, "system_powerdown", NULL, QMP_COMMAND_TIMEOUT_MS, reboot_powerdown_cb,
+                op);
+}
+
+void vm_reboot(struct vm *vm, vm_done_cb cb, void *arg)
+{
+    struct cerr e;
+    cJSON *args;
+
+    if (require_active(vm, &e) < 0) {
+        cb(arg, NULL, &e);
+        return;
+    }
+    if (vm->rebooting) {
+        cerr_set(&e, CE_OPERATION_INVALID, "VM %s is rebooting already", vm->def->name);
+        cb(arg, NULL, &e);
+        return;
+    }
+    /* QEMU's -no-shutdown, for this power-off only. */
+    args = json_obj();
+    json_add_str(args, "shutdown", "pause");
+    qmp_command(vm->qmp, "set-action", args, QMP_COMMAND_TIMEOUT_MS, reboot_action_cb,
+                op_new(vm, cb, arg, "set-action"));
 }

@@ -23,6 +23,39 @@ int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a)
     return status;
 }
 
+/* One call on the VM named first, with params (consumed), and the verb's
+ * line of output. */
+static int call_done(struct ctl *ctl, const struct ctl_args *a, cJSON *p)
+{
+    cJSON *r = ctl_call(ctl, a->verb->method, p);
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = ctl_done(ctl, r, a->argv[0], a->verb->done);
+    cJSON_Delete(r);
+    return status;
+}
+
+int ctl_run_start(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *p = ctl_name_params(a->argv[0]);
+
+    if (ctl_opt(a, "paused") != 0)
+        json_add_bool(p, "paused", true);
+    return call_done(ctl, a, p);
+}
+
+int ctl_run_reboot(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *p = ctl_name_params(a->argv[0]);
+    const char *mode = ctl_opt_str(a, "mode");
+
+    if (mode != NULL)
+        json_add_str(p, "mode", mode);
+    return call_done(ctl, a, p);
+}
+
 int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a)
 {
     const char *name = a->argv[0];
@@ -92,6 +125,8 @@ int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a)
     if (timeout_ms >= 0 && timeout_ms < (wait_s + SHUTDOWN_MARGIN_S) * 1000)
         timeout_ms = (int)(wait_s + SHUTDOWN_MARGIN_S) * 1000;
     json_add_num(p, "timeout", (double)wait_s);
+    if (ctl_opt_str(a, "mode") != NULL)
+        json_add_str(p, "mode", ctl_opt_str(a, "mode"));
     r = ctl_call_ms(ctl, a->verb->method, p, timeout_ms);
     if (r == NULL)
         return CTL_EXIT_ERROR;

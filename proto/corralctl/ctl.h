@@ -53,7 +53,7 @@ struct ctl_opt {
     const char *needs; /* another option this one is refused without */
 };
 
-#define CTL_MAX_OPTS 8
+#define CTL_MAX_OPTS 20
 /* Positional arguments a verb takes at most. */
 #define CTL_MAX_ARGS 4
 
@@ -176,6 +176,15 @@ char *ctl_read_xml(const char *path, const char *kind);
  * inactive), malloc'd; NULL after printing why. */
 char *ctl_fetch_xml(struct ctl *ctl, const char *name, bool inactive);
 
+/* edit.c: virsh's editing loop, shared with snapshot-edit. */
+/* Runs $VISUAL, $EDITOR or vi on path; CTL_EXIT_OK when it exited 0. */
+int ctl_edit_run_editor(const char *path);
+/* Creates the file named by the mkstemps template path (suffix ".xml",
+ * rewritten in place) holding xml. */
+int ctl_edit_write_copy(char *path, const char *xml);
+/* virsh's "Try again? [y,n,i,f,?]" after a refused edit: true for yes. */
+bool ctl_edit_ask_again(void);
+
 /* Verb handlers. */
 int ctl_run_help(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_simple(struct ctl *ctl, const struct ctl_args *a);
@@ -184,6 +193,8 @@ int ctl_run_define(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_dumpxml(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_edit(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_start(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_reboot(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_console(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_list(struct ctl *ctl, const struct ctl_args *a);
@@ -206,6 +217,7 @@ int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_revert(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_redefine(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_check(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_snapshot_edit(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_domiflist(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_domifaddr(struct ctl *ctl, const struct ctl_args *a);

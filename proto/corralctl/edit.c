@@ -15,7 +15,7 @@
 
 /* $VISUAL, then $EDITOR, then vi, run by the shell as virsh does (so that
  * EDITOR='vim -n' works) on path, given as "$1". */
-static int run_editor(const char *path)
+int ctl_edit_run_editor(const char *path)
 {
     const char *editor = getenv("VISUAL");
     char *cmd;
@@ -49,7 +49,7 @@ static int run_editor(const char *path)
     return CTL_EXIT_OK;
 }
 
-static int write_copy(char *path, const char *xml)
+int ctl_edit_write_copy(char *path, const char *xml)
 {
     int fd = mkstemps(path, 4);
     size_t len = strlen(xml), done = 0;
@@ -111,7 +111,7 @@ static int define_edited(struct ctl *ctl, const char *name, const char *path)
 
 /* virsh's question after a refused edit: 'y' again, 'n' no.  corral has
  * no unvalidated define, so 'i' and 'f' are explained and asked again. */
-static bool ask_again(void)
+bool ctl_edit_ask_again(void)
 {
     char line[EDIT_ANSWER_MAX];
 
@@ -148,7 +148,7 @@ static int edit_loop(struct ctl *ctl, const char *name, const char *orig, const 
         bool same;
         int rc;
 
-        if (run_editor(path) != CTL_EXIT_OK)
+        if (ctl_edit_run_editor(path) != CTL_EXIT_OK)
             return CTL_EXIT_ERROR;
         now = ctl_read_input(path, RPC_MAX_MESSAGE, &len);
         if (now == NULL)
@@ -163,7 +163,7 @@ static int edit_loop(struct ctl *ctl, const char *name, const char *orig, const 
         if (rc <= 0)
             return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
         /* Without a terminal nobody can answer: no loop. */
-        if (!isatty(STDIN_FILENO) || !ask_again())
+        if (!isatty(STDIN_FILENO) || !ctl_edit_ask_again())
             return CTL_EXIT_ERROR;
     }
 }
@@ -180,7 +180,7 @@ int ctl_run_edit(struct ctl *ctl, const struct ctl_args *a)
         return CTL_EXIT_ERROR;
     path =
         xasprintf("%s/corralctl-%s-XXXXXX.xml", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp", name);
-    status = write_copy(path, orig);
+    status = ctl_edit_write_copy(path, orig);
     if (status == CTL_EXIT_OK) {
         status = edit_loop(ctl, name, orig, path);
         unlink(path);

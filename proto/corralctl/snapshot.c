@@ -1,36 +1,19 @@
-/* Handlers of the snapshot-* verbs, and the inconsistency reports that
- * snapshot-delete and the events verb print.  As in show.c, each handler
- * reads the whole reply before printing anything. */
-#include <stdint.h>
+/* Handlers of the snapshot-* verbs that show one snapshot or change one,
+ * and the inconsistency reports that snapshot-delete and the events verb
+ * print.  As in show.c, each handler reads the whole reply before printing
+ * anything. */
+#include "proto/corralctl/snapshot.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/fileutil.h"
 #include "proto/client.h"
 #include "proto/corralctl/ctl.h"
 #include "proto/rpc.h"
 
-/* The widest "%Y-%m-%d %H:%M:%S %z" of a year that fits, and its NUL. */
-#define TIME_MAX 48
-/* No such snapshot, in the tree's index arrays. */
-#define NONE SIZE_MAX
-
-/* One snapshot object of the protocol, borrowed from its reply. */
-struct snap {
-    const char *name, *state, *parent; /* parent NULL: a root */
-    long long creation_time;
-    bool current, memory;
-    const cJSON *children, *disks; /* arrays, or NULL when absent */
-    char time[TIME_MAX];           /* creation_time as snapshot-list shows it */
-};
-
-/* What a handler prints from the reply r of its call. */
-typedef int (*show_fn)(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r);
-
-/* Calls the verb's method with p (consumed), then shows the reply. */
-static int call_show(struct ctl *ctl, const struct ctl_args *a, cJSON *p, show_fn show)
+int ctl_snap_call_show(struct ctl *ctl, const struct ctl_args *a, cJSON *p, ctl_snap_show_fn show)
 {
     cJSON *r = ctl_call(ctl, a->verb->method, p);
     int status;
@@ -72,7 +55,7 @@ static int check_disks(const cJSON *disks)
     return 0;
 }
 
-static int read_snap(const cJSON *o, struct snap *s)
+int ctl_snap_read(const cJSON *o, struct ctl_snap *s)
 {
     memset(s, 0, sizeof(*s));
     if (!cJSON_IsObject(o) || ctl_reply_str(o, "name", true, &s->name) < 0 ||
@@ -87,6 +70,48 @@ static int read_snap(const cJSON *o, struct snap *s)
         return -1;
     s->disks = cJSON_GetObjectItemCaseSensitive(o, "disks");
     return 0;
+}
+
+char *ctl_snap_current_name(struct ctl *ctl, const char *vm)
+{
+    cJSON *r = ctl_call(ctl, "snapshot.current", ctl_name_params(vm));
+    const char *cur = NULL;
+    char *name = NULL;
+
+    if (r == NULL)
+        return NULL;
+    if (ctl_reply_str(r, "current", false, &cur) < 0)
+        ctl_unexpected();
+    else if (cur == NULL)
+        ctl_error("domain '%s' has no current snapshot", vm);
+    else
+        name = xstrdup(cur);
+    cJSON_Delete(r);
+    return name;
+}
+
+int ctl_snap_with_target(struct ctl *ctl, const struct ctl_args *a, bool exclusive,
+                         int (*fn)(struct ctl *ctl, const struct ctl_args *a))
+{
+    bool current = ctl_opt(a, "current") != 0;
+    char *argv[2] = {a->argv[0], NULL};
+    struct ctl_args b = *a;
+    int status;
+
+    if (a->argc > 1 && current && exclusive)
+        return ctl_usage_error(a->verb, "SNAP and --current cannot be combined");
+    if (a->argc > 1)
+        return fn(ctl, a);
+    if (!current)
+        return ctl_usage_error(a->verb, "SNAP or --current is required");
+    argv[1] = ctl_snap_current_name(ctl, a->argv[0]);
+    if (argv[1] == NULL)
+        return CTL_EXIT_ERROR;
+    b.argv = argv;
+    b.argc = 2;
+    status = fn(ctl, &b);
+    free(argv[1]);
+    return status;
 }
 
 int ctl_read_report(const cJSON *obj, struct ctl_report *rep)
@@ -147,255 +172,6 @@ void ctl_print_report(FILE *f, const struct ctl_report *rep)
     fputc('\n', f);
 }
 
-static int show_created(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
-{
-    if (ctl->json)
-        return ctl_print_json(r, true);
-    printf("Domain snapshot %s created\n", a->argv[1]);
-    return CTL_EXIT_OK;
-}
-
-/* QEMU reports a snapshot job's states only, so the "bar" is the list of
- * states reached so far, redrawn in place on the terminal. */
-static void show_progress(const cJSON *msg, void *arg)
-{
-    const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(params, "status");
-    int *shown = arg;
-
-    if (!cJSON_IsString(method) || strcmp(method->valuestring, "job.progress") != 0 ||
-        !cJSON_IsString(status))
-        return;
-    fprintf(stderr, "%s%s", *shown ? " > " : "\rsnapshot job: ", status->valuestring);
-    fflush(stderr);
-    *shown = 1;
-}
-
-int ctl_run_snapshot_create(struct ctl *ctl, const struct ctl_args *a)
-{
-    const char *description = ctl_opt_str(a, "description");
-    cJSON *p = snap_params(a);
-    int shown = 0, rc;
-
-    if (description != NULL)
-        json_add_str(p, "description", description);
-    /* Progress only where a person watches; scripts get clean stderr. */
-    if (!ctl->json && isatty(STDERR_FILENO)) {
-        cJSON *sp = json_obj(), *r;
-        json_add_str(sp, "name", a->argv[0]);
-        r = ctl_call(ctl, "events.subscribe", sp);
-        if (r != NULL)
-            rpc_client_on_notify(ctl->client, show_progress, &shown);
-        cJSON_Delete(r);
-    }
-    rc = call_show(ctl, a, p, show_created);
-    rpc_client_on_notify(ctl->client, NULL, NULL);
-    if (shown)
-        fputc('\n', stderr);
-    return rc;
-}
-
-/* --tree: children lists built from the parent names of the full list. */
-struct tree {
-    const struct snap *s;
-    size_t n;
-    size_t *first, *next; /* first child, next sibling, in list order */
-    char *indent;         /* virsh's prefix of the current line */
-    size_t len;
-};
-
-static int by_name(const void *x, const void *y)
-{
-    const struct snap *const *a = x, *const *b = y;
-
-    return strcmp((*a)->name, (*b)->name);
-}
-
-/* Links each snapshot under its parent.  -1 when the list is not a tree
- * under its roots: a name twice, or a parent that is not in it. */
-static int link_tree(struct tree *t)
-{
-    const struct snap **sorted = xcalloc(t->n, sizeof(*sorted));
-    int ok = 0;
-
-    /* Sorted pointers make the parent lookups O(log n) and put duplicates
-     * side by side, whatever order the server used. */
-    for (size_t i = 0; i < t->n; i++)
-        sorted[i] = &t->s[i];
-    qsort(sorted, t->n, sizeof(*sorted), by_name);
-    for (size_t i = 1; i < t->n && ok == 0; i++)
-        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0)
-            ok = -1;
-    for (size_t i = t->n; i-- > 0 && ok == 0;) {
-        struct snap key = {.name = t->s[i].parent};
-        const struct snap *pkey = &key, **up;
-
-        t->next[i] = NONE;
-        if (key.name == NULL)
-            continue;
-        up = bsearch(&pkey, sorted, t->n, sizeof(*sorted), by_name);
-        if (up == NULL) {
-            ok = -1;
-            break;
-        }
-        /* Walking the list backwards keeps the children in its order. */
-        t->next[i] = t->first[*up - t->s];
-        t->first[*up - t->s] = i;
-    }
-    free(sorted);
-    return ok;
-}
-
-/* How many snapshots hang under i, i included. */
-static size_t count_tree(const struct tree *t, size_t i)
-{
-    size_t n = 1;
-
-    for (size_t c = t->first[i]; c != NONE; c = t->next[c])
-        n += count_tree(t, c);
-    return n;
-}
-
-static void indent_push(struct tree *t, const char *two)
-{
-    memcpy(t->indent + t->len, two, 3);
-    t->len += 2;
-}
-
-static void indent_pop(struct tree *t)
-{
-    t->len -= 2;
-    t->indent[t->len] = '\0';
-}
-
-/* virsh's vshTreePrintInternal: the name, then a "|" line and the children
- * when it has some, then a blank line after the last of a family. */
-static void print_node(struct tree *t, size_t i, bool root, bool last)
-{
-    printf("%s%s%s\n", t->indent, root ? "" : "+- ", t->s[i].name);
-    if (!root)
-        indent_push(t, last ? "  " : "| ");
-    if (t->first[i] != NONE)
-        printf("%s  |\n", t->indent);
-    indent_push(t, "  ");
-    for (size_t c = t->first[i]; c != NONE; c = t->next[c])
-        print_node(t, c, false, t->next[c] == NONE);
-    indent_pop(t);
-    /* virsh pads this line with the indent; trailing blanks only get in
-     * the way of diff and grep. */
-    if (t->first[i] == NONE && last) {
-        size_t blank = t->len;
-
-        while (blank > 0 && t->indent[blank - 1] == ' ')
-            blank--;
-        printf("%.*s\n", (int)blank, t->indent);
-    }
-    if (!root)
-        indent_pop(t);
-}
-
-static int print_tree(const struct snap *s, size_t n)
-{
-    struct tree t = {.s = s, .n = n};
-    size_t reached = 0;
-    int status = CTL_EXIT_OK;
-
-    t.first = xcalloc(n, sizeof(*t.first));
-    t.next = xcalloc(n, sizeof(*t.next));
-    /* Each level adds at most four characters. */
-    t.indent = xcalloc(4 * n + 3, 1);
-    for (size_t i = 0; i < n; i++)
-        t.first[i] = NONE;
-    if (link_tree(&t) == 0)
-        for (size_t i = 0; i < n; i++)
-            if (s[i].parent == NULL)
-                reached += count_tree(&t, i);
-    /* Parents that loop leave snapshots no root leads to. */
-    if (reached != n)
-        status = ctl_unexpected();
-    for (size_t i = 0; i < n && status == CTL_EXIT_OK; i++)
-        if (s[i].parent == NULL)
-            print_node(&t, i, true, false);
-    free(t.first);
-    free(t.next);
-    free(t.indent);
-    return status;
-}
-
-static void print_table(const struct snap *s, size_t n, bool parents)
-{
-    int wn = 4, wt = 13, ws = 5, wp = 6;
-
-    for (size_t i = 0; i < n; i++) {
-        wn = ctl_width(s[i].name, wn);
-        wt = ctl_width(s[i].time, wt);
-        ws = ctl_width(s[i].state, ws);
-        wp = ctl_width(s[i].parent != NULL ? s[i].parent : "-", wp);
-    }
-    printf(" %-*s   %-*s   ", wn, "Name", wt, "Creation Time");
-    if (parents)
-        printf("%-*s   %s\n", ws, "State", "Parent");
-    else
-        puts("State");
-    ctl_print_rule(1 + wn + 3 + wt + 3 + ws + (parents ? 3 + wp : 0));
-    for (size_t i = 0; i < n; i++) {
-        printf(" %-*s   %-*s   ", wn, s[i].name, wt, s[i].time);
-        if (parents)
-            printf("%-*s   %s\n", ws, s[i].state, s[i].parent != NULL ? s[i].parent : "-");
-        else
-            puts(s[i].state);
-    }
-}
-
-static int show_list(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
-{
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r, "snapshots"), *o;
-    struct snap *s;
-    size_t n = 0;
-    int status = CTL_EXIT_OK;
-
-    if (!cJSON_IsArray(list))
-        return ctl_unexpected();
-    s = xcalloc((size_t)cJSON_GetArraySize(list), sizeof(*s));
-    cJSON_ArrayForEach(o, list)
-    {
-        if (read_snap(o, &s[n++]) < 0) {
-            free(s);
-            return ctl_unexpected();
-        }
-    }
-    if (ctl->json)
-        status = ctl_print_json(r, true);
-    else if (ctl_opt(a, "tree"))
-        status = print_tree(s, n);
-    else if (ctl_opt(a, "name"))
-        for (size_t i = 0; i < n; i++)
-            puts(s[i].name);
-    else
-        print_table(s, n, ctl_opt(a, "parent") != 0);
-    free(s);
-    return status;
-}
-
-int ctl_run_snapshot_list(struct ctl *ctl, const struct ctl_args *a)
-{
-    const char *from = ctl_opt_str(a, "from");
-    cJSON *p = ctl_name_params(a->argv[0]);
-
-    /* --tree needs every snapshot: it is drawn from their parents. */
-    json_add_str(p, "filter",
-                 ctl_opt(a, "roots")     ? "roots"
-                 : ctl_opt(a, "leaves")  ? "leaves"
-                 : ctl_opt(a, "current") ? "current"
-                                         : "all");
-    if (from != NULL) {
-        json_add_str(p, "from", from);
-        json_add_bool(p, "descendants", ctl_opt(a, "descendants") != 0);
-    }
-    return call_show(ctl, a, p, show_list);
-}
-
 /* The targets of the disks the snapshot covers, space separated, or "-". */
 static void print_disks(const cJSON *disks)
 {
@@ -416,16 +192,19 @@ static void print_disks(const cJSON *disks)
     puts(any ? "" : "-");
 }
 
+/* virsh's lines first, in its order; then what corral adds. */
 static int show_info(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
 {
-    struct snap s;
-    char children[24];
+    struct ctl_snap s;
+    long long descendants = 0;
+    bool metadata = true;
+    char count[24];
 
-    if (read_snap(r, &s) < 0)
+    if (ctl_snap_read(r, &s) < 0 || ctl_reply_int(r, "descendants", false, &descendants) < 0 ||
+        ctl_reply_bool(r, "metadata", &metadata) < 0)
         return ctl_unexpected();
     if (ctl->json)
         return ctl_print_json(r, true);
-    snprintf(children, sizeof(children), "%d", cJSON_GetArraySize(s.children));
     ctl_print_kv("Name", s.name);
     ctl_print_kv("Domain", a->argv[0]);
     ctl_print_kv("Current", s.current ? "yes" : "no");
@@ -433,7 +212,11 @@ static int show_info(const struct ctl *ctl, const struct ctl_args *a, const cJSO
     /* corral takes internal snapshots only. */
     ctl_print_kv("Location", "internal");
     ctl_print_kv("Parent", s.parent != NULL ? s.parent : "-");
-    ctl_print_kv("Children", children);
+    snprintf(count, sizeof(count), "%d", cJSON_GetArraySize(s.children));
+    ctl_print_kv("Children", count);
+    snprintf(count, sizeof(count), "%lld", descendants);
+    ctl_print_kv("Descendants", count);
+    ctl_print_kv("Metadata", metadata ? "yes" : "no");
     ctl_print_kv("Memory", s.memory ? "yes" : "no");
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(r, "vm_state_size");
     if (cJSON_IsNumber(size)) {
@@ -445,9 +228,14 @@ static int show_info(const struct ctl *ctl, const struct ctl_args *a, const cJSO
     return CTL_EXIT_OK;
 }
 
+static int run_info(struct ctl *ctl, const struct ctl_args *a)
+{
+    return ctl_snap_call_show(ctl, a, snap_params(a), show_info);
+}
+
 int ctl_run_snapshot_info(struct ctl *ctl, const struct ctl_args *a)
 {
-    return call_show(ctl, a, snap_params(a), show_info);
+    return ctl_snap_with_target(ctl, a, true, run_info);
 }
 
 static int show_xml(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
@@ -469,7 +257,7 @@ static int show_xml(const struct ctl *ctl, const struct ctl_args *a, const cJSON
 
 int ctl_run_snapshot_dumpxml(struct ctl *ctl, const struct ctl_args *a)
 {
-    return call_show(ctl, a, snap_params(a), show_xml);
+    return ctl_snap_call_show(ctl, a, snap_params(a), show_xml);
 }
 
 /* With --json, the result printed; a missing name (value NULL) still fails
@@ -501,6 +289,26 @@ static int show_current(const struct ctl *ctl, const struct ctl_args *a, const c
     return CTL_EXIT_OK;
 }
 
+/* virsh's default: the current snapshot's XML, as snapshot-dumpxml. */
+static int print_current_xml(struct ctl *ctl, const struct ctl_args *a)
+{
+    char *name = ctl_snap_current_name(ctl, a->argv[0]);
+    cJSON *p, *r;
+    int status;
+
+    if (name == NULL)
+        return CTL_EXIT_ERROR;
+    p = ctl_name_params(a->argv[0]);
+    json_add_str(p, "snapshot", name);
+    free(name);
+    r = ctl_call(ctl, "snapshot.dumpxml", p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_xml(ctl, a, r);
+    cJSON_Delete(r);
+    return status;
+}
+
 int ctl_run_snapshot_current(struct ctl *ctl, const struct ctl_args *a)
 {
     cJSON *p;
@@ -508,10 +316,12 @@ int ctl_run_snapshot_current(struct ctl *ctl, const struct ctl_args *a)
     /* As in virsh: --name is about printing, which setting does not do. */
     if (a->argc > 1 && ctl_opt(a, "name"))
         return ctl_usage_error(a->verb, "--name and SNAP cannot be combined");
+    if (a->argc == 1 && !ctl_opt(a, "name"))
+        return print_current_xml(ctl, a);
     p = ctl_name_params(a->argv[0]);
     if (a->argc > 1)
         json_add_str(p, "snapshot", a->argv[1]);
-    return call_show(ctl, a, p, show_current);
+    return ctl_snap_call_show(ctl, a, p, show_current);
 }
 
 static int show_parent(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
@@ -528,9 +338,14 @@ static int show_parent(const struct ctl *ctl, const struct ctl_args *a, const cJ
     return CTL_EXIT_OK;
 }
 
+static int run_parent(struct ctl *ctl, const struct ctl_args *a)
+{
+    return ctl_snap_call_show(ctl, a, snap_params(a), show_parent);
+}
+
 int ctl_run_snapshot_parent(struct ctl *ctl, const struct ctl_args *a)
 {
-    return call_show(ctl, a, snap_params(a), show_parent);
+    return ctl_snap_with_target(ctl, a, true, run_parent);
 }
 
 static int show_deleted(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
@@ -555,7 +370,7 @@ static int show_deleted(const struct ctl *ctl, const struct ctl_args *a, const c
     return CTL_EXIT_OK;
 }
 
-int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a)
+static int run_delete(struct ctl *ctl, const struct ctl_args *a)
 {
     cJSON *p = snap_params(a);
 
@@ -563,7 +378,12 @@ int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a)
     json_add_bool(p, "children_only", ctl_opt(a, "children-only") != 0);
     json_add_bool(p, "metadata", ctl_opt(a, "metadata") != 0);
     json_add_bool(p, "force", ctl_opt(a, "force") != 0);
-    return call_show(ctl, a, p, show_deleted);
+    return ctl_snap_call_show(ctl, a, p, show_deleted);
+}
+
+int ctl_run_snapshot_delete(struct ctl *ctl, const struct ctl_args *a)
+{
+    return ctl_snap_with_target(ctl, a, true, run_delete);
 }
 
 static int show_reverted(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
@@ -578,9 +398,19 @@ static int show_reverted(const struct ctl *ctl, const struct ctl_args *a, const 
     return CTL_EXIT_OK;
 }
 
+static int run_revert(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *p = snap_params(a);
+
+    json_add_bool(p, "running", ctl_opt(a, "running") != 0);
+    json_add_bool(p, "paused", ctl_opt(a, "paused") != 0);
+    json_add_bool(p, "force", ctl_opt(a, "force") != 0);
+    return ctl_snap_call_show(ctl, a, p, show_reverted);
+}
+
 int ctl_run_snapshot_revert(struct ctl *ctl, const struct ctl_args *a)
 {
-    return call_show(ctl, a, snap_params(a), show_reverted);
+    return ctl_snap_with_target(ctl, a, true, run_revert);
 }
 
 static int show_redefined(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
@@ -613,7 +443,7 @@ int ctl_run_snapshot_redefine(struct ctl *ctl, const struct ctl_args *a)
     json_add_str(p, "xml", xml);
     free(xml);
     json_add_bool(p, "current", ctl_opt(a, "current") != 0);
-    return call_show(ctl, a, p, show_redefined);
+    return ctl_snap_call_show(ctl, a, p, show_redefined);
 }
 
 static int show_check(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
@@ -649,12 +479,12 @@ static int show_check(const struct ctl *ctl, const struct ctl_args *a, const cJS
 
 int ctl_run_snapshot_check(struct ctl *ctl, const struct ctl_args *a)
 {
-    return call_show(ctl, a, ctl_name_params(a->argv[0]), show_check);
+    return ctl_snap_call_show(ctl, a, ctl_name_params(a->argv[0]), show_check);
 }
 
 /* One row of the inconsistencies table, its cells formatted. */
 struct report_row {
-    char time[TIME_MAX];
+    char time[CTL_SNAP_TIME_MAX];
     char *disks; /* comma separated, or "-" */
 };
 
@@ -731,5 +561,5 @@ static int show_inconsistencies(const struct ctl *ctl, const struct ctl_args *a,
 
 int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a)
 {
-    return call_show(ctl, a, ctl_name_params(a->argv[0]), show_inconsistencies);
+    return ctl_snap_call_show(ctl, a, ctl_name_params(a->argv[0]), show_inconsistencies);
 }

@@ -2,11 +2,25 @@
  * and help, and which handler runs it. */
 #include "proto/corralctl/ctl.h"
 
-/* Exclusion groups of snapshot-list's options (ctl_opt.excl): one filter,
- * and one output format. */
-enum { LIST_FILTER = 1 << 0, LIST_FORMAT = 1 << 1 };
+/* snapshot-list's pairs that virsh refuses together (ctl_opt.excl: options
+ * sharing a bit cannot be combined). */
+enum {
+    LIST_TREE_NAME = 1 << 0,
+    LIST_PARENT_ROOTS = 1 << 1,
+    LIST_PARENT_TREE = 1 << 2,
+    LIST_ROOTS_TREE = 1 << 3,
+    LIST_ROOTS_FROM = 1 << 4,
+    LIST_ROOTS_CURRENT = 1 << 5,
+    LIST_FROM_CURRENT = 1 << 6,
+};
 /* snapshot-delete's alternative scopes. */
 enum { DELETE_SCOPE = 1 << 0 };
+/* snapshot-create-as: nothing is created with --print-xml. */
+enum { CREATE_PRINT = 1 << 0 };
+/* snapshot-revert: one state to end in. */
+enum { REVERT_STATE = 1 << 0 };
+/* snapshot-edit: a new name renames or clones, not both. */
+enum { EDIT_NAME = 1 << 0 };
 /* undefine: remove or keep the NVRAM, not both. */
 enum { UNDEFINE_NVRAM = 1 << 0 };
 /* change-media's actions. */
@@ -131,8 +145,11 @@ const struct ctl_verb ctl_verbs[] = {
         .flags = CTL_VERB_BROKER,
         .done = "started",
         .summary = "start a VM",
-        .description = "Start the VM and wait until its guest runs.",
-        .run = ctl_run_simple,
+        .description = "Start the VM NAME and wait until its guest runs, or with --paused until\n"
+                       "QEMU is ready with the guest's virtual CPUs stopped (domstate: paused\n"
+                       "(user); resume lets them run).",
+        .opts = {{.name = "paused", .help = "leave the guest paused"}},
+        .run = ctl_run_start,
     },
     {
         .name = "domstate",
@@ -284,19 +301,24 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "ask a VM's guest to power off",
-        .description =
-            "Press the VM's ACPI power button and wait until the guest has powered off,\n"
-            "then print \"Domain 'NAME' is shut off\". A guest that ignores the request keeps\n"
-            "running, and corralctl fails once the time is up.",
+        .description = "Press the ACPI power button of the VM NAME and wait until the guest has\n"
+                       "powered off and the VM is shut off for every caller (a start or undefine\n"
+                       "right after it is never refused).  A guest that ignores the request keeps\n"
+                       "running, and shutdown fails once the timeout has passed.  Unlike virsh,\n"
+                       "which returns once the button is pressed, corralctl waits by default:\n"
+                       "--timeout 0 gives virsh's behaviour (\"is being shutdown\").",
         .opts = {{.name = "timeout",
                   .type = CTL_OPT_INT,
                   .metavar = "N",
                   .min = 0,
                   .max = 3600,
                   .def = 60,
-                  .help = "Wait at most N seconds, 0 to 3600 (default 60). With 0,\n"
-                          "corralctl does not wait and prints \"Domain 'NAME' is\n"
-                          "being shutdown\"."}},
+                  .help = "wait at most N seconds, 0 to 3600 (default 60; 0: do not wait)"},
+                 {.name = "mode",
+                  .type = CTL_OPT_STR,
+                  .metavar = "MODE",
+                  .help = "acpi, the only one corral has (virsh's agent, initctl, signal and "
+                          "paravirt are refused)"}},
         .run = ctl_run_shutdown,
     },
     {
@@ -307,7 +329,43 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "destroyed",
         .summary = "stop a VM at once",
-        .description = "Stop the VM's QEMU at once, like pulling the plug.",
+        .description = "Stop the QEMU process of the VM NAME at once, like pulling the plug, and\n"
+                       "return once the VM is shut off for every caller: its supervisor has ended\n"
+                       "and its disks are given back, so a start or undefine right after it is\n"
+                       "never refused.",
+        .run = ctl_run_simple,
+    },
+    {
+        .name = "reboot",
+        .method = "vm.reboot",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .done = "is being rebooted",
+        .summary = "ask a VM's guest to reboot",
+        .description =
+            "Press the ACPI power button of the running VM NAME, with the guest's\n"
+            "power-off turned into a reset (libvirt's reboot of a QEMU guest): the guest\n"
+            "shuts down and boots again, and QEMU runs on (domstate: running (booted)).\n"
+            "Returns once the button is pressed, as virsh does.  A guest that ignores\n"
+            "the button keeps running; a later shutdown powers it off.",
+        .opts = {{.name = "mode",
+                  .type = CTL_OPT_STR,
+                  .metavar = "MODE",
+                  .help = "acpi, the only one corral has (virsh's agent, initctl, signal and "
+                          "paravirt are refused)"}},
+        .run = ctl_run_reboot,
+    },
+    {
+        .name = "reset",
+        .method = "vm.reset",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .done = "was reset",
+        .summary = "reset a VM at once",
+        .description = "Reset the running VM NAME at once, like its reset button: the guest\n"
+                       "boots again without shutting down.",
         .run = ctl_run_simple,
     },
     {
@@ -387,20 +445,37 @@ const struct ctl_verb ctl_verbs[] = {
     {
         .name = "snapshot-create-as",
         .method = "snapshot.create",
-        .args = "NAME SNAP",
-        .min_args = 2,
-        .max_args = 2,
+        .args = "NAME [SNAP [DESCRIPTION]]",
+        /* virsh's: --description is also the option below. */
+        .argnames = "domain name description",
+        .min_args = 1,
+        .max_args = 3,
         .summary = "take an internal snapshot of a VM",
         .description =
-            "Take the internal snapshot SNAP of the VM's disks and memory and print \"Domain\n"
-            "snapshot SNAP created\". It becomes the current snapshot; the previous current\n"
-            "one is its parent. A name that exists in the metadata or on any disk is\n"
-            "refused before QEMU is touched, as is a raw disk, which cannot hold internal\n"
-            "snapshots.",
+            "Take the internal snapshot SNAP of the VM's disks and, when it runs or is\n"
+            "paused, its memory, and print \"Domain snapshot SNAP created\". Without SNAP it\n"
+            "is named after its creation time in seconds since the epoch, as libvirt names\n"
+            "it; DESCRIPTION is its description, as with --description. It becomes the\n"
+            "current snapshot; the previous current one is its parent. A name that exists\n"
+            "in the metadata or on any disk is refused before QEMU is touched, as is a raw\n"
+            "disk, which cannot hold internal snapshots.",
         .opts = {{.name = "description",
                   .type = CTL_OPT_STR,
                   .metavar = "TEXT",
-                  .help = "Store TEXT as the snapshot's description."}},
+                  .help = "Store TEXT as the snapshot's description."},
+                 {.name = "print-xml",
+                  .help = "Print the domainsnapshot XML that would be used, as\n"
+                          "virsh(1) does, and create nothing.",
+                  .excl = CREATE_PRINT},
+                 {.name = "no-metadata",
+                  .help = "Take the snapshot but keep no metadata: it is not\n"
+                          "current, and cannot be reverted to until snapshot-create\n"
+                          "--redefine teaches corral about it.",
+                  .excl = CREATE_PRINT},
+                 {.name = "halt",
+                  .help = "Destroy the VM once the snapshot is taken (nothing to do\n"
+                          "for a shut off VM).",
+                  .excl = CREATE_PRINT}},
         .run = ctl_run_snapshot_create,
     },
     {
@@ -431,48 +506,71 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .summary = "list a VM's snapshots",
         .description =
-            "Print a table of the VM's snapshots, sorted by name: name, creation time\n"
-            "(local time, with its offset from UTC) and the VM's state when it was taken.\n"
-            "Only one of --tree, --roots, --leaves, --current and --from may be given, and\n"
-            "only one of --tree, --parent and --name.",
-        .opts =
-            {{.name = "tree",
-              .help = "Draw every snapshot as a tree, as virsh(1) does: each\n"
-                      "root, then its children below it, indented and joined by\n"
-                      "\"|\" and \"+-\".",
-              .excl = LIST_FILTER | LIST_FORMAT},
-             {.name = "roots", .help = "Only the snapshots without a parent.", .excl = LIST_FILTER},
-             {.name = "leaves",
-              .help = "Only the snapshots without children.",
-              .excl = LIST_FILTER},
-             {.name = "current", .help = "Only the current snapshot.", .excl = LIST_FILTER},
-             {.name = "from",
-              .type = CTL_OPT_STR,
-              .metavar = "SNAP",
-              .help = "Only the children of SNAP.",
-              .excl = LIST_FILTER},
-             {.name = "descendants",
-              .help = "With --from, all the descendants of SNAP, not only its\n"
-                      "children.",
-              .needs = "from"},
-             {.name = "parent",
-              .help = "Add a column with each snapshot's parent (- for a root).",
-              .excl = LIST_FORMAT},
-             {.name = "name", .help = "Print only the names, one a line.", .excl = LIST_FORMAT}},
+            "Print a table of the VM's snapshots, sorted by name, as virsh(1) does: name,\n"
+            "creation time (local time, with its offset from UTC) and the VM's state when\n"
+            "it was taken. As in virsh, --from and --current list the children of a\n"
+            "snapshot (all its descendants with --descendants), without the snapshot itself\n"
+            "unless --tree draws it as the root. The filters combine; within each pair\n"
+            "(--leaves and --no-leaves, --metadata and --no-metadata, --internal and\n"
+            "--external) both mean no filter. corral's snapshots all have metadata and are\n"
+            "all internal. virsh's exclusions hold: --tree with --name, --parent, --roots\n"
+            "or a filter; --roots with --parent, --from or --current; --from with\n"
+            "--current.",
+        .opts = {{.name = "tree",
+                  .help = "Draw the snapshots as a tree, as virsh(1) does: each\n"
+                          "root, then its children below it, indented and joined by\n"
+                          "\"|\" and \"+-\".",
+                  .excl = LIST_TREE_NAME | LIST_PARENT_TREE | LIST_ROOTS_TREE},
+                 {.name = "roots",
+                  .help = "Only the snapshots without a parent.",
+                  .excl =
+                      LIST_PARENT_ROOTS | LIST_ROOTS_TREE | LIST_ROOTS_FROM | LIST_ROOTS_CURRENT},
+                 {.name = "from",
+                  .type = CTL_OPT_STR,
+                  .metavar = "SNAP",
+                  .help = "Only the children of SNAP.",
+                  .excl = LIST_ROOTS_FROM | LIST_FROM_CURRENT},
+                 {.name = "current",
+                  .help = "Only the children of the current snapshot.",
+                  .excl = LIST_ROOTS_CURRENT | LIST_FROM_CURRENT},
+                 {.name = "descendants",
+                  .help = "With --from or --current, all the descendants, not only\n"
+                          "the children."},
+                 {.name = "leaves", .help = "Only the snapshots without children."},
+                 {.name = "no-leaves", .help = "Only the snapshots with children."},
+                 {.name = "metadata", .help = "Only the snapshots with metadata: all of them."},
+                 {.name = "no-metadata", .help = "Only the snapshots without metadata: none."},
+                 {.name = "inactive", .help = "Only the snapshots of the shut off VM."},
+                 {.name = "active", .help = "Only the snapshots of the running or paused VM."},
+                 {.name = "disk-only", .help = "Only disk-only snapshots: corral takes none."},
+                 {.name = "internal", .help = "Only internal snapshots: all of them."},
+                 {.name = "external", .help = "Only external snapshots: none."},
+                 {.name = "topological", .help = "Sort parents before their children."},
+                 {.name = "parent",
+                  .help = "Add a column with each snapshot's parent (- for a root);\n"
+                          "with --name, a tab and the parent's name.",
+                  .excl = LIST_PARENT_ROOTS | LIST_PARENT_TREE},
+                 {.name = "name",
+                  .help = "Print only the names, one a line.",
+                  .excl = LIST_TREE_NAME}},
         .run = ctl_run_snapshot_list,
     },
     {
         .name = "snapshot-info",
         .method = "snapshot.info",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "print what a snapshot holds",
         .description =
-            "Print the snapshot, one \"Key: value\" line each: its name, the VM's name,\n"
-            "whether it is the current snapshot, the VM's state when it was taken, its\n"
-            "location (always internal), its parent (- for a root), how many children it\n"
-            "has, whether it holds the VM's memory, and the targets of the disks it covers.",
+            "Print the snapshot SNAP (or with --current the current one), one \"Key: value\"\n"
+            "line each, virsh's first and in its order: its name, the VM's name, whether it\n"
+            "is the current snapshot, the VM's state when it was taken, its location\n"
+            "(always internal), its parent (- for a root), how many children and\n"
+            "descendants it has and whether it has metadata; then whether it holds the\n"
+            "VM's memory, the size of the saved VM state (of a running VM) and the targets\n"
+            "of the disks it covers.",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."}},
         .run = ctl_run_snapshot_info,
     },
     {
@@ -486,6 +584,26 @@ const struct ctl_verb ctl_verbs[] = {
         .run = ctl_run_snapshot_dumpxml,
     },
     {
+        .name = "snapshot-edit",
+        .method = "snapshot.redefine",
+        .args = "NAME [SNAP]",
+        .min_args = 1,
+        .max_args = 2,
+        .summary = "edit a snapshot's XML",
+        .description =
+            "Open the domainsnapshot XML of the snapshot SNAP (or with --current the\n"
+            "current one) in $VISUAL, $EDITOR or vi, redefine what was saved as\n"
+            "snapshot-create --redefine does, and print \"Snapshot SNAP edited.\"; with\n"
+            "both SNAP and --current it also becomes current. A refused edit is shown and,\n"
+            "on a terminal, can be edited again. Unlike virsh(1), the name cannot change:\n"
+            "the disks know an internal snapshot by its name only, so --rename and --clone\n"
+            "would leave metadata that no disk holds, and are refused.",
+        .opts = {{.name = "current", .help = "The current snapshot; with SNAP, make SNAP current."},
+                 {.name = "rename", .help = "Refused (see above).", .excl = EDIT_NAME},
+                 {.name = "clone", .help = "Refused (see above).", .excl = EDIT_NAME}},
+        .run = ctl_run_snapshot_edit,
+    },
+    {
         .name = "snapshot-current",
         .method = "snapshot.current",
         .args = "NAME [SNAP]",
@@ -493,54 +611,65 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 2,
         .summary = "print or set a VM's current snapshot",
         .description =
-            "Without SNAP, print the name of the VM's current snapshot; a VM without one is\n"
-            "an error (\"domain 'NAME' has no current snapshot\"). With SNAP, make it the\n"
-            "current snapshot, the parent of the next one, and print \"Snapshot SNAP set as\n"
-            "current\".",
-        .opts = {{.name = "name",
-                  .help = "Print the name, which is what is printed anyway;\n"
-                          "accepted for virsh(1) scripts, and refused with SNAP."}},
+            "Without SNAP, print the XML of the VM's current snapshot, as snapshot-dumpxml\n"
+            "does; a VM without one is an error (\"domain 'NAME' has no current\n"
+            "snapshot\"). With SNAP, make it the current snapshot, the parent of the next\n"
+            "one, reverting nothing, and print \"Snapshot SNAP set as current\".",
+        .opts = {{.name = "name", .help = "Print the name, not the XML; refused with SNAP."}},
         .run = ctl_run_snapshot_current,
     },
     {
         .name = "snapshot-parent",
         .method = "snapshot.parent",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "print a snapshot's parent",
         .description =
-            "Print the name of the snapshot's parent; a snapshot without one is an error\n"
-            "(\"snapshot 'SNAP' has no parent\").",
+            "Print the name of the parent of the snapshot SNAP (or with --current of the\n"
+            "current one); a snapshot without one is an error (\"snapshot 'SNAP' has no\n"
+            "parent\").",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."}},
         .run = ctl_run_snapshot_parent,
     },
     {
         .name = "snapshot-revert",
         .method = "snapshot.revert",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "revert a VM to a snapshot",
         .description =
-            "Load the snapshot into the VM in place, its disks and its memory, and print\n"
-            "\"Domain 'NAME' reverted to snapshot SNAP (now STATE)\": the VM runs, or stays\n"
-            "paused, as it did when the snapshot was taken. Unless every writable qcow2\n"
-            "disk holds the snapshot, and the disk that keeps the VM's memory holds that\n"
-            "too, the revert is refused and nothing changes. When QEMU fails the load, the\n"
-            "error says whether the guest was kept intact (and resumed if it was running)\n"
-            "or its disks were already reverted, in which case it stays paused with the\n"
-            "reason \"revert failed: guest state unusable\".",
+            "Load the snapshot SNAP (or with --current the current one) into the VM, its\n"
+            "disks and its memory, and print \"Domain 'NAME' reverted to snapshot SNAP (now\n"
+            "STATE)\": the VM runs, or stays paused, as it did when the snapshot was taken,\n"
+            "unless --running or --paused says otherwise. On a shut off VM, a snapshot of\n"
+            "its running guest starts the VM from the saved state, as virsh(1) does; a\n"
+            "snapshot of the shut off VM reverts its disks and leaves it off (--running\n"
+            "and --paused start it). Unless every writable qcow2 disk holds the snapshot,\n"
+            "and the disk that keeps the VM's memory holds that too, the revert is refused\n"
+            "and nothing changes. When QEMU fails the load, the error says whether the\n"
+            "guest was kept intact (and resumed if it was running) or its disks were\n"
+            "already reverted, in which case it stays paused with the reason \"revert\n"
+            "failed: guest state unusable\".",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."},
+                 {.name = "running", .help = "Run the VM afterwards.", .excl = REVERT_STATE},
+                 {.name = "paused",
+                  .help = "Leave the VM paused afterwards.",
+                  .excl = REVERT_STATE},
+                 {.name = "force", .help = "Accepted for virsh(1) scripts; no revert needs it."}},
         .run = ctl_run_snapshot_revert,
     },
     {
         .name = "snapshot-delete",
         .method = "snapshot.delete",
-        .args = "NAME SNAP",
-        .min_args = 2,
+        .args = "NAME [SNAP]",
+        .min_args = 1,
         .max_args = 2,
         .summary = "delete a snapshot",
         .description =
-            "Delete the snapshot and print \"Domain snapshot SNAP deleted\". The supervisor\n"
+            "Delete the snapshot SNAP (or with --current the current one) and print\n"
+            "\"Domain snapshot SNAP deleted\". The supervisor\n"
             "asks QEMU which disk images hold the snapshot's tag, deletes it from exactly\n"
             "those with one QEMU job, then removes the metadata: the snapshot's children\n"
             "get its parent, and so does the current marker.\n"
@@ -561,7 +690,8 @@ const struct ctl_verb ctl_verbs[] = {
             "job-failed: QEMU's job failed: the metadata is kept, DETAIL is QEMU's message,\n"
             "and DISKS are the disks that no longer hold the tag. Later servers may report\n"
             "other kinds; they are printed the same way.",
-        .opts = {{.name = "children",
+        .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."},
+                 {.name = "children",
                   .help = "Delete the snapshot's descendants too, parents first,\n"
                           "then the snapshot.",
                   .excl = DELETE_SCOPE},

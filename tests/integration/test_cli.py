@@ -41,8 +41,9 @@ def named_arguments(env):
     check("Domain 'vm1' defined" in out, "define --file: %r" % out)
     env.ctl("start", "--domain", "vm1")
     check(env.wait_state("vm1", "running").startswith("running"), "start --domain ran it")
-    env.ctl("snapshot-create-as", "--domain", "vm1", "--snapshotname", "s1")
-    env.ctl("snapshot-create-as", "vm1", "--snapshotname", "s2")
+    # virsh spells snapshot-create-as's name --name.
+    env.ctl("snapshot-create-as", "--domain", "vm1", "--name", "s1")
+    env.ctl("snapshot-create-as", "vm1", "--name", "s2")
     _, a, _ = env.ctl("snapshot-info", "--snapshotname", "s1", "--domain", "vm1")
     _, b, _ = env.ctl("snapshot-info", "vm1", "s1")
     check(a == b and "s1" in a, "named and positional forms print the same: %r %r" % (a, b))

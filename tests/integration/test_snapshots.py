@@ -380,21 +380,17 @@ def shut_off_vm_snapshots(env):
     ok(c.call("snapshot.create", {"name": "vm1", "snapshot": "live1"}), "live snapshot")
     env.ctl("destroy", "vm1")
     env.wait_state("vm1", "shut off")
-    # While shut off, a live snapshot's disks are reverted (libvirt's
-    # behaviour): data written afterwards is gone.
+    # While shut off, reverting to a live snapshot starts the VM from it
+    # (libvirt's behaviour): data written to the disks afterwards is gone.
     qio = ["qemu-io", "-f", "qcow2", b]
     subprocess.run(qio + ["-c", "write -P 0xaa 0 64k"], check=True, capture_output=True)
-    r = ok(c.call("snapshot.revert", {"name": "vm1", "snapshot": "live1"}), "disks-only revert")
-    check(r["state"] == "shut off", "still shut off: %r" % r)
-    deadline = time.time() + 20
-    out = ""
-    while time.time() < deadline:
-        p = subprocess.run(qio + ["-c", "read -P 0 0 64k"], capture_output=True, text=True)
-        out = p.stdout + p.stderr
-        if "lock" not in out:
-            break
-        time.sleep(0.2)
+    r = ok(c.call("snapshot.revert", {"name": "vm1", "snapshot": "live1"}), "revert by a start")
+    check(r["state"] == "running" and r["snapshot"] == "live1", "started from it: %r" % r)
+    p = subprocess.run(["qemu-io", "-r", "-U", "-f", "qcow2", b, "-c", "read -P 0 0 64k"],
+                       capture_output=True, text=True)
+    out = p.stdout + p.stderr
     check("read 65536/65536" in out and "verification failed" not in out, "vdb reverted: " + out)
+    env.ctl("destroy", "vm1")
     env.wait_state("vm1", "shut off")
     r = ok(c.call("snapshot.revert", {"name": "vm1", "snapshot": "off1"}), "offline revert")
     check(r["state"] == "shut off", "still shut off after an offline revert: %r" % r)
@@ -460,7 +456,7 @@ def corralctl_snapshot_verbs(env):
     check(out.split("\n")[:2] == ["first one", "second"], out)
     _, out, _ = env.ctl("snapshot-list", "vm1", "--tree")
     check("first one" in out and "+- second" in out, "tree: " + out)
-    _, out, _ = env.ctl("snapshot-current", "vm1")
+    _, out, _ = env.ctl("snapshot-current", "vm1", "--name")
     check(out.strip() == "second", out)
     _, out, _ = env.ctl("snapshot-parent", "vm1", "second")
     check(out.strip() == "first one", out)
@@ -481,7 +477,7 @@ def corralctl_snapshot_verbs(env):
     # the broker's record, through corralctl.
     env.ctl("snapshot-create-as", "vm1", "third")
     _, out, _ = env.ctl("snapshot-list", "vm1", "--current", "--name")
-    check(out.split() == ["third"], "current: " + out)
+    check(out.split() == [], "the current snapshot has no children: " + out)
     _, out, _ = env.ctl("snapshot-list", "vm1", "--roots", "--name")
     check(out.split("\n")[0] == "first one", "roots: " + out)
     _, out, _ = env.ctl("snapshot-list", "vm1", "--leaves", "--name")
@@ -493,7 +489,7 @@ def corralctl_snapshot_verbs(env):
     _, out, _ = env.ctl("--json", "snapshot-list", "vm1")
     check(len(json.loads(out)["snapshots"]) == 2, out)
     env.ctl("snapshot-current", "vm1", "first one")
-    _, out, _ = env.ctl("snapshot-current", "vm1")
+    _, out, _ = env.ctl("snapshot-current", "vm1", "--name")
     check(out.strip() == "first one", out)
     _, xml, _ = env.ctl("snapshot-dumpxml", "vm1", "third")
     env.ctl("snapshot-delete", "vm1", "third", "--metadata")
@@ -519,10 +515,31 @@ def corralctl_snapshot_verbs(env):
           and "Domain snapshot on-a-tty created" in p.stdout, "progress on a tty: %r" % p.stdout)
 
 
+def offline_revert_running_or_paused(env):
+    """virsh: --running or --paused boots a VM reverted to a snapshot of its
+    shut-off state; without them it stays off."""
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("snapshot-create-as", "vm1", "off")
+    _, out, _ = env.ctl("snapshot-revert", "vm1", "off")
+    check("(now shut off)" in out, out)
+    _, out, _ = env.ctl("snapshot-revert", "vm1", "off", "--running")
+    check("(now running)" in out, out)
+    check(env.wait_state("vm1", "running").startswith("running"), "it runs")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    _, out, _ = env.ctl("snapshot-revert", "vm1", "off", "--paused")
+    check("(now paused)" in out, out)
+    check(env.wait_state("vm1", "paused").startswith("paused"), "it is paused")
+    # A live VM cannot take an offline snapshot's state, flags or not.
+    _, _, err = env.ctl("snapshot-revert", "vm1", "off", "--running", ok=False)
+    check("shut the VM down" in err, err)
+
+
 if __name__ == "__main__":
     sys.exit(run([create_list_tree, delete_moves_tree_and_current, delete_children_variants,
                   delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
                   bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported,
                   corralctl_snapshot_verbs, revert_running_vm, check_and_redefine,
                   shut_off_vm_snapshots, reports_survive_broker_restart,
-                  force_delete_after_failed_job]))
+                  force_delete_after_failed_job, offline_revert_running_or_paused]))

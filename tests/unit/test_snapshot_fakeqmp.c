@@ -28,6 +28,7 @@
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_create.h"
 #include "supervisor/snapshot_delete.h"
+#include "supervisor/snapshot_list.h"
 #include "supervisor/snapshot_query.h"
 #include "supervisor/snapshot_recover.h"
 #include "supervisor/snapshot_revert.h"
@@ -819,7 +820,7 @@ static void noise_body(struct fx *f)
     EXPECT_STR(tree_on_disk(f), "s2<*");
     EXPECT_STR(tags_on(f, "drive-vda"), "s2");
     EXPECT_STR(tags_on(f, "drive-vdb"), "s2");
-    a = call(f, snapquery_list, json_obj());
+    a = call(f, snaplist_run, json_obj());
     EXPECT(!a->failed);
     EXPECT(reports(f) == 0 && !pending_exists(f));
     EXPECT(vm_get_state(f->vm) == VM_RUNNING);

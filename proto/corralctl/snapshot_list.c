@@ -1,0 +1,276 @@
+/* snapshot-list: virsh's table, --name, --parent and --tree, over the
+ * selection and filters the server applies. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fileutil.h"
+#include "proto/corralctl/ctl.h"
+#include "proto/corralctl/snapshot.h"
+#include "proto/rpc.h"
+
+/* No such snapshot, in the tree's index arrays. */
+#define NONE SIZE_MAX
+
+/* --tree: children lists built from the parent names of the full list. */
+struct tree {
+    const struct ctl_snap *s;
+    size_t n;
+    size_t *first, *next; /* first child, next sibling, in list order */
+    char *indent;         /* virsh's prefix of the current line */
+    size_t len;
+};
+
+static int by_name(const void *x, const void *y)
+{
+    const struct ctl_snap *const *a = x, *const *b = y;
+
+    return strcmp((*a)->name, (*b)->name);
+}
+
+/* Links each snapshot under its parent.  -1 when the list is not a tree
+ * under its roots: a name twice, or a parent that is not in it. */
+static int link_tree(struct tree *t)
+{
+    const struct ctl_snap **sorted = xcalloc(t->n, sizeof(*sorted));
+    int ok = 0;
+
+    /* Sorted pointers make the parent lookups O(log n) and put duplicates
+     * side by side, whatever order the server used. */
+    for (size_t i = 0; i < t->n; i++)
+        sorted[i] = &t->s[i];
+    qsort(sorted, t->n, sizeof(*sorted), by_name);
+    for (size_t i = 1; i < t->n && ok == 0; i++)
+        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0)
+            ok = -1;
+    for (size_t i = t->n; i-- > 0 && ok == 0;) {
+        struct ctl_snap key = {.name = t->s[i].parent};
+        const struct ctl_snap *pkey = &key, **up;
+
+        t->next[i] = NONE;
+        if (key.name == NULL)
+            continue;
+        up = bsearch(&pkey, sorted, t->n, sizeof(*sorted), by_name);
+        if (up == NULL) {
+            ok = -1;
+            break;
+        }
+        /* Walking the list backwards keeps the children in its order. */
+        t->next[i] = t->first[*up - t->s];
+        t->first[*up - t->s] = i;
+    }
+    free(sorted);
+    return ok;
+}
+
+/* How many snapshots hang under i, i included. */
+static size_t count_tree(const struct tree *t, size_t i)
+{
+    size_t n = 1;
+
+    for (size_t c = t->first[i]; c != NONE; c = t->next[c])
+        n += count_tree(t, c);
+    return n;
+}
+
+static void indent_push(struct tree *t, const char *two)
+{
+    memcpy(t->indent + t->len, two, 3);
+    t->len += 2;
+}
+
+static void indent_pop(struct tree *t)
+{
+    t->len -= 2;
+    t->indent[t->len] = '\0';
+}
+
+/* virsh's vshTreePrintInternal: the name, then a "|" line and the children
+ * when it has some, then a blank line after the last of a family. */
+static void print_node(struct tree *t, size_t i, bool root, bool last)
+{
+    printf("%s%s%s\n", t->indent, root ? "" : "+- ", t->s[i].name);
+    if (!root)
+        indent_push(t, last ? "  " : "| ");
+    if (t->first[i] != NONE)
+        printf("%s  |\n", t->indent);
+    indent_push(t, "  ");
+    for (size_t c = t->first[i]; c != NONE; c = t->next[c])
+        print_node(t, c, false, t->next[c] == NONE);
+    indent_pop(t);
+    /* virsh pads this line with the indent; trailing blanks only get in
+     * the way of diff and grep. */
+    if (t->first[i] == NONE && last) {
+        size_t blank = t->len;
+
+        while (blank > 0 && t->indent[blank - 1] == ' ')
+            blank--;
+        printf("%.*s\n", (int)blank, t->indent);
+    }
+    if (!root)
+        indent_pop(t);
+}
+
+/* The whole forest, or with start only the tree under it (virsh's --tree
+ * with --from or --current). */
+static int print_tree(const struct ctl_snap *s, size_t n, const char *start)
+{
+    struct tree t = {.s = s, .n = n};
+    size_t reached = 0, root = NONE;
+    int status = CTL_EXIT_OK;
+
+    t.first = xcalloc(n, sizeof(*t.first));
+    t.next = xcalloc(n, sizeof(*t.next));
+    /* Each level adds at most four characters. */
+    t.indent = xcalloc(4 * n + 3, 1);
+    for (size_t i = 0; i < n; i++) {
+        t.first[i] = NONE;
+        if (start != NULL && strcmp(s[i].name, start) == 0)
+            root = i;
+    }
+    if (link_tree(&t) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (s[i].parent == NULL)
+                reached += count_tree(&t, i);
+    /* Parents that loop leave snapshots no root leads to; the start must
+     * be in the list. */
+    if (reached != n || (start != NULL && root == NONE))
+        status = ctl_unexpected();
+    else if (start != NULL)
+        print_node(&t, root, true, false);
+    for (size_t i = 0; i < n && status == CTL_EXIT_OK && start == NULL; i++)
+        if (s[i].parent == NULL)
+            print_node(&t, i, true, false);
+    free(t.first);
+    free(t.next);
+    free(t.indent);
+    return status;
+}
+
+static void print_table(const struct ctl_snap *s, size_t n, bool parents)
+{
+    int wn = 4, wt = 13, ws = 5, wp = 6;
+
+    for (size_t i = 0; i < n; i++) {
+        wn = ctl_width(s[i].name, wn);
+        wt = ctl_width(s[i].time, wt);
+        ws = ctl_width(s[i].state, ws);
+        wp = ctl_width(s[i].parent != NULL ? s[i].parent : "-", wp);
+    }
+    printf(" %-*s   %-*s   ", wn, "Name", wt, "Creation Time");
+    if (parents)
+        printf("%-*s   %s\n", ws, "State", "Parent");
+    else
+        puts("State");
+    ctl_print_rule(1 + wn + 3 + wt + 3 + ws + (parents ? 3 + wp : 0));
+    for (size_t i = 0; i < n; i++) {
+        printf(" %-*s   %-*s   ", wn, s[i].name, wt, s[i].time);
+        if (parents)
+            printf("%-*s   %s\n", ws, s[i].state, s[i].parent != NULL ? s[i].parent : "-");
+        else
+            puts(s[i].state);
+    }
+}
+
+/* virsh's --name, with --parent a tab and the parent's name. */
+static void print_names(const struct ctl_snap *s, size_t n, bool parents)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (parents)
+            printf("%s\t%s\n", s[i].name, s[i].parent != NULL ? s[i].parent : "");
+        else
+            puts(s[i].name);
+    }
+}
+
+/* The snapshot --tree starts from: --from's, or the current one. */
+static const char *tree_start(const struct ctl_args *a, const struct ctl_snap *s, size_t n)
+{
+    const char *from = ctl_opt_str(a, "from");
+
+    if (from != NULL || !ctl_opt(a, "current"))
+        return from;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].current)
+            return s[i].name;
+    return NULL;
+}
+
+static int show_list(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r, "snapshots"), *o;
+    struct ctl_snap *s;
+    size_t n = 0;
+    int status = CTL_EXIT_OK;
+
+    if (!cJSON_IsArray(list))
+        return ctl_unexpected();
+    s = xcalloc((size_t)cJSON_GetArraySize(list), sizeof(*s));
+    cJSON_ArrayForEach(o, list)
+    {
+        if (ctl_snap_read(o, &s[n++]) < 0) {
+            free(s);
+            return ctl_unexpected();
+        }
+    }
+    if (ctl->json)
+        status = ctl_print_json(r, true);
+    else if (ctl_opt(a, "tree") && ctl_opt(a, "current") && tree_start(a, s, n) == NULL)
+        status = ctl_error("domain '%s' has no current snapshot", a->argv[0]);
+    else if (ctl_opt(a, "tree"))
+        status = print_tree(s, n, tree_start(a, s, n));
+    else if (ctl_opt(a, "name"))
+        print_names(s, n, ctl_opt(a, "parent") != 0);
+    else
+        print_table(s, n, ctl_opt(a, "parent") != 0);
+    free(s);
+    return status;
+}
+
+/* The filters virsh refuses with --tree, and their protocol params. */
+static const char *const list_filters[][2] = {
+    {"leaves", "leaves"},           {"no-leaves", "no_leaves"}, {"metadata", "metadata"},
+    {"no-metadata", "no_metadata"}, {"inactive", "inactive"},   {"active", "active"},
+    {"disk-only", "disk_only"},     {"internal", "internal"},   {"external", "external"},
+};
+
+/* virsh's rules that the table's exclusion masks cannot say. */
+static int check_list_opts(const struct ctl_args *a)
+{
+    bool tree = ctl_opt(a, "tree") != 0;
+
+    if (ctl_opt(a, "descendants") && !ctl_opt(a, "from") && !ctl_opt(a, "current"))
+        return ctl_usage_error(a->verb, "--descendants requires either --from or --current");
+    for (size_t i = 0; tree && i < sizeof(list_filters) / sizeof(list_filters[0]); i++)
+        if (ctl_opt(a, list_filters[i][0]))
+            return ctl_usage_error(a->verb, "--%s and --tree cannot be combined",
+                                   list_filters[i][0]);
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_snapshot_list(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *from = ctl_opt_str(a, "from");
+    bool tree = ctl_opt(a, "tree") != 0;
+    int status = check_list_opts(a);
+    cJSON *p;
+
+    if (status != CTL_EXIT_OK)
+        return status;
+    p = ctl_name_params(a->argv[0]);
+    /* --tree needs every snapshot: it is drawn from their parents. */
+    json_add_str(p, "filter", ctl_opt(a, "roots") ? "roots" : "all");
+    if (!tree && from != NULL)
+        json_add_str(p, "from", from);
+    if (!tree && ctl_opt(a, "current"))
+        json_add_bool(p, "from_current", true);
+    if (!tree && (from != NULL || ctl_opt(a, "current")))
+        json_add_bool(p, "descendants", ctl_opt(a, "descendants") != 0);
+    for (size_t i = 0; i < sizeof(list_filters) / sizeof(list_filters[0]); i++)
+        if (ctl_opt(a, list_filters[i][0]))
+            json_add_bool(p, list_filters[i][1], true);
+    if (ctl_opt(a, "topological"))
+        json_add_bool(p, "topological", true);
+    return ctl_snap_call_show(ctl, a, p, show_list);
+}
