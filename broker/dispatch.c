@@ -7,7 +7,9 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "broker/autostart.h"
 #include "broker/console_relay.h"
+#include "broker/domstats.h"
 #include "broker/policy.h"
 #include "broker/forward.h"
 #include "broker/identity.h"
@@ -134,7 +136,9 @@ static int check_user_disks(uid_t caller, uid_t owner, const struct bvm *vm,
         }
         close(c.fd);
     }
-    return domain_def_check_boot_files(def, false, caller, e);
+    if (domain_def_check_boot_files(def, false, caller, e) < 0)
+        return -1;
+    return domain_def_check_nvram_import(def, false, caller, e);
 }
 
 /* Define over an existing VM is the owner's (or an admin's), keeps the VM's
@@ -263,6 +267,9 @@ static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
             continue;
         o = bvm_state_json(vm);
         json_add_str(o, "uuid", vm->def->uuid);
+        json_add_bool(o, "autostart", vm->autostart);
+        if (bvm_active(vm) && vm->qemu_pid > 0 && !lifecycle_maintenance(vm->phase))
+            json_add_num(o, "qemu_pid", vm->qemu_pid);
         json_arr_add(list, o);
     }
     json_add(r, "vms", list);
@@ -286,6 +293,34 @@ static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
             vm->start_paused = paused;
         supervise_start(vm, req);
     }
+}
+
+static void m_autostart(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+    bool disable = false;
+    struct cerr e;
+    cJSON *r;
+
+    if (vm == NULL)
+        return;
+    if (rpc_param_bool(params, "disable", &disable, &e) < 0 ||
+        autostart_set(vm, !disable, &e) < 0) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    r = json_obj();
+    json_add_str(r, "name", vm->def->name);
+    json_add_bool(r, "autostart", vm->autostart);
+    rpc_req_done(req, r, NULL);
+}
+
+static void m_domstats(struct rpc_req *req, const cJSON *params, void *arg)
+{
+    struct bvm *vm = lookup(arg, req, params);
+
+    if (vm != NULL)
+        domstats_request(vm, req);
 }
 
 static void m_state(struct rpc_req *req, const cJSON *params, void *arg)
@@ -423,18 +458,32 @@ static void m_destroy(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_change_media(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct bvm *vm = lookup(arg, req, params);
-    const char *disk = NULL, *file = NULL;
+    const char *disk = NULL, *file = NULL, *mode = NULL;
+    bool live = false, config = false;
     struct cerr e;
+    int i = -1;
 
     if (vm == NULL)
         return;
     if (rpc_param_string(params, "disk", true, &disk, &e) < 0 ||
         rpc_param_string(params, "file", false, &file, &e) < 0 ||
+        rpc_param_string(params, "mode", false, &mode, &e) < 0 ||
+        rpc_param_bool(params, "live", &live, &e) < 0 ||
+        rpc_param_bool(params, "config", &config, &e) < 0 ||
         (file != NULL && identity_check_medium(vm, rpc_req_uid(req), disk, file, &e) < 0)) {
         rpc_req_done(req, NULL, &e);
         return;
     }
-    route(vm, req, params);
+    if (redefine_media_targets(vm, bvm_active(vm) && !lifecycle_maintenance(vm->phase), &live,
+                               &config, &e) < 0 ||
+        (config && (i = redefine_change_media(vm, disk, file, mode, bvm_active(vm), &e)) < 0)) {
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (live)
+        route(vm, req, params);
+    else
+        rpc_req_done(req, redefine_media_result(vm, (size_t)i), NULL);
 }
 
 /* The client's connection becomes the console's stream, which the broker
@@ -528,6 +577,9 @@ static const struct method_row rows[] = {
     LOCAL("vm.list", m_list, ACCESS_OWNER, "read"),
     LOCAL("vm.start", m_start, ACCESS_OWNER, "power"),
     LOCAL("vm.state", m_state, ACCESS_OWNER, "read"),
+    LOCAL("vm.domstats", m_domstats, ACCESS_OWNER, "read"),
+    /* A change to the persistent configuration, as virsh's needs. */
+    LOCAL("vm.autostart", m_autostart, ACCESS_OWNER, "define"),
     /* Forwarded when a supervisor is ready to answer, else answered here. */
     {"vm.info", m_info, ACCESS_OWNER, "read", NULL, ROUTE_FORWARD, FORWARD_TIMEOUT_MS, false},
     /* Forwarded for the live definition of a running VM. */

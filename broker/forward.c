@@ -21,6 +21,7 @@ struct forward {
     struct rpc_conn *conn; /* the call's; valid while its callback runs */
     bool info;             /* vm.info: the broker adds what only it knows */
     bool sandbox;          /* vm.sandbox: the broker adds what /proc says */
+    bool dumpxml;          /* vm.dumpxml: the broker answers for an old supervisor */
     /* vm.destroy, or a vm.shutdown that waits for the guest: answered when
      * the VM has settled shut off (broker/settle.h). */
     bool settle;
@@ -81,10 +82,15 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
                  "takes over a QEMU that runs on): check, and try again",
                  f->vm->def->name);
         rpc_req_done(f->req, NULL, &de);
+    } else if (f->dumpxml && e != NULL && e->code == CE_NO_METHOD) {
+        /* A supervisor adopted from before vm.dumpxml: the broker's copy
+         * of the live definition is what it runs with. */
+        rpc_req_done(f->req, redefine_dumpxml_result(f->vm), NULL);
     } else {
         cJSON *res = result ? json_dup(result) : NULL;
         if (f->info && cJSON_IsObject(res)) {
             bvm_add_restarts(f->vm, res);
+            json_add_bool(res, "autostart", f->vm->autostart);
             redefine_add_info(f->vm, res);
         }
         if (f->sandbox && cJSON_IsObject(res))
@@ -145,8 +151,9 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
     f->conn = vm->sup_conn;
     f->info = strcmp(method, "vm.info") == 0;
     f->sandbox = strcmp(method, "vm.sandbox") == 0;
-    f->settle = strcmp(method, "vm.destroy") == 0 ||
-                (strcmp(method, "vm.shutdown") == 0 && waits(params));
+    f->dumpxml = strcmp(method, "vm.dumpxml") == 0;
+    f->settle =
+        strcmp(method, "vm.destroy") == 0 || (strcmp(method, "vm.shutdown") == 0 && waits(params));
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
     rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);

@@ -17,6 +17,7 @@
 #include "broker/reaper.h"
 #include "broker/registry.h"
 #include "broker/adopt.h"
+#include "broker/autostart.h"
 #include "broker/spawn.h"
 #include "broker/supervise.h"
 #include "broker/uidrange.h"
@@ -258,6 +259,7 @@ int main(int argc, char **argv)
         goto out;
     supervise_init(&r.b);
     adopt_all(&r.b);
+    autostart_boot(&r.b);
     if (install_signals(&r) < 0)
         goto out;
     log_info("serving %s (state %s, supervisor %s)", r.sock_path, r.b.state_dir,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker/lifecycle.h"
+#include "broker/policy.h"
 #include "broker/vm_dirs.h"
 #include "common/fileutil.h"
 #include "common/firmware.h"
@@ -29,14 +30,14 @@ static int copy_fd(int in, int out, struct cerr *e)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            cerr_set(e, CE_SYSTEM, "cannot read the template: %s", strerror(errno));
+            cerr_set(e, CE_SYSTEM, "cannot read it: %s", strerror(errno));
             return -1;
         }
         if (n == 0)
             return 0;
         total += (size_t)n;
         if (total > NVRAM_TEMPLATE_MAX) {
-            cerr_set(e, CE_TOO_LARGE, "the template is over %d bytes", NVRAM_TEMPLATE_MAX);
+            cerr_set(e, CE_TOO_LARGE, "it is over %d bytes", NVRAM_TEMPLATE_MAX);
             return -1;
         }
         for (ssize_t off = 0; off < n;) {
@@ -52,20 +53,49 @@ static int copy_fd(int in, int out, struct cerr *e)
     }
 }
 
-/* The template's content into a new file, renamed to name once whole: a
+/* The file the first copy is made from, opened for reading: an NVRAM
+ * the definition imports (the owner's, checked as a disk is, and read
+ * through the fd checked) or else the template. */
+static int open_source(const struct bvm *vm, const char **what, struct cerr *e)
+{
+    const char *import = vm->def->fw.nvram_import;
+    struct stat st;
+    int pfd, in;
+
+    if (import != NULL && domain_def_nvram_import_absent(vm->def)) {
+        log_info("VM %s: <nvram> %s does not exist: its NVRAM is made from the template, as "
+                 "libvirt would make that file",
+                 vm->def->name, import);
+        import = NULL;
+    }
+
+    *what = import != NULL ? import : vm->def->fw.nvram_template;
+    if (import != NULL)
+        pfd = domain_def_open_boot_file("nvram", import, policy_is_admin(vm->b, vm->owner),
+                                        vm->owner, &st, e);
+    /* Root reads a template only when any uid could (firmware_check_file). */
+    else if (firmware_check_file("os/nvram template", *what, e) < 0)
+        return -1;
+    else
+        pfd = safe_open_path(*what, &st, e);
+    if (pfd < 0)
+        return -1;
+    in = safe_reopen(pfd, &st, O_RDONLY | O_NONBLOCK, e);
+    close(pfd);
+    return in;
+}
+
+/* The source's content into a new file, renamed to name once whole: a
  * crash leaves no half-copied variables for a later start to boot. */
 static int create_from_template(const struct bvm *vm, int sfd, const char *name, struct cerr *e)
 {
-    const char *tmpl = vm->def->fw.nvram_template;
+    const char *tmpl = NULL;
     char *tmp = xasprintf(".%s.new", name);
-    struct stat st;
     struct cerr why;
-    int pfd = -1, in = -1, out = -1, rc = -1;
+    int in, out = -1, rc = -1;
 
-    /* Root reads it only when any uid could (firmware_check_file). */
-    if (firmware_check_file("os/nvram template", tmpl, &why) < 0 ||
-        (pfd = safe_open_path(tmpl, &st, &why)) < 0 ||
-        (in = safe_reopen(pfd, &st, O_RDONLY | O_NONBLOCK, &why)) < 0)
+    in = open_source(vm, &tmpl, &why);
+    if (in < 0)
         goto out;
     if (unlinkat(sfd, tmp, 0) < 0 && errno != ENOENT) {
         cerr_set(&why, CE_SYSTEM, "cannot remove a leftover %s: %s", tmp, strerror(errno));
@@ -86,7 +116,9 @@ static int create_from_template(const struct bvm *vm, int sfd, const char *name,
     rc = 0;
 out:
     if (rc < 0) {
-        cerr_set(e, why.code, "VM %s: cannot create its NVRAM from the template: %s", vm->def->name,
+        cerr_set(e, why.code, "VM %s: cannot create its NVRAM from %s: %s", vm->def->name,
+                 tmpl != NULL && tmpl == vm->def->fw.nvram_import ? "the imported one"
+                                                                  : "the template",
                  why.msg);
         if (out >= 0)
             unlinkat(sfd, tmp, 0);
@@ -95,8 +127,6 @@ out:
         close(out);
     if (in >= 0)
         close(in);
-    if (pfd >= 0)
-        close(pfd);
     free(tmp);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker/admins.h"
+#include "broker/chardev_log.h"
 #include "broker/tap.h"
 #include "broker/uidrange.h"
 #include "common/domain_xml.h"
@@ -445,6 +446,10 @@ int policy_check_define(const struct broker *b, uid_t caller, uid_t owner, const
                  def->name, shown);
         goto out;
     }
+    /* A console log is opened as its owner at each start: one the owner
+     * could not have is refused now, whoever defines the VM. */
+    if (chardev_log_check(def, owner, policy_is_admin(b, owner), e) < 0)
+        goto out;
     rc = 0;
 out:
     domain_def_free(def);

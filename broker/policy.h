@@ -35,7 +35,8 @@ int policy_check_config(const struct broker *b, struct cerr *e);
 /* Root, this broker's own user and the members of --admin-group. */
 bool policy_is_admin(const struct broker *b, uid_t uid);
 /* May caller define xml for owner?  Beyond the disks (dispatch.c): the
- * emulator, --no-isolation and --vm-user rules.  CE_PERMISSION when not. */
+ * emulator, --no-isolation and --vm-user rules, and the console logs
+ * (chardev_log_check).  CE_PERMISSION when not. */
 int policy_check_define(const struct broker *b, uid_t caller, uid_t owner, const char *xml,
                         struct cerr *e);
 /* May caller have a supervisor and QEMU spawned for vm (a start, or a

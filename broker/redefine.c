@@ -140,3 +140,87 @@ void redefine_add_info(const struct bvm *vm, cJSON *info)
     cJSON_DeleteItemFromObjectCaseSensitive(info, "pending_changes");
     json_add_bool(info, "pending_changes", redefine_pending(vm));
 }
+
+cJSON *redefine_dumpxml_result(const struct bvm *vm)
+{
+    char *xml = domain_def_format(redefine_live(vm));
+    cJSON *r = json_obj();
+
+    json_add_str(r, "xml", xml);
+    free(xml);
+    return r;
+}
+
+/* A copy through the text domain.xml holds, which the parser re-checks. */
+static struct domain_def *copy_def(const struct domain_def *def, struct cerr *e)
+{
+    char *text = domain_def_format(def), *warnings = NULL;
+    struct domain_def *copy = domain_def_parse(text, strlen(text), &warnings, e);
+
+    free(warnings);
+    free(text);
+    return copy;
+}
+
+int redefine_change_media(struct bvm *vm, const char *disk, const char *file, const char *mode,
+                          bool active, struct cerr *e)
+{
+    bool insert = mode != NULL && strcmp(mode, "insert") == 0;
+    struct domain_def *def;
+    struct disk_def *d;
+    int i;
+
+    if (mode != NULL && strcmp(mode, "eject") == 0)
+        file = NULL;
+    else if (mode != NULL && !insert && strcmp(mode, "update") != 0) {
+        cerr_set(e, CE_INVALID_PARAMS, "parameter \"mode\" must be eject, insert or update");
+        return -1;
+    }
+
+    if (lifecycle_starting(vm->phase) || vm->phase == LIFECYCLE_READOPTING) {
+        cerr_set(e, CE_BUSY,
+                 "VM %s: its supervisor is starting and reading its definition; try again",
+                 vm->def->name);
+        return -1;
+    }
+    i = domain_def_find_medium(vm->def, disk, file, insert, e);
+    if (i < 0)
+        return -1;
+    def = copy_def(vm->def, e);
+    if (def == NULL)
+        return -1;
+    d = &def->disks[i];
+    free(d->source);
+    d->source = file != NULL ? xstrdup(file) : NULL;
+    if (domain_def_check_disks(def, e) < 0 || redefine_update(vm, def, active, e) < 0) {
+        domain_def_free(def);
+        return -1;
+    }
+    return i;
+}
+
+int redefine_media_targets(const struct bvm *vm, bool running, bool *live, bool *config,
+                           struct cerr *e)
+{
+    if (!*live && !*config) {
+        *live = running;
+        *config = !running;
+    }
+    if (*live && !running) {
+        cerr_set(e, CE_OPERATION_INVALID,
+                 "VM %s is not running: --live changes a running VM's medium (--config changes "
+                 "its definition)",
+                 vm->def->name);
+        return -1;
+    }
+    return 0;
+}
+
+cJSON *redefine_media_result(const struct bvm *vm, size_t disk)
+{
+    cJSON *r = json_obj();
+
+    json_add_str(r, "target", vm->def->disks[disk].target);
+    json_add_str(r, "source", vm->def->disks[disk].source);
+    return r;
+}

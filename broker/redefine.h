@@ -40,5 +40,22 @@ const struct domain_def *redefine_live(const struct bvm *vm);
 bool redefine_pending(const struct bvm *vm);
 /* Adds pending_changes to a vm.info object. */
 void redefine_add_info(const struct bvm *vm, cJSON *info);
+/* change-media --config: the persistent definition's cdrom disk (a target
+ * or its source) gets file by mode ("eject", "insert", "update" or NULL
+ * for update; update without file ejects), by the path of a define over
+ * the VM; the caller has checked file as a medium.  An active VM keeps its
+ * live definition until it stops.  Returns the disk's index. */
+int redefine_change_media(struct bvm *vm, const char *disk, const char *file, const char *mode,
+                          bool active, struct cerr *e);
+/* virsh's --live/--config/--current: neither flag means the running VM,
+ * or the definition of a shut-off one; --live of a VM that is not running
+ * is refused (CE_OPERATION_INVALID) before anything changes. */
+int redefine_media_targets(const struct bvm *vm, bool running, bool *live, bool *config,
+                           struct cerr *e);
+/* vm.change_media's result for the definition alone: {"target","source"}. */
+cJSON *redefine_media_result(const struct bvm *vm, size_t disk);
+/* A vm.dumpxml result ({"xml"}) from the broker's copy of the live
+ * definition, for a supervisor too old to know that method. */
+cJSON *redefine_dumpxml_result(const struct bvm *vm);
 
 #endif

@@ -150,6 +150,7 @@ cJSON *bvm_info_json(const struct bvm *vm)
     if (lifecycle_degraded(vm->phase) || vm->phase == LIFECYCLE_READOPTING)
         json_add_num(o, "qemu_pid", vm->qemu_pid);
     bvm_add_restarts(vm, o);
+    json_add_bool(o, "autostart", vm->autostart);
     redefine_add_info(vm, o);
     cJSON_Delete(facts);
     if (have_exit)
@@ -230,6 +231,16 @@ static void registry_insert(struct broker *b, struct bvm *vm)
     *pp = vm;
 }
 
+/* The record is root's, in a directory only root writes. */
+static void restore_autostart(struct bvm *vm)
+{
+    char *path = xasprintf("%s/" REGISTRY_AUTOSTART_FILE, vm->state_dir);
+    struct stat st;
+
+    vm->autostart = lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0;
+    free(path);
+}
+
 int registry_load(struct broker *b, struct cerr *e)
 {
     char *dir = xasprintf("%s/vms", b->state_dir);
@@ -295,6 +306,7 @@ int registry_load(struct broker *b, struct cerr *e)
         }
         restore_status(vm);
         restore_owner(vm);
+        restore_autostart(vm);
         {
             char *rec = xasprintf("%s/" RUNREC_RUN_FILE, vm->run_dir);
             redefine_load(vm, path_exists(rec));
@@ -462,7 +474,8 @@ out:
     return vm;
 }
 
-int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram, struct cerr *e)
+int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram,
+                      struct domain_def **take_def, struct cerr *e)
 {
     char *trash = xasprintf("%s/vms/.undefine-%s", b->state_dir, vm->def->name);
     char *vmsdir = xasprintf("%s/vms", b->state_dir);
@@ -511,6 +524,10 @@ int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvra
         }
     }
     log_info("VM %s undefined", vm->def->name);
+    if (take_def != NULL) {
+        *take_def = vm->def;
+        vm->def = NULL;
+    }
     bvm_free(vm);
     rc = 0;
 out:

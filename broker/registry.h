@@ -20,6 +20,10 @@ struct rpc_conn;
 struct settle_waiter;
 struct spawn_hooks;
 
+/* In a VM's state_dir, root's: the VM starts when the host boots
+ * (broker/autostart.h). */
+#define REGISTRY_AUTOSTART_FILE "autostart"
+
 /* How long the broker's own calls to a supervisor may take. */
 #define BVM_CALL_TIMEOUT_MS 10000
 
@@ -124,6 +128,8 @@ struct bvm {
     /* The local user the VM belongs to (recorded at define); separate from
      * the uid it runs as. */
     uid_t owner;
+    /* REGISTRY_AUTOSTART_FILE exists. */
+    bool autostart;
 
     /* The runtime identity (broker/identity.c), when uids are isolated. */
     bool has_identity;
@@ -208,7 +214,10 @@ struct bvm *registry_define_target(struct broker *b, const struct domain_def *de
  * --nvram and --keep-nvram): with neither, a VM that has one is refused,
  * as libvirt refuses it. */
 enum registry_nvram { REGISTRY_NVRAM_REFUSE, REGISTRY_NVRAM_REMOVE, REGISTRY_NVRAM_KEEP };
-int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram, struct cerr *e);
+/* take_def, when not NULL, receives the VM's definition (the caller's to
+ * free) once it is undefined. */
+int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvram,
+                      struct domain_def **take_def, struct cerr *e);
 /* Whether the VM has a supervisor, or a QEMU the broker watches. */
 bool bvm_active(const struct bvm *vm);
 /* Writes state, reason and restart counters to STATE/vms/NAME/status.json. */

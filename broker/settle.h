@@ -18,8 +18,7 @@ struct bvm;
 /* Runs a held request again once its VM has settled, from the event loop
  * (the VM may have been undefined meanwhile: looked up by name).  params
  * are borrowed for the call. */
-typedef void (*settle_then_fn)(struct broker *b, const char *name, void *req,
-                               const cJSON *params);
+typedef void (*settle_then_fn)(struct broker *b, const char *name, void *req, const cJSON *params);
 
 /* How long a supervisor has to exit after it said its QEMU had gone. */
 #define SETTLE_TIMEOUT_MS 30000

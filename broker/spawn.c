@@ -18,8 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker/chardev_log.h"
 #include "broker/identity.h"
 #include "broker/lifecycle.h"
+#include "broker/policy.h"
 #include "broker/proc.h"
 #include "broker/redefine.h"
 #include "broker/reports.h"
@@ -135,7 +137,10 @@ void spawn_finish(struct bvm *vm)
     identity_release(vm);
     tap_remove_recorded(vm->def->name, vm->state_dir);
     /* Its disks are back: held replies go out before spawn_release would
-     * fail them, and before any other request is read. */
+     * fail them, and before any other request is read; dropping the
+     * connection first lets a destroy whose answer it still held join
+     * them (the supervisor's pidfd may be seen before its socket). */
+    spawn_drop(vm);
     settle_done(vm);
     spawn_release(vm);
     redefine_apply(vm);
@@ -370,38 +375,68 @@ static gid_t kvm_group(const struct bvm *vm)
     return st.st_gid;
 }
 
-/* The supervisor's first tap descriptor; the others follow in order. */
+/* The supervisor's first tap descriptor; the others, then the console
+ * logs, follow in order. */
 #define TAP_FD_FIRST 4
-/* Its options with their arguments, the NULL, and --tap-fd N per tap. */
-#define SPAWN_ARGV_MAX (26 + 2 * DOMAIN_MAX_NETS)
+#define PASSED_MAX (DOMAIN_MAX_NETS + CHARDEV_LOG_N)
+/* Its options with their arguments, the NULL, and --tap-fd N per tap and
+ * --log-fd NAME=N per log. */
+#define SPAWN_ARGV_MAX (26 + 2 * PASSED_MAX)
 
-/* In the child: the tap descriptors move to TAP_FD_FIRST, TAP_FD_FIRST+1...
- * in the definition's order (dup2 leaves them without FD_CLOEXEC), the
- * status pipe to 3, and every other descriptor is closed.  Each tap goes
- * above the target range first, so that none is overwritten before it is
- * moved.  Only async-signal-safe calls. */
-static int child_fds(int status_w, const struct tap_set *taps)
+/* In the child: the passed descriptors move to TAP_FD_FIRST,
+ * TAP_FD_FIRST+1... in order (dup2 leaves them without FD_CLOEXEC), the
+ * status pipe to 3, and every other descriptor is closed.  Each goes above
+ * the target range first, so that none is overwritten before it is moved.
+ * Only async-signal-safe calls. */
+static int child_fds(int status_w, const int *fds, size_t n)
 {
-    int high[DOMAIN_MAX_NETS];
+    int high[PASSED_MAX];
 
-    for (size_t i = 0; i < taps->n; i++) {
-        high[i] = fcntl(taps->fds[i], F_DUPFD, TAP_FD_FIRST + (int)taps->n);
+    for (size_t i = 0; i < n; i++) {
+        high[i] = fcntl(fds[i], F_DUPFD, TAP_FD_FIRST + (int)n);
         if (high[i] < 0)
             return -1;
     }
     if (dup2(status_w, 3) < 0)
         return -1;
-    for (size_t i = 0; i < taps->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (dup2(high[i], TAP_FD_FIRST + (int)i) < 0)
             return -1;
     }
-    return close_range(TAP_FD_FIRST + (unsigned)taps->n, ~0U, 0) < 0 ? -1 : 0;
+    return close_range(TAP_FD_FIRST + (unsigned)n, ~0U, 0) < 0 ? -1 : 0;
+}
+
+/* The taps, then the logs, as child_fds numbers them; their options go
+ * in argv from *n on. */
+static size_t passed_fds(const struct tap_set *taps, const struct chardev_logs *logs,
+                         char (*opt)[32], int *fds, char **argv, int *n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < taps->n; i++, k++) {
+        fds[k] = taps->fds[i];
+        snprintf(opt[k], sizeof(opt[k]), "%d", TAP_FD_FIRST + (int)k);
+        argv[(*n)++] = "--tap-fd";
+        argv[(*n)++] = opt[k];
+    }
+    for (int i = 0; i < CHARDEV_LOG_N; i++) {
+        if (logs->fds[i] < 0)
+            continue;
+        fds[k] = logs->fds[i];
+        snprintf(opt[k], sizeof(opt[k]), "%s=%d", chardev_log_name((enum chardev_log_which)i),
+                 TAP_FD_FIRST + (int)k);
+        argv[(*n)++] = "--log-fd";
+        argv[(*n)++] = opt[k++];
+    }
+    return k;
 }
 
 static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_set *taps,
-                   struct cerr *e)
+                   const struct chardev_logs *logs, struct cerr *e)
 {
-    char qemu[24], kvm[24], tapfd[DOMAIN_MAX_NETS][16];
+    char qemu[24], kvm[24], fdopt[PASSED_MAX][32];
+    int fds[PASSED_MAX];
+    size_t nfds;
     gid_t kvm_gid = kvm_group(vm);
     /* Opened by the supervisor before it drops root: the VM's uid cannot
      * read the state directory it lives in. */
@@ -410,8 +445,6 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
     snprintf(kvm, sizeof(kvm), "%ld", (long)kvm_gid);
-    for (size_t i = 0; i < taps->n; i++)
-        snprintf(tapfd[i], sizeof(tapfd[i]), "%d", TAP_FD_FIRST + (int)i);
     pid = fork();
     if (pid < 0) {
         cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
@@ -458,15 +491,12 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
             argv[n++] = "--adopt";
             argv[n++] = qemu;
         }
-        for (size_t i = 0; i < taps->n; i++) {
-            argv[n++] = "--tap-fd";
-            argv[n++] = tapfd[i];
-        }
+        nfds = passed_fds(taps, logs, fdopt, fds, argv, &n);
         if (vm->b->debug)
             argv[n++] = "--debug";
         argv[n] = NULL;
         setsid();
-        if (child_fds(status_w, taps) < 0)
+        if (child_fds(status_w, fds, nfds) < 0)
             _exit(127);
         execv(argv[0], argv);
         dprintf(2, "corrald: cannot execute %s: %s\n", argv[0], strerror(errno));
@@ -507,8 +537,26 @@ static int prepare_run(struct bvm *vm, struct cerr *e)
     return 0;
 }
 
+/* The console logs of a guest that runs (a maintenance QEMU has none).  A
+ * re-adopting supervisor continues this run's logs, and goes on without
+ * one it can no longer have rather than fail a running VM. */
+static int open_logs(struct bvm *vm, bool adopt, struct chardev_logs *logs, struct cerr *e)
+{
+    for (int i = 0; i < CHARDEV_LOG_N; i++)
+        logs->fds[i] = -1;
+    if (lifecycle_maintenance(vm->phase) ||
+        chardev_log_open_all(adopt ? redefine_live(vm) : vm->def, vm->owner,
+                             policy_is_admin(vm->b, vm->owner), adopt, logs, e) == 0)
+        return 0;
+    if (!adopt)
+        return -1;
+    log_warn("%s; the new supervisor keeps no console log", e->msg);
+    return 0;
+}
+
 int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
 {
+    struct chardev_logs logs;
     struct tap_set taps = {0};
     int pipefd[2];
     pid_t pid;
@@ -525,7 +573,7 @@ int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
         tap_close_all(&taps);
         return -1;
     }
-    if (!adopt && prepare_run(vm, e) < 0) {
+    if ((!adopt && prepare_run(vm, e) < 0) || open_logs(vm, adopt, &logs, e) < 0) {
         tap_close_all(&taps);
         return -1;
     }
@@ -533,12 +581,14 @@ int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
         cerr_set(e, CE_SYSTEM, "cannot create a pipe for VM %s's supervisor: %s", vm->def->name,
                  strerror(errno));
         tap_close_all(&taps);
+        chardev_log_close_all(&logs);
         return -1;
     }
-    pid = spawn(vm, adopt, pipefd[1], &taps, e);
+    pid = spawn(vm, adopt, pipefd[1], &taps, &logs, e);
     /* From here QEMU (through the supervisor) holds the only copies: its
      * end removes the taps. */
     tap_close_all(&taps);
+    chardev_log_close_all(&logs);
     close(pipefd[1]);
     if (pid < 0) {
         close(pipefd[0]);

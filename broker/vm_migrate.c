@@ -40,6 +40,8 @@ static const struct root_record {
     /* broker/tap.c: the taps of the last run, deleted when it is over. */
     {"taps.json", 4096, 0600},
     {"inconsistencies.jsonl", 64 * 1024 * 1024, 0640},
+    /* broker/autostart.c: newer than the old layout. */
+    {REGISTRY_AUTOSTART_FILE, 16, 0600},
 };
 #define NROOT_RECORDS (sizeof(root_records) / sizeof(root_records[0]))
 
@@ -191,7 +193,10 @@ static void take_record(const struct broker *b, int dfd, const char *dir, const 
     path = xasprintf("%s/%s", dir, r->name);
     text = file_read_untrusted(dfd, r->name, r->max, &len, &e);
     keep = text != NULL;
-    if (keep && strcmp(r->name, "owner.json") == 0) {
+    if (strcmp(r->name, REGISTRY_AUTOSTART_FILE) == 0)
+        /* Only the VM's uid can have put it there. */
+        keep = false;
+    else if (keep && strcmp(r->name, "owner.json") == 0) {
         j = json_parse(text, len, &e);
         keep = owner_plausible(b, j);
     } else if (keep && strcmp(r->name, "identity.json") == 0) {

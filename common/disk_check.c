@@ -1,6 +1,7 @@
 #include "common/disk_check.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "common/names.h"
@@ -44,10 +45,41 @@ static int check_qcow2(const struct disk_def *d, const char *shown, struct disk_
     return 0;
 }
 
+int disk_check_node(const char *what, const char *shown, const struct stat *st, bool block,
+                    bool any_owner, uid_t owner, struct cerr *e)
+{
+    if (S_ISLNK(st->st_mode)) {
+        cerr_set(e, CE_SYSTEM, "%s: '%s' is a symlink", what, shown);
+        return -1;
+    }
+    if (block ? !S_ISBLK(st->st_mode) : !S_ISREG(st->st_mode)) {
+        cerr_set(e, CE_SYSTEM, "%s: '%s' is not a %s", what, shown,
+                 block ? "block device (type='block')" : "regular file");
+        return -1;
+    }
+    /* Another name for it may be in a place its owner does not control.
+     * A device node has one link in devtmpfs; a second name for it could
+     * only be made on the same filesystem, so the rule costs a block
+     * device nothing and keeps one rule for every file. */
+    if (st->st_nlink != 1) {
+        cerr_set(e, CE_SYSTEM, "%s: '%s' has %lu links (only a file with one is used)", what, shown,
+                 (unsigned long)st->st_nlink);
+        return -1;
+    }
+    if (!any_owner && st->st_uid != owner) {
+        cerr_set(e, CE_PERMISSION,
+                 "permission denied: %s: '%s' is not a %s owned by uid %ld (its owner is uid "
+                 "%ld)",
+                 what, shown, block ? "block device" : "file", (long)owner, (long)st->st_uid);
+        return -1;
+    }
+    return 0;
+}
+
 int disk_check_open(const struct disk_def *d, bool any_owner, uid_t owner, struct disk_check *out,
                     struct cerr *e)
 {
-    char shown[512];
+    char shown[512], what[128];
     struct cerr why;
 
     out->backing = false;
@@ -57,37 +89,14 @@ int disk_check_open(const struct disk_def *d, bool any_owner, uid_t owner, struc
         return -1;
     }
     name_escape(d->source, shown, sizeof(shown));
-    if (S_ISLNK(out->st.st_mode)) {
-        cerr_set(e, CE_SYSTEM, "disk %s: '%s' is a symlink", d->target, shown);
+    snprintf(what, sizeof(what), "disk %s", d->target);
+    if (d->type == DISK_TYPE_FILE && S_ISBLK(out->st.st_mode)) {
+        cerr_set(e, CE_SYSTEM, "%s: '%s' is not a regular file (a block device needs type='block')",
+                 what, shown);
         return refuse(out, e);
     }
-    if (d->type == DISK_TYPE_BLOCK && !S_ISBLK(out->st.st_mode)) {
-        cerr_set(e, CE_SYSTEM, "disk %s: '%s' is not a block device (type='block')", d->target,
-                 shown);
+    if (disk_check_node(what, shown, &out->st, d->type == DISK_TYPE_BLOCK, any_owner, owner, e) < 0)
         return refuse(out, e);
-    }
-    if (d->type == DISK_TYPE_FILE && !S_ISREG(out->st.st_mode)) {
-        cerr_set(e, CE_SYSTEM, "disk %s: '%s' is not a regular file%s", d->target, shown,
-                 S_ISBLK(out->st.st_mode) ? " (a block device needs type='block')" : "");
-        return refuse(out, e);
-    }
-    /* Another name for it may be in a place its owner does not control.
-     * A device node has one link in devtmpfs; a second name for it could
-     * only be made on the same filesystem, so the rule costs a block
-     * device nothing and keeps one rule for every disk. */
-    if (out->st.st_nlink != 1) {
-        cerr_set(e, CE_SYSTEM, "disk %s: '%s' has %lu links (only an image with one is used)",
-                 d->target, shown, (unsigned long)out->st.st_nlink);
-        return refuse(out, e);
-    }
-    if (!any_owner && out->st.st_uid != owner) {
-        cerr_set(e, CE_PERMISSION,
-                 "permission denied: disk %s: '%s' is not a %s owned by uid %ld (its owner is "
-                 "uid %ld)",
-                 d->target, shown, d->type == DISK_TYPE_BLOCK ? "block device" : "file",
-                 (long)owner, (long)out->st.st_uid);
-        return refuse(out, e);
-    }
     /* A block device's header is read the same way: opened O_NONBLOCK
      * through the checked node, which neither waits for media nor
      * changes the device. */

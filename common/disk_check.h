@@ -23,6 +23,14 @@ struct disk_check {
  * regular file"); CE_PERMISSION when only the owner is wrong. */
 int disk_check_open(const struct disk_def *d, bool any_owner, uid_t owner, struct disk_check *out,
                     struct cerr *e);
+/* The rules behind disk_check_open for a node st that safe_open_path (or
+ * an fstat of an fd opened without following links) found: not a symlink,
+ * a regular file (a block device with block), one link, owned by owner
+ * unless any_owner.  what and shown (the escaped path) name it in e:
+ * "disk vda: '/img' has 2 links"; CE_PERMISSION when only the owner is
+ * wrong.  Other files root opens for a VM's owner follow the same rules. */
+int disk_check_node(const char *what, const char *shown, const struct stat *st, bool block,
+                    bool any_owner, uid_t owner, struct cerr *e);
 /* Whether the broker hands d's source to the VM's uid while it runs: every
  * disk and block device, but not a cdrom's image file, which is read-only
  * and often shared by many VMs; it must be readable by others instead, as

@@ -101,6 +101,18 @@ static cJSON *boot_json(const struct domain_def *def)
     return o;
 }
 
+/* What the VM boots: UEFI from its loader, or QEMU's BIOS. */
+static cJSON *firmware_json(const struct firmware_def *fw)
+{
+    cJSON *o = json_obj();
+
+    json_add_str(o, "type", fw->loader != NULL ? "efi" : "bios");
+    json_add_str(o, "loader", fw->loader);
+    json_add_str(o, "nvram_template", fw->nvram_template);
+    json_add_bool(o, "secure", fw->secure);
+    return o;
+}
+
 static cJSON *devices_json(const struct domain_def *def, cJSON *o)
 {
     cJSON *consoles = json_obj();
@@ -136,6 +148,7 @@ cJSON *domain_json_info(const struct domain_def *def)
     json_add_str(o, "machine", def->machine);
     json_add_str(o, "emulator", def->emulator);
     json_add(o, "boot", boot_json(def));
+    json_add(o, "firmware", firmware_json(&def->fw));
     json_add(o, "disks", disks_json(def));
     return devices_json(def, o);
 }

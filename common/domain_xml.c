@@ -449,8 +449,10 @@ char *domain_def_format(const struct domain_def *def)
     devices = dx_add_child(root, "devices", NULL);
     dx_add_child(devices, "emulator", def->emulator);
     dx_format_disks(def, devices);
+    dx_format_controllers(def, devices);
     dx_format_nets(def, devices);
     dx_format_chardevs_graphics(def, devices);
+    dx_format_memballoon(def, devices);
     out_element(&out, root, 0);
     xmlFreeDoc(doc);
     return out.p;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "common/error.h"
@@ -142,6 +143,9 @@ struct firmware_def {
     char *loader;         /* absolute path; NULL: BIOS */
     bool secure;          /* <loader secure='yes'>: SMM and a secure pflash */
     char *nvram_template; /* absolute path; set whenever loader is */
+    /* <nvram>PATH</nvram>: an existing NVRAM of the owner's, copied in
+     * place of the template at the first start; NULL when absent. */
+    char *nvram_import;
 };
 
 struct domain_def {
@@ -177,6 +181,20 @@ struct domain_def {
     bool virtio_console;
     struct chardev_log console_log;
     struct graphics_def graphics;
+    /* <memballoon model='none'>: no virtio balloon (libvirt adds one). */
+    bool memballoon_none;
+};
+
+/* Where the VM's PCI devices are plugged on q35: root port numbers from 1
+ * (0: not a PCIe endpoint corral places, or not q35, where QEMU numbers
+ * the slots of pci.0). */
+struct domain_pci_plan {
+    bool q35;
+    unsigned int nports;    /* pcie-root-ports, pci.1 to pci.nports */
+    unsigned int port_slot; /* their slot on pcie.0, one function each */
+    unsigned int net_port[DOMAIN_MAX_NETS];
+    unsigned int disk_port[DOMAIN_MAX_DISKS]; /* virtio disks */
+    unsigned int usb_port, scsi_port, vserial_port, balloon_port;
 };
 
 /* Parses untrusted domain XML (through xml_parse_untrusted).  On success
@@ -201,6 +219,25 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e);
  * by owner unless any_owner (CE_PERMISSION when only the owner is wrong). */
 int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, uid_t owner,
                                 struct cerr *e);
+/* Whether there is no NVRAM to import: no <nvram> path, or none there,
+ * when the VM's NVRAM is made from the template as libvirt would make the
+ * file it names. */
+bool domain_def_nvram_import_absent(const struct domain_def *def);
+/* Checks an <nvram> path to import by the same rules, when there is a file
+ * there: at a define by a user who is not an admin; the first start opens
+ * it by them again. */
+int domain_def_check_nvram_import(const struct domain_def *def, bool any_owner, uid_t owner,
+                                  struct cerr *e);
+/* Opens path (what, such as "nvram", names it in messages) by those rules:
+ * returns safe_open_path's fd with *st, -1 with e set. */
+int domain_def_open_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
+                              struct stat *st, struct cerr *e);
+/* The cdrom whose medium change-media changes, by target or current
+ * source, with virsh's rules: file NULL ejects (the tray must hold a
+ * medium), insert needs an empty tray and a file, and file is an absolute
+ * path QEMU cannot read as an option.  Returns its index; -1 with e set. */
+int domain_def_find_medium(const struct domain_def *def, const char *disk, const char *file,
+                           bool insert, struct cerr *e);
 /* Checks <loader> and <nvram template=> as firmware_check_file does. */
 int domain_def_check_firmware_files(const struct domain_def *def, struct cerr *e);
 /* Refuses (CE_PERMISSION) what only root and admins may define: a VNC
@@ -210,6 +247,10 @@ int domain_def_check_admin_only(const struct domain_def *def, struct cerr *e);
 /* Number of interfaces backed by a tap (type bridge or ethernet): the
  * length of the tap fd array qemu_build_argv takes. */
 size_t domain_def_tap_count(const struct domain_def *def);
+/* A q35 machine type (q35, pc-q35-*), as libvirt tells the families. */
+bool domain_def_is_q35(const struct domain_def *def);
+/* The controllers libvirt would add, and where each device goes. */
+void domain_def_pci_plan(const struct domain_def *def, struct domain_pci_plan *p);
 /* Fills uuid (37 bytes) with a random version 4 UUID. */
 int domain_uuid_generate(char uuid[37], struct cerr *e);
 

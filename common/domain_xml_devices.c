@@ -55,6 +55,30 @@ static int parse_log(struct parse_ctx *c, xmlNodePtr n, const char *what, struct
     return 0;
 }
 
+/* <model name=> inside a serial target: libvirt's dump names isa-serial,
+ * the only port model corral gives the guest; another is refused rather
+ * than quietly swapped. */
+static int check_target_model(struct parse_ctx *c, xmlNodePtr target, const char *what)
+{
+    static const char *const models[] = {"isa-serial", NULL};
+    char path[48];
+
+    snprintf(path, sizeof(path), "devices/%s/target/model name", what);
+    for (xmlNodePtr n = target->children; n != NULL; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (!dx_is_elem(n, "model") || strcmp(what, "serial") != 0) {
+            char parent[48];
+
+            snprintf(parent, sizeof(parent), "devices/%s/target", what);
+            dx_note_ignored(c, parent, n);
+        } else if (dx_enum_attr(c, n, "name", path, models, 0) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* <target type= port=>: port 0 only, of a type in allowed (the first is
  * the default); returns the type's index. */
 static int parse_target(struct parse_ctx *c, xmlNodePtr target, const char *what,
@@ -68,6 +92,8 @@ static int parse_target(struct parse_ctx *c, xmlNodePtr target, const char *what
     if (target == NULL)
         return 0;
     if (dx_uint_attr(c, target, "port", port_what, 0, 0, &port) < 0)
+        return -1;
+    if (check_target_model(c, target, what) < 0)
         return -1;
     return dx_enum_attr(c, target, "type", type_what, allowed, 0);
 }
@@ -265,6 +291,10 @@ int dx_parse_devices(struct parse_ctx *c, xmlNodePtr devices)
             rc = parse_console(c, n);
         else if (dx_is_elem(n, "graphics"))
             rc = parse_graphics(c, n);
+        else if (dx_is_elem(n, "controller"))
+            rc = dx_parse_controller(c, n);
+        else if (dx_is_elem(n, "memballoon"))
+            rc = dx_parse_memballoon(c, n);
         else if (dx_is_one_of(n, refused, sizeof(refused) / sizeof(refused[0])))
             return dx_unsupported(c, "devices", n);
         else
@@ -320,25 +350,29 @@ static void format_log(xmlNodePtr dev, const struct chardev_log *log)
     dx_add_prop(node, "append", log->append ? "on" : "off");
 }
 
+/* libvirt's order (virDomainChrDefFormat): source (a live pty's path,
+ * which corral does not show), log, target; an isa-serial target names
+ * its model. */
 static void format_chardev(xmlNodePtr devices, const char *what, const char *target_type,
                            const struct chardev_log *log)
 {
     xmlNodePtr dev = dx_add_child(devices, what, NULL), target;
 
     dx_add_prop(dev, "type", "pty");
+    format_log(dev, log);
     target = dx_add_child(dev, "target", NULL);
     dx_add_prop(target, "type", target_type);
     dx_add_prop(target, "port", "0");
-    if (log != NULL)
-        format_log(dev, log);
+    if (strcmp(target_type, "isa-serial") == 0)
+        dx_add_prop(dx_add_child(target, "model", NULL), "name", "isa-serial");
 }
 
 void dx_format_chardevs_graphics(const struct domain_def *def, xmlNodePtr devices)
 {
     if (def->serial) {
         format_chardev(devices, "serial", "isa-serial", &def->serial_log);
-        /* What libvirt shows for the same port, without its own log. */
-        format_chardev(devices, "console", "serial", NULL);
+        /* libvirt shows the same port again, its log included. */
+        format_chardev(devices, "console", "serial", &def->serial_log);
     }
     if (def->virtio_console)
         format_chardev(devices, "console", "virtio", &def->console_log);

@@ -1,5 +1,6 @@
 /* Disks: <emulator> and <disk> elements, and the checks of the files a
  * VM boots from (images, kernel, initrd) on the filesystem. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,7 +358,8 @@ static void format_driver(const struct disk_def *d, xmlNodePtr disk)
         dx_add_prop(node, "detect_zeroes", zeroes_names[d->detect_zeroes]);
 }
 
-/* libvirt's order: driver, source, target, boot, readonly, serial. */
+/* libvirt's order (virDomainDiskDefFormat): driver, source, target,
+ * readonly, serial, then the device info, whose <boot> comes first. */
 void dx_format_disks(const struct domain_def *def, xmlNodePtr devices)
 {
     for (size_t i = 0; i < def->ndisks; i++) {
@@ -373,12 +375,12 @@ void dx_format_disks(const struct domain_def *def, xmlNodePtr devices)
         node = dx_add_child(disk, "target", NULL);
         dx_add_prop(node, "dev", d->target);
         dx_add_prop(node, "bus", disk_bus_names[d->bus]);
-        if (d->boot_order != 0)
-            dx_add_uint_prop(dx_add_child(disk, "boot", NULL), "order", d->boot_order);
         if (d->readonly)
             dx_add_child(disk, "readonly", NULL);
         if (d->serial != NULL)
             dx_add_child(disk, "serial", d->serial);
+        if (d->boot_order != 0)
+            dx_add_uint_prop(dx_add_child(disk, "boot", NULL), "order", d->boot_order);
     }
 }
 
@@ -429,41 +431,46 @@ int domain_def_check_disks(const struct domain_def *def, struct cerr *e)
 /* The same rules as disk_check_open, with messages that name the element:
  * the broker must not be made to vouch for a file the definer does not
  * own, nor follow a link to one. */
-static int check_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
-                           struct cerr *e)
+int domain_def_open_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
+                              struct stat *st, struct cerr *e)
 {
     char shown[512];
     struct cerr why;
-    struct stat st;
-    int fd = safe_open_path(path, &st, &why);
+    int fd = safe_open_path(path, st, &why);
 
     if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "os/%s: %s", what, why.msg);
         return -1;
     }
-    close(fd);
     name_escape(path, shown, sizeof(shown));
-    if (S_ISLNK(st.st_mode)) {
+    if (S_ISLNK(st->st_mode))
         cerr_set(e, CE_SYSTEM, "os/%s: '%s' is a symlink", what, shown);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    else if (!S_ISREG(st->st_mode))
         cerr_set(e, CE_SYSTEM, "os/%s: '%s' is not a regular file", what, shown);
-        return -1;
-    }
     /* Another name for it may be in a place its owner does not control. */
-    if (st.st_nlink != 1) {
+    else if (st->st_nlink != 1)
         cerr_set(e, CE_SYSTEM, "os/%s: '%s' has %lu links (only a file with one is used)", what,
-                 shown, (unsigned long)st.st_nlink);
-        return -1;
-    }
-    if (!any_owner && st.st_uid != owner) {
+                 shown, (unsigned long)st->st_nlink);
+    else if (!any_owner && st->st_uid != owner)
         cerr_set(e, CE_PERMISSION,
                  "permission denied: os/%s: '%s' is not a file owned by uid %ld (its owner is "
                  "uid %ld)",
-                 what, shown, (long)owner, (long)st.st_uid);
+                 what, shown, (long)owner, (long)st->st_uid);
+    else
+        return fd;
+    close(fd);
+    return -1;
+}
+
+static int check_boot_file(const char *what, const char *path, bool any_owner, uid_t owner,
+                           struct cerr *e)
+{
+    struct stat st;
+    int fd = domain_def_open_boot_file(what, path, any_owner, owner, &st, e);
+
+    if (fd < 0)
         return -1;
-    }
+    close(fd);
     return 0;
 }
 
@@ -474,5 +481,95 @@ int domain_def_check_boot_files(const struct domain_def *def, bool any_owner, ui
         return -1;
     if (def->initrd != NULL && check_boot_file("initrd", def->initrd, any_owner, owner, e) < 0)
         return -1;
+
     return domain_def_check_firmware_files(def, e);
+}
+
+static bool path_printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* The disk named by target or by its current source; -1 with e set. */
+static int find_disk(const struct domain_def *def, const char *disk, struct cerr *e)
+{
+    char shown[256];
+
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct disk_def *d = &def->disks[i];
+        if (strcmp(d->target, disk) == 0 || (d->source != NULL && strcmp(d->source, disk) == 0))
+            return (int)i;
+    }
+    name_escape(disk, shown, sizeof(shown));
+    cerr_set(e, CE_INVALID_PARAMS, "VM %s has no disk '%s' (a target such as hdc, or a source)",
+             def->name, shown);
+    return -1;
+}
+
+int domain_def_find_medium(const struct domain_def *def, const char *disk, const char *file,
+                           bool insert, struct cerr *e)
+{
+    int i = find_disk(def, disk, e);
+    const struct disk_def *d = i >= 0 ? &def->disks[i] : NULL;
+    const char *name = def->name;
+
+    if (d == NULL)
+        return -1;
+    if (d->device != DISK_DEVICE_CDROM) {
+        cerr_set(e, CE_OPERATION_INVALID,
+                 "VM %s: disk %s is not removable (device='%s'); only a cdrom's medium changes",
+                 name, d->target, disk_device_names[d->device]);
+        return -1;
+    }
+    if (d->type != DISK_TYPE_FILE) {
+        cerr_set(e, CE_UNSUPPORTED,
+                 "VM %s: disk %s is a host drive (type='block'); its medium changes in the drive",
+                 name, d->target);
+        return -1;
+    }
+    if (file == NULL && d->source == NULL) {
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s: the disk device '%s' doesn't have media", name,
+                 d->target);
+        return -1;
+    }
+    if (insert && d->source != NULL) {
+        cerr_set(e, CE_OPERATION_INVALID, "VM %s: the disk device '%s' already has media", name,
+                 d->target);
+        return -1;
+    }
+    if (insert && file == NULL) {
+        cerr_set(e, CE_INVALID_PARAMS, "VM %s: no source is given to insert in %s", name,
+                 d->target);
+        return -1;
+    }
+    /* The broker checked the file; a path QEMU would read as a protocol
+     * or an option ("json:", "nbd:") is refused here too. */
+    if (file != NULL && (file[0] != '/' || strlen(file) > 4096 || !path_printable(file))) {
+        cerr_set(e, CE_INVALID_PARAMS, "VM %s: the new medium must be an absolute path", name);
+        return -1;
+    }
+    return i;
+}
+
+bool domain_def_nvram_import_absent(const struct domain_def *def)
+{
+    struct stat st;
+
+    /* Only chooses the template, which reads nothing of the definer's. */
+    return def->fw.nvram_import == NULL ||
+           (lstat(def->fw.nvram_import, &st) < 0 && errno == ENOENT);
+}
+
+/* Only at define and at the first start, which reads it: the VM's own
+ * NVRAM does not need it afterwards. */
+int domain_def_check_nvram_import(const struct domain_def *def, bool any_owner, uid_t owner,
+                                  struct cerr *e)
+{
+    if (domain_def_nvram_import_absent(def))
+        return 0;
+    return check_boot_file("nvram", def->fw.nvram_import, any_owner, owner, e);
 }

@@ -22,7 +22,7 @@ struct parse_ctx {
     struct domain_def *def;
     struct cerr *e;
     bool have_name, have_uuid, have_memory, have_current, have_vcpu, have_os, have_devices;
-    bool have_emulator, have_cpu, have_graphics;
+    bool have_emulator, have_cpu, have_graphics, have_memballoon;
     bool have_lifecycle[3]; /* on_poweroff, on_reboot, on_crash */
     /* A <console> of target type serial was seen: it names serial port 0. */
     bool console_on_serial;
@@ -86,6 +86,12 @@ int dx_parse_devices(struct parse_ctx *c, xmlNodePtr devices);
 int dx_finish_devices(struct parse_ctx *c);
 void dx_format_chardevs_graphics(const struct domain_def *def, xmlNodePtr devices);
 void dx_free_devices(struct domain_def *def);
+
+/* <controller> and <memballoon> (domain_xml_controllers.c). */
+int dx_parse_controller(struct parse_ctx *c, xmlNodePtr n);
+int dx_parse_memballoon(struct parse_ctx *c, xmlNodePtr n);
+void dx_format_controllers(const struct domain_def *def, xmlNodePtr devices);
+void dx_format_memballoon(const struct domain_def *def, xmlNodePtr devices);
 
 /* <interface> (domain_xml_net.c). */
 int dx_parse_interface(struct parse_ctx *c, xmlNodePtr n);

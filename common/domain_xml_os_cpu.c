@@ -194,12 +194,12 @@ static int parse_os_loader(struct parse_ctx *c, xmlNodePtr n)
 }
 
 /* <nvram template=...>PATH</nvram>: the VM's own copy always lives in its
- * state directory, so a path is not used (and said so). */
+ * state directory; PATH, an existing libvirt NVRAM, is what that copy is
+ * made from at the first start, in place of the template. */
 static int parse_os_nvram(struct parse_ctx *c, xmlNodePtr n, bool *seen)
 {
     static const char *const formats[] = {"", "raw", NULL};
     struct firmware_def *f = &c->def->fw;
-    char *path;
 
     if (dx_once(c, seen, "os/nvram") < 0 ||
         dx_enum_attr(c, n, "format", "os/nvram format", formats, 1) < 0)
@@ -207,11 +207,8 @@ static int parse_os_nvram(struct parse_ctx *c, xmlNodePtr n, bool *seen)
     f->nvram_template = xml_node_prop(n, "template");
     if (f->nvram_template != NULL && dx_check_path(c, "os/nvram template", f->nvram_template) < 0)
         return -1;
-    path = xml_node_text(n);
-    if (path != NULL)
-        dx_note_ignored_path(c, "os/nvram path (corral keeps it in the VM's state)");
-    free(path);
-    return 0;
+    f->nvram_import = xml_node_text(n);
+    return f->nvram_import == NULL ? 0 : dx_check_path(c, "os/nvram", f->nvram_import);
 }
 
 static int parse_os_child(struct parse_ctx *c, xmlNodePtr n, bool *have_type, bool *have_fw,
@@ -517,6 +514,11 @@ int dx_finish_os_cpu(struct parse_ctx *c)
     }
     if (finish_firmware(c) < 0)
         return -1;
+    if (def->fw.nvram_import != NULL && def->fw.loader == NULL) {
+        dx_note_ignored_path(c, "os/nvram path (a BIOS guest has no NVRAM)");
+        free(def->fw.nvram_import);
+        def->fw.nvram_import = NULL;
+    }
     return check_boot_orders(c);
 }
 
@@ -572,7 +574,7 @@ static void format_firmware(const struct firmware_def *f, xmlNodePtr os)
     if (f->secure)
         dx_add_prop(node, "secure", "yes");
     dx_add_prop(node, "type", "pflash");
-    dx_add_prop(dx_add_child(os, "nvram", NULL), "template", f->nvram_template);
+    dx_add_prop(dx_add_child(os, "nvram", f->nvram_import), "template", f->nvram_template);
 }
 
 void dx_format_os_cpu(const struct domain_def *def, xmlNodePtr root)
@@ -610,4 +612,5 @@ void dx_free_os_cpu(struct domain_def *def)
     free(def->cpu.model);
     free(def->fw.loader);
     free(def->fw.nvram_template);
+    free(def->fw.nvram_import);
 }

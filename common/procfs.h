@@ -12,6 +12,9 @@
 /* pid's start time (field 22 of /proc/PID/stat, clock ticks since boot),
  * or 0 when it is unreadable, gone or a zombie. */
 unsigned long long procfs_start_time(pid_t pid);
+/* The CPU time pid has used in user and in system mode (fields 14 and 15,
+ * clock ticks); false when it is unreadable, gone or a zombie. */
+bool procfs_cpu_ticks(pid_t pid, unsigned long long *user, unsigned long long *sys);
 /* pid's command line, its arguments NUL-separated, *len bytes; NULL when
  * unreadable.  Caller frees. */
 char *procfs_cmdline(pid_t pid, size_t *len);

@@ -10,6 +10,7 @@
 
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "supervisor/console_log.h"
 #include "supervisor/console_ring.h"
 
 struct console_claim {
@@ -32,6 +33,7 @@ struct console {
     struct event *stall;
     struct console_claim *claim; /* a client between claim and attach */
     struct console_ring ring;
+    struct console_log *log; /* <log file=...>, or NULL */
 };
 
 static void chr_read_cb(struct bufferevent *bev, void *arg);
@@ -89,7 +91,7 @@ static void stall_cb(evutil_socket_t fd, short what, void *arg)
         client_drop(c, "it read nothing for 2 s while the guest's output waited for it");
 }
 
-/* Copies of the guest's output go to the ring and the client.  Beyond
+/* Copies of the guest's output go to the ring, the log and the client.  Beyond
  * CONSOLE_CLIENT_BACKLOG unread by the client, reading waits for it
  * (client_write_cb), boundedly (stall_cb). */
 static void chr_read_cb(struct bufferevent *bev, void *arg)
@@ -101,6 +103,7 @@ static void chr_read_cb(struct bufferevent *bev, void *arg)
 
     while (!c->paused && (n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
         console_ring_add(&c->ring, buf, (size_t)n);
+        console_log_write(c->log, buf, (size_t)n);
         if (c->client == NULL)
             continue;
         struct evbuffer *out = bufferevent_get_output(c->client);
@@ -246,6 +249,7 @@ void console_free(struct console *c)
         event_free(c->retry);
     if (c->stall != NULL)
         event_free(c->stall);
+    console_log_free(c->log);
     free(c->vm);
     free(c->dev);
     free(c->path);
@@ -255,6 +259,12 @@ void console_free(struct console *c)
 const char *console_dev(const struct console *c)
 {
     return c->dev;
+}
+
+void console_set_log(struct console *c, struct console_log *log)
+{
+    console_log_free(c->log);
+    c->log = log;
 }
 
 void console_start(struct console *c)

@@ -25,6 +25,7 @@
 
 struct console;
 struct console_claim;
+struct console_log;
 
 /* vm names the VM and dev the console ("serial0") in logs; QEMU listens at
  * path.  Strings are copied. */
@@ -34,6 +35,9 @@ struct console *console_new(struct event_base *base, const char *vm, const char 
  * QEMU connects to it again. */
 void console_free(struct console *c);
 const char *console_dev(const struct console *c);
+/* The copy of the output goes to log (supervisor/console_log.h), which c
+ * takes. */
+void console_set_log(struct console *c, struct console_log *log);
 /* QEMU runs: connects to its chardev (again), trying until it answers.
  * Does nothing when connected already. */
 void console_start(struct console *c);

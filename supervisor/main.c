@@ -18,6 +18,8 @@
 #include "common/xml_safe.h"
 #include "proto/listen.h"
 #include "proto/rpc.h"
+#include "supervisor/console.h"
+#include "supervisor/console_log.h"
 #include "supervisor/control.h"
 #include "supervisor/sandbox.h"
 #include "supervisor/snapshot_recover.h"
@@ -197,6 +199,10 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
     return adopt > 0 ? vm_adopt(s->vm, adopt, e) : vm_start(s->vm, e);
 }
 
+/* --log-fd names: the serial port's log, the virtio console's. */
+#define SUP_LOGS 2
+static const char *const log_names[SUP_LOGS] = {"serial", "console"};
+
 /* The options that are not the supervisor's own state (status_fd and
  * owner go straight into struct supervisor). */
 struct sup_options {
@@ -209,6 +215,9 @@ struct sup_options {
      * definition's order; they go to QEMU and nowhere else. */
     int tap_fds[DOMAIN_MAX_NETS];
     size_t ntap_fds;
+    /* --log-fd serial=FD, console=FD: the <log> files the broker opened
+     * for the serial port and the virtio console; -1 when none. */
+    int log_fds[SUP_LOGS];
     uid_t run_uid; /* 0: keep the uid corrald started this process with */
     gid_t run_gid, keep_gid;
 };
@@ -222,6 +231,7 @@ static void usage(FILE *f)
             "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
             "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
             "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
+            "[--log-fd serial|console=FD]... "
             "[--debug]\n"
             "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
@@ -239,6 +249,31 @@ static struct domain_def *parse_definition(const char *xml, size_t len, const ch
         return NULL;
     }
     return def;
+}
+
+/* A descriptor number the broker passed: 3 and above, and plausible. */
+static int passed_fd(const char *s)
+{
+    char *end;
+    long fd = strtol(s, &end, 10);
+
+    if (*end != '\0' || end == s || fd < 3 || fd > 1024)
+        return -1;
+    return (int)fd;
+}
+
+/* --log-fd NAME=FD, once per name. */
+static int parse_log_fd(const char *arg, struct sup_options *o)
+{
+    for (size_t i = 0; i < SUP_LOGS; i++) {
+        size_t len = strlen(log_names[i]);
+
+        if (strncmp(arg, log_names[i], len) != 0 || arg[len] != '=' || o->log_fds[i] >= 0)
+            continue;
+        o->log_fds[i] = passed_fd(arg + len + 1);
+        return o->log_fds[i] < 0 ? -1 : 0;
+    }
+    return -1;
 }
 
 /* One option c with its argument: 0 when taken, -1 when refused. */
@@ -285,14 +320,15 @@ static int parse_one(int c, const char *arg, struct sup_options *o, struct super
         o->keep_gid = (gid_t)strtoul(arg, NULL, 10);
         return 0;
     case 't': {
-        char *end;
-        long fd = strtol(arg, &end, 10);
+        int fd = passed_fd(arg);
 
-        if (*end != '\0' || fd < 3 || fd > 1024 || o->ntap_fds == DOMAIN_MAX_NETS)
+        if (fd < 0 || o->ntap_fds == DOMAIN_MAX_NETS)
             return -1;
-        o->tap_fds[o->ntap_fds++] = (int)fd;
+        o->tap_fds[o->ntap_fds++] = fd;
         return 0;
     }
+    case 'l':
+        return parse_log_fd(arg, o);
     default:
         return -1;
     }
@@ -318,11 +354,12 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
         {"adopt", required_argument, NULL, 'a'},
         {"group", required_argument, NULL, 'g'},
         {"tap-fd", required_argument, NULL, 't'},
+        {"log-fd", required_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
-    *o = (struct sup_options){.lvl = LOG_LVL_INFO};
+    *o = (struct sup_options){.lvl = LOG_LVL_INFO, .log_fds = {-1, -1}};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
@@ -336,7 +373,8 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     if (o->name == NULL || o->definition == NULL || o->state_dir == NULL || o->run_dir == NULL ||
         optind != argc || (o->maintenance && o->adopt > 0) ||
         (o->paused && (o->maintenance || o->adopt > 0)) ||
-        (o->ntap_fds > 0 && (o->maintenance || o->adopt > 0))) {
+        (o->ntap_fds > 0 && (o->maintenance || o->adopt > 0)) ||
+        (o->maintenance && (o->log_fds[0] >= 0 || o->log_fds[1] >= 0))) {
         usage(stderr);
         return 2;
     }
@@ -349,7 +387,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
 static struct domain_def *load_sandboxed(const struct sup_options *o, int status_fd, int *rc)
 {
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
-    int keep[1 + DOMAIN_MAX_NETS];
+    int keep[1 + DOMAIN_MAX_NETS + SUP_LOGS];
     size_t nkeep = 0;
     struct domain_def *def;
     size_t xml_len = 0;
@@ -366,6 +404,10 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
         keep[nkeep++] = status_fd;
     for (size_t i = 0; i < o->ntap_fds; i++)
         keep[nkeep++] = o->tap_fds[i];
+    for (size_t i = 0; i < SUP_LOGS; i++) {
+        if (o->log_fds[i] >= 0)
+            keep[nkeep++] = o->log_fds[i];
+    }
     if (sandbox_close_fds(keep, nkeep, &e) < 0 || sandbox_clear_env(&e) < 0 ||
         sandbox_set_rlimits(&limits, &e) < 0 ||
         (o->run_uid != 0 && sandbox_drop_privileges(o->run_uid, o->run_gid, o->keep_gid, &e) < 0) ||
@@ -375,11 +417,12 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
         return NULL;
     }
     /* QEMU must not inherit the status pipe: the broker waits for its EOF.
-     * The taps reach QEMU only as qemu_spawn passes them. */
+     * The taps reach QEMU only as qemu_spawn passes them; the logs never
+     * do. */
     for (size_t i = 0; i < nkeep; i++) {
         if (fcntl(keep[i], F_SETFD, FD_CLOEXEC) < 0) {
-            log_err("VM %s: bad descriptor %d (--status-fd or --tap-fd): %s", o->name, keep[i],
-                    strerror(errno));
+            log_err("VM %s: bad descriptor %d (--status-fd, --tap-fd or --log-fd): %s", o->name,
+                    keep[i], strerror(errno));
             free(xml);
             *rc = 2;
             return NULL;
@@ -390,6 +433,31 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
     if (def == NULL)
         log_err("VM %s: %s", o->name, e.msg);
     return def;
+}
+
+/* --log-fd: each console copies its output to the file the broker opened.
+ * A re-adopting supervisor continues this run's log; with append='off' the
+ * run started it empty, so what it holds counts against the cap. */
+static void give_logs(struct supervisor *s, const struct sup_options *o)
+{
+    const struct domain_def *def = vm_def(s->vm);
+
+    for (size_t i = 0; i < SUP_LOGS; i++) {
+        const char *dev = i == 0 ? "serial0" : def->serial ? "console1" : "console0";
+        bool append = i == 0 ? def->serial_log.append : def->console_log.append;
+        struct console *c;
+        struct cerr e;
+
+        if (o->log_fds[i] < 0)
+            continue;
+        c = vm_console(s->vm, dev, &e);
+        if (c == NULL) {
+            log_warn("VM %s: --log-fd %s: %s", o->name, log_names[i], e.msg);
+            close(o->log_fds[i]);
+            continue;
+        }
+        console_set_log(c, console_log_new(o->name, dev, o->log_fds[i], o->adopt > 0 && !append));
+    }
 }
 
 /* Starts (or adopts) the VM of def, which it takes, and serves until the
@@ -408,6 +476,7 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
     struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, s};
     s->vm = vm_new(s->base, def, o->state_dir, o->run_dir, o->maintenance, &hooks);
     vm_give_taps(s->vm, o->tap_fds, o->ntap_fds);
+    give_logs(s, o);
     if (o->paused)
         vm_set_start_paused(s->vm);
     s->control_path = xasprintf("%s/control.sock", o->run_dir);

@@ -94,76 +94,16 @@ static void changed_cb(const cJSON *reply, const struct cerr *e, void *arg)
     op_finish(op, reply_error(op, reply, e, "blockdev-change-medium", &err) < 0 ? &err : NULL);
 }
 
-static bool path_printable(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-/* The disk named by target or by its current source; -1 with e set. */
-static int find_disk(const struct domain_def *def, const char *disk, struct cerr *e)
-{
-    char shown[256];
-
-    for (size_t i = 0; i < def->ndisks; i++) {
-        const struct disk_def *d = &def->disks[i];
-        if (strcmp(d->target, disk) == 0 || (d->source != NULL && strcmp(d->source, disk) == 0))
-            return (int)i;
-    }
-    name_escape(disk, shown, sizeof(shown));
-    cerr_set(e, CE_INVALID_PARAMS, "VM %s has no disk '%s' (a target such as hdc, or a source)",
-             def->name, shown);
-    return -1;
-}
-
-/* virsh's rules for each mode, and what corral's cdroms can take. */
-static int check_request(const struct vm *vm, const struct disk_def *d, const char *file,
+/* virsh's rules for each mode (domain_def_find_medium), on a running VM. */
+static int check_request(const struct vm *vm, const char *disk, const char *file,
                          enum media_mode mode, struct cerr *e)
 {
-    const char *name = vm_name(vm);
-
     if (vm_is_maintenance(vm) || !vm_is_active(vm)) {
         cerr_set(e, CE_OPERATION_INVALID,
-                 "VM %s is not running: change-media changes a running VM's medium", name);
+                 "VM %s is not running: change-media changes a running VM's medium", vm_name(vm));
         return -1;
     }
-    if (d->device != DISK_DEVICE_CDROM) {
-        cerr_set(e, CE_OPERATION_INVALID,
-                 "VM %s: disk %s is not removable (device='%s'); only a cdrom's medium changes",
-                 name, d->target, disk_device_names[d->device]);
-        return -1;
-    }
-    if (d->type != DISK_TYPE_FILE) {
-        cerr_set(e, CE_UNSUPPORTED,
-                 "VM %s: disk %s is a host drive (type='block'); its medium changes in the drive",
-                 name, d->target);
-        return -1;
-    }
-    if (file == NULL && d->source == NULL) {
-        cerr_set(e, CE_OPERATION_INVALID, "VM %s: the disk device '%s' doesn't have media", name,
-                 d->target);
-        return -1;
-    }
-    if (mode == MEDIA_INSERT && d->source != NULL) {
-        cerr_set(e, CE_OPERATION_INVALID, "VM %s: the disk device '%s' already has media", name,
-                 d->target);
-        return -1;
-    }
-    if (mode == MEDIA_INSERT && file == NULL) {
-        cerr_set(e, CE_INVALID_PARAMS, "VM %s: no source is given to insert in %s", name,
-                 d->target);
-        return -1;
-    }
-    /* The broker checked the file; a path QEMU would read as a protocol
-     * or an option ("json:", "nbd:") is refused here too. */
-    if (file != NULL && (file[0] != '/' || strlen(file) > 4096 || !path_printable(file))) {
-        cerr_set(e, CE_INVALID_PARAMS, "VM %s: the new medium must be an absolute path", name);
-        return -1;
-    }
-    return 0;
+    return domain_def_find_medium(vm_def(vm), disk, file, mode == MEDIA_INSERT, e);
 }
 
 void media_change(struct vm *vm, const char *disk, const char *file, enum media_mode mode,
@@ -173,11 +113,12 @@ void media_change(struct vm *vm, const char *disk, const char *file, enum media_
     struct media_op *op;
     struct cerr e;
     cJSON *args;
-    int i = find_disk(def, disk, &e);
+    int i;
 
     if (mode == MEDIA_EJECT)
         file = NULL;
-    if (i < 0 || check_request(vm, &def->disks[i], file, mode, &e) < 0) {
+    i = check_request(vm, disk, file, mode, &e);
+    if (i < 0) {
         cb(arg, NULL, &e);
         return;
     }

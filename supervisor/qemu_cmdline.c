@@ -176,17 +176,63 @@ static void add_chardev(struct argv_list *a, const char *id, int fd, const char 
     }
 }
 
-static void add_consoles(struct argv_list *a, const struct domain_def *def, const char *qmp_path,
-                         const struct qemu_inputs *in)
+/* ",bus=pci.N,addr=0x0" on q35's root port N; "" elsewhere. */
+static void pci_bus_opt(unsigned int port, char *buf, size_t len)
 {
+    buf[0] = '\0';
+    if (port != 0)
+        snprintf(buf, len, ",bus=pci.%u,addr=0x0", port);
+}
+
+/* What libvirt gives every pc and q35 VM before its devices: on q35 the
+ * root ports (functions of one slot, the first multifunction), then the
+ * USB controller of the machine's family, where the USB disks plug. */
+static void add_controllers(struct argv_list *a, const struct domain_pci_plan *p)
+{
+    char bus[48];
+
+    for (unsigned int i = 1; i <= p->nports; i++) {
+        argv_add(a, "-device");
+        argv_take(a, xasprintf("pcie-root-port,port=0x%x,chassis=%u,id=pci.%u,bus=pcie.0,"
+                               "addr=0x%x.0x%x%s",
+                               p->port_slot * 8 + i - 1, i, i, p->port_slot, i - 1,
+                               i == 1 ? ",multifunction=on" : ""));
+    }
+    argv_add(a, "-device");
+    if (p->q35) {
+        pci_bus_opt(p->usb_port, bus, sizeof(bus));
+        argv_take(a, xasprintf("qemu-xhci,id=usb%s", bus));
+    } else {
+        argv_add(a, "piix3-usb-uhci,id=usb,bus=pci.0,addr=0x1.0x2");
+    }
+}
+
+static void add_balloon(struct argv_list *a, const struct domain_def *def,
+                        const struct domain_pci_plan *p)
+{
+    char bus[48];
+
+    if (def->memballoon_none)
+        return;
+    pci_bus_opt(p->balloon_port, bus, sizeof(bus));
+    argv_add(a, "-device");
+    argv_take(a, xasprintf("virtio-balloon-pci,id=balloon0%s", bus));
+}
+
+static void add_consoles(struct argv_list *a, const struct domain_def *def, const char *qmp_path,
+                         const struct qemu_inputs *in, const struct domain_pci_plan *p)
+{
+    char bus[48];
+
     if (def->serial) {
         add_chardev(a, "charserial0", in->serial_fd, qmp_path, QEMU_SERIAL_SOCKET);
         argv_add(a, "-device");
         argv_add(a, "isa-serial,chardev=charserial0,id=serial0");
     }
     if (def->virtio_console) {
+        pci_bus_opt(p->vserial_port, bus, sizeof(bus));
         argv_add(a, "-device");
-        argv_add(a, "virtio-serial-pci,id=virtio-serial0");
+        argv_take(a, xasprintf("virtio-serial-pci,id=virtio-serial0%s", bus));
         add_chardev(a, "charconsole0", in->console_fd, qmp_path, QEMU_CONSOLE_SOCKET);
         argv_add(a, "-device");
         argv_add(a, "virtconsole,chardev=charconsole0,id=console0");
@@ -241,14 +287,14 @@ static bool mac_valid(const char *m)
 }
 
 static int add_nets(struct argv_list *a, const struct domain_def *def, const struct qemu_inputs *in,
-                    const unsigned int *bootindex, struct cerr *e)
+                    const unsigned int *bootindex, const struct domain_pci_plan *p, struct cerr *e)
 {
     static const char *const models[] = {"virtio-net-pci", "e1000", "rtl8139"};
     size_t tap = 0;
 
     for (size_t i = 0; i < def->nnets; i++) {
         const struct net_def *net = &def->nets[i];
-        char *netdev, boot[32] = "", mac[32] = "";
+        char *netdev, boot[32] = "", mac[32] = "", bus[48];
 
         if (net->type == NET_TYPE_USER) {
             if (netdev_user(def, i, &netdev, e) < 0)
@@ -276,9 +322,10 @@ static int add_nets(struct argv_list *a, const struct domain_def *def, const str
         }
         if (bootindex[i] != 0)
             snprintf(boot, sizeof(boot), ",bootindex=%u", bootindex[i]);
+        pci_bus_opt(p->net_port[i], bus, sizeof(bus));
         argv_add(a, "-device");
-        argv_take(a, xasprintf("%s,netdev=hostnet%zu,id=net%zu%s%s", models[net->model], i, i, mac,
-                               boot));
+        argv_take(a, xasprintf("%s,netdev=hostnet%zu,id=net%zu%s%s%s", models[net->model], i, i,
+                               mac, boot, bus));
     }
     return 0;
 }
@@ -293,7 +340,8 @@ static int add_vnc(struct argv_list *a, const struct domain_def *def, const char
     if (g->type != GRAPHICS_VNC)
         return 0;
     argv_add(a, "-device");
-    argv_add(a, "VGA,id=video0");
+    /* libvirt's slot for the primary video on q35, before the root ports. */
+    argv_add(a, domain_def_is_q35(def) ? "VGA,id=video0,bus=pcie.0,addr=0x1" : "VGA,id=video0");
     argv_add(a, "-vnc");
     if (g->listen != NULL) {
         if (!ipv4_valid(g->listen) || g->port < 5900 || g->port > 65535)
@@ -317,10 +365,16 @@ static int add_vm_devices(struct argv_list *a, const struct domain_def *def, con
                           const struct qemu_inputs *in, const unsigned int *net_boot,
                           struct cerr *e)
 {
-    add_consoles(a, def, qmp_path, in);
-    if (add_nets(a, def, in, net_boot, e) < 0)
+    struct domain_pci_plan p;
+
+    domain_def_pci_plan(def, &p);
+    add_consoles(a, def, qmp_path, in, &p);
+    if (add_nets(a, def, in, net_boot, &p, e) < 0)
         return -1;
-    return add_vnc(a, def, qmp_path, in, e);
+    if (add_vnc(a, def, qmp_path, in, e) < 0)
+        return -1;
+    add_balloon(a, def, &p);
+    return 0;
 }
 
 /* A maintenance QEMU's machine is none, whatever the VM's.  The type is
@@ -410,6 +464,12 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_add(a, "-sandbox");
     argv_add(a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     add_firmware(a, &fw);
+    if (devices) {
+        struct domain_pci_plan p;
+
+        domain_def_pci_plan(def, &p);
+        add_controllers(a, &p);
+    }
     if (qemu_add_disks(a, def, devices, disk_boot, e) < 0)
         goto fail;
     if (devices && add_vm_devices(a, def, qmp_path, in, net_boot, e) < 0)

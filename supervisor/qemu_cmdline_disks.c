@@ -43,14 +43,6 @@ void qemu_disk_boot_indexes(const struct domain_def *def, unsigned int *boot)
     }
 }
 
-/* libvirt's machine families: q35 has an AHCI controller built in (its
- * ports are ide.0 to ide.5) and no PIIX IDE; pc (i440fx) has PIIX IDE and
- * gets an ich9-ahci for SATA. */
-static bool machine_q35(const struct domain_def *def)
-{
-    return strncmp(def->machine, "q35", 3) == 0 || strncmp(def->machine, "pc-q35", 6) == 0;
-}
-
 /* The disk's index among its bus's (sda 0, sdb 1, hdc 2), as libvirt's
  * virDiskNameToIndex reads the letters after the two-letter prefix;
  * -1 when they are not all letters. */
@@ -134,10 +126,24 @@ static void add_nodes(struct argv_list *a, const struct disk_def *d)
     argv_add_json(a, fmt);
 }
 
-/* Controllers a bus needs, added once before the first disk on it. */
+/* Controllers a bus needs, added once before the first disk on it (the
+ * USB controller is every VM's, added before the disks). */
 struct controllers {
-    bool scsi, sata, usb;
+    bool scsi, sata;
+    struct domain_pci_plan plan;
 };
+
+/* On q35 a PCIe endpoint sits on its root port, as libvirt plugs it. */
+static void add_pci_bus(cJSON *dev, unsigned int port)
+{
+    char bus[32];
+
+    if (port == 0)
+        return;
+    snprintf(bus, sizeof(bus), "pci.%u", port);
+    json_add_str(dev, "bus", bus);
+    json_add_str(dev, "addr", "0x0");
+}
 
 static int unsupported(const struct domain_def *def, const struct disk_def *d, const char *why,
                        struct cerr *e)
@@ -147,22 +153,32 @@ static int unsupported(const struct domain_def *def, const struct disk_def *d, c
     return -1;
 }
 
-/* Where on its bus the device goes: driver, bus and unit properties. */
-static int place_device(struct argv_list *a, const struct domain_def *def, const struct disk_def *d,
+/* Where on its bus the device goes: driver, bus and unit properties.
+ * libvirt's machine families: q35 has an AHCI controller built in (its
+ * ports are ide.0 to ide.5) and no PIIX IDE; pc (i440fx) has PIIX IDE and
+ * gets an ich9-ahci for SATA. */
+static int place_device(struct argv_list *a, const struct domain_def *def, size_t i,
                         struct controllers *ctl, cJSON *dev, struct cerr *e)
 {
-    bool cd = d->device == DISK_DEVICE_CDROM, q35 = machine_q35(def);
+    const struct disk_def *d = &def->disks[i];
+    bool cd = d->device == DISK_DEVICE_CDROM, q35 = ctl->plan.q35;
     int idx = target_index(d->target);
     char bus[32];
 
     switch (d->bus) {
     case DISK_BUS_VIRTIO:
         json_add_str(dev, "driver", "virtio-blk-pci");
+        add_pci_bus(dev, ctl->plan.disk_port[i]);
         return 0;
     case DISK_BUS_SCSI:
         if (!ctl->scsi) {
+            cJSON *scsi = json_obj();
+
+            json_add_str(scsi, "driver", "virtio-scsi-pci");
+            json_add_str(scsi, "id", "scsi0");
+            add_pci_bus(scsi, ctl->plan.scsi_port);
             argv_add(a, "-device");
-            argv_add(a, "{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}");
+            argv_add_json(a, scsi);
             ctl->scsi = true;
         }
         json_add_str(dev, "driver", cd ? "scsi-cd" : "scsi-hd");
@@ -191,11 +207,6 @@ static int place_device(struct argv_list *a, const struct domain_def *def, const
         json_add_str(dev, "bus", bus);
         return 0;
     case DISK_BUS_USB:
-        if (!ctl->usb) {
-            argv_add(a, "-device");
-            argv_add(a, "{\"driver\":\"qemu-xhci\",\"id\":\"usb\"}");
-            ctl->usb = true;
-        }
         json_add_str(dev, "driver", "usb-storage");
         json_add_str(dev, "bus", "usb.0");
         return 0;
@@ -203,13 +214,14 @@ static int place_device(struct argv_list *a, const struct domain_def *def, const
     return unsupported(def, d, "unknown bus", e);
 }
 
-static int add_device(struct argv_list *a, const struct domain_def *def, const struct disk_def *d,
+static int add_device(struct argv_list *a, const struct domain_def *def, size_t i,
                       struct controllers *ctl, unsigned int bootindex, struct cerr *e)
 {
+    const struct disk_def *d = &def->disks[i];
     cJSON *dev = json_obj();
     char node[64];
 
-    if (place_device(a, def, d, ctl, dev, e) < 0) {
+    if (place_device(a, def, i, ctl, dev, e) < 0) {
         cJSON_Delete(dev);
         return -1;
     }
@@ -238,7 +250,9 @@ static int add_device(struct argv_list *a, const struct domain_def *def, const s
 int qemu_add_disks(struct argv_list *a, const struct domain_def *def, bool devices,
                    const unsigned int *boot, struct cerr *e)
 {
-    struct controllers ctl = {false, false, false};
+    struct controllers ctl = {.scsi = false, .sata = false};
+
+    domain_def_pci_plan(def, &ctl.plan);
 
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct disk_def *d = &def->disks[i];
@@ -247,7 +261,7 @@ int qemu_add_disks(struct argv_list *a, const struct domain_def *def, bool devic
             continue;
         if (d->source != NULL)
             add_nodes(a, d);
-        if (devices && add_device(a, def, d, &ctl, boot[i], e) < 0)
+        if (devices && add_device(a, def, i, &ctl, boot[i], e) < 0)
             return -1;
     }
     return 0;

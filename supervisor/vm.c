@@ -77,12 +77,6 @@ struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *s
     vm->state = VM_SHUTOFF;
     snprintf(vm->reason, sizeof(vm->reason), "not started");
     vm->proc.pidfd = -1;
-    /* Writing the copy needs a file the owner names, opened for the VM's
-     * uid by somebody who may check it: not done yet. */
-    if (!maintenance && (def->serial_log.file != NULL || def->console_log.file != NULL))
-        log_warn("VM %s: <log file=...> of a console is not kept yet: only the last 64 KiB of "
-                 "its output are, in memory (corralctl console shows them)",
-                 def->name);
     if (!maintenance && def->serial) {
         char *path = xasprintf("%s/%s", run_dir, QEMU_SERIAL_SOCKET);
         vm->serial = console_new(base, def->name, "serial0", path);
@@ -710,4 +704,3 @@ int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
     arm_connect(vm, 0);
     return 0;
 }
-

@@ -465,15 +465,15 @@ static void reboot_action_cb(const cJSON *reply, const struct cerr *e, void *arg
     if (e == NULL && qmp_reply_check(reply, "set-action", &err) < 0)
         e = &err;
     if (e != NULL) {
-        cerr_set(&err, e->code, "VM %s: QEMU cannot pause on the guest's power-off for a reboot: %s",
+        cerr_set(&err, e->code,
+                 "VM %s: QEMU cannot pause on the guest's power-off for a reboot: %s",
                  vm->def->name, e->msg);
         op->cb(op->arg, NULL, &err);
         free(op);
         return;
     }
     vm->shutdown_hook = fake_reboot;
-    qmp_command(vm->qmp, "system_powerdown", NULL, QMP_COMMAND_TIMEOUT_MS, reboot_powerdown_cb,
-                op);
+    qmp_command(vm->qmp, "system_powerdown", NULL, QMP_COMMAND_TIMEOUT_MS, reboot_powerdown_cb, op);
 }
 
 void vm_reboot(struct vm *vm, vm_done_cb cb, void *arg)

@@ -56,6 +56,52 @@ int ctl_run_reboot(struct ctl *ctl, const struct ctl_args *a)
     return call_done(ctl, a, p);
 }
 
+int ctl_run_autostart(struct ctl *ctl, const struct ctl_args *a)
+{
+    bool disable = ctl_opt(a, "disable") != 0;
+    cJSON *p = ctl_name_params(a->argv[0]), *r;
+    int status;
+
+    json_add_bool(p, "disable", disable);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status =
+        ctl_done(ctl, r, a->argv[0], disable ? "unmarked as autostarted" : "marked as autostarted");
+    cJSON_Delete(r);
+    return status;
+}
+
+/* virsh's lines for the images undefine --remove-all-storage removed,
+ * and an error for each it kept. */
+static int print_storage(const cJSON *r)
+{
+    const cJSON *removed = cJSON_GetObjectItemCaseSensitive(r, "removed");
+    const cJSON *kept = cJSON_GetObjectItemCaseSensitive(r, "kept"), *o;
+    int status = CTL_EXIT_OK;
+
+    if ((removed != NULL && !cJSON_IsArray(removed)) || (kept != NULL && !cJSON_IsArray(kept)))
+        return ctl_unexpected();
+    cJSON_ArrayForEach(o, removed)
+    {
+        const char *target, *source;
+        if (ctl_reply_str(o, "target", true, &target) < 0 ||
+            ctl_reply_str(o, "source", true, &source) < 0)
+            return ctl_unexpected();
+        printf("Volume '%s'(%s) removed.\n", target, source);
+    }
+    cJSON_ArrayForEach(o, kept)
+    {
+        const char *target, *source, *why;
+        if (ctl_reply_str(o, "target", true, &target) < 0 ||
+            ctl_reply_str(o, "source", true, &source) < 0 ||
+            ctl_reply_str(o, "why", true, &why) < 0)
+            return ctl_unexpected();
+        status = ctl_error("Failed to remove storage volume '%s'(%s): %s", target, source, why);
+    }
+    return status;
+}
+
 int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a)
 {
     const char *name = a->argv[0];
@@ -66,10 +112,16 @@ int ctl_run_undefine(struct ctl *ctl, const struct ctl_args *a)
         json_add_bool(p, "nvram", true);
     if (ctl_opt(a, "keep-nvram") != 0)
         json_add_bool(p, "keep_nvram", true);
+    if (ctl_opt(a, "snapshots-metadata") != 0)
+        json_add_bool(p, "snapshots_metadata", true);
+    if (ctl_opt(a, "remove-all-storage") != 0)
+        json_add_bool(p, "remove_all_storage", true);
     r = ctl_call(ctl, a->verb->method, p);
     if (r == NULL)
         return CTL_EXIT_ERROR;
     status = ctl_done(ctl, r, name, a->verb->done);
+    if (status == CTL_EXIT_OK && !ctl->json)
+        status = print_storage(r);
     cJSON_Delete(r);
     return status;
 }

@@ -195,6 +195,8 @@ int ctl_run_edit(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_shutdown(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_start(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_reboot(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_autostart(struct ctl *ctl, const struct ctl_args *a);
+int ctl_run_domstats(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_qmp(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_console(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_list(struct ctl *ctl, const struct ctl_args *a);

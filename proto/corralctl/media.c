@@ -111,6 +111,8 @@ int ctl_run_change_media(struct ctl *ctl, const struct ctl_args *a)
         json_add_str(p, "file", file);
     json_add_str(p, "mode", mode);
     json_add_bool(p, "force", ctl_opt(a, "force") != 0);
+    json_add_bool(p, "live", ctl_opt(a, "live") != 0);
+    json_add_bool(p, "config", ctl_opt(a, "config") != 0);
     r = ctl_call(ctl, a->verb->method, p);
     if (r == NULL)
         return CTL_EXIT_ERROR;

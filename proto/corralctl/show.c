@@ -10,40 +10,86 @@
 
 struct vm_row {
     const char *name, *state, *uuid;
+    long long pid; /* QEMU's, -1 when not running */
+    bool autostart;
 };
 
 static int read_vm_row(const cJSON *vm, struct vm_row *row)
 {
     row->state = "-";
     row->uuid = "-";
+    row->pid = -1;
+    row->autostart = false;
     if (!cJSON_IsObject(vm) || ctl_reply_str(vm, "name", true, &row->name) < 0 ||
         ctl_reply_str(vm, "state", false, &row->state) < 0 ||
-        ctl_reply_str(vm, "uuid", false, &row->uuid) < 0)
+        ctl_reply_str(vm, "uuid", false, &row->uuid) < 0 ||
+        ctl_reply_int(vm, "qemu_pid", false, &row->pid) < 0 ||
+        ctl_reply_bool(vm, "autostart", &row->autostart) < 0)
         return -1;
     return 0;
 }
 
-static void print_vm_table(const struct vm_row *rows, size_t n, bool names_only)
-{
-    int wn = 4, ws = 5, wu = 4;
+/* What list shows: the options that filter and the columns. */
+struct list_opts {
+    bool names, uuids;
+    bool running, paused, shutoff, inactive; /* none: every state */
+    bool autostart;
+};
 
-    if (names_only) {
-        for (size_t i = 0; i < n; i++)
-            puts(rows[i].name);
+static bool listed(const struct vm_row *row, const struct list_opts *o)
+{
+    bool off = strcmp(row->state, "shut off") == 0;
+
+    if (o->autostart && !row->autostart)
+        return false;
+    if (!o->running && !o->paused && !o->shutoff && !o->inactive)
+        return true;
+    return (o->running && strcmp(row->state, "running") == 0) ||
+           (o->paused && strcmp(row->state, "paused") == 0) || (o->shutoff && off) ||
+           (o->inactive && (off || strcmp(row->state, "crashed") == 0));
+}
+
+/* virsh's table: one space before each cell, columns two spaces apart
+ * beyond the widest cell, a rule three dashes wider than each column, and
+ * an empty line at the end. */
+static void print_vm_table(const struct vm_row *rows, size_t n)
+{
+    int wi = 2, wn = 4, ws = 5;
+    char(*ids)[24] = xcalloc(n + 1, sizeof(*ids));
+
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].pid > 0)
+            snprintf(ids[i], sizeof(ids[i]), "%lld", rows[i].pid);
+        else
+            snprintf(ids[i], sizeof(ids[i]), "-");
+        wi = ctl_width(ids[i], wi);
+        wn = ctl_width(rows[i].name, wn);
+        ws = ctl_width(rows[i].state, ws);
+    }
+    printf(" %-*s   %-*s   %s\n", wi, "Id", wn, "Name", "State");
+    ctl_print_rule(wi + 3 + wn + 3 + ws + 3);
+    for (size_t i = 0; i < n; i++)
+        printf(" %-*s   %-*s   %s\n", wi, ids[i], wn, rows[i].name, rows[i].state);
+    putchar('\n');
+    free(ids);
+}
+
+static void print_vm_rows(const struct vm_row *rows, size_t n, const struct list_opts *o)
+{
+    if (!o->names && !o->uuids) {
+        print_vm_table(rows, n);
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        wn = ctl_width(rows[i].name, wn);
-        ws = ctl_width(rows[i].state, ws);
-        wu = ctl_width(rows[i].uuid, wu);
+        if (o->names && o->uuids)
+            printf("%-36s %s\n", rows[i].uuid, rows[i].name);
+        else
+            puts(o->uuids ? rows[i].uuid : rows[i].name);
     }
-    printf(" %-*s   %-*s   %s\n", wn, "Name", ws, "State", "UUID");
-    ctl_print_rule(1 + wn + 3 + ws + 3 + wu);
-    for (size_t i = 0; i < n; i++)
-        printf(" %-*s   %-*s   %s\n", wn, rows[i].name, ws, rows[i].state, rows[i].uuid);
+    putchar('\n');
 }
 
-static int show_list(const struct ctl *ctl, const cJSON *r, bool names_only)
+static int show_list(const struct ctl *ctl, const cJSON *r, const struct list_opts *o)
 {
     const cJSON *vms = cJSON_GetObjectItemCaseSensitive(r, "vms"), *vm;
     struct vm_row *rows;
@@ -53,29 +99,42 @@ static int show_list(const struct ctl *ctl, const cJSON *r, bool names_only)
         return ctl_unexpected();
     if (ctl->json)
         return ctl_print_json(r, true);
-    rows = xcalloc((size_t)cJSON_GetArraySize(vms), sizeof(*rows));
+    rows = xcalloc((size_t)cJSON_GetArraySize(vms) + 1, sizeof(*rows));
     cJSON_ArrayForEach(vm, vms)
     {
-        if (read_vm_row(vm, &rows[n++]) < 0) {
+        if (read_vm_row(vm, &rows[n]) < 0) {
             free(rows);
             return ctl_unexpected();
         }
+        if (listed(&rows[n], o))
+            n++;
     }
-    print_vm_table(rows, n, names_only);
+    print_vm_rows(rows, n, o);
     free(rows);
     return CTL_EXIT_OK;
 }
 
 int ctl_run_list(struct ctl *ctl, const struct ctl_args *a)
 {
+    struct list_opts o = {
+        .names = ctl_opt(a, "name") != 0,
+        .uuids = ctl_opt(a, "uuid") != 0,
+        .running = ctl_opt(a, "state-running") != 0,
+        .paused = ctl_opt(a, "state-paused") != 0,
+        .shutoff = ctl_opt(a, "state-shutoff") != 0,
+        .inactive = ctl_opt(a, "inactive") != 0,
+        .autostart = ctl_opt(a, "autostart") != 0,
+    };
     cJSON *p = json_obj(), *r;
     int status;
 
-    json_add_bool(p, "all", ctl_opt(a, "all") != 0);
+    /* A filter on states names the states it wants, inactive ones too. */
+    json_add_bool(p, "all",
+                  ctl_opt(a, "all") != 0 || o.shutoff || o.inactive || o.running || o.paused);
     r = ctl_call(ctl, a->verb->method, p);
     if (r == NULL)
         return CTL_EXIT_ERROR;
-    status = show_list(ctl, r, ctl_opt(a, "name") != 0);
+    status = show_list(ctl, r, &o);
     cJSON_Delete(r);
     return status;
 }
@@ -109,7 +168,7 @@ int ctl_run_domstate(struct ctl *ctl, const struct ctl_args *a)
 }
 
 /* dominfo's key/value lines, in order. */
-enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU, INFO_PENDING };
+enum info_type { INFO_STR, INFO_INT, INFO_KIB, INFO_CPU, INFO_FW, INFO_PENDING, INFO_ENABLE };
 
 static const struct info_field {
     const char *label, *key;
@@ -126,6 +185,8 @@ static const struct info_field {
     {"CPU model", "cpu", INFO_CPU},
     {"Machine", "machine", INFO_STR},
     {"Emulator", "emulator", INFO_STR},
+    {"Firmware", "firmware", INFO_FW},
+    {"Autostart", "autostart", INFO_ENABLE},
     {"Supervisor PID", "supervisor_pid", INFO_INT},
     {"QEMU PID", "qemu_pid", INFO_INT},
     {"Control socket", "control_socket", INFO_STR},
@@ -141,20 +202,50 @@ static const struct info_field {
 /* One field's text; value NULL when the reply lacks the field. */
 struct info_value {
     const char *value;
+    const char *detail; /* shown in parentheses after value, or NULL */
     char num[INFO_VALUE_MAX];
 };
+
+/* Room for a value with its detail: a path, at most 4096 bytes. */
+#define INFO_LINE_MAX 4200
+
+/* "efi (LOADER)" or "bios". */
+static int read_firmware(const cJSON *r, const char *key, struct info_value *v)
+{
+    const cJSON *fw = cJSON_GetObjectItemCaseSensitive(r, key);
+    const char *type = NULL, *loader = NULL;
+
+    if (fw == NULL)
+        return 0;
+    if (!cJSON_IsObject(fw) || ctl_reply_str(fw, "type", true, &type) < 0 ||
+        ctl_reply_str(fw, "loader", false, &loader) < 0)
+        return -1;
+    v->value = type;
+    v->detail = loader;
+    return 0;
+}
 
 static int read_info_field(const cJSON *r, const struct info_field *f, struct info_value *v)
 {
     long long n = -1;
 
     v->value = NULL;
+    v->detail = NULL;
     if (f->type == INFO_PENDING) {
         /* A definition given while the VM runs, used at its next start. */
         bool pending = false;
         if (ctl_reply_bool(r, f->key, &pending) < 0)
             return -1;
         v->value = pending ? "pending" : NULL;
+        return 0;
+    }
+    if (f->type == INFO_ENABLE) {
+        /* virsh's words; absent from a supervisor's own answer. */
+        bool on = false;
+        if (ctl_reply_bool(r, f->key, &on) < 0)
+            return -1;
+        if (cJSON_HasObjectItem(r, f->key))
+            v->value = on ? "enable" : "disable";
         return 0;
     }
     if (f->type == INFO_STR)
@@ -168,6 +259,8 @@ static int read_info_field(const cJSON *r, const struct info_field *f, struct in
             return -1;
         return v->value != NULL ? 0 : ctl_reply_str(cpu, "mode", true, &v->value);
     }
+    if (f->type == INFO_FW)
+        return read_firmware(r, f->key, v);
     if (ctl_reply_int(r, f->key, false, &n) < 0)
         return -1;
     if (n >= 0) {
@@ -277,9 +370,15 @@ static int show_info(const struct ctl *ctl, const cJSON *r)
     else if (ctl->json)
         status = ctl_print_json(r, true);
     else {
-        for (size_t i = 0; i < NINFO; i++)
-            if (values[i].value != NULL)
-                ctl_print_kv(info_fields[i].label, values[i].value);
+        for (size_t i = 0; i < NINFO; i++) {
+            char line[INFO_LINE_MAX];
+
+            if (values[i].value == NULL)
+                continue;
+            if (values[i].detail != NULL)
+                snprintf(line, sizeof(line), "%s (%s)", values[i].value, values[i].detail);
+            ctl_print_kv(info_fields[i].label, values[i].detail != NULL ? line : values[i].value);
+        }
         if (last_restart[0] != '\0')
             ctl_print_kv("Last restart", last_restart);
         if (disks != NULL)
@@ -402,4 +501,72 @@ int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a)
     }
     cJSON_Delete(r);
     return rc;
+}
+
+/* domstats' groups (virsh's --state, --cpu-total...): the key prefixes
+ * each selects. */
+static const struct {
+    const char *opt, *prefix;
+} stat_groups[] = {
+    {"state", "state."}, {"cpu-total", "cpu."}, {"balloon", "balloon."},
+    {"vcpu", "vcpu."},   {"block", "block."},
+};
+
+#define NSTAT_GROUPS (sizeof(stat_groups) / sizeof(stat_groups[0]))
+
+static bool stat_wanted(const struct ctl_args *a, const char *key)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < NSTAT_GROUPS; i++) {
+        if (ctl_opt(a, stat_groups[i].opt) == 0)
+            continue;
+        any = true;
+        if (strncmp(key, stat_groups[i].prefix, strlen(stat_groups[i].prefix)) == 0)
+            return true;
+    }
+    return !any;
+}
+
+/* virsh's layout: "Domain: 'NAME'", each statistic indented as KEY=VALUE,
+ * an empty line. */
+static int show_domstats(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+{
+    const cJSON *stats = cJSON_GetObjectItemCaseSensitive(r, "stats"), *s;
+    const char *name;
+
+    if (ctl_reply_str(r, "name", true, &name) < 0 || !cJSON_IsObject(stats))
+        return ctl_unexpected();
+    cJSON_ArrayForEach(s, stats)
+    {
+        long long n;
+        if (!cJSON_IsString(s) && ctl_reply_int(stats, s->string, true, &n) < 0)
+            return ctl_unexpected();
+    }
+    if (ctl->json)
+        return ctl_print_json(r, true);
+    printf("Domain: '%s'\n", name);
+    cJSON_ArrayForEach(s, stats)
+    {
+        if (!stat_wanted(a, s->string))
+            continue;
+        if (cJSON_IsString(s))
+            printf("  %s=%s\n", s->string, s->valuestring);
+        else
+            printf("  %s=%.0f\n", s->string, s->valuedouble);
+    }
+    putchar('\n');
+    return CTL_EXIT_OK;
+}
+
+int ctl_run_domstats(struct ctl *ctl, const struct ctl_args *a)
+{
+    cJSON *r = ctl_call(ctl, a->verb->method, ctl_name_params(a->argv[0]));
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_domstats(ctl, a, r);
+    cJSON_Delete(r);
+    return status;
 }

@@ -23,8 +23,9 @@ enum { REVERT_STATE = 1 << 0 };
 enum { EDIT_NAME = 1 << 0 };
 /* undefine: remove or keep the NVRAM, not both. */
 enum { UNDEFINE_NVRAM = 1 << 0 };
-/* change-media's actions. */
-enum { MEDIA_ACTION = 1 << 0 };
+/* change-media's actions; --current excludes --live and --config, which
+ * combine. */
+enum { MEDIA_ACTION = 1 << 0, MEDIA_LIVE = 1 << 1, MEDIA_CONFIG = 1 << 2 };
 
 const struct ctl_verb ctl_verbs[] = {
     {
@@ -116,13 +117,25 @@ const struct ctl_verb ctl_verbs[] = {
             "Remove the definition and the state of a shut off VM. A UEFI VM whose NVRAM\n"
             "exists is refused (cannot undefine VM NAME with NVRAM) unless --nvram removes\n"
             "it or --keep-nvram keeps it as STATE/nvram/NAME-UUID_VARS.fd (root's; never\n"
-            "reused by a later VM). Refused while a disk image of its last run could not be\n"
-            "given back (see corrald(8)). Whoever follows its events receives a last\n"
-            "vm.undefined event.",
+            "reused by a later VM), and a VM with snapshots is refused (cannot undefine VM\n"
+            "NAME with N snapshots) unless --snapshots-metadata removes their metadata with\n"
+            "it (the snapshots stay inside the disk images), as virsh does. Refused while a\n"
+            "disk image of its last run could not be given back (see corrald(8)). A VM\n"
+            "whose disks a maintenance supervisor still holds (snapshot work a moment ago)\n"
+            "is undefined once that supervisor has gone. Whoever follows its events\n"
+            "receives a last vm.undefined event. --remove-all-storage then removes the\n"
+            "VM's disk images (not cdrom media) that the caller owns, as the caller could\n"
+            "remove them: \"Volume 'TARGET'(PATH) removed.\" for each; a symbolic link, a\n"
+            "device, a file with more than one link, someone else's file, or one in a\n"
+            "directory reached through a symbolic link or that the caller may not change\n"
+            "is kept, with \"error: Failed to remove storage volume 'TARGET'(PATH): WHY\",\n"
+            "and corralctl exits 1.",
         .opts = {{.name = "nvram", .help = "remove the VM's NVRAM too", .excl = UNDEFINE_NVRAM},
                  {.name = "keep-nvram",
                   .help = "keep the VM's NVRAM (moved out of its state)",
-                  .excl = UNDEFINE_NVRAM}},
+                  .excl = UNDEFINE_NVRAM},
+                 {.name = "snapshots-metadata", .help = "Remove the snapshots' metadata too."},
+                 {.name = "remove-all-storage", .help = "Remove the disk images the caller owns."}},
         .run = ctl_run_undefine,
     },
     {
@@ -131,9 +144,23 @@ const struct ctl_verb ctl_verbs[] = {
         .args = "",
         .flags = CTL_VERB_BROKER,
         .summary = "list VMs",
-        .description = "Print a table of the running and paused VMs: name, state and UUID.",
+        .description =
+            "Print the running and paused VMs (with --all every VM; virsh lists only the\n"
+            "active ones too) as virsh does: a table \" Id   Name   State\", a rule, one row a\n"
+            "VM, and an empty line. Id is QEMU's pid (- when the VM does not run); State is\n"
+            "running, paused, shut off, crashed or degraded. A state option lists the VMs\n"
+            "in that state, shut off ones included without --all; several add up. --name\n"
+            "and --uuid print one VM a line instead (both: the UUID, padded to 36\n"
+            "characters, a space and the name), then an empty line. --json prints every\n"
+            "field, the autostart mark and QEMU's pid included.",
         .opts = {{.name = "all", .help = "List every defined VM, shut off ones too."},
-                 {.name = "name", .help = "Print only the names, one a line."}},
+                 {.name = "inactive", .help = "Only the VMs that do not run."},
+                 {.name = "state-running", .help = "Only the running VMs."},
+                 {.name = "state-paused", .help = "Only the paused VMs."},
+                 {.name = "state-shutoff", .help = "Only the shut off VMs."},
+                 {.name = "autostart", .help = "Only the VMs marked to start at boot."},
+                 {.name = "name", .help = "Print only the names, one a line."},
+                 {.name = "uuid", .help = "Print only the UUIDs, one a line."}},
         .run = ctl_run_list,
     },
     {
@@ -145,11 +172,32 @@ const struct ctl_verb ctl_verbs[] = {
         .flags = CTL_VERB_BROKER,
         .done = "started",
         .summary = "start a VM",
-        .description = "Start the VM NAME and wait until its guest runs, or with --paused until\n"
-                       "QEMU is ready with the guest's virtual CPUs stopped (domstate: paused\n"
-                       "(user); resume lets them run).",
-        .opts = {{.name = "paused", .help = "leave the guest paused"}},
+        .description =
+            "Start the VM and wait until its guest runs, or with --paused until QEMU is\n"
+            "ready with the guest's virtual CPUs stopped (domstate: paused (user); resume\n"
+            "lets them run).",
+        .opts = {{.name = "paused", .help = "Leave the guest paused."}},
         .run = ctl_run_start,
+    },
+    {
+        .name = "autostart",
+        .method = "vm.autostart",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "start a VM when the host boots",
+        .description =
+            "Mark the VM to be started when the host boots (\"Domain 'NAME' marked as\n"
+            "autostarted\"), or with --disable no more (\"unmarked as autostarted\").\n"
+            "corrald starts the marked VMs at its first start after a boot, which it\n"
+            "knows as libvirt does (its run directory, a tmpfs, has no autostarted file\n"
+            "yet), unless a VM runs already; a restart of corrald, which re-attaches to\n"
+            "the running VMs, starts none. Each starts as its owner would start it: a\n"
+            "start the policy refuses now is logged. dominfo shows Autostart: enable or\n"
+            "disable, and list --autostart lists the marked VMs.",
+        .opts = {{.name = "disable", .help = "Do not start the VM at boot any more."}},
+        .run = ctl_run_autostart,
     },
     {
         .name = "domstate",
@@ -165,6 +213,32 @@ const struct ctl_verb ctl_verbs[] = {
         .opts = {{.name = "reason",
                   .help = "Add the reason in parentheses, as in \"running (booted)\"."}},
         .run = ctl_run_domstate,
+    },
+    {
+        .name = "domstats",
+        .method = "vm.domstats",
+        .args = "NAME",
+        .min_args = 1,
+        .max_args = 1,
+        .flags = CTL_VERB_BROKER,
+        .summary = "print a VM's statistics",
+        .description =
+            "Print the VM's statistics as virsh domstats does: \"Domain: 'NAME'\", one\n"
+            "KEY=VALUE a line indented by two spaces, and an empty line; only what QEMU\n"
+            "gives without a guest agent: state.state and state.reason (libvirt's\n"
+            "numbers: running 1, paused 3, shut off 5, crashed 6), cpu.time, cpu.user and\n"
+            "cpu.system (QEMU's CPU time in ns, while it runs), balloon.current and\n"
+            "balloon.maximum (the configured memory in KiB), vcpu.current and\n"
+            "vcpu.maximum, block.count, and for each disk N block.N.name and block.N.path\n"
+            "and, while the VM runs, block.N.rd.reqs, .rd.bytes, .rd.times, .wr.reqs,\n"
+            ".wr.bytes, .wr.times, .fl.reqs and .fl.times (QEMU's query-blockstats). The\n"
+            "options select groups; without one, all are printed.",
+        .opts = {{.name = "state", .help = "The state and its reason."},
+                 {.name = "cpu-total", .help = "QEMU's CPU time."},
+                 {.name = "balloon", .help = "The memory."},
+                 {.name = "vcpu", .help = "The vCPUs."},
+                 {.name = "block", .help = "The disks and their counters."}},
+        .run = ctl_run_domstats,
     },
     {
         .name = "dominfo",
@@ -255,21 +329,32 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 2,
         .max_args = 3,
         .flags = CTL_VERB_BROKER,
-        .summary = "eject, insert or change a running VM's cdrom medium",
+        .summary = "eject, insert or change a VM's cdrom medium",
         .description =
-            "Change a running VM's cdrom medium. DISK is the cdrom's target or its current\n"
-            "source. --eject takes the medium out and leaves the tray open; --insert needs\n"
-            "an empty tray; --update (the default) replaces the medium, and ejects when no\n"
-            "SOURCE is given; --force opens a tray the guest holds locked. SOURCE is\n"
-            "checked as a disk image at define (the caller's own, one link, no symbolic\n"
-            "links) and must be readable by others. The definition keeps its medium. Prints\n"
-            "\"Successfully ejected/inserted/updated media.\"",
+            "Change a VM's cdrom medium. DISK is the cdrom's target or its current source.\n"
+            "--eject takes the medium out and leaves the tray open; --insert needs an empty\n"
+            "tray; --update (the default) replaces the medium, and ejects when no SOURCE is\n"
+            "given; --force opens a tray the guest holds locked. SOURCE is checked as a disk\n"
+            "image at define (the caller's own, one link, no symbolic links) and must be\n"
+            "readable by others. As virsh: by default (--current) a running VM's medium\n"
+            "changes and its definition keeps its own, and a shut-off VM's definition\n"
+            "changes. --live changes the running VM, --config its persistent definition\n"
+            "(as define over the VM would: a running VM keeps its live definition until it\n"
+            "stops, and dominfo says a change is pending); both change both, the definition\n"
+            "first. Prints \"Successfully ejected/inserted/updated media.\"",
         .opts = {{.name = "eject", .help = "eject the medium", .excl = MEDIA_ACTION},
                  {.name = "insert", .help = "insert SOURCE in an empty tray", .excl = MEDIA_ACTION},
                  {.name = "update",
                   .help = "replace the medium with SOURCE (without SOURCE: eject); the default",
                   .excl = MEDIA_ACTION},
-                 {.name = "force", .help = "open a tray the guest holds locked"}},
+                 {.name = "force", .help = "open a tray the guest holds locked"},
+                 {.name = "live", .help = "change the running VM", .excl = MEDIA_LIVE},
+                 {.name = "config",
+                  .help = "change the persistent definition",
+                  .excl = MEDIA_CONFIG},
+                 {.name = "current",
+                  .help = "the running VM if it runs, else the definition; the default",
+                  .excl = MEDIA_LIVE | MEDIA_CONFIG}},
         .run = ctl_run_change_media,
     },
     {
@@ -301,24 +386,28 @@ const struct ctl_verb ctl_verbs[] = {
         .min_args = 1,
         .max_args = 1,
         .summary = "ask a VM's guest to power off",
-        .description = "Press the ACPI power button of the VM NAME and wait until the guest has\n"
-                       "powered off and the VM is shut off for every caller (a start or undefine\n"
-                       "right after it is never refused).  A guest that ignores the request keeps\n"
-                       "running, and shutdown fails once the timeout has passed.  Unlike virsh,\n"
-                       "which returns once the button is pressed, corralctl waits by default:\n"
-                       "--timeout 0 gives virsh's behaviour (\"is being shutdown\").",
+        .description =
+            "Press the VM's ACPI power button and wait until the guest has powered off and\n"
+            "the VM is shut off for every caller (a start or undefine right after it is\n"
+            "never refused), then print \"Domain 'NAME' is shut off\". A guest that ignores\n"
+            "the request keeps running, and corralctl fails once the time is up. Unlike\n"
+            "virsh, which returns once the button is pressed, corralctl waits by default;\n"
+            "--timeout 0 is virsh's behaviour. A reboot the guest has not acted on yet is\n"
+            "cancelled, as libvirt does.",
         .opts = {{.name = "timeout",
                   .type = CTL_OPT_INT,
                   .metavar = "N",
                   .min = 0,
                   .max = 3600,
                   .def = 60,
-                  .help = "wait at most N seconds, 0 to 3600 (default 60; 0: do not wait)"},
+                  .help = "Wait at most N seconds, 0 to 3600 (default 60). With 0,\n"
+                          "corralctl does not wait and prints \"Domain 'NAME' is\n"
+                          "being shutdown\"."},
                  {.name = "mode",
                   .type = CTL_OPT_STR,
                   .metavar = "MODE",
-                  .help = "acpi, the only one corral has (virsh's agent, initctl, signal and "
-                          "paravirt are refused)"}},
+                  .help = "acpi, the only mode corral has; virsh's agent, initctl,\n"
+                          "signal and paravirt are refused (no guest agent)."}},
         .run = ctl_run_shutdown,
     },
     {
@@ -329,10 +418,10 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "destroyed",
         .summary = "stop a VM at once",
-        .description = "Stop the QEMU process of the VM NAME at once, like pulling the plug, and\n"
-                       "return once the VM is shut off for every caller: its supervisor has ended\n"
-                       "and its disks are given back, so a start or undefine right after it is\n"
-                       "never refused.",
+        .description =
+            "Stop the VM's QEMU at once, like pulling the plug, and return once the VM is\n"
+            "shut off for every caller: its supervisor has ended and its disks are given\n"
+            "back, so a start or undefine right after it is never refused.",
         .run = ctl_run_simple,
     },
     {
@@ -344,16 +433,17 @@ const struct ctl_verb ctl_verbs[] = {
         .done = "is being rebooted",
         .summary = "ask a VM's guest to reboot",
         .description =
-            "Press the ACPI power button of the running VM NAME, with the guest's\n"
-            "power-off turned into a reset (libvirt's reboot of a QEMU guest): the guest\n"
-            "shuts down and boots again, and QEMU runs on (domstate: running (booted)).\n"
-            "Returns once the button is pressed, as virsh does.  A guest that ignores\n"
-            "the button keeps running; a later shutdown powers it off.",
+            "Press the running VM's ACPI power button with the guest's power-off turned\n"
+            "into a reset, as libvirt reboots a QEMU guest: QEMU pauses instead of exiting\n"
+            "when the guest powers off, then resets and continues it, so the same QEMU runs\n"
+            "on (domstate: running (booted)). Print \"Domain 'NAME' is being rebooted\" once\n"
+            "the button is pressed, as virsh does. A guest that ignores the button keeps\n"
+            "running; a later shutdown cancels the reboot.",
         .opts = {{.name = "mode",
                   .type = CTL_OPT_STR,
                   .metavar = "MODE",
-                  .help = "acpi, the only one corral has (virsh's agent, initctl, signal and "
-                          "paravirt are refused)"}},
+                  .help = "acpi, the only mode corral has; virsh's agent, initctl,\n"
+                          "signal and paravirt are refused (no guest agent)."}},
         .run = ctl_run_reboot,
     },
     {
@@ -364,8 +454,9 @@ const struct ctl_verb ctl_verbs[] = {
         .max_args = 1,
         .done = "was reset",
         .summary = "reset a VM at once",
-        .description = "Reset the running VM NAME at once, like its reset button: the guest\n"
-                       "boots again without shutting down.",
+        .description =
+            "Reset the running VM at once, like its reset button: the guest boots again\n"
+            "without shutting down. Print \"Domain 'NAME' was reset\".",
         .run = ctl_run_simple,
     },
     {

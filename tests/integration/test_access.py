@@ -98,7 +98,7 @@ def owners_and_admins(env):
         check(os.stat(a).st_uid == alice, "the image is Alice's again after the stop")
         _, _, err = env.ctl("undefine", "vma", ok=False, user=BOB)
         check("permission denied" in err, err)
-        env.ctl("undefine", "vma", user=ALICE)
+        env.ctl("undefine", "vma", "--snapshots-metadata", user=ALICE)
     finally:
         env.stop_broker()
         env.cleanup()

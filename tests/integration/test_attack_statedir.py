@@ -512,6 +512,9 @@ def upgrade_with_running_vm(env):
           "the migration waits for the VM to stop")
     _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
     check(out.split() == ["s1"], "the old supervisor serves its snapshots: " + out)
+    # It knows no vm.dumpxml: the broker answers with its copy.
+    _, out, _ = env.ctl("dumpxml", "vm1")
+    check("<name>vm1</name>" in out, "dumpxml of the adopted VM: " + out)
     check(env.info("vm1")["qemu_pid"] == qemu, "the same QEMU runs")
     env.ctl("destroy", "vm1")
     wait_until("the stopped VM is migrated",

@@ -135,11 +135,57 @@ def virt_install_cdrom(env):
     # Live only: the definition keeps its media.
     check(blklist(env, "deb")[1] == [["vda", disk], ["hdc", iso1], ["sdb", "-"]],
           "the definition is unchanged after the VM stops")
-    _, _, err = env.ctl("change-media", "deb", "hdc", "--eject", ok=False)
-    check("not running" in err, "a shut-off VM: " + err)
+    _, _, err = env.ctl("change-media", "deb", "hdc", "--eject", "--live", ok=False)
+    check("not running" in err, "--live on a shut-off VM: " + err)
     st = os.stat(iso1)
     check(st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o644,
           "a medium is never handed over: %o" % st.st_mode)
+    media_in_the_definition(env, iso1, iso2)
+
+
+def defined_media(env, name):
+    """The persistent definition's XML, which the next start uses."""
+    return env.ctl("dumpxml", name, "--inactive")[1]
+
+
+def media_in_the_definition(env, iso1, iso2):
+    """change-media --config / --current as virsh: a shut-off VM's
+    definition by default; a running one's with --config, pending until it
+    stops; both with --live --config; refusals change nothing."""
+    domxml = os.path.join(env.state, "vms", "deb", "domain.xml")
+    _, out, _ = env.ctl("change-media", "deb", "hdc", iso2)
+    check(out.strip() == "Successfully updated media.", out)
+    check(blklist(env, "deb")[1][1] == ["hdc", iso2], "the shut-off VM's definition changed")
+    env.ctl("change-media", "deb", "sdb", iso1, "--insert", "--config")
+    check(blklist(env, "deb")[1][2] == ["sdb", iso1], "--config inserts in the definition")
+    _, _, err = env.ctl("change-media", "deb", "vda", iso1, "--config", ok=False)
+    check("not removable" in err, "--config on a disk: " + err)
+    _, _, err = env.ctl("change-media", "deb", "hdc", "--config", "--current", ok=False)
+    check(err != "", "--current excludes --config: " + err)
+    env.ctl("start", "deb")
+    _, out, _ = env.ctl("change-media", "deb", "hdc", "--eject", "--config")
+    check(out.strip() == "Successfully ejected media.", out)
+    check(medium(env, "deb", "hdc") == iso2, "the running VM keeps its medium")
+    check(env.info("deb")["pending_changes"] is True, "the change is pending")
+    check("<source file='%s'/>" % iso2 not in defined_media(env, "deb"), "ejected in the definition")
+    check("<source file='%s'/>" % iso2 in env.ctl("dumpxml", "deb")[1], "live XML unchanged")
+    env.ctl("change-media", "deb", "sdb", iso2, "--live", "--config")
+    check(medium(env, "deb", "sdb") == iso2, "--live --config: the running VM changed")
+    check("<source file='%s'/>" % iso2 in defined_media(env, "deb"), "and the definition")
+    before = open(domxml, "rb").read()
+    secret = os.path.join(env.images, "secret.iso")
+    link = os.path.join(env.images, "link.iso")
+    for bad, want in [(secret, "not readable by others"), (link, "symlink"),
+                      ("/nonexistent.iso", "does not exist")]:
+        _, _, err = env.ctl("change-media", "deb", "hdc", bad, "--config", ok=False)
+        check(want in err, "%s refused: %s" % (bad, err))
+    _, _, err = env.ctl("change-media", "deb", "nodisk", iso1, "--config", ok=False)
+    check("has no disk 'nodisk'" in err, err)
+    check(open(domxml, "rb").read() == before, "the refusals changed nothing")
+    env.ctl("destroy", "deb")
+    env.wait_state("deb", "shut off")
+    check(blklist(env, "deb")[1][1:] == [["hdc", "-"], ["sdb", iso2]],
+          "the definition's media after the stop")
 
 
 def windows_sata(env):
@@ -301,6 +347,11 @@ def bad_input(env):
         roots_before = os.stat(roots)
         _, _, err = env.ctl("change-media", "mine", "hdc", roots, ok=False, user=user)
         check("is not a file owned by uid %d" % uid in err, "another's file: " + err)
+        domxml = os.path.join(env.state, "vms", "mine", "domain.xml")
+        defined = open(domxml, "rb").read()
+        _, _, err = env.ctl("change-media", "mine", "hdc", roots, "--config", ok=False, user=user)
+        check("is not a file owned by uid %d" % uid in err, "another's file, --config: " + err)
+        check(open(domxml, "rb").read() == defined, "the definition is unchanged")
         # Straight to the supervisor, past the broker's check of the file.
         code = ("import json, socket, sys\n"
                 "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"

@@ -8,6 +8,8 @@ and descriptors that are refused (nothing defined, nothing changed)."""
 import hashlib
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import time
@@ -106,6 +108,12 @@ def uefi_guest_reaches_ovmf(env):
     check("<os firmware='efi'>" in stored, stored)
     check("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>" in stored, stored)
     check("secure='yes'" in stored and "OVMF_VARS_4M.ms.fd" in stored, stored)
+    _, out, _ = env.ctl("dominfo", "efi")
+    check(re.search(r"^Firmware: +efi \(/usr/share/OVMF/OVMF_CODE_4M\.secboot\.fd\)$", out, re.M),
+          "dominfo names the loader: " + out)
+    env.define("plain")
+    _, out, _ = env.ctl("dominfo", "plain")
+    check(re.search(r"^Firmware: +bios$", out, re.M), "a BIOS guest: " + out)
     nv = nvram_path(env, "efi")
     check(not os.path.exists(nv), "the NVRAM exists before the first start")
     template = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
@@ -145,6 +153,63 @@ def uefi_guest_reaches_ovmf(env):
     env.wait_state("efi", "shut off")
     check(os.stat(nv).st_uid == 0, "NVRAM not given back after the second run")
     check(after_first != digest(template), "variables lost")
+
+
+def import_xml(name, path):
+    return uefi_xml(name, os_extra=(
+        "<loader readonly='yes' type='pflash'>%s</loader>"
+        "<nvram template='%s'>%s</nvram>" % (OVMF_CODE, OVMF_VARS, path)))
+
+
+def imported_nvram(env):
+    """An existing libvirt NVRAM named by <nvram>PATH</nvram>, the owner's,
+    is what the VM's own NVRAM is made from at its first start (Microsoft's
+    keys in it, none in the template), and is not needed afterwards; a
+    file that is not the owner's, or a link swapped in before the first
+    start, is refused and nothing is copied."""
+    need_ovmf()
+    user, uid, gid = env.add_user("nvi")
+    home = os.path.join(env.dir, "home-nvi")
+    os.makedirs(home)
+    os.chown(home, uid, gid)
+    own = os.path.join(home, "imp_VARS.fd")
+    shutil.copyfile(OVMF_VARS.replace("_4M.fd", "_4M.ms.fd"), own)
+    os.chown(own, uid, gid)
+    os.chmod(own, 0o600)
+    marker = b"Microsoft Corporation"
+    check(marker not in open(OVMF_VARS, "rb").read(), "the template has no Microsoft keys")
+    env.start_broker()
+    env.ctl("define", write_xml(env, "imp", import_xml("imp", own)), user=user)
+    dump = env.ctl("dumpxml", "imp", user=user)[1]
+    check("<nvram template='%s'>%s</nvram>" % (OVMF_VARS, own) in dump, dump)
+    env.ctl("start", "imp", user=user)
+    nv = nvram_path(env, "imp")
+    check(marker in open(nv, "rb").read(), "the VM's NVRAM is the imported one")
+    check(pflash_nodes(env, "imp").get("pflash1-vars") == nv, "QEMU runs on the VM's own copy")
+    env.ctl("destroy", "imp", user=user)
+    env.wait_state("imp", "shut off")
+    os.unlink(own)
+    env.ctl("start", "imp", user=user)
+    env.ctl("destroy", "imp", user=user)
+    env.wait_state("imp", "shut off")
+    # Not hers: refused at define.
+    roots = os.path.join(env.dir, "root_VARS.fd")
+    shutil.copyfile(OVMF_VARS, roots)
+    os.chmod(roots, 0o644)
+    _, _, err = env.ctl("define", write_xml(env, "imp2", import_xml("imp2", roots)), ok=False,
+                        user=user)
+    check("permission denied: os/nvram" in err and "not a file owned by uid %d" % uid in err, err)
+    # Swapped for a link to root's file between define and the first start.
+    shutil.copyfile(OVMF_VARS, own)
+    os.chown(own, uid, gid)
+    env.ctl("define", write_xml(env, "imp3", import_xml("imp3", own)), user=user)
+    os.unlink(own)
+    os.symlink(roots, own)
+    _, _, err = env.ctl("start", "imp3", ok=False, user=user)
+    check("os/nvram" in err and "imp3" in err, "a link is refused at the first start: " + err)
+    check(not os.path.exists(nvram_path(env, "imp3")), "nothing copied")
+    _, out, _ = env.ctl("list", "--all", "--name")
+    check(sorted(out.split()) == ["imp", "imp3"], "imp2 not defined: " + out)
 
 
 def undefine_with_nvram(env):
@@ -275,7 +340,8 @@ def refused_firmware(env):
 def virt_install_uefi_xml(env):
     """What virt-install writes on Debian 12: Secure Boot code named through
     Debian's link, the enrolled template, libvirt's NVRAM path.  The loader
-    becomes the file the descriptor's link names; the path is not used."""
+    becomes the file the descriptor's link names; libvirt's NVRAM path is
+    kept, and with no file there the NVRAM is made from the template."""
     need_ovmf()
     env.start_broker()
     xml = uefi_xml("deb", firmware=None, os_extra=(
@@ -283,13 +349,15 @@ def virt_install_uefi_xml(env):
         "</loader><nvram template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'>"
         "/var/lib/libvirt/qemu/nvram/deb_VARS.fd</nvram>"))
     _, _, err = env.ctl("define", write_xml(env, "deb", xml))
-    check("os/nvram path (corral keeps it in the VM's state)" in err, err)
+    check(err == "", "nothing ignored: " + err)
     stored = stored_definition(env, "deb")
     check("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>" in stored, stored)
-    check("/usr/share/OVMF/OVMF_VARS_4M.ms.fd" in stored and "/var/lib/libvirt" not in stored,
-          stored)
+    check("<nvram template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'>"
+          "/var/lib/libvirt/qemu/nvram/deb_VARS.fd</nvram>" in stored, stored)
     env.ctl("start", "deb")
     check(pflash_nodes(env, "deb").get("pflash1-vars") == nvram_path(env, "deb"), "no NVRAM")
+    check(b"Microsoft Corporation" in open(nvram_path(env, "deb"), "rb").read(),
+          "made from the enrolled template")
     env.ctl("destroy", "deb")
     check(not os.path.exists("/var/lib/libvirt/qemu/nvram/deb_VARS.fd"), "libvirt's path used")
 
@@ -365,5 +433,6 @@ def machine_types(env):
 
 
 if __name__ == "__main__":
-    raise SystemExit(run([uefi_guest_reaches_ovmf, undefine_with_nvram, refused_firmware,
+    raise SystemExit(run([uefi_guest_reaches_ovmf, imported_nvram, undefine_with_nvram,
+                          refused_firmware,
                           vm_uid_cannot_keep_nvram, virt_install_uefi_xml, machine_types]))

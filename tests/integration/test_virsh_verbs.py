@@ -2,6 +2,7 @@
 start --paused, shutdown --mode."""
 
 import json
+import os
 import sys
 import time
 
@@ -115,6 +116,107 @@ def shutdown_modes(env):
     check(out.strip() == "shut off (shutdown by guest)", out)
 
 
+def list_columns(env):
+    """virsh 9.0's `list` shape:
+     Id   Name   State
+    --------------------
+     1    vm2    running
+    (cells one space in, columns three spaces apart, the rule three dashes
+    wider than each column, an empty line at the end)."""
+    env.start_broker()
+    env.define("vm1")
+    env.define("longer-name")
+    env.define("vm3")
+    env.ctl("start", "longer-name")
+    env.ctl("start", "vm3", "--paused")
+    pid = env.info("longer-name")["qemu_pid"]
+    pid3 = env.info("vm3")["qemu_pid"]
+    wi = max(2, len(str(pid)), len(str(pid3)))
+    _, out, _ = env.ctl("list")
+    rows = [("Id", "Name", "State"), (str(pid), "longer-name", "running"),
+            (str(pid3), "vm3", "paused")]
+    want = "".join(" %-*s   %-*s   %s\n" % (wi, a, 11, b, c) for a, b, c in rows[:1])
+    want += "-" * (wi + 3 + 11 + 3 + 7 + 3) + "\n"
+    want += "".join(" %-*s   %-*s   %s\n" % (wi, a, 11, b, c) for a, b, c in rows[1:]) + "\n"
+    check(out == want, "list:\n%r\nwanted:\n%r" % (out, want))
+    _, out, _ = env.ctl("list", "--all")
+    lines = out.splitlines()
+    check(lines[0].split() == ["Id", "Name", "State"] and set(lines[1]) == {"-"}, out)
+    check(lines[2].split() == [str(pid), "longer-name", "running"]
+          and lines[3].split() == ["-", "vm1", "shut", "off"]
+          and lines[4].split() == [str(pid3), "vm3", "paused"] and lines[5] == "", out)
+    _, out, _ = env.ctl("list", "--all", "--name")
+    check(out == "longer-name\nvm1\nvm3\n\n", "names and virsh's empty line: %r" % out)
+    uuids = {n: env.info(n)["uuid"] for n in ("vm1", "longer-name", "vm3")}
+    _, out, _ = env.ctl("list", "--uuid")
+    check(out == "%s\n%s\n\n" % (uuids["longer-name"], uuids["vm3"]), "uuids: %r" % out)
+    _, out, _ = env.ctl("list", "--uuid", "--name", "--state-shutoff")
+    check(out == "%-36s vm1\n\n" % uuids["vm1"], "uuid and name: %r" % out)
+    for opt, names in (("--state-running", ["longer-name"]), ("--state-paused", ["vm3"]),
+                       ("--state-shutoff", ["vm1"]), ("--inactive", ["vm1"])):
+        _, out, _ = env.ctl("list", opt, "--name")
+        check(out.split() == names, "%s: %r" % (opt, out))
+    _, out, _ = env.ctl("list", "--state-running", "--state-paused", "--name")
+    check(out.split() == ["longer-name", "vm3"], "filters add up: %r" % out)
+    _, out, _ = env.ctl("--json", "list")
+    vms = json.loads(out)["vms"]
+    check([v["name"] for v in vms] == ["longer-name", "vm3"] and vms[0]["qemu_pid"] == pid
+          and vms[0]["autostart"] is False, "json: %r" % vms)
+    _, _, err = env.ctl("list", "--state-bogus", ok=False)
+    check("state-bogus" in err, err)
+    env.ctl("destroy", "longer-name")
+    env.ctl("destroy", "vm3")
+
+
+def parse_domstats(out):
+    lines = out.split("\n")
+    check(lines[0].startswith("Domain: '") and lines[-2:] == ["", ""],
+          "virsh's layout: %r" % out)
+    stats = {}
+    for l in lines[1:-2]:
+        check(l.startswith("  ") and "=" in l, "an indented KEY=VALUE: %r" % l)
+        k, v = l[2:].split("=", 1)
+        stats[k] = v
+    return lines[0], stats
+
+
+def domstats(env):
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    env.wait_guest_booted("vm1")
+    head, st = parse_domstats(env.ctl("domstats", "vm1")[1])
+    check(head == "Domain: 'vm1'", head)
+    check(st["state.state"] == "1" and st["state.reason"] == "1", "running, booted: %r" % st)
+    check(int(st["cpu.time"]) > 0 and int(st["cpu.time"]) == int(st["cpu.user"])
+          + int(st["cpu.system"]), "QEMU's cpu time: %r" % st)
+    check(st["balloon.maximum"] == "65536" and st["vcpu.maximum"] == "1", repr(st))
+    img = os.path.join(env.images, "vm1-a.qcow2")
+    check(st["block.count"] == "2" and st["block.0.name"] == "vda" and st["block.0.path"] == img
+          and st["block.1.name"] == "vdb", "disks: %r" % st)
+    check(int(st["block.0.rd.reqs"]) > 0 and int(st["block.0.rd.bytes"]) >= 512,
+          "the BIOS read the boot sector: %r" % st)
+    for k in ("rd.times", "wr.reqs", "wr.bytes", "wr.times", "fl.reqs", "fl.times"):
+        check(int(st["block.1." + k]) >= 0, k)
+    _, st2 = parse_domstats(env.ctl("domstats", "vm1", "--block")[1])
+    check(all(k.startswith("block.") for k in st2) and "block.0.rd.reqs" in st2, repr(st2))
+    _, st2 = parse_domstats(env.ctl("domstats", "vm1", "--state", "--vcpu")[1])
+    check(sorted(st2) == ["state.reason", "state.state", "vcpu.current", "vcpu.maximum"],
+          repr(st2))
+    env.ctl("suspend", "vm1")
+    _, st = parse_domstats(env.ctl("domstats", "vm1", "--state")[1])
+    check(st == {"state.state": "3", "state.reason": "1"}, "paused by the user: %r" % st)
+    env.ctl("destroy", "vm1")
+    _, st = parse_domstats(env.ctl("domstats", "vm1")[1])
+    check(st["state.state"] == "5" and st["state.reason"] == "2", "destroyed: %r" % st)
+    check("cpu.time" not in st and "block.0.rd.reqs" not in st and st["block.0.name"] == "vda",
+          "no counters without QEMU: %r" % st)
+    _, out, _ = env.ctl("--json", "domstats", "vm1")
+    check(json.loads(out)["stats"]["state.state"] == 5, out)
+    _, _, err = env.ctl("domstats", "nosuch", ok=False)
+    check("no VM named 'nosuch'" in err, err)
+
+
 if __name__ == "__main__":
     sys.exit(run([reboot_acpi, shutdown_supersedes_reboot, reset_verb, start_paused,
-                  shutdown_modes]))
+                  shutdown_modes, list_columns, domstats]))

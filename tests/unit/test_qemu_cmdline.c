@@ -205,6 +205,47 @@ static void boot_indexes(void)
     free(out);
 }
 
+/* q35 as libvirt plugs it: one root port per PCIe endpoint and one free,
+ * at slot 1 (slot 2 when the VGA takes slot 1); each endpoint on its port
+ * in libvirt's order (interfaces, USB, SCSI, virtio-serial, disks,
+ * balloon). */
+static void q35_root_ports(void)
+{
+    static const char devs[] =
+        "<disk><driver type='qcow2'/><source file='/i/w.qcow2'/><target dev='vdb'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sdd' bus='scsi'/></disk>"
+        "<interface type='user'><mac address='52:54:00:00:00:01'/></interface>"
+        "<console type='pty'><target type='virtio'/></console><graphics type='vnc'/>";
+    char *out = build_xml("", "<type machine='q35'>hvm</type>", devs, NULL, NULL);
+
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-device\npcie-root-port,port=0x10,chassis=1,id=pci.1,bus=pcie.0,"
+                         "addr=0x2.0x0,multifunction=on\n");
+    EXPECT_CONTAINS(out, "\n-device\npcie-root-port,port=0x17,chassis=8,id=pci.8,bus=pcie.0,"
+                         "addr=0x2.0x7\n-device\nqemu-xhci,id=usb,bus=pci.2,addr=0x0\n");
+    EXPECT(strstr(out, "id=pci.9") == NULL);
+    EXPECT_CONTAINS(out, "rtl8139,netdev=hostnet0,id=net0,mac=52:54:00:00:00:01,"
+                         "bus=pci.1,addr=0x0\n");
+    EXPECT_CONTAINS(out, "{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\",\"bus\":\"pci.3\","
+                         "\"addr\":\"0x0\"}");
+    EXPECT_CONTAINS(out, "virtio-serial-pci,id=virtio-serial0,bus=pci.4,addr=0x0\n");
+    EXPECT_CONTAINS(out, "{\"driver\":\"virtio-blk-pci\",\"bus\":\"pci.5\",\"addr\":\"0x0\","
+                         "\"drive\":\"drive-vda\"");
+    EXPECT_CONTAINS(out, "\"bus\":\"pci.6\",\"addr\":\"0x0\",\"drive\":\"drive-vdb\"");
+    EXPECT_CONTAINS(out, "\nVGA,id=video0,bus=pcie.0,addr=0x1\n");
+    EXPECT_CONTAINS(out, "\nvirtio-balloon-pci,id=balloon0,bus=pci.7,addr=0x0\n");
+    free(out);
+    /* No balloon, no video: ports from slot 1. */
+    out = build_xml("", "<type machine='pc-q35-7.2'>hvm</type>", "<memballoon model='none'/>", NULL,
+                    NULL);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "pcie-root-port,port=0x8,chassis=1,id=pci.1,bus=pcie.0,addr=0x1.0x0,"
+                         "multifunction=on\n");
+    EXPECT_CONTAINS(out, "pcie-root-port,port=0xa,chassis=3,id=pci.3,bus=pcie.0,addr=0x1.0x2\n");
+    EXPECT(strstr(out, "id=pci.4") == NULL && strstr(out, "balloon") == NULL);
+    free(out);
+}
+
 /* Each bus on its controller, as libvirt places it, and an empty tray. */
 static void disk_buses(void)
 {
@@ -232,9 +273,11 @@ static void disk_buses(void)
     EXPECT(strstr(strstr(out, "ich9-ahci") + 1, "ich9-ahci") == NULL);
     EXPECT_CONTAINS(out, "{\"driver\":\"ide-hd\",\"bus\":\"sata0.0\",\"drive\":\"drive-sda\","
                          "\"id\":\"sda\"}");
-    EXPECT_CONTAINS(out, "\n-device\n{\"driver\":\"qemu-xhci\",\"id\":\"usb\"}\n-device\n"
-                         "{\"driver\":\"usb-storage\",\"bus\":\"usb.0\",\"drive\":\"drive-sdc\","
+    /* pc's USB controller, where libvirt puts it, before any disk. */
+    EXPECT_CONTAINS(out, "\n-device\npiix3-usb-uhci,id=usb,bus=pci.0,addr=0x1.0x2\n-blockdev\n");
+    EXPECT_CONTAINS(out, "{\"driver\":\"usb-storage\",\"bus\":\"usb.0\",\"drive\":\"drive-sdc\","
                          "\"id\":\"sdc\"}\n");
+    EXPECT_CONTAINS(out, "\n-device\nvirtio-balloon-pci,id=balloon0\n");
     EXPECT_CONTAINS(out, "{\"driver\":\"virtio-scsi-pci\",\"id\":\"scsi0\"}\n-device\n"
                          "{\"driver\":\"scsi-cd\",\"bus\":\"scsi0.0\",\"id\":\"sdd\"}\n");
     free(out);
@@ -545,6 +588,7 @@ int main(void)
     RUN(cpu_and_smp);
     RUN(boot_indexes);
     RUN(disk_buses);
+    RUN(q35_root_ports);
     RUN(disk_driver_options);
     RUN(maintenance_skips_cdroms);
     RUN(networks);
