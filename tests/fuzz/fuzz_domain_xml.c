@@ -52,7 +52,8 @@ static const struct opt_rule rules[] = {
     {"-sandbox", true, true, " obsolete elevateprivileges spawn resourcecontrol "},
     {"-blockdev", true, false, NULL},
     {"-global", true, false, " driver property value "},
-    {"-device", true, true, " chardev id netdev mac bootindex "},
+    {"-device", true, true,
+     " chardev id netdev mac bootindex bus addr port chassis multifunction "},
     {"-netdev", true, true, " id hostfwd fd "},
     {"-vnc", true, true, " "},
 };
