@@ -325,6 +325,8 @@ struct domain_def *domain_def_parse(const char *xml, size_t len, char **warnings
     rc = parse_root(&c, xmlDocGetRootElement(doc));
     xmlFreeDoc(doc);
     if (rc < 0 || finish(&c) < 0) {
+        /* A console's log that never reached the serial port it names. */
+        free(c.console_serial_log.file);
         domain_def_free(c.def);
         return NULL;
     }

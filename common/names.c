@@ -20,8 +20,11 @@ void name_escape(const char *in, char *out, size_t outlen)
             n = 1;
         }
         if (o + n + 4 >= outlen) {
-            memcpy(out + o, "...", 3);
-            o += 3;
+            /* A buffer of under 4 bytes has no room for the mark. */
+            if (o + 4 <= outlen) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
             break;
         }
         memcpy(out + o, tmp, n);

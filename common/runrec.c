@@ -169,6 +169,19 @@ char *runrec_status_format(const cJSON *info, const struct cerr *failure, size_t
     return line;
 }
 
+/* A failure's code as the supervisor says it, when it is one of the
+ * protocol's error codes: anything else (0, a made-up number) would reach
+ * the user as an undocumented code or as no error at all. */
+static enum corral_err status_code(const cJSON *code)
+{
+    enum corral_err c;
+
+    if (!cJSON_IsNumber(code))
+        return CE_SUPERVISOR;
+    c = (enum corral_err)code->valueint;
+    return c == CE_OK || strcmp(cerr_name(c), "unknown") == 0 ? CE_SUPERVISOR : c;
+}
+
 int runrec_status_parse(const char *line, size_t len, cJSON **info, struct cerr *failure)
 {
     cJSON *st = json_parse(line, len, failure);
@@ -185,8 +198,9 @@ int runrec_status_parse(const char *line, size_t len, cJSON **info, struct cerr 
         *info = cJSON_DetachItemFromObjectCaseSensitive(st, "info");
         rc = 1;
     } else
-        cerr_set(failure, cJSON_IsNumber(code) ? (enum corral_err)code->valueint : CE_SUPERVISOR,
-                 "%s", cJSON_IsString(msg) ? msg->valuestring : "start-up failed");
+        cerr_set(failure, status_code(code), "%s",
+                 cJSON_IsString(msg) && msg->valuestring[0] != '\0' ? msg->valuestring
+                                                                    : "start-up failed");
     cJSON_Delete(st);
     return rc;
 }

@@ -6,10 +6,12 @@ set -eu
 
 # linux-image-amd64 and busybox-static are what contrib/guest/mkguest.sh
 # makes the test guest from (no kernel of the host is booted); ovmf is the
-# UEFI firmware and its QEMU descriptors (/usr/share/qemu/firmware).
+# UEFI firmware and its QEMU descriptors (/usr/share/qemu/firmware); clang
+# and libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes) build the
+# fuzzing harnesses that `make check` runs briefly and `make fuzz` at length.
 PKGS="gcc make pkg-config libevent-dev libcjson-dev libxml2-dev libcap-ng-dev
 libseccomp-dev qemu-system-x86 qemu-utils python3 procps linux-image-amd64
-busybox-static ovmf"
+busybox-static ovmf clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do

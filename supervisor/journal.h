@@ -32,8 +32,12 @@
 /* Largest entry file, "seq" included; larger reports fail with
  * CE_TOO_LARGE. */
 #define JOURNAL_MAX_ENTRY_BYTES (64 * 1024)
-/* Largest sequence number: cJSON numbers are doubles, exact up to 2^53. */
-#define JOURNAL_SEQ_MAX 9007199254740992LL
+/* Largest sequence number: cJSON numbers are doubles, exact up to 2^53,
+ * but cJSON prints a number with 15 significant digits whenever that reads
+ * back within a relative DBL_EPSILON, so beyond 15 digits an entry's "seq"
+ * could be written as another number (9007199254740992 as
+ * 9.00719925474099e+15) and the entry set aside as corrupt on reopening. */
+#define JOURNAL_SEQ_MAX 999999999999999LL
 
 struct journal;
 

@@ -377,16 +377,18 @@ static int add_vm_devices(struct argv_list *a, const struct domain_def *def, con
     return 0;
 }
 
-/* A maintenance QEMU's machine is none, whatever the VM's. */
-static void add_machine(struct argv_list *a, const struct domain_def *def, bool vm,
-                        const struct qemu_firmware_args *fw)
+/* A maintenance QEMU's machine is none, whatever the VM's.  The type is
+ * checked, not escaped: a doubled comma keeps a value whole, but a first
+ * element with '=' ("accel=kvm") is read as a property, not the type. */
+static int add_machine(struct argv_list *a, const struct domain_def *def, bool vm,
+                       const struct qemu_firmware_args *fw, struct cerr *e)
 {
-    char *machine = opt_escape(def->machine);
-
+    if (vm && !opt_plain(def->machine))
+        return refuse_value(def, "os/type machine", e);
     argv_add(a, "-machine");
-    argv_take(a, vm ? xasprintf("%s%s", machine, fw->machine_opts ? fw->machine_opts : "")
+    argv_take(a, vm ? xasprintf("%s%s", def->machine, fw->machine_opts ? fw->machine_opts : "")
                     : xstrdup("none"));
-    free(machine);
+    return 0;
 }
 
 /* The pflash nodes the machine names; fw is consumed. */
@@ -433,7 +435,8 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_take(a, xasprintf("guest=%s,debug-threads=on", def->name));
     argv_add(a, "-uuid");
     argv_add(a, def->uuid);
-    add_machine(a, def, vm, &fw);
+    if (add_machine(a, def, vm, &fw, e) < 0)
+        goto fail;
     argv_add(a, "-accel");
     argv_add(a, vm && def->virt == DOMAIN_VIRT_KVM ? "kvm" : "tcg");
     if (vm) {

@@ -459,6 +459,33 @@ static void test_corrupt_seq_file(void)
     cleanup(top);
 }
 
+/* The last numbers are written as they are and read back (fuzz_journal:
+ * 9007199254740992 was written as 9.00719925474099e+15 and the entry set
+ * aside); past the last, nothing is stored. */
+static void test_last_numbers(void)
+{
+    char *top = tmpdir();
+    char *seqpath = xasprintf("%s/.seq", top);
+    char *text = xasprintf("%lld\n", JOURNAL_SEQ_MAX - 1);
+    struct cerr e;
+    struct journal *j;
+
+    cerr_clear(&e);
+    EXPECT(write_file(seqpath, text));
+    j = journal_open(top, &e);
+    EXPECT(j != NULL);
+    EXPECT(append_one(j, "a", 1, &e) == JOURNAL_SEQ_MAX);
+    EXPECT(append_one(j, "b", 2, &e) == -1);
+    journal_free(j);
+    j = journal_open(top, &e);
+    EXPECT(j != NULL && journal_count(j) == 1);
+    EXPECT(j != NULL && pending_seq(j, 0) == JOURNAL_SEQ_MAX);
+    journal_free(j);
+    free(text);
+    free(seqpath);
+    cleanup(top);
+}
+
 static void test_full(void)
 {
     char *top = tmpdir();
@@ -556,6 +583,7 @@ int main(void)
     RUN(test_order_by_seq);
     RUN(test_crash_between_seq_and_entry);
     RUN(test_corrupt_seq_file);
+    RUN(test_last_numbers);
     RUN(test_full);
     RUN(test_batch);
     return unit_done();

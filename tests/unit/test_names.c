@@ -186,6 +186,13 @@ static void escape_truncates(void)
     /* A zero-length buffer is left alone. */
     name_escape("abc", small, 0);
     EXPECT_STR(small, "xyz");
+    /* Too small for "...": cut to nothing, within the buffer (fuzz_names
+     * found 4 bytes written into 3). */
+    char tiny[8] = "ZZZZZZZ";
+    name_escape("a/b", tiny, 3);
+    EXPECT(tiny[0] == '\0' && tiny[3] == 'Z');
+    name_escape("a/b", tiny, 4);
+    EXPECT_STR(tiny, "...");
 }
 
 int main(void)

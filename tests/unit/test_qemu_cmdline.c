@@ -444,6 +444,8 @@ static void hostile_values_refused(void)
         "interface mac",
         "interface portForward",
         "graphics listen",
+        "os/type machine",
+        "os/type machine",
     };
     struct cerr e = {0};
 
@@ -483,9 +485,15 @@ static void hostile_values_refused(void)
         case 6:
             def->nets[0].forwards[0].address = xstrdup("127.0.0.1:1-:22,hostfwd=tcp:");
             break;
-        default:
+        case 7:
             def->graphics.listen = xstrdup("0.0.0.0:0,password=off");
             def->graphics.port = 5900;
+            break;
+        default:
+            /* A first element with '=' is a property, not the type
+             * (fuzz_domain_xml); a doubled comma would not help. */
+            free(def->machine);
+            def->machine = xstrdup(i == 8 ? "accel=kvm" : "pc,accel=kvm");
             break;
         }
         out = build(def, NULL, NULL, &e);

@@ -151,6 +151,18 @@ static void status_line_both_ways(void)
     EXPECT(got == NULL && e.code == CE_QEMU_FAILED);
     EXPECT_STR(e.msg, "QEMU of VM vm1 did not start");
 
+    /* A supervisor's code that is none of the protocol's, or no words,
+     * is not passed on (fuzz_runrec). */
+    static const char *const forged[] = {
+        "{\"ok\":false,\"code\":-2,\"message\":\"\"}",
+        "{\"ok\":false,\"code\":0,\"message\":\"boom\"}",
+        "{\"ok\":false,\"code\":1e300}",
+    };
+    for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+        EXPECT(runrec_status_parse(forged[i], strlen(forged[i]), &got, &e) == 0);
+        EXPECT(got == NULL && e.code == CE_SUPERVISOR && e.msg[0] != '\0');
+    }
+    EXPECT_STR(e.msg, "start-up failed");
     EXPECT(runrec_status_parse("{\"ok\":\"yes\"}", 12, &got, &e) == -1);
     EXPECT(runrec_status_parse("not json", 8, &got, &e) == -1);
     EXPECT(runrec_status_qemu_pid(NULL) == 0);
