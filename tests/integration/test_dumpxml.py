@@ -176,6 +176,10 @@ def loop_block(env, name):
     os.chown(node, uid, gid)
     os.chmod(node, 0o660)
     env.corpus_user = user
+    # Her console log: a file of hers, in a directory she may not write.
+    log = os.path.join(env.dir, name + "-serial.log")
+    open(log, "w").close()
+    os.chown(log, uid, gid)
     return ("<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
             "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
             "<disk type='block' device='disk'><driver name='qemu' type='raw' cache='none' "
