@@ -17,13 +17,11 @@ from corraltest import DEFAULT_EMULATOR, Fail, Skip, check, run
 
 
 def accel():
-    """KVM when this process may use it, TCG otherwise."""
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR)
-    except OSError:
-        return "tcg"
-    os.close(fd)
-    return "kvm"
+    """TCG, as the VMs of the other tests run (type='qemu'): a host's
+    /dev/kvm may open and still not run this kernel (nested virtualization
+    here hung it after "Probing EDD"), which would fail the image for the
+    host's sake.  CORRAL_TEST_KVM=1 boots it under KVM."""
+    return "kvm" if os.environ.get("CORRAL_TEST_KVM") == "1" else "tcg"
 
 
 def free_port():
