@@ -181,14 +181,18 @@ char *ctl_read_xml(const char *path, const char *kind);
  * inactive), malloc'd; NULL after printing why. */
 char *ctl_fetch_xml(struct ctl *ctl, const char *name, bool inactive);
 
-/* edit.c: virsh's editing loop, shared with snapshot-edit. */
-/* Runs $VISUAL, $EDITOR or vi on path; CTL_EXIT_OK when it exited 0. */
-int ctl_edit_run_editor(const char *path);
-/* Creates the file named by the mkstemps template path (suffix ".xml",
- * rewritten in place) holding xml. */
-int ctl_edit_write_copy(char *path, const char *xml);
-/* virsh's "Try again? [y,n,i,f,?]" after a refused edit: true for yes. */
-bool ctl_edit_ask_again(void);
+/* edit.c: virsh's editing session, shared with snapshot-edit. */
+struct ctl_edit_ops {
+    /* The text came back as it was: says so; true ends the edit. */
+    bool (*unchanged)(void *arg);
+    /* Sends the edited file: 0 taken, 1 refused (error printed; the user
+     * may edit again), -1 a failure of ours. */
+    int (*submit)(void *arg, const char *path);
+    void *arg;
+};
+/* Opens a temporary copy of orig (named after label) in $VISUAL, $EDITOR or
+ * vi until it is taken, unchanged or given up; removes the copy. */
+int ctl_edit(const char *label, const char *orig, const struct ctl_edit_ops *ops);
 
 /* Verb handlers. */
 int ctl_run_help(struct ctl *ctl, const struct ctl_args *a);

@@ -15,7 +15,7 @@
 
 /* $VISUAL, then $EDITOR, then vi, run by the shell as virsh does (so that
  * EDITOR='vim -n' works) on path, given as "$1". */
-int ctl_edit_run_editor(const char *path)
+static int run_editor(const char *path)
 {
     const char *editor = getenv("VISUAL");
     char *cmd;
@@ -49,7 +49,7 @@ int ctl_edit_run_editor(const char *path)
     return CTL_EXIT_OK;
 }
 
-int ctl_edit_write_copy(char *path, const char *xml)
+static int write_copy(char *path, const char *xml)
 {
     int fd = mkstemps(path, 4);
     size_t len = strlen(xml), done = 0;
@@ -111,7 +111,7 @@ static int define_edited(struct ctl *ctl, const char *name, const char *path)
 
 /* virsh's question after a refused edit: 'y' again, 'n' no.  corral has
  * no unvalidated define, so 'i' and 'f' are explained and asked again. */
-bool ctl_edit_ask_again(void)
+static bool ask_again(void)
 {
     char line[EDIT_ANSWER_MAX];
 
@@ -140,7 +140,9 @@ bool ctl_edit_ask_again(void)
     }
 }
 
-static int edit_loop(struct ctl *ctl, const char *name, const char *orig, const char *path)
+/* virsh's loop: the editor, then ops->unchanged when the text is orig's
+ * (true ends the edit), else ops->submit, asking again after a refusal. */
+static int edit_loop(const char *orig, const char *path, const struct ctl_edit_ops *ops)
 {
     for (;;) {
         size_t len;
@@ -148,44 +150,67 @@ static int edit_loop(struct ctl *ctl, const char *name, const char *orig, const 
         bool same;
         int rc;
 
-        if (ctl_edit_run_editor(path) != CTL_EXIT_OK)
+        if (run_editor(path) != CTL_EXIT_OK)
             return CTL_EXIT_ERROR;
         now = ctl_read_input(path, RPC_MAX_MESSAGE, &len);
         if (now == NULL)
             return CTL_EXIT_ERROR;
         same = strcmp(now, orig) == 0;
         free(now);
-        if (same) {
-            printf("Domain '%s' XML configuration not changed.\n", name);
+        if (same && ops->unchanged(ops->arg))
             return CTL_EXIT_OK;
-        }
-        rc = define_edited(ctl, name, path);
+        rc = ops->submit(ops->arg, path);
         if (rc <= 0)
             return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
         /* Without a terminal nobody can answer: no loop. */
-        if (!isatty(STDIN_FILENO) || !ctl_edit_ask_again())
+        if (!isatty(STDIN_FILENO) || !ask_again())
             return CTL_EXIT_ERROR;
     }
 }
 
+int ctl_edit(const char *label, const char *orig, const struct ctl_edit_ops *ops)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *path =
+        xasprintf("%s/corralctl-%s-XXXXXX.xml", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp", label);
+    int status = write_copy(path, orig);
+
+    if (status == CTL_EXIT_OK) {
+        status = edit_loop(orig, path, ops);
+        unlink(path);
+    }
+    free(path);
+    return status;
+}
+
+struct domain_edit {
+    struct ctl *ctl;
+    const char *name;
+};
+
+static bool domain_unchanged(void *arg)
+{
+    printf("Domain '%s' XML configuration not changed.\n", ((struct domain_edit *)arg)->name);
+    return true;
+}
+
+static int domain_submit(void *arg, const char *path)
+{
+    struct domain_edit *d = arg;
+
+    return define_edited(d->ctl, d->name, path);
+}
+
 int ctl_run_edit(struct ctl *ctl, const struct ctl_args *a)
 {
-    const char *name = a->argv[0];
-    const char *tmp = getenv("TMPDIR");
-    char *orig = ctl_fetch_xml(ctl, name, true);
-    char *path;
+    struct domain_edit d = {ctl, a->argv[0]};
+    struct ctl_edit_ops ops = {domain_unchanged, domain_submit, &d};
+    char *orig = ctl_fetch_xml(ctl, d.name, true);
     int status;
 
     if (orig == NULL)
         return CTL_EXIT_ERROR;
-    path =
-        xasprintf("%s/corralctl-%s-XXXXXX.xml", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp", name);
-    status = ctl_edit_write_copy(path, orig);
-    if (status == CTL_EXIT_OK) {
-        status = edit_loop(ctl, name, orig, path);
-        unlink(path);
-    }
-    free(path);
+    status = ctl_edit(d.name, orig, &ops);
     free(orig);
     return status;
 }

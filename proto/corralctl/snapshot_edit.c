@@ -7,13 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/fileutil.h"
 #include "common/json.h"
 #include "proto/corralctl/ctl.h"
 #include "proto/corralctl/snapshot.h"
-#include "proto/rpc.h"
 
 /* The text of /domainsnapshot/name in xml (malloc'd), or NULL when the
  * document has none or is not XML: then the server says what is wrong. */
@@ -71,35 +69,29 @@ static int redefine_edited(struct ctl *ctl, const char *vm, const char *snap, bo
     return 0;
 }
 
-static int edit_loop(struct ctl *ctl, const char *vm, const char *snap, bool current,
-                     const char *orig, const char *path)
-{
-    for (;;) {
-        size_t len;
-        char *now;
-        bool same;
-        int rc;
+struct snap_edit {
+    struct ctl *ctl;
+    const char *vm, *snap;
+    bool current;
+};
 
-        if (ctl_edit_run_editor(path) != CTL_EXIT_OK)
-            return CTL_EXIT_ERROR;
-        now = ctl_read_input(path, RPC_MAX_MESSAGE, &len);
-        if (now == NULL)
-            return CTL_EXIT_ERROR;
-        same = strcmp(now, orig) == 0;
-        free(now);
-        /* As virsh: with --current an unchanged snapshot still becomes
-         * current. */
-        if (same && !current) {
-            printf("Snapshot %s XML configuration not changed.\n", snap);
-            return CTL_EXIT_OK;
-        }
-        rc = redefine_edited(ctl, vm, snap, current, path);
-        if (rc <= 0)
-            return rc == 0 ? CTL_EXIT_OK : CTL_EXIT_ERROR;
-        /* Without a terminal nobody can answer: no loop. */
-        if (!isatty(STDIN_FILENO) || !ctl_edit_ask_again())
-            return CTL_EXIT_ERROR;
-    }
+static bool snap_unchanged(void *arg)
+{
+    const struct snap_edit *d = arg;
+
+    /* As virsh: with --current an unchanged snapshot still becomes
+     * current. */
+    if (d->current)
+        return false;
+    printf("Snapshot %s XML configuration not changed.\n", d->snap);
+    return true;
+}
+
+static int snap_submit(void *arg, const char *path)
+{
+    const struct snap_edit *d = arg;
+
+    return redefine_edited(d->ctl, d->vm, d->snap, d->current, path);
 }
 
 /* The snapshot's XML as snapshot-dumpxml prints it (malloc'd), or NULL. */
@@ -123,9 +115,11 @@ static char *fetch_xml(struct ctl *ctl, const char *vm, const char *snap)
 
 int ctl_run_snapshot_edit(struct ctl *ctl, const struct ctl_args *a)
 {
-    const char *vm = a->argv[0], *tmp = getenv("TMPDIR");
     bool current = ctl_opt(a, "current") != 0;
-    char *snap, *orig, *path;
+    /* --current with SNAP also makes it current; alone it only chose it. */
+    struct snap_edit d = {ctl, a->argv[0], NULL, current && a->argc > 1};
+    struct ctl_edit_ops ops = {snap_unchanged, snap_submit, &d};
+    char *snap, *orig;
     int status;
 
     if (ctl_opt(a, "rename") || ctl_opt(a, "clone"))
@@ -133,23 +127,12 @@ int ctl_run_snapshot_edit(struct ctl *ctl, const struct ctl_args *a)
                          "snapshot by its name only");
     if (a->argc < 2 && !current)
         return ctl_usage_error(a->verb, "SNAP or --current is required");
-    snap = a->argc > 1 ? xstrdup(a->argv[1]) : ctl_snap_current_name(ctl, vm);
+    snap = a->argc > 1 ? xstrdup(a->argv[1]) : ctl_snap_current_name(ctl, d.vm);
     if (snap == NULL)
         return CTL_EXIT_ERROR;
-    orig = fetch_xml(ctl, vm, snap);
-    if (orig == NULL) {
-        free(snap);
-        return CTL_EXIT_ERROR;
-    }
-    path =
-        xasprintf("%s/corralctl-snapshot-XXXXXX.xml", tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
-    status = ctl_edit_write_copy(path, orig);
-    if (status == CTL_EXIT_OK) {
-        /* --current with SNAP also makes it current; alone it only chose it. */
-        status = edit_loop(ctl, vm, snap, current && a->argc > 1, orig, path);
-        unlink(path);
-    }
-    free(path);
+    d.snap = snap;
+    orig = fetch_xml(ctl, d.vm, snap);
+    status = orig != NULL ? ctl_edit("snapshot", orig, &ops) : CTL_EXIT_ERROR;
     free(orig);
     free(snap);
     return status;
