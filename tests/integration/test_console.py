@@ -6,6 +6,7 @@ only, and a console that survives a broker restart and a supervisor killed
 and replaced."""
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -20,27 +21,32 @@ from corraltest import BUILD, DEFAULT_EMULATOR, Fail, Skip, check, run
 ESC = b"\x1d"
 
 
-def define_guest(env, name, user=None):
-    """Defines the test guest as a VM (its kernel and initramfs owned by
-    user when given) and returns the definition's path."""
+def guest_xml(env, name, devices, user=None):
+    """The test guest as a VM with devices (its kernel and initramfs owned
+    by user when given); returns the XML."""
     if not os.path.exists(DEFAULT_EMULATOR):
         raise Skip("no " + DEFAULT_EMULATOR)
     uid = gid = None
     if user is not None:
-        import pwd
         uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
     kdir = os.path.join(env.dir, "guest-" + name)
-    os.makedirs(kdir)
-    os.chmod(kdir, 0o755)
+    if not os.path.exists(kdir):
+        os.makedirs(kdir)
+        os.chmod(kdir, 0o755)
     kernel, initrd = guest.copy_to(kdir, uid, gid)
-    xml = ("<domain type='qemu'><name>%s</name><memory unit='MiB'>%d</memory><vcpu>1</vcpu>%s"
-           "<devices><serial type='pty'/></devices></domain>"
-           % (escape(name), guest.MEMORY_MIB, guest.os_xml(kernel, initrd)))
+    return ("<domain type='qemu'><name>%s</name><memory unit='MiB'>%d</memory><vcpu>1</vcpu>%s"
+            "<devices>%s</devices></domain>"
+            % (escape(name), guest.MEMORY_MIB, guest.os_xml(kernel, initrd), devices))
+
+
+def define_guest(env, name, user=None):
+    """Defines the test guest as a VM with a serial port (its kernel and
+    initramfs owned by user when given) and returns the definition's path."""
     path = os.path.join(env.dir, name + ".xml")
     with open(path, "w") as f:
-        f.write(xml)
+        f.write(guest_xml(env, name, "<serial type='pty'/>", user))
     if user is not None:
-        os.chown(path, uid, gid)
+        os.chown(path, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
     env.ctl("define", path, user=user)
     return path
 

@@ -17,30 +17,11 @@ import time
 from xml.sax.saxutils import escape
 
 import guest
-from corraltest import DEFAULT_EMULATOR, Fail, Skip, check, run
-from test_console import Term, console_proc
+from corraltest import Fail, check, run
+from test_console import Term, console_proc, guest_xml
 
 CAP = 1024 * 1024
 NOTE = b"[corral: this run's console log reached its 1 MiB cap; output goes on]\r\n"
-
-
-def guest_xml(env, name, devices, user=None):
-    """The test guest as a VM with devices (its kernel and initramfs owned
-    by user when given); returns the XML."""
-    if not os.path.exists(DEFAULT_EMULATOR):
-        raise Skip("no " + DEFAULT_EMULATOR)
-    uid = gid = None
-    if user is not None:
-        import pwd
-        uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
-    kdir = os.path.join(env.dir, "guest-" + name)
-    if not os.path.exists(kdir):
-        os.makedirs(kdir)
-        os.chmod(kdir, 0o755)
-    kernel, initrd = guest.copy_to(kdir, uid, gid)
-    return ("<domain type='qemu'><name>%s</name><memory unit='MiB'>%d</memory><vcpu>1</vcpu>%s"
-            "<devices>%s</devices></domain>"
-            % (escape(name), guest.MEMORY_MIB, guest.os_xml(kernel, initrd), devices))
 
 
 def define(env, name, devices, user=None, ok=True):
