@@ -57,6 +57,34 @@ static bool settles(const struct forward *f, const cJSON *result, const struct c
     return e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn) && !spawn_qemu_alive(f->vm);
 }
 
+/* The connection went, not the supervisor's own refusal.  A dying
+ * supervisor's socket closes before its pidfd says it ended, so whether it
+ * died cannot be told yet; either way the request's fate is unknown. */
+static void went_away(const struct forward *f, struct cerr *e)
+{
+    cerr_set(e, CE_SUPERVISOR,
+             "VM %s: its supervisor went away before answering (it died or closed the "
+             "connection); whether the request took effect is unknown (a new supervisor "
+             "takes over a QEMU that runs on): check, and try again",
+             f->vm->def->name);
+}
+
+/* The answer to a request the broker only passes on: the supervisor's
+ * result goes to the client as the bytes it sent, once conn.c has checked
+ * them (one well-formed JSON value, the reply to this very call). */
+static void relay_cb(const char *result, size_t len, const struct cerr *e, void *arg)
+{
+    struct forward *f = arg;
+    struct cerr de;
+
+    if (e != NULL && e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn)) {
+        went_away(f, &de);
+        e = &de;
+    }
+    rpc_req_done_raw(f->req, result, len, e);
+    free(f);
+}
+
 static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
     struct forward *f = arg;
@@ -72,15 +100,7 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
         settle_wait(f->vm, f->req, result ? json_dup(result) : NULL);
     } else if (e != NULL && e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn)) {
         struct cerr de;
-        /* The connection went, not the supervisor's own refusal.  A dying
-         * supervisor's socket closes before its pidfd says it ended, so
-         * whether it died cannot be told yet; either way the request's
-         * fate is unknown. */
-        cerr_set(&de, CE_SUPERVISOR,
-                 "VM %s: its supervisor went away before answering (it died or closed the "
-                 "connection); whether the request took effect is unknown (a new supervisor "
-                 "takes over a QEMU that runs on): check, and try again",
-                 f->vm->def->name);
+        went_away(f, &de);
         rpc_req_done(f->req, NULL, &de);
     } else if (f->dumpxml && e != NULL && e->code == CE_NO_METHOD) {
         /* A supervisor adopted from before vm.dumpxml: the broker's copy
@@ -156,5 +176,8 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
         strcmp(method, "vm.destroy") == 0 || (strcmp(method, "vm.shutdown") == 0 && waits(params));
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
-    rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);
+    if (req != NULL && !f->info && !f->sandbox && !f->dumpxml && !f->settle)
+        rpc_conn_call_raw(vm->sup_conn, method, p, timeout_ms, relay_cb, f);
+    else
+        rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);
 }

@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include "common/fileutil.h"
+#include "common/json_scan.h"
 #include "common/log.h"
 #include "proto/rpc.h"
 
 struct pending_call {
     long long id;
     rpc_reply_cb cb;
+    rpc_raw_reply_cb raw_cb; /* instead of cb: the result relayed as bytes */
     void *cbarg;
     struct event *timer;
     struct rpc_conn *conn;
@@ -42,6 +44,7 @@ struct rpc_conn {
     struct event *resume_ev; /* parses input buffered while reading waited */
     long long next_id;
     struct pending_call *calls;
+    size_t raw_calls; /* of calls, those with raw_cb */
 };
 
 /* Hands the socket over to whoever asked for the upgrade, exactly once:
@@ -99,8 +102,68 @@ static void call_finish(struct pending_call *pc, const cJSON *result, const stru
     }
     if (pc->timer != NULL)
         event_free(pc->timer);
-    pc->cb(result, e, pc->cbarg);
+    if (pc->raw_cb == NULL)
+        pc->cb(result, e, pc->cbarg);
+    else {
+        /* The result came in a form the relay did not take as it was:
+         * passed on as cJSON prints it. */
+        char *text = result != NULL ? cJSON_PrintUnformatted(result) : NULL;
+        struct cerr oom;
+
+        c->raw_calls--;
+        if (result != NULL && text == NULL) {
+            cerr_set(&oom, CE_SYSTEM, "out of memory relaying a reply");
+            e = &oom;
+        }
+        pc->raw_cb(text, text != NULL ? strlen(text) : 0, text != NULL ? NULL : e, pc->cbarg);
+        cJSON_free(text);
+    }
     free(pc);
+}
+
+/* The pending raw call whose id a response carries as the text id. */
+static struct pending_call *raw_call_of(struct rpc_conn *c, const struct json_scan_member *id)
+{
+    char want[24];
+
+    if (id == NULL || id->value_len >= sizeof(want))
+        return NULL;
+    for (struct pending_call *pc = c->calls; pc != NULL; pc = pc->next) {
+        if (pc->raw_cb == NULL)
+            continue;
+        snprintf(want, sizeof(want), "%lld", pc->id);
+        if (json_scan_value_is(id, want))
+            return pc;
+    }
+    return NULL;
+}
+
+/* A successful response to a raw call is relayed without a parse: the
+ * line must be one well-formed JSON object (json_scan.h) whose members are
+ * "jsonrpc": "2.0", "id" with the call's id as the broker wrote it, and
+ * "result", and nothing else.  Anything else (an error, a notification, a
+ * member more, an id written another way) takes the parsing path, which
+ * checks it as it always did.  Returns whether the line was taken. */
+static bool relay_raw(struct rpc_conn *c, const char *line, size_t len)
+{
+    struct json_scan_object o;
+    const struct json_scan_member *result;
+    struct pending_call *pc, **pp;
+
+    if (!json_scan_object(line, len, &o) || o.n != 3 ||
+        !json_scan_value_is(json_scan_find(&o, "jsonrpc"), "\"2.0\"") ||
+        (result = json_scan_find(&o, "result")) == NULL ||
+        (pc = raw_call_of(c, json_scan_find(&o, "id"))) == NULL)
+        return false;
+    for (pp = &c->calls; *pp != pc; pp = &(*pp)->next)
+        ;
+    *pp = pc->next;
+    c->raw_calls--;
+    if (pc->timer != NULL)
+        event_free(pc->timer);
+    pc->raw_cb(result->value, result->value_len, NULL, pc->cbarg);
+    free(pc);
+    return true;
 }
 
 static void handle_response(struct rpc_conn *c, const struct rpc_msg *m)
@@ -131,6 +194,8 @@ static void handle_line(struct rpc_conn *c, const char *line, size_t len)
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
         len--;
     if (len == 0)
+        return;
+    if (c->raw_calls > 0 && relay_raw(c, line, len))
         return;
     msg = json_parse(line, len, &e);
     if (msg == NULL) {
@@ -322,6 +387,31 @@ void rpc_conn_free(struct rpc_conn *c)
     free(c);
 }
 
+/* Writes what it can of line at once when nothing waits before it, and
+ * leaves the rest to the bufferevent: a reply then leaves in the handler
+ * that made it, without the loop's round of arming the write event, waking
+ * for it and disarming it again (three syscalls and a loop iteration per
+ * message).  A failed write is left for the bufferevent to meet and report
+ * as it does any other. */
+static int conn_queue(struct rpc_conn *c, const char *line, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    if (evbuffer_get_length(out) == 0 && !c->upgraded) {
+        ssize_t n = send(bufferevent_getfd(c->bev), line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n > 0) {
+            line += n;
+            len -= (size_t)n;
+        }
+    }
+    if (len > 0 && evbuffer_add(out, line, len) < 0) {
+        conn_fail(c, "out of memory queueing a message");
+        return -1;
+    }
+    return 0;
+}
+
 int rpc_conn_send(struct rpc_conn *c, const cJSON *msg)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -347,9 +437,8 @@ int rpc_conn_send(struct rpc_conn *c, const cJSON *msg)
             return -1;
         }
     }
-    if (evbuffer_add(out, line, len) < 0) {
+    if (conn_queue(c, line, len) < 0) {
         free(line);
-        conn_fail(c, "out of memory queueing a message");
         return -1;
     }
     free(line);
@@ -363,6 +452,30 @@ int rpc_conn_reply(struct rpc_conn *c, const cJSON *id, cJSON *result)
 
     cJSON_Delete(m);
     return rc;
+}
+
+int rpc_conn_reply_raw(struct rpc_conn *c, const cJSON *id, const char *result, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct cerr e;
+    size_t n;
+    char *line;
+
+    if (c->dead)
+        return -1;
+    if (evbuffer_get_length(out) > c->max_output) {
+        conn_fail(c, "peer stopped reading: output limit reached");
+        return -1;
+    }
+    line = rpc_result_line(id, result, len, &n, &e);
+    if (line == NULL)
+        return rpc_conn_reply_error(c, id, &e);
+    if (conn_queue(c, line, n) < 0) {
+        free(line);
+        return -1;
+    }
+    free(line);
+    return 0;
 }
 
 int rpc_conn_reply_error(struct rpc_conn *c, const cJSON *id, const struct cerr *e)
@@ -385,14 +498,16 @@ static void call_timeout_cb(evutil_socket_t fd, short what, void *arg)
     call_finish(pc, NULL, &e);
 }
 
-void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
-                   rpc_reply_cb cb, void *cbarg)
+static void call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
+                 rpc_reply_cb cb, rpc_raw_reply_cb raw_cb, void *cbarg)
 {
     struct pending_call *pc = xcalloc(1, sizeof(*pc));
     cJSON *req;
 
     pc->id = c->next_id++;
     pc->cb = cb;
+    pc->raw_cb = raw_cb;
+    c->raw_calls += raw_cb != NULL;
     pc->cbarg = cbarg;
     pc->conn = c;
     pc->next = c->calls;
@@ -415,6 +530,18 @@ void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int ti
         call_finish(pc, NULL, &e);
     }
     cJSON_Delete(req);
+}
+
+void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
+                   rpc_reply_cb cb, void *cbarg)
+{
+    call(c, method, params, timeout_ms, cb, NULL, cbarg);
+}
+
+void rpc_conn_call_raw(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
+                       rpc_raw_reply_cb cb, void *cbarg)
+{
+    call(c, method, params, timeout_ms, NULL, cb, cbarg);
 }
 
 bool rpc_conn_dead(const struct rpc_conn *c)

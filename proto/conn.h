@@ -21,6 +21,10 @@ typedef void (*rpc_close_cb)(struct rpc_conn *c, const char *why, void *arg);
 /* Reply to rpc_conn_call: result on success, or NULL with e set (the
  * peer's error, CE_TIMEOUT, or CE_SUPERVISOR when the connection closed). */
 typedef void (*rpc_reply_cb)(const cJSON *result, const struct cerr *e, void *arg);
+/* Reply to rpc_conn_call_raw: result is the text of one well-formed JSON
+ * value (len bytes, not NUL-terminated, borrowed for the call), or NULL
+ * with e set as for rpc_reply_cb. */
+typedef void (*rpc_raw_reply_cb)(const char *result, size_t len, const struct cerr *e, void *arg);
 
 /* Takes ownership of fd.  Returns NULL only on allocation failure. */
 struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on_msg,
@@ -33,10 +37,18 @@ int rpc_conn_send(struct rpc_conn *c, const cJSON *msg);
 /* Convenience replies to request id (borrowed). */
 int rpc_conn_reply(struct rpc_conn *c, const cJSON *id, cJSON *result);
 int rpc_conn_reply_error(struct rpc_conn *c, const cJSON *id, const struct cerr *e);
+/* A reply to id whose result is the text of one well-formed JSON value
+ * (len bytes, borrowed), sent as it is; a CE_TOO_LARGE error instead when
+ * the line would pass RPC_MAX_MESSAGE. */
+int rpc_conn_reply_raw(struct rpc_conn *c, const cJSON *id, const char *result, size_t len);
 /* Sends a request and calls cb exactly once with its reply; timeout_ms 0
  * means no timeout.  params are consumed. */
 void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
                    rpc_reply_cb cb, void *cbarg);
+/* As rpc_conn_call, for a result only passed on: a well-formed success
+ * reaches cb as the bytes the peer sent, unparsed (conn.c, relay_raw). */
+void rpc_conn_call_raw(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,
+                       rpc_raw_reply_cb cb, void *cbarg);
 /* Whether c has failed or is closing.  A call that fails with CE_SUPERVISOR
  * while it is failed because of the connection itself; one that fails on a
  * live connection carries the peer's own error. */

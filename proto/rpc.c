@@ -159,6 +159,46 @@ char *rpc_serialize(const cJSON *msg, size_t *len, struct cerr *e)
     return line;
 }
 
+char *rpc_result_line(const cJSON *id, const char *result, size_t len, size_t *n, struct cerr *e)
+{
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+    char *id_text = id != NULL ? cJSON_PrintUnformatted(id) : NULL;
+    const char *idt = id_text != NULL ? id_text : "null";
+    size_t id_len = strlen(idt);
+    size_t total = sizeof(head) - 1 + len + 6 + id_len + 2;
+    char *line, *p;
+
+    if (id != NULL && id_text == NULL) {
+        cerr_set(e, CE_SYSTEM, "out of memory serializing a message");
+        return NULL;
+    }
+    if (total > RPC_MAX_MESSAGE) {
+        cerr_set(e, CE_TOO_LARGE, "reply of %zu bytes exceeds the message limit of %d bytes",
+                 total - 1, RPC_MAX_MESSAGE);
+        cJSON_free(id_text);
+        return NULL;
+    }
+    line = malloc(total + 1);
+    if (line == NULL) {
+        cerr_set(e, CE_SYSTEM, "out of memory serializing a message");
+        cJSON_free(id_text);
+        return NULL;
+    }
+    p = line;
+    memcpy(p, head, sizeof(head) - 1);
+    p += sizeof(head) - 1;
+    memcpy(p, result, len);
+    p += len;
+    memcpy(p, ",\"id\":", 6);
+    p += 6;
+    memcpy(p, idt, id_len);
+    p += id_len;
+    memcpy(p, "}\n", 3);
+    cJSON_free(id_text);
+    *n = total;
+    return line;
+}
+
 static const cJSON *param(const cJSON *params, const char *key)
 {
     return params ? cJSON_GetObjectItemCaseSensitive(params, key) : NULL;

@@ -48,6 +48,11 @@ void rpc_error_to_cerr(const cJSON *error, struct cerr *e);
 /* One line of wire data with its newline; malloc'd, caller frees.  NULL with e
  * set when the message would exceed RPC_MAX_MESSAGE. */
 char *rpc_serialize(const cJSON *msg, size_t *len, struct cerr *e);
+/* The line of a success reply to id (borrowed; NULL: null) whose result
+ * is the text of one well-formed JSON value, result (len bytes), copied as
+ * it is; its length with the newline in *n.  malloc'd, caller frees; NULL
+ * with e set as rpc_serialize. */
+char *rpc_result_line(const cJSON *id, const char *result, size_t len, size_t *n, struct cerr *e);
 
 /* Parameter readers: a missing optional parameter leaves *out as given;
  * a wrong type or a missing required one sets e (CE_INVALID_PARAMS). */

@@ -73,20 +73,44 @@ static void client_remove(struct rpc_server *srv, struct client *cl)
     }
 }
 
+/* Takes req off its client's list, the client (or NULL when it has gone)
+ * then answers it. */
+static struct client *req_unlink(struct rpc_req *req)
+{
+    struct client *cl = req->cl;
+
+    if (cl == NULL)
+        return NULL;
+    for (struct rpc_req **pp = &cl->requests; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == req) {
+            *pp = req->next;
+            break;
+        }
+    }
+    if (cl->inflight-- == RPC_MAX_INFLIGHT)
+        rpc_conn_hold(cl->conn, false);
+    return cl;
+}
+
+void rpc_req_done_raw(void *arg, const char *result, size_t len, const struct cerr *e)
+{
+    struct rpc_req *req = arg;
+    struct client *cl = req_unlink(req);
+
+    if (cl != NULL && e != NULL)
+        rpc_conn_reply_error(cl->conn, req->id, e);
+    else if (cl != NULL)
+        rpc_conn_reply_raw(cl->conn, req->id, result, len);
+    cJSON_Delete(req->id);
+    free(req);
+}
+
 void rpc_req_done(void *arg, cJSON *result, const struct cerr *e)
 {
     struct rpc_req *req = arg;
-    struct client *cl = req->cl;
+    struct client *cl = req_unlink(req);
 
     if (cl != NULL) {
-        for (struct rpc_req **pp = &cl->requests; *pp != NULL; pp = &(*pp)->next) {
-            if (*pp == req) {
-                *pp = req->next;
-                break;
-            }
-        }
-        if (cl->inflight-- == RPC_MAX_INFLIGHT)
-            rpc_conn_hold(cl->conn, false);
         if (e != NULL)
             rpc_conn_reply_error(cl->conn, req->id, e);
         else {

@@ -58,6 +58,9 @@ void rpc_server_free(struct rpc_server *srv);
 /* Completes a request exactly once; result is consumed.  Has the shape of
  * the supervisor's vm_done_cb so it can be passed straight through. */
 void rpc_req_done(void *req, cJSON *result, const struct cerr *e);
+/* As rpc_req_done, with the result as the text of one well-formed JSON
+ * value (len bytes, borrowed) sent as it is: a reply relayed unparsed. */
+void rpc_req_done_raw(void *req, const char *result, size_t len, const struct cerr *e);
 /* Completes a request whose success turns its connection into a raw byte
  * stream (vm.console): result (consumed) is the reply, the last message
  * on it; then the client leaves the server (a subscription ends, its other

@@ -172,7 +172,7 @@ static void m_qmp(struct rpc_req *req, const cJSON *params, void *arg)
         rpc_req_done(req, NULL, &e);
         return;
     }
-    vm_qmp(VM(arg), cmd, rpc_req_done, req);
+    vm_qmp(VM(arg), cmd, rpc_req_done_raw, req);
 }
 
 static void m_change_media(struct rpc_req *req, const cJSON *params, void *arg)

@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include "common/fileutil.h"
-#include "common/log.h"
 #include "common/json.h"
+#include "common/json_scan.h"
+#include "common/log.h"
 
 struct qmp_pending {
     char id[32];
     qmp_reply_cb cb;
+    qmp_raw_reply_cb raw_cb; /* instead of cb: the reply relayed as bytes */
     void *cbarg;
     struct event *timer;
     struct qmp *q;
@@ -41,6 +43,7 @@ struct qmp {
     struct qmp_pending *pending;
     struct qmp_queued *queue, **queue_tail;
     bool discarding;
+    size_t raw_pending; /* of pending, those with raw_cb */
 };
 
 struct qmp *qmp_new(struct event_base *base, qmp_event_cb on_event, qmp_ready_cb on_ready,
@@ -59,7 +62,7 @@ struct qmp *qmp_new(struct event_base *base, qmp_event_cb on_event, qmp_ready_cb
     return q;
 }
 
-static void pending_finish(struct qmp_pending *p, const cJSON *reply, const struct cerr *e)
+static void pending_unlink(struct qmp_pending *p)
 {
     struct qmp *q = p->q;
 
@@ -69,10 +72,86 @@ static void pending_finish(struct qmp_pending *p, const cJSON *reply, const stru
             break;
         }
     }
+    q->raw_pending -= p->raw_cb != NULL;
     if (p->timer != NULL)
         event_free(p->timer);
-    p->cb(reply, e, p->cbarg);
+}
+
+/* A parsed reply to a raw command: passed on as cJSON prints it, without
+ * its id. */
+static void finish_raw_parsed(struct qmp_pending *p, const cJSON *reply, const struct cerr *e)
+{
+    cJSON *copy = reply != NULL ? json_dup(reply) : NULL;
+    char *text;
+    struct cerr oom;
+
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
+    text = copy != NULL ? cJSON_PrintUnformatted(copy) : NULL;
+    cJSON_Delete(copy);
+    if (reply != NULL && text == NULL) {
+        cerr_set(&oom, CE_SYSTEM, "out of memory relaying a QMP reply");
+        e = &oom;
+    }
+    p->raw_cb(text, text != NULL ? strlen(text) : 0, text != NULL ? NULL : e, p->cbarg);
+    cJSON_free(text);
+}
+
+static void pending_finish(struct qmp_pending *p, const cJSON *reply, const struct cerr *e)
+{
+    pending_unlink(p);
+    if (p->raw_cb != NULL)
+        finish_raw_parsed(p, reply, e);
+    else
+        p->cb(reply, e, p->cbarg);
     free(p);
+}
+
+/* A reply to a raw command is relayed without a parse when the line is
+ * one well-formed JSON object (json_scan.h) with "id" the command's, as
+ * corral wrote it, and "return" or "error": the relay gets the object
+ * without its "id".  Anything else takes the parsing path.  Returns
+ * whether the line was taken. */
+static bool relay_raw(struct qmp *q, const char *line, size_t len)
+{
+    struct json_scan_object o;
+    const struct json_scan_member *id;
+    struct qmp_pending *p;
+    char *out, *w;
+
+    if (!json_scan_object(line, len, &o) || (id = json_scan_find(&o, "id")) == NULL ||
+        (json_scan_find(&o, "return") == NULL) == (json_scan_find(&o, "error") == NULL) ||
+        json_scan_find(&o, "event") != NULL)
+        return false;
+    for (p = q->pending; p != NULL; p = p->next) {
+        char want[sizeof(p->id) + 2];
+
+        snprintf(want, sizeof(want), "\"%s\"", p->id);
+        if (p->raw_cb != NULL && json_scan_value_is(id, want))
+            break;
+    }
+    if (p == NULL)
+        return false;
+    out = w = malloc(len + 2);
+    if (out == NULL)
+        return false;
+    *w++ = '{';
+    for (size_t i = 0; i < o.n; i++) {
+        if (&o.m[i] == id)
+            continue;
+        if (w > out + 1)
+            *w++ = ',';
+        memcpy(w, o.m[i].key, o.m[i].key_len);
+        w += o.m[i].key_len;
+        *w++ = ':';
+        memcpy(w, o.m[i].value, o.m[i].value_len);
+        w += o.m[i].value_len;
+    }
+    *w++ = '}';
+    pending_unlink(p);
+    p->raw_cb(out, (size_t)(w - out), NULL, p->cbarg);
+    free(out);
+    free(p);
+    return true;
 }
 
 static void fail_all(struct qmp *q, const char *why)
@@ -116,9 +195,23 @@ void qmp_free(struct qmp *q)
     free(q);
 }
 
+/* Writes at once what the socket takes when nothing waits before it (as
+ * proto/conn.c does: no loop round of arming, waking for and disarming the
+ * write event per command); the bufferevent sends the rest and meets any
+ * error. */
 static void send_line(struct qmp *q, const char *line, size_t len)
 {
-    if (evbuffer_add(bufferevent_get_output(q->bev), line, len) < 0)
+    struct evbuffer *out = bufferevent_get_output(q->bev);
+
+    if (evbuffer_get_length(out) == 0) {
+        ssize_t n = send(bufferevent_getfd(q->bev), line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n > 0) {
+            line += n;
+            len -= (size_t)n;
+        }
+    }
+    if (len > 0 && evbuffer_add(out, line, len) < 0)
         log_err("cannot queue a QMP command: out of memory");
 }
 
@@ -132,6 +225,26 @@ static void flush_queue(struct qmp *q)
         q->queue = n;
     }
     q->queue_tail = &q->queue;
+}
+
+/* msg as one line with its newline, to go out in one write (new), or
+ * NULL when out of memory. */
+static char *print_line(const cJSON *msg)
+{
+    char *text = cJSON_PrintUnformatted(msg);
+    size_t n;
+    char *line;
+
+    if (text == NULL)
+        return NULL;
+    n = strlen(text);
+    line = malloc(n + 2);
+    if (line != NULL) {
+        memcpy(line, text, n);
+        memcpy(line + n, "\n", 2);
+    }
+    cJSON_free(text);
+    return line;
 }
 
 static void handle_reply(struct qmp *q, const cJSON *msg)
@@ -199,15 +312,14 @@ static void handle_message(struct qmp *q, const cJSON *msg)
         q->pending = p;
         json_add_str(cmd, "execute", "qmp_capabilities");
         json_add_str(cmd, "id", p->id);
-        text = cJSON_PrintUnformatted(cmd);
+        text = print_line(cmd);
         cJSON_Delete(cmd);
         if (text == NULL) {
             qmp_close(q, "out of memory");
             return;
         }
         send_line(q, text, strlen(text));
-        send_line(q, "\n", 1);
-        cJSON_free(text);
+        free(text);
         return;
     }
     ev = cJSON_GetObjectItemCaseSensitive(msg, "event");
@@ -255,6 +367,10 @@ static void qmp_read_cb(struct bufferevent *bev, void *arg)
         evbuffer_remove(in, line, (size_t)p.pos);
         evbuffer_drain(in, eol_len);
         line[p.pos] = '\0';
+        if (q->raw_pending > 0 && relay_raw(q, line, (size_t)p.pos)) {
+            free(line);
+            continue;
+        }
         msg = p.pos > 0 ? cJSON_ParseWithLength(line, (size_t)p.pos) : NULL;
         if (msg == NULL && p.pos > 0)
             log_warn("ignoring QMP output that is not JSON: %.120s", line);
@@ -321,6 +437,16 @@ int qmp_connect(struct qmp *q, const char *path)
     return 0;
 }
 
+/* Fails p, never sent nor pending, and frees it. */
+static void finish_unsent(struct qmp_pending *p, const struct cerr *e)
+{
+    if (p->raw_cb != NULL)
+        p->raw_cb(NULL, 0, e, p->cbarg);
+    else
+        p->cb(NULL, e, p->cbarg);
+    free(p);
+}
+
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct qmp_pending *p = arg;
@@ -332,32 +458,33 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     pending_finish(p, NULL, &e);
 }
 
-void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb, void *cbarg)
+static void command(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb,
+                    qmp_raw_reply_cb raw_cb, void *cbarg)
 {
     struct qmp_pending *p;
     cJSON *copy;
     char *text;
     struct cerr e;
 
-    if (q->phase == QMP_CLOSED) {
-        cerr_set(&e, CE_QEMU_FAILED, "QEMU's monitor is not connected");
-        cb(NULL, &e, cbarg);
-        return;
-    }
     p = xcalloc(1, sizeof(*p));
-    snprintf(p->id, sizeof(p->id), "corral-%llu", q->next_id++);
     p->cb = cb;
+    p->raw_cb = raw_cb;
     p->cbarg = cbarg;
     p->q = q;
+    if (q->phase == QMP_CLOSED) {
+        cerr_set(&e, CE_QEMU_FAILED, "QEMU's monitor is not connected");
+        finish_unsent(p, &e);
+        return;
+    }
+    snprintf(p->id, sizeof(p->id), "corral-%llu", q->next_id++);
     copy = json_dup(cmd);
     cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
     json_add_str(copy, "id", p->id);
-    text = cJSON_PrintUnformatted(copy);
+    text = print_line(copy);
     cJSON_Delete(copy);
     if (text == NULL) {
-        free(p);
         cerr_set(&e, CE_SYSTEM, "out of memory serializing a QMP command");
-        cb(NULL, &e, cbarg);
+        finish_unsent(p, &e);
         return;
     }
     if (timeout_ms > 0) {
@@ -366,28 +493,38 @@ void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_
         if (p->timer == NULL || evtimer_add(p->timer, &tv) < 0) {
             if (p->timer != NULL)
                 event_free(p->timer);
-            free(p);
-            cJSON_free(text);
+            p->timer = NULL;
+            free(text);
             cerr_set(&e, CE_SYSTEM, "cannot arm a QMP command timer");
-            cb(NULL, &e, cbarg);
+            finish_unsent(p, &e);
             return;
         }
     }
     p->next = q->pending;
     q->pending = p;
+    q->raw_pending += raw_cb != NULL;
     size_t n = strlen(text);
     if (q->phase == QMP_READY) {
         send_line(q, text, n);
-        send_line(q, "\n", 1);
-        cJSON_free(text);
+        free(text);
         return;
     }
     struct qmp_queued *qq = xcalloc(1, sizeof(*qq));
-    qq->line = xasprintf("%s\n", text);
-    qq->len = n + 1;
-    cJSON_free(text);
+    qq->line = text;
+    qq->len = n;
     *q->queue_tail = qq;
     q->queue_tail = &qq->next;
+}
+
+void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb, void *cbarg)
+{
+    command(q, cmd, timeout_ms, cb, NULL, cbarg);
+}
+
+void qmp_command_relay(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_raw_reply_cb cb,
+                       void *cbarg)
+{
+    command(q, cmd, timeout_ms, NULL, cb, cbarg);
 }
 
 void qmp_command(struct qmp *q, const char *execute, cJSON *args, int timeout_ms, qmp_reply_cb cb,

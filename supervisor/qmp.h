@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
+#include <stddef.h>
 
 #include "common/error.h"
 
@@ -27,6 +28,10 @@ typedef void (*qmp_closed_cb)(const char *why, void *arg);
  * or "error"), or NULL with e set when no reply came (timeout, lost
  * connection). */
 typedef void (*qmp_reply_cb)(const cJSON *reply, const struct cerr *e, void *arg);
+/* A relayed command's outcome: reply is the text of QEMU's reply object
+ * without its "id" member (len bytes, well-formed JSON, borrowed), or NULL
+ * with e set as for qmp_reply_cb. */
+typedef void (*qmp_raw_reply_cb)(const char *reply, size_t len, const struct cerr *e, void *arg);
 
 struct qmp *qmp_new(struct event_base *base, qmp_event_cb on_event, qmp_ready_cb on_ready,
                     qmp_closed_cb on_closed, void *arg);
@@ -40,6 +45,10 @@ void qmp_command(struct qmp *q, const char *execute, cJSON *args, int timeout_ms
                  void *cbarg);
 /* Sends a caller-built command object (borrowed; its id is replaced). */
 void qmp_command_raw(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb, void *cbarg);
+/* As qmp_command_raw, for a reply only passed on: it reaches cb as the
+ * bytes QEMU sent, checked but not parsed (qmp.c, relay_raw). */
+void qmp_command_relay(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_raw_reply_cb cb,
+                       void *cbarg);
 /* Converts QEMU's error reply into e (CE_QEMU_FAILED with QEMU's desc);
  * returns 0 when the reply is a success. */
 int qmp_reply_check(const cJSON *reply, const char *what, struct cerr *e);

@@ -25,6 +25,11 @@
 #include "supervisor/snapshot_qmp_jobs.h"
 
 #define QMP_CONNECT_TIMEOUT_MS 30000
+/* QEMU makes its monitor socket a few tens of ms after exec: polled this
+ * often for the first second, so that a start waits at most a poll
+ * interval more than QEMU does, then at QMP_RETRY_MS. */
+#define QMP_FAST_RETRY_MS 2
+#define QMP_FAST_WINDOW_MS 1000
 #define QMP_RETRY_MS 50
 #define QMP_RECONNECT_MS 1000
 
@@ -498,6 +503,12 @@ static void arm_connect(struct vm *vm, int ms)
         log_err("VM %s: cannot arm the QMP connect timer", vm->def->name);
 }
 
+/* The next poll of the monitor socket, for a VM waiting for it. */
+static int retry_ms(const struct vm *vm)
+{
+    return monotime_ms() < vm->connect_fast_until_ms ? QMP_FAST_RETRY_MS : QMP_RETRY_MS;
+}
+
 static void on_qmp_closed(const char *why, void *arg)
 {
     struct vm *vm = arg;
@@ -510,7 +521,7 @@ static void on_qmp_closed(const char *why, void *arg)
     /* During start-up the original deadline still applies. */
     if (vm->state != VM_STARTING)
         vm->connect_deadline_ms = 0;
-    arm_connect(vm, vm->state == VM_STARTING ? QMP_RETRY_MS : QMP_RECONNECT_MS);
+    arm_connect(vm, vm->state == VM_STARTING ? retry_ms(vm) : QMP_RECONNECT_MS);
 }
 
 static void connect_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -533,7 +544,7 @@ static void connect_timer_cb(evutil_socket_t fd, short what, void *arg)
         fail_start(vm, &e);
         return;
     }
-    arm_connect(vm, vm->connect_deadline_ms != 0 ? QMP_RETRY_MS : QMP_RECONNECT_MS);
+    arm_connect(vm, vm->connect_deadline_ms != 0 ? retry_ms(vm) : QMP_RECONNECT_MS);
 }
 
 static int check_kvm(const struct vm *vm, struct cerr *e)
@@ -640,7 +651,8 @@ int vm_start(struct vm *vm, struct cerr *e)
     close_taps(vm);
     vm->proc_alive = true;
     vm->connect_deadline_ms = monotime_ms() + QMP_CONNECT_TIMEOUT_MS;
-    arm_connect(vm, QMP_RETRY_MS);
+    vm->connect_fast_until_ms = monotime_ms() + QMP_FAST_WINDOW_MS;
+    arm_connect(vm, QMP_FAST_RETRY_MS);
     return 0;
 }
 
@@ -701,6 +713,7 @@ int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
     snprintf(vm->reason, sizeof(vm->reason), "re-adopting");
     log_info("VM %s: re-adopting QEMU pid %ld", vm->def->name, (long)pid);
     vm->connect_deadline_ms = monotime_ms() + limit_ms;
+    vm->connect_fast_until_ms = monotime_ms() + QMP_FAST_WINDOW_MS;
     arm_connect(vm, 0);
     return 0;
 }

@@ -18,6 +18,9 @@ struct vm;
 
 /* Completion of an operation: result (consumed, may be NULL) or e. */
 typedef void (*vm_done_cb)(void *arg, cJSON *result, const struct cerr *e);
+/* Completion of an operation whose result is passed on unparsed: the text
+ * of one well-formed JSON value (len bytes, borrowed), or NULL with e. */
+typedef void (*vm_raw_done_cb)(void *arg, const char *result, size_t len, const struct cerr *e);
 
 struct vm_hooks {
     /* The state or its reason changed (broadcast it). */
@@ -96,7 +99,8 @@ struct console;
  * the first), or NULL with e set. */
 struct console *vm_console(struct vm *vm, const char *devname, struct cerr *e);
 
-/* Raw QMP passthrough of one command object (borrowed). */
-void vm_qmp(struct vm *vm, const cJSON *cmd, vm_done_cb cb, void *arg);
+/* Raw QMP passthrough of one command object (borrowed): the result,
+ * {"reply": QEMU's reply without its id}, is made of the bytes QEMU sent. */
+void vm_qmp(struct vm *vm, const cJSON *cmd, vm_raw_done_cb cb, void *arg);
 
 #endif

@@ -47,6 +47,7 @@ struct vm {
     struct snapjobs *snapjobs;
     struct event *connect_timer;
     long long connect_deadline_ms;
+    long long connect_fast_until_ms; /* polled often until then (vm.c) */
 
     bool stop_requested, resume_requested, destroying;
     /* vm.start's paused: the guest's vCPUs are left stopped (-S). */

@@ -499,13 +499,13 @@ struct qmp_wait {
     cJSON *result;
 };
 
-static void qmp_answered(void *arg, cJSON *result, const struct cerr *e)
+static void qmp_answered(void *arg, const char *result, size_t len, const struct cerr *e)
 {
     struct qmp_wait *w = arg;
 
     if (e != NULL)
         printf("# passthrough: %s\n", e->msg);
-    w->result = result;
+    w->result = result != NULL ? cJSON_ParseWithLength(result, len) : NULL;
     w->done = true;
 }
 
