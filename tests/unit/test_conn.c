@@ -617,6 +617,92 @@ CONN_TEST(calls_matched_by_id)
     slot_free(s, 3);
 }
 
+struct raw_slot {
+    int calls;
+    char text[256];
+    struct cerr e;
+};
+
+static void raw_slot_cb(const char *result, size_t len, const struct cerr *e, void *arg)
+{
+    struct raw_slot *s = arg;
+
+    s->calls++;
+    snprintf(s->text, sizeof(s->text), "%.*s", result != NULL ? (int)len : 0,
+             result != NULL ? result : "");
+    if (e != NULL)
+        s->e = *e;
+    else
+        cerr_clear(&s->e);
+}
+
+/* A relayed result is the peer's bytes only when the line is exactly a
+ * well-formed reply to that call; anything else is parsed (and printed
+ * again) or refused as before, and never answers another call. */
+static void raw_calls_run(struct fx *f, struct raw_slot *s)
+{
+    long long ids[5];
+    char methods[5][16];
+    char line[512];
+    cJSON *reply;
+    int ok;
+
+    for (int i = 0; i < 5; i++)
+        rpc_conn_call_raw(f->conn, "vm.qmp", NULL, 0, raw_slot_cb, &s[i]);
+    EXPECT(read_requests(&f->peer, 5, ids, methods));
+    /* Relayed as written, spaces and all. */
+    snprintf(line, sizeof(line),
+             "{\"jsonrpc\":\"2.0\",\"result\": {\"reply\" : [1, 2.50]} ,\"id\":%lld}\n", ids[0]);
+    peer_write_str(&f->peer, line);
+    /* A member more: parsed, printed again. */
+    snprintf(line, sizeof(line),
+             "{\"jsonrpc\":\"2.0\",\"result\": {\"reply\" : [1, 2.50]},\"x\":1,\"id\":%lld}\n",
+             ids[1]);
+    peer_write_str(&f->peer, line);
+    /* Malformed, claiming call 2's id: refused, call 2 still waits. */
+    snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"result\":{\"a\":},\"id\":%lld}\n", ids[2]);
+    peer_write_str(&f->peer, line);
+    /* An id of no call, then the 1.0 version: neither answers anything. */
+    peer_write_str(&f->peer, "{\"jsonrpc\":\"2.0\",\"result\":1,\"id\":99999}\n");
+    snprintf(line, sizeof(line), "{\"jsonrpc\":\"1.0\",\"result\":1,\"id\":%lld}\n", ids[2]);
+    peer_write_str(&f->peer, line);
+    /* An error reply. */
+    snprintf(line, sizeof(line),
+             "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":1001,\"message\":\"no VM\"},\"id\":%lld}\n",
+             ids[3]);
+    peer_write_str(&f->peer, line);
+    pump_until(f->base, &s[3].calls, 1, 1000);
+    pump(f->base, 5);
+    EXPECT(s[0].calls == 1);
+    EXPECT_STR(s[0].text, "{\"reply\" : [1, 2.50]}");
+    EXPECT(s[1].calls == 1);
+    EXPECT_STR(s[1].text, "{\"reply\":[1,2.5]}");
+    EXPECT(s[2].calls == 0);
+    EXPECT(s[3].calls == 1 && s[3].e.code == CE_NO_DOMAIN);
+    EXPECT_STR(s[3].e.msg, "no VM");
+    EXPECT(s[4].calls == 0);
+    /* The malformed line got its error back. */
+    reply = peer_read(&f->peer, 1000);
+    ok = is_error(reply, CE_PARSE, -1);
+    cJSON_Delete(reply);
+    EXPECT(ok);
+    snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"result\":\"late\",\"id\":%lld}\n", ids[2]);
+    peer_write_str(&f->peer, line);
+    pump_until(f->base, &s[2].calls, 1, 1000);
+    EXPECT_STR(s[2].text, "\"late\"");
+}
+
+CONN_TEST(raw_calls_relayed_only_when_well_formed)
+{
+    struct raw_slot s[5] = {0};
+
+    raw_calls_run(f, s);
+    /* The one left unanswered fails here, while s still exists. */
+    rpc_conn_free(f->conn);
+    f->conn = NULL;
+    EXPECT(s[4].calls == 1 && s[4].e.code == CE_SUPERVISOR);
+}
+
 static void call_timeout_run(struct fx *f, struct call_slot *s)
 {
     long long ids[2], start = now_ms();
@@ -1271,6 +1357,7 @@ int main(void)
     RUN(line_at_limit_accepted);
     RUN(oversized_line_refused_once);
     RUN(calls_matched_by_id);
+    RUN(raw_calls_relayed_only_when_well_formed);
     RUN(call_timeout);
     RUN(peer_close_fails_pending_calls);
     RUN(close_after_flush_deferred);

@@ -697,8 +697,40 @@ static void cerr_names_distinct(void)
     EXPECT_STR(cerr_name((enum corral_err)4242), "unknown");
 }
 
+/* A relayed result keeps its bytes, gets the caller's id and the same
+ * limit as a printed reply. */
+static void result_line_relays_bytes(void)
+{
+    cJSON *id = cJSON_CreateString("a\"b");
+    struct cerr e = {0};
+    size_t n = 0, big = RPC_MAX_MESSAGE;
+    char *line = rpc_result_line(id, "{ \"x\" : 1 }", 11, &n, &e), *filler;
+    int fits, over;
+
+    cJSON_Delete(id);
+    EXPECT(line != NULL);
+    EXPECT_STR(line, "{\"jsonrpc\":\"2.0\",\"result\":{ \"x\" : 1 },\"id\":\"a\\\"b\"}\n");
+    EXPECT(n == strlen(line));
+    free(line);
+    line = rpc_result_line(NULL, "[]", 2, &n, &e);
+    EXPECT_STR(line, "{\"jsonrpc\":\"2.0\",\"result\":[],\"id\":null}\n");
+    free(line);
+    /* The envelope with a null id is 38 bytes, the newline included. */
+    filler = repeat('1', big);
+    line = rpc_result_line(NULL, filler, big - 38, &n, &e);
+    fits = line != NULL && n == RPC_MAX_MESSAGE;
+    free(line);
+    line = rpc_result_line(NULL, filler, big - 37, &n, &e);
+    over = line == NULL && e.code == CE_TOO_LARGE;
+    free(line);
+    free(filler);
+    EXPECT(fits);
+    EXPECT(over);
+}
+
 int main(void)
 {
+    RUN(result_line_relays_bytes);
     RUN(classify_requests);
     RUN(classify_notifications);
     RUN(classify_responses);
