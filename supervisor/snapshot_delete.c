@@ -28,6 +28,10 @@ struct del {
     size_t nholders;
     char job_error[CERR_MSG_MAX];
     char job_id[SNAPJOB_ID_MAX]; /* the failed job's */
+    /* The first listing showed a difference (a disk holding the tag twice,
+     * or disks other than the metadata's): the disks are listed again
+     * after the job, to say what is left. */
+    bool recheck;
 };
 
 static void del_finish(struct del *d, const struct cerr *e)
@@ -69,6 +73,7 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
 }
 
 static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
+static void del_done_one(struct del *d);
 static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 
 static void del_job_done(const struct snapjob_result *r, void *arg)
@@ -84,6 +89,12 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
         cerr_set(&e, CE_JOB_FAILED, "VM %s: deleting snapshot %s was cut short: %s", so->name,
                  d->names[d->next], r->err.msg);
         del_finish(d, &e);
+        return;
+    }
+    if (r->ok && !d->recheck) {
+        /* Every holder had one copy, which the job removed: a second
+         * listing would show nothing to tell. */
+        del_done_one(d);
         return;
     }
     if (r->ok) {
@@ -195,7 +206,15 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
                             snapcore_targets(&d->disks, left, n),
                             "the disks listed held the tag more than once; one copy remains"));
     snapshot_qmp_nodes_free(l);
-    if (del_metadata(d, name, &err) < 0) {
+    del_done_one(d);
+}
+
+/* The job deleted the current name: its metadata goes, then the next. */
+static void del_done_one(struct del *d)
+{
+    struct cerr err;
+
+    if (del_metadata(d, d->names[d->next], &err) < 0) {
         del_finish(d, &err);
         return;
     }
@@ -205,10 +224,11 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
 }
 
 /* Reports where the metadata of name and its holders (the disks QEMU says
- * hold it) disagree.  A delete cut short and tried again meets the same
- * differences: they are reported once. */
-static void del_compare(struct del *d, const char *name)
+ * hold it) disagree, and returns whether they do.  A delete cut short and
+ * tried again meets the same differences: they are reported once. */
+static bool del_compare(struct del *d, const char *name)
 {
+    bool differs;
     struct snapops *so = d->so;
     const struct snapshot_def *meta = snapshot_tree_lookup(so->tree, name);
     cJSON *missing = missing_targets(d, name, d->holders, d->nholders), *extra = json_arr();
@@ -221,6 +241,7 @@ static void del_compare(struct del *d, const char *name)
         if (!named)
             json_arr_add(extra, json_str(t));
     }
+    differs = cJSON_GetArraySize(missing) > 0 || cJSON_GetArraySize(extra) > 0;
     if (cJSON_GetArraySize(missing) > 0)
         json_arr_add(d->reports, snapreport_difference(so, name, "missing", missing,
                                                        "the metadata names these disks but their "
@@ -234,6 +255,7 @@ static void del_compare(struct del *d, const char *name)
                                                        "there too"));
     else
         cJSON_Delete(extra);
+    return differs;
 }
 
 /* Records the intent, then asks QEMU to delete name where it is held. */
@@ -283,7 +305,9 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
                 d->holders[j] = d->disks.d[k].node;
         }
     }
-    del_compare(d, name);
+    d->recheck = del_compare(d, name);
+    for (size_t j = 0; j < d->nholders; j++)
+        d->recheck |= snapshot_qmp_count(l, d->holders[j], name) > 1;
     snapshot_qmp_nodes_free(l);
     if (d->nholders > 0) {
         del_start_job(d, name);
