@@ -42,6 +42,7 @@ struct rpc_conn {
     bool upgraded; /* the bufferevent goes to upgrade_cb, not to on_close */
     struct event *close_ev;
     struct event *resume_ev; /* parses input buffered while reading waited */
+    struct event *flush_ev;  /* closes, from the loop, a closing connection with nothing queued */
     long long next_id;
     struct pending_call *calls;
     size_t raw_calls; /* of calls, those with raw_cb */
@@ -292,6 +293,16 @@ static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
     conn_read_cb(c->bev, c);
 }
 
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (!c->dead && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_fail(c, "closed after reply");
+}
+
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct rpc_conn *c = arg;
@@ -302,11 +313,31 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         conn_resume(c);
 }
 
+/* A write that failed on a peer's closed socket must not lose what the
+ * peer sent before it closed (a supervisor's last reply): that is read and
+ * handled first, within the bound reading always has. */
+static void conn_read_last(struct rpc_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    /* The bufferevent keeps its input's end frozen outside its own reads. */
+    if (evbuffer_unfreeze(in, 0) < 0)
+        return;
+    while (evbuffer_get_length(in) <= RPC_MAX_MESSAGE + 4096 && evbuffer_read(in, fd, 65536) > 0)
+        ;
+    if (evbuffer_freeze(in, 0) < 0)
+        log_warn("cannot freeze a connection's input again");
+    conn_read_cb(c->bev, c);
+}
+
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct rpc_conn *c = arg;
 
     (void)bev;
+    if ((what & BEV_EVENT_ERROR) && (what & BEV_EVENT_WRITING) && !c->held && !c->upgraded)
+        conn_read_last(c);
     if (what & BEV_EVENT_EOF)
         conn_fail(c, "peer closed the connection");
     else if (what & BEV_EVENT_ERROR)
@@ -337,8 +368,9 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on
     }
     c->close_ev = event_new(base, -1, 0, conn_close_cb, c);
     c->resume_ev = event_new(base, -1, 0, conn_resume_cb, c);
+    c->flush_ev = event_new(base, -1, 0, conn_flush_cb, c);
     c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL || c->close_ev == NULL || c->resume_ev == NULL) {
+    if (c->bev == NULL || c->close_ev == NULL || c->resume_ev == NULL || c->flush_ev == NULL) {
         if (c->bev != NULL)
             bufferevent_free(c->bev);
         else
@@ -347,6 +379,8 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on
             event_free(c->close_ev);
         if (c->resume_ev != NULL)
             event_free(c->resume_ev);
+        if (c->flush_ev != NULL)
+            event_free(c->flush_ev);
         free(c);
         return NULL;
     }
@@ -362,6 +396,7 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, int fd, rpc_message_cb on
         bufferevent_free(c->bev);
         event_free(c->close_ev);
         event_free(c->resume_ev);
+        event_free(c->flush_ev);
         free(c);
         return NULL;
     }
@@ -382,6 +417,7 @@ void rpc_conn_free(struct rpc_conn *c)
         call_finish(c->calls, NULL, &e);
     event_free(c->close_ev);
     event_free(c->resume_ev);
+    event_free(c->flush_ev);
     if (c->bev != NULL)
         bufferevent_free(c->bev);
     free(c);
@@ -583,12 +619,16 @@ void rpc_conn_upgrade(struct rpc_conn *c, rpc_upgrade_cb cb, void *arg)
     conn_fail(c, "upgraded to a byte stream");
 }
 
+/* With nothing queued, the close waits for the loop all the same: what
+ * is already due to run there (a job's outcome an exiting supervisor
+ * delivers) may still answer, as it could when replies waited in the
+ * output buffer for the loop to write them. */
 void rpc_conn_close_after_flush(struct rpc_conn *c)
 {
     c->closing = true;
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_fail(c, "closed after reply");
+        event_active(c->flush_ev, 0, 0);
 }
 
 uid_t rpc_conn_peer_uid(const struct rpc_conn *c)
