@@ -103,9 +103,7 @@ static void call_finish(struct pending_call *pc, const cJSON *result, const stru
     }
     if (pc->timer != NULL)
         event_free(pc->timer);
-    if (pc->raw_cb == NULL)
-        pc->cb(result, e, pc->cbarg);
-    else {
+    if (pc->raw_cb != NULL) {
         /* The result came in a form the relay did not take as it was:
          * passed on as cJSON prints it. */
         char *text = result != NULL ? cJSON_PrintUnformatted(result) : NULL;
@@ -118,7 +116,8 @@ static void call_finish(struct pending_call *pc, const cJSON *result, const stru
         }
         pc->raw_cb(text, text != NULL ? strlen(text) : 0, text != NULL ? NULL : e, pc->cbarg);
         cJSON_free(text);
-    }
+    } else if (pc->cb != NULL)
+        pc->cb(result, e, pc->cbarg);
     free(pc);
 }
 

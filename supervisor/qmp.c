@@ -101,7 +101,7 @@ static void pending_finish(struct qmp_pending *p, const cJSON *reply, const stru
     pending_unlink(p);
     if (p->raw_cb != NULL)
         finish_raw_parsed(p, reply, e);
-    else
+    else if (p->cb != NULL)
         p->cb(reply, e, p->cbarg);
     free(p);
 }
@@ -116,7 +116,8 @@ static bool relay_raw(struct qmp *q, const char *line, size_t len)
     struct json_scan_object o;
     const struct json_scan_member *id;
     struct qmp_pending *p;
-    char *out, *w;
+    size_t n;
+    char *out;
 
     if (!json_scan_object(line, len, &o) || (id = json_scan_find(&o, "id")) == NULL ||
         (json_scan_find(&o, "return") == NULL) == (json_scan_find(&o, "error") == NULL) ||
@@ -131,24 +132,25 @@ static bool relay_raw(struct qmp *q, const char *line, size_t len)
     }
     if (p == NULL)
         return false;
-    out = w = malloc(len + 2);
+    out = malloc(len + 2);
     if (out == NULL)
         return false;
-    *w++ = '{';
+    n = 0;
+    out[n++] = '{';
     for (size_t i = 0; i < o.n; i++) {
         if (&o.m[i] == id)
             continue;
-        if (w > out + 1)
-            *w++ = ',';
-        memcpy(w, o.m[i].key, o.m[i].key_len);
-        w += o.m[i].key_len;
-        *w++ = ':';
-        memcpy(w, o.m[i].value, o.m[i].value_len);
-        w += o.m[i].value_len;
+        if (n > 1)
+            out[n++] = ',';
+        memcpy(out + n, o.m[i].key, o.m[i].key_len);
+        n += o.m[i].key_len;
+        out[n++] = ':';
+        memcpy(out + n, o.m[i].value, o.m[i].value_len);
+        n += o.m[i].value_len;
     }
-    *w++ = '}';
+    out[n++] = '}';
     pending_unlink(p);
-    p->raw_cb(out, (size_t)(w - out), NULL, p->cbarg);
+    p->raw_cb(out, n, NULL, p->cbarg);
     free(out);
     free(p);
     return true;
@@ -442,7 +444,7 @@ static void finish_unsent(struct qmp_pending *p, const struct cerr *e)
 {
     if (p->raw_cb != NULL)
         p->raw_cb(NULL, 0, e, p->cbarg);
-    else
+    else if (p->cb != NULL)
         p->cb(NULL, e, p->cbarg);
     free(p);
 }
