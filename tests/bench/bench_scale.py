@@ -3,7 +3,8 @@ the same run on the same machine, so that only the ratios mean anything
 across machines:
 
 - vm.qmp round trip on the per-VM socket and through the broker, against
-  the same QMP command sent straight to a bare QEMU of the same shape;
+  the same QMP command sent straight to a bare QEMU of the same shape (and,
+  as a floor, through two processes that only relay bytes);
 - VM start to running, against a bare QEMU spawned until its QMP answers;
 - snapshot create and delete, against the raw QMP jobs (the delete's
   baseline is the job plus one query-named-block-nodes, the query the
@@ -69,11 +70,22 @@ def qmp_round_trip(env, t):
     disks = [env.qcow2("raw-q-%d.qcow2" % i) for i in range(2)]
     sock = os.path.join(env.dir, "raw-q.sock")
     p = subprocess.Popen(bare_qemu_argv(sock, disks))
+    # The floor of corral's two hops (broker, supervisor): two processes
+    # that only relay bytes on a libevent loop (tests/tools/bench_relay.c).
+    relay = os.path.join(BUILD, "tests", "bench_relay")
+    hop1, hop2 = os.path.join(env.dir, "hop1.sock"), os.path.join(env.dir, "hop2.sock")
+    relays = []
     try:
         raw = rtt_ms("qmp", sock, json.dumps({"execute": "query-status"}))
+        relays.append(subprocess.Popen([relay, hop1, sock]))
+        relays.append(subprocess.Popen([relay, hop2, hop1]))
+        floor = rtt_ms("qmp", hop2, json.dumps({"execute": "query-status"}))
     finally:
-        p.kill()
-        p.wait()
+        for r in relays + [p]:
+            r.kill()
+            r.wait()
+    t.add("floor: QMP through 2 byte-relaying libevent hops (mean of %d)" % QMP_CALLS, floor, raw,
+          "ms", "-")
     req = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "vm.qmp",
                       "params": {"name": "q", "command": {"execute": "query-status"}}})
     for label, path, target in (("per-VM socket", info["control_socket"], "<= 1.10x"),
