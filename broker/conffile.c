@@ -15,10 +15,10 @@ struct conffile_read {
     conffile_handler h;
     void *user;
     FILE *f;
-    int line;         /* of what inih parses now */
-    bool line_done;   /* the last chunk read ended its line */
-    bool too_long;    /* a line longer than inih's buffer */
-    int err_line;     /* the first error is the one said */
+    int line;       /* of what inih parses now */
+    bool line_done; /* the last chunk read ended its line */
+    bool too_long;  /* a line longer than inih's buffer */
+    int err_line;   /* the first error is the one said */
     struct cerr e;
 };
 
@@ -93,7 +93,8 @@ static int open_checked(const char *path, bool *missing, struct cerr *e)
     if (pfd < 0)
         return -1;
     if (!S_ISREG(st.st_mode)) {
-        cerr_set(e, CE_PERMISSION, "%s: not a regular file", path);
+        cerr_set(e, CE_PERMISSION, "%s: %s: refused", path,
+                 S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
         close(pfd);
         return -1;
     }
@@ -104,8 +105,8 @@ static int open_checked(const char *path, bool *missing, struct cerr *e)
         return -1;
     }
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-        cerr_set(e, CE_PERMISSION, "%s: writable by its group or others (mode %04o): refused",
-                 path, (unsigned)(st.st_mode & 07777));
+        cerr_set(e, CE_PERMISSION, "%s: writable by its group or others (mode %04o): refused", path,
+                 (unsigned)(st.st_mode & 07777));
         close(pfd);
         return -1;
     }
@@ -114,8 +115,7 @@ static int open_checked(const char *path, bool *missing, struct cerr *e)
     return fd;
 }
 
-int conffile_read(const char *path, bool must_exist, conffile_handler h, void *user,
-                  struct cerr *e)
+int conffile_read(const char *path, bool must_exist, conffile_handler h, void *user, struct cerr *e)
 {
     struct conffile_read r = {.h = h, .user = user, .line_done = true};
     bool missing;

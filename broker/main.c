@@ -264,8 +264,8 @@ int main(int argc, char **argv)
     r.sock_path = xasprintf("%s/corrald.sock", r.b.run_dir);
     if (listen_socket(&r.b, r.sock_path) < 0 || install_signals(&r) < 0)
         goto out;
-    log_info("serving %s (state %s, supervisor %s, configuration %s)", r.sock_path,
-             r.b.state_dir, r.b.supervisor_path, r.o.config ? r.o.config : "none");
+    log_info("serving %s (state %s, supervisor %s, configuration %s)", r.sock_path, r.b.state_dir,
+             r.b.supervisor_path, r.o.config ? r.o.config : "none");
     supervise_init(&r.b);
     adopt_all(&r.b);
     autostart_boot(&r.b);

@@ -230,7 +230,7 @@ struct file_parse {
 static int parse_bool(const char *v)
 {
     static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false",
-                                                                                 "off", "0"};
+                                                                                "off", "0"};
 
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (strcasecmp(v, yes[i]) == 0)
@@ -284,6 +284,7 @@ static int file_key(const char *key, const char *value, void *user, struct cerr 
  * by the second pass), else 0. */
 static int find_config(int argc, char **argv, const char **path, bool *named)
 {
+    bool help = false;
     int c;
 
     *path = CORRAL_CONFIG_FILE;
@@ -296,12 +297,12 @@ static int find_config(int argc, char **argv, const char **path, bool *named)
         } else if (c == 'n') {
             *path = NULL;
         } else if (c == 'h') {
-            return -1;
+            help = true;
         }
     }
     opterr = 1;
     optind = 0; /* glibc: scan afresh */
-    return 0;
+    return help ? -1 : 0;
 }
 
 /* argv over the file: a list given there replaces the file's. */
@@ -357,9 +358,8 @@ int options_parse(int argc, char **argv, struct broker_options *o, struct broker
     struct cerr e;
     bool named;
 
-    *o = (struct broker_options){.state_dir = DEFAULT_STATE_DIR,
-                                 .run_dir = DEFAULT_RUN_DIR,
-                                 .log_target = LOG_TARGET_AUTO};
+    *o = (struct broker_options){
+        .state_dir = DEFAULT_STATE_DIR, .run_dir = DEFAULT_RUN_DIR, .log_target = LOG_TARGET_AUTO};
     *b = (struct broker){.restart_limit = DEFAULT_RESTART_LIMIT,
                          .restart_interval = DEFAULT_RESTART_INTERVAL,
                          .adopt_timeout = DEFAULT_ADOPT_TIMEOUT};

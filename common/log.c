@@ -163,6 +163,36 @@ static bool lead_field(const char **text, const char *word, const char **name, s
     return true;
 }
 
+/* The snapshot a VM's message is about, by the phrasings the supervisor
+ * uses: "snapshot S: ...", "snapshot S created|deleted...", "reverted to
+ * snapshot S". */
+static bool snapshot_field(const char *text, const char **name, size_t *len)
+{
+    static const char *const verbs[] = {" created", " deleted"};
+    const char *p = text;
+    size_t n;
+
+    if (lead_field(&p, "snapshot ", name, len))
+        return true;
+    if (strncmp(text, "reverted to snapshot ", 21) == 0) {
+        *name = text + 21;
+        *len = strcspn(*name, " \n");
+        return *len > 0;
+    }
+    if (strncmp(text, "snapshot ", 9) != 0)
+        return false;
+    p = text + 9;
+    n = strcspn(p, " \n");
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        if (n > 0 && strncmp(p + n, verbs[i], strlen(verbs[i])) == 0) {
+            *name = p;
+            *len = n;
+            return true;
+        }
+    }
+    return false;
+}
+
 struct dgram {
     char data[LOG_DGRAM_MAX];
     size_t len;
@@ -224,7 +254,7 @@ static void journal_entry(struct dgram *d, enum log_level lvl, const char *file,
     size_t vmlen = log_vm ? strlen(log_vm) : 0, snaplen = 0;
 
     if (lead_field(&rest, "VM ", &vm, &vmlen) || log_vm != NULL)
-        lead_field(&rest, "snapshot ", &snap, &snaplen);
+        snapshot_field(rest, &snap, &snaplen);
     add_field(d, "MESSAGE", text, strlen(text));
     add_fieldf(d, "PRIORITY", "%d", syslog_priority(lvl));
     add_field(d, "SYSLOG_IDENTIFIER", log_prog, strlen(log_prog));
@@ -239,8 +269,7 @@ static void journal_entry(struct dgram *d, enum log_level lvl, const char *file,
 }
 
 /* RFC 3164, as glibc's syslog(3) writes it to /dev/log. */
-static void syslog_entry(struct dgram *d, enum log_level lvl, const struct tm *tm,
-                         const char *text)
+static void syslog_entry(struct dgram *d, enum log_level lvl, const struct tm *tm, const char *text)
 {
     char stamp[32] = "";
     int n;
@@ -274,8 +303,7 @@ static bool send_dgram(const struct dgram *d)
     return send(log_sock, d->data, d->len, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0;
 }
 
-void log_msg(enum log_level lvl, const char *file, int line, const char *func, const char *fmt,
-             ...)
+void log_msg(enum log_level lvl, const char *file, int line, const char *func, const char *fmt, ...)
 {
     static const char *names[] = {"debug", "info", "warning", "error"};
     char stamp[32] = "", text[LOG_LINE_MAX];

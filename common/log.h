@@ -35,8 +35,8 @@ int log_fd(void);
  * as long as the process logs. */
 void log_set_vm(const char *vm);
 
-void log_msg(enum log_level lvl, const char *file, int line, const char *func, const char *fmt,
-             ...) __attribute__((format(printf, 5, 6)));
+void log_msg(enum log_level lvl, const char *file, int line, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __FILE__, __LINE__, __func__, __VA_ARGS__)

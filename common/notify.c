@@ -26,8 +26,8 @@ void notify_init(void)
         memcpy(notify_addr.sun_path, path, n);
         if (path[0] == '@')
             notify_addr.sun_path[0] = '\0';
-        notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
-                                 (path[0] == '@' ? 0 : 1));
+        notify_len =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '@' ? 0 : 1));
     }
     unsetenv("NOTIFY_SOCKET");
 }
@@ -46,8 +46,7 @@ int notify_send(const char *state, struct cerr *e)
     }
     /* Non-blocking: a manager that does not read must not stall the
      * loop; the failure is the caller's to log. */
-    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&notify_addr,
-               notify_len);
+    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&notify_addr, notify_len);
     saved = errno;
     close(fd);
     if (n < 0) {
