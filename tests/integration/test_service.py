@@ -110,6 +110,36 @@ def unit_verifies(env):
           "RuntimeDirectory is corrald's default run directory")
 
 
+def install_uninstall(env):
+    """make install puts the unit (its ExecStart following SBINDIR) and the
+    example configuration in place, never over an administrator's file;
+    make uninstall removes the unit, and the configuration only unchanged."""
+    dest = os.path.join(env.dir, "dest")
+    make = ["make", "-s", "-C", SRC, "BUILD=" + BUILD, "DESTDIR=" + dest, "PREFIX=/usr"]
+    if BUILD.endswith("/san"):
+        make.append("SANITIZE=1")
+    p = subprocess.run(make + ["install"], capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0, "make install: " + p.stderr)
+    unit = os.path.join(dest, "lib/systemd/system/corrald.service")
+    conf = os.path.join(dest, "etc/corral/corrald.conf")
+    with open(unit) as f:
+        check("\nExecStart=/usr/sbin/corrald\n" in f.read(), "ExecStart is the installed corrald")
+    check(os.stat(conf).st_mode & 0o7777 == 0o644 and open(conf).read() == open(EXAMPLE).read(),
+          "the example is installed 0644")
+    with open(conf, "a") as f:
+        f.write("debug = yes\n")
+    p = subprocess.run(make + ["install"], capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0 and open(conf).read().endswith("debug = yes\n"),
+          "a second install keeps the edited file")
+    p = subprocess.run(make + ["uninstall"], capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0 and not os.path.exists(unit) and os.path.exists(conf),
+          "uninstall removes the unit and keeps the edited configuration: " + p.stderr)
+    shutil.copy(EXAMPLE, conf)
+    p = subprocess.run(make + ["uninstall"], capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0 and not os.path.exists(os.path.dirname(conf)),
+          "uninstall removes the unchanged example and its directory: " + p.stderr)
+
+
 # -- readiness --------------------------------------------------------------
 
 def ready_after_reattach(env):
@@ -224,6 +254,9 @@ def config_file_errors(env):
     corrald_fails(env, ["--config", section], "%s:2: [corrald]: sections are not used" % section)
     corrald_fails(env, ["--config", os.path.join(env.dir, "none.conf")], "none.conf: no such file")
     corrald_fails(env, ["--log", "everywhere"], "--log: wants journal, syslog, stderr or auto")
+    if not os.path.exists("/etc/corral/corrald.conf"):
+        # A missing default file is no error: the command line is judged.
+        corrald_fails(env, ["--frobnicate"], "usage:")
 
 
 def config_file_unsafe(env):
@@ -295,5 +328,5 @@ def logs_to_journal(env):
 
 
 if __name__ == "__main__":
-    sys.exit(run([unit_verifies, ready_after_reattach, config_file, config_file_errors,
+    sys.exit(run([unit_verifies, install_uninstall, ready_after_reattach, config_file, config_file_errors,
                   config_file_unsafe, logs_to_syslog, logs_to_journal]))
