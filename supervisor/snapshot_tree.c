@@ -278,10 +278,16 @@ static int rewrite(const char *dir, struct snapshot_def *def, const char *parent
 {
     char *old_parent = def->parent;
     bool old_active = def->current;
+    int rc;
 
+    if (snapshot_meta_domain(dir, def->name, &def->domain_xml, e) < 0)
+        return -1;
     def->parent = parent ? xstrdup(parent) : NULL;
     def->current = active;
-    if (snapshot_meta_write(dir, def, e) < 0) {
+    rc = snapshot_meta_write(dir, def, e);
+    free(def->domain_xml);
+    def->domain_xml = NULL;
+    if (rc < 0) {
         free(def->parent);
         def->parent = old_parent;
         def->current = old_active;
@@ -314,6 +320,15 @@ static int retire_current(struct snapshot_tree *t, const char *dir, struct snap_
     }
     t->current = node;
     return 0;
+}
+
+/* The tree keeps no <domain> in memory once its file holds it: with
+ * thousands of snapshots it was most of the supervisor's memory, and only
+ * dumpxml and rewrites need it, which read it back from the file. */
+static void drop_domain(struct snapshot_def *def)
+{
+    free(def->domain_xml);
+    def->domain_xml = NULL;
 }
 
 /* What any snapshot needs before its file is written: a reload parses
@@ -354,6 +369,7 @@ int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapsh
     def->current = make_current;
     if (snapshot_meta_write(dir, def, e) < 0)
         goto fail;
+    drop_domain(def);
     node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
     snapshot_tree_relink(tree);
@@ -424,12 +440,14 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
         goto fail;
     if (node != NULL && check_replace(node->def, def, e) < 0)
         goto fail;
-    if (node != NULL && def->domain_xml == NULL && node->def->domain_xml != NULL)
-        def->domain_xml = xstrdup(node->def->domain_xml);
+    if (node != NULL && def->domain_xml == NULL &&
+        snapshot_meta_domain(dir, def->name, &def->domain_xml, e) < 0)
+        goto fail;
     /* Same order as snapshot_tree_add, for the same reason. */
     def->current = make_current || (node != NULL && node == tree->current);
     if (snapshot_meta_write(dir, def, e) < 0)
         goto fail;
+    drop_domain(def);
     if (node != NULL) {
         snapshot_def_free(node->def);
         node->def = def;
@@ -441,6 +459,25 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
 fail:
     snapshot_def_free(def);
     return -1;
+}
+
+char *snapshot_tree_dumpxml(const struct snapshot_tree *tree, const char *dir, const char *name,
+                            struct cerr *e)
+{
+    const struct snap_node *node = node_find_or_fail(tree, name, e);
+    struct snapshot_def shown;
+    char *xml;
+
+    if (node == NULL)
+        return NULL;
+    /* The tree's fields (parent, disks) with the file's <domain>: load may
+     * have made it a root where the file still names a missing parent. */
+    shown = *node->def;
+    if (snapshot_meta_domain(dir, name, &shown.domain_xml, e) < 0)
+        return NULL;
+    xml = snapshot_def_format(&shown, false, e);
+    free(shown.domain_xml);
+    return xml;
 }
 
 int snapshot_tree_set_current(struct snapshot_tree *tree, const char *dir, const char *name,

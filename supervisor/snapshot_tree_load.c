@@ -6,11 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/fileutil.h"
 #include "common/names.h"
-#include "common/xml_safe.h"
 #include "supervisor/snapshot_tree_int.h"
 
 struct problem_list {
@@ -117,61 +115,6 @@ static int list_xml_files(const char *dir, char ***out, size_t *nout, struct cer
     return 0;
 }
 
-static ssize_t read_full(int fd, char *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = read(fd, buf + got, len - got);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-/* Reads a metadata file.  It was a regular file when listed; opening it
- * without following links or blocking, and checking again, keeps a FIFO or
- * link swapped in meanwhile from hanging or redirecting the supervisor. */
-static char *read_meta_file(const char *path, size_t *len, struct cerr *e)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    char *buf = NULL;
-    ssize_t got;
-
-    if (fd < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        cerr_set(e, CE_SYSTEM, "%s is not a regular file", path);
-        goto out;
-    }
-    if (st.st_size > XML_UNTRUSTED_MAX) {
-        cerr_set(e, CE_TOO_LARGE, "%s is %lld bytes, larger than the limit of %d bytes", path,
-                 (long long)st.st_size, XML_UNTRUSTED_MAX);
-        goto out;
-    }
-    buf = xcalloc(1, (size_t)st.st_size + 1);
-    got = read_full(fd, buf, (size_t)st.st_size);
-    if (got < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    *len = (size_t)got;
-out:
-    close(fd);
-    return buf;
-}
-
 /* Parses one file; returns the definition or NULL after recording why. */
 static struct snapshot_def *load_file(const char *dir, const char *fname, struct problem_list *pl)
 {
@@ -180,11 +123,11 @@ static struct snapshot_def *load_file(const char *dir, const char *fname, struct
     struct cerr e = {0};
     struct snapshot_def *def = NULL;
     size_t len = 0;
-    char *buf = read_meta_file(path, &len, &e);
+    char *buf = snapshot_meta_read_file(path, &len, &e);
 
     name_escape(fname, shown, sizeof(shown));
     if (buf != NULL)
-        def = snapshot_def_parse(buf, len, SNAPSHOT_PARSE_REDEFINE, &e);
+        def = snapshot_def_parse(buf, len, SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_NO_DOMAIN, &e);
     if (def == NULL)
         problem_add(pl, SNAPSHOT_PROBLEM_UNREADABLE, shown, xstrdup(e.msg));
     else if (strlen(def->name) != strlen(fname) - 4 ||
