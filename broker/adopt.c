@@ -45,6 +45,73 @@ static void reattach_fail(struct bvm *vm, const char *why)
                 strerror(errno));
 }
 
+/* Told and settled once its status file is durable (flush_settled). */
+static void reattach_settled(struct bvm *vm)
+{
+    if (vm->b->srv != NULL) {
+        cJSON *ev = bvm_state_json(vm);
+        json_add_num(ev, "time", (double)time(NULL));
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "vm.state", ev);
+    }
+    log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
+             (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);
+    lifecycle_adopt_settled(vm, true);
+}
+
+/* The VMs re-attached since the last flush, whose status files are written
+ * together: a durable write each made a broker with a thousand VMs take
+ * seconds to come back.  One broker per process, so one batch. */
+static struct {
+    struct bvm **vms;
+    size_t n, cap;
+    struct event *timer;
+} batch;
+
+/* How long an answered re-attachment waits for others to share its sync. */
+#define BATCH_WAIT_MS 5
+
+static void flush_settled(evutil_socket_t fd, short what, void *arg)
+{
+    struct bvm **vms = batch.vms;
+    size_t n = batch.n;
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    batch.vms = NULL;
+    batch.n = batch.cap = 0;
+    bvm_persist_status_many(vms, n);
+    for (size_t i = 0; i < n; i++)
+        reattach_settled(vms[i]);
+    free(vms);
+}
+
+static void settle_batched(struct bvm *vm)
+{
+    struct timeval tv = {0, BATCH_WAIT_MS * 1000};
+
+    if (batch.n == batch.cap) {
+        batch.cap = batch.cap ? batch.cap * 2 : 64;
+        batch.vms = xreallocarray(batch.vms, batch.cap, sizeof(*batch.vms));
+    }
+    batch.vms[batch.n++] = vm;
+    /* Nothing else to wait for once every VM still adopting is in. */
+    if ((int)batch.n >= vm->b->adopting) {
+        if (batch.timer != NULL)
+            event_del(batch.timer);
+        flush_settled(-1, 0, NULL);
+        return;
+    }
+    if (batch.timer == NULL)
+        batch.timer = evtimer_new(vm->b->base, flush_settled, NULL);
+    if (batch.timer == NULL || (!evtimer_pending(batch.timer, NULL) &&
+                                evtimer_add(batch.timer, &tv) < 0)) {
+        log_err("VM %s: cannot arm the timer that batches status writes; writing now",
+                vm->def->name);
+        flush_settled(-1, 0, NULL);
+    }
+}
+
 static void reattach_answer(struct bvm *vm, const char *method, const struct cerr *e)
 {
     char why[192];
@@ -62,17 +129,10 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
     if (--vm->reattach_pending > 0)
         return;
     lifecycle_set(vm, LIFECYCLE_RUNNING);
-    /* Persists the state vm.state answered too: one durable write per VM
-     * keeps a broker with many VMs quick to come back. */
-    bvm_note_restart(vm, &vm->reattached, "the broker restarted");
-    if (vm->b->srv != NULL) {
-        cJSON *ev = bvm_state_json(vm);
-        json_add_num(ev, "time", (double)time(NULL));
-        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "vm.state", ev);
-    }
-    log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
-             (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);
-    lifecycle_adopt_settled(vm, true);
+    /* The state vm.state answered is persisted with the counter, in one
+     * write shared with the other VMs answering about now. */
+    bvm_count_restart(vm, &vm->reattached, "the broker restarted");
+    settle_batched(vm);
 }
 
 static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)

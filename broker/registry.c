@@ -75,20 +75,110 @@ void bvm_add_restarts(const struct bvm *vm, cJSON *info)
     }
 }
 
-void bvm_persist_status(const struct bvm *vm)
+static cJSON *status_json(const struct bvm *vm)
 {
-    char *path = xasprintf("%s/status.json", vm->state_dir);
     cJSON *o = json_obj();
-    struct cerr e;
 
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
     json_add_num(o, "time", (double)time(NULL));
     bvm_add_restarts(vm, o);
+    return o;
+}
+
+void bvm_persist_status(const struct bvm *vm)
+{
+    char *path = xasprintf("%s/status.json", vm->state_dir);
+    cJSON *o = status_json(vm);
+    struct cerr e;
+
     if (json_write_file(path, o, 0640, &e) < 0)
         log_err("VM %s: cannot persist its state: %s", vm->def->name, e.msg);
     cJSON_Delete(o);
     free(path);
+}
+
+/* Writes vm's status to a new temporary file beside status.json, not
+ * synced; returns its malloc'd path, or NULL after logging why. */
+static char *status_write_unsynced(const struct bvm *vm)
+{
+    char *tmp = xasprintf("%s/status.json.tmp.XXXXXX", vm->state_dir);
+    cJSON *o = status_json(vm);
+    char *text = cJSON_PrintUnformatted(o);
+    size_t len = text != NULL ? strlen(text) : 0, done = 0;
+    int fd = text != NULL ? mkostemp(tmp, O_CLOEXEC) : -1;
+
+    cJSON_Delete(o);
+    if (fd < 0) {
+        log_err("VM %s: cannot persist its state: cannot create %s: %s", vm->def->name, tmp,
+                text != NULL ? strerror(errno) : "out of memory");
+        cJSON_free(text);
+        free(tmp);
+        return NULL;
+    }
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            break;
+        done += (size_t)w;
+    }
+    cJSON_free(text);
+    if (done < len || write(fd, "\n", 1) != 1 || fchmod(fd, 0640) < 0 || close(fd) < 0) {
+        log_err("VM %s: cannot persist its state: cannot write %s: %s", vm->def->name, tmp,
+                strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return NULL;
+    }
+    return tmp;
+}
+
+/* syncfs of the file system dir is on; false after logging why. */
+static bool sync_fs_of(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = fd >= 0 && syncfs(fd) == 0;
+
+    if (!ok)
+        log_err("cannot sync the file system of %s: %s", dir, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+void bvm_persist_status_many(struct bvm *const *vms, size_t n)
+{
+    char **tmps;
+
+    if (n == 0)
+        return;
+    tmps = xcalloc(n, sizeof(*tmps));
+    for (size_t i = 0; i < n; i++)
+        tmps[i] = status_write_unsynced(vms[i]);
+    /* Every VM's state directory is under the broker's state directory: one
+     * file system, so one syncfs covers every file, then every rename. */
+    bool synced = sync_fs_of(vms[0]->b->state_dir);
+    for (size_t i = 0; i < n; i++) {
+        char *path;
+
+        if (tmps[i] == NULL)
+            continue;
+        path = xasprintf("%s/status.json", vms[i]->state_dir);
+        if (!synced || rename(tmps[i], path) < 0) {
+            if (synced)
+                log_err("VM %s: cannot persist its state: cannot rename %s to %s: %s",
+                        vms[i]->def->name, tmps[i], path, strerror(errno));
+            unlink(tmps[i]);
+        }
+        free(path);
+        free(tmps[i]);
+    }
+    if (synced)
+        sync_fs_of(vms[0]->b->state_dir);
+    free(tmps);
 }
 
 cJSON *bvm_state_json(const struct bvm *vm)
@@ -123,11 +213,16 @@ void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
     }
 }
 
-void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
+void bvm_count_restart(struct bvm *vm, unsigned *counter, const char *why)
 {
     (*counter)++;
     vm->last_restart_time = time(NULL);
     snprintf(vm->last_restart_why, sizeof(vm->last_restart_why), "%s", why);
+}
+
+void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
+{
+    bvm_count_restart(vm, counter, why);
     bvm_persist_status(vm);
 }
 
