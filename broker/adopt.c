@@ -45,70 +45,64 @@ static void reattach_fail(struct bvm *vm, const char *why)
                 strerror(errno));
 }
 
-/* Told and settled once its status file is durable (flush_settled). */
-static void reattach_settled(struct bvm *vm)
-{
-    if (vm->b->srv != NULL) {
-        cJSON *ev = bvm_state_json(vm);
-        json_add_num(ev, "time", (double)time(NULL));
-        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "vm.state", ev);
-    }
-    log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
-             (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);
-    lifecycle_adopt_settled(vm, true);
-}
-
-/* The VMs re-attached since the last flush, whose status files are written
- * together: a durable write each made a broker with a thousand VMs take
- * seconds to come back.  One broker per process, so one batch. */
+/* The VMs re-attached whose status files (the state vm.state answered,
+ * the re-attach counter) are still to be written, together once every VM
+ * has settled: a durable write each made a broker with a thousand VMs take
+ * seconds to come back.  Nothing depends on them before that: a broker
+ * that dies first re-attaches and asks again.  One broker per process, so
+ * one batch. */
 static struct {
-    struct bvm **vms;
+    char **names; /* a VM may be gone by then: looked up again */
     size_t n, cap;
     struct event *timer;
 } batch;
 
-/* How long an answered re-attachment waits for others to share its sync. */
-#define BATCH_WAIT_MS 5
+/* Written at the latest this long after the first re-attachment, should
+ * some VM never settle through reattach_answer. */
+#define BATCH_WAIT_S 1
 
-static void flush_settled(evutil_socket_t fd, short what, void *arg)
+static void flush_status(evutil_socket_t fd, short what, void *arg)
 {
-    struct bvm **vms = batch.vms;
-    size_t n = batch.n;
+    struct broker *b = arg;
+    struct bvm **vms = xcalloc(batch.n + 1, sizeof(*vms));
+    size_t n = 0;
 
     (void)fd;
     (void)what;
-    (void)arg;
-    batch.vms = NULL;
+    for (size_t i = 0; i < batch.n; i++) {
+        struct bvm *vm = registry_find(b, batch.names[i]);
+
+        if (vm != NULL)
+            vms[n++] = vm;
+        free(batch.names[i]);
+    }
+    free(batch.names);
+    batch.names = NULL;
     batch.n = batch.cap = 0;
     bvm_persist_status_many(vms, n);
-    for (size_t i = 0; i < n; i++)
-        reattach_settled(vms[i]);
     free(vms);
 }
 
-static void settle_batched(struct bvm *vm)
+static void persist_later(struct bvm *vm)
 {
-    struct timeval tv = {0, BATCH_WAIT_MS * 1000};
+    struct timeval tv = {BATCH_WAIT_S, 0};
 
     if (batch.n == batch.cap) {
         batch.cap = batch.cap ? batch.cap * 2 : 64;
-        batch.vms = xreallocarray(batch.vms, batch.cap, sizeof(*batch.vms));
+        batch.names = xreallocarray(batch.names, batch.cap, sizeof(*batch.names));
     }
-    batch.vms[batch.n++] = vm;
-    /* Nothing else to wait for once every VM still adopting is in. */
-    if ((int)batch.n >= vm->b->adopting) {
-        if (batch.timer != NULL)
-            event_del(batch.timer);
-        flush_settled(-1, 0, NULL);
+    batch.names[batch.n++] = xstrdup(vm->def->name);
+    if (batch.timer == NULL && (batch.timer = evtimer_new(vm->b->base, flush_status, vm->b)) == NULL) {
+        log_err("VM %s: cannot schedule the status writes; writing now", vm->def->name);
+        flush_status(-1, 0, vm->b);
         return;
     }
-    if (batch.timer == NULL)
-        batch.timer = evtimer_new(vm->b->base, flush_settled, NULL);
-    if (batch.timer == NULL || (!evtimer_pending(batch.timer, NULL) &&
-                                evtimer_add(batch.timer, &tv) < 0)) {
-        log_err("VM %s: cannot arm the timer that batches status writes; writing now",
-                vm->def->name);
-        flush_settled(-1, 0, NULL);
+    /* The last VM still adopting: written once this answer is done with. */
+    if (vm->b->adopting <= 1)
+        event_active(batch.timer, EV_TIMEOUT, 0);
+    else if (!evtimer_pending(batch.timer, NULL) && evtimer_add(batch.timer, &tv) < 0) {
+        log_err("VM %s: cannot schedule the status writes; writing now", vm->def->name);
+        flush_status(-1, 0, vm->b);
     }
 }
 
@@ -129,10 +123,16 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
     if (--vm->reattach_pending > 0)
         return;
     lifecycle_set(vm, LIFECYCLE_RUNNING);
-    /* The state vm.state answered is persisted with the counter, in one
-     * write shared with the other VMs answering about now. */
     bvm_count_restart(vm, &vm->reattached, "the broker restarted");
-    settle_batched(vm);
+    persist_later(vm);
+    if (vm->b->srv != NULL) {
+        cJSON *ev = bvm_state_json(vm);
+        json_add_num(ev, "time", (double)time(NULL));
+        rpc_server_broadcast(vm->b->srv, vm->def->uuid, "vm.state", ev);
+    }
+    log_info("VM %s: re-attached to supervisor pid %ld (QEMU pid %ld): %s (%s)", vm->def->name,
+             (long)vm->sup_pid, (long)vm->qemu_pid, vm->state, vm->reason);
+    lifecycle_adopt_settled(vm, true);
 }
 
 static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)

@@ -23,7 +23,9 @@
 #include "supervisor/console_log.h"
 #include "supervisor/control.h"
 #include "supervisor/sandbox.h"
+#include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_recover.h"
+#include "supervisor/snapshot_tree_load.h"
 #include "supervisor/vm.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -522,6 +524,11 @@ out:
     if (sigint != NULL)
         event_free(sigint);
     rpc_server_free(s->ctl);
+    /* The next start parses only the metadata files changed since. */
+    if (s->snapops != NULL && snapshot_tree_save_index(s->snapops->tree, s->snapops->dir, &e) < 0)
+        log_warn("VM %s: cannot save the snapshot index (the next start parses every snapshot's "
+                 "file): %s",
+                 o->name, e.msg);
     snapops_free(s->snapops);
     vm_free(s->vm);
     if (unlink(s->control_path) < 0 && errno != ENOENT)

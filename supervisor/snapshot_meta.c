@@ -326,7 +326,7 @@ static bool text_storable(const char *s)
     return true;
 }
 
-static int check_storable(const struct snapshot_def *def, struct cerr *e)
+int snapshot_def_check_storable(const struct snapshot_def *def, struct cerr *e)
 {
     if (!name_snapshot_valid(def->name, e))
         return -1;
@@ -413,7 +413,7 @@ char *snapshot_def_format(const struct snapshot_def *def, bool with_active, stru
     xmlNodePtr root;
     char *out = NULL;
 
-    if (check_storable(def, e) < 0)
+    if (snapshot_def_check_storable(def, e) < 0)
         return NULL;
     doc = xml_oom_check(xmlNewDoc(BAD_CAST "1.0"));
     root = xml_oom_check(xmlNewNode(NULL, BAD_CAST "domainsnapshot"));

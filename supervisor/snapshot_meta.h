@@ -65,6 +65,9 @@ struct snapshot_def *snapshot_def_parse(const char *xml, size_t len, unsigned in
  * characters in the description, a domain_xml that is not well formed.
  * Returns a malloc'd NUL-terminated string the caller frees. */
 char *snapshot_def_format(const struct snapshot_def *def, bool with_active, struct cerr *e);
+/* 0 when def could be stored and read back (valid name, parent and disk
+ * targets, a description XML can carry), else -1 with e set. */
+int snapshot_def_check_storable(const struct snapshot_def *def, struct cerr *e);
 /* Frees def and everything it holds; NULL is allowed. */
 void snapshot_def_free(struct snapshot_def *def);
 /* libvirt's name of a state ("running", "disk-snapshot"); static storage. */

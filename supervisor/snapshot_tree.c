@@ -270,12 +270,13 @@ static void cerr_prefix(struct cerr *e, const char *prefix)
     cerr_set(e, e->code, "%s: %s", prefix, msg);
 }
 
-/* Rewrites def's file with parent (NULL: a root) and the current marker
- * active.  def is changed only once the file is, so that memory keeps
- * matching disk when the write fails. */
-static int rewrite(const char *dir, struct snapshot_def *def, const char *parent, bool active,
+/* Rewrites node's file with parent (NULL: a root) and the current marker
+ * active.  The definition is changed only once the file is, so that memory
+ * keeps matching disk when the write fails. */
+static int rewrite(const char *dir, struct snap_node *node, const char *parent, bool active,
                    struct cerr *e)
 {
+    struct snapshot_def *def = node->def;
     char *old_parent = def->parent;
     bool old_active = def->current;
     int rc;
@@ -294,6 +295,7 @@ static int rewrite(const char *dir, struct snapshot_def *def, const char *parent
         return -1;
     }
     free(old_parent);
+    node->diverged = false;
     return 0;
 }
 
@@ -307,13 +309,14 @@ static int retire_current(struct snapshot_tree *t, const char *dir, struct snap_
 
     if (old == node)
         return 0;
-    if (old != NULL && rewrite(dir, old->def, old->def->parent, false, e) < 0) {
+    if (old != NULL && rewrite(dir, old, old->def->parent, false, e) < 0) {
         if (node == NULL)
             return -1; /* nothing changed anywhere */
         /* node's file already claims current: so does old's on disk.  Keep
          * the intent in memory; a reload reports duplicate-current and
          * settles on one of the two. */
         old->def->current = false;
+        old->diverged = true;
         t->current = node;
         cerr_prefix(e, "the old current snapshot still claims to be current on disk");
         return -1;
@@ -451,6 +454,7 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
     if (node != NULL) {
         snapshot_def_free(node->def);
         node->def = def;
+        node->diverged = false;
     } else
         node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
@@ -492,7 +496,7 @@ int snapshot_tree_set_current(struct snapshot_tree *tree, const char *dir, const
     if (node == tree->current)
         return 0;
     /* New marker first, as in snapshot_tree_add. */
-    if (node != NULL && rewrite(dir, node->def, node->def->parent, true, e) < 0)
+    if (node != NULL && rewrite(dir, node, node->def->parent, true, e) < 0)
         return -1;
     return retire_current(tree, dir, node, e);
 }
@@ -507,7 +511,7 @@ static int reparent_children(struct snapshot_tree *t, const char *dir, struct sn
 
     /* Sibling links are untouched until snapshot_tree_relink(), so the walk is safe. */
     for (struct snap_node *c = node->first_child; c != NULL; c = c->next_sibling) {
-        rc = rewrite(dir, c->def, parent ? parent->def->name : NULL, c == t->current, e);
+        rc = rewrite(dir, c, parent ? parent->def->name : NULL, c == t->current, e);
         if (rc < 0)
             break;
         c->parent = parent;
@@ -535,7 +539,7 @@ int snapshot_tree_remove(struct snapshot_tree *tree, const char *dir, const char
     if (reparent_children(tree, dir, node, e) < 0)
         return -1;
     if (tree->current == node) {
-        if (parent != NULL && rewrite(dir, parent->def, parent->def->parent, true, e) < 0)
+        if (parent != NULL && rewrite(dir, parent, parent->def->parent, true, e) < 0)
             return -1;
         node->def->current = false;
         tree->current = parent;
