@@ -98,23 +98,22 @@ void bvm_persist_status(const struct bvm *vm)
     free(path);
 }
 
-/* Writes vm's status to a new temporary file beside status.json, not
- * synced; returns its malloc'd path, or NULL after logging why. */
-static char *status_write_unsynced(const struct bvm *vm)
+/* Writes vm's status to the new file tmp, not synced; false after logging
+ * why. */
+static bool status_write_unsynced(const struct bvm *vm, const char *tmp)
 {
-    char *tmp = xasprintf("%s/status.json.tmp.XXXXXX", vm->state_dir);
     cJSON *o = status_json(vm);
     char *text = cJSON_PrintUnformatted(o);
     size_t len = text != NULL ? strlen(text) : 0, done = 0;
-    int fd = text != NULL ? mkostemp(tmp, O_CLOEXEC) : -1;
+    int fd = text != NULL ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640)
+                          : -1;
 
     cJSON_Delete(o);
     if (fd < 0) {
         log_err("VM %s: cannot persist its state: cannot create %s: %s", vm->def->name, tmp,
                 text != NULL ? strerror(errno) : "out of memory");
         cJSON_free(text);
-        free(tmp);
-        return NULL;
+        return false;
     }
     while (done < len) {
         ssize_t w = write(fd, text + done, len - done);
@@ -130,10 +129,9 @@ static char *status_write_unsynced(const struct bvm *vm)
         log_err("VM %s: cannot persist its state: cannot write %s: %s", vm->def->name, tmp,
                 strerror(errno));
         unlink(tmp);
-        free(tmp);
-        return NULL;
+        return false;
     }
-    return tmp;
+    return true;
 }
 
 /* syncfs of the file system dir is on; false after logging why. */
@@ -151,34 +149,56 @@ static bool sync_fs_of(const char *dir)
 
 void bvm_persist_status_many(struct bvm *const *vms, size_t n)
 {
-    char **tmps;
+    struct broker *b;
+    char *tmpdir;
+    bool *made;
 
     if (n == 0)
         return;
-    tmps = xcalloc(n, sizeof(*tmps));
-    for (size_t i = 0; i < n; i++)
-        tmps[i] = status_write_unsynced(vms[i]);
+    b = vms[0]->b;
+    /* The temporary files share one directory that registry_load removes
+     * as a leftover, should the broker die before the renames. */
+    tmpdir = xasprintf("%s/vms/.status-XXXXXX", b->state_dir);
+    if (mkdtemp(tmpdir) == NULL) {
+        log_err("cannot create a directory like %s: %s; writing %zu status files one by one",
+                tmpdir, strerror(errno), n);
+        for (size_t i = 0; i < n; i++)
+            bvm_persist_status(vms[i]);
+        free(tmpdir);
+        return;
+    }
+    made = xcalloc(n, sizeof(*made));
+    for (size_t i = 0; i < n; i++) {
+        char *tmp = xasprintf("%s/%zu", tmpdir, i);
+        made[i] = status_write_unsynced(vms[i], tmp);
+        free(tmp);
+    }
     /* Every VM's state directory is under the broker's state directory: one
      * file system, so one syncfs covers every file, then every rename. */
-    bool synced = sync_fs_of(vms[0]->b->state_dir);
+    bool synced = sync_fs_of(b->state_dir);
     for (size_t i = 0; i < n; i++) {
-        char *path;
+        char *tmp = xasprintf("%s/%zu", tmpdir, i), *path;
 
-        if (tmps[i] == NULL)
+        if (!made[i]) {
+            free(tmp);
             continue;
+        }
         path = xasprintf("%s/status.json", vms[i]->state_dir);
-        if (!synced || rename(tmps[i], path) < 0) {
+        if (!synced || rename(tmp, path) < 0) {
             if (synced)
                 log_err("VM %s: cannot persist its state: cannot rename %s to %s: %s",
-                        vms[i]->def->name, tmps[i], path, strerror(errno));
-            unlink(tmps[i]);
+                        vms[i]->def->name, tmp, path, strerror(errno));
+            unlink(tmp);
         }
         free(path);
-        free(tmps[i]);
+        free(tmp);
     }
     if (synced)
-        sync_fs_of(vms[0]->b->state_dir);
-    free(tmps);
+        sync_fs_of(b->state_dir);
+    if (rmdir(tmpdir) < 0)
+        log_warn("cannot remove %s: %s", tmpdir, strerror(errno));
+    free(made);
+    free(tmpdir);
 }
 
 cJSON *bvm_state_json(const struct bvm *vm)
