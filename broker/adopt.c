@@ -60,27 +60,32 @@ static struct {
 /* Written at the latest this long after the first re-attachment, should
  * some VM never settle through reattach_answer. */
 #define BATCH_WAIT_S 1
+/* Status files written per turn of the event loop, which answers requests
+ * in between: a thousand at once held it for seconds on a busy disk. */
+#define BATCH_CHUNK 200
 
 static void flush_status(evutil_socket_t fd, short what, void *arg)
 {
+    static const struct timeval now = {0, 0};
     struct broker *b = arg;
-    struct bvm **vms = xcalloc(batch.n + 1, sizeof(*vms));
-    size_t n = 0;
+    size_t take = batch.n < BATCH_CHUNK ? batch.n : BATCH_CHUNK, n = 0;
+    struct bvm **vms = xcalloc(take + 1, sizeof(*vms));
 
     (void)fd;
     (void)what;
-    for (size_t i = 0; i < batch.n; i++) {
+    for (size_t i = batch.n - take; i < batch.n; i++) {
         struct bvm *vm = registry_find(b, batch.names[i]);
 
         if (vm != NULL)
             vms[n++] = vm;
         free(batch.names[i]);
     }
-    free(batch.names);
-    batch.names = NULL;
-    batch.n = batch.cap = 0;
+    batch.n -= take;
     bvm_persist_status_many(vms, n);
     free(vms);
+    if (batch.n == 0 || (batch.timer != NULL && evtimer_add(batch.timer, &now) == 0))
+        return;
+    flush_status(-1, 0, b);
 }
 
 static void persist_later(struct bvm *vm)
@@ -92,15 +97,17 @@ static void persist_later(struct bvm *vm)
         batch.names = xreallocarray(batch.names, batch.cap, sizeof(*batch.names));
     }
     batch.names[batch.n++] = xstrdup(vm->def->name);
-    if (batch.timer == NULL && (batch.timer = evtimer_new(vm->b->base, flush_status, vm->b)) == NULL) {
+    if (batch.timer == NULL &&
+        (batch.timer = evtimer_new(vm->b->base, flush_status, vm->b)) == NULL) {
         log_err("VM %s: cannot schedule the status writes; writing now", vm->def->name);
         flush_status(-1, 0, vm->b);
         return;
     }
-    /* The last VM still adopting: written once this answer is done with. */
+    /* The last VM still adopting: written from the next turn of the loop. */
     if (vm->b->adopting <= 1)
-        event_active(batch.timer, EV_TIMEOUT, 0);
-    else if (!evtimer_pending(batch.timer, NULL) && evtimer_add(batch.timer, &tv) < 0) {
+        tv.tv_sec = 0;
+    if ((vm->b->adopting <= 1 || !evtimer_pending(batch.timer, NULL)) &&
+        evtimer_add(batch.timer, &tv) < 0) {
         log_err("VM %s: cannot schedule the status writes; writing now", vm->def->name);
         flush_status(-1, 0, vm->b);
     }

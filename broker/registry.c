@@ -105,8 +105,8 @@ static bool status_write_unsynced(const struct bvm *vm, const char *tmp)
     cJSON *o = status_json(vm);
     char *text = cJSON_PrintUnformatted(o);
     size_t len = text != NULL ? strlen(text) : 0, done = 0;
-    int fd = text != NULL ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640)
-                          : -1;
+    int fd =
+        text != NULL ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640) : -1;
 
     cJSON_Delete(o);
     if (fd < 0) {

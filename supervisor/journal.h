@@ -65,16 +65,16 @@ long long journal_append(struct journal *j, const cJSON *report, struct cerr *e)
 const cJSON *journal_pending(const struct journal *j);
 
 /* journal_append for every report of the JSON array reports, in order, with
- * one sync for the lot (and one file per 1,000 reports): returns the first report's number (the others
- * follow it), or -1 with e set, nothing stored and no number consumed. */
+ * one sync for the lot (and one file per 1,000 reports): returns the first report's number (the
+ * others follow it), or -1 with e set, nothing stored and no number consumed. */
 long long journal_append_many(struct journal *j, const cJSON *reports, struct cerr *e);
 
 /* Number of pending entries. */
 int journal_count(const struct journal *j);
 
 /* Removes entry seq, not durably: after a crash it may be pending again and
- * is resent, which the broker acknowledges without keeping it twice.  An unknown or already acknowledged seq is not an
- * error (the broker may ack twice across a restart): 0, logged at debug
+ * is resent, which the broker acknowledges without keeping it twice.  An unknown or already
+ * acknowledged seq is not an error (the broker may ack twice across a restart): 0, logged at debug
  * level.  -1 with e set when the file cannot be removed; the entry then stays
  * pending. */
 int journal_ack(struct journal *j, long long seq, struct cerr *e);
