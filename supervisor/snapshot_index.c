@@ -215,11 +215,13 @@ int snapshot_index_write(const char *dir, const struct snapshot_def *const *defs
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        char *fname = xasprintf("%s.xml", defs[i]->name), key[128];
+        char *fname = xasprintf("%s.xml", defs[i]->name);
         struct stat st;
-        cJSON *entry;
 
         if (fstatat(dfd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+            char key[128];
+            cJSON *entry;
+
             stat_key(&st, key, sizeof(key));
             entry = entry_json(defs[i], key);
             json_add_str(entry, "file", fname);
@@ -231,6 +233,20 @@ int snapshot_index_write(const char *dir, const struct snapshot_def *const *defs
     close(dfd);
 out:
     cJSON_Delete(doc);
+    free(path);
+    return rc;
+}
+
+int snapshot_index_remove(const char *dir, struct cerr *e)
+{
+    char *path = xasprintf("%s/" SNAPSHOT_INDEX_FILE, dir);
+    int rc = 0;
+
+    /* Not synced: a cache that comes back is checked against the files. */
+    if (unlink(path) < 0 && errno != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot remove %s: %s", path, strerror(errno));
+        rc = -1;
+    }
     free(path);
     return rc;
 }

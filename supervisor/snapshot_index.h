@@ -36,4 +36,7 @@ void snapshot_index_free(struct snapshot_index *ix);
 int snapshot_index_write(const char *dir, const struct snapshot_def *const *defs, size_t n,
                          struct cerr *e);
 
+/* Removes DIR/.index.json; a missing one is not an error. */
+int snapshot_index_remove(const char *dir, struct cerr *e);
+
 #endif

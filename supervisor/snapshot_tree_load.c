@@ -333,7 +333,8 @@ int snapshot_tree_save_index(const struct snapshot_tree *tree, const char *dir, 
         if (!tree->nodes[i]->diverged)
             defs[n++] = tree->nodes[i]->def;
     }
-    rc = snapshot_index_write(dir, defs, n, e);
+    /* A directory without snapshots stays empty. */
+    rc = n > 0 ? snapshot_index_write(dir, defs, n, e) : snapshot_index_remove(dir, e);
     free(defs);
     return rc;
 }

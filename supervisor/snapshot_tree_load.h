@@ -40,8 +40,9 @@ void snapshot_problems_free(struct snapshot_problem *problems, size_t n);
 struct snapshot_tree *snapshot_tree_load(const char *dir, struct snapshot_problem **problems,
                                          size_t *nproblems, struct cerr *e);
 /* Writes DIR/.index.json (snapshot_index.h) for the snapshots whose
- * definition is what their file says, so that the next load parses only
- * the files changed since: what a supervisor does as it exits. */
+ * definition is what their file says, or removes it when there are none,
+ * so that the next load parses only the files changed since: what a
+ * supervisor does as it exits. */
 int snapshot_tree_save_index(const struct snapshot_tree *tree, const char *dir, struct cerr *e);
 
 #endif
