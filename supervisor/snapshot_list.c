@@ -36,18 +36,100 @@ static int read_filters(const cJSON *params, struct filters *f, struct cerr *e)
     return 0;
 }
 
-/* As libvirt: within each group, no flag and every flag both mean "any". */
-static bool keep(const struct snapops *so, const struct snapshot_def *d, const struct filters *f)
-{
-    if (f->leaves != f->no_leaves) {
-        size_t nkids = 0;
-        struct cerr e;
-        const struct snapshot_def **kids = snapshot_tree_children(so->tree, d->name, &nkids, &e);
+/* No such snapshot, in the name-order indexes below. */
+#define NONE SIZE_MAX
 
-        free(kids);
-        if ((nkids == 0) != f->leaves)
-            return false;
+/* Every snapshot's children and descendant count, worked out for the whole
+ * tree in one pass per page rather than a walk per snapshot listed.
+ * Indexes are positions in name order (snapshot_tree_nth). */
+struct links {
+    size_t *first; /* kids[first[i]] .. kids[first[i + 1] - 1]: i's children */
+    const struct snapshot_def **kids;
+    size_t *desc;
+};
+
+/* The index of name, or NONE. */
+static size_t name_index(const struct snapshot_tree *tree, const char *name)
+{
+    size_t lo = 0, hi = snapshot_tree_count(tree);
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(snapshot_tree_nth(tree, mid)->name, name);
+
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return NONE;
+}
+
+static void links_build(const struct snapshot_tree *tree, struct links *l)
+{
+    size_t n = snapshot_tree_count(tree), top = 0;
+    size_t *up = xcalloc(n + 1, sizeof(*up)), *fill = xcalloc(n + 1, sizeof(*fill));
+    size_t *kidx = xcalloc(n + 1, sizeof(*kidx)), *stack = xcalloc(n + 1, sizeof(*stack));
+    size_t *order = xcalloc(n + 1, sizeof(*order)), norder = 0;
+
+    l->first = xcalloc(n + 1, sizeof(*l->first));
+    l->kids = xcalloc(n + 1, sizeof(*l->kids));
+    l->desc = xcalloc(n + 1, sizeof(*l->desc));
+    for (size_t i = 0; i < n; i++) {
+        const char *parent = snapshot_tree_nth(tree, i)->parent;
+
+        up[i] = parent != NULL ? name_index(tree, parent) : NONE;
+        if (up[i] != NONE)
+            l->first[up[i] + 1]++;
+        else
+            stack[top++] = i;
+    }
+    for (size_t i = 0; i < n; i++)
+        l->first[i + 1] += l->first[i];
+    /* In name order, so that each family is too. */
+    for (size_t i = 0; i < n; i++)
+        if (up[i] != NONE) {
+            size_t at = l->first[up[i]] + fill[up[i]]++;
+            l->kids[at] = snapshot_tree_nth(tree, i);
+            kidx[at] = i;
+        }
+    /* Parents before children; then each adds itself and what hangs under
+     * it to its parent, children first. */
+    while (top > 0) {
+        size_t v = stack[--top];
+
+        order[norder++] = v;
+        for (size_t k = l->first[v]; k < l->first[v + 1]; k++)
+            stack[top++] = kidx[k];
+    }
+    while (norder-- > 0) {
+        size_t v = order[norder];
+
+        if (up[v] != NONE)
+            l->desc[up[v]] += 1 + l->desc[v];
+    }
+    free(up);
+    free(fill);
+    free(kidx);
+    free(stack);
+    free(order);
+}
+
+static void links_free(struct links *l)
+{
+    free(l->first);
+    free(l->kids);
+    free(l->desc);
+}
+
+/* As libvirt: within each group, no flag and every flag both mean "any". */
+static bool keep(const struct links *l, size_t i, const struct snapshot_def *d,
+                 const struct filters *f)
+{
+    if (f->leaves != f->no_leaves && (l->first[i] == l->first[i + 1]) != f->leaves)
+        return false;
     /* Every snapshot corral lists has metadata. */
     if (f->no_metadata && !f->metadata)
         return false;
@@ -237,6 +319,7 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
 {
     const struct snapshot_def **base, *last = NULL;
     size_t nbase = 0, bytes = 0, count = 0;
+    struct links l;
     struct page pg = {0};
     struct filters f;
     bool all, more = false;
@@ -255,6 +338,7 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
         return;
     }
     qsort(base, nbase, sizeof(*base), by_address);
+    links_build(so->tree, &l);
     arr = json_arr();
     /* One walk in the order asked for from the cursor on, keeping the
      * selected ones, until the page is full and one more shows there is a
@@ -262,16 +346,18 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
     for (size_t i = pg.start; i < pg.norder && !more; i++) {
         const struct snapshot_def *d =
             pg.order != NULL ? pg.order[i] : snapshot_tree_nth(so->tree, i);
+        size_t at = pg.order != NULL ? name_index(so->tree, d->name) : i;
         cJSON *o;
 
         if ((!all && bsearch(&d, base, nbase, sizeof(*base), by_address) == NULL) ||
-            !keep(so, d, &f))
+            !keep(&l, at, d, &f))
             continue;
         if (count == (size_t)pg.limit) {
             more = true;
             break;
         }
-        o = snapcore_snapshot_json(so, d);
+        o = snapcore_snapshot_json_links(so, d, l.kids + l.first[at], l.first[at + 1] - l.first[at],
+                                         l.desc[at]);
         bytes += json_size_bound(o) + 1;
         /* A page holds at least one snapshot, however large. */
         if (count > 0 && bytes > JSON_SIZE_PAGE_BUDGET) {
@@ -291,6 +377,7 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
         free(next);
     } else
         json_add(r, "next", json_null());
+    links_free(&l);
     free(pg.order);
     free(base);
     cb(arg, r, NULL);
