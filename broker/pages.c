@@ -98,7 +98,8 @@ cJSON *pages_vm_list(const struct broker *b, uid_t uid, bool admin, const cJSON 
         else
             more = true;
     }
-    return page_result("vms", f.arr, more ? xstrdup(last->def->name) : NULL);
+    /* A page holds at least one VM, so more comes with a last. */
+    return page_result("vms", f.arr, more && last != NULL ? xstrdup(last->def->name) : NULL);
 }
 
 cJSON *pages_inconsistencies(const struct bvm *vm, const cJSON *params, struct cerr *e)

@@ -371,7 +371,8 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
     }
     r = json_obj();
     json_add(r, "snapshots", arr);
-    if (more) {
+    /* A page holds at least one snapshot, so more comes with a last. */
+    if (more && last != NULL) {
         char *next = cursor_of(&pg, last);
         json_add_str(r, "next", next);
         free(next);

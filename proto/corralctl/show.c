@@ -119,9 +119,12 @@ static int page_next(const cJSON *r, const char *key, const char **next)
 {
     const cJSON *nx = cJSON_GetObjectItemCaseSensitive(r, "next");
 
-    *next = cJSON_IsString(nx) ? nx->valuestring : NULL;
-    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(r, key)) ||
-        (nx != NULL && !cJSON_IsNull(nx) && *next == NULL))
+    *next = NULL;
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(r, key)))
+        return -1;
+    if (cJSON_IsString(nx))
+        *next = nx->valuestring;
+    else if (nx != NULL && !cJSON_IsNull(nx))
         return -1;
     return 0;
 }

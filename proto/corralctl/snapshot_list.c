@@ -261,8 +261,10 @@ static cJSON *fetch_page(struct ctl *ctl, const struct ctl_args *a, const cJSON 
         return NULL;
     *list = cJSON_GetObjectItemCaseSensitive(r, "snapshots");
     nx = cJSON_GetObjectItemCaseSensitive(r, "next");
-    *next = cJSON_IsString(nx) ? nx->valuestring : NULL;
-    if (!cJSON_IsArray(*list) || (nx != NULL && !cJSON_IsNull(nx) && *next == NULL)) {
+    *next = NULL;
+    if (cJSON_IsString(nx))
+        *next = nx->valuestring;
+    if (!cJSON_IsArray(*list) || (*next == NULL && nx != NULL && !cJSON_IsNull(nx))) {
         cJSON_Delete(r);
         ctl_unexpected();
         return NULL;
