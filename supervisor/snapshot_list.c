@@ -276,7 +276,7 @@ static int read_page(struct snapops *so, const cJSON *params, const struct filte
     name = after;
     if (f->topological) {
         unsigned long long fp = strtoull(after, &end, 16);
-        if (end != after + 16 || *end != '/') {
+        if (strspn(after, "0123456789abcdef") != 16 || end != after + 16 || *end != '/') {
             cerr_set(e, CE_INVALID_PARAMS,
                      "after must be the next of an earlier page of this topological listing");
             return -1;

@@ -78,13 +78,14 @@ def snap_names(c, params, limit=None):
     return [s["name"] for s in pages(c, "snapshot.list", params, "snapshots", limit)[0]]
 
 
-SNAP_FILE = ("<domainsnapshot>\n  <name>%s</name>\n  <state>shutoff</state>\n"
+SNAP_FILE = ("<domainsnapshot>\n  <name>%s</name>\n  <state>shutoff</state>\n%s"
              "  <creationTime>1700000000</creationTime>\n  <memory snapshot=\"no\"/>\n"
              "  <active>0</active>\n</domainsnapshot>\n")
 
 
-def many_on_disk(env, vm, names):
-    """A shut-off VM without disks whose metadata directory holds names:
+def many_on_disk(env, vm, names, parent=None):
+    """A shut-off VM without disks whose metadata directory holds names
+    (all but the first under parent, when given):
     written as the supervisor writes them, straight into the directory, as
     redefining 10,000 one by one takes minutes.  The next request's
     maintenance supervisor loads them."""
@@ -106,7 +107,8 @@ def many_on_disk(env, vm, names):
     for n in names[1:]:
         path = os.path.join(d, n + ".xml")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, (SNAP_FILE % n).encode())
+        up = "  <parent>\n    <name>%s</name>\n  </parent>\n" % parent if parent else ""
+        os.write(fd, (SNAP_FILE % (n, up)).encode())
         os.close(fd)
         os.chown(path, st.st_uid, st.st_gid)
     return c
@@ -131,6 +133,22 @@ def ten_thousand(env):
     check([s["name"] for s in doc["snapshots"]] == want, "--json is one document with all")
     _, out, _ = env.ctl("snapshot-list", "vm1", "--tree")
     check(out.split("\n")[:-1] == want, "--tree: the 10,000 roots, one a line")
+
+
+def huge_delete_bounded(env):
+    """snapshot.delete --children of a family whose names pass 256 KiB: the
+    reply keeps what fits and says so; every snapshot is gone."""
+    kids = ["c%04d" % i + "x" * 235 for i in range(1100)]
+    c = many_on_disk(env, "vm1", ["root"] + kids, parent="root")
+    r = ok(c.call("snapshot.delete", {"name": "vm1", "snapshot": "root", "children": True,
+                                      "metadata": True}), "delete")
+    check(r.get("truncated") is True and r["deleted_count"] == 1101 and
+          r["reports_count"] == 0, "truncated, with the totals: %r" % {
+              k: v for k, v in r.items() if k != "deleted"})
+    check(0 < len(r["deleted"]) < 1101 and r["deleted"] == kids[:len(r["deleted"])],
+          "the first deletions, in order")
+    left = ok(c.call("snapshot.list", {"name": "vm1"}), "list")
+    check(left["snapshots"] == [] and left["next"] is None, "every one deleted")
 
 
 def tree_params():
@@ -327,4 +345,4 @@ def vm_list_and_reports(env):
 
 if __name__ == "__main__":
     sys.exit(run([bad_params, every_filter_small_limits, vm_list_and_reports, ten_thousand,
-                  concurrent_create_delete]))
+                  huge_delete_bounded, concurrent_create_delete]))
