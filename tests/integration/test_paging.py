@@ -225,7 +225,7 @@ def concurrent_create_delete(env):
     stay = ["c-%04d-k" % i for i in range(0, 400, 2)] + ["k%03d" % i for i in range(100)]
     redefine_many(c, "vm1", xml, stay)
     stay.sort()
-    for rnd in range(20):
+    for rnd in range(8):
         stop, errors = threading.Event(), []
         t = threading.Thread(target=churn, args=(env.sock, xml, stop, errors))
         t.start()
