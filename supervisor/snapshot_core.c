@@ -104,26 +104,21 @@ static void trim_after_reply(const struct snapops *so)
     trim_armed = true;
 }
 
-cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d)
+cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snapshot_def *d,
+                                    const struct snapshot_def *const *kids, size_t nkids,
+                                    size_t descendants)
 {
     cJSON *o = json_obj(), *children = json_arr(), *disks = json_arr();
-    const struct snapshot_def **kids;
-    size_t n = 0;
-    struct cerr e;
 
     trim_after_reply(so);
     json_add_str(o, "name", d->name);
     json_add_str(o, "description", d->description);
     json_add_str(o, "state", snapshot_state_name(d->state));
     json_add_str(o, "parent", d->parent);
-    kids = snapshot_tree_children(so->tree, d->name, &n, &e);
-    for (size_t i = 0; kids != NULL && i < n; i++)
+    for (size_t i = 0; i < nkids; i++)
         json_arr_add(children, json_str(kids[i]->name));
-    free(kids);
     json_add(o, "children", children);
-    kids = snapshot_tree_descendants(so->tree, d->name, &n, &e);
-    json_add_num(o, "descendants", kids != NULL ? (double)n : 0);
-    free(kids);
+    json_add_num(o, "descendants", (double)descendants);
     /* A snapshot taken with no_metadata is answered once, then forgotten. */
     json_add_bool(o, "metadata", snapshot_tree_lookup(so->tree, d->name) == d);
     json_add_bool(o, "current", d->current);
@@ -136,6 +131,21 @@ cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_de
         json_arr_add(disks, dj);
     }
     json_add(o, "disks", disks);
+    return o;
+}
+
+cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d)
+{
+    const struct snapshot_def **kids, **desc;
+    size_t n = 0, ndesc = 0;
+    struct cerr e;
+    cJSON *o;
+
+    kids = snapshot_tree_children(so->tree, d->name, &n, &e);
+    desc = snapshot_tree_descendants(so->tree, d->name, &ndesc, &e);
+    o = snapcore_snapshot_json_links(so, d, kids, kids != NULL ? n : 0, desc != NULL ? ndesc : 0);
+    free(kids);
+    free(desc);
     return o;
 }
 

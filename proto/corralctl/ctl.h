@@ -136,6 +136,10 @@ void ctl_disconnect(struct ctl *ctl);
  * or NULL after printing the error. */
 cJSON *ctl_call(struct ctl *ctl, const char *method, cJSON *params);
 cJSON *ctl_call_ms(struct ctl *ctl, const char *method, cJSON *params, int timeout_ms);
+/* A paged listing (PROTOCOL.md, Paging) whole: calls method with params
+ * (consumed) page after page and returns the first reply holding every
+ * page's array key, without next; NULL after printing why. */
+cJSON *ctl_call_pages(struct ctl *ctl, const char *method, cJSON *params, const char *key);
 cJSON *ctl_name_params(const char *name);
 /* Turns --json on, for the output and for errors. */
 void ctl_set_json(struct ctl *ctl);

@@ -134,7 +134,8 @@ const struct ctl_verb ctl_domain_verbs[] = {
             "in that state, shut off ones included without --all; several add up. --name\n"
             "and --uuid print one VM a line instead (both: the UUID, padded to 36\n"
             "characters, a space and the name), then an empty line. --json prints every\n"
-            "field, the autostart mark and QEMU's pid included.",
+            "field, the autostart mark and QEMU's pid included. The broker answers a page\n"
+            "of at most 1000 VMs at a time; every page is fetched before anything prints.",
         .opts = {{.name = "all", .help = "List every defined VM, shut off ones too."},
                  {.name = "inactive", .help = "Only the VMs that do not run."},
                  {.name = "state-running", .help = "Only the running VMs."},
