@@ -249,30 +249,34 @@ static int hello(struct ctl *ctl)
 /* Opens ctl->link to the URI or the socket; prints why on failure. */
 static int open_link(struct ctl *ctl)
 {
-    struct ctl_uri u = {.scheme = CTL_URI_UNIX, .path = (char *)ctl->socket};
-    bool parsed = ctl->uri != NULL;
+    const char *path = ctl->socket;
+    struct ctl_uri u = {0};
     struct cerr e;
     int r;
 
     cerr_clear(&e);
-    if (parsed && ctl_uri_parse(ctl->uri, &u, &e) < 0) {
+    if (ctl->uri != NULL && ctl_uri_parse(ctl->uri, &u, &e) < 0) {
         ctl_error_code(CTL_ERR_USAGE, "%s", e.msg);
         return CTL_EXIT_USAGE;
     }
-    r = ctl_link_open(&u, &ctl->link, &e);
+    if (ctl->uri == NULL)
+        r = ctl_link_unix(path, &ctl->link, &e);
+    else {
+        r = ctl_link_open(&u, &ctl->link, &e);
+        path = u.path;
+    }
     if (r < 0 && ctl->vm_socket)
         ctl_error_code(CTL_ERR_CONNECT,
-                       "cannot connect to the supervisor at %s: %s (is the VM running?)", u.path,
-                       connect_detail(u.path, e.msg));
-    else if (r < 0 && u.scheme == CTL_URI_UNIX)
+                       "cannot connect to the supervisor at %s: %s (is the VM running?)", path,
+                       connect_detail(path, e.msg));
+    else if (r < 0 && (ctl->uri == NULL || u.scheme == CTL_URI_UNIX))
         ctl_error_code(CTL_ERR_CONNECT,
                        "cannot connect to the broker at %s: %s (is corrald running? set "
                        "CORRAL_SOCKET, --socket or -c URI)",
-                       u.path, connect_detail(u.path, e.msg));
+                       path, connect_detail(path, e.msg));
     else if (r < 0)
         ctl_error_code(CTL_ERR_CONNECT, "cannot connect to %s: %s", ctl->uri, e.msg);
-    if (parsed)
-        ctl_uri_free(&u);
+    ctl_uri_free(&u);
     return r < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
 }
 

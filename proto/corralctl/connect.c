@@ -145,14 +145,21 @@ static int open_ssh(const struct ctl_uri *u, struct ctl_link *l, struct cerr *e)
     return 0;
 }
 
+int ctl_link_unix(const char *path, struct ctl_link *l, struct cerr *e)
+{
+    l->fd = rpc_client_unix_socket(path, e);
+    l->ssh_err = -1;
+    l->ssh = -1;
+    return l->fd < 0 ? -1 : 0;
+}
+
 int ctl_link_open(const struct ctl_uri *u, struct ctl_link *l, struct cerr *e)
 {
+    if (u->scheme == CTL_URI_UNIX)
+        return ctl_link_unix(u->path, l, e);
     l->fd = l->ssh_err = -1;
     l->ssh = -1;
-    if (u->scheme == CTL_URI_SSH)
-        return open_ssh(u, l, e);
-    l->fd = rpc_client_unix_socket(u->path, e);
-    return l->fd < 0 ? -1 : 0;
+    return open_ssh(u, l, e);
 }
 
 /* Waits for ssh to exit on its own, which it does once the far side has

@@ -23,6 +23,8 @@ struct ctl_link {
  * Unix socket that cannot be reached, ssh that cannot be run).  Over ssh,
  * a far host that cannot be reached shows only once the stream closes. */
 int ctl_link_open(const struct ctl_uri *u, struct ctl_link *l, struct cerr *e);
+/* The Unix socket at path, as a unix:// URI. */
+int ctl_link_unix(const char *path, struct ctl_link *l, struct cerr *e);
 /* Closes l's stream unless taken, reaps ssh (ended with SIGTERM after
  * CTL_SSH_EXIT_WAIT_MS) and returns what ssh wrote on its stderr, at most
  * its last 4 KiB, malloc'd, or NULL when it wrote nothing; *exit_status is
