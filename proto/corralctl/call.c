@@ -183,8 +183,9 @@ static const char *connect_detail(const char *path, const char *msg)
     return msg;
 }
 
-/* What ssh wrote, on one line: its lines joined with "; ", trailing
- * blanks dropped.  Edits msg. */
+/* What ssh wrote, on one line: a line end of two characters (ssh's own
+ * "\r\n") becomes "; ", a lone one a space; trailing blanks are dropped.
+ * Edits msg. */
 static const char *one_line(char *msg)
 {
     size_t n = strlen(msg);

@@ -4,7 +4,8 @@ port with a throw-away host key, throw-away users with their own keys and
 (?command=).  Through ssh the owner defines, starts, snapshots, lists,
 reads and types on the console and follows events, each compared with the
 same command run locally; another user is refused on the far host as a
-local client of his uid would be.  Bad URIs, an injected ssh option and an
+local client of his uid would be, and the far broker's end ends an event
+stream through ssh as it does locally.  Bad URIs, an injected ssh option and an
 unreachable host fail before or with ssh's own word."""
 
 import json
@@ -249,6 +250,17 @@ def events_lines(env, ctl, user, args, name):
                                   user=pw.pw_uid, group=pw.pw_gid, extra_groups=[]))
 
 
+def wait_subscribed(env, ctl, user, uri, subs):
+    """Pauses and resumes sg until each subscriber has printed an event:
+    from then on it is subscribed."""
+    deadline = time.monotonic() + 60
+    while not all(s.lines for s in subs):
+        if time.monotonic() > deadline:
+            raise Fail("no event reached a subscriber: %r" % [s.lines for s in subs])
+        run_as(env, user, [ctl, "-c", uri, "suspend", "sg"], ok=True)
+        run_as(env, user, [ctl, "-c", uri, "resume", "sg"], ok=True)
+
+
 def owner_and_stranger(env):
     guest.require()
     users, sshd = setup(env, ["sa", "sb"])
@@ -279,12 +291,7 @@ def owner_and_stranger(env):
             far, near = both("domstate", "sg")
             check(far == near and far.strip() == "running",
                   "running, through ssh and here: %r %r" % (far, near))
-            deadline = time.monotonic() + 60
-            while not all(s.lines for s in subs):
-                if time.monotonic() > deadline:
-                    raise Fail("no event reached a subscriber: %r" % [s.lines for s in subs])
-                run_as(env, alice, [ctl, "-c", a_uri, "suspend", "sg"], ok=True)
-                run_as(env, alice, [ctl, "-c", a_uri, "resume", "sg"], ok=True)
+            wait_subscribed(env, ctl, alice, a_uri, subs)
             run_as(env, alice, [ctl, "-c", a_uri, "snapshot-create-as", "sg", "snap1"], ok=True)
             want = "snapshot.created sg: snap1"
             wait_until(lambda: all(want in s.lines for s in subs),
@@ -304,6 +311,16 @@ def owner_and_stranger(env):
               "bob is refused (1008) through ssh as here: %r %r" % (far.stderr, near.stderr))
         _, out, _ = env.ctl("domstate", "sg")
         check(out.strip() == "running", "bob's refusal left the VM alone: " + out)
+        # The server's end of a stream passes through the proxy too: events
+        # ends with status 0 when the far broker goes.
+        sub = events_lines(env, ctl, alice, ["-c", a_uri], "sg")
+        try:
+            wait_subscribed(env, ctl, alice, a_uri, [sub])
+            env.stop_broker()
+            rc = sub.proc.wait(60)
+            check(rc == 0, "events through ssh ends with 0 when the far broker stops: %d" % rc)
+        finally:
+            sub.stop()
     finally:
         sshd.stop()
 
