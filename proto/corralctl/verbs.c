@@ -554,6 +554,24 @@ const struct ctl_verb ctl_other_verbs[] = {
         .run = ctl_run_hello,
     },
     {
+        .name = "proxy",
+        .args = "[SOCKET]",
+        .min_args = 0,
+        .max_args = 1,
+        .flags = CTL_VERB_LOCAL,
+        .summary = "relay standard input and output to a local socket (for ssh://)",
+        .description =
+            "Relay bytes between standard input and output and the Unix socket SOCKET\n"
+            "(default: --socket, else $CORRAL_SOCKET, else " CTL_DEFAULT_SOCKET "), until\n"
+            "the socket closes; the end of standard input is passed on as a half-close.\n"
+            "This is the remote end of 'corralctl -c ssh://HOST', which runs\n"
+            "'corralctl proxy [SOCKET]' on HOST through ssh, as libvirt runs\n"
+            "virt-ssh-helper: the server sees the proxy's uid, so the ssh user is\n"
+            "authorised on HOST as a local client of that uid. -c and\n"
+            "$CORRAL_DEFAULT_URI do not apply. Not meant to be run by hand.",
+        .run = ctl_run_proxy,
+    },
+    {
         .name = "help",
         .args = "[VERB]",
         .min_args = 0,
