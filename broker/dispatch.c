@@ -15,6 +15,7 @@
 #include "broker/identity.h"
 #include "broker/maintenance.h"
 #include "broker/netinfo.h"
+#include "broker/pages.h"
 #include "broker/readopt.h"
 #include "broker/redefine.h"
 #include "broker/supervise.h"
@@ -247,33 +248,11 @@ static void m_undefine(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_list(struct rpc_req *req, const cJSON *params, void *arg)
 {
     struct broker *b = arg;
-    bool all = false;
+    uid_t uid = rpc_req_uid(req);
     struct cerr e;
-    cJSON *r, *list;
+    cJSON *r = pages_vm_list(b, uid, policy_is_admin(b, uid), params, &e);
 
-    if (rpc_param_bool(params, "all", &all, &e) < 0) {
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    r = json_obj();
-    list = json_arr();
-    bool admin = policy_is_admin(b, rpc_req_uid(req));
-    for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next) {
-        cJSON *o;
-        if (!all && (!bvm_active(vm) || lifecycle_maintenance(vm->phase)))
-            continue;
-        /* Users see the VMs they own. */
-        if (!admin && vm->owner != rpc_req_uid(req))
-            continue;
-        o = bvm_state_json(vm);
-        json_add_str(o, "uuid", vm->def->uuid);
-        json_add_bool(o, "autostart", vm->autostart);
-        if (bvm_active(vm) && vm->qemu_pid > 0 && !lifecycle_maintenance(vm->phase))
-            json_add_num(o, "qemu_pid", vm->qemu_pid);
-        json_arr_add(list, o);
-    }
-    json_add(r, "vms", list);
-    rpc_req_done(req, r, NULL);
+    rpc_req_done(req, r, r != NULL ? NULL : &e);
 }
 
 static void m_start(struct rpc_req *req, const cJSON *params, void *arg)
@@ -500,18 +479,12 @@ static void m_inconsistencies(struct rpc_req *req, const cJSON *params, void *ar
 {
     struct bvm *vm = lookup(arg, req, params);
     struct cerr e;
-    cJSON *reports;
+    cJSON *r;
 
     if (vm == NULL)
         return;
-    reports = registry_reports(vm, &e);
-    if (reports == NULL) {
-        rpc_req_done(req, NULL, &e);
-        return;
-    }
-    cJSON *r = json_obj();
-    json_add(r, "reports", reports);
-    rpc_req_done(req, r, NULL);
+    r = pages_inconsistencies(vm, params, &e);
+    rpc_req_done(req, r, r != NULL ? NULL : &e);
 }
 
 static void m_iflist(struct rpc_req *req, const cJSON *params, void *arg)

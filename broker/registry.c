@@ -75,20 +75,130 @@ void bvm_add_restarts(const struct bvm *vm, cJSON *info)
     }
 }
 
-void bvm_persist_status(const struct bvm *vm)
+static cJSON *status_json(const struct bvm *vm)
 {
-    char *path = xasprintf("%s/status.json", vm->state_dir);
     cJSON *o = json_obj();
-    struct cerr e;
 
     json_add_str(o, "state", vm->state);
     json_add_str(o, "reason", vm->reason);
     json_add_num(o, "time", (double)time(NULL));
     bvm_add_restarts(vm, o);
+    return o;
+}
+
+void bvm_persist_status(const struct bvm *vm)
+{
+    char *path = xasprintf("%s/status.json", vm->state_dir);
+    cJSON *o = status_json(vm);
+    struct cerr e;
+
     if (json_write_file(path, o, 0640, &e) < 0)
         log_err("VM %s: cannot persist its state: %s", vm->def->name, e.msg);
     cJSON_Delete(o);
     free(path);
+}
+
+/* Writes vm's status to the new file tmp, not synced; false after logging
+ * why. */
+static bool status_write_unsynced(const struct bvm *vm, const char *tmp)
+{
+    cJSON *o = status_json(vm);
+    char *text = cJSON_PrintUnformatted(o);
+    size_t len = text != NULL ? strlen(text) : 0, done = 0;
+    int fd =
+        text != NULL ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640) : -1;
+
+    cJSON_Delete(o);
+    if (fd < 0) {
+        log_err("VM %s: cannot persist its state: cannot create %s: %s", vm->def->name, tmp,
+                text != NULL ? strerror(errno) : "out of memory");
+        cJSON_free(text);
+        return false;
+    }
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            break;
+        done += (size_t)w;
+    }
+    cJSON_free(text);
+    if (done < len || write(fd, "\n", 1) != 1 || fchmod(fd, 0640) < 0 || close(fd) < 0) {
+        log_err("VM %s: cannot persist its state: cannot write %s: %s", vm->def->name, tmp,
+                strerror(errno));
+        unlink(tmp);
+        return false;
+    }
+    return true;
+}
+
+/* syncfs of the file system dir is on; false after logging why. */
+static bool sync_fs_of(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = fd >= 0 && syncfs(fd) == 0;
+
+    if (!ok)
+        log_err("cannot sync the file system of %s: %s", dir, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+void bvm_persist_status_many(struct bvm *const *vms, size_t n)
+{
+    struct broker *b;
+    char *tmpdir;
+    bool *made;
+
+    if (n == 0)
+        return;
+    b = vms[0]->b;
+    /* The temporary files share one directory that registry_load removes
+     * as a leftover, should the broker die before the renames. */
+    tmpdir = xasprintf("%s/vms/.status-XXXXXX", b->state_dir);
+    if (mkdtemp(tmpdir) == NULL) {
+        log_err("cannot create a directory like %s: %s; writing %zu status files one by one",
+                tmpdir, strerror(errno), n);
+        for (size_t i = 0; i < n; i++)
+            bvm_persist_status(vms[i]);
+        free(tmpdir);
+        return;
+    }
+    made = xcalloc(n, sizeof(*made));
+    for (size_t i = 0; i < n; i++) {
+        char *tmp = xasprintf("%s/%zu", tmpdir, i);
+        made[i] = status_write_unsynced(vms[i], tmp);
+        free(tmp);
+    }
+    /* Every VM's state directory is under the broker's state directory: one
+     * file system, so one syncfs covers every file, then every rename. */
+    bool synced = sync_fs_of(b->state_dir);
+    for (size_t i = 0; i < n; i++) {
+        char *tmp = xasprintf("%s/%zu", tmpdir, i), *path;
+
+        if (!made[i]) {
+            free(tmp);
+            continue;
+        }
+        path = xasprintf("%s/status.json", vms[i]->state_dir);
+        if (!synced || rename(tmp, path) < 0) {
+            if (synced)
+                log_err("VM %s: cannot persist its state: cannot rename %s to %s: %s",
+                        vms[i]->def->name, tmp, path, strerror(errno));
+            unlink(tmp);
+        }
+        free(path);
+        free(tmp);
+    }
+    if (synced)
+        sync_fs_of(b->state_dir);
+    if (rmdir(tmpdir) < 0)
+        log_warn("cannot remove %s: %s", tmpdir, strerror(errno));
+    free(made);
+    free(tmpdir);
 }
 
 cJSON *bvm_state_json(const struct bvm *vm)
@@ -123,11 +233,16 @@ void bvm_set_state(struct bvm *vm, const char *state, const char *fmt, ...)
     }
 }
 
-void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
+void bvm_count_restart(struct bvm *vm, unsigned *counter, const char *why)
 {
     (*counter)++;
     vm->last_restart_time = time(NULL);
     snprintf(vm->last_restart_why, sizeof(vm->last_restart_why), "%s", why);
+}
+
+void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why)
+{
+    bvm_count_restart(vm, counter, why);
     bvm_persist_status(vm);
 }
 

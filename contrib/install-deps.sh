@@ -11,9 +11,11 @@ set -eu
 # fuzzing harnesses that `make check` runs briefly and `make fuzz` at length.
 # libinih-dev parses corrald's configuration file (INI); systemd gives the
 # tests systemd-analyze, to verify corrald's unit (no systemd need run).
+# openssh-client is what `corralctl -c ssh://` runs; openssh-server is the
+# sshd that tests/integration/test_ssh.py starts on a loopback port.
 PKGS="gcc make pkg-config libevent-dev libcjson-dev libxml2-dev libcap-ng-dev
 libseccomp-dev libinih-dev qemu-system-x86 qemu-utils python3 procps linux-image-amd64
-busybox-static ovmf clang libclang-rt-14-dev systemd"
+busybox-static ovmf clang libclang-rt-14-dev systemd openssh-client openssh-server"
 
 missing=""
 for p in $PKGS; do

@@ -22,33 +22,45 @@ struct rpc_client {
     void *notify_arg;
 };
 
-struct rpc_client *rpc_client_connect(const char *path, struct cerr *e)
+int rpc_client_unix_socket(const char *path, struct cerr *e)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct rpc_client *c;
     int fd;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
         cerr_set(e, CE_INVALID_PARAMS, "socket path %s is too long", path);
-        return NULL;
+        return -1;
     }
     strcpy(sa.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create a socket: %s", strerror(errno));
-        return NULL;
+        return -1;
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot connect to %s: %s", path, strerror(errno));
         close(fd);
-        return NULL;
+        return -1;
     }
-    c = xcalloc(1, sizeof(*c));
+    return fd;
+}
+
+struct rpc_client *rpc_client_new(int fd)
+{
+    struct rpc_client *c = xcalloc(1, sizeof(*c));
+
     c->fd = fd;
     c->cap = 65536;
     c->buf = xcalloc(1, c->cap);
     c->next_id = 1;
     return c;
+}
+
+struct rpc_client *rpc_client_connect(const char *path, struct cerr *e)
+{
+    int fd = rpc_client_unix_socket(path, e);
+
+    return fd < 0 ? NULL : rpc_client_new(fd);
 }
 
 void rpc_client_close(struct rpc_client *c)

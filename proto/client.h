@@ -12,6 +12,12 @@ struct rpc_client;
  * msg is borrowed. */
 typedef void (*rpc_client_notify_cb)(const cJSON *msg, void *arg);
 
+/* A connected Unix stream socket (close-on-exec) to path, or -1 with e set. */
+int rpc_client_unix_socket(const char *path, struct cerr *e);
+/* A client on fd, a connected stream socket it takes (rpc_client_close
+ * closes it). */
+struct rpc_client *rpc_client_new(int fd);
+/* rpc_client_unix_socket then rpc_client_new. */
 struct rpc_client *rpc_client_connect(const char *path, struct cerr *e);
 void rpc_client_close(struct rpc_client *c);
 /* For a connection upgraded to a byte stream (vm.console): frees c and

@@ -5,6 +5,12 @@
  *   00000000000000000042.json   one pending report, a JSON object whose
  *                               member "seq" equals the file name's number
  *                               (20 digits so that names sort like numbers)
+ *   00000000000000000043.batch.json
+ *                               reports appended together, one JSON object
+ *                               a line, their "seq" growing from the file
+ *                               name's number on; removed with its last
+ *                               pending report, rewritten without the
+ *                               acknowledged ones by journal_free
  *   .seq                        the highest sequence number ever assigned,
  *                               so numbers never go backwards even once every
  *                               entry has been acknowledged and deleted
@@ -15,8 +21,8 @@
  *
  * Sequence numbers are unique and increasing but not dense: a crash or a
  * failed write may leave a gap.  Every file is written with
- * file_write_atomic (a batch with file_write_many); an acknowledged entry
- * is unlinked without a sync.
+ * file_write_atomic (batch files of up to 1,000 reports, several with
+ * file_write_many); an acknowledged entry is unlinked without a sync.
  *
  * Not thread-safe, and one process at a time per directory (the VM's
  * supervisor). */
@@ -59,16 +65,16 @@ long long journal_append(struct journal *j, const cJSON *report, struct cerr *e)
 const cJSON *journal_pending(const struct journal *j);
 
 /* journal_append for every report of the JSON array reports, in order, with
- * one sync for the lot: returns the first report's number (the others
- * follow it), or -1 with e set, nothing stored and no number consumed. */
+ * one sync for the lot (and one file per 1,000 reports): returns the first report's number (the
+ * others follow it), or -1 with e set, nothing stored and no number consumed. */
 long long journal_append_many(struct journal *j, const cJSON *reports, struct cerr *e);
 
 /* Number of pending entries. */
 int journal_count(const struct journal *j);
 
 /* Removes entry seq, not durably: after a crash it may be pending again and
- * is resent, which the broker acknowledges without keeping it twice.  An unknown or already acknowledged seq is not an
- * error (the broker may ack twice across a restart): 0, logged at debug
+ * is resent, which the broker acknowledges without keeping it twice.  An unknown or already
+ * acknowledged seq is not an error (the broker may ack twice across a restart): 0, logged at debug
  * level.  -1 with e set when the file cannot be removed; the entry then stays
  * pending. */
 int journal_ack(struct journal *j, long long seq, struct cerr *e);
@@ -76,6 +82,8 @@ int journal_ack(struct journal *j, long long seq, struct cerr *e);
 /* The directory, as given to journal_open. */
 const char *journal_dir(const struct journal *j);
 
+/* Rewrites the batch files some of whose reports were acknowledged (see
+ * the layout above), then frees j. */
 void journal_free(struct journal *j);
 
 #endif

@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@
 #include "supervisor/console_log.h"
 #include "supervisor/control.h"
 #include "supervisor/sandbox.h"
+#include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_recover.h"
+#include "supervisor/snapshot_tree_load.h"
 #include "supervisor/vm.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -128,11 +131,30 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
     report_status(s, NULL);
 }
 
+/* A supervisor lives as long as its VM and idles most of that time: what
+ * loading the definition and the snapshot metadata, or checking a few
+ * thousand snapshots, left free in the heap goes back to the system
+ * instead of staying in each of a thousand processes. */
+static void give_back_memory(void)
+{
+    malloc_trim(0);
+}
+
+/* glibc raises its trim threshold to twice the largest block it ever gave
+ * back with munmap, so one large reply would keep megabytes of freed heap
+ * for good; fixed thresholds keep free() returning the top of the heap. */
+static void malloc_setup(void)
+{
+    if (mallopt(M_MMAP_THRESHOLD, 64 * 1024) != 1 || mallopt(M_TRIM_THRESHOLD, 128 * 1024) != 1)
+        log_warn("cannot set the malloc thresholds; freed memory may stay with the process");
+}
+
 static void recovered(const struct cerr *e, void *arg)
 {
     struct supervisor *s = arg;
 
     vm_recovered(s->vm, e);
+    give_back_memory();
 }
 
 static void on_recover(struct vm *vm, const char *context, void *arg)
@@ -488,6 +510,7 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         s->exit_code = 1;
         goto out;
     }
+    give_back_memory();
     sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     sigint = evsignal_new(s->base, SIGINT, on_signal, s);
     if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) < 0 ||
@@ -503,6 +526,11 @@ out:
     if (sigint != NULL)
         event_free(sigint);
     rpc_server_free(s->ctl);
+    /* The next start parses only the metadata files changed since. */
+    if (s->snapops != NULL && snapshot_tree_save_index(s->snapops->tree, s->snapops->dir, &e) < 0)
+        log_warn("VM %s: cannot save the snapshot index (the next start parses every snapshot's "
+                 "file): %s",
+                 o->name, e.msg);
     snapops_free(s->snapops);
     vm_free(s->vm);
     if (unlink(s->control_path) < 0 && errno != ENOENT)
@@ -523,6 +551,7 @@ int main(int argc, char **argv)
     if (rc != SUP_OPTIONS_RUN)
         return rc;
     log_init("corral-supervisor", o.lvl);
+    malloc_setup();
     if (!name_vm_valid(o.name, &e)) {
         log_err("%s", e.msg);
         return 2;

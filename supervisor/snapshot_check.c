@@ -5,6 +5,8 @@
 
 #include "common/fileutil.h"
 #include "common/json.h"
+#include "common/json_size.h"
+#include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 
 /* ---- check ----------------------------------------------------------------- */
@@ -14,7 +16,101 @@ struct check {
     vm_done_cb cb;
     void *arg;
     struct disks disks;
+    long long limit;
+    char *after_kind, *after_snapshot; /* the cursor; NULL for the first page */
 };
+
+/* Reports are paged in (snapshot, kind) order: one check makes at most one
+ * report of each kind per snapshot, so the pair is a position that a
+ * later check (the next page's) finds again. */
+static int report_cmp(const cJSON *a, const char *snap_b, const char *kind_b)
+{
+    const char *snap_a = cJSON_GetObjectItemCaseSensitive(a, "snapshot")->valuestring;
+    int c = strcmp(snap_a, snap_b);
+
+    return c != 0 ? c : strcmp(cJSON_GetObjectItemCaseSensitive(a, "kind")->valuestring, kind_b);
+}
+
+static int by_position(const void *x, const void *y)
+{
+    const cJSON *const *a = x, *const *b = y;
+
+    return report_cmp(*a, cJSON_GetObjectItemCaseSensitive(*b, "snapshot")->valuestring,
+                      cJSON_GetObjectItemCaseSensitive(*b, "kind")->valuestring);
+}
+
+/* The result: consistent and count of the whole check, and the page of
+ * its reports after the cursor (consumes reports). */
+static cJSON *check_page(const struct check *c, cJSON *reports)
+{
+    size_t n = (size_t)cJSON_GetArraySize(reports), i = 0, bytes = 0;
+    cJSON **all = xcalloc(n + 1, sizeof(*all)), *page = json_arr(), *r = json_obj();
+    const cJSON *last = NULL;
+    long long count = 0;
+
+    while (reports->child != NULL)
+        all[i++] = cJSON_DetachItemViaPointer(reports, reports->child);
+    cJSON_Delete(reports);
+    qsort(all, n, sizeof(*all), by_position);
+    for (i = 0; i < n; i++) {
+        size_t size = json_size_bound(all[i]) + 1;
+
+        if (c->after_kind != NULL && report_cmp(all[i], c->after_snapshot, c->after_kind) <= 0)
+            continue;
+        /* A page holds at least one report. */
+        if (count == c->limit || (count > 0 && bytes + size > JSON_SIZE_PAGE_BUDGET))
+            break;
+        bytes += size;
+        count++;
+        last = all[i];
+        json_arr_add(page, all[i]);
+        all[i] = NULL;
+    }
+    json_add_bool(r, "consistent", n == 0);
+    json_add_num(r, "count", (double)n);
+    json_add(r, "reports", page);
+    if (i < n) {
+        char *next = xasprintf("%s:%s", cJSON_GetObjectItemCaseSensitive(last, "kind")->valuestring,
+                               cJSON_GetObjectItemCaseSensitive(last, "snapshot")->valuestring);
+        json_add_str(r, "next", next);
+        free(next);
+    } else
+        json_add(r, "next", json_null());
+    for (i = 0; i < n; i++)
+        cJSON_Delete(all[i]);
+    free(all);
+    return r;
+}
+
+static void check_free(struct check *c)
+{
+    free(c->after_kind);
+    free(c);
+}
+
+/* Reads limit and after, "KIND:SNAPSHOT" (a kind has no colon). */
+static int read_page(struct check *c, const cJSON *params, struct cerr *e)
+{
+    const char *after = NULL, *colon;
+
+    c->limit = SNAPCHECK_PAGE_MAX;
+    if (rpc_param_int(params, "limit", 1, SNAPCHECK_PAGE_MAX, &c->limit, e) < 0 ||
+        rpc_param_string(params, "after", false, &after, e) < 0)
+        return -1;
+    if (after == NULL)
+        return 0;
+    colon = strchr(after, ':');
+    if (colon == NULL || colon == after) {
+        cerr_set(e, CE_INVALID_PARAMS,
+                 "after is not a cursor of snapshot.check: the next of an earlier page is "
+                 "KIND:SNAPSHOT");
+        return -1;
+    }
+    c->after_kind = xstrdup(after);
+    c->after_kind[colon - after] = '\0';
+    c->after_snapshot = c->after_kind + (colon - after) + 1;
+    return 0;
+}
 
 static cJSON *plain_report(const struct snapops *so, const char *snap, const char *kind,
                            cJSON *disks, const char *detail)
@@ -120,17 +216,15 @@ static void check_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
         struct cerr err;
         cerr_set(&err, e->code, "VM %s: checking snapshots: %s", c->so->name, e->msg);
         c->cb(c->arg, NULL, &err);
-        free(c);
+        check_free(c);
         return;
     }
     reports = json_arr();
     snapcheck_differences(c->so, &c->disks, l, reports);
     snapshot_qmp_nodes_free(l);
-    r = json_obj();
-    json_add_bool(r, "consistent", cJSON_GetArraySize(reports) == 0);
-    json_add(r, "reports", reports);
+    r = check_page(c, reports);
     c->cb(c->arg, r, NULL);
-    free(c);
+    check_free(c);
 }
 
 void snapcheck_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
@@ -138,14 +232,13 @@ void snapcheck_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void 
     struct check *c;
     struct cerr e;
 
-    (void)params;
     if (snapcore_require_ready(so, &e) < 0) {
         cb(arg, NULL, &e);
         return;
     }
     c = xcalloc(1, sizeof(*c));
-    if (snapcore_disks(so, &c->disks, &e) < 0) {
-        free(c);
+    if (read_page(c, params, &e) < 0 || snapcore_disks(so, &c->disks, &e) < 0) {
+        check_free(c);
         cb(arg, NULL, &e);
         return;
     }

@@ -11,7 +11,12 @@
  * metadata and what l says the disks hold. */
 void snapcheck_differences(const struct snapops *so, const struct disks *ds,
                            const struct snapshot_qmp_nodes *l, cJSON *reports);
-/* The verb; completes through cb exactly once (maybe before returning). */
+/* Most reports one page of snapshot.check holds (limit's maximum and
+ * default); a page also ends before JSON_SIZE_PAGE_BUDGET bytes. */
+#define SNAPCHECK_PAGE_MAX 1000
+
+/* The verb, a page of its reports at a time; completes through cb exactly once (maybe before
+ * returning). */
 void snapcheck_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg);
 
 #endif

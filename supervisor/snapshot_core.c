@@ -1,9 +1,12 @@
 #include "supervisor/snapshot_core.h"
 
+#include <event2/event.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/fileutil.h"
+#include "common/log.h"
 #include "common/names.h"
 #include "proto/rpc.h"
 #include "supervisor/qemu_cmdline.h"
@@ -67,25 +70,55 @@ void snapcore_event(struct snapops *so, const char *method, const char *snap)
     so->notify(method, ev, so->notify_arg);
 }
 
-cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d)
+/* A reply describing thousands of snapshots is a tree of small blocks that
+ * free() cannot give back while later ones sit above them in the heap: a
+ * trim once the reply is gone keeps a supervisor that listed 10,000
+ * snapshots at the size of one that did not.  The heap is the process's,
+ * so is this count. */
+#define SNAPCORE_TRIM_AFTER 1000
+static size_t described;
+static bool trim_armed;
+
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    trim_armed = false;
+    described = 0;
+    malloc_trim(0);
+}
+
+/* Runs trim_cb once the callbacks under way, which answer the request and
+ * free its reply, have returned. */
+static void trim_after_reply(const struct snapops *so)
+{
+    static const struct timeval now = {0, 0};
+
+    if (trim_armed || ++described < SNAPCORE_TRIM_AFTER)
+        return;
+    if (event_base_once(vm_event_base(so->vm), -1, EV_TIMEOUT, trim_cb, NULL, &now) < 0) {
+        log_debug("VM %s: cannot schedule giving back freed memory", so->name);
+        return;
+    }
+    trim_armed = true;
+}
+
+cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snapshot_def *d,
+                                    const struct snapshot_def *const *kids, size_t nkids,
+                                    size_t descendants)
 {
     cJSON *o = json_obj(), *children = json_arr(), *disks = json_arr();
-    const struct snapshot_def **kids;
-    size_t n = 0;
-    struct cerr e;
 
+    trim_after_reply(so);
     json_add_str(o, "name", d->name);
     json_add_str(o, "description", d->description);
     json_add_str(o, "state", snapshot_state_name(d->state));
     json_add_str(o, "parent", d->parent);
-    kids = snapshot_tree_children(so->tree, d->name, &n, &e);
-    for (size_t i = 0; kids != NULL && i < n; i++)
+    for (size_t i = 0; i < nkids; i++)
         json_arr_add(children, json_str(kids[i]->name));
-    free(kids);
     json_add(o, "children", children);
-    kids = snapshot_tree_descendants(so->tree, d->name, &n, &e);
-    json_add_num(o, "descendants", kids != NULL ? (double)n : 0);
-    free(kids);
+    json_add_num(o, "descendants", (double)descendants);
     /* A snapshot taken with no_metadata is answered once, then forgotten. */
     json_add_bool(o, "metadata", snapshot_tree_lookup(so->tree, d->name) == d);
     json_add_bool(o, "current", d->current);
@@ -98,6 +131,21 @@ cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_de
         json_arr_add(disks, dj);
     }
     json_add(o, "disks", disks);
+    return o;
+}
+
+cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d)
+{
+    const struct snapshot_def **kids, **desc;
+    size_t n = 0, ndesc = 0;
+    struct cerr e;
+    cJSON *o;
+
+    kids = snapshot_tree_children(so->tree, d->name, &n, &e);
+    desc = snapshot_tree_descendants(so->tree, d->name, &ndesc, &e);
+    o = snapcore_snapshot_json_links(so, d, kids, kids != NULL ? n : 0, desc != NULL ? ndesc : 0);
+    free(kids);
+    free(desc);
     return o;
 }
 

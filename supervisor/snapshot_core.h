@@ -58,6 +58,11 @@ cJSON *snapcore_targets(const struct disks *ds, const char *const *nodes, size_t
 void snapcore_event(struct snapops *so, const char *method, const char *snap);
 /* The snapshot as the protocol shows it (new). */
 cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d);
+/* The same from its children (name order) and descendant count, which a
+ * listing works out for the whole tree at once. */
+cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snapshot_def *d,
+                                    const struct snapshot_def *const *kids, size_t nkids,
+                                    size_t descendants);
 /* The snapshot named by params["snapshot"], validated and looked up. */
 const struct snapshot_def *snapcore_param_snapshot(struct snapops *so, const cJSON *params,
                                                    const char **name, struct cerr *e);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/fileutil.h"
+#include "common/json_size.h"
 #include "common/log.h"
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
@@ -45,6 +46,17 @@ static void del_finish(struct del *d, const struct cerr *e)
         d->cb(d->arg, NULL, e);
     } else {
         cJSON *r = json_obj();
+        int nd = cJSON_GetArraySize(d->deleted), nr = cJSON_GetArraySize(d->reports);
+
+        /* Within the message limit however large the tree: each deletion
+         * was an event, and each new report is in the broker's ledger. */
+        if (json_size_trim(d->deleted, JSON_SIZE_PAGE_BUDGET / 2) +
+                json_size_trim(d->reports, JSON_SIZE_PAGE_BUDGET / 2) >
+            0) {
+            json_add_bool(r, "truncated", true);
+            json_add_num(r, "deleted_count", nd);
+            json_add_num(r, "reports_count", nr);
+        }
         json_add(r, "deleted", d->deleted);
         json_add_str(r, "current", cur ? cur->name : NULL);
         json_add(r, "reports", d->reports);

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "common/fileutil.h"
+#include "common/json_size.h"
+#include "common/names.h"
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_meta.h"
@@ -34,15 +36,99 @@ static int read_filters(const cJSON *params, struct filters *f, struct cerr *e)
     return 0;
 }
 
-/* As libvirt: within each group, no flag and every flag both mean "any". */
-static bool keep(const struct snapops *so, const struct snapshot_def *d, const struct filters *f)
-{
-    size_t nkids = 0;
-    struct cerr e;
-    const struct snapshot_def **kids = snapshot_tree_children(so->tree, d->name, &nkids, &e);
+/* No such snapshot, in the name-order indexes below. */
+#define NONE SIZE_MAX
 
-    free(kids);
-    if (f->leaves != f->no_leaves && (nkids == 0) != f->leaves)
+/* Every snapshot's children and descendant count, worked out for the whole
+ * tree in one pass per page rather than a walk per snapshot listed.
+ * Indexes are positions in name order (snapshot_tree_nth). */
+struct links {
+    size_t *first; /* kids[first[i]] .. kids[first[i + 1] - 1]: i's children */
+    const struct snapshot_def **kids;
+    size_t *desc;
+};
+
+/* The index of name, or NONE. */
+static size_t name_index(const struct snapshot_tree *tree, const char *name)
+{
+    size_t lo = 0, hi = snapshot_tree_count(tree);
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(snapshot_tree_nth(tree, mid)->name, name);
+
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NONE;
+}
+
+static void links_build(const struct snapshot_tree *tree, struct links *l)
+{
+    size_t n = snapshot_tree_count(tree), top = 0;
+    size_t *up = xcalloc(n + 1, sizeof(*up)), *fill = xcalloc(n + 1, sizeof(*fill));
+    size_t *kidx = xcalloc(n + 1, sizeof(*kidx)), *stack = xcalloc(n + 1, sizeof(*stack));
+    size_t *order = xcalloc(n + 1, sizeof(*order)), norder = 0;
+
+    l->first = xcalloc(n + 1, sizeof(*l->first));
+    l->kids = xcalloc(n + 1, sizeof(*l->kids));
+    l->desc = xcalloc(n + 1, sizeof(*l->desc));
+    for (size_t i = 0; i < n; i++) {
+        const char *parent = snapshot_tree_nth(tree, i)->parent;
+
+        up[i] = parent != NULL ? name_index(tree, parent) : NONE;
+        if (up[i] != NONE)
+            l->first[up[i] + 1]++;
+        else
+            stack[top++] = i;
+    }
+    for (size_t i = 0; i < n; i++)
+        l->first[i + 1] += l->first[i];
+    /* In name order, so that each family is too. */
+    for (size_t i = 0; i < n; i++)
+        if (up[i] != NONE) {
+            size_t at = l->first[up[i]] + fill[up[i]]++;
+            l->kids[at] = snapshot_tree_nth(tree, i);
+            kidx[at] = i;
+        }
+    /* Parents before children; then each adds itself and what hangs under
+     * it to its parent, children first. */
+    while (top > 0) {
+        size_t v = stack[--top];
+
+        order[norder++] = v;
+        for (size_t k = l->first[v]; k < l->first[v + 1]; k++)
+            stack[top++] = kidx[k];
+    }
+    while (norder-- > 0) {
+        size_t v = order[norder];
+
+        if (up[v] != NONE)
+            l->desc[up[v]] += 1 + l->desc[v];
+    }
+    free(up);
+    free(fill);
+    free(kidx);
+    free(stack);
+    free(order);
+}
+
+static void links_free(struct links *l)
+{
+    free(l->first);
+    free(l->kids);
+    free(l->desc);
+}
+
+/* As libvirt: within each group, no flag and every flag both mean "any". */
+static bool keep(const struct links *l, size_t i, const struct snapshot_def *d,
+                 const struct filters *f)
+{
+    if (f->leaves != f->no_leaves && (l->first[i] == l->first[i + 1]) != f->leaves)
         return false;
     /* Every snapshot corral lists has metadata. */
     if (f->no_metadata && !f->metadata)
@@ -112,20 +198,131 @@ static const struct snapshot_def **select_base(struct snapops *so, const cJSON *
     return xcalloc(1, sizeof(const struct snapshot_def *));
 }
 
-static bool contains(const struct snapshot_def *const *list, size_t n, const struct snapshot_def *d)
+/* Pointer order, to find a selected definition by binary search. */
+static int by_address(const void *x, const void *y)
 {
-    for (size_t i = 0; i < n; i++)
-        if (list[i] == d)
-            return true;
-    return false;
+    const struct snapshot_def *const *a = x, *const *b = y;
+
+    return (*a > *b) - (*a < *b);
+}
+
+/* One page of one listing: where it starts, how much it may hold, and the
+ * cursor it answers with. */
+struct page {
+    const struct snapshot_def **order; /* topological: the tree's pre-order; else NULL */
+    size_t norder;
+    size_t start;          /* index in the order of the page's first candidate */
+    long long limit;       /* entries at most */
+    unsigned long long fp; /* the tree's fingerprint, in topological cursors */
+};
+
+/* FNV-1a over every snapshot's name and parent, in name order: any create,
+ * delete or re-parenting changes it (a topological position means nothing
+ * in another tree). */
+static unsigned long long tree_fingerprint(const struct snapshot_tree *tree)
+{
+    unsigned long long h = 14695981039346656037ULL;
+
+    for (size_t i = 0; i < snapshot_tree_count(tree); i++) {
+        const struct snapshot_def *d = snapshot_tree_nth(tree, i);
+        const char *parts[2] = {d->name, d->parent != NULL ? d->parent : ""};
+
+        for (size_t k = 0; k < 2; k++)
+            for (const unsigned char *p = (const unsigned char *)parts[k];; p++) {
+                h = (h ^ *p) * 1099511628211ULL;
+                if (*p == '\0')
+                    break;
+            }
+    }
+    return h;
+}
+
+/* Index of the first snapshot, in name order, whose name sorts after after. */
+static size_t name_upper_bound(const struct snapshot_tree *tree, const char *after)
+{
+    size_t lo = 0, hi = snapshot_tree_count(tree);
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(snapshot_tree_nth(tree, mid)->name, after) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Reads limit and after: by name the cursor is the last name listed; in
+ * topological order "FINGERPRINT/NAME", which only the same tree takes. */
+static int read_page(struct snapops *so, const cJSON *params, const struct filters *f,
+                     struct page *pg, struct cerr *e)
+{
+    const char *after = NULL, *name;
+    char *end;
+    struct cerr ne;
+
+    pg->limit = SNAPLIST_PAGE_MAX;
+    if (rpc_param_int(params, "limit", 1, SNAPLIST_PAGE_MAX, &pg->limit, e) < 0 ||
+        rpc_param_string(params, "after", false, &after, e) < 0)
+        return -1;
+    if (f->topological) {
+        pg->fp = tree_fingerprint(so->tree);
+        pg->order = snapshot_tree_topological(so->tree, &pg->norder);
+    } else
+        pg->norder = snapshot_tree_count(so->tree);
+    if (after == NULL)
+        return 0;
+    name = after;
+    if (f->topological) {
+        unsigned long long fp = strtoull(after, &end, 16);
+        if (strspn(after, "0123456789abcdef") != 16 || end != after + 16 || *end != '/') {
+            cerr_set(e, CE_INVALID_PARAMS,
+                     "after must be the next of an earlier page of this topological listing");
+            return -1;
+        }
+        if (fp != pg->fp) {
+            cerr_set(e, CE_OPERATION_INVALID,
+                     "the snapshots of VM %s changed since the previous page of this "
+                     "topological listing: list again from the start",
+                     so->name);
+            return -1;
+        }
+        name = end + 1;
+    }
+    if (!name_snapshot_valid(name, &ne)) {
+        cerr_set(e, CE_INVALID_PARAMS, "after is not a cursor of snapshot.list: %s", ne.msg);
+        return -1;
+    }
+    if (!f->topological) {
+        pg->start = name_upper_bound(so->tree, name);
+        return 0;
+    }
+    for (pg->start = 0; pg->start < pg->norder; pg->start++)
+        if (strcmp(pg->order[pg->start]->name, name) == 0) {
+            pg->start++;
+            return 0;
+        }
+    /* Same fingerprint, so the same tree: only a forged cursor gets here. */
+    cerr_set(e, CE_INVALID_PARAMS, "after is not a cursor of snapshot.list: no snapshot '%s'",
+             name);
+    return -1;
+}
+
+/* The cursor that resumes after d (malloc'd). */
+static char *cursor_of(const struct page *pg, const struct snapshot_def *d)
+{
+    return pg->order != NULL ? xasprintf("%016llx/%s", pg->fp, d->name) : xstrdup(d->name);
 }
 
 void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
 {
-    const struct snapshot_def **base, **order = NULL;
-    size_t nbase = 0, norder = snapshot_tree_count(so->tree);
+    const struct snapshot_def **base, *last = NULL;
+    size_t nbase = 0, bytes = 0, count = 0;
+    struct links l;
+    struct page pg = {0};
     struct filters f;
-    bool all;
+    bool all, more = false;
     struct cerr e;
     cJSON *r, *arr;
 
@@ -134,18 +331,55 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
         cb(arg, NULL, &e);
         return;
     }
-    if (f.topological)
-        order = snapshot_tree_topological(so->tree, &norder);
-    arr = json_arr();
-    /* One walk in the order asked for, keeping the selected ones. */
-    for (size_t i = 0; i < norder; i++) {
-        const struct snapshot_def *d = order != NULL ? order[i] : snapshot_tree_nth(so->tree, i);
-        if ((all || contains(base, nbase, d)) && keep(so, d, &f))
-            json_arr_add(arr, snapcore_snapshot_json(so, d));
+    if (read_page(so, params, &f, &pg, &e) < 0) {
+        free(pg.order);
+        free(base);
+        cb(arg, NULL, &e);
+        return;
     }
-    free(order);
-    free(base);
+    qsort(base, nbase, sizeof(*base), by_address);
+    links_build(so->tree, &l);
+    arr = json_arr();
+    /* One walk in the order asked for from the cursor on, keeping the
+     * selected ones, until the page is full and one more shows there is a
+     * next page. */
+    for (size_t i = pg.start; i < pg.norder && !more; i++) {
+        const struct snapshot_def *d =
+            pg.order != NULL ? pg.order[i] : snapshot_tree_nth(so->tree, i);
+        size_t at = pg.order != NULL ? name_index(so->tree, d->name) : i;
+        cJSON *o;
+
+        if ((!all && bsearch(&d, base, nbase, sizeof(*base), by_address) == NULL) ||
+            !keep(&l, at, d, &f))
+            continue;
+        if (count == (size_t)pg.limit) {
+            more = true;
+            break;
+        }
+        o = snapcore_snapshot_json_links(so, d, l.kids + l.first[at], l.first[at + 1] - l.first[at],
+                                         l.desc[at]);
+        bytes += json_size_bound(o) + 1;
+        /* A page holds at least one snapshot, however large. */
+        if (count > 0 && bytes > JSON_SIZE_PAGE_BUDGET) {
+            cJSON_Delete(o);
+            more = true;
+            break;
+        }
+        json_arr_add(arr, o);
+        last = d;
+        count++;
+    }
     r = json_obj();
     json_add(r, "snapshots", arr);
+    /* A page holds at least one snapshot, so more comes with a last. */
+    if (more && last != NULL) {
+        char *next = cursor_of(&pg, last);
+        json_add_str(r, "next", next);
+        free(next);
+    } else
+        json_add(r, "next", json_null());
+    links_free(&l);
+    free(pg.order);
+    free(base);
     cb(arg, r, NULL);
 }

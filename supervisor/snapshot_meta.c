@@ -1,12 +1,15 @@
 #include "supervisor/snapshot_meta.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 #include <libxml/xmlstring.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/fileutil.h"
 #include "common/log.h"
@@ -285,7 +288,7 @@ static int parse_root(xmlNodePtr root, unsigned int flags, struct snapshot_def *
         parse_active(root, def, e) < 0)
         return -1;
     def->description = raw_text(xml_child(root, "description"));
-    domain = xml_child(root, "domain");
+    domain = (flags & SNAPSHOT_PARSE_NO_DOMAIN) ? NULL : xml_child(root, "domain");
     if (domain != NULL && (def->domain_xml = node_to_string(domain, e)) == NULL)
         return -1;
     return 0;
@@ -323,7 +326,7 @@ static bool text_storable(const char *s)
     return true;
 }
 
-static int check_storable(const struct snapshot_def *def, struct cerr *e)
+int snapshot_def_check_storable(const struct snapshot_def *def, struct cerr *e)
 {
     if (!name_snapshot_valid(def->name, e))
         return -1;
@@ -410,7 +413,7 @@ char *snapshot_def_format(const struct snapshot_def *def, bool with_active, stru
     xmlNodePtr root;
     char *out = NULL;
 
-    if (check_storable(def, e) < 0)
+    if (snapshot_def_check_storable(def, e) < 0)
         return NULL;
     doc = xml_oom_check(xmlNewDoc(BAD_CAST "1.0"));
     root = xml_oom_check(xmlNewNode(NULL, BAD_CAST "domainsnapshot"));
@@ -467,6 +470,99 @@ int snapshot_meta_write(const char *dir, const struct snapshot_def *def, struct 
     free(path);
     free(xml);
     return rc;
+}
+
+static ssize_t read_full(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t r = read(fd, buf + got, len - got);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+char *snapshot_meta_read_file(const char *path, size_t *len, struct cerr *e)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    char *buf = NULL;
+    ssize_t got;
+
+    if (fd < 0) {
+        int err = errno;
+
+        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(err));
+        errno = err;
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        cerr_set(e, CE_SYSTEM, "%s is not a regular file", path);
+        goto out;
+    }
+    if (st.st_size > XML_UNTRUSTED_MAX) {
+        cerr_set(e, CE_TOO_LARGE, "%s is %lld bytes, larger than the limit of %d bytes", path,
+                 (long long)st.st_size, XML_UNTRUSTED_MAX);
+        goto out;
+    }
+    buf = xcalloc(1, (size_t)st.st_size + 1);
+    got = read_full(fd, buf, (size_t)st.st_size);
+    if (got < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    *len = (size_t)got;
+out:
+    close(fd);
+    return buf;
+}
+
+int snapshot_meta_domain(const char *dir, const char *name, char **domain_xml, struct cerr *e)
+{
+    struct snapshot_def *def = NULL;
+    size_t len = 0;
+    char *path, *buf;
+
+    *domain_xml = NULL;
+    if (!name_snapshot_valid(name, e))
+        return -1;
+    path = snapshot_meta_path(dir, name);
+    buf = snapshot_meta_read_file(path, &len, e);
+    if (buf == NULL && errno == ENOENT) {
+        free(path);
+        return 0;
+    }
+    if (buf != NULL)
+        def = snapshot_def_parse(buf, len, 0, e);
+    free(buf);
+    if (def != NULL && strcmp(def->name, name) != 0) {
+        cerr_set(e, CE_INVALID_XML, "%s holds snapshot '%.64s', not '%s'", path, def->name, name);
+        snapshot_def_free(def);
+        def = NULL;
+    }
+    if (def == NULL) {
+        char msg[CERR_MSG_MAX];
+
+        memcpy(msg, e->msg, sizeof(msg));
+        cerr_set(e, e->code, "cannot read back the <domain> of snapshot '%s': %s", name, msg);
+        free(path);
+        return -1;
+    }
+    *domain_xml = def->domain_xml;
+    def->domain_xml = NULL;
+    snapshot_def_free(def);
+    free(path);
+    return 0;
 }
 
 int snapshot_meta_remove(const char *dir, const char *name, struct cerr *e)

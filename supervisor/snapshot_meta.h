@@ -43,6 +43,10 @@ struct snapshot_def {
 /* Parse as libvirt's --redefine and its own reload do: <state> and
  * <creationTime> are then required. */
 #define SNAPSHOT_PARSE_REDEFINE (1u << 0)
+/* Leave the embedded <domain> out (domain_xml stays NULL): what a tree
+ * holding thousands of snapshots keeps in memory, the element staying on
+ * disk until snapshot_meta_domain reads it back. */
+#define SNAPSHOT_PARSE_NO_DOMAIN (1u << 1)
 
 /* Longest snapshot name whose file can be written: NAME.xml.tmp.XXXXXX (the
  * temporary name of an atomic write) must fit in NAME_MAX (255) bytes. */
@@ -61,6 +65,9 @@ struct snapshot_def *snapshot_def_parse(const char *xml, size_t len, unsigned in
  * characters in the description, a domain_xml that is not well formed.
  * Returns a malloc'd NUL-terminated string the caller frees. */
 char *snapshot_def_format(const struct snapshot_def *def, bool with_active, struct cerr *e);
+/* 0 when def could be stored and read back (valid name, parent and disk
+ * targets, a description XML can carry), else -1 with e set. */
+int snapshot_def_check_storable(const struct snapshot_def *def, struct cerr *e);
 /* Frees def and everything it holds; NULL is allowed. */
 void snapshot_def_free(struct snapshot_def *def);
 /* libvirt's name of a state ("running", "disk-snapshot"); static storage. */
@@ -71,6 +78,16 @@ char *snapshot_meta_path(const char *dir, const char *name);
 /* Writes the on-disk form of def (with <active>) to DIR/NAME.xml, mode 0600,
  * with file_write_atomic: a crash leaves the old or the new file. */
 int snapshot_meta_write(const char *dir, const struct snapshot_def *def, struct cerr *e);
+/* Reads the metadata file at path, at most XML_UNTRUSTED_MAX bytes, without
+ * following a link or blocking on a FIFO swapped in for it.  Returns a
+ * malloc'd NUL-terminated buffer the caller frees, its length in *len, or
+ * NULL with e set (and errno kept from open when that is what failed). */
+char *snapshot_meta_read_file(const char *path, size_t *len, struct cerr *e);
+/* The <domain> element stored in DIR/NAME.xml, as snapshot_def_parse gives
+ * it: *domain_xml is malloc'd (the caller frees it), or NULL when the file
+ * has none or no longer exists.  -1 with e set when the file cannot be read
+ * or parsed, or holds another snapshot. */
+int snapshot_meta_domain(const char *dir, const char *name, char **domain_xml, struct cerr *e);
 /* Removes DIR/NAME.xml durably; a missing file is not an error. */
 int snapshot_meta_remove(const char *dir, const char *name, struct cerr *e);
 

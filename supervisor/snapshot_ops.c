@@ -28,10 +28,11 @@ static bool state_leftover(const char *name)
     return false;
 }
 
-/* NAME.xml.tmp.XXXXXX: a snapshot's metadata whose writer was killed. */
+/* NAME.xml.tmp.XXXXXX: a snapshot's metadata whose writer was killed; the
+ * same of the snapshot index. */
 static bool snapshot_leftover(const char *name)
 {
-    return strstr(name, ".xml.tmp.") != NULL;
+    return strstr(name, ".xml.tmp.") != NULL || strncmp(name, ".index.json.tmp.", 16) == 0;
 }
 
 /* Removes what a crashed file_write_atomic left in dir; none is in use, as

@@ -83,7 +83,7 @@ void snapquery_dumpxml(struct snapops *so, const cJSON *params, vm_done_cb cb, v
     char *xml;
 
     d = snapcore_param_snapshot(so, params, &name, &e);
-    if (d == NULL || (xml = snapshot_def_format(d, false, &e)) == NULL) {
+    if (d == NULL || (xml = snapshot_tree_dumpxml(so->tree, so->dir, name, &e)) == NULL) {
         cb(arg, NULL, &e);
         return;
     }

@@ -146,11 +146,43 @@ static void standing_save(struct snapops *so)
     free(path);
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The strings of arr, sorted for sorted_has; the array is malloc'd, the
+ * strings borrowed from arr. */
+static const char **sorted_strings(const cJSON *arr, size_t *n)
+{
+    const char **v = xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*v));
+    const cJSON *it;
+
+    *n = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (cJSON_IsString(it))
+            v[(*n)++] = it->valuestring;
+    }
+    qsort(v, *n, sizeof(*v), cmp_strp);
+    return v;
+}
+
+static bool sorted_has(const char **v, size_t n, const char *s)
+{
+    return n > 0 && bsearch(&s, v, n, sizeof(*v), cmp_strp) != NULL;
+}
+
 void snapreport_findings(struct snapops *so, const char *group, const cJSON *findings)
 {
     cJSON *all = standing(so);
     const cJSON *known = cJSON_GetObjectItemCaseSensitive(all, group);
     cJSON *now = json_arr(), *batch = json_arr();
+    size_t nknown, nfps = 0;
+    /* A check of thousands of snapshots compares as many fingerprints:
+     * sorted, not searched one by one. */
+    const char **knowns = sorted_strings(known, &nknown);
+    char **fps = xcalloc((size_t)cJSON_GetArraySize(findings) + 1, sizeof(*fps));
     const cJSON *f;
 
     cJSON_ArrayForEach(f, findings)
@@ -161,14 +193,21 @@ void snapreport_findings(struct snapops *so, const char *group, const cJSON *fin
         const cJSON *detail = cJSON_GetObjectItemCaseSensitive(f, "detail");
         char *fp = fingerprint(f);
 
-        if (!array_has(known, fp) && cJSON_IsString(snap) && cJSON_IsString(kind))
+        if (!sorted_has(knowns, nknown, fp) && cJSON_IsString(snap) && cJSON_IsString(kind))
             json_arr_add(batch, new_report(so, snap->valuestring, kind->valuestring, NULL,
                                            disks ? json_dup(disks) : NULL,
                                            cJSON_IsString(detail) ? detail->valuestring : ""));
-        if (!array_has(now, fp))
-            json_arr_add(now, json_str(fp));
-        free(fp);
+        fps[nfps++] = fp;
     }
+    qsort(fps, nfps, sizeof(*fps), cmp_strp);
+    for (size_t i = 0; i < nfps; i++) {
+        if (i == 0 || strcmp(fps[i], fps[i - 1]) != 0)
+            json_arr_add(now, json_str(fps[i]));
+    }
+    for (size_t i = 0; i < nfps; i++)
+        free(fps[i]);
+    free(fps);
+    free(knowns);
     /* A check that finds a thousand differences makes one journal sync,
      * not a thousand. */
     if (cJSON_GetArraySize(batch) > 0)

@@ -270,24 +270,32 @@ static void cerr_prefix(struct cerr *e, const char *prefix)
     cerr_set(e, e->code, "%s: %s", prefix, msg);
 }
 
-/* Rewrites def's file with parent (NULL: a root) and the current marker
- * active.  def is changed only once the file is, so that memory keeps
- * matching disk when the write fails. */
-static int rewrite(const char *dir, struct snapshot_def *def, const char *parent, bool active,
+/* Rewrites node's file with parent (NULL: a root) and the current marker
+ * active.  The definition is changed only once the file is, so that memory
+ * keeps matching disk when the write fails. */
+static int rewrite(const char *dir, struct snap_node *node, const char *parent, bool active,
                    struct cerr *e)
 {
+    struct snapshot_def *def = node->def;
     char *old_parent = def->parent;
     bool old_active = def->current;
+    int rc;
 
+    if (snapshot_meta_domain(dir, def->name, &def->domain_xml, e) < 0)
+        return -1;
     def->parent = parent ? xstrdup(parent) : NULL;
     def->current = active;
-    if (snapshot_meta_write(dir, def, e) < 0) {
+    rc = snapshot_meta_write(dir, def, e);
+    free(def->domain_xml);
+    def->domain_xml = NULL;
+    if (rc < 0) {
         free(def->parent);
         def->parent = old_parent;
         def->current = old_active;
         return -1;
     }
     free(old_parent);
+    node->diverged = false;
     return 0;
 }
 
@@ -301,19 +309,29 @@ static int retire_current(struct snapshot_tree *t, const char *dir, struct snap_
 
     if (old == node)
         return 0;
-    if (old != NULL && rewrite(dir, old->def, old->def->parent, false, e) < 0) {
+    if (old != NULL && rewrite(dir, old, old->def->parent, false, e) < 0) {
         if (node == NULL)
             return -1; /* nothing changed anywhere */
         /* node's file already claims current: so does old's on disk.  Keep
          * the intent in memory; a reload reports duplicate-current and
          * settles on one of the two. */
         old->def->current = false;
+        old->diverged = true;
         t->current = node;
         cerr_prefix(e, "the old current snapshot still claims to be current on disk");
         return -1;
     }
     t->current = node;
     return 0;
+}
+
+/* The tree keeps no <domain> in memory once its file holds it: with
+ * thousands of snapshots it was most of the supervisor's memory, and only
+ * dumpxml and rewrites need it, which read it back from the file. */
+static void drop_domain(struct snapshot_def *def)
+{
+    free(def->domain_xml);
+    def->domain_xml = NULL;
 }
 
 /* What any snapshot needs before its file is written: a reload parses
@@ -354,6 +372,7 @@ int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapsh
     def->current = make_current;
     if (snapshot_meta_write(dir, def, e) < 0)
         goto fail;
+    drop_domain(def);
     node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
     snapshot_tree_relink(tree);
@@ -424,15 +443,18 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
         goto fail;
     if (node != NULL && check_replace(node->def, def, e) < 0)
         goto fail;
-    if (node != NULL && def->domain_xml == NULL && node->def->domain_xml != NULL)
-        def->domain_xml = xstrdup(node->def->domain_xml);
+    if (node != NULL && def->domain_xml == NULL &&
+        snapshot_meta_domain(dir, def->name, &def->domain_xml, e) < 0)
+        goto fail;
     /* Same order as snapshot_tree_add, for the same reason. */
     def->current = make_current || (node != NULL && node == tree->current);
     if (snapshot_meta_write(dir, def, e) < 0)
         goto fail;
+    drop_domain(def);
     if (node != NULL) {
         snapshot_def_free(node->def);
         node->def = def;
+        node->diverged = false;
     } else
         node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
@@ -441,6 +463,25 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
 fail:
     snapshot_def_free(def);
     return -1;
+}
+
+char *snapshot_tree_dumpxml(const struct snapshot_tree *tree, const char *dir, const char *name,
+                            struct cerr *e)
+{
+    const struct snap_node *node = node_find_or_fail(tree, name, e);
+    struct snapshot_def shown;
+    char *xml;
+
+    if (node == NULL)
+        return NULL;
+    /* The tree's fields (parent, disks) with the file's <domain>: load may
+     * have made it a root where the file still names a missing parent. */
+    shown = *node->def;
+    if (snapshot_meta_domain(dir, name, &shown.domain_xml, e) < 0)
+        return NULL;
+    xml = snapshot_def_format(&shown, false, e);
+    free(shown.domain_xml);
+    return xml;
 }
 
 int snapshot_tree_set_current(struct snapshot_tree *tree, const char *dir, const char *name,
@@ -455,7 +496,7 @@ int snapshot_tree_set_current(struct snapshot_tree *tree, const char *dir, const
     if (node == tree->current)
         return 0;
     /* New marker first, as in snapshot_tree_add. */
-    if (node != NULL && rewrite(dir, node->def, node->def->parent, true, e) < 0)
+    if (node != NULL && rewrite(dir, node, node->def->parent, true, e) < 0)
         return -1;
     return retire_current(tree, dir, node, e);
 }
@@ -470,7 +511,7 @@ static int reparent_children(struct snapshot_tree *t, const char *dir, struct sn
 
     /* Sibling links are untouched until snapshot_tree_relink(), so the walk is safe. */
     for (struct snap_node *c = node->first_child; c != NULL; c = c->next_sibling) {
-        rc = rewrite(dir, c->def, parent ? parent->def->name : NULL, c == t->current, e);
+        rc = rewrite(dir, c, parent ? parent->def->name : NULL, c == t->current, e);
         if (rc < 0)
             break;
         c->parent = parent;
@@ -498,7 +539,7 @@ int snapshot_tree_remove(struct snapshot_tree *tree, const char *dir, const char
     if (reparent_children(tree, dir, node, e) < 0)
         return -1;
     if (tree->current == node) {
-        if (parent != NULL && rewrite(dir, parent->def, parent->def->parent, true, e) < 0)
+        if (parent != NULL && rewrite(dir, parent, parent->def->parent, true, e) < 0)
             return -1;
         node->def->current = false;
         tree->current = parent;

@@ -18,7 +18,9 @@ struct snapshot_tree;
 void snapshot_tree_free(struct snapshot_tree *tree);
 
 /* Queries.  Returned definitions belong to the tree and stay valid until the
- * next mutation; def->parent and def->current always match the tree. */
+ * next mutation; def->parent and def->current always match the tree, and
+ * def->domain_xml is always NULL: the <domain> element stays in the file
+ * (snapshot_tree_dumpxml reads it back). */
 const struct snapshot_def *snapshot_tree_lookup(const struct snapshot_tree *tree, const char *name);
 /* The parent of name; NULL for a root or an unknown name. */
 const struct snapshot_def *snapshot_tree_parent(const struct snapshot_tree *tree, const char *name);
@@ -27,6 +29,12 @@ const struct snapshot_def *snapshot_tree_current(const struct snapshot_tree *tre
 size_t snapshot_tree_count(const struct snapshot_tree *tree);
 /* The i-th snapshot in name order (strcmp), i < count: iterates them all. */
 const struct snapshot_def *snapshot_tree_nth(const struct snapshot_tree *tree, size_t i);
+
+/* libvirt's snapshot-dumpxml of name: the tree's definition with the
+ * <domain> its file holds, without <active>.  Returns a malloc'd string the
+ * caller frees, or NULL with e set (CE_NO_SNAPSHOT for an unknown name). */
+char *snapshot_tree_dumpxml(const struct snapshot_tree *tree, const char *dir, const char *name,
+                            struct cerr *e);
 
 /* Lists: the caller frees the returned array (not the definitions). */
 /* Direct children of name, in name order; NULL with CE_NO_SNAPSHOT if unknown. */

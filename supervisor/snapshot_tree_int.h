@@ -15,6 +15,10 @@ struct snap_node {
     struct snap_node *first_child;
     struct snap_node *next_sibling;
     int mark; /* cycle detection scratch in load */
+    /* Load changed the definition from what its file says (a missing
+     * parent, a cycle, a current marker dropped): until the file is
+     * rewritten, the snapshot index must not stand for the file. */
+    bool diverged;
 };
 
 struct snapshot_tree {

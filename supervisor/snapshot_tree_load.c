@@ -6,11 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/fileutil.h"
 #include "common/names.h"
-#include "common/xml_safe.h"
+#include "supervisor/snapshot_index.h"
 #include "supervisor/snapshot_tree_int.h"
 
 struct problem_list {
@@ -67,19 +66,32 @@ static bool has_xml_suffix(const char *fname)
     return len > 4 && strcmp(fname + len - 4, ".xml") == 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+struct xml_file {
+    char *name;
+    struct stat st;
+};
+
+static int cmp_file(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct xml_file *)a)->name, ((const struct xml_file *)b)->name);
 }
 
-/* The sorted names of the regular *.xml files of dir, hidden ones excluded.
- * Only the .xml suffix is taken, which also leaves out the NAME.xml.tmp.X
- * leftovers of an interrupted file_write_atomic. */
-static int list_xml_files(const char *dir, char ***out, size_t *nout, struct cerr *e)
+static void files_free(struct xml_file *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(files[i].name);
+    free(files);
+}
+
+/* The regular *.xml files of dir, hidden ones excluded, sorted by name,
+ * with what lstat said of each.  Only the .xml suffix is taken, which also
+ * leaves out the NAME.xml.tmp.X leftovers of an interrupted
+ * file_write_atomic. */
+static int list_xml_files(const char *dir, struct xml_file **out, size_t *nout, struct cerr *e)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    char **names = NULL;
+    struct xml_file *files = NULL;
     size_t n = 0, cap = 0;
 
     *out = NULL;
@@ -99,77 +111,23 @@ static int list_xml_files(const char *dir, char ***out, size_t *nout, struct cer
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            names = xreallocarray(names, cap, sizeof(*names));
+            files = xreallocarray(files, cap, sizeof(*files));
         }
-        names[n++] = xstrdup(de->d_name);
+        files[n].name = xstrdup(de->d_name);
+        files[n++].st = st;
     }
     if (errno != 0) {
         cerr_set(e, CE_SYSTEM, "cannot read snapshot directory %s: %s", dir, strerror(errno));
-        snapshot_names_free(names, n);
+        files_free(files, n);
         closedir(d);
         return -1;
     }
     closedir(d);
     if (n > 0)
-        qsort(names, n, sizeof(*names), cmp_str);
-    *out = names;
+        qsort(files, n, sizeof(*files), cmp_file);
+    *out = files;
     *nout = n;
     return 0;
-}
-
-static ssize_t read_full(int fd, char *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t r = read(fd, buf + got, len - got);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-/* Reads a metadata file.  It was a regular file when listed; opening it
- * without following links or blocking, and checking again, keeps a FIFO or
- * link swapped in meanwhile from hanging or redirecting the supervisor. */
-static char *read_meta_file(const char *path, size_t *len, struct cerr *e)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    char *buf = NULL;
-    ssize_t got;
-
-    if (fd < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        cerr_set(e, CE_SYSTEM, "%s is not a regular file", path);
-        goto out;
-    }
-    if (st.st_size > XML_UNTRUSTED_MAX) {
-        cerr_set(e, CE_TOO_LARGE, "%s is %lld bytes, larger than the limit of %d bytes", path,
-                 (long long)st.st_size, XML_UNTRUSTED_MAX);
-        goto out;
-    }
-    buf = xcalloc(1, (size_t)st.st_size + 1);
-    got = read_full(fd, buf, (size_t)st.st_size);
-    if (got < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    *len = (size_t)got;
-out:
-    close(fd);
-    return buf;
 }
 
 /* Parses one file; returns the definition or NULL after recording why. */
@@ -180,11 +138,11 @@ static struct snapshot_def *load_file(const char *dir, const char *fname, struct
     struct cerr e = {0};
     struct snapshot_def *def = NULL;
     size_t len = 0;
-    char *buf = read_meta_file(path, &len, &e);
+    char *buf = snapshot_meta_read_file(path, &len, &e);
 
     name_escape(fname, shown, sizeof(shown));
     if (buf != NULL)
-        def = snapshot_def_parse(buf, len, SNAPSHOT_PARSE_REDEFINE, &e);
+        def = snapshot_def_parse(buf, len, SNAPSHOT_PARSE_REDEFINE | SNAPSHOT_PARSE_NO_DOMAIN, &e);
     if (def == NULL)
         problem_add(pl, SNAPSHOT_PROBLEM_UNREADABLE, shown, xstrdup(e.msg));
     else if (strlen(def->name) != strlen(fname) - 4 ||
@@ -222,6 +180,7 @@ static void resolve_current(struct snapshot_tree *t, struct snap_node **claims, 
         if (i == keep)
             continue;
         claims[i]->def->current = false;
+        claims[i]->diverged = true;
         problem_add(pl, SNAPSHOT_PROBLEM_DUPLICATE_CURRENT, claims[i]->def->name,
                     xasprintf("'%s' also claims to be the current snapshot; '%s' is kept as "
                               "current",
@@ -254,6 +213,7 @@ static bool link_parents(struct snapshot_tree *t, struct problem_list *pl)
          * this file stores it as a root. */
         free(def->parent);
         def->parent = NULL;
+        t->nodes[i]->diverged = true;
         missing = true;
     }
     return missing;
@@ -281,6 +241,7 @@ static void break_cycle(struct snapshot_tree *t, struct snap_node *start, struct
     min->parent = NULL;
     free(min->def->parent);
     min->def->parent = NULL;
+    min->diverged = true;
 }
 
 /* Every node has at most one parent, so each cycle is a ring reached by
@@ -320,14 +281,19 @@ struct snapshot_tree *snapshot_tree_load(const char *dir, struct snapshot_proble
     struct snap_node **claims;
     size_t nfiles, nclaims = 0;
     bool missing, cycles;
-    char **files;
+    struct xml_file *files;
+    struct snapshot_index *ix;
 
     if (list_xml_files(dir, &files, &nfiles, e) < 0)
         return NULL;
     t = xcalloc(1, sizeof(*t));
     claims = xcalloc(nfiles, sizeof(*claims));
+    ix = nfiles > 0 ? snapshot_index_read(dir) : NULL;
     for (size_t i = 0; i < nfiles; i++) {
-        struct snapshot_def *def = load_file(dir, files[i], &pl);
+        struct snapshot_def *def = snapshot_index_lookup(ix, files[i].name, &files[i].st);
+
+        if (def == NULL)
+            def = load_file(dir, files[i].name, &pl);
 
         if (def == NULL)
             continue;
@@ -342,15 +308,33 @@ struct snapshot_tree *snapshot_tree_load(const char *dir, struct snapshot_proble
     /* libvirt clears current whenever the relations were inconsistent. */
     if ((missing || cycles) && t->current != NULL) {
         t->current->def->current = false;
+        t->current->diverged = true;
         t->current = NULL;
     }
     snapshot_tree_relink(t);
     free(claims);
-    snapshot_names_free(files, nfiles);
+    snapshot_index_free(ix);
+    files_free(files, nfiles);
     if (problems != NULL) {
         *problems = pl.v;
         *nproblems = pl.n;
     } else
         snapshot_problems_free(pl.v, pl.n);
     return t;
+}
+
+int snapshot_tree_save_index(const struct snapshot_tree *tree, const char *dir, struct cerr *e)
+{
+    const struct snapshot_def **defs = xcalloc(tree->n + 1, sizeof(*defs));
+    size_t n = 0;
+    int rc;
+
+    for (size_t i = 0; i < tree->n; i++) {
+        if (!tree->nodes[i]->diverged)
+            defs[n++] = tree->nodes[i]->def;
+    }
+    /* A directory without snapshots stays empty. */
+    rc = n > 0 ? snapshot_index_write(dir, defs, n, e) : snapshot_index_remove(dir, e);
+    free(defs);
+    return rc;
 }

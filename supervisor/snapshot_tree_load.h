@@ -35,8 +35,14 @@ void snapshot_problems_free(struct snapshot_problem *problems, size_t n);
  * Tolerated problems are returned in *problems (a malloc'd array the caller
  * frees with snapshot_problems_free; pass NULL to drop them).  Returns a tree
  * the caller frees with snapshot_tree_free, or NULL with e set when DIR
- * itself cannot be read.  Nothing is written. */
+ * itself cannot be read.  Nothing is written.  A file DIR/.index.json
+ * stands for, unchanged since it was written, is not parsed again. */
 struct snapshot_tree *snapshot_tree_load(const char *dir, struct snapshot_problem **problems,
                                          size_t *nproblems, struct cerr *e);
+/* Writes DIR/.index.json (snapshot_index.h) for the snapshots whose
+ * definition is what their file says, or removes it when there are none,
+ * so that the next load parses only the files changed since: what a
+ * supervisor does as it exits. */
+int snapshot_tree_save_index(const struct snapshot_tree *tree, const char *dir, struct cerr *e);
 
 #endif

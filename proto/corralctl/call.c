@@ -170,7 +170,7 @@ cJSON *ctl_name_params(const char *name)
     return p;
 }
 
-/* rpc_client_connect says "cannot connect to PATH: WHY"; our message names
+/* rpc_client_unix_socket says "cannot connect to PATH: WHY"; our message names
  * the server instead, so keep only WHY when the text has that shape. */
 static const char *connect_detail(const char *path, const char *msg)
 {
@@ -183,17 +183,62 @@ static const char *connect_detail(const char *path, const char *msg)
     return msg;
 }
 
+/* What ssh wrote, on one line: a line end of two characters (ssh's own
+ * "\r\n") becomes "; ", a lone one a space; trailing blanks are dropped.
+ * Edits msg. */
+static const char *one_line(char *msg)
+{
+    size_t n = strlen(msg);
+
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    for (char *p = msg; *p != '\0'; p++) {
+        if (*p == '\r' || *p == '\n')
+            *p = p[1] == '\n' || p[1] == '\r' ? ';' : ' ';
+    }
+    return msg;
+}
+
+/* The ssh link ended before the server answered: reap ssh and say what it
+ * (or the far shell, or the far proxy) said. */
+static int ssh_failed(struct ctl *ctl, const char *why)
+{
+    const char *hint = "";
+    int status;
+    char *err;
+
+    /* ssh ends once it sees the end of the stream: close ours first. */
+    rpc_client_close(ctl->client);
+    ctl->client = NULL;
+    err = ctl_link_close(&ctl->link, &status);
+
+    if (status == 127)
+        hint = " (no corralctl on the far host's PATH? name it with ?command=PATH in the URI)";
+    else if (status == 255)
+        hint = " (ssh failed)";
+    ctl_error_code(CTL_ERR_CONNECT, "cannot connect to %s: %s%s", ctl->uri,
+                   err != NULL ? one_line(err) : why, hint);
+    free(err);
+    return CTL_EXIT_ERROR;
+}
+
 static int hello(struct ctl *ctl)
 {
+    long long start = monotime_ms(), protocol;
     cJSON *p = json_obj();
-    long long protocol;
+    struct cerr e;
 
     json_add_num(p, "version", RPC_PROTOCOL_VERSION);
     json_add_str(p, "client", "corralctl");
-    ctl->hello = ctl_call(ctl, "hello", p);
-    if (ctl->hello == NULL)
+    cerr_clear(&e);
+    ctl->hello = rpc_client_call(ctl->client, "hello", p, ctl->timeout_ms, &e);
+    if (ctl->hello == NULL && e.code == CE_SUPERVISOR && ctl->link.ssh > 0)
+        return ssh_failed(ctl, e.msg);
+    if (ctl->hello == NULL) {
+        report_call_error(&e, ctl->timeout_ms, start);
         return CTL_EXIT_ERROR;
-    if (ctl_reply_int(ctl->hello, "protocol", true, &protocol) < 0)
+    }
+    if (!cJSON_IsObject(ctl->hello) || ctl_reply_int(ctl->hello, "protocol", true, &protocol) < 0)
         return ctl_unexpected();
     if (protocol != RPC_PROTOCOL_VERSION)
         return ctl_error("incompatible server: it speaks protocol version %lld, corralctl "
@@ -202,30 +247,67 @@ static int hello(struct ctl *ctl)
     return CTL_EXIT_OK;
 }
 
-int ctl_connect(struct ctl *ctl)
+/* Opens ctl->link to the URI or the socket; prints why on failure. */
+static int open_link(struct ctl *ctl)
 {
+    const char *path = ctl->socket;
+    struct ctl_uri u = {0};
     struct cerr e;
+    int r;
 
     cerr_clear(&e);
-    ctl->client = rpc_client_connect(ctl->socket, &e);
-    if (ctl->client != NULL)
-        return hello(ctl);
-    if (ctl->vm_socket)
-        return ctl_error_code(CTL_ERR_CONNECT,
-                              "cannot connect to the supervisor at %s: %s (is the VM running?)",
-                              ctl->socket, connect_detail(ctl->socket, e.msg));
-    return ctl_error_code(CTL_ERR_CONNECT,
-                          "cannot connect to the broker at %s: %s (is corrald running? set "
-                          "CORRAL_SOCKET or --socket)",
-                          ctl->socket, connect_detail(ctl->socket, e.msg));
+    if (ctl->uri != NULL && ctl_uri_parse(ctl->uri, &u, &e) < 0) {
+        ctl_error_code(CTL_ERR_USAGE, "%s", e.msg);
+        return CTL_EXIT_USAGE;
+    }
+    if (ctl->uri == NULL)
+        r = ctl_link_unix(path, &ctl->link, &e);
+    else {
+        r = ctl_link_open(&u, &ctl->link, &e);
+        path = u.path;
+    }
+    if (r < 0 && ctl->vm_socket)
+        ctl_error_code(CTL_ERR_CONNECT,
+                       "cannot connect to the supervisor at %s: %s (is the VM running?)", path,
+                       connect_detail(path, e.msg));
+    else if (r < 0 && (ctl->uri == NULL || u.scheme == CTL_URI_UNIX))
+        ctl_error_code(CTL_ERR_CONNECT,
+                       "cannot connect to the broker at %s: %s (is corrald running? set "
+                       "CORRAL_SOCKET, --socket or -c URI)",
+                       path, connect_detail(path, e.msg));
+    else if (r < 0)
+        ctl_error_code(CTL_ERR_CONNECT, "cannot connect to %s: %s", ctl->uri, e.msg);
+    ctl_uri_free(&u);
+    return r < 0 ? CTL_EXIT_ERROR : CTL_EXIT_OK;
+}
+
+int ctl_connect(struct ctl *ctl)
+{
+    int status = open_link(ctl);
+
+    if (status != CTL_EXIT_OK)
+        return status;
+    /* The client takes the socket; the link keeps the ssh child. */
+    ctl->client = rpc_client_new(ctl->link.fd);
+    ctl->link.fd = -1;
+    return hello(ctl);
 }
 
 void ctl_disconnect(struct ctl *ctl)
 {
+    int status;
+    char *err;
+
     cJSON_Delete(ctl->hello);
     ctl->hello = NULL;
     rpc_client_close(ctl->client);
     ctl->client = NULL;
+    /* Whatever ssh said during a session (a warning, the far side's end) is
+     * the user's to read, as a plain ssh would show it. */
+    err = ctl_link_close(&ctl->link, &status);
+    if (err != NULL)
+        fputs(err, stderr);
+    free(err);
 }
 
 static const cJSON *member(const cJSON *obj, const char *key)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "proto/client.h"
+#include "proto/corralctl/connect.h"
 
 #ifndef CORRAL_VERSION
 #define CORRAL_VERSION "0.1"
@@ -91,6 +92,8 @@ struct ctl_args {
 /* State shared by every verb. */
 struct ctl {
     struct rpc_client *client;
+    struct ctl_link link; /* where client's socket came from (an ssh child) */
+    const char *uri;      /* -c or $CORRAL_DEFAULT_URI, when it beats socket */
     const char *socket;
     bool vm_socket; /* socket is a supervisor's, not the broker's */
     bool json;
@@ -129,13 +132,18 @@ int ctl_bad_option(const struct ctl_verb *v, char **argv);
 void ctl_print_roff_verb(FILE *f, const struct ctl_verb *v);
 
 /* call.c: talking to the server, errors and output. */
-/* Connects to ctl->socket and says hello; prints why on failure. */
+/* Connects to ctl->uri, else ctl->socket, and says hello; prints why on
+ * failure. */
 int ctl_connect(struct ctl *ctl);
 void ctl_disconnect(struct ctl *ctl);
 /* Calls method (params consumed) and returns its result, always an object,
  * or NULL after printing the error. */
 cJSON *ctl_call(struct ctl *ctl, const char *method, cJSON *params);
 cJSON *ctl_call_ms(struct ctl *ctl, const char *method, cJSON *params, int timeout_ms);
+/* A paged listing (PROTOCOL.md, Paging) whole: calls method with params
+ * (consumed) page after page and returns the first reply holding every
+ * page's array key, without next; NULL after printing why. */
+cJSON *ctl_call_pages(struct ctl *ctl, const char *method, cJSON *params, const char *key);
 cJSON *ctl_name_params(const char *name);
 /* Turns --json on, for the output and for errors. */
 void ctl_set_json(struct ctl *ctl);
@@ -218,6 +226,8 @@ int ctl_run_change_media(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_hello(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_sandbox_report(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_events(struct ctl *ctl, const struct ctl_args *a);
+/* proxy.c */
+int ctl_run_proxy(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_create(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_list(struct ctl *ctl, const struct ctl_args *a);
 int ctl_run_snapshot_info(struct ctl *ctl, const struct ctl_args *a);

@@ -13,9 +13,18 @@
 #define CONTINUE (-1)
 
 /* Long options' values stay clear of characters (see ctl_bad_option). */
-enum { OPT_SOCKET = 256, OPT_VM_SOCKET, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
+enum {
+    OPT_CONNECT = 'c',
+    OPT_SOCKET = 256,
+    OPT_VM_SOCKET,
+    OPT_JSON,
+    OPT_TIMEOUT,
+    OPT_HELP,
+    OPT_VERSION
+};
 
 static const struct option global_opts[] = {
+    {"connect", required_argument, NULL, OPT_CONNECT},
     {"socket", required_argument, NULL, OPT_SOCKET},
     {"vm-socket", required_argument, NULL, OPT_VM_SOCKET},
     {"json", no_argument, NULL, OPT_JSON},
@@ -30,6 +39,14 @@ static const char *default_socket(void)
     const char *env = getenv("CORRAL_SOCKET");
 
     return env != NULL && env[0] != '\0' ? env : CTL_DEFAULT_SOCKET;
+}
+
+/* $CORRAL_DEFAULT_URI, or NULL when unset or empty. */
+static const char *default_uri(void)
+{
+    const char *env = getenv("CORRAL_DEFAULT_URI");
+
+    return env != NULL && env[0] != '\0' ? env : NULL;
 }
 
 static int set_timeout(struct ctl *ctl, const char *arg)
@@ -49,6 +66,9 @@ static int global_option(struct ctl *ctl, int c, char **argv, const char **sock,
                          const char **vmsock)
 {
     switch (c) {
+    case OPT_CONNECT:
+        ctl->uri = optarg;
+        return CONTINUE;
     case OPT_SOCKET:
         *sock = optarg;
         return CONTINUE;
@@ -83,16 +103,22 @@ static int parse_global(struct ctl *ctl, int argc, char **argv)
 
     opterr = 0;
     /* '+': stop at the verb, whose options are its own. */
-    while (status == CONTINUE && (c = getopt_long(argc, argv, "+:h", global_opts, NULL)) != -1)
+    while (status == CONTINUE && (c = getopt_long(argc, argv, "+:hc:", global_opts, NULL)) != -1)
         status = global_option(ctl, c, argv, &sock, &vmsock);
     if (status != CONTINUE)
         return status;
     if (sock != NULL && vmsock != NULL)
         return ctl_usage_error(NULL, "--socket and --vm-socket cannot be combined");
+    if (ctl->uri != NULL && vmsock != NULL)
+        return ctl_usage_error(NULL, "-c/--connect and --vm-socket cannot be combined");
     if (optind >= argc)
         return ctl_usage_error(NULL, "no verb given");
     ctl->vm_socket = vmsock != NULL;
     ctl->socket = vmsock != NULL ? vmsock : sock != NULL ? sock : default_socket();
+    /* -c, then a socket given on the command line, then the environment's
+     * URI, then the default socket. */
+    if (ctl->uri == NULL && sock == NULL && vmsock == NULL)
+        ctl->uri = default_uri();
     return CONTINUE;
 }
 
@@ -136,7 +162,8 @@ static int flush_stdout(int status)
 
 int main(int argc, char **argv)
 {
-    struct ctl ctl = {.timeout_ms = CTL_DEFAULT_TIMEOUT_S * 1000};
+    struct ctl ctl = {.timeout_ms = CTL_DEFAULT_TIMEOUT_S * 1000,
+                      .link = {.fd = -1, .ssh = -1, .ssh_err = -1}};
     int status = parse_global(&ctl, argc, argv);
 
     if (status == CONTINUE)

@@ -114,6 +114,57 @@ static int show_list(const struct ctl *ctl, const cJSON *r, const struct list_op
     return CTL_EXIT_OK;
 }
 
+/* The next of a page: NULL on the last; -1 when it is neither. */
+static int page_next(const cJSON *r, const char *key, const char **next)
+{
+    const cJSON *nx = cJSON_GetObjectItemCaseSensitive(r, "next");
+
+    *next = NULL;
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(r, key)))
+        return -1;
+    if (cJSON_IsString(nx))
+        *next = nx->valuestring;
+    else if (nx != NULL && !cJSON_IsNull(nx))
+        return -1;
+    return 0;
+}
+
+cJSON *ctl_call_pages(struct ctl *ctl, const char *method, cJSON *params, const char *key)
+{
+    cJSON *r = ctl_call(ctl, method, json_dup(params)), *page = NULL;
+    const char *next;
+
+    while (r != NULL) {
+        cJSON *into = cJSON_GetObjectItemCaseSensitive(r, key), *p;
+
+        if (page_next(page != NULL ? page : r, key, &next) < 0) {
+            ctl_unexpected();
+            break;
+        }
+        if (page != NULL) {
+            cJSON *items = cJSON_GetObjectItemCaseSensitive(page, key);
+
+            while (items->child != NULL)
+                json_arr_add(into, cJSON_DetachItemViaPointer(items, items->child));
+        }
+        if (next == NULL) {
+            cJSON_DeleteItemFromObjectCaseSensitive(r, "next");
+            cJSON_Delete(page);
+            cJSON_Delete(params);
+            return r;
+        }
+        p = json_dup(params);
+        json_add_str(p, "after", next);
+        cJSON_Delete(page);
+        if ((page = ctl_call(ctl, method, p)) == NULL)
+            break;
+    }
+    cJSON_Delete(page);
+    cJSON_Delete(r);
+    cJSON_Delete(params);
+    return NULL;
+}
+
 int ctl_run_list(struct ctl *ctl, const struct ctl_args *a)
 {
     struct list_opts o = {
@@ -131,7 +182,7 @@ int ctl_run_list(struct ctl *ctl, const struct ctl_args *a)
     /* A filter on states names the states it wants, inactive ones too. */
     json_add_bool(p, "all",
                   ctl_opt(a, "all") != 0 || o.shutoff || o.inactive || o.running || o.paused);
-    r = ctl_call(ctl, a->verb->method, p);
+    r = ctl_call_pages(ctl, a->verb->method, p, "vms");
     if (r == NULL)
         return CTL_EXIT_ERROR;
     status = show_list(ctl, r, &o);

@@ -479,7 +479,14 @@ static int show_check(const struct ctl *ctl, const struct ctl_args *a, const cJS
 
 int ctl_run_snapshot_check(struct ctl *ctl, const struct ctl_args *a)
 {
-    return ctl_snap_call_show(ctl, a, ctl_name_params(a->argv[0]), show_check);
+    cJSON *r = ctl_call_pages(ctl, a->verb->method, ctl_name_params(a->argv[0]), "reports");
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_check(ctl, a, r);
+    cJSON_Delete(r);
+    return status;
 }
 
 /* One row of the inconsistencies table, its cells formatted. */
@@ -561,5 +568,12 @@ static int show_inconsistencies(const struct ctl *ctl, const struct ctl_args *a,
 
 int ctl_run_inconsistencies(struct ctl *ctl, const struct ctl_args *a)
 {
-    return ctl_snap_call_show(ctl, a, ctl_name_params(a->argv[0]), show_inconsistencies);
+    cJSON *r = ctl_call_pages(ctl, a->verb->method, ctl_name_params(a->argv[0]), "reports");
+    int status;
+
+    if (r == NULL)
+        return CTL_EXIT_ERROR;
+    status = show_inconsistencies(ctl, a, r);
+    cJSON_Delete(r);
+    return status;
 }

@@ -1,5 +1,5 @@
 /* snapshot-list: virsh's table, --name, --parent and --tree, over the
- * selection and filters the server applies. */
+ * selection and filters the server applies, a page at a time. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,31 +148,39 @@ static int print_tree(const struct ctl_snap *s, size_t n, const char *start)
     return status;
 }
 
-static void print_table(const struct ctl_snap *s, size_t n, bool parents)
-{
-    int wn = 4, wt = 13, ws = 5, wp = 6;
+/* The table's column widths, from the first page: virsh's for a listing of
+ * one page, and kept for the pages after it, which print as they come. */
+struct widths {
+    int name, time, state, parent;
+};
 
+static void print_table_head(const struct ctl_snap *s, size_t n, bool parents, struct widths *w)
+{
+    *w = (struct widths){4, 13, 5, 6};
     for (size_t i = 0; i < n; i++) {
-        wn = ctl_width(s[i].name, wn);
-        wt = ctl_width(s[i].time, wt);
-        ws = ctl_width(s[i].state, ws);
-        wp = ctl_width(s[i].parent != NULL ? s[i].parent : "-", wp);
+        w->name = ctl_width(s[i].name, w->name);
+        w->time = ctl_width(s[i].time, w->time);
+        w->state = ctl_width(s[i].state, w->state);
+        w->parent = ctl_width(s[i].parent != NULL ? s[i].parent : "-", w->parent);
     }
-    printf(" %-*s   %-*s   ", wn, "Name", wt, "Creation Time");
+    printf(" %-*s   %-*s   ", w->name, "Name", w->time, "Creation Time");
     if (parents)
-        printf("%-*s   %s\n", ws, "State", "Parent");
+        printf("%-*s   %s\n", w->state, "State", "Parent");
     else
         puts("State");
-    ctl_print_rule(1 + wn + 3 + wt + 3 + ws + (parents ? 3 + wp : 0));
+    ctl_print_rule(1 + w->name + 3 + w->time + 3 + w->state + (parents ? 3 + w->parent : 0));
+}
+
+static void print_table_rows(const struct ctl_snap *s, size_t n, bool parents,
+                             const struct widths *w)
+{
     for (size_t i = 0; i < n; i++) {
-        printf(" %-*s   %-*s   ", wn, s[i].name, wt, s[i].time);
+        printf(" %-*s   %-*s   ", w->name, s[i].name, w->time, s[i].time);
         if (parents)
-            printf("%-*s   %s\n", ws, s[i].state, s[i].parent != NULL ? s[i].parent : "-");
+            printf("%-*s   %s\n", w->state, s[i].state, s[i].parent != NULL ? s[i].parent : "-");
         else
             puts(s[i].state);
     }
-    /* virsh ends its tables with an empty line. */
-    putchar('\n');
 }
 
 /* virsh's --name, with --parent a tab and the parent's name. */
@@ -199,34 +207,127 @@ static const char *tree_start(const struct ctl_args *a, const struct ctl_snap *s
     return NULL;
 }
 
-static int show_list(const struct ctl *ctl, const struct ctl_args *a, const cJSON *r)
+/* Reads the snapshot objects of list; NULL when one is not one. */
+static struct ctl_snap *read_snaps(const cJSON *list, size_t *n)
 {
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(r, "snapshots"), *o;
     struct ctl_snap *s;
-    size_t n = 0;
-    int status = CTL_EXIT_OK;
+    const cJSON *o;
 
+    *n = 0;
     if (!cJSON_IsArray(list))
-        return ctl_unexpected();
-    s = xcalloc((size_t)cJSON_GetArraySize(list), sizeof(*s));
+        return NULL;
+    s = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*s));
     cJSON_ArrayForEach(o, list)
     {
-        if (ctl_snap_read(o, &s[n++]) < 0) {
+        if (ctl_snap_read(o, &s[(*n)++]) < 0) {
             free(s);
-            return ctl_unexpected();
+            return NULL;
         }
     }
+    return s;
+}
+
+/* What needs the whole listing before it prints: --json (one document)
+ * and --tree (a line's prefix depends on the snapshots after it). */
+static int show_whole(const struct ctl *ctl, const struct ctl_args *a, cJSON *r)
+{
+    size_t n;
+    struct ctl_snap *s = read_snaps(cJSON_GetObjectItemCaseSensitive(r, "snapshots"), &n);
+    int status;
+
+    if (s == NULL)
+        return ctl_unexpected();
     if (ctl->json)
         status = ctl_print_json(r, true);
-    else if (ctl_opt(a, "tree") && ctl_opt(a, "current") && tree_start(a, s, n) == NULL)
+    else if (ctl_opt(a, "current") && tree_start(a, s, n) == NULL)
         status = ctl_error("domain '%s' has no current snapshot", a->argv[0]);
-    else if (ctl_opt(a, "tree"))
-        status = print_tree(s, n, tree_start(a, s, n));
-    else if (ctl_opt(a, "name"))
-        print_names(s, n, ctl_opt(a, "parent") != 0);
     else
-        print_table(s, n, ctl_opt(a, "parent") != 0);
+        status = print_tree(s, n, tree_start(a, s, n));
     free(s);
+    return status;
+}
+
+/* The next page after after (NULL: the first) of the listing base asks
+ * for; NULL after printing why. */
+static cJSON *fetch_page(struct ctl *ctl, const struct ctl_args *a, const cJSON *base,
+                         const char *after, const cJSON **list, const char **next)
+{
+    cJSON *p = json_dup(base), *r, *nx;
+
+    if (after != NULL)
+        json_add_str(p, "after", after);
+    r = ctl_call(ctl, a->verb->method, p);
+    if (r == NULL)
+        return NULL;
+    *list = cJSON_GetObjectItemCaseSensitive(r, "snapshots");
+    nx = cJSON_GetObjectItemCaseSensitive(r, "next");
+    *next = NULL;
+    if (cJSON_IsString(nx))
+        *next = nx->valuestring;
+    if (!cJSON_IsArray(*list) || (*next == NULL && nx != NULL && !cJSON_IsNull(nx))) {
+        cJSON_Delete(r);
+        ctl_unexpected();
+        return NULL;
+    }
+    return r;
+}
+
+/* Fetches page after page: --name and the table print each as it comes,
+ * --json and --tree gather them first. */
+static int list_pages(struct ctl *ctl, const struct ctl_args *a, const cJSON *base)
+{
+    bool whole = ctl->json || ctl_opt(a, "tree"), parents = ctl_opt(a, "parent") != 0;
+    cJSON *gathered = json_arr(), *r = NULL;
+    char *after = NULL;
+    struct widths w = {4, 13, 5, 6};
+    int status = CTL_EXIT_OK;
+
+    for (bool first = true; status == CTL_EXIT_OK; first = false) {
+        const cJSON *list;
+        const char *next;
+        struct ctl_snap *s;
+        size_t n;
+
+        cJSON_Delete(r);
+        r = fetch_page(ctl, a, base, after, &list, &next);
+        free(after);
+        after = NULL;
+        if (r == NULL) {
+            status = CTL_EXIT_ERROR;
+            break;
+        }
+        if ((s = read_snaps(list, &n)) == NULL) {
+            status = ctl_unexpected();
+            break;
+        }
+        if (whole) {
+            for (cJSON *o = list->child; o != NULL; o = o->next)
+                json_arr_add(gathered, json_dup(o));
+        } else if (ctl_opt(a, "name")) {
+            print_names(s, n, parents);
+        } else {
+            if (first)
+                print_table_head(s, n, parents, &w);
+            print_table_rows(s, n, parents, &w);
+        }
+        free(s);
+        if (next == NULL)
+            break;
+        after = xstrdup(next);
+    }
+    cJSON_Delete(r);
+    if (status == CTL_EXIT_OK && whole) {
+        cJSON *all = json_obj();
+
+        json_add(all, "snapshots", gathered);
+        gathered = NULL;
+        status = show_whole(ctl, a, all);
+        cJSON_Delete(all);
+    } else if (status == CTL_EXIT_OK && !ctl_opt(a, "name")) {
+        /* virsh ends its tables with an empty line. */
+        putchar('\n');
+    }
+    cJSON_Delete(gathered);
     return status;
 }
 
@@ -274,5 +375,7 @@ int ctl_run_snapshot_list(struct ctl *ctl, const struct ctl_args *a)
             json_add_bool(p, list_filters[i][1], true);
     if (ctl_opt(a, "topological"))
         json_add_bool(p, "topological", true);
-    return ctl_snap_call_show(ctl, a, p, show_list);
+    status = list_pages(ctl, a, p);
+    cJSON_Delete(p);
+    return status;
 }

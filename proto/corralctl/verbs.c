@@ -134,7 +134,8 @@ const struct ctl_verb ctl_domain_verbs[] = {
             "in that state, shut off ones included without --all; several add up. --name\n"
             "and --uuid print one VM a line instead (both: the UUID, padded to 36\n"
             "characters, a space and the name), then an empty line. --json prints every\n"
-            "field, the autostart mark and QEMU's pid included.",
+            "field, the autostart mark and QEMU's pid included. The broker answers a page\n"
+            "of at most 1000 VMs at a time; every page is fetched before anything prints.",
         .opts = {{.name = "all", .help = "List every defined VM, shut off ones too."},
                  {.name = "inactive", .help = "Only the VMs that do not run."},
                  {.name = "state-running", .help = "Only the running VMs."},
@@ -551,6 +552,24 @@ const struct ctl_verb ctl_other_verbs[] = {
         .description = "Print what the server says about itself: its name, protocol version,\n"
                        "capabilities, and the uid it sees the caller as.",
         .run = ctl_run_hello,
+    },
+    {
+        .name = "proxy",
+        .args = "[SOCKET]",
+        .min_args = 0,
+        .max_args = 1,
+        .flags = CTL_VERB_LOCAL,
+        .summary = "relay standard input and output to a local socket (for ssh://)",
+        .description =
+            "Relay bytes between standard input and output and the Unix socket SOCKET\n"
+            "(default: --socket, else $CORRAL_SOCKET, else " CTL_DEFAULT_SOCKET "), until\n"
+            "the socket closes; the end of standard input is passed on as a half-close.\n"
+            "This is the remote end of 'corralctl -c ssh://HOST', which runs\n"
+            "'corralctl proxy [SOCKET]' on HOST through ssh, as libvirt runs\n"
+            "virt-ssh-helper: the server sees the proxy's uid, so the ssh user is\n"
+            "authorised on HOST as a local client of that uid. -c and\n"
+            "$CORRAL_DEFAULT_URI do not apply. Not meant to be run by hand.",
+        .run = ctl_run_proxy,
     },
     {
         .name = "help",

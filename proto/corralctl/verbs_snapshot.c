@@ -95,7 +95,12 @@ const struct ctl_verb ctl_snapshot_verbs[] = {
             "--external) both mean no filter. corral's snapshots all have metadata and are\n"
             "all internal. virsh's exclusions hold: --tree with --name, --parent, --roots\n"
             "or a filter; --roots with --parent, --from or --current; --from with\n"
-            "--current.",
+            "--current. The server answers a page of at most 1000 snapshots at a time;\n"
+            "snapshot-list fetches every page and prints each as it arrives (the table's\n"
+            "columns are as wide as the first page needs), so any number of snapshots\n"
+            "lists. --tree and --json print once the last page is in: --json as one\n"
+            "document. With --topological, snapshots created, deleted or moved between two\n"
+            "pages make it fail (\"changed since the previous page\"): run it again.",
         .opts =
             {{.name = "tree",
               .help = "Draw the snapshots as a tree, as virsh(1) does: each\n"
@@ -307,7 +312,10 @@ const struct ctl_verb ctl_snapshot_verbs[] = {
             "\n"
             "duplicate-on-disk: A disk holds the tag more than once.\n"
             "\n"
-            "extra: The image holds a snapshot that the metadata says it does not cover.",
+            "extra: The image holds a snapshot that the metadata says it does not cover.\n"
+            "\n"
+            "The differences are printed sorted by snapshot, then kind, fetched a page of\n"
+            "at most 1000 at a time, each page from a fresh comparison.",
         .run = ctl_run_snapshot_check,
     },
     {
@@ -325,8 +333,9 @@ const struct ctl_verb ctl_snapshot_verbs[] = {
             "QEMU job (kind interrupted) ends with \"(job JOB)\", and where TIME is the local\n"
             "time it was reported, DISKS the disk targets joined by commas, and \"-\" stands\n"
             "for no disk or no detail. A VM without any prints \"No inconsistencies reported\n"
-            "for NAME\". The broker keeps this list: the verb cannot be used with --vm-\n"
-            "socket.",
+            "for NAME\". The broker keeps this list and answers it a page of at most 1000 at\n"
+            "a time; every page is fetched before the table is printed. The verb cannot be\n"
+            "used with --vm-socket.",
         .run = ctl_run_inconsistencies,
     },
 };

@@ -3,6 +3,12 @@ where memory allows), against a baseline measured in the same run: a plain
 client that connects to each of the same N supervisors' control sockets in
 turn and asks vm.state, the least any re-adoption has to do.
 
+Then the same with 1,000 VMs whose QEMU is the scripted QMP peer
+(tests/integration/fake-qemu), so that they fit in memory: the broker and
+the supervisors do all they do for real QEMU, only the guest is missing.
+BENCH_READOPT_SIZES and BENCH_READOPT_FAKE_SIZES (comma-separated; empty
+for none) choose the sizes.
+
 The broker's time runs from its exec to the moment its hello says no
 re-attachment is in flight and every VM is listed as running.  Only the
 ratios mean anything across machines."""
@@ -19,11 +25,18 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from corraltest import BUILD, Env, Rpc  # noqa: E402
 
-SIZES = [int(x) for x in os.environ.get("BENCH_READOPT_SIZES", "10,50,200").split(",")]
+def sizes(var, default):
+    return [int(x) for x in os.environ.get(var, default).split(",") if x.strip()]
+
+
+SIZES = sizes("BENCH_READOPT_SIZES", "10,50,200")
+FAKE_SIZES = sizes("BENCH_READOPT_FAKE_SIZES", "1000")
 ROUNDS = int(os.environ.get("BENCH_READOPT_ROUNDS", "3"))
 # What one idle -machine none QEMU with 16 MiB of guest RAM and its
 # supervisor take, with a margin.
 PER_VM_BYTES = 80 << 20
+# The same with the scripted peer (a small Python process) instead of QEMU.
+PER_FAKE_VM_BYTES = 16 << 20
 
 
 def mem_available():
@@ -88,22 +101,27 @@ def readopt(env, names):
         time.sleep(0.002)
 
 
-def bench(n):
+def bench(n, fake=False):
     env = Env()
     try:
         env.start_broker()
-        names = ["ra%03d" % i for i in range(n)]
+        names = ["ra%04d" % i for i in range(n)]
         for name in names:
-            env.define(name, machine="none", memory_mib=16,
-                       disks=[(env.qcow2(name + ".qcow2"), "vda")])
+            if fake:
+                env.define(name, machine="none", memory_mib=16, disks=[],
+                           emulator=env.fake_qemu())
+            else:
+                env.define(name, machine="none", memory_mib=16,
+                           disks=[(env.qcow2(name + ".qcow2"), "vda")])
         start_all(env, names)
         base, ours = [], []
         for _ in range(ROUNDS):
             base.append(direct(env, names))
             ours.append(readopt(env, names))
         b, o = statistics.median(base), statistics.median(ours)
-        print("re-adopt %4d VMs: broker %8.1f ms (%.2f ms/VM), direct vm.state to each "
-              "supervisor %7.1f ms; ratio %.2f" % (n, o * 1000, o * 1000 / n, b * 1000, o / b))
+        print("re-adopt %4d VMs%s: broker %8.1f ms (%.2f ms/VM), direct vm.state to each "
+              "supervisor %7.1f ms; ratio %.2f" % (n, " (fake QMP peer)" if fake else "", o * 1000,
+                                                   o * 1000 / n, b * 1000, o / b))
         with open(env.broker_log, errors="replace") as f:
             lines = [ln.strip() for ln in f if "re-attached" in ln and "VMs in" in ln]
         if lines:
@@ -113,13 +131,15 @@ def bench(n):
 
 
 def main():
-    for n in SIZES:
-        need = n * PER_VM_BYTES
-        if mem_available() < need:
-            print("re-adopt %4d VMs: skipped: needs about %d MiB, %d MiB available"
-                  % (n, need >> 20, mem_available() >> 20))
-            continue
-        bench(n)
+    for fake, ns, per_vm in ((False, SIZES, PER_VM_BYTES), (True, FAKE_SIZES, PER_FAKE_VM_BYTES)):
+        for n in ns:
+            need = n * per_vm
+            if mem_available() < need:
+                print("re-adopt %4d VMs%s: skipped: needs about %d MiB, %d MiB available"
+                      % (n, " (fake QMP peer)" if fake else "", need >> 20,
+                         mem_available() >> 20))
+                continue
+            bench(n, fake)
 
 
 if __name__ == "__main__":

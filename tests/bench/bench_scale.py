@@ -202,8 +202,29 @@ def first_start(env, t, normal_ms):
           "<= 1.5x")
 
 
+def list_all(c, vm):
+    """Every page of vm's snapshot.list: (snapshots, pages, None), or the
+    error as its third."""
+    n, pages, after = 0, 0, None
+    while True:
+        p = {"name": vm}
+        if after is not None:
+            p["after"] = after
+        r = c.call("snapshot.list", p)
+        if "result" not in r:
+            return n, pages, "%s %s" % (r["error"]["code"], r["error"]["message"][:80])
+        n += len(r["result"]["snapshots"])
+        pages += 1
+        after = r["result"].get("next")
+        if after is None:
+            return n, pages, None
+
+
 def large_listing(env, t):
     info = define_running(env, "big")
+    # The memory figure's baseline: a supervisor of the same shape holding
+    # no snapshot, started here so that this step runs on its own.
+    small_info = define_running(env, "bigbase")
     c = Rpc(env.sock, 600)
     floor = []
     for _ in range(ROUNDS):
@@ -215,12 +236,13 @@ def large_listing(env, t):
     rpc, whole, why = [], [], None
     for _ in range(5):
         s = time.perf_counter()
-        r = c.call("snapshot.list", {"name": "big"})
+        got, pages, why = list_all(c, "big")
         rpc.append(time.perf_counter() - s)
-        if "result" not in r:
-            why = "%s %s" % (r["error"]["code"], r["error"]["message"][:80])
+        if why is None and got != SNAPSHOTS:
+            why = "listed %d of %d" % (got, SNAPSHOTS)
+        if why is not None:
             break
-    label = "snapshot listing, %d with details, RPC (median)" % SNAPSHOTS
+    label = "snapshot listing, %d with details, RPC, %d pages (median)" % (SNAPSHOTS, pages)
     if why is None:
         t.add(label, median_ms(rpc), median_ms(floor), "ms", "<= 50 ms absolute")
     else:
@@ -238,7 +260,7 @@ def large_listing(env, t):
         t.add(label, median_ms(whole), median_ms(floor), "ms", "<= 100 ms absolute")
     else:
         t.fail(label, why, "<= 100 ms absolute")
-    small = mem_kib(env.info("q")["supervisor_pid"])[0]
+    small = mem_kib(small_info["supervisor_pid"])[0]
     t.add("supervisor RSS with %d snapshots" % SNAPSHOTS, mem_kib(info["supervisor_pid"])[0], small,
           "KiB", "<= 10 MiB")
     t.add("broker RSS after relaying the %d-snapshot list" % SNAPSHOTS,

@@ -545,12 +545,13 @@ static void test_batch(void)
     EXPECT(journal_append_many(j, batch, &e) == 2);
     EXPECT(journal_count(j) == 4);
     EXPECT(pending_seq(j, 1) == 2 && pending_seq(j, 3) == 4);
-    EXPECT(count_files(dir, ".json") == 4);
-    EXPECT(count_files(dir, "") == 5); /* and .seq; no temporary file left */
+    /* The three share one file. */
+    EXPECT(count_files(dir, ".json") == 2 && count_files(dir, ".batch.json") == 1);
+    EXPECT(count_files(dir, "") == 3); /* and .seq; no temporary file left */
     json_arr_add(batch, json_str("not an object"));
     EXPECT(journal_append_many(j, batch, &e) == -1);
     EXPECT(e.code == CE_INVALID_PARAMS);
-    EXPECT(journal_count(j) == 4 && count_files(dir, ".json") == 4 && count_files(dir, "") == 5);
+    EXPECT(journal_count(j) == 4 && count_files(dir, ".json") == 2 && count_files(dir, "") == 3);
     cJSON_Delete(cJSON_DetachItemFromArray(batch, 3));
     journal_free(j);
 
@@ -565,6 +566,53 @@ static void test_batch(void)
     journal_free(j);
     cJSON_Delete(batch);
     free(dir);
+    cleanup(top);
+}
+
+/* A batch file stays while one of its reports is pending, drops the
+ * acknowledged ones when the journal is closed, and goes with the last. */
+static void test_batch_ack(void)
+{
+    char *top = tmpdir();
+    cJSON *batch = json_arr();
+    struct cerr e;
+    struct journal *j;
+
+    cerr_clear(&e);
+    j = journal_open(top, &e);
+    EXPECT(j != NULL);
+    for (int i = 1; i <= 3; i++)
+        json_arr_add(batch, report("b", i));
+    EXPECT(journal_append_many(j, batch, &e) == 1);
+    EXPECT(journal_append_many(j, batch, &e) == 4);
+    EXPECT(count_files(top, ".batch.json") == 2);
+    EXPECT(journal_ack(j, 2, &e) == 0 && journal_ack(j, 1, &e) == 0);
+    EXPECT(count_files(top, ".batch.json") == 2);
+    EXPECT(journal_ack(j, 3, &e) == 0);
+    EXPECT(count_files(top, ".batch.json") == 1 && journal_count(j) == 3);
+    EXPECT(journal_ack(j, 5, &e) == 0);
+    journal_free(j);
+
+    j = journal_open(top, &e);
+    EXPECT(j != NULL);
+    EXPECT(journal_count(j) == 2 && pending_seq(j, 0) == 4 && pending_seq(j, 1) == 6);
+    EXPECT(journal_append_many(j, batch, &e) == 7);
+    EXPECT(journal_ack(j, 4, &e) == 0 && journal_ack(j, 6, &e) == 0);
+    EXPECT(count_files(top, ".batch.json") == 1);
+    journal_free(j);
+
+    /* A batch file cut short is set aside whole. */
+    {
+        char *path = xasprintf("%s/00000000000000000010.batch.json", top);
+        EXPECT(write_file(path, "{\"seq\":10,\"n\":1}\n{\"seq\":11"));
+        free(path);
+    }
+    j = journal_open(top, &e);
+    EXPECT(j != NULL);
+    EXPECT(journal_count(j) == 3 && pending_seq(j, 0) == 7);
+    EXPECT(count_files(top, ".batch.json.corrupt") == 1);
+    journal_free(j);
+    cJSON_Delete(batch);
     cleanup(top);
 }
 
@@ -586,5 +634,6 @@ int main(void)
     RUN(test_last_numbers);
     RUN(test_full);
     RUN(test_batch);
+    RUN(test_batch_ack);
     return unit_done();
 }

@@ -639,6 +639,7 @@ static void test_redefine_replaces_in_place(void)
     struct snapshot_def *def;
     const struct snapshot_def *got;
     struct cerr e;
+    char *xml;
 
     EXPECT(dir != NULL);
     t = build(dir, pairs, "s2");
@@ -653,7 +654,12 @@ static void test_redefine_replaces_in_place(void)
     EXPECT(shape_is(t, dir, "s1< s2<s4 s3<s2 s4<s1 *s2"));
     got = snapshot_tree_lookup(t, "s2");
     EXPECT_STR(got->description, "moved");
-    EXPECT_CONTAINS(got->domain_xml, "<name>vm1</name>");
+    /* The tree keeps the <domain> in the file only. */
+    EXPECT(got->domain_xml == NULL);
+    xml = snapshot_tree_dumpxml(t, dir, "s2", &e);
+    EXPECT_CONTAINS(xml, "<name>vm1</name>");
+    EXPECT_CONTAINS(xml, "<description>moved</description>");
+    free(xml);
     /* A redefinition as a root, made current. */
     EXPECT(snapshot_tree_redefine(t, dir, mkdef("s3", NULL), true, &e) == 0);
     EXPECT(shape_is(t, dir, "s1< s2<s4 s3< s4<s1 *s3"));
@@ -866,8 +872,8 @@ static void test_virsh_snapshot_oracle(void)
     EXPECT(list_is(names_of(snapshot_tree_topological(t, &n), &n), "s3 s2"));
     /* snapshot-dumpxml s3 and s2, then redefine them elsewhere: children
      * before parents is refused, the right order works. */
-    s3xml = snapshot_def_format(snapshot_tree_lookup(t, "s3"), false, &e);
-    s2xml = snapshot_def_format(snapshot_tree_lookup(t, "s2"), false, &e);
+    s3xml = snapshot_tree_dumpxml(t, dir, "s3", &e);
+    s2xml = snapshot_tree_dumpxml(t, dir, "s2", &e);
     EXPECT(s3xml != NULL && s2xml != NULL);
     t2 = load_clean(dir2);
     EXPECT(t2 != NULL);
@@ -1003,6 +1009,62 @@ static bool crash_everywhere(tree_op op, const char *current, bool retry, const 
     return ok && saw_tmp && k > 2;
 }
 
+/* The index stands for unchanged files only; what load made of a file
+ * other than what it says (a root for a missing parent) is read from the
+ * file again, and so is an entry a parse could not have produced. */
+static void test_index(void)
+{
+    char *dir = make_dir(), *before, *after, *path, *text;
+    struct snapshot_problem *p;
+    struct snapshot_tree *t;
+    size_t np, len;
+    struct cerr e;
+
+    EXPECT(dir != NULL);
+    EXPECT(put_file(dir, "a", NULL, false) == 0 && put_file(dir, "b", "a", true) == 0 &&
+           put_file(dir, "c", "gone", false) == 0);
+    t = snapshot_tree_load(dir, &p, &np, &e);
+    EXPECT(t != NULL && np == 1);
+    snapshot_problems_free(p, np);
+    before = shape(t);
+    EXPECT(snapshot_tree_save_index(t, dir, &e) == 0);
+    snapshot_tree_free(t);
+
+    t = snapshot_tree_load(dir, &p, &np, &e);
+    EXPECT(t != NULL && np == 1 && p[0].kind == SNAPSHOT_PROBLEM_MISSING_PARENT);
+    snapshot_problems_free(p, np);
+    after = shape(t);
+    EXPECT_STR(after, before);
+    free(after);
+    EXPECT(snapshot_tree_lookup(t, "b")->ndisks == 1 &&
+           strcmp(snapshot_tree_lookup(t, "b")->disks[0].name, "vda") == 0);
+    text = snapshot_tree_dumpxml(t, dir, "b", &e);
+    EXPECT_CONTAINS(text, "<name>vm1</name>");
+    free(text);
+    snapshot_tree_free(t);
+
+    /* b rewritten after the index was: read from its file. */
+    EXPECT(put_file(dir, "b", NULL, true) == 0);
+    t = snapshot_tree_load(dir, NULL, NULL, &e);
+    EXPECT(t != NULL && snapshot_tree_lookup(t, "b")->parent == NULL);
+    snapshot_tree_free(t);
+
+    /* A forged entry (a disk target no parse accepts) is not taken. */
+    path = xasprintf("%s/.index.json", dir);
+    text = file_read_all(path, 1 << 20, &len, &e);
+    EXPECT(text != NULL && strstr(text, "\"vda\"") != NULL);
+    for (char *v = strstr(text, "\"vda\""); v != NULL; v = strstr(v, "\"vda\""))
+        v[2] = '/';
+    EXPECT(put_raw(dir, ".index.json", text, len) == 0);
+    free(text);
+    free(path);
+    t = snapshot_tree_load(dir, NULL, NULL, &e);
+    EXPECT(t != NULL && strcmp(snapshot_tree_lookup(t, "a")->disks[0].name, "vda") == 0);
+    snapshot_tree_free(t);
+    free(before);
+    drop_dir(dir);
+}
+
 static void test_crash_add(void)
 {
     /* Between the two writes both files claim current; load keeps the
@@ -1075,6 +1137,7 @@ int main(void)
     RUN(test_table_children);
     RUN(test_table_children_only);
     RUN(test_virsh_snapshot_oracle);
+    RUN(test_index);
     RUN(test_crash_add);
     RUN(test_crash_add_simulated_by_hand);
     RUN(test_crash_remove);
