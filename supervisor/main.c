@@ -140,12 +140,16 @@ static void give_back_memory(void)
     malloc_trim(0);
 }
 
-/* glibc raises its trim threshold to twice the largest block it ever gave
- * back with munmap, so one large reply would keep megabytes of freed heap
- * for good; fixed thresholds keep free() returning the top of the heap. */
+/* glibc raises its thresholds as large blocks come and go, so one large
+ * reply would keep megabytes of freed heap for good.  Fixed ones instead:
+ * blocks up to 4 MiB (a listing page's tree and text) come from the heap,
+ * which free() keeps up to 8 MiB, so that the pages of one listing reuse
+ * it; what is left goes back by malloc_trim, after start-up, recovery and
+ * a run of large replies (snapshot_core.c). */
 static void malloc_setup(void)
 {
-    if (mallopt(M_MMAP_THRESHOLD, 64 * 1024) != 1 || mallopt(M_TRIM_THRESHOLD, 128 * 1024) != 1)
+    if (mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024) != 1)
         log_warn("cannot set the malloc thresholds; freed memory may stay with the process");
 }
 

@@ -72,36 +72,37 @@ void snapcore_event(struct snapops *so, const char *method, const char *snap)
 
 /* A reply describing thousands of snapshots is a tree of small blocks that
  * free() cannot give back while later ones sit above them in the heap: a
- * trim once the reply is gone keeps a supervisor that listed 10,000
- * snapshots at the size of one that did not.  The heap is the process's,
- * so is this count. */
+ * trim once the replies stop keeps a supervisor that listed 10,000
+ * snapshots at the size of one that did not.  Not after each reply: a
+ * listing is ten pages in a row, and a heap given back between them is
+ * faulted in again by the next (a quarter of the listing's time).  The heap
+ * is the process's, so are this count and timer. */
 #define SNAPCORE_TRIM_AFTER 1000
+#define SNAPCORE_TRIM_DELAY_MS 250
 static size_t described;
-static bool trim_armed;
+static struct event *trim_ev;
 
 static void trim_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     (void)arg;
-    trim_armed = false;
     described = 0;
     malloc_trim(0);
 }
 
-/* Runs trim_cb once the callbacks under way, which answer the request and
- * free its reply, have returned. */
+/* Runs trim_cb SNAPCORE_TRIM_DELAY_MS after the last of a run of large
+ * replies: adding a pending timer again moves its deadline. */
 static void trim_after_reply(const struct snapops *so)
 {
-    static const struct timeval now = {0, 0};
+    static const struct timeval delay = {0, SNAPCORE_TRIM_DELAY_MS * 1000};
 
-    if (trim_armed || ++described < SNAPCORE_TRIM_AFTER)
+    if (++described < SNAPCORE_TRIM_AFTER)
         return;
-    if (event_base_once(vm_event_base(so->vm), -1, EV_TIMEOUT, trim_cb, NULL, &now) < 0) {
+    if (trim_ev == NULL)
+        trim_ev = evtimer_new(vm_event_base(so->vm), trim_cb, NULL);
+    if (trim_ev == NULL || evtimer_add(trim_ev, &delay) < 0)
         log_debug("VM %s: cannot schedule giving back freed memory", so->name);
-        return;
-    }
-    trim_armed = true;
 }
 
 cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snapshot_def *d,

@@ -220,6 +220,17 @@ def list_all(c, vm):
             return n, pages, None
 
 
+def settled_rss_kib(pid):
+    """pid's lowest RSS over the next second: a supervisor gives the heap
+    of a run of large replies back 250 ms after the last
+    (snapshot_core.c)."""
+    rss = mem_kib(pid)[0]
+    for _ in range(10):
+        time.sleep(0.1)
+        rss = min(rss, mem_kib(pid)[0])
+    return rss
+
+
 def large_listing(env, t):
     info = define_running(env, "big")
     # The memory figure's baseline: a supervisor of the same shape holding
@@ -261,8 +272,8 @@ def large_listing(env, t):
     else:
         t.fail(label, why, "<= 100 ms absolute")
     small = mem_kib(small_info["supervisor_pid"])[0]
-    t.add("supervisor RSS with %d snapshots" % SNAPSHOTS, mem_kib(info["supervisor_pid"])[0], small,
-          "KiB", "<= 10 MiB")
+    t.add("supervisor RSS with %d snapshots" % SNAPSHOTS, settled_rss_kib(info["supervisor_pid"]),
+          small, "KiB", "<= 10 MiB")
     t.add("broker RSS after relaying the %d-snapshot list" % SNAPSHOTS,
           mem_kib(env.broker.pid)[0], broker_idle, "KiB", "within 1 MiB of idle")
     c.close()
