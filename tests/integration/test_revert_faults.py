@@ -7,8 +7,8 @@ state the VM is left, as proto/PROTOCOL.md "snapshot.revert" promises.
 - QEMU fails while reading the VM state: the disks are reverted, so the
   guest is left paused ("revert failed: guest state unusable") and the error
   says why.
-- QEMU is killed during the load: an `interrupted` report at once, the VM
-  crashed; started again, the recovery settles the job without a second
+- QEMU is killed during the load: an `interrupted` report at once (and the
+  error) saying to repair the images before the next start, the VM crashed; started again, the recovery settles the job without a second
   report, the current snapshot is unchanged, and the VM works."""
 
 import os
@@ -92,8 +92,10 @@ def qemu_killed_mid_load(env):
     pid = env.info(vm)["qemu_pid"]
     r = c.call("snapshot.revert", {"name": vm, "snapshot": "s1"})
     err = r.get("error", {})
-    check(err.get("code") == 1017 and "cut short" in err.get("message", ""),
-          "the revert's outcome is unknown, and the error says it was cut short: %r" % r)
+    check(err.get("code") == 1017 and "cut short" in err.get("message", "")
+          and "qemu-img check -r all" in err.get("message", ""),
+          "the revert's outcome is unknown; the error says it was cut short and how to repair "
+          "the images QEMU may have left with refcounts too low: %r" % r)
     check("killed by signal 9" in env.wait_state(vm, "crashed"), "the VM crashed")
     rep = reports(env, vm)
     check([x["kind"] for x in rep] == ["interrupted"] and rep[0]["snapshot"] == "s1"
