@@ -159,7 +159,7 @@ async def subscriber(env, stats, deadline, reads):
     c = Client(stats, env.sock)
     await c.open()
     await c.call("events.subscribe")
-    while time.time() < deadline:
+    while time.time() < deadline:  # subscribed for the whole run: the load itself
         await asyncio.sleep(1)
     c.writer.close()
 
@@ -201,7 +201,7 @@ async def sampler(env, deadline, sups, samples):
         b = mem_fds(env.broker.pid)
         s = [mem_fds(p)[0] for p in sups if os.path.exists("/proc/%d" % p)]
         samples.append((time.time(), b[0], b[1], max(s) if s else 0))
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # the sampling period: what is measured is over time
 
 
 async def load(env, vms, sups, churn_xml):
@@ -328,7 +328,9 @@ def main():
             vms.append(name)
             sups.append(r["result"]["supervisor_pid"])
         churn_xml = env.domain_xml("churn", machine="none", disks=[(env.qcow2("churn.qcow2"), "vda")])
-        time.sleep(1)
+        # The baseline once every VM runs (its start's work is done).
+        for name in vms:
+            env.wait_state(name, "running")
         rss0, fds0 = mem_fds(env.broker.pid)
         print("soak: %d s, %d clients, %d subscribers (1 in 5 never reads), %d VMs, define/undefine churn"
               % (SECONDS, CLIENTS, SUBSCRIBERS, VMS))
