@@ -1,10 +1,12 @@
 #include "broker/lifecycle.h"
 
+#include <stdio.h>
 #include <time.h>
 
 #include "broker/registry.h"
 #include "common/log.h"
 #include "common/monotime.h"
+#include "common/notify.h"
 
 #define BIT(p) (1u << (p))
 
@@ -90,6 +92,13 @@ void lifecycle_adopt_report(struct broker *b)
         return;
     b->adopt_reported = true;
     log_info("re-attached %d VMs in %lld ms", b->adopted, monotime_ms() - b->adopt_t0_ms);
+    /* Only now may systemd call the broker started: every VM that ran
+     * answers as running again. */
+    char state[96];
+    struct cerr e;
+    snprintf(state, sizeof(state), "READY=1\nSTATUS=serving, %d VMs re-attached", b->adopted);
+    if (notify_send(state, &e) < 0)
+        log_warn("%s", e.msg);
 }
 
 void lifecycle_adopt_settled(struct bvm *vm, bool reattached)

@@ -24,6 +24,7 @@
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "proto/listen.h"
 
 /* What main() sets up and cleanup() takes down, whatever step it got to. */
@@ -67,9 +68,12 @@ static char *default_supervisor(void)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct broker *b = arg;
+    struct cerr e;
 
     (void)what;
     log_info("received signal %d; exiting (VMs keep running)", (int)sig);
+    if (notify_send("STOPPING=1\nSTATUS=stopping; VMs keep running", &e) < 0)
+        log_warn("%s", e.msg);
     event_base_loopexit(b->base, NULL);
 }
 
@@ -238,8 +242,9 @@ static void cleanup(struct run *r, int rc)
 }
 
 /* Each step logs why it failed.  Directories come after the configuration
- * is judged, the loop and reaper before any VM is loaded, the socket before
- * adoption starts. */
+ * is judged, the loop and reaper before any VM is loaded, the socket and
+ * the signals before adoption starts: its end tells systemd the broker is
+ * ready (lifecycle_adopt_report), and systemd may stop it from then on. */
 int main(int argc, char **argv)
 {
     struct run r = {.sigterm = NULL};
@@ -248,6 +253,8 @@ int main(int argc, char **argv)
     if (rc != OPTIONS_RUN)
         goto out;
     log_init("corrald", r.b.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    log_select(r.o.log_target);
+    notify_init();
     rc = 2;
     if (settle_isolation(&r.b, &r.o) < 0)
         goto out;
@@ -255,15 +262,13 @@ int main(int argc, char **argv)
     if (check_config(&r.b, &r.o) < 0 || prepare_dirs(&r.b, &r.o) < 0 || load_vms(&r.b) < 0)
         goto out;
     r.sock_path = xasprintf("%s/corrald.sock", r.b.run_dir);
-    if (listen_socket(&r.b, r.sock_path) < 0)
+    if (listen_socket(&r.b, r.sock_path) < 0 || install_signals(&r) < 0)
         goto out;
+    log_info("serving %s (state %s, supervisor %s, configuration %s)", r.sock_path, r.b.state_dir,
+             r.b.supervisor_path, r.o.config ? r.o.config : "none");
     supervise_init(&r.b);
     adopt_all(&r.b);
     autostart_boot(&r.b);
-    if (install_signals(&r) < 0)
-        goto out;
-    log_info("serving %s (state %s, supervisor %s)", r.sock_path, r.b.state_dir,
-             r.b.supervisor_path);
     event_base_dispatch(r.b.base);
     rc = 0;
 out:

@@ -76,7 +76,7 @@ XML
 run cat "$demo/demo.xml"
 
 step "The broker, in the background, with its state under $demo"
-"$build/corrald" --state-dir "$demo/state" --run-dir "$demo/run" 2>"$demo/corrald.log" &
+"$build/corrald" --state-dir "$demo/state" --run-dir "$demo/run" --foreground --no-config 2>"$demo/corrald.log" &
 broker=$!
 for _ in $(seq 100); do [ -S "$CORRAL_SOCKET" ] && break; sleep 0.05; done
 run "$ctl" hello

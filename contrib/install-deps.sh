@@ -9,9 +9,11 @@ set -eu
 # UEFI firmware and its QEMU descriptors (/usr/share/qemu/firmware); clang
 # and libclang-rt-14-dev (libFuzzer and the sanitizers' runtimes) build the
 # fuzzing harnesses that `make check` runs briefly and `make fuzz` at length.
+# libinih-dev parses corrald's configuration file (INI); systemd gives the
+# tests systemd-analyze, to verify corrald's unit (no systemd need run).
 PKGS="gcc make pkg-config libevent-dev libcjson-dev libxml2-dev libcap-ng-dev
-libseccomp-dev qemu-system-x86 qemu-utils python3 procps linux-image-amd64
-busybox-static ovmf clang libclang-rt-14-dev"
+libseccomp-dev libinih-dev qemu-system-x86 qemu-utils python3 procps linux-image-amd64
+busybox-static ovmf clang libclang-rt-14-dev systemd"
 
 missing=""
 for p in $PKGS; do

@@ -387,7 +387,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
 static struct domain_def *load_sandboxed(const struct sup_options *o, int status_fd, int *rc)
 {
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
-    int keep[1 + DOMAIN_MAX_NETS + SUP_LOGS];
+    int keep[2 + DOMAIN_MAX_NETS + SUP_LOGS];
     size_t nkeep = 0;
     struct domain_def *def;
     size_t xml_len = 0;
@@ -402,6 +402,8 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
     }
     if (status_fd >= 0)
         keep[nkeep++] = status_fd;
+    if (log_fd() >= 0)
+        keep[nkeep++] = log_fd();
     for (size_t i = 0; i < o->ntap_fds; i++)
         keep[nkeep++] = o->tap_fds[i];
     for (size_t i = 0; i < SUP_LOGS; i++) {
@@ -525,6 +527,8 @@ int main(int argc, char **argv)
         log_err("%s", e.msg);
         return 2;
     }
+    log_set_vm(o.name);
+    log_select_inherited();
     signal(SIGPIPE, SIG_IGN);
     def = load_sandboxed(&o, s.status_fd, &rc);
     if (def == NULL)

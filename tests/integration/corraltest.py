@@ -201,7 +201,8 @@ class Env:
         log = open(self.broker_log, "ab")
         self.broker = subprocess.Popen(
             (["ip", "netns", "exec", self.netns] if self.netns else [])
-            + [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
+            + [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run,
+               "--foreground", "--no-config"]
             + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []) + self.emulator_args()
             + self.broker_args,
             stdout=log, stderr=log, env=self.env, preexec_fn=self.broker_preexec)

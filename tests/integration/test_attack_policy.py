@@ -63,7 +63,8 @@ def own_disk(env, name, uid, gid):
 
 def broker_refused(env, args, needle):
     """Starts corrald with args and asserts it refuses to run, saying needle."""
-    argv = ([os.path.join(BUILD, "corrald"), "--state-dir", env.state, "--run-dir", env.run]
+    argv = ([os.path.join(BUILD, "corrald"), "--state-dir", env.state, "--run-dir", env.run,
+             "--foreground", "--no-config"]
             + env.emulator_args() + args)
     try:
         p = subprocess.run(argv, capture_output=True, text=True, env=env.env, timeout=60)
