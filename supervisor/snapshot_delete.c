@@ -13,6 +13,8 @@
 #include "supervisor/snapshot_report.h"
 
 #define DELETE_TIMEOUT_MS 60000
+/* Deletes of further copies of one tag on a disk (QEMU removes one a call). */
+#define DELETE_MAX_COPIES 64
 
 /* ---- delete ------------------------------------------------------------ */
 
@@ -29,6 +31,7 @@ struct del {
     size_t nholders;
     char job_error[CERR_MSG_MAX];
     char job_id[SNAPJOB_ID_MAX]; /* the failed job's */
+    int copies;                  /* further copies deleted of the current name */
     /* The first listing showed a difference (a disk holding the tag twice,
      * or disks other than the metadata's): the disks are listed again
      * after the job, to say what is left. */
@@ -196,13 +199,26 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
     del_finish(d, &err);
 }
 
+/* The disks of l that hold name, as d's own node names (l goes away
+ * before the job runs), into d->holders. */
+static void take_holders(struct del *d, const struct snapshot_qmp_nodes *l, const char *name)
+{
+    d->nholders = snapshot_qmp_holders(l, name, d->holders);
+    for (size_t j = 0; j < d->nholders; j++) {
+        for (size_t k = 0; k < d->disks.n; k++) {
+            if (strcmp(d->holders[j], d->disks.d[k].node) == 0)
+                d->holders[j] = d->disks.d[k].node;
+        }
+    }
+}
+
+static void del_start_job(struct del *d, const char *name);
+
 static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
 {
     struct del *d = arg;
     const char *name = d->names[d->next];
-    const char *left[DOMAIN_MAX_DISKS];
     struct cerr err;
-    size_t n;
 
     if (e != NULL) {
         cerr_set(&err, e->code, "VM %s: deleting snapshot %s: QEMU deleted it, then %s",
@@ -210,14 +226,28 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
         del_finish(d, &err);
         return;
     }
-    n = snapshot_qmp_holders(l, name, left);
-    if (n > 0)
-        json_arr_add(
-            d->reports,
-            snapreport_send(d->so, name, "duplicate-on-disk", NULL,
-                            snapcore_targets(&d->disks, left, n),
-                            "the disks listed held the tag more than once; one copy remains"));
+    take_holders(d, l, name);
     snapshot_qmp_nodes_free(l);
+    if (d->nholders > 0) {
+        /* Reported once while it stands (snapshot-check may have found
+         * it), on the first pass; every copy goes, as the user asked, or
+         * the last would be an orphan no delete could reach. */
+        if (d->copies == 0)
+            json_arr_add(
+                d->reports,
+                snapreport_difference(
+                    d->so, name, "duplicate-on-disk",
+                    snapcore_targets(&d->disks, d->holders, d->nholders),
+                    "the disks listed held the tag more than once; every copy is deleted"));
+        if (d->copies++ < DELETE_MAX_COPIES) {
+            snapintent_end(d->so);
+            del_start_job(d, name);
+            return;
+        }
+        log_warn("VM %s: snapshot %s: copies remain after %d deletes; its metadata is removed",
+                 d->so->name, name, DELETE_MAX_COPIES);
+    }
+    d->copies = 0;
     del_done_one(d);
 }
 
@@ -309,14 +339,7 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         del_finish(d, &err);
         return;
     }
-    d->nholders = snapshot_qmp_holders(l, name, d->holders);
-    /* The names borrow from l, which goes away before the job runs. */
-    for (size_t j = 0; j < d->nholders; j++) {
-        for (size_t k = 0; k < d->disks.n; k++) {
-            if (strcmp(d->holders[j], d->disks.d[k].node) == 0)
-                d->holders[j] = d->disks.d[k].node;
-        }
-    }
+    take_holders(d, l, name);
     d->recheck = del_compare(d, name);
     for (size_t j = 0; j < d->nholders; j++)
         d->recheck |= snapshot_qmp_count(l, d->holders[j], name) > 1;

@@ -12,6 +12,10 @@
 
 /* ---- revert ------------------------------------------------------------- */
 
+#define REVERT_CUT_ADVICE                                                                          \
+    "if QEMU died during it, repair the disk images (qemu-img check -r all) before the VM "        \
+    "starts again: QEMU does not revert a qcow2 image crash-safely"
+
 struct revert {
     struct snapops *so;
     vm_done_cb cb;
@@ -92,10 +96,15 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
     struct cerr e;
 
     if (r->outcome == SNAPJOB_UNKNOWN) {
+        /* QEMU (7.2) rewrites a qcow2 image's L1 table before the raised
+         * refcounts of the snapshot's clusters reach the disk: killed in
+         * between, it leaves refcounts too low, and the next QEMU's writes
+         * land in the snapshot's own clusters.  Only a repair before the
+         * next start prevents that, and only the user can order it. */
         snapintent_report_unknown(so, rv->name, "snapshot-load", r, NULL,
-                                  "the current snapshot is unchanged");
-        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s was cut short: %s", so->name, rv->name,
-                 r->err.msg);
+                                  "the current snapshot is unchanged; " REVERT_CUT_ADVICE);
+        cerr_set(&e, CE_JOB_FAILED, "VM %s: revert to %s was cut short: %s; %s", so->name, rv->name,
+                 r->err.msg, REVERT_CUT_ADVICE);
         revert_finish(rv, NULL, &e);
         return;
     }

@@ -146,9 +146,15 @@ def blocked_monitor_during_save(env):
     env.define("hangsave-vm", machine="none", emulator=env.fake_qemu(),
                disks=[(env.qcow2("h.qcow2"), "vda")])
     env.ctl("start", "hangsave-vm")
+    ev = env.rpc()
+    ev.call("events.subscribe", {"name": "hangsave-vm"})
     c = env.rpc()
     save = c.send("snapshot.create", {"name": "hangsave-vm", "snapshot": "big"})
-    time.sleep(0.5)
+    # Until QEMU runs the save (and then blocks its monitor for good).
+    while True:
+        m = ev.read_msg()
+        if m.get("method") == "job.progress" and m["params"].get("status") == "running":
+            break
     # QEMU's monitor is stuck in the save: state and info come from the
     # supervisor, destroy works by signals.
     check(env.rpc().call("vm.state", {"name": "hangsave-vm"})["result"]["state"] == "running",

@@ -300,6 +300,24 @@ static const char *seen_method(const struct fx *f, int i)
     return get(f->seen[i], "method")->valuestring;
 }
 
+/* Nothing else was answered or delivered: a request sent now is the next
+ * thing answered, and the only new one delivered (an ordering, not a quiet
+ * spell that a slow machine could outlast). */
+static int next_is_sentinel(struct fx *f, int id)
+{
+    char line[96];
+    int before = f->nseen, ok;
+    cJSON *reply;
+
+    snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"method\":\"sentinel\",\"id\":%d}\n", id);
+    peer_write_str(&f->peer, line);
+    reply = peer_read(&f->peer, 5000);
+    ok = is_result(reply, id) && f->nseen == before + 1 &&
+         strcmp(seen_method(f, before), "sentinel") == 0;
+    cJSON_Delete(reply);
+    return ok;
+}
+
 CONN_TEST(split_line_delivered_once)
 {
     const char *parts[] = {"{\"jsonrpc\":\"2.0\",\"meth", "od\":\"vm.list\",\"params\":{\"a\"",
@@ -321,9 +339,8 @@ CONN_TEST(split_line_delivered_once)
     cJSON_Delete(reply);
     EXPECT(ok);
     /* Nothing more: the line was delivered once. */
-    reply = peer_read(&f->peer, 20);
-    EXPECT(reply == NULL);
-    EXPECT(f->nseen == 1);
+    EXPECT(next_is_sentinel(f, 90));
+    EXPECT(f->nseen == 2);
 }
 
 CONN_TEST(crlf_accepted)
@@ -467,9 +484,8 @@ CONN_TEST(oversized_line_refused_once)
     ok = is_result(reply, 5);
     cJSON_Delete(reply);
     EXPECT(ok);
-    reply = peer_read(&f->peer, 20);
-    EXPECT(reply == NULL);
-    EXPECT(f->nseen == 1);
+    EXPECT(next_is_sentinel(f, 91));
+    EXPECT(f->nseen == 2);
     EXPECT_STR(seen_method(f, 0), "after");
     /* One byte over the limit, newline included, sent whole. */
     send_padded(&f->peer, RPC_MAX_MESSAGE + 1, 6, true);
@@ -482,8 +498,7 @@ CONN_TEST(oversized_line_refused_once)
     ok = is_result(reply, 7);
     cJSON_Delete(reply);
     EXPECT(ok);
-    reply = peer_read(&f->peer, 20);
-    EXPECT(reply == NULL);
+    EXPECT(next_is_sentinel(f, 92));
     EXPECT(f->closed == 0);
 }
 
@@ -980,9 +995,13 @@ SRV_TEST(server_dispatches_methods)
     EXPECT(ok);
     /* A notification from a client runs nothing and gets no answer. */
     peer_write_str(p, "{\"jsonrpc\":\"2.0\",\"method\":\"test.echo\",\"params\":{}}\n");
-    reply = peer_read(p, 30);
-    EXPECT(reply == NULL);
-    EXPECT(s->echo_calls == 2);
+    /* The next answer is the next request's (ordering, not a quiet spell). */
+    peer_write_str(p, "{\"jsonrpc\":\"2.0\",\"method\":\"test.echo\",\"id\":93}\n");
+    reply = peer_read(p, 5000);
+    ok = is_result(reply, 93);
+    cJSON_Delete(reply);
+    EXPECT(ok);
+    EXPECT(s->echo_calls == 3);
     EXPECT(s->auth_uid == getuid());
 }
 
@@ -1059,8 +1078,9 @@ SRV_TEST(server_request_outlives_client)
     EXPECT_STR(rpc_req_method(s->held), "test.hold");
     EXPECT(rpc_req_uid(s->held) == getuid());
     peer_close(p);
-    /* Let the server notice the hang-up, then wait until it has removed
-     * every client. */
+    /* A turn of the loop for the server to see the hang-up itself (the
+     * path under test); should it not within 20 ms, the drain closes the
+     * client instead and what is checked below holds all the same. */
     pump(s->base, 20);
     rpc_server_drain(s->srv, drained, s);
     pump_until(s->base, &s->drained, 1, 3000);
@@ -1081,6 +1101,7 @@ SRV_TEST(server_error_after_client_left)
     pump_until(s->base, &s->nheld, 1, 1000);
     EXPECT(s->held != NULL);
     peer_close(p);
+    /* As in server_request_outlives_client: a turn to see the hang-up. */
     pump(s->base, 20);
     rpc_server_drain(s->srv, drained, s);
     pump_until(s->base, &s->drained, 1, 3000);
@@ -1105,6 +1126,8 @@ SRV_TEST(server_inflight_cap)
         peer_write_str(p, line);
     }
     pump_until(s->base, &s->npiled, want, 2000);
+    /* The server's chance to read past the cap: what is under test is that
+     * it does not, and an absence has no event to wait for. */
     pump(s->base, 50);
     EXPECT(s->npiled == RPC_MAX_INFLIGHT);
     /* One answered: one more is read. */
@@ -1287,7 +1310,9 @@ static void client_body(struct rpc_client *c, struct thread_srv *t)
     r = rpc_client_call(c, "test.slow", NULL, 50, &e);
     EXPECT(r == NULL);
     EXPECT(e.code == CE_TIMEOUT);
-    EXPECT(now_ms() - start >= 45 && now_ms() - start < 1000);
+    /* Never before its time (the thing under test); how late is the
+     * machine's business, so the upper bound only catches a hang. */
+    EXPECT(now_ms() - start >= 45 && now_ms() - start < 30000);
     params = json_obj();
     json_add_num(params, "x", 2);
     /* Sent once the server has queued slow's reply: that reply arrives
