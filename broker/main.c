@@ -12,6 +12,7 @@
 
 #include "broker/console_relay.h"
 #include "broker/dispatch.h"
+#include "broker/heap.h"
 #include "broker/options.h"
 #include "broker/policy.h"
 #include "broker/reaper.h"
@@ -32,6 +33,7 @@ struct run {
     struct broker b;
     struct broker_options o;
     struct event *sigterm, *sigint;
+    struct event *heap; /* heap_watch's timer */
     char *sock_path;
 };
 
@@ -222,6 +224,8 @@ static void cleanup(struct run *r, int rc)
         event_free(r->sigterm);
     if (r->sigint != NULL)
         event_free(r->sigint);
+    if (r->heap != NULL)
+        event_free(r->heap);
     rpc_server_free(b->srv);
     console_relay_free_all();
     for (struct bvm *vm = b->vms; vm != NULL; vm = vm->next)
@@ -267,6 +271,7 @@ int main(int argc, char **argv)
     log_info("serving %s (state %s, supervisor %s, configuration %s)", r.sock_path, r.b.state_dir,
              r.b.supervisor_path, r.o.config ? r.o.config : "none");
     supervise_init(&r.b);
+    r.heap = heap_watch(r.b.base);
     adopt_all(&r.b);
     autostart_boot(&r.b);
     event_base_dispatch(r.b.base);
