@@ -192,7 +192,7 @@ static void adopt_one(struct bvm *vm)
          * is killed as a leftover): disks handed over by a run that never
          * ended properly go back. */
         if (vm_migrate_stopped(vm, &e) < 0)
-            log_err("%s", e.msg);
+            log_err_code(cerr_name(e.code), "%s", e.msg);
         identity_release(vm);
         tap_remove_recorded(vm->def->name, vm->state_dir);
         if (path_exists(vm->run_dir) && rm_rf(vm->run_dir, &e) == 0)

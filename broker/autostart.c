@@ -50,13 +50,13 @@ static void start_one(struct bvm *vm)
 
     /* As its owner would start it: the policy may have changed since. */
     if (policy_check_start(vm->b, vm->owner, vm, &e) < 0) {
-        log_err("VM %s: not autostarted: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: not autostarted: %s", vm->def->name, e.msg);
         return;
     }
     vm->start_paused = false;
     log_info("VM %s: autostarting", vm->def->name);
     if (spawn_start(vm, false, &e) < 0)
-        log_err("VM %s: not autostarted: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: not autostarted: %s", vm->def->name, e.msg);
 }
 
 void autostart_boot(struct broker *b)

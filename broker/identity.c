@@ -253,7 +253,7 @@ static size_t give_back_all(struct bvm *vm)
     /* On failure the old entries stay on disk: retrying them finds the
      * given-back files settled. */
     if (identity_write(vm, j, &e) < 0)
-        log_err("VM %s: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: %s", vm->def->name, e.msg);
     cJSON_Delete(j);
     return nkept;
 }

@@ -172,7 +172,7 @@ static void clean_dir(const char *dir, const char *name)
         kill_verified(r.qemu_pid, r.qemu_start ? r.qemu_start : procfs_start_time(r.qemu_pid),
                       "QEMU", dir, "its VM is not defined");
     if (rm_rf(dir, &e) < 0)
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
     else
         log_warn("removed run directory %s: no VM named %s is defined", dir, name);
     cJSON_Delete(rec);

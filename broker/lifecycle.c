@@ -98,7 +98,7 @@ void lifecycle_adopt_report(struct broker *b)
     struct cerr e;
     snprintf(state, sizeof(state), "READY=1\nSTATUS=serving, %d VMs re-attached", b->adopted);
     if (notify_send(state, &e) < 0)
-        log_warn("%s", e.msg);
+        log_warn_code(cerr_name(e.code), "%s", e.msg);
 }
 
 void lifecycle_adopt_settled(struct bvm *vm, bool reattached)

@@ -75,7 +75,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     log_info("received signal %d; exiting (VMs keep running)", (int)sig);
     if (notify_send("STOPPING=1\nSTATUS=stopping; VMs keep running", &e) < 0)
-        log_warn("%s", e.msg);
+        log_warn_code(cerr_name(e.code), "%s", e.msg);
     event_base_loopexit(b->base, NULL);
 }
 
@@ -107,7 +107,7 @@ static int check_config(struct broker *b, const struct broker_options *o)
     b->policy = policy_new();
     for (size_t i = 0; i < o->nemulators; i++) {
         if (policy_allow_emulator(b->policy, o->emulators[i], false, &e) < 0) {
-            log_err("--emulator: %s", e.msg);
+            log_err_code(cerr_name(e.code), "--emulator: %s", e.msg);
             return -1;
         }
     }
@@ -118,12 +118,12 @@ static int check_config(struct broker *b, const struct broker_options *o)
     }
     for (size_t i = 0; i < o->nbridges; i++) {
         if (policy_allow_bridge(b->policy, o->bridges[i], &e) < 0) {
-            log_err("--bridge: %s", e.msg);
+            log_err_code(cerr_name(e.code), "--bridge: %s", e.msg);
             return -1;
         }
     }
     if (policy_check_config(b, &e) < 0) {
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
         return -1;
     }
     return 0;
@@ -139,7 +139,7 @@ static int prepare_dirs(struct broker *b, const struct broker_options *o)
     b->state_dir = absolute_dir(o->state_dir, 0755, &e);
     b->run_dir = b->state_dir ? absolute_dir(o->run_dir, 0755, &e) : NULL;
     if (b->run_dir == NULL) {
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
         return -1;
     }
     if (b->isolate && (!path_reachable_by_others(b->state_dir, &e) ||
@@ -171,11 +171,11 @@ static int load_vms(struct broker *b)
     /* Before any supervisor is spawned, so that the QEMU of every one that
      * dies comes to this process. */
     if (reaper_init(b, &e) < 0) {
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
         return -1;
     }
     if (registry_load(b, &e) < 0) {
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
         return -1;
     }
     policy_report_vms(b);
@@ -191,12 +191,12 @@ static int listen_socket(struct broker *b, const char *sock_path)
      * from SO_PEERCRED (dispatch.c). */
     fd = unix_listen(sock_path, 0666, &e);
     if (fd < 0) {
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
         return -1;
     }
     b->srv = dispatch_serve(b, fd, &e);
     if (b->srv == NULL) {
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
         return -1;
     }
     return 0;

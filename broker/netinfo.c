@@ -45,7 +45,7 @@ static size_t held_taps(const struct bvm *vm, char (*names)[IFNAMSIZ])
         return 0;
     n = tap_names_held(vm->qemu_pid, names, DOMAIN_MAX_NETS, &e);
     if (n < 0)
-        log_warn("VM %s: %s", vm->def->name, e.msg);
+        log_warn_code(cerr_name(e.code), "VM %s: %s", vm->def->name, e.msg);
     /* /proc was read by pid: had QEMU ended meanwhile, the pid might name
      * another process, whose taps are not this VM's to show. */
     if (n > 0 && !running(vm))

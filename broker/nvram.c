@@ -200,7 +200,7 @@ void nvram_release(struct bvm *vm)
         return;
     sfd = vm_dirs_open(vm->state_dir, &e);
     if (sfd < 0) {
-        log_err("VM %s: NVRAM not given back: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: NVRAM not given back: %s", vm->def->name, e.msg);
         return;
     }
     name = firmware_nvram_name(vm->def->name);

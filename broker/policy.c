@@ -180,7 +180,8 @@ int policy_allow_emulator(struct policy *p, const char *path, bool missing_ok, s
     if (trusted_executable(path, &missing, e) < 0) {
         if (!missing || !missing_ok)
             return -1;
-        log_warn("%s: VMs that use it will not start until it is installed", e->msg);
+        log_warn_code(cerr_name(e->code),
+                      "%s: VMs that use it will not start until it is installed", e->msg);
     }
     if (emulator_listed(p, path))
         return 0;

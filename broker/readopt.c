@@ -51,7 +51,7 @@ static void begin(struct bvm *vm)
     bvm_set_state(vm, state, "supervisor restarting");
     if (spawn_start(vm, true, &e) == 0)
         return;
-    log_err("VM %s: %s", vm->def->name, e.msg);
+    log_err_code(cerr_name(e.code), "VM %s: %s", vm->def->name, e.msg);
     give_up(vm, e.msg);
     lifecycle_adopt_settled(vm, false);
     spawn_finish(vm);
@@ -162,7 +162,7 @@ void readopt_status(struct bvm *vm, const cJSON *info, const struct cerr *e)
         log_warn("VM %s: the new supervisor does not report QEMU pid %ld as its own", vm->def->name,
                  (long)vm->qemu_pid);
     if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &ce) < 0)
-        log_warn("VM %s: %s", vm->def->name, ce.msg);
+        log_warn_code(cerr_name(ce.code), "VM %s: %s", vm->def->name, ce.msg);
     bvm_note_restart(vm, &vm->sup_restarts, vm->restart_why);
     log_info("VM %s: supervisor re-adopted QEMU pid %ld (restart %u)", vm->def->name,
              (long)vm->qemu_pid, vm->sup_restarts);

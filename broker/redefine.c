@@ -76,7 +76,7 @@ static void remove_live(const struct bvm *vm)
     struct cerr e;
 
     if (file_remove_durable(path, &e) < 0)
-        log_err("VM %s: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: %s", vm->def->name, e.msg);
     free(path);
 }
 
@@ -95,7 +95,8 @@ void redefine_load(struct bvm *vm, bool has_run_record)
     }
     vm->live_def = redefine_read(vm->state_dir, REDEFINE_LIVE_FILE, vm->def->name, &e);
     if (vm->live_def == NULL)
-        log_err("VM %s: cannot read the definition it runs with: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot read the definition it runs with: %s",
+                     vm->def->name, e.msg);
 }
 
 void redefine_apply(struct bvm *vm)

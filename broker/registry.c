@@ -93,7 +93,8 @@ void bvm_persist_status(const struct bvm *vm)
     struct cerr e;
 
     if (json_write_file(path, o, 0640, &e) < 0)
-        log_err("VM %s: cannot persist its state: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot persist its state: %s", vm->def->name,
+                     e.msg);
     cJSON_Delete(o);
     free(path);
 }
@@ -383,13 +384,13 @@ int registry_load(struct broker *b, struct cerr *e)
                 char *junk = xasprintf("%s/%s", dir, de->d_name);
                 log_warn("removing leftover %s", junk);
                 if (rm_rf(junk, &le) < 0)
-                    log_err("%s", le.msg);
+                    log_err_code(cerr_name(le.code), "%s", le.msg);
                 free(junk);
             }
             continue;
         }
         if (!name_vm_valid(de->d_name, &le)) {
-            log_warn("ignoring %s/%s: %s", dir, de->d_name, le.msg);
+            log_warn_code(cerr_name(le.code), "ignoring %s/%s: %s", dir, de->d_name, le.msg);
             continue;
         }
         vmdir = xasprintf("%s/%s", dir, de->d_name);
@@ -405,12 +406,13 @@ int registry_load(struct broker *b, struct cerr *e)
                          "migrated when the VM stops",
                          de->d_name, vmdir);
             else if (vm_migrate(b, vmdir, de->d_name, &le) < 0)
-                log_err("VM %s: cannot migrate %s: %s", de->d_name, vmdir, le.msg);
+                log_err_code(cerr_name(le.code), "VM %s: cannot migrate %s: %s", de->d_name, vmdir,
+                             le.msg);
         }
         def = redefine_read(vmdir, "domain.xml", de->d_name, &le);
         free(vmdir);
         if (def == NULL) {
-            log_err("cannot load VM %s: %s", de->d_name, le.msg);
+            log_err_code(cerr_name(le.code), "cannot load VM %s: %s", de->d_name, le.msg);
             continue;
         }
         struct bvm *vm = bvm_new(b, def);
@@ -429,7 +431,7 @@ int registry_load(struct broker *b, struct cerr *e)
         }
         registry_insert(b, vm);
         if (identity_assign(b, vm, &le) < 0)
-            log_err("%s", le.msg);
+            log_err_code(cerr_name(le.code), "%s", le.msg);
     }
     closedir(d);
     free(dir);
@@ -570,7 +572,7 @@ struct bvm *registry_define(struct broker *b, const char *xml, size_t len, uid_t
     registry_insert(b, vm);
     bvm_persist_status(vm);
     if (identity_assign(b, vm, e) < 0)
-        log_err("%s", e->msg);
+        log_err_code(cerr_name(e->code), "%s", e->msg);
     log_info("VM %s defined (uuid %s)", vm->def->name, vm->def->uuid);
     goto out;
 fail_rm : {

@@ -20,8 +20,9 @@ static void acked_cb(const cJSON *result, const struct cerr *e, void *arg)
 
     (void)result;
     if (e != NULL)
-        log_warn("VM %s: the supervisor did not take the report receipt: %s", vm->def->name,
-                 e->msg);
+        log_warn_code(cerr_name(e->code),
+                      "VM %s: the supervisor did not take the report receipt: %s", vm->def->name,
+                      e->msg);
 }
 
 /* "job|kind|disks" of a report about one QEMU job (new), or NULL. */
@@ -89,8 +90,9 @@ static void resent_cb(const cJSON *result, const struct cerr *e, void *arg)
 
     (void)result;
     if (e != NULL)
-        log_warn("VM %s: cannot ask the supervisor for its reports again: %s", vm->def->name,
-                 e->msg);
+        log_warn_code(cerr_name(e->code),
+                      "VM %s: cannot ask the supervisor for its reports again: %s", vm->def->name,
+                      e->msg);
 }
 
 /* Subscribing again makes the supervisor resend every report it has not
@@ -237,8 +239,9 @@ void reports_receive(struct bvm *vm, const cJSON *report)
         load_report_record(vm);
     if (ledger_check_report(report, vm->def->name, &seq, &e) < 0) {
         unsigned long long n;
-        log_err("VM %s: dropped a malformed inconsistency report from the supervisor: %s",
-                vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code),
+                     "VM %s: dropped a malformed inconsistency report from the supervisor: %s",
+                     vm->def->name, e.msg);
         /* Malformed it stays: taken off the journal rather than resent for
          * good. */
         if (json_get_uint(report, "seq", JSON_UINT_MAX, &n) == 0)

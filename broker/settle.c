@@ -39,7 +39,7 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
              "exited, so the broker still counts the VM as active; check the broker log, and "
              "try again",
              vm->def->name, SETTLE_TIMEOUT_MS / 1000, (long)vm->sup_pid);
-    log_warn("%s", e.msg);
+    log_warn_code(cerr_name(e.code), "%s", e.msg);
     settle_fail(vm, &e);
 }
 

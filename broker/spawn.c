@@ -133,7 +133,7 @@ void spawn_finish(struct bvm *vm)
 
     /* First, so that the disks go back as a checked record says. */
     if (vm_migrate_stopped(vm, &e) < 0)
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
     identity_release(vm);
     tap_remove_recorded(vm->def->name, vm->state_dir);
     /* Its disks are back: held replies go out before spawn_release would
@@ -145,7 +145,7 @@ void spawn_finish(struct bvm *vm)
     spawn_release(vm);
     redefine_apply(vm);
     if (rm_rf(vm->run_dir, &e) < 0)
-        log_warn("VM %s: %s", vm->def->name, e.msg);
+        log_warn_code(cerr_name(e.code), "VM %s: %s", vm->def->name, e.msg);
 }
 
 bool spawn_kill_qemu(struct bvm *vm)
@@ -182,7 +182,8 @@ static void sup_message(struct rpc_conn *c, const cJSON *msg, void *arg)
         return;
     if (rpc_param_string(m.params, "state", true, &state, &e) < 0 ||
         rpc_param_string(m.params, "reason", true, &reason, &e) < 0) {
-        log_warn("VM %s: malformed vm.state event from the supervisor: %s", vm->def->name, e.msg);
+        log_warn_code(cerr_name(e.code), "VM %s: malformed vm.state event from the supervisor: %s",
+                      vm->def->name, e.msg);
         return;
     }
     /* The final state is settled from the exit facts when the supervisor
@@ -208,7 +209,8 @@ static void subscribed_cb(const cJSON *result, const struct cerr *e, void *arg)
 
     (void)result;
     if (e != NULL)
-        log_warn("VM %s: cannot subscribe to supervisor events: %s", vm->def->name, e->msg);
+        log_warn_code(cerr_name(e->code), "VM %s: cannot subscribe to supervisor events: %s",
+                      vm->def->name, e->msg);
 }
 
 int spawn_connect(struct bvm *vm, rpc_reply_cb subscribed, int timeout_ms, struct cerr *e)

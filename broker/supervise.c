@@ -53,7 +53,7 @@ static void status_arrived(struct bvm *vm, const cJSON *info, const struct cerr 
     res = json_obj();
     spawn_watch_qemu(vm, runrec_status_qemu_pid(info), 0);
     if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &ce) < 0)
-        log_warn("VM %s: %s", vm->def->name, ce.msg);
+        log_warn_code(cerr_name(ce.code), "VM %s: %s", vm->def->name, ce.msg);
     /* Said by the supervisor: only a start asked to stay paused is. */
     if (vm->start_paused && state_is(info, "paused"))
         bvm_set_state(vm, "paused", "user");

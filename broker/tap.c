@@ -290,8 +290,9 @@ static void remove_one(const char *vm, const cJSON *t)
     if (if_nametoindex(name->valuestring) != (unsigned)index)
         return;
     if (link_delete((int)index, &e) < 0)
-        log_err("VM %s: cannot delete its tap %s (index %llu), which outlived QEMU: %s", vm,
-                name->valuestring, index, e.msg);
+        log_err_code(cerr_name(e.code),
+                     "VM %s: cannot delete its tap %s (index %llu), which outlived QEMU: %s", vm,
+                     name->valuestring, index, e.msg);
     else
         log_warn("VM %s: deleted its tap %s, which outlived QEMU (made persistent through "
                  "QEMU's descriptor)",
@@ -310,7 +311,7 @@ void tap_remove_recorded(const char *vm, const char *state_dir)
     }
     cJSON_Delete(o);
     if (file_remove_durable(path, &e) < 0)
-        log_err("VM %s: %s", vm, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: %s", vm, e.msg);
     free(path);
 }
 

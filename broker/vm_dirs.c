@@ -203,7 +203,8 @@ cJSON *vm_dirs_read_json(const char *dir, const char *name, size_t max, struct c
         j = NULL;
     }
     if (j == NULL)
-        log_warn("ignoring %s/%s, which a VM's uid writes: %s", dir, name, e->msg);
+        log_warn_code(cerr_name(e->code), "ignoring %s/%s, which a VM's uid writes: %s", dir, name,
+                      e->msg);
     return j;
 }
 
@@ -223,7 +224,7 @@ static int check_peer(const struct bvm *vm, int fd, struct cerr *e)
                  "VM %s: its control socket is served by pid %ld uid %ld, not by its supervisor "
                  "(pid %ld, uid %ld); connection dropped",
                  vm->def->name, (long)cred.pid, (long)cred.uid, (long)vm->sup_pid, (long)want);
-        log_warn("%s", e->msg);
+        log_warn_code(cerr_name(e->code), "%s", e->msg);
         return -1;
     }
     return 0;
@@ -247,7 +248,7 @@ int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
         cerr_set(e, CE_SUPERVISOR,
                  "VM %s: %s/control.sock is not a socket of the VM's uid; not connecting",
                  vm->def->name, vm->run_dir);
-        log_warn("%s", e->msg);
+        log_warn_code(cerr_name(e->code), "%s", e->msg);
     } else {
         char *what = xasprintf("%s/control.sock", vm->run_dir);
         fd = unix_connect_opened(sfd, what, e);

@@ -216,7 +216,8 @@ static void take_record(const struct broker *b, int dfd, const char *dir, const 
         if (unlinkat(dfd, r->name, 0) < 0 && errno != ENOENT)
             log_err("VM %s: cannot remove %s: %s", name, path, strerror(errno));
     } else if (file_write_atomic(path, text, len, r->mode, &e) < 0)
-        log_err("VM %s: cannot take %s back for root: %s", name, path, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot take %s back for root: %s", name, path,
+                     e.msg);
     else if (j != NULL) {
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
             len--;

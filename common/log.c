@@ -247,8 +247,8 @@ static int syslog_priority(enum log_level lvl)
 }
 
 /* The journal's native protocol: one datagram of fields. */
-static void journal_entry(struct dgram *d, enum log_level lvl, const char *file, int line,
-                          const char *func, const char *text)
+static void journal_entry(struct dgram *d, enum log_level lvl, const char *code, const char *file,
+                          int line, const char *func, const char *text)
 {
     const char *rest = text, *vm = log_vm, *snap = NULL;
     size_t vmlen = log_vm ? strlen(log_vm) : 0, snaplen = 0;
@@ -263,6 +263,8 @@ static void journal_entry(struct dgram *d, enum log_level lvl, const char *file,
         add_field(d, "VM", vm, vmlen);
     if (snap != NULL)
         add_field(d, "SNAPSHOT", snap, snaplen);
+    if (code != NULL)
+        add_field(d, "CODE", code, strlen(code));
     add_field(d, "CODE_FILE", file, strlen(file));
     add_fieldf(d, "CODE_LINE", "%d", line);
     add_field(d, "CODE_FUNC", func, strlen(func));
@@ -303,24 +305,22 @@ static bool send_dgram(const struct dgram *d)
     return send(log_sock, d->data, d->len, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0;
 }
 
-void log_msg(enum log_level lvl, const char *file, int line, const char *func, const char *fmt, ...)
+static void vlog(enum log_level lvl, const char *code, const char *file, int line, const char *func,
+                 const char *fmt, va_list ap)
 {
     static const char *names[] = {"debug", "info", "warning", "error"};
     char stamp[32] = "", text[LOG_LINE_MAX];
     struct timespec ts = {0};
     struct tm tm, *tmp = NULL;
     struct dgram d = {.len = 0};
-    va_list ap;
 
     if (lvl < log_min)
         return;
-    va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
     if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
         tmp = localtime_r(&ts.tv_sec, &tm);
     if (log_target == LOG_TARGET_JOURNAL)
-        journal_entry(&d, lvl, file, line, func, text);
+        journal_entry(&d, lvl, code, file, line, func, text);
     else if (log_target == LOG_TARGET_SYSLOG)
         syslog_entry(&d, lvl, tmp, text);
     if (d.len > 0 && send_dgram(&d))
@@ -331,4 +331,23 @@ void log_msg(enum log_level lvl, const char *file, int line, const char *func, c
      * stderr from interleaving mid-line. */
     fprintf(stderr, "%s.%03ld %s[%ld]: %s: %s\n", stamp, ts.tv_nsec / 1000000L, log_prog,
             (long)getpid(), names[lvl], text);
+}
+
+void log_msg(enum log_level lvl, const char *file, int line, const char *func, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(lvl, NULL, file, line, func, fmt, ap);
+    va_end(ap);
+}
+
+void log_code_msg(enum log_level lvl, const char *code, const char *file, int line,
+                  const char *func, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(lvl, code, file, line, func, fmt, ap);
+    va_end(ap);
 }

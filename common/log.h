@@ -3,7 +3,9 @@
  * supervisors inherit the choice (log_select_inherited).  A message that
  * starts "VM NAME: " carries the journal field VM=NAME, and one that goes on
  * "snapshot SNAP: " SNAPSHOT=SNAP, so that `journalctl VM=NAME` finds a VM's
- * lines whichever file logged them. */
+ * lines whichever file logged them.  The _code variants add CODE=, the
+ * stable name of the error being logged (cerr_name: "job-failed"), for
+ * `journalctl CODE=job-failed`. */
 #ifndef CORRAL_LOG_H
 #define CORRAL_LOG_H
 
@@ -38,9 +40,17 @@ void log_set_vm(const char *vm);
 void log_msg(enum log_level lvl, const char *file, int line, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* code: a static string, or NULL for none. */
+void log_code_msg(enum log_level lvl, const char *code, const char *file, int line,
+                  const char *func, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_err(...) log_msg(LOG_LVL_ERR, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_warn_code(code, ...)                                                                   \
+    log_code_msg(LOG_LVL_WARN, code, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_err_code(code, ...)                                                                    \
+    log_code_msg(LOG_LVL_ERR, code, __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 #endif

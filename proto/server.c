@@ -198,7 +198,8 @@ static void on_message(struct rpc_conn *c, const cJSON *msg, void *arg)
         if (strcmp(me->name, m.method) != 0)
             continue;
         if (srv->ops.authorize != NULL && srv->ops.authorize(uid, me, m.params, &e, srv->arg) < 0) {
-            log_warn("refused %s from uid %ld: %s", m.method, (long)uid, e.msg);
+            log_warn_code(cerr_name(e.code), "refused %s from uid %ld: %s", m.method, (long)uid,
+                          e.msg);
             rpc_conn_reply_error(c, m.id, &e);
             return;
         }

@@ -747,9 +747,10 @@ static void compact_batch(const struct journal *j, const struct batch *bt)
         cJSON_free(line);
     }
     if (file_write_atomic(path, text, len, 0600, &e) < 0)
-        log_warn("journal %s: cannot drop acknowledged reports from %s (they will be sent "
-                 "again): %s",
-                 j->dir, path, e.msg);
+        log_warn_code(cerr_name(e.code),
+                      "journal %s: cannot drop acknowledged reports from %s (they will be sent "
+                      "again): %s",
+                      j->dir, path, e.msg);
 out:
     free(text);
     free(path);

@@ -122,7 +122,8 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
      * never start another: from here on it parses what QEMU says, so it
      * may do no more than it needs. */
     if (sandbox_seccomp_install(&se) < 0) {
-        log_err("VM %s: cannot confine the supervisor: %s", vm_name(vm), se.msg);
+        log_err_code(cerr_name(se.code), "VM %s: cannot confine the supervisor: %s", vm_name(vm),
+                     se.msg);
         s->exit_code = 1;
         report_status(s, &se);
         vm_destroy(vm, destroyed_after_failure, s);
@@ -423,7 +424,7 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
     *rc = 1;
     xml = file_read_untrusted(AT_FDCWD, o->definition, XML_UNTRUSTED_MAX, &xml_len, &e);
     if (xml == NULL) {
-        log_err("VM %s: cannot read its definition: %s", o->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot read its definition: %s", o->name, e.msg);
         return NULL;
     }
     if (status_fd >= 0)
@@ -440,7 +441,7 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
         sandbox_set_rlimits(&limits, &e) < 0 ||
         (o->run_uid != 0 && sandbox_drop_privileges(o->run_uid, o->run_gid, o->keep_gid, &e) < 0) ||
         sandbox_no_new_privs(&e) < 0) {
-        log_err("VM %s: cannot prepare the sandbox: %s", o->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot prepare the sandbox: %s", o->name, e.msg);
         free(xml);
         return NULL;
     }
@@ -459,7 +460,7 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
     def = parse_definition(xml, xml_len, o->definition, o->name, &e);
     free(xml);
     if (def == NULL)
-        log_err("VM %s: %s", o->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: %s", o->name, e.msg);
     return def;
 }
 
@@ -480,7 +481,8 @@ static void give_logs(struct supervisor *s, const struct sup_options *o)
             continue;
         c = vm_console(s->vm, dev, &e);
         if (c == NULL) {
-            log_warn("VM %s: --log-fd %s: %s", o->name, log_names[i], e.msg);
+            log_warn_code(cerr_name(e.code), "VM %s: --log-fd %s: %s", o->name, log_names[i],
+                          e.msg);
             close(o->log_fds[i]);
             continue;
         }
@@ -509,7 +511,7 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         vm_set_start_paused(s->vm);
     s->control_path = xasprintf("%s/control.sock", o->run_dir);
     if (setup(s, o->state_dir, o->run_dir, o->adopt, &e) < 0) {
-        log_err("VM %s: %s", o->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: %s", o->name, e.msg);
         report_status(s, &e);
         s->exit_code = 1;
         goto out;
@@ -532,9 +534,11 @@ out:
     rpc_server_free(s->ctl);
     /* The next start parses only the metadata files changed since. */
     if (s->snapops != NULL && snapshot_tree_save_index(s->snapops->tree, s->snapops->dir, &e) < 0)
-        log_warn("VM %s: cannot save the snapshot index (the next start parses every snapshot's "
-                 "file): %s",
-                 o->name, e.msg);
+        log_warn_code(
+            cerr_name(e.code),
+            "VM %s: cannot save the snapshot index (the next start parses every snapshot's "
+            "file): %s",
+            o->name, e.msg);
     snapops_free(s->snapops);
     vm_free(s->vm);
     if (unlink(s->control_path) < 0 && errno != ENOENT)
@@ -557,7 +561,7 @@ int main(int argc, char **argv)
     log_init("corral-supervisor", o.lvl);
     malloc_setup();
     if (!name_vm_valid(o.name, &e)) {
-        log_err("%s", e.msg);
+        log_err_code(cerr_name(e.code), "%s", e.msg);
         return 2;
     }
     log_set_vm(o.name);

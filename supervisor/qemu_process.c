@@ -71,7 +71,7 @@ static bool out_copy(struct qemu_process *p)
         return false;
     }
     if (p->log_fd >= 0 && p->log_size + n > QEMU_LOG_MAX && log_rotate(p, &e) < 0)
-        log_warn("QEMU pid %ld: %s", (long)p->pid, e.msg);
+        log_warn_code(cerr_name(e.code), "QEMU pid %ld: %s", (long)p->pid, e.msg);
     if (p->log_fd >= 0) {
         ssize_t w = write(p->log_fd, buf, (size_t)n);
         if (w < 0)

@@ -278,7 +278,7 @@ static void negotiated_cb(const cJSON *reply, const struct cerr *e, void *arg)
     if (e != NULL)
         return; /* the connection is already being torn down */
     if (qmp_reply_check(reply, "qmp_capabilities", &err) < 0) {
-        log_err("%s", err.msg);
+        log_err_code(cerr_name(err.code), "%s", err.msg);
         qmp_close(q, "capabilities negotiation failed");
         return;
     }

@@ -38,7 +38,7 @@ void snapintent_end(struct snapops *so)
 
     /* Left behind, it is settled (again) by the next recovery: harmless. */
     if (file_remove_durable(path, &e) < 0)
-        log_warn("VM %s: cannot remove %s: %s", so->name, path, e.msg);
+        log_warn_code(cerr_name(e.code), "VM %s: cannot remove %s: %s", so->name, path, e.msg);
     free(path);
 }
 
@@ -52,7 +52,7 @@ void snapintent_reported(struct snapops *so)
         cJSON_DeleteItemFromObjectCaseSensitive(intent, "reported");
         json_add_bool(intent, "reported", true);
         if (json_write_file(path, intent, 0600, &e) < 0)
-            log_warn("VM %s: %s: %s", so->name, path, e.msg);
+            log_warn_code(cerr_name(e.code), "VM %s: %s: %s", so->name, path, e.msg);
     }
     cJSON_Delete(intent);
     free(path);

@@ -243,7 +243,8 @@ static void settle_revert(struct recover *rc)
     if (rc->job_seen && !rc->job_failed) {
         if (snapshot_tree_lookup(so->tree, snap) != NULL &&
             snapshot_tree_set_current(so->tree, so->dir, snap, &e) < 0)
-            log_err("VM %s: reverted to %s but cannot mark it current: %s", so->name, snap, e.msg);
+            log_err_code(cerr_name(e.code), "VM %s: reverted to %s but cannot mark it current: %s",
+                         so->name, snap, e.msg);
         interrupted(rc, false, NULL,
                     "the revert was cut short after QEMU loaded the snapshot; it is now the "
                     "current snapshot");

@@ -38,8 +38,8 @@ static void publish(struct snapops *so, cJSON *reports)
     cJSON *r;
 
     if (first < 0)
-        log_err("VM %s: cannot journal %d inconsistency reports: %s", so->name,
-                cJSON_GetArraySize(reports), e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot journal %d inconsistency reports: %s",
+                     so->name, cJSON_GetArraySize(reports), e.msg);
     cJSON_ArrayForEach(r, reports)
     {
         json_add_num(r, "seq", first < 0 ? -1.0 : (double)(first + i++));
@@ -142,7 +142,8 @@ static void standing_save(struct snapops *so)
 
     /* Lost, the worst outcome is a difference reported a second time. */
     if (json_write_file(path, standing(so), 0600, &e) < 0)
-        log_warn("VM %s: cannot record which differences were reported: %s", so->name, e.msg);
+        log_warn_code(cerr_name(e.code), "VM %s: cannot record which differences were reported: %s",
+                      so->name, e.msg);
     free(path);
 }
 

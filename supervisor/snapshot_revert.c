@@ -110,8 +110,8 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
     }
     if (r->ok) {
         if (snapshot_tree_set_current(so->tree, so->dir, rv->name, &e) < 0)
-            log_err("VM %s: reverted to %s but cannot mark it current: %s", so->name, rv->name,
-                    e.msg);
+            log_err_code(cerr_name(e.code), "VM %s: reverted to %s but cannot mark it current: %s",
+                         so->name, rv->name, e.msg);
         snapintent_end(so);
         if (vm_is_maintenance(so->vm))
             revert_final(rv, NULL, NULL);

@@ -180,7 +180,7 @@ static void write_record(struct vm *vm)
     struct cerr e;
 
     if (runrec_run_write(vm->run_dir, vm->def->name, &r, &e) < 0)
-        log_err("VM %s: cannot write run record: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot write run record: %s", vm->def->name, e.msg);
 }
 
 /* Exit facts outlive this process: the broker (or a later supervisor)
@@ -199,14 +199,16 @@ static void write_exit_facts(struct vm *vm, const struct qemu_exit *ex)
     snprintf(x.state, sizeof(x.state), "%s", vm_state_name(vm->state));
     snprintf(x.reason, sizeof(x.reason), "%s", vm->reason);
     if (runrec_exit_write(vm->state_dir, &x, &e) < 0)
-        log_err("VM %s: cannot record how QEMU ended: %s", vm->def->name, e.msg);
+        log_err_code(cerr_name(e.code), "VM %s: cannot record how QEMU ended: %s", vm->def->name,
+                     e.msg);
 }
 
 static void fail_start(struct vm *vm, const struct cerr *e)
 {
     bool adopting = vm->adopting;
 
-    log_err("VM %s: %s failed: %s", vm->def->name, adopting ? "re-adoption" : "start", e->msg);
+    log_err_code(cerr_name(e->code), "VM %s: %s failed: %s", vm->def->name,
+                 adopting ? "re-adoption" : "start", e->msg);
     if (vm->connect_timer != NULL)
         event_del(vm->connect_timer);
     if (vm->ready_timer != NULL)
@@ -294,7 +296,7 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
         vm_set_state(vm, VM_SHUTOFF, "QEMU exited");
     write_exit_facts(vm, ex);
     if (runrec_run_remove(vm->run_dir, &re) < 0)
-        log_warn("VM %s: %s", vm->def->name, re.msg);
+        log_warn_code(cerr_name(re.code), "VM %s: %s", vm->def->name, re.msg);
     unlink(vm->qmp_path);
     cJSON *res = json_obj();
     json_add_str(res, "state", vm_state_name(vm->state));
@@ -407,8 +409,9 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
 {
     if (vm->state != VM_STARTING) {
         if (e != NULL)
-            log_warn("VM %s: snapshot recovery after reconnecting failed: %s", vm->def->name,
-                     e->msg);
+            log_warn_code(cerr_name(e->code),
+                          "VM %s: snapshot recovery after reconnecting failed: %s", vm->def->name,
+                          e->msg);
         return;
     }
     if (e != NULL && e->code != CE_TIMEOUT && !qmp_is_ready(vm->qmp) && !vm->adopting)

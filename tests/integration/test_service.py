@@ -301,12 +301,18 @@ def logs_to_syslog(env):
 
 def logs_to_journal(env):
     """--log journal: the journal's native protocol with PRIORITY and the
-    VM= and SNAPSHOT= fields, from the broker and from the VM's supervisor
+    CODE=, VM= and SNAPSHOT= fields, from the broker and from the VM's supervisor
     alike."""
     journal = Datagrams(os.path.join(env.dir, "journal"))
     env.env["CORRAL_LOG_SOCKET"] = journal.path
     env.broker_args = ["--log", "journal"]
+    # A directory no VM can be named after: the broker's warning about it
+    # carries the error's stable name.
+    os.makedirs(os.path.join(env.state, "vms", "not a name"))
     env.start_broker()
+    f = journal_fields(journal.wait_for(lambda d: b"MESSAGE=ignoring " in d, "ignoring"))
+    check(f["PRIORITY"] == "4" and f["CODE"] == "invalid-name",
+          "a warning with the stable name of its error: %r" % f)
     f = journal_fields(journal.wait_for(lambda d: b"MESSAGE=serving" in d, "serving"))
     check(f["PRIORITY"] == "6" and f["SYSLOG_IDENTIFIER"] == "corrald"
           and f["CODE_FILE"] == "broker/main.c" and f["CODE_FUNC"] == "main",
