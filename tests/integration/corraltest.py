@@ -201,8 +201,8 @@ class Env:
         log = open(self.broker_log, "ab")
         self.broker = subprocess.Popen(
             (["ip", "netns", "exec", self.netns] if self.netns else [])
-            + [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run,
-               "--foreground", "--no-config"]
+            + [os.path.join(BUILD, "corrald"), "--state-dir", self.state, "--run-dir", self.run]
+            + self.log_args()
             + (["--uid-range", UID_RANGE] if os.geteuid() == 0 else []) + self.emulator_args()
             + self.broker_args,
             stdout=log, stderr=log, env=self.env, preexec_fn=self.broker_preexec)
@@ -217,6 +217,11 @@ class Env:
             except OSError:
                 time.sleep(0.05)
         raise Fail("corrald did not open its socket")
+
+    def log_args(self):
+        """Logs on stderr (the broker's log file here), and no
+        /etc/corral/corrald.conf of the machine's."""
+        return ["--foreground", "--no-config"]
 
     def emulator_args(self):
         """--emulator replaces corrald's default list: name it too."""

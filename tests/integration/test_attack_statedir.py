@@ -493,8 +493,9 @@ def upgrade_with_running_vm(env):
     old = old_layout_build(env)
     new = corraltest.BUILD
     corraltest.BUILD = old
-    # The previous broker knew no --emulator.
+    # The previous broker knew no --emulator, and logged only on stderr.
     env.emulator_args = lambda: []
+    env.log_args = lambda: []
     try:
         env.start_broker()
         env.define("vm1", machine="none", disks=[(env.qcow2("a.qcow2"), "vda")])
@@ -505,6 +506,7 @@ def upgrade_with_running_vm(env):
     finally:
         corraltest.BUILD = new
         del env.emulator_args
+        del env.log_args
     sdir = os.path.join(env.state, "vms", "vm1")
     check(os.path.exists(os.path.join(sdir, "snapshots", "s1.xml")), "the old layout")
     env.start_broker()
