@@ -105,7 +105,7 @@ static bool status_write_unsynced(const struct bvm *vm, const char *tmp)
 {
     cJSON *o = status_json(vm);
     char *text = cJSON_PrintUnformatted(o);
-    size_t len = text != NULL ? strlen(text) : 0, done = 0;
+    size_t len = text != NULL ? strlen(text) : 0;
     int fd =
         text != NULL ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640) : -1;
 
@@ -116,17 +116,10 @@ static bool status_write_unsynced(const struct bvm *vm, const char *tmp)
         cJSON_free(text);
         return false;
     }
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
+    int wrote = file_write_all(fd, text, len);
 
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            break;
-        done += (size_t)w;
-    }
     cJSON_free(text);
-    if (done < len || write(fd, "\n", 1) != 1 || fchmod(fd, 0640) < 0 || close(fd) < 0) {
+    if (wrote < 0 || file_write_all(fd, "\n", 1) < 0 || fchmod(fd, 0640) < 0 || close(fd) < 0) {
         log_err("VM %s: cannot persist its state: cannot write %s: %s", vm->def->name, tmp,
                 strerror(errno));
         unlink(tmp);
@@ -135,17 +128,15 @@ static bool status_write_unsynced(const struct bvm *vm, const char *tmp)
     return true;
 }
 
-/* syncfs of the file system dir is on; false after logging why. */
+/* fs_sync of dir; false after logging why. */
 static bool sync_fs_of(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool ok = fd >= 0 && syncfs(fd) == 0;
+    struct cerr e;
 
-    if (!ok)
-        log_err("cannot sync the file system of %s: %s", dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    if (fs_sync(dir, &e) == 0)
+        return true;
+    log_err_code(cerr_name(e.code), "%s", e.msg);
+    return false;
 }
 
 void bvm_persist_status_many(struct bvm *const *vms, size_t n)

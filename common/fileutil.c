@@ -91,7 +91,12 @@ int dir_fsync(const char *dir, struct cerr *e)
     return sync_dir(dir, false, e);
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int fs_sync(const char *dir, struct cerr *e)
+{
+    return sync_dir(dir, true, e);
+}
+
+int file_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
 
@@ -119,7 +124,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         cerr_set(e, CE_SYSTEM, "cannot create temporary file for %s: %s", path, strerror(errno));
         goto out;
     }
-    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || file_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -157,7 +162,7 @@ static int write_unsynced(const char *path, const void *data, size_t len, mode_t
         *tmp = NULL;
         return -1;
     }
-    if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || close(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || file_write_all(fd, data, len) < 0 || close(fd) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot write %s: %s", *tmp, strerror(errno));
         unlink(*tmp);
         free(*tmp);

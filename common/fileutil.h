@@ -28,6 +28,11 @@ char *file_read_all(const char *path, size_t max, size_t *len, struct cerr *e);
  * set; the content is untrusted input. */
 char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *len, struct cerr *e);
 int dir_fsync(const char *dir, struct cerr *e);
+/* syncfs of the file system dir is on: every file written there so far is
+ * durable. */
+int fs_sync(const char *dir, struct cerr *e);
+/* Writes all len bytes of data to fd (EINTR retried); -1 with errno set. */
+int file_write_all(int fd, const void *data, size_t len);
 /* Creates each missing component of path with mode. */
 int mkdir_p(const char *path, mode_t mode, struct cerr *e);
 /* Removes a tree through directory fds: never follows a link, never leaves
