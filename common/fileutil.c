@@ -113,38 +113,64 @@ int file_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e)
+int file_stage(const char *path, const void *data, size_t len, mode_t mode, char **tmp,
+               struct cerr *e)
 {
-    char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-    char *dircopy = xstrdup(path);
-    int fd, rc = -1;
+    int fd;
 
-    fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW);
+    *tmp = xasprintf("%s.tmp.XXXXXX", path);
+    fd = mkostemp(*tmp, O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot create temporary file for %s: %s", path, strerror(errno));
-        goto out;
+        goto fail;
     }
     if (fchmod(fd, mode) < 0 || file_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot write %s: %s", tmp, strerror(errno));
+        cerr_set(e, CE_SYSTEM, "cannot write %s: %s", *tmp, strerror(errno));
         close(fd);
-        unlink(tmp);
-        goto out;
+        unlink(*tmp);
+        goto fail;
     }
     if (close(fd) < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot close %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        goto out;
+        cerr_set(e, CE_SYSTEM, "cannot close %s: %s", *tmp, strerror(errno));
+        unlink(*tmp);
+        goto fail;
     }
+    return 0;
+fail:
+    free(*tmp);
+    *tmp = NULL;
+    return -1;
+}
+
+int file_commit(char *tmp, const char *path, struct cerr *e)
+{
+    char *dircopy = xstrdup(path);
+    int rc = -1;
+
     if (rename(tmp, path) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
-        goto out;
-    }
-    rc = dir_fsync(dirname(dircopy), e);
-out:
+    } else
+        rc = dir_fsync(dirname(dircopy), e);
     free(tmp);
     free(dircopy);
     return rc;
+}
+
+void file_unstage(char *tmp)
+{
+    if (tmp != NULL && unlink(tmp) < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", tmp, strerror(errno));
+    free(tmp);
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e)
+{
+    char *tmp;
+
+    if (file_stage(path, data, len, mode, &tmp, e) < 0)
+        return -1;
+    return file_commit(tmp, path, e);
 }
 
 /* Creates path's temporary sibling (malloc'd into *tmp) holding data, not
@@ -457,6 +483,15 @@ int file_remove_durable(const char *path, struct cerr *e)
     rc = dir_fsync(dirname(dircopy), e);
     free(dircopy);
     return rc;
+}
+
+int file_remove_unsynced(const char *path, struct cerr *e)
+{
+    if (unlink(path) < 0 && errno != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot remove %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* Whether a uid with no groups can traverse every directory down to path. */

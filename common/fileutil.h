@@ -12,6 +12,16 @@
  * content: temporary file in the same directory, fsync, rename, fsync of the
  * directory. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e);
+/* file_write_atomic in two halves, so that the first can run while the
+ * caller waits for something else.  file_stage writes and fsyncs path's
+ * temporary sibling, whose name it returns in *tmp (malloc'd; the caller
+ * passes it on to file_commit or file_unstage, which free it): a crash
+ * leaves only that temporary file, which nobody reads.  file_commit renames
+ * it to path and fsyncs the directory; file_unstage removes it. */
+int file_stage(const char *path, const void *data, size_t len, mode_t mode, char **tmp,
+               struct cerr *e);
+int file_commit(char *tmp, const char *path, struct cerr *e);
+void file_unstage(char *tmp);
 /* Writes n new files (paths[i] with datas[i] of lens[i] bytes), all in one
  * directory, so that after a crash each is absent or complete and on return
  * all are durable: temporary files, one syncfs for the lot, renames, one
@@ -40,6 +50,10 @@ int mkdir_p(const char *path, mode_t mode, struct cerr *e);
 int rm_rf(const char *path, struct cerr *e);
 /* Removes a file and fsyncs its directory; a missing file is not an error. */
 int file_remove_durable(const char *path, struct cerr *e);
+/* Removes a file without syncing: every process sees it gone at once, but
+ * a crash of the machine before the next sync of its directory may bring
+ * it back.  A missing file is not an error. */
+int file_remove_unsynced(const char *path, struct cerr *e);
 bool path_exists(const char *path);
 /* Whether a uid with no groups can search every directory from / down to
  * path (path included); e names the first one it cannot. */

@@ -24,15 +24,43 @@ struct create {
     enum snapshot_state state;
     long long creation_time;
     bool no_metadata; /* libvirt's VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA */
+    char job_id[SNAPJOB_ID_MAX];
+    /* The intent, staged while QEMU lists the disks (NULL: not, or taken),
+     * or why it could not be. */
+    char *intent_staged;
+    int intent_rc;
+    struct cerr intent_err;
+    /* The metadata file, staged while QEMU saves, and the definition it
+     * holds (both NULL: not staged, or taken). */
+    char *meta_staged;
+    struct snapshot_def *meta_def;
+    /* create_record ran (from the job's early callback): its outcome. */
+    bool recorded;
+    int record_rc;
+    struct cerr record_err;
+    /* Inside snapcreate_run's listing call, which may answer at once:
+     * create_finish then leaves c to snapcreate_run to free (dead). */
+    bool in_call, dead;
 };
+
+static void create_free(struct create *c)
+{
+    snapintent_unstage(c->intent_staged);
+    file_unstage(c->meta_staged);
+    snapshot_def_free(c->meta_def);
+    free(c->name);
+    free(c->description);
+    free(c);
+}
 
 static void create_finish(struct create *c, cJSON *result, const struct cerr *e)
 {
     c->so->busy = false;
     c->cb(c->arg, result, e);
-    free(c->name);
-    free(c->description);
-    free(c);
+    if (c->in_call)
+        c->dead = true;
+    else
+        create_free(c);
 }
 
 /* The metadata the snapshot gets once QEMU has saved it (new). */
@@ -63,6 +91,40 @@ static struct snapshot_def *create_def(const struct create *c)
     return d;
 }
 
+/* Writes the metadata of the snapshot QEMU saved, once: from the job's
+ * early callback, while QEMU dismisses the job, or else when it is done.
+ * Only the rename and a sync are left when the file was staged. */
+static int create_record(struct create *c, struct cerr *e)
+{
+    struct snapops *so = c->so;
+
+    if (!c->recorded) {
+        c->recorded = true;
+        if (c->no_metadata)
+            c->record_rc = 0;
+        else if (c->meta_staged != NULL) {
+            c->record_rc = snapshot_tree_add_staged(so->tree, so->dir, c->meta_def, c->meta_staged,
+                                                    &c->record_err);
+            c->meta_def = NULL;
+            c->meta_staged = NULL;
+        } else
+            c->record_rc =
+                snapshot_tree_add(so->tree, so->dir, create_def(c), true, &c->record_err);
+    }
+    if (c->record_rc < 0)
+        *e = c->record_err;
+    return c->record_rc;
+}
+
+static void create_saved_early(const struct snapjob_result *r, void *arg)
+{
+    struct create *c = arg;
+    struct cerr e;
+
+    (void)r;
+    (void)create_record(c, &e);
+}
+
 static void create_saved(const struct snapjob_result *r, void *arg)
 {
     struct create *c = arg;
@@ -87,15 +149,15 @@ static void create_saved(const struct snapjob_result *r, void *arg)
     }
     if (c->no_metadata) {
         struct snapshot_def *d = create_def(c);
-        snapintent_end(so);
         snapcore_event(so, "snapshot.created", c->name);
         log_info("VM %s: snapshot %s created without metadata", so->name, c->name);
         cJSON *out = snapcore_snapshot_json(so, d);
         snapshot_def_free(d);
+        snapintent_settled(so);
         create_finish(c, out, NULL);
         return;
     }
-    if (snapshot_tree_add(so->tree, so->dir, create_def(c), true, &e) < 0) {
+    if (create_record(c, &e) < 0) {
         /* The disks hold it but the metadata could not be written: say so;
          * recovery and snapshot-check find it as orphan-on-disk. */
         cerr_set(&e, CE_SYSTEM,
@@ -105,10 +167,50 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         create_finish(c, NULL, &e);
         return;
     }
-    snapintent_end(so);
+    snapintent_settled(so);
     snapcore_event(so, "snapshot.created", c->name);
     log_info("VM %s: snapshot %s created", so->name, c->name);
     create_finish(c, snapcore_snapshot_json(so, snapshot_tree_lookup(so->tree, c->name)), NULL);
+}
+
+/* Stages the intent (with the metadata to record, unless none is) while
+ * QEMU lists the disks: nothing recovery reads until create_listed
+ * commits it. */
+static void create_stage_intent(struct create *c)
+{
+    struct snapshot_def *d = create_def(c);
+    char *xml = snapshot_def_format(d, false, &c->intent_err);
+    cJSON *intent;
+
+    snapshot_def_free(d);
+    c->intent_rc = -1;
+    if (xml == NULL)
+        return;
+    intent = snapintent_new("create", c->name, c->job_id, &c->disks, c->disks.nodes, c->disks.n);
+    if (c->no_metadata)
+        json_add_bool(intent, "no_metadata", true);
+    else
+        json_add_str(intent, "metadata", xml);
+    free(xml);
+    c->intent_rc = snapintent_stage(c->so, intent, &c->intent_staged, &c->intent_err);
+}
+
+/* While QEMU saves: the metadata file is written and synced aside, so that
+ * only its rename is left once the job ends.  Not fatal: create_record
+ * writes it whole then. */
+static void create_stage_metadata(struct create *c)
+{
+    struct snapops *so = c->so;
+    struct cerr e;
+
+    if (c->no_metadata)
+        return;
+    c->meta_def = create_def(c);
+    if (snapshot_meta_stage(so->dir, c->meta_def, &c->meta_staged, &e) < 0) {
+        log_warn_code(cerr_name(e.code), "VM %s: snapshot %s: %s", so->name, c->name, e.msg);
+        snapshot_def_free(c->meta_def);
+        c->meta_def = NULL;
+    }
 }
 
 static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg)
@@ -137,34 +239,26 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         return;
     }
     snapshot_qmp_nodes_free(l);
-    struct snapshot_def *d = create_def(c);
-    char *xml = snapshot_def_format(d, false, &err);
-    char job_id[SNAPJOB_ID_MAX];
-    snapshot_qmp_jobs_make_id(SNAPJOB_SAVE, job_id);
-    cJSON *intent =
-        snapintent_new("create", c->name, job_id, &c->disks, c->disks.nodes, c->disks.n);
-    snapshot_def_free(d);
-    if (xml == NULL) {
-        cJSON_Delete(intent);
+    if (c->intent_rc < 0) {
+        create_finish(c, NULL, &c->intent_err);
+        return;
+    }
+    c->intent_rc = snapintent_commit(so, c->intent_staged, &err);
+    c->intent_staged = NULL;
+    if (c->intent_rc < 0) {
         create_finish(c, NULL, &err);
         return;
     }
-    if (c->no_metadata)
-        json_add_bool(intent, "no_metadata", true);
-    else
-        json_add_str(intent, "metadata", xml);
-    free(xml);
-    if (snapintent_begin(so, intent, &err) < 0) {
-        create_finish(c, NULL, &err);
-        return;
-    }
-    if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_SAVE, job_id, c->name,
+    if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_SAVE, c->job_id, c->name,
                                 c->disks.nodes[0], c->disks.nodes, c->disks.n,
                                 snapcore_ram_timeout_ms(so), snapcore_job_progress, create_saved, c,
                                 &err) < 0) {
         snapintent_end(so);
         create_finish(c, NULL, &err);
+        return;
     }
+    snapshot_qmp_jobs_set_early(vm_snapjobs(so->vm), c->job_id, create_saved_early);
+    create_stage_metadata(c);
 }
 
 void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
@@ -224,9 +318,17 @@ void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
         c->state = SNAPSHOT_STATE_PAUSED;
     else
         c->state = SNAPSHOT_STATE_RUNNING;
+    snapshot_qmp_jobs_make_id(SNAPJOB_SAVE, c->job_id);
     so->busy = true;
+    /* The listing fails at once when QEMU's monitor is away. */
+    c->in_call = true;
     snapshot_qmp_list(vm_qmp_conn(so->vm), c->disks.nodes, c->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
                       create_listed, c);
+    c->in_call = false;
+    if (c->dead)
+        create_free(c);
+    else
+        create_stage_intent(c);
     return;
 fail:
     cb(arg, NULL, &e);

@@ -36,7 +36,30 @@ struct del {
      * or disks other than the metadata's): the disks are listed again
      * after the job, to say what is left. */
     bool recheck;
+    /* The intent staged while the listing was under way (NULL: none), for
+     * the disks the metadata names (guessed[]) and job guessed_job: only
+     * committed when QEMU's holders are those disks. */
+    char *guess_staged;
+    char guessed_job[SNAPJOB_ID_MAX];
+    const char *guessed[DOMAIN_MAX_DISKS];
+    size_t nguessed;
+    /* The metadata was removed by the job's early callback: its outcome. */
+    bool early_done;
+    int early_rc;
+    struct cerr early_err;
+    /* Inside del_next's listing call, which may answer at once: del_finish
+     * then leaves d to del_next to free (dead). */
+    bool in_call, dead;
 };
+
+static void del_free(struct del *d)
+{
+    snapintent_unstage(d->guess_staged);
+    cJSON_Delete(d->deleted);
+    cJSON_Delete(d->reports);
+    snapshot_names_free(d->names, d->n);
+    free(d);
+}
 
 static void del_finish(struct del *d, const struct cerr *e)
 {
@@ -66,10 +89,10 @@ static void del_finish(struct del *d, const struct cerr *e)
         d->deleted = d->reports = NULL;
         d->cb(d->arg, r, NULL);
     }
-    cJSON_Delete(d->deleted);
-    cJSON_Delete(d->reports);
-    snapshot_names_free(d->names, d->n);
-    free(d);
+    if (d->in_call)
+        d->dead = true;
+    else
+        del_free(d);
 }
 
 static void del_next(struct del *d);
@@ -89,6 +112,19 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
 
 static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 static void del_done_one(struct del *d);
+
+/* The job succeeded: the metadata goes while QEMU dismisses the job,
+ * unless the disks are to be listed again first. */
+static void del_job_early(const struct snapjob_result *r, void *arg)
+{
+    struct del *d = arg;
+
+    (void)r;
+    if (d->recheck)
+        return;
+    d->early_done = true;
+    d->early_rc = del_metadata(d, d->names[d->next], &d->early_err);
+}
 static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 
 static void del_job_done(const struct snapjob_result *r, void *arg)
@@ -251,16 +287,24 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
     del_done_one(d);
 }
 
-/* The job deleted the current name: its metadata goes, then the next. */
+/* The job deleted the current name: its metadata goes (unless the job's
+ * early callback removed it), then the next. */
 static void del_done_one(struct del *d)
 {
     struct cerr err;
+    int rc;
 
-    if (del_metadata(d, d->names[d->next], &err) < 0) {
+    if (d->early_done) {
+        d->early_done = false;
+        rc = d->early_rc;
+        err = d->early_err;
+    } else
+        rc = del_metadata(d, d->names[d->next], &err);
+    if (rc < 0) {
         del_finish(d, &err);
         return;
     }
-    snapintent_end(d->so);
+    snapintent_settled(d->so);
     d->next++;
     del_next(d);
 }
@@ -300,21 +344,50 @@ static bool del_compare(struct del *d, const char *name)
     return differs;
 }
 
-/* Records the intent, then asks QEMU to delete name where it is held. */
+/* The intent of deleting name on devices (nodes) with job job_id (new). */
+static cJSON *del_intent(const struct del *d, const char *name, const char *job_id,
+                         const char *const *nodes, size_t n)
+{
+    cJSON *intent = snapintent_new("delete", name, job_id, &d->disks, nodes, n);
+    cJSON *remaining = json_arr();
+
+    for (size_t i = d->next + 1; i < d->n; i++)
+        json_arr_add(remaining, json_str(d->names[i]));
+    json_add(intent, "remaining", remaining);
+    json_add_bool(intent, "force", d->force);
+    return intent;
+}
+
+/* Whether the holders QEMU listed are the disks the staged intent names. */
+static bool del_guessed_right(const struct del *d)
+{
+    if (d->guess_staged == NULL || d->nguessed != d->nholders)
+        return false;
+    for (size_t i = 0; i < d->nholders; i++)
+        if (strcmp(d->guessed[i], d->holders[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Records the intent (committing the staged one when it guessed right),
+ * then asks QEMU to delete name where it is held. */
 static void del_start_job(struct del *d, const char *name)
 {
     struct snapops *so = d->so;
     struct cerr err;
     char job_id[SNAPJOB_ID_MAX];
+    int rc;
 
-    snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, job_id);
-    cJSON *intent = snapintent_new("delete", name, job_id, &d->disks, d->holders, d->nholders);
-    cJSON *remaining = json_arr();
-    for (size_t i = d->next + 1; i < d->n; i++)
-        json_arr_add(remaining, json_str(d->names[i]));
-    json_add(intent, "remaining", remaining);
-    json_add_bool(intent, "force", d->force);
-    if (snapintent_begin(so, intent, &err) < 0) {
+    if (del_guessed_right(d)) {
+        snprintf(job_id, sizeof(job_id), "%s", d->guessed_job);
+        rc = snapintent_commit(so, d->guess_staged, &err);
+    } else {
+        snapintent_unstage(d->guess_staged);
+        snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, job_id);
+        rc = snapintent_begin(so, del_intent(d, name, job_id, d->holders, d->nholders), &err);
+    }
+    d->guess_staged = NULL;
+    if (rc < 0) {
         del_finish(d, &err);
         return;
     }
@@ -323,7 +396,31 @@ static void del_start_job(struct del *d, const char *name)
                                 d, &err) < 0) {
         snapintent_end(so);
         del_finish(d, &err);
+        return;
     }
+    snapshot_qmp_jobs_set_early(vm_snapjobs(so->vm), job_id, del_job_early);
+}
+
+/* While QEMU lists the disks, stages the intent the job will most likely
+ * need: deleting name on the disks its metadata names (in d->disks'
+ * order, as QEMU's holders come). */
+static void del_guess_intent(struct del *d, const char *name)
+{
+    const struct snapshot_def *meta = snapshot_tree_lookup(d->so->tree, name);
+    struct cerr err;
+
+    d->nguessed = 0;
+    for (size_t k = 0; meta != NULL && k < d->disks.n; k++) {
+        for (size_t i = 0; i < meta->ndisks; i++)
+            if (meta->disks[i].internal && strcmp(meta->disks[i].name, d->disks.d[k].target) == 0)
+                d->guessed[d->nguessed++] = d->disks.d[k].node;
+    }
+    if (d->nguessed == 0)
+        return;
+    snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, d->guessed_job);
+    /* Not fatal here: del_start_job writes it whole and says why not. */
+    (void)snapintent_stage(d->so, del_intent(d, name, d->guessed_job, d->guessed, d->nguessed),
+                           &d->guess_staged, &err);
 }
 
 /* Compares what the metadata says with what QEMU holds, reports every
@@ -353,6 +450,8 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         del_finish(d, &err);
         return;
     }
+    snapintent_unstage(d->guess_staged);
+    d->guess_staged = NULL;
     d->next++;
     del_next(d);
 }
@@ -374,8 +473,16 @@ static void del_next(struct del *d)
         del_next(d);
         return;
     }
+    /* The listing fails at once when QEMU's monitor is away. */
+    d->in_call = true;
     snapshot_qmp_list(vm_qmp_conn(d->so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
                       del_listed, d);
+    d->in_call = false;
+    if (d->dead) {
+        del_free(d);
+        return;
+    }
+    del_guess_intent(d, d->names[d->next]);
 }
 
 void snapdelete_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)

@@ -13,22 +13,67 @@ static char *intent_path(const struct snapops *so)
     return xasprintf("%s/pending.json", so->state_dir);
 }
 
-int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
+/* Prefixes e's message with what could not be recorded. */
+static void begin_failed(const struct snapops *so, struct cerr *e)
+{
+    char msg[CERR_MSG_MAX];
+
+    memcpy(msg, e->msg, sizeof(msg));
+    cerr_set(e, e->code, "VM %s: cannot record the snapshot operation it starts: %s", so->name,
+             msg);
+}
+
+int snapintent_stage(struct snapops *so, cJSON *intent, char **staged, struct cerr *e)
 {
     char *path = intent_path(so);
-    int rc;
+    char *text, *line = NULL;
+    size_t n;
+    int rc = -1;
 
+    *staged = NULL;
     json_add_bool(intent, "reported", false);
-    rc = json_write_file(path, intent, 0600, e);
-    if (rc < 0) {
-        char msg[CERR_MSG_MAX];
-        memcpy(msg, e->msg, sizeof(msg));
-        cerr_set(e, e->code, "VM %s: cannot record the snapshot operation it starts: %s", so->name,
-                 msg);
+    text = cJSON_PrintUnformatted(intent);
+    if (text == NULL) {
+        cerr_set(e, CE_SYSTEM, "out of memory serializing %s", path);
+    } else {
+        n = strlen(text);
+        line = xcalloc(1, n + 1);
+        memcpy(line, text, n);
+        line[n] = '\n';
+        rc = file_stage(path, line, n + 1, 0600, staged, e);
     }
+    if (rc < 0)
+        begin_failed(so, e);
+    free(line);
+    cJSON_free(text);
     cJSON_Delete(intent);
     free(path);
     return rc;
+}
+
+int snapintent_commit(struct snapops *so, char *staged, struct cerr *e)
+{
+    char *path = intent_path(so);
+    int rc = file_commit(staged, path, e);
+
+    if (rc < 0)
+        begin_failed(so, e);
+    free(path);
+    return rc;
+}
+
+void snapintent_unstage(char *staged)
+{
+    file_unstage(staged);
+}
+
+int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
+{
+    char *staged;
+
+    if (snapintent_stage(so, intent, &staged, e) < 0)
+        return -1;
+    return snapintent_commit(so, staged, e);
 }
 
 void snapintent_end(struct snapops *so)
@@ -38,6 +83,19 @@ void snapintent_end(struct snapops *so)
 
     /* Left behind, it is settled (again) by the next recovery: harmless. */
     if (file_remove_durable(path, &e) < 0)
+        log_warn_code(cerr_name(e.code), "VM %s: cannot remove %s: %s", so->name, path, e.msg);
+    free(path);
+}
+
+void snapintent_settled(struct snapops *so)
+{
+    char *path = intent_path(so);
+    struct cerr e;
+
+    /* Not synced: the operation's metadata is durable already, and an
+     * intent that a machine crash brings back is settled again by the
+     * next recovery to the same state (with a report that it did). */
+    if (file_remove_unsynced(path, &e) < 0)
         log_warn_code(cerr_name(e.code), "VM %s: cannot remove %s: %s", so->name, path, e.msg);
     free(path);
 }

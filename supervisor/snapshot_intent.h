@@ -17,8 +17,20 @@ cJSON *snapintent_new(const char *op, const char *snap, const char *job_id, cons
 /* Records the intent (consumed) durably; -1 with e when it cannot be
  * written, and then the job must not start. */
 int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e);
+/* snapintent_begin in two halves, so that the costly first one runs while
+ * QEMU answers what decides whether the job starts: snapintent_stage
+ * writes the intent (consumed) to a synced temporary file that recovery
+ * never reads (*staged, malloc'd); snapintent_commit makes it the intent,
+ * durably, and snapintent_unstage drops it instead.  Both take staged. */
+int snapintent_stage(struct snapops *so, cJSON *intent, char **staged, struct cerr *e);
+int snapintent_commit(struct snapops *so, char *staged, struct cerr *e);
+void snapintent_unstage(char *staged);
 /* The operation ended and its metadata is on disk: the intent goes. */
 void snapintent_end(struct snapops *so);
+/* The same once the operation succeeded and its result is durable and
+ * answered: the removal is not synced (nothing depends on it being gone
+ * after a machine crash), so it costs no sync on the way to the reply. */
+void snapintent_settled(struct snapops *so);
 /* The intent stays for recovery, and an "interrupted" report saying so
  * has been made: recovery does not repeat it unless it learns more. */
 void snapintent_reported(struct snapops *so);

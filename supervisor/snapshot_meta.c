@@ -449,11 +449,13 @@ char *snapshot_meta_path(const char *dir, const char *name)
     return xasprintf("%s/%s.xml", dir, name);
 }
 
-int snapshot_meta_write(const char *dir, const struct snapshot_def *def, struct cerr *e)
+int snapshot_meta_stage(const char *dir, const struct snapshot_def *def, char **staged,
+                        struct cerr *e)
 {
     char *xml, *path;
     int rc;
 
+    *staged = NULL;
     if (!name_snapshot_valid(def->name, e))
         return -1;
     if (strlen(def->name) > SNAPSHOT_META_NAME_MAX) {
@@ -466,10 +468,34 @@ int snapshot_meta_write(const char *dir, const struct snapshot_def *def, struct 
     if (xml == NULL)
         return -1;
     path = snapshot_meta_path(dir, def->name);
-    rc = file_write_atomic(path, xml, strlen(xml), 0600, e);
+    rc = file_stage(path, xml, strlen(xml), 0600, staged, e);
     free(path);
     free(xml);
     return rc;
+}
+
+int snapshot_meta_commit(const char *dir, const char *name, char *staged, struct cerr *e)
+{
+    char *path;
+    int rc;
+
+    if (!name_snapshot_valid(name, e)) {
+        file_unstage(staged);
+        return -1;
+    }
+    path = snapshot_meta_path(dir, name);
+    rc = file_commit(staged, path, e);
+    free(path);
+    return rc;
+}
+
+int snapshot_meta_write(const char *dir, const struct snapshot_def *def, struct cerr *e)
+{
+    char *staged;
+
+    if (snapshot_meta_stage(dir, def, &staged, e) < 0)
+        return -1;
+    return snapshot_meta_commit(dir, def->name, staged, e);
 }
 
 static ssize_t read_full(int fd, char *buf, size_t len)

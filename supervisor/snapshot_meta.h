@@ -78,6 +78,13 @@ char *snapshot_meta_path(const char *dir, const char *name);
 /* Writes the on-disk form of def (with <active>) to DIR/NAME.xml, mode 0600,
  * with file_write_atomic: a crash leaves the old or the new file. */
 int snapshot_meta_write(const char *dir, const struct snapshot_def *def, struct cerr *e);
+/* snapshot_meta_write in the two halves of file_stage and file_commit:
+ * the costly first (*staged, malloc'd) may run while QEMU works, and only
+ * the second makes DIR/NAME.xml; commit takes staged, and file_unstage
+ * drops it instead. */
+int snapshot_meta_stage(const char *dir, const struct snapshot_def *def, char **staged,
+                        struct cerr *e);
+int snapshot_meta_commit(const char *dir, const char *name, char *staged, struct cerr *e);
 /* Reads the metadata file at path, at most XML_UNTRUSTED_MAX bytes, without
  * following a link or blocking on a FIFO swapped in for it.  Returns a
  * malloc'd NUL-terminated buffer the caller frees, its length in *len, or

@@ -88,6 +88,7 @@ struct snapjob {
     struct cerr err;
     char *qemu_error;
     snapjob_progress_cb progress;
+    snapjob_done_cb early; /* see snapshot_qmp_jobs_set_early; NULL: none */
     snapjob_done_cb cb;
     void *arg;
 };
@@ -173,9 +174,9 @@ static void job_schedule(struct snapjob *j)
     event_active(j->timer, EV_TIMEOUT, 1);
 }
 
-static void job_deliver(struct snapjob *j)
+/* The job's result as the callbacks see it: borrows from j. */
+static struct snapjob_result job_result(const struct snapjob *j)
 {
-    struct snapjobs *sj = j->sj;
     struct snapjob_result r = {
         .outcome = j->outcome,
         .ok = j->outcome == SNAPJOB_OK,
@@ -185,6 +186,14 @@ static void job_deliver(struct snapjob *j)
         .statuses = (const char *const *)j->statuses,
         .nstatuses = j->nstatuses,
     };
+
+    return r;
+}
+
+static void job_deliver(struct snapjob *j)
+{
+    struct snapjobs *sj = j->sj;
+    struct snapjob_result r = job_result(j);
 
     for (struct snapjob **pp = &sj->jobs; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == j) {
@@ -305,6 +314,36 @@ static void job_query(struct snapjob *j)
     qmp_command(j->sj->q, "query-jobs", NULL, SNAPJOB_CLEANUP_TIMEOUT_MS, query_cb, j);
 }
 
+static bool job_saw(const struct snapjob *j, const char *status)
+{
+    for (size_t i = 0; i < j->nstatuses; i++)
+        if (strcmp(j->statuses[i], status) == 0)
+            return true;
+    return false;
+}
+
+/* The job has concluded.  QEMU takes every job that fails through
+ * "aborting" and every one that succeeds through "pending" (job.c:
+ * job_update_rc, job_completed_txn_success), and only a failure has an
+ * error to read: a success is dismissed at once, one round trip fewer,
+ * and anything else is asked of query-jobs as before. */
+static void job_concluded(struct snapjob *j)
+{
+    struct snapjob_result r;
+
+    if (job_saw(j, "aborting") || !job_saw(j, "pending")) {
+        job_query(j);
+        return;
+    }
+    job_dismiss(j);
+    /* dismiss_cb may already have run (monitor lost): the outcome stays a
+     * success whatever job-dismiss answers. */
+    if (j->early != NULL) {
+        r = job_result(j);
+        j->early(&r, j->arg);
+    }
+}
+
 static void job_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct snapjob *j = arg;
@@ -343,7 +382,7 @@ static void command_cb(const cJSON *reply, const struct cerr *e, void *arg)
     /* Save and load return only after the RAM is written or read, so the
      * events up to "running" (or even "concluded") may be in already. */
     if (j->concluded) {
-        job_query(j);
+        job_concluded(j);
         return;
     }
     j->phase = PHASE_WAIT;
@@ -390,7 +429,7 @@ void snapshot_qmp_jobs_handle_event(struct snapjobs *sj, const char *event, cons
     if (j->phase == PHASE_WAIT) {
         if (evtimer_del(j->timer) < 0)
             log_warn("%s: cannot disarm the job timer", j->what);
-        job_query(j);
+        job_concluded(j);
     }
 }
 
@@ -523,6 +562,13 @@ int snapshot_qmp_jobs_start(struct snapjobs *sj, enum snapjob_kind kind, const c
     qmp_command(sj->q, j->command, args, timeout_ms, command_cb, j);
     j->sending = false;
     return 0;
+}
+
+void snapshot_qmp_jobs_set_early(struct snapjobs *sj, const char *job_id, snapjob_done_cb early)
+{
+    for (struct snapjob *j = sj->jobs; j != NULL; j = j->next)
+        if (strcmp(j->id, job_id) == 0)
+            j->early = early;
 }
 
 /* ---- Reconciling ------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* One snapshot-save/-load/-delete job run through QEMU's job protocol (a
  * job id corral makes, JOB_STATUS_CHANGE up to "concluded", the error from
- * query-jobs, job-dismiss), and the jobs an earlier supervisor left in QEMU.
+ * query-jobs when the statuses say it failed, job-dismiss), and the jobs an
+ * earlier supervisor left in QEMU.
  * Mechanism only, as snapshot_qmp.h. */
 #ifndef CORRAL_SUPERVISOR_SNAPSHOT_QMP_JOBS_H
 #define CORRAL_SUPERVISOR_SNAPSHOT_QMP_JOBS_H
@@ -84,6 +85,15 @@ int snapshot_qmp_jobs_start(struct snapjobs *sj, enum snapjob_kind kind, const c
                             const char *tag, const char *vmstate_node, const char *const *devices,
                             size_t ndevices, int timeout_ms, snapjob_progress_cb progress,
                             snapjob_done_cb cb, void *arg, struct cerr *e);
+
+/* Makes the running job job_id (of snapshot_qmp_jobs_start) also call
+ * early, with a successful result, as soon as QEMU has concluded it
+ * without error and job-dismiss is sent, so that what the caller writes
+ * then overlaps QEMU's work; the done callback follows as usual, with the
+ * same success.  early runs inside qmp's callbacks: it must not start a
+ * job nor free its arg.  A job that has already ended (refused at once)
+ * only calls its done callback. */
+void snapshot_qmp_jobs_set_early(struct snapjobs *sj, const char *job_id, snapjob_done_cb early);
 
 /* ---- Reconciling after a (re)connect ---------------------------------- */
 

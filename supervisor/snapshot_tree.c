@@ -347,8 +347,10 @@ static int check_complete(const struct snapshot_def *def, struct cerr *e)
     return 0;
 }
 
-int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
-                      bool make_current, struct cerr *e)
+/* snapshot_tree_add, with def's file already staged (snapshot_meta_stage;
+ * NULL: not), which it takes. */
+static int tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
+                    bool make_current, char *staged, struct cerr *e)
 {
     struct snap_node *parent = NULL, *node;
 
@@ -370,16 +372,32 @@ int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapsh
      * after a crash, no current and no metadata at all for a snapshot that
      * QEMU has already written to the disks. */
     def->current = make_current;
-    if (snapshot_meta_write(dir, def, e) < 0)
+    if (staged != NULL ? snapshot_meta_commit(dir, def->name, staged, e) < 0
+                       : snapshot_meta_write(dir, def, e) < 0) {
+        staged = NULL;
         goto fail;
+    }
     drop_domain(def);
     node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
     snapshot_tree_relink(tree);
     return make_current ? retire_current(tree, dir, node, e) : 0;
 fail:
+    file_unstage(staged);
     snapshot_def_free(def);
     return -1;
+}
+
+int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
+                      bool make_current, struct cerr *e)
+{
+    return tree_add(tree, dir, def, make_current, NULL, e);
+}
+
+int snapshot_tree_add_staged(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
+                             char *staged, struct cerr *e)
+{
+    return tree_add(tree, dir, def, def->current, staged, e);
 }
 
 /* libvirt's virDomainMomentCheckCycles: node is the snapshot being

@@ -59,6 +59,11 @@ const struct snapshot_def **snapshot_tree_topological(const struct snapshot_tree
  * CE_SNAPSHOT_EXISTS if the name is taken. */
 int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
                       bool make_current, struct cerr *e);
+/* The same, made current as def->current says, when def's file is staged
+ * already (snapshot_meta_stage of this very def): only the rename and the
+ * directory's sync are left.  Takes staged, on failure too. */
+int snapshot_tree_add_staged(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
+                             char *staged, struct cerr *e);
 /* libvirt's snapshot-create --redefine [--current]: the parent must exist,
  * not be the snapshot itself, nor one of its descendants (CE_OPERATION_INVALID,
  * nothing written).  An existing snapshot is replaced in place, keeping its

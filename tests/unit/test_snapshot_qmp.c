@@ -1255,8 +1255,8 @@ static void test_fake_garbage_query_jobs(void)
 
     started = fake_start();
     w = started ? fake_job_started(job_id, sizeof(job_id), none) : NULL;
-    if (w != NULL && fake_event(job_id, "waiting") && fake_event(job_id, "pending") &&
-        fake_event(job_id, "concluded"))
+    /* Only a job that went through "aborting" has its error read. */
+    if (w != NULL && fake_event(job_id, "aborting") && fake_event(job_id, "concluded"))
         cmd = fake_recv();
     if (cmd != NULL && strcmp(cmd_str(cmd, "execute"), "query-jobs") == 0) {
         queried = fake_send("{\"return\": [{\"id\": \"%s\", \"status\": \"concluded\", "
@@ -1272,7 +1272,7 @@ static void test_fake_garbage_query_jobs(void)
     EXPECT(w->outcome == SNAPJOB_UNKNOWN);
     EXPECT_CONTAINS(w->err.msg, "no well-formed entry");
     /* Not dismissed: nothing is known about the job. */
-    EXPECT_STR(w->statuses, "created,running,waiting,pending,concluded");
+    EXPECT_STR(w->statuses, "created,running,aborting,concluded");
 }
 
 static void test_fake_dismiss_refused(void)
@@ -1313,6 +1313,52 @@ static void test_fake_dismiss_refused(void)
     EXPECT_STR(w->statuses, "created,running,aborting,concluded");
 }
 
+/* Whether the done callback had run when the early one did. */
+static bool early_ran, early_after_done;
+
+static void early_cb(const struct snapjob_result *r, void *arg)
+{
+    struct job_wait *w = arg;
+
+    early_ran = r->ok;
+    early_after_done = w->done;
+}
+
+static void test_fake_success_dismissed_at_once(void)
+{
+    char job_id[64];
+    struct job_wait *w;
+    cJSON *dis = NULL;
+    bool started, early_before_reply = false, done = false;
+
+    static const char *const ok[] = {"waiting", "pending", "concluded", NULL};
+
+    started = fake_start();
+    w = started ? fake_job_started(job_id, sizeof(job_id), ok) : NULL;
+    if (w != NULL) {
+        snapshot_qmp_jobs_set_early(fake_vm.sj, job_id, early_cb);
+        dis = fake_recv();
+    }
+    /* A success is dismissed without query-jobs, and the early callback
+     * runs while job-dismiss is still unanswered. */
+    if (dis != NULL && strcmp(cmd_str(dis, "execute"), "job-dismiss") == 0 &&
+        strcmp(cmd_arg(dis, "id"), job_id) == 0) {
+        for (int i = 0; i < 20 && !early_ran; i++)
+            loop_once();
+        early_before_reply = early_ran && !early_after_done;
+        if (fake_send("{\"return\": {}, \"id\": \"%s\"}", cmd_str(dis, "id")))
+            done = run_until(&w->done, 2000);
+    }
+    cJSON_Delete(dis);
+    vmq_stop(&fake_vm);
+    fake_close();
+    EXPECT(started && w != NULL);
+    EXPECT(early_before_reply);
+    EXPECT(done);
+    EXPECT(w->outcome == SNAPJOB_OK);
+    EXPECT_STR(w->statuses, "created,running,waiting,pending,concluded");
+}
+
 int main(void)
 {
     const char *why;
@@ -1335,6 +1381,7 @@ int main(void)
     RUN(test_fake_lost_while_waiting);
     RUN(test_fake_garbage_query_jobs);
     RUN(test_fake_dismiss_refused);
+    RUN(test_fake_success_dismissed_at_once);
 
     if (!in_path("qemu-system-x86_64") || !in_path("qemu-img"))
         no_qemu = "qemu-system-x86_64 or qemu-img is not installed";
