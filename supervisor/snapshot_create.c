@@ -31,9 +31,11 @@ struct create {
     int intent_rc;
     struct cerr intent_err;
     /* The metadata file, staged while QEMU saves, and the definition it
-     * holds (both NULL: not staged, or taken). */
+     * holds (both NULL: not staged, or taken), with the rewrite of the old
+     * current's file that making it current needs. */
     char *meta_staged;
     struct snapshot_def *meta_def;
+    struct snapshot_retire retire;
     /* create_record ran (from the job's early callback): its outcome. */
     bool recorded;
     int record_rc;
@@ -48,6 +50,7 @@ static void create_free(struct create *c)
     snapintent_unstage(c->intent_staged);
     file_unstage(c->meta_staged);
     snapshot_def_free(c->meta_def);
+    snapshot_tree_retire_drop(&c->retire);
     free(c->name);
     free(c->description);
     free(c);
@@ -104,7 +107,7 @@ static int create_record(struct create *c, struct cerr *e)
             c->record_rc = 0;
         else if (c->meta_staged != NULL) {
             c->record_rc = snapshot_tree_add_staged(so->tree, so->dir, c->meta_def, c->meta_staged,
-                                                    &c->record_err);
+                                                    &c->retire, &c->record_err);
             c->meta_def = NULL;
             c->meta_staged = NULL;
         } else
@@ -195,9 +198,10 @@ static void create_stage_intent(struct create *c)
     c->intent_rc = snapintent_stage(c->so, intent, &c->intent_staged, &c->intent_err);
 }
 
-/* While QEMU saves: the metadata file is written and synced aside, so that
- * only its rename is left once the job ends.  Not fatal: create_record
- * writes it whole then. */
+/* While QEMU saves: the metadata file, and the old current's file that
+ * loses the marker, are written and synced aside, so that only renames are
+ * left once the job ends.  Not fatal: create_record writes them whole
+ * then. */
 static void create_stage_metadata(struct create *c)
 {
     struct snapops *so = c->so;
@@ -206,8 +210,11 @@ static void create_stage_metadata(struct create *c)
     if (c->no_metadata)
         return;
     c->meta_def = create_def(c);
-    if (snapshot_meta_stage(so->dir, c->meta_def, &c->meta_staged, &e) < 0) {
+    if (snapshot_meta_stage(so->dir, c->meta_def, &c->meta_staged, &e) < 0 ||
+        snapshot_tree_stage_retire(so->tree, so->dir, &c->retire, &e) < 0) {
         log_warn_code(cerr_name(e.code), "VM %s: snapshot %s: %s", so->name, c->name, e.msg);
+        file_unstage(c->meta_staged);
+        c->meta_staged = NULL;
         snapshot_def_free(c->meta_def);
         c->meta_def = NULL;
     }

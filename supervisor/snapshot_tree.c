@@ -299,17 +299,71 @@ static int rewrite(const char *dir, struct snap_node *node, const char *parent, 
     return 0;
 }
 
+int snapshot_tree_stage_retire(const struct snapshot_tree *tree, const char *dir,
+                               struct snapshot_retire *r, struct cerr *e)
+{
+    const struct snap_node *old = tree->current;
+    struct snapshot_def copy;
+    int rc;
+
+    r->staged = r->name = NULL;
+    if (old == NULL)
+        return 0;
+    copy = *old->def;
+    copy.current = false;
+    copy.domain_xml = NULL;
+    if (snapshot_meta_domain(dir, copy.name, &copy.domain_xml, e) < 0)
+        return -1;
+    rc = snapshot_meta_stage(dir, &copy, &r->staged, e);
+    free(copy.domain_xml);
+    if (rc == 0)
+        r->name = xstrdup(old->def->name);
+    return rc;
+}
+
+void snapshot_tree_retire_drop(struct snapshot_retire *r)
+{
+    file_unstage(r->staged);
+    free(r->name);
+    r->staged = r->name = NULL;
+}
+
+/* The present current's file as rewrite(.., false) would make it, from
+ * r when r staged it for that very snapshot (r taken either way). */
+static int retire_file(struct snap_node *old, const char *dir, struct snapshot_retire *r,
+                       struct cerr *e)
+{
+    if (r == NULL || r->staged == NULL || strcmp(r->name, old->def->name) != 0) {
+        if (r != NULL)
+            snapshot_tree_retire_drop(r);
+        return rewrite(dir, old, old->def->parent, false, e);
+    }
+    free(r->name);
+    r->name = NULL;
+    if (snapshot_meta_commit(dir, old->def->name, r->staged, e) < 0) {
+        r->staged = NULL;
+        return -1;
+    }
+    r->staged = NULL;
+    old->def->current = false;
+    old->diverged = false;
+    return 0;
+}
+
 /* Second half of moving the current marker to node (NULL: none), once
  * node's own file says active=1: the previous current's file is rewritten
- * with active=0. */
+ * with active=0 (or its staged rewrite r, when given, put in place). */
 static int retire_current(struct snapshot_tree *t, const char *dir, struct snap_node *node,
-                          struct cerr *e)
+                          struct snapshot_retire *r, struct cerr *e)
 {
     struct snap_node *old = t->current;
 
-    if (old == node)
+    if (old == node) {
+        if (r != NULL)
+            snapshot_tree_retire_drop(r);
         return 0;
-    if (old != NULL && rewrite(dir, old, old->def->parent, false, e) < 0) {
+    }
+    if (old != NULL && retire_file(old, dir, r, e) < 0) {
         if (node == NULL)
             return -1; /* nothing changed anywhere */
         /* node's file already claims current: so does old's on disk.  Keep
@@ -321,6 +375,8 @@ static int retire_current(struct snapshot_tree *t, const char *dir, struct snap_
         cerr_prefix(e, "the old current snapshot still claims to be current on disk");
         return -1;
     }
+    if (old == NULL && r != NULL)
+        snapshot_tree_retire_drop(r);
     t->current = node;
     return 0;
 }
@@ -348,9 +404,10 @@ static int check_complete(const struct snapshot_def *def, struct cerr *e)
 }
 
 /* snapshot_tree_add, with def's file already staged (snapshot_meta_stage;
- * NULL: not), which it takes. */
+ * NULL: not), and perhaps the old current's rewrite (r; NULL: none), which
+ * it takes. */
 static int tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
-                    bool make_current, char *staged, struct cerr *e)
+                    bool make_current, char *staged, struct snapshot_retire *r, struct cerr *e)
 {
     struct snap_node *parent = NULL, *node;
 
@@ -381,9 +438,15 @@ static int tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot
     node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
     snapshot_tree_relink(tree);
-    return make_current ? retire_current(tree, dir, node, e) : 0;
+    if (make_current)
+        return retire_current(tree, dir, node, r, e);
+    if (r != NULL)
+        snapshot_tree_retire_drop(r);
+    return 0;
 fail:
     file_unstage(staged);
+    if (r != NULL)
+        snapshot_tree_retire_drop(r);
     snapshot_def_free(def);
     return -1;
 }
@@ -391,13 +454,13 @@ fail:
 int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
                       bool make_current, struct cerr *e)
 {
-    return tree_add(tree, dir, def, make_current, NULL, e);
+    return tree_add(tree, dir, def, make_current, NULL, NULL, e);
 }
 
 int snapshot_tree_add_staged(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
-                             char *staged, struct cerr *e)
+                             char *staged, struct snapshot_retire *r, struct cerr *e)
 {
-    return tree_add(tree, dir, def, def->current, staged, e);
+    return tree_add(tree, dir, def, def->current, staged, r, e);
 }
 
 /* libvirt's virDomainMomentCheckCycles: node is the snapshot being
@@ -477,7 +540,7 @@ int snapshot_tree_redefine(struct snapshot_tree *tree, const char *dir, struct s
         node = snapshot_tree_node_insert(tree, def);
     node->parent = parent;
     snapshot_tree_relink(tree);
-    return make_current ? retire_current(tree, dir, node, e) : 0;
+    return make_current ? retire_current(tree, dir, node, NULL, e) : 0;
 fail:
     snapshot_def_free(def);
     return -1;
@@ -516,7 +579,7 @@ int snapshot_tree_set_current(struct snapshot_tree *tree, const char *dir, const
     /* New marker first, as in snapshot_tree_add. */
     if (node != NULL && rewrite(dir, node, node->def->parent, true, e) < 0)
         return -1;
-    return retire_current(tree, dir, node, e);
+    return retire_current(tree, dir, node, NULL, e);
 }
 
 /* Re-points node's children to its parent, one file at a time; each step

@@ -59,11 +59,25 @@ const struct snapshot_def **snapshot_tree_topological(const struct snapshot_tree
  * CE_SNAPSHOT_EXISTS if the name is taken. */
 int snapshot_tree_add(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
                       bool make_current, struct cerr *e);
-/* The same, made current as def->current says, when def's file is staged
- * already (snapshot_meta_stage of this very def): only the rename and the
- * directory's sync are left.  Takes staged, on failure too. */
+/* The old current's file rewritten with active=0, staged while QEMU works
+ * (snapshot_tree_stage_retire): staged NULL when there was no current. */
+struct snapshot_retire {
+    char *staged;
+    char *name; /* whose file it is (malloc'd) */
+};
+/* Stages the rewrite that making another snapshot current needs; -1 with
+ * e when the current's file cannot be read or the copy written. */
+int snapshot_tree_stage_retire(const struct snapshot_tree *tree, const char *dir,
+                               struct snapshot_retire *r, struct cerr *e);
+/* Drops what r staged. */
+void snapshot_tree_retire_drop(struct snapshot_retire *r);
+/* snapshot_tree_add, made current as def->current says, when def's file is
+ * staged already (snapshot_meta_stage of this very def) and, when r is not
+ * NULL, the old current's rewrite too: only renames and directory syncs
+ * are left (r is used only if the current is still the snapshot it was
+ * staged for).  Takes staged and r's contents, on failure too. */
 int snapshot_tree_add_staged(struct snapshot_tree *tree, const char *dir, struct snapshot_def *def,
-                             char *staged, struct cerr *e);
+                             char *staged, struct snapshot_retire *r, struct cerr *e);
 /* libvirt's snapshot-create --redefine [--current]: the parent must exist,
  * not be the snapshot itself, nor one of its descendants (CE_OPERATION_INVALID,
  * nothing written).  An existing snapshot is replaced in place, keeping its

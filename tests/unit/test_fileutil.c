@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -126,10 +127,42 @@ static void untrusted_read_refuses_what_is_not_a_file(void)
     free(d);
 }
 
+/* A staged file is only its temporary sibling until committed; dropped,
+ * nothing is left. */
+static void stage_then_commit_or_drop(void)
+{
+    char *d = scratch();
+    char *path = d ? xasprintf("%s/f.json", d) : NULL, *tmp = NULL, *text;
+    struct cerr e = {0};
+    size_t len = 0;
+
+    EXPECT(path != NULL);
+    EXPECT(file_stage(path, "new\n", 4, 0600, &tmp, &e) == 0 && tmp != NULL);
+    EXPECT(path_exists(tmp) && !path_exists(path));
+    EXPECT(file_commit(tmp, path, &e) == 0);
+    text = file_read_all(path, 100, &len, &e);
+    EXPECT(text != NULL && len == 4 && strcmp(text, "new\n") == 0);
+    free(text);
+    EXPECT(file_stage(path, "other\n", 6, 0600, &tmp, &e) == 0);
+    char *kept = xstrdup(tmp);
+    file_unstage(tmp);
+    EXPECT(!path_exists(kept));
+    free(kept);
+    text = file_read_all(path, 100, &len, &e);
+    EXPECT(text != NULL && strcmp(text, "new\n") == 0);
+    free(text);
+    EXPECT(file_remove_unsynced(path, &e) == 0 && !path_exists(path));
+    EXPECT(file_remove_unsynced(path, &e) == 0);
+    EXPECT(rm_rf(d, &e) == 0);
+    free(path);
+    free(d);
+}
+
 int main(void)
 {
     RUN(rm_rf_leaves_link_targets);
     RUN(rm_rf_refuses_too_deep);
     RUN(untrusted_read_refuses_what_is_not_a_file);
+    RUN(stage_then_commit_or_drop);
     return unit_done();
 }

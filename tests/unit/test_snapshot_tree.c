@@ -927,6 +927,27 @@ static int op_add(struct snapshot_tree *t, const char *dir, struct cerr *e)
     return snapshot_tree_add(t, dir, mkdef("N", "A1"), true, e);
 }
 
+/* The same add with both files staged first, as create stages them while
+ * QEMU saves. */
+static int op_add_staged(struct snapshot_tree *t, const char *dir, struct cerr *e)
+{
+    struct snapshot_def *def = mkdef("N", "A1");
+    struct snapshot_retire r;
+    char *staged;
+
+    def->current = true;
+    if (snapshot_meta_stage(dir, def, &staged, e) < 0) {
+        snapshot_def_free(def);
+        return -1;
+    }
+    if (snapshot_tree_stage_retire(t, dir, &r, e) < 0) {
+        file_unstage(staged);
+        snapshot_def_free(def);
+        return -1;
+    }
+    return snapshot_tree_add_staged(t, dir, def, staged, &r, e);
+}
+
 static int op_remove(struct snapshot_tree *t, const char *dir, struct cerr *e)
 {
     return snapshot_tree_lookup(t, "S") ? snapshot_tree_remove(t, dir, "S", e) : 0;
@@ -1071,6 +1092,35 @@ static void test_crash_add(void)
      * newer, the new snapshot, although "X.xml" sorts after "N.xml". */
     EXPECT(crash_everywhere(op_add, "X", false, NULL));
     EXPECT(crash_everywhere(op_add, "A", false, NULL));
+    EXPECT(crash_everywhere(op_add_staged, "X", false, NULL));
+    EXPECT(crash_everywhere(op_add_staged, "A", false, NULL));
+}
+
+/* A retire staged for a snapshot that is no longer current is not used:
+ * the current's own file is rewritten instead. */
+static void test_add_staged_stale_retire(void)
+{
+    static const char *const pairs[] = {"s1<", "s2<", NULL};
+    char *dir = make_dir();
+    struct snapshot_tree *t;
+    struct snapshot_def *def = mkdef("s3", "s2");
+    struct snapshot_retire r;
+    char *staged = NULL;
+    struct cerr e;
+
+    EXPECT(dir != NULL);
+    t = build(dir, pairs, "s1");
+    EXPECT(t != NULL);
+    def->current = true;
+    EXPECT(snapshot_meta_stage(dir, def, &staged, &e) == 0);
+    EXPECT(snapshot_tree_stage_retire(t, dir, &r, &e) == 0 && r.staged != NULL);
+    EXPECT_STR(r.name, "s1");
+    EXPECT(snapshot_tree_set_current(t, dir, "s2", &e) == 0);
+    EXPECT(snapshot_tree_add_staged(t, dir, def, staged, &r, &e) == 0);
+    EXPECT(shape_is(t, dir, "s1< s2< s3<s2 *s3"));
+    EXPECT(!has_tmp_file(dir));
+    snapshot_tree_free(t);
+    drop_dir(dir);
 }
 
 static void test_crash_add_simulated_by_hand(void)
@@ -1139,6 +1189,7 @@ int main(void)
     RUN(test_virsh_snapshot_oracle);
     RUN(test_index);
     RUN(test_crash_add);
+    RUN(test_add_staged_stale_retire);
     RUN(test_crash_add_simulated_by_hand);
     RUN(test_crash_remove);
     RUN(test_crash_set_current);
