@@ -1154,6 +1154,14 @@ static const char *cmd_str(const cJSON *cmd, const char *key)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* A command's id, which corral sends as a number; -1 when there is none. */
+static int cmd_id(const cJSON *cmd)
+{
+    const cJSON *v = cJSON_GetObjectItem(cmd, "id");
+
+    return cJSON_IsNumber(v) ? v->valueint : -1;
+}
+
 /* A string argument of a command, or "". */
 static const char *cmd_arg(const cJSON *cmd, const char *key)
 {
@@ -1182,7 +1190,7 @@ static bool fake_start(void)
         return false;
     cmd = fake_recv();
     ok = cmd != NULL && strcmp(cmd_str(cmd, "execute"), "qmp_capabilities") == 0 &&
-         fake_send("{\"return\": {}, \"id\": \"%s\"}", cmd_str(cmd, "id"));
+         fake_send("{\"return\": {}, \"id\": %d}", cmd_id(cmd));
     cJSON_Delete(cmd);
     return ok && run_until(&fake_vm.ready, 2000);
 }
@@ -1209,7 +1217,7 @@ static struct job_wait *fake_job_started(char *job_id, size_t len, const char *c
          fake_event(job_id, "running");
     for (size_t i = 0; ok && after[i] != NULL; i++)
         ok = fake_event(job_id, after[i]);
-    ok = ok && fake_send("{\"return\": {}, \"id\": \"%s\"}", cmd_str(cmd, "id"));
+    ok = ok && fake_send("{\"return\": {}, \"id\": %d}", cmd_id(cmd));
     cJSON_Delete(cmd);
     return ok ? w : NULL;
 }
@@ -1260,8 +1268,8 @@ static void test_fake_garbage_query_jobs(void)
         cmd = fake_recv();
     if (cmd != NULL && strcmp(cmd_str(cmd, "execute"), "query-jobs") == 0) {
         queried = fake_send("{\"return\": [{\"id\": \"%s\", \"status\": \"concluded\", "
-                            "\"type\": \"snapshot-delete\", \"error\": 42}], \"id\": \"%s\"}",
-                            job_id, cmd_str(cmd, "id"));
+                            "\"type\": \"snapshot-delete\", \"error\": 42}], \"id\": %d}",
+                            job_id, cmd_id(cmd));
         done = run_until(&w->done, 2000);
     }
     cJSON_Delete(cmd);
@@ -1293,14 +1301,14 @@ static void test_fake_dismiss_refused(void)
         fake_send("{\"return\": [{\"id\": \"other\", \"status\": \"running\", \"type\": \"x\"},"
                   " {\"id\": \"%s\", \"status\": \"concluded\", \"type\": \"snapshot-delete\","
                   " \"error\": \"Device 'drive-vdb' is writable but does not support "
-                  "snapshots\"}], \"id\": \"%s\"}",
-                  job_id, cmd_str(cmd, "id")))
+                  "snapshots\"}], \"id\": %d}",
+                  job_id, cmd_id(cmd)))
         dis = fake_recv();
     if (dis != NULL && strcmp(cmd_str(dis, "execute"), "job-dismiss") == 0 &&
         strcmp(cmd_arg(dis, "id"), job_id) == 0 &&
         fake_send("{\"error\": {\"class\": \"GenericError\", \"desc\": \"Job not found\"}, "
-                  "\"id\": \"%s\"}",
-                  cmd_str(dis, "id")))
+                  "\"id\": %d}",
+                  cmd_id(dis)))
         done = run_until(&w->done, 2000);
     cJSON_Delete(cmd);
     cJSON_Delete(dis);
@@ -1346,7 +1354,7 @@ static void test_fake_success_dismissed_at_once(void)
         for (int i = 0; i < 20 && !early_ran; i++)
             loop_once();
         early_before_reply = early_ran && !early_after_done;
-        if (fake_send("{\"return\": {}, \"id\": \"%s\"}", cmd_str(dis, "id")))
+        if (fake_send("{\"return\": {}, \"id\": %d}", cmd_id(dis)))
             done = run_until(&w->done, 2000);
     }
     cJSON_Delete(dis);
