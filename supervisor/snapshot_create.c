@@ -96,7 +96,8 @@ static struct snapshot_def *create_def(const struct create *c)
 
 /* Writes the metadata of the snapshot QEMU saved, once: from the job's
  * early callback, while QEMU dismisses the job, or else when it is done.
- * Only the rename and a sync are left when the file was staged. */
+ * Only the rename and a sync are left when the file was staged.  Once it
+ * is durable the intent goes, still in QEMU's time. */
 static int create_record(struct create *c, struct cerr *e)
 {
     struct snapops *so = c->so;
@@ -113,6 +114,8 @@ static int create_record(struct create *c, struct cerr *e)
         } else
             c->record_rc =
                 snapshot_tree_add(so->tree, so->dir, create_def(c), true, &c->record_err);
+        if (c->record_rc == 0)
+            snapintent_settled(so);
     }
     if (c->record_rc < 0)
         *e = c->record_err;
@@ -150,16 +153,6 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         create_finish(c, NULL, &e);
         return;
     }
-    if (c->no_metadata) {
-        struct snapshot_def *d = create_def(c);
-        snapcore_event(so, "snapshot.created", c->name);
-        log_info("VM %s: snapshot %s created without metadata", so->name, c->name);
-        cJSON *out = snapcore_snapshot_json(so, d);
-        snapshot_def_free(d);
-        snapintent_settled(so);
-        create_finish(c, out, NULL);
-        return;
-    }
     if (create_record(c, &e) < 0) {
         /* The disks hold it but the metadata could not be written: say so;
          * recovery and snapshot-check find it as orphan-on-disk. */
@@ -170,7 +163,15 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         create_finish(c, NULL, &e);
         return;
     }
-    snapintent_settled(so);
+    if (c->no_metadata) {
+        struct snapshot_def *d = create_def(c);
+        snapcore_event(so, "snapshot.created", c->name);
+        log_info("VM %s: snapshot %s created without metadata", so->name, c->name);
+        cJSON *out = snapcore_snapshot_json(so, d);
+        snapshot_def_free(d);
+        create_finish(c, out, NULL);
+        return;
+    }
     snapcore_event(so, "snapshot.created", c->name);
     log_info("VM %s: snapshot %s created", so->name, c->name);
     create_finish(c, snapcore_snapshot_json(so, snapshot_tree_lookup(so->tree, c->name)), NULL);

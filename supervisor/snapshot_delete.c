@@ -113,8 +113,8 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
 static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 static void del_done_one(struct del *d);
 
-/* The job succeeded: the metadata goes while QEMU dismisses the job,
- * unless the disks are to be listed again first. */
+/* The job succeeded: the metadata goes while QEMU dismisses the job, and
+ * then the intent, unless the disks are to be listed again first. */
 static void del_job_early(const struct snapjob_result *r, void *arg)
 {
     struct del *d = arg;
@@ -124,6 +124,8 @@ static void del_job_early(const struct snapjob_result *r, void *arg)
         return;
     d->early_done = true;
     d->early_rc = del_metadata(d, d->names[d->next], &d->early_err);
+    if (d->early_rc == 0)
+        snapintent_settled(d->so);
 }
 static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 
@@ -298,13 +300,12 @@ static void del_done_one(struct del *d)
         d->early_done = false;
         rc = d->early_rc;
         err = d->early_err;
-    } else
-        rc = del_metadata(d, d->names[d->next], &err);
+    } else if ((rc = del_metadata(d, d->names[d->next], &err)) == 0)
+        snapintent_settled(d->so);
     if (rc < 0) {
         del_finish(d, &err);
         return;
     }
-    snapintent_settled(d->so);
     d->next++;
     del_next(d);
 }

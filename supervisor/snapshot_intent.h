@@ -27,9 +27,9 @@ int snapintent_commit(struct snapops *so, char *staged, struct cerr *e);
 void snapintent_unstage(char *staged);
 /* The operation ended and its metadata is on disk: the intent goes. */
 void snapintent_end(struct snapops *so);
-/* The same once the operation succeeded and its result is durable and
- * answered: the removal is not synced (nothing depends on it being gone
- * after a machine crash), so it costs no sync on the way to the reply. */
+/* The same once the operation succeeded and its result is durable: the
+ * removal is not synced (nothing depends on it being gone after a machine
+ * crash), so it costs no directory sync on the way to the reply. */
 void snapintent_settled(struct snapops *so);
 /* The intent stays for recovery, and an "interrupted" report saying so
  * has been made: recovery does not repeat it unless it learns more. */
