@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,9 +106,18 @@ static void trim_after_reply(const struct snapops *so)
         log_debug("VM %s: cannot schedule giving back freed memory", so->name);
 }
 
-cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snapshot_def *d,
-                                    const struct snapshot_def *const *kids, size_t nkids,
-                                    size_t descendants)
+/* Aborts on out-of-memory, as the builders of common/json.h do. */
+static cJSON *built(cJSON *item)
+{
+    if (item == NULL) {
+        log_err("out of memory describing a snapshot");
+        abort();
+    }
+    return item;
+}
+
+static cJSON *entry_build(const struct snapops *so, const struct snapshot_def *d,
+                          const struct snapshot_def *const *kids, size_t nkids, size_t descendants)
 {
     cJSON *o = json_obj(), *children = json_arr(), *disks = json_arr();
 
@@ -135,6 +145,134 @@ cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snaps
     return o;
 }
 
+/* The members of an entry are borrowed: their keys are string literals
+ * (cJSON_StringIsConst), their values point at the listed snapshot's
+ * strings or at the entry's own number texts (cJSON_IsReference), so that
+ * cJSON_Delete frees neither and a member is repointed by setting its type
+ * and valuestring, as cJSON's own *Reference constructors do. */
+#define BORROWED (cJSON_IsReference | cJSON_StringIsConst)
+
+struct snapcore_entry {
+    cJSON *o; /* the tree printed, its members below */
+    cJSON *name, *description, *state, *parent, *children, *descendants, *metadata, *current,
+        *creation_time, *memory, *disks;
+    size_t ndisks; /* objects in disks, each {"target","internal"} */
+    char descendants_text[24], creation_time_text[24];
+};
+
+/* A member of o under key, a string literal, to be pointed at values. */
+static cJSON *member(cJSON *o, const char *key)
+{
+    cJSON *item = built(cJSON_CreateNull());
+
+    if (!cJSON_AddItemToObjectCS(o, key, item))
+        abort(); /* only for NULL arguments, which built rules out */
+    return item;
+}
+
+static void point_str(cJSON *item, const char *s)
+{
+    item->type = (s != NULL ? cJSON_String : cJSON_NULL) | BORROWED;
+    item->valuestring = (char *)s;
+}
+
+static void point_bool(cJSON *item, bool v)
+{
+    item->type = (v ? cJSON_True : cJSON_False) | cJSON_StringIsConst;
+}
+
+/* A whole number as raw text: cJSON prints a double through printf and
+ * reads it back with sscanf to check it, which cost as much as the rest of
+ * a listed entry; "%lld" prints the same digits for the times and counts a
+ * snapshot has. */
+static void point_int(cJSON *item, char *text, size_t size, long long v)
+{
+    snprintf(text, size, "%lld", v);
+    item->type = cJSON_Raw | BORROWED;
+    item->valuestring = text;
+}
+
+struct snapcore_entry *snapcore_entry_new(void)
+{
+    struct snapcore_entry *en = xcalloc(1, sizeof(*en));
+
+    en->o = json_obj();
+    en->name = member(en->o, "name");
+    en->description = member(en->o, "description");
+    en->state = member(en->o, "state");
+    en->parent = member(en->o, "parent");
+    en->children = built(cJSON_CreateArray());
+    if (!cJSON_AddItemToObjectCS(en->o, "children", en->children))
+        abort();
+    en->descendants = member(en->o, "descendants");
+    en->metadata = member(en->o, "metadata");
+    en->current = member(en->o, "current");
+    en->creation_time = member(en->o, "creation_time");
+    en->memory = member(en->o, "memory");
+    en->disks = built(cJSON_CreateArray());
+    if (!cJSON_AddItemToObjectCS(en->o, "disks", en->disks))
+        abort();
+    return en;
+}
+
+/* Keeps n disk objects in en->disks: a tree's snapshots mostly have the
+ * same disks, so these are made once. */
+static void entry_disks(struct snapcore_entry *en, size_t n)
+{
+    for (; en->ndisks > n; en->ndisks--)
+        cJSON_DeleteItemFromArray(en->disks, (int)en->ndisks - 1);
+    for (; en->ndisks < n; en->ndisks++) {
+        cJSON *dj = json_obj();
+        member(dj, "target");
+        member(dj, "internal");
+        json_arr_add(en->disks, dj);
+    }
+}
+
+const cJSON *snapcore_entry_set(struct snapcore_entry *en, const struct snapops *so,
+                                const struct snapshot_def *d,
+                                const struct snapshot_def *const *kids, size_t nkids,
+                                size_t descendants)
+{
+    cJSON *kid, *dj;
+    size_t i = 0;
+
+    trim_after_reply(so);
+    point_str(en->name, d->name);
+    point_str(en->description, d->description);
+    point_str(en->state, snapshot_state_name(d->state));
+    point_str(en->parent, d->parent);
+    /* Children vary in number: one node each, made anew (a tree has one
+     * child link per snapshot, so one node per entry on the average). */
+    while ((kid = cJSON_DetachItemFromArray(en->children, 0)) != NULL)
+        cJSON_Delete(kid);
+    for (size_t k = 0; k < nkids; k++)
+        json_arr_add(en->children, built(cJSON_CreateStringReference(kids[k]->name)));
+    point_int(en->descendants, en->descendants_text, sizeof(en->descendants_text),
+              (long long)descendants);
+    point_bool(en->metadata, true);
+    point_bool(en->current, d->current);
+    point_int(en->creation_time, en->creation_time_text, sizeof(en->creation_time_text),
+              d->creation_time);
+    point_bool(en->memory, d->memory_internal);
+    entry_disks(en, d->ndisks);
+    cJSON_ArrayForEach(dj, en->disks)
+    {
+        point_str(cJSON_GetObjectItemCaseSensitive(dj, "target"), d->disks[i].name);
+        point_bool(cJSON_GetObjectItemCaseSensitive(dj, "internal"), d->disks[i].internal);
+        i++;
+    }
+    return en->o;
+}
+
+void snapcore_entry_free(struct snapcore_entry *en)
+{
+    if (en == NULL)
+        return;
+    cJSON_Delete(en->o);
+    free(en);
+}
+
 cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d)
 {
     const struct snapshot_def **kids, **desc;
@@ -144,7 +282,7 @@ cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_de
 
     kids = snapshot_tree_children(so->tree, d->name, &n, &e);
     desc = snapshot_tree_descendants(so->tree, d->name, &ndesc, &e);
-    o = snapcore_snapshot_json_links(so, d, kids, kids != NULL ? n : 0, desc != NULL ? ndesc : 0);
+    o = entry_build(so, d, kids, kids != NULL ? n : 0, desc != NULL ? ndesc : 0);
     free(kids);
     free(desc);
     return o;
