@@ -2,7 +2,6 @@
 
 #include <event2/event.h>
 #include <malloc.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,11 +151,15 @@ static cJSON *entry_build(const struct snapops *so, const struct snapshot_def *d
  * and valuestring, as cJSON's own *Reference constructors do. */
 #define BORROWED (cJSON_IsReference | cJSON_StringIsConst)
 
+const char *const snapcore_member_names[SNAPCORE_MEMBERS] = {
+    "name",     "description", "state",         "parent", "children", "descendants",
+    "metadata", "current",     "creation_time", "memory", "disks",
+};
+
 struct snapcore_entry {
-    cJSON *o; /* the tree printed, its members below */
-    cJSON *name, *description, *state, *parent, *children, *descendants, *metadata, *current,
-        *creation_time, *memory, *disks;
-    size_t ndisks; /* objects in disks, each {"target","internal"} */
+    cJSON *o;                        /* the tree printed */
+    cJSON *member[SNAPCORE_MEMBERS]; /* its members, NULL for those left out */
+    size_t ndisks;                   /* objects in disks, each {"target","internal"} */
     char descendants_text[24], creation_time_text[24];
 };
 
@@ -183,50 +186,66 @@ static void point_bool(cJSON *item, bool v)
 
 /* A whole number as raw text: cJSON prints a double through printf and
  * reads it back with sscanf to check it, which cost as much as the rest of
- * a listed entry; "%lld" prints the same digits for the times and counts a
- * snapshot has. */
+ * a listed entry, and even printf's "%lld" is a tenth of it; these are
+ * the same digits. */
 static void point_int(cJSON *item, char *text, size_t size, long long v)
 {
-    snprintf(text, size, "%lld", v);
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    char *p = text + size;
+
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        *--p = '-';
     item->type = cJSON_Raw | BORROWED;
-    item->valuestring = text;
+    item->valuestring = p;
 }
 
-struct snapcore_entry *snapcore_entry_new(void)
+struct snapcore_entry *snapcore_entry_new(unsigned members)
 {
     struct snapcore_entry *en = xcalloc(1, sizeof(*en));
 
     en->o = json_obj();
-    en->name = member(en->o, "name");
-    en->description = member(en->o, "description");
-    en->state = member(en->o, "state");
-    en->parent = member(en->o, "parent");
-    en->children = built(cJSON_CreateArray());
-    if (!cJSON_AddItemToObjectCS(en->o, "children", en->children))
-        abort();
-    en->descendants = member(en->o, "descendants");
-    en->metadata = member(en->o, "metadata");
-    en->current = member(en->o, "current");
-    en->creation_time = member(en->o, "creation_time");
-    en->memory = member(en->o, "memory");
-    en->disks = built(cJSON_CreateArray());
-    if (!cJSON_AddItemToObjectCS(en->o, "disks", en->disks))
-        abort();
+    for (int m = 0; m < SNAPCORE_MEMBERS; m++) {
+        if (m != SNAPCORE_NAME && !(members & SNAPCORE_MEMBER(m)))
+            continue;
+        if (m == SNAPCORE_CHILDREN || m == SNAPCORE_DISKS) {
+            en->member[m] = json_arr();
+            if (!cJSON_AddItemToObjectCS(en->o, snapcore_member_names[m], en->member[m]))
+                abort(); /* only for NULL arguments */
+        } else
+            en->member[m] = member(en->o, snapcore_member_names[m]);
+    }
     return en;
 }
 
-/* Keeps n disk objects in en->disks: a tree's snapshots mostly have the
- * same disks, so these are made once. */
-static void entry_disks(struct snapcore_entry *en, size_t n)
+/* Keeps n disk objects in disks: a tree's snapshots mostly have the same
+ * disks, so these are made once. */
+static void entry_disks(struct snapcore_entry *en, cJSON *disks, size_t n)
 {
     for (; en->ndisks > n; en->ndisks--)
-        cJSON_DeleteItemFromArray(en->disks, (int)en->ndisks - 1);
+        cJSON_DeleteItemFromArray(disks, (int)en->ndisks - 1);
     for (; en->ndisks < n; en->ndisks++) {
         cJSON *dj = json_obj();
         member(dj, "target");
         member(dj, "internal");
-        json_arr_add(en->disks, dj);
+        json_arr_add(disks, dj);
     }
+}
+
+/* Points the children member at kids: one node each, made anew (a tree has
+ * one child link per snapshot, so one node per entry on the average). */
+static void entry_children(cJSON *children, const struct snapshot_def *const *kids, size_t nkids)
+{
+    cJSON *kid;
+
+    while ((kid = cJSON_DetachItemFromArray(children, 0)) != NULL)
+        cJSON_Delete(kid);
+    for (size_t k = 0; k < nkids; k++)
+        json_arr_add(children, built(cJSON_CreateStringReference(kids[k]->name)));
 }
 
 const cJSON *snapcore_entry_set(struct snapcore_entry *en, const struct snapops *so,
@@ -234,29 +253,35 @@ const cJSON *snapcore_entry_set(struct snapcore_entry *en, const struct snapops 
                                 const struct snapshot_def *const *kids, size_t nkids,
                                 size_t descendants)
 {
-    cJSON *kid, *dj;
+    cJSON **m = en->member, *dj;
     size_t i = 0;
 
     trim_after_reply(so);
-    point_str(en->name, d->name);
-    point_str(en->description, d->description);
-    point_str(en->state, snapshot_state_name(d->state));
-    point_str(en->parent, d->parent);
-    /* Children vary in number: one node each, made anew (a tree has one
-     * child link per snapshot, so one node per entry on the average). */
-    while ((kid = cJSON_DetachItemFromArray(en->children, 0)) != NULL)
-        cJSON_Delete(kid);
-    for (size_t k = 0; k < nkids; k++)
-        json_arr_add(en->children, built(cJSON_CreateStringReference(kids[k]->name)));
-    point_int(en->descendants, en->descendants_text, sizeof(en->descendants_text),
-              (long long)descendants);
-    point_bool(en->metadata, true);
-    point_bool(en->current, d->current);
-    point_int(en->creation_time, en->creation_time_text, sizeof(en->creation_time_text),
-              d->creation_time);
-    point_bool(en->memory, d->memory_internal);
-    entry_disks(en, d->ndisks);
-    cJSON_ArrayForEach(dj, en->disks)
+    point_str(m[SNAPCORE_NAME], d->name);
+    if (m[SNAPCORE_DESCRIPTION] != NULL)
+        point_str(m[SNAPCORE_DESCRIPTION], d->description);
+    if (m[SNAPCORE_STATE] != NULL)
+        point_str(m[SNAPCORE_STATE], snapshot_state_name(d->state));
+    if (m[SNAPCORE_PARENT] != NULL)
+        point_str(m[SNAPCORE_PARENT], d->parent);
+    if (m[SNAPCORE_CHILDREN] != NULL)
+        entry_children(m[SNAPCORE_CHILDREN], kids, nkids);
+    if (m[SNAPCORE_DESCENDANTS] != NULL)
+        point_int(m[SNAPCORE_DESCENDANTS], en->descendants_text, sizeof(en->descendants_text),
+                  (long long)descendants);
+    if (m[SNAPCORE_METADATA] != NULL)
+        point_bool(m[SNAPCORE_METADATA], true);
+    if (m[SNAPCORE_CURRENT] != NULL)
+        point_bool(m[SNAPCORE_CURRENT], d->current);
+    if (m[SNAPCORE_CREATION_TIME] != NULL)
+        point_int(m[SNAPCORE_CREATION_TIME], en->creation_time_text, sizeof(en->creation_time_text),
+                  d->creation_time);
+    if (m[SNAPCORE_MEMORY] != NULL)
+        point_bool(m[SNAPCORE_MEMORY], d->memory_internal);
+    if (m[SNAPCORE_DISKS] == NULL)
+        return en->o;
+    entry_disks(en, m[SNAPCORE_DISKS], d->ndisks);
+    cJSON_ArrayForEach(dj, m[SNAPCORE_DISKS])
     {
         point_str(cJSON_GetObjectItemCaseSensitive(dj, "target"), d->disks[i].name);
         point_bool(cJSON_GetObjectItemCaseSensitive(dj, "internal"), d->disks[i].internal);

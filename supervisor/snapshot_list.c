@@ -38,6 +38,37 @@ static int read_filters(const cJSON *params, struct filters *f, struct cerr *e)
     return 0;
 }
 
+/* The members each entry holds: params["fields"], names of the snapshot
+ * object's members (name comes always), or all of them. */
+static int read_fields(const cJSON *params, unsigned *members, struct cerr *e)
+{
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(params, "fields"), *f;
+
+    *members = SNAPCORE_ALL_MEMBERS;
+    if (fields == NULL)
+        return 0;
+    if (!cJSON_IsArray(fields)) {
+        cerr_set(e, CE_INVALID_PARAMS, "fields must be an array of member names");
+        return -1;
+    }
+    *members = SNAPCORE_MEMBER(SNAPCORE_NAME);
+    cJSON_ArrayForEach(f, fields)
+    {
+        int m = 0;
+
+        while (m < SNAPCORE_MEMBERS &&
+               (!cJSON_IsString(f) || strcmp(f->valuestring, snapcore_member_names[m]) != 0))
+            m++;
+        if (m == SNAPCORE_MEMBERS) {
+            cerr_set(e, CE_INVALID_PARAMS, "fields: '%.64s' is not a member of a snapshot object",
+                     cJSON_IsString(f) ? f->valuestring : "(not a string)");
+            return -1;
+        }
+        *members |= SNAPCORE_MEMBER(m);
+    }
+    return 0;
+}
+
 /* No such snapshot, in the name-order indexes below. */
 #define NONE SIZE_MAX
 
@@ -401,12 +432,13 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
     struct page pg = {0};
     struct page_text t;
     struct snapcore_entry *en;
+    unsigned members;
     struct filters f;
     bool all, more = false;
     struct cerr e;
     cJSON *r, *arr;
 
-    if (read_filters(params, &f, &e) < 0 ||
+    if (read_filters(params, &f, &e) < 0 || read_fields(params, &members, &e) < 0 ||
         (base = select_base(so, params, &nbase, &all, &e)) == NULL) {
         cb(arg, NULL, &e);
         return;
@@ -425,7 +457,7 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
     t.buf[0] = '[';
     t.len = 1;
     t.count = 0;
-    en = snapcore_entry_new();
+    en = snapcore_entry_new(members);
     /* One walk in the order asked for from the cursor on, keeping the
      * selected ones, until the page is full and one more shows there is a
      * next page. */
