@@ -27,7 +27,7 @@ struct reader {
     size_t len, off, seen; /* seen: bytes after off known to hold no newline */
 };
 
-static void die(const char *what)
+_Noreturn static void die(const char *what)
 {
     fprintf(stderr, "bench_list: %s: %s\n", what, strerror(errno));
     exit(1);
@@ -113,7 +113,7 @@ static double now_s(void)
 static void request(int fd, const char *vm, const char *cursor, int id, int limit)
 {
     cJSON *m = cJSON_CreateObject(), *p = cJSON_CreateObject();
-    char *text;
+    char *text = NULL;
 
     if (m == NULL || p == NULL || cJSON_AddStringToObject(m, "jsonrpc", "2.0") == NULL ||
         cJSON_AddNumberToObject(m, "id", id) == NULL ||
@@ -209,6 +209,7 @@ int main(int argc, char **argv)
         if (n < 0) {
             fprintf(stderr, "bench_list: page %ld: not a page of snapshot.list: %.200s\n",
                     pages + 1, line);
+            free(cursor);
             return 1;
         }
         snapshots += n;
