@@ -381,9 +381,10 @@ static char *cursor_of(const struct page *pg, const struct snapshot_def *d)
 }
 
 /* A page's array as text, "[ENTRY,ENTRY,...]": each entry is printed by
- * cJSON straight after the last, its tree built and deleted on its own, so
- * that the reply never holds a tree of thousands of snapshots, and its
- * size is known exactly. */
+ * cJSON straight after the last, from the one entry tree that
+ * snapcore_entry_set points at each snapshot in turn, so that the reply
+ * never holds a tree of thousands of snapshots, and its size is known
+ * exactly. */
 struct page_text {
     char *buf; /* malloc'd; room for the closing ']' and the NUL */
     size_t len, cap;
