@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/evline.h"
 #include "common/fileutil.h"
 #include "common/json_scan.h"
 #include "common/log.h"
@@ -30,7 +31,8 @@ struct rpc_conn {
     rpc_close_cb on_close;
     void *arg;
     struct ucred cred;
-    bool discarding; /* skipping the rest of an oversized line */
+    bool discarding;    /* skipping the rest of an oversized line */
+    struct evline line; /* how far the input was searched for a newline */
     bool closing;
     bool dead;       /* on_close scheduled or called */
     bool held;       /* by the owner */
@@ -234,28 +236,30 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
             return;
         }
         size_t eol_len = 0;
-        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+        ssize_t pos = evline_find(&c->line, in, EVBUFFER_EOL_LF, &eol_len);
 
-        if (p.pos < 0) {
+        if (pos < 0) {
             size_t have = evbuffer_get_length(in);
             if (have > RPC_MAX_MESSAGE) {
                 /* Drop what we have and skip to the next newline, so the
                  * peer gets one error and the stream stays usable. */
                 evbuffer_drain(in, have);
+                evline_reset(&c->line);
                 c->discarding = true;
             }
             return;
         }
-        if (c->discarding || (size_t)p.pos + eol_len > RPC_MAX_MESSAGE) {
+        evline_reset(&c->line);
+        if (c->discarding || (size_t)pos + eol_len > RPC_MAX_MESSAGE) {
             struct cerr e;
-            evbuffer_drain(in, (size_t)p.pos + eol_len);
+            evbuffer_drain(in, (size_t)pos + eol_len);
             c->discarding = false;
             cerr_set(&e, CE_TOO_LARGE, "message exceeds the limit of %d bytes and was discarded",
                      RPC_MAX_MESSAGE);
             rpc_conn_reply_error(c, NULL, &e);
             continue;
         }
-        size_t len = (size_t)p.pos;
+        size_t len = (size_t)pos;
         char *line = malloc(len + 1);
         if (line == NULL) {
             conn_fail(c, "out of memory reading a message");

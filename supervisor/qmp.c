@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/evline.h"
 #include "common/fileutil.h"
 #include "common/json.h"
 #include "common/json_scan.h"
@@ -48,6 +49,7 @@ struct qmp {
     struct qmp_pending *pending;
     struct qmp_queued *queue, **queue_tail;
     bool discarding;
+    struct evline line; /* how far the input was searched for a line end */
     size_t raw_pending; /* of pending, those with raw_cb */
 };
 
@@ -370,37 +372,39 @@ static void qmp_read_cb(struct bufferevent *bev, void *arg)
 
     while (q->phase != QMP_CLOSED) {
         size_t eol_len = 0;
-        struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+        ssize_t pos = evline_find(&q->line, in, EVBUFFER_EOL_CRLF, &eol_len);
         cJSON *msg;
         char *line;
 
-        if (p.pos < 0) {
+        if (pos < 0) {
             if (evbuffer_get_length(in) > QMP_MAX_LINE) {
                 log_warn("QEMU sent a line over %d bytes; discarding it", QMP_MAX_LINE);
                 evbuffer_drain(in, evbuffer_get_length(in));
+                evline_reset(&q->line);
                 q->discarding = true;
             }
             return;
         }
+        evline_reset(&q->line);
         if (q->discarding) {
-            evbuffer_drain(in, (size_t)p.pos + eol_len);
+            evbuffer_drain(in, (size_t)pos + eol_len);
             q->discarding = false;
             continue;
         }
-        line = malloc((size_t)p.pos + 1);
+        line = malloc((size_t)pos + 1);
         if (line == NULL) {
             qmp_close(q, "out of memory reading QMP");
             return;
         }
-        evbuffer_remove(in, line, (size_t)p.pos);
+        evbuffer_remove(in, line, (size_t)pos);
         evbuffer_drain(in, eol_len);
-        line[p.pos] = '\0';
-        if (q->raw_pending > 0 && relay_raw(q, line, (size_t)p.pos)) {
+        line[pos] = '\0';
+        if (q->raw_pending > 0 && relay_raw(q, line, (size_t)pos)) {
             free(line);
             continue;
         }
-        msg = p.pos > 0 ? cJSON_ParseWithLength(line, (size_t)p.pos) : NULL;
-        if (msg == NULL && p.pos > 0)
+        msg = pos > 0 ? cJSON_ParseWithLength(line, (size_t)pos) : NULL;
+        if (msg == NULL && pos > 0)
             log_warn("ignoring QMP output that is not JSON: %.120s", line);
         free(line);
         if (msg != NULL) {
