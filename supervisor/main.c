@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/runrec.h"
 #include "common/names.h"
+#include "common/xml_lib.h"
 #include "common/xml_safe.h"
 #include "proto/listen.h"
 #include "proto/rpc.h"
@@ -48,6 +49,7 @@ struct supervisor {
     int status_fd;
     int exit_code;
     char *control_path;
+    struct event *xml_idle;
 };
 
 /* One line to the broker on the status pipe, then the pipe is closed: the
@@ -147,6 +149,31 @@ static void give_back_memory(void)
  * which free() keeps up to 8 MiB, so that the pages of one listing reuse
  * it; what is left goes back by malloc_trim, after start-up, recovery and
  * a run of large replies (snapshot_core.c). */
+/* libxml2 (with ICU and the C++ runtime) is half of an idle supervisor's
+ * memory: unloaded this long after a load, so that a run of snapshot
+ * operations loads it once and a VM that stays idle does not keep it. */
+#define XML_IDLE_SECONDS 10
+
+static void on_xml_idle(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    /* Between events no XML document is alive (common/xml_lib.h). */
+    xml_lib_unload();
+    give_back_memory();
+}
+
+static void on_xml_loaded(void *arg)
+{
+    struct supervisor *s = arg;
+    const struct timeval idle = {XML_IDLE_SECONDS, 0};
+
+    if (evtimer_add(s->xml_idle, &idle) < 0) {
+        log_warn("VM %s: cannot schedule unloading libxml2; it stays loaded", vm_name(s->vm));
+    }
+}
+
 static void malloc_setup(void)
 {
     if (mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) != 1 ||
@@ -459,6 +486,7 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
     }
     def = parse_definition(xml, xml_len, o->definition, o->name, &e);
     free(xml);
+    xml_lib_unload();
     if (def == NULL)
         log_err_code(cerr_name(e.code), "VM %s: %s", o->name, e.msg);
     return def;
@@ -504,6 +532,13 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         return 1;
     }
     struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, s};
+    s->xml_idle = evtimer_new(s->base, on_xml_idle, s);
+    if (s->xml_idle == NULL) {
+        log_err("VM %s: cannot create the libxml2 idle timer", o->name);
+        domain_def_free(def);
+        event_base_free(s->base);
+        return 1;
+    }
     s->vm = vm_new(s->base, def, o->state_dir, o->run_dir, o->maintenance, &hooks);
     vm_give_taps(s->vm, o->tap_fds, o->ntap_fds);
     give_logs(s, o);
@@ -516,6 +551,8 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         s->exit_code = 1;
         goto out;
     }
+    xml_lib_unload();
+    xml_lib_set_load_hook(on_xml_loaded, s);
     give_back_memory();
     sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     sigint = evsignal_new(s->base, SIGINT, on_signal, s);
@@ -531,6 +568,8 @@ out:
         event_free(sigterm);
     if (sigint != NULL)
         event_free(sigint);
+    xml_lib_set_load_hook(NULL, NULL);
+    event_free(s->xml_idle);
     rpc_server_free(s->ctl);
     /* The next start parses only the metadata files changed since. */
     if (s->snapops != NULL && snapshot_tree_save_index(s->snapops->tree, s->snapops->dir, &e) < 0)
