@@ -330,7 +330,8 @@ static bool text_storable(const char *s)
 
 int snapshot_def_check_storable(const struct snapshot_def *def, struct cerr *e)
 {
-    if (!name_snapshot_valid(def->name, e))
+    /* text_storable checks UTF-8 as libxml2 will read it. */
+    if (xml_lib_load(e) < 0 || !name_snapshot_valid(def->name, e))
         return -1;
     if (def->parent != NULL && !name_snapshot_valid(def->parent, e))
         return -1;
@@ -416,7 +417,7 @@ char *snapshot_def_format(const struct snapshot_def *def, bool with_active, stru
     xmlNodePtr root;
     char *out = NULL;
 
-    if (snapshot_def_check_storable(def, e) < 0 || xml_lib_load(e) < 0)
+    if (snapshot_def_check_storable(def, e) < 0)
         return NULL;
     doc = xml_oom_check(xml_lib.new_doc(BAD_CAST "1.0"));
     root = xml_oom_check(xml_lib.new_node(NULL, BAD_CAST "domainsnapshot"));
