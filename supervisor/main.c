@@ -153,7 +153,7 @@ static void give_back_memory(void)
 /* libxml2 (with ICU and the C++ runtime) is half of an idle supervisor's
  * memory: unloaded this long after a load, so that a run of snapshot
  * operations loads it once and a VM that stays idle does not keep it. */
-#define XML_IDLE_SECONDS 10
+#define XML_IDLE_SECONDS 5
 
 static void on_xml_idle(evutil_socket_t fd, short what, void *arg)
 {
