@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -145,33 +146,26 @@ static const struct field forward_fields[] = {
 static void encode_fields(cJSON *o, const void *base, const struct field *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *p = (const char *)base + f[i].off;
-        unsigned int u;
-        unsigned long long ull;
-        bool b;
-        const char *s;
+        /* Each member is read through a pointer of its own type. */
+        const void *p = (const char *)base + f[i].off;
 
         switch (f[i].kind) {
         case K_STR:
-            memcpy(&s, p, sizeof(s));
-            json_add_str(o, f[i].key, s);
+            json_add_str(o, f[i].key, *(char *const *)p);
             break;
         case K_CHARS:
             json_add_str(o, f[i].key, p);
             break;
         case K_UINT:
         case K_ENUM:
-            memcpy(&u, p, sizeof(u));
-            json_add_num(o, f[i].key, u);
+            json_add_num(o, f[i].key, *(const unsigned int *)p);
             break;
         case K_ULL:
-            memcpy(&ull, p, sizeof(ull));
             /* Memory sizes: far below 2^53 KiB, exact in a double. */
-            json_add_num(o, f[i].key, (double)ull);
+            json_add_num(o, f[i].key, (double)*(const unsigned long long *)p);
             break;
         case K_BOOL:
-            memcpy(&b, p, sizeof(b));
-            json_add_bool(o, f[i].key, b);
+            json_add_bool(o, f[i].key, *(const bool *)p);
             break;
         }
     }
@@ -223,8 +217,6 @@ static int decode_fields(const cJSON *o, void *base, const struct field *f, size
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f[i].key);
         char *p = (char *)base + f[i].off;
         unsigned long long num;
-        unsigned int u;
-        char *s;
 
         switch (f[i].kind) {
         case K_STR:
@@ -232,30 +224,28 @@ static int decode_fields(const cJSON *o, void *base, const struct field *f, size
                 break;
             if (!cJSON_IsString(v))
                 goto bad;
-            s = xstrdup(v->valuestring);
-            memcpy(p, &s, sizeof(s));
+            *(char **)(void *)p = xstrdup(v->valuestring);
             break;
         case K_CHARS:
             if (!cJSON_IsString(v) || strlen(v->valuestring) >= f[i].size)
                 goto bad;
-            memcpy(p, v->valuestring, strlen(v->valuestring) + 1);
+            snprintf(p, f[i].size, "%s", v->valuestring);
             break;
         case K_UINT:
         case K_ENUM:
             if (json_get_uint(o, f[i].key, f[i].max, &num) < 0)
                 goto bad;
-            u = (unsigned int)num;
-            memcpy(p, &u, sizeof(u));
+            *(unsigned int *)(void *)p = (unsigned int)num;
             break;
         case K_ULL:
             if (json_get_uint(o, f[i].key, JSON_UINT_MAX, &num) < 0)
                 goto bad;
-            memcpy(p, &num, sizeof(num));
+            *(unsigned long long *)(void *)p = num;
             break;
         case K_BOOL:
             if (!cJSON_IsBool(v))
                 goto bad;
-            *(bool *)p = cJSON_IsTrue(v);
+            *(bool *)(void *)p = cJSON_IsTrue(v);
             break;
         }
         continue;
@@ -332,7 +322,7 @@ static int decode_forwards(const cJSON *o, struct net_def *net, struct cerr *e)
 
     if (a == NULL)
         return -1;
-    net->forwards = n > 0 ? xcalloc(n, sizeof(*net->forwards)) : NULL;
+    net->forwards = xcalloc(n > 0 ? n : 1, sizeof(*net->forwards));
     cJSON_ArrayForEach(v, a)
     {
         net->nforwards = ++i;
@@ -350,7 +340,7 @@ static int decode_nets(const cJSON *o, struct domain_def *def, struct cerr *e)
 
     if (a == NULL)
         return -1;
-    def->nets = n > 0 ? xcalloc(n, sizeof(*def->nets)) : NULL;
+    def->nets = xcalloc(n > 0 ? n : 1, sizeof(*def->nets));
     cJSON_ArrayForEach(v, a)
     {
         struct net_def *net = &def->nets[i];

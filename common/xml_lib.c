@@ -2,7 +2,6 @@
 
 #include <dlfcn.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/log.h"
 
@@ -116,7 +115,7 @@ void xml_lib_unload(void)
     if (dlclose(handle) != 0)
         log_warn("cannot unload %s: %s", XML_LIB_SONAME, dlerror());
     handle = NULL;
-    memset(&xml_lib, 0, sizeof(xml_lib));
+    xml_lib = (struct xml_lib){0};
 }
 
 bool xml_lib_loaded(void)
