@@ -54,6 +54,14 @@ def idle_supervisor_maps_no_xml(env):
     wait_unloaded(pid)
     _, out, _ = env.ctl("dumpxml", "vm1")
     check("<name>vm1</name>" in out, "dumpxml after a second unload: " + out)
+    # The next start reads the snapshots from the index its predecessor
+    # wrote at exit, not from their XML files.
+    env.ctl("destroy", "vm1")
+    env.ctl("start", "vm1")
+    pid = env.info("vm1")["supervisor_pid"]
+    check(xml_mapped(pid) == [], "a start with snapshots maps no XML library: %r" % xml_mapped(pid))
+    _, out, _ = env.ctl("snapshot-list", "vm1")
+    check("s1" in out, "the snapshot is listed: " + out)
     env.ctl("snapshot-delete", "vm1", "s1")
     env.ctl("destroy", "vm1")
 
