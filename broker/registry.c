@@ -92,105 +92,14 @@ void bvm_persist_status(const struct bvm *vm)
     cJSON *o = status_json(vm);
     struct cerr e;
 
-    if (json_write_file(path, o, 0640, &e) < 0)
+    /* Not synced: after a power cut no VM runs whatever the file says, and
+     * a stale shut-off reason or restart count is all a lost write costs
+     * (restore_status takes a missing or malformed file). */
+    if (json_replace_file(path, o, 0640, &e) < 0)
         log_err_code(cerr_name(e.code), "VM %s: cannot persist its state: %s", vm->def->name,
                      e.msg);
     cJSON_Delete(o);
     free(path);
-}
-
-/* Writes vm's status to the new file tmp, not synced; false after logging
- * why. */
-static bool status_write_unsynced(const struct bvm *vm, const char *tmp)
-{
-    cJSON *o = status_json(vm);
-    char *text = cJSON_PrintUnformatted(o);
-    size_t len = text != NULL ? strlen(text) : 0;
-    int fd =
-        text != NULL ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640) : -1;
-
-    cJSON_Delete(o);
-    if (fd < 0) {
-        log_err("VM %s: cannot persist its state: cannot create %s: %s", vm->def->name, tmp,
-                text != NULL ? strerror(errno) : "out of memory");
-        cJSON_free(text);
-        return false;
-    }
-    int wrote = file_write_all(fd, text, len);
-
-    cJSON_free(text);
-    if (wrote < 0 || file_write_all(fd, "\n", 1) < 0 || fchmod(fd, 0640) < 0 || close(fd) < 0) {
-        log_err("VM %s: cannot persist its state: cannot write %s: %s", vm->def->name, tmp,
-                strerror(errno));
-        unlink(tmp);
-        return false;
-    }
-    return true;
-}
-
-/* fs_sync of dir; false after logging why. */
-static bool sync_fs_of(const char *dir)
-{
-    struct cerr e;
-
-    if (fs_sync(dir, &e) == 0)
-        return true;
-    log_err_code(cerr_name(e.code), "%s", e.msg);
-    return false;
-}
-
-void bvm_persist_status_many(struct bvm *const *vms, size_t n)
-{
-    struct broker *b;
-    char *tmpdir;
-    bool *made;
-
-    if (n == 0)
-        return;
-    b = vms[0]->b;
-    /* The temporary files share one directory that registry_load removes
-     * as a leftover, should the broker die before the renames. */
-    tmpdir = xasprintf("%s/vms/.status-XXXXXX", b->state_dir);
-    if (mkdtemp(tmpdir) == NULL) {
-        log_err("cannot create a directory like %s: %s; writing %zu status files one by one",
-                tmpdir, strerror(errno), n);
-        for (size_t i = 0; i < n; i++)
-            bvm_persist_status(vms[i]);
-        free(tmpdir);
-        return;
-    }
-    made = xcalloc(n, sizeof(*made));
-    for (size_t i = 0; i < n; i++) {
-        char *tmp = xasprintf("%s/%zu", tmpdir, i);
-        made[i] = status_write_unsynced(vms[i], tmp);
-        free(tmp);
-    }
-    /* Every VM's state directory is under the broker's state directory: one
-     * file system, so one syncfs covers every file, then every rename. */
-    bool synced = sync_fs_of(b->state_dir);
-    for (size_t i = 0; i < n; i++) {
-        char *tmp = xasprintf("%s/%zu", tmpdir, i), *path;
-
-        if (!made[i]) {
-            free(tmp);
-            continue;
-        }
-        path = xasprintf("%s/status.json", vms[i]->state_dir);
-        if (!synced || rename(tmp, path) < 0) {
-            if (synced)
-                log_err("VM %s: cannot persist its state: cannot rename %s to %s: %s",
-                        vms[i]->def->name, tmp, path, strerror(errno));
-            unlink(tmp);
-        }
-        free(path);
-        free(tmp);
-    }
-    if (synced)
-        sync_fs_of(b->state_dir);
-    if (rmdir(tmpdir) < 0)
-        log_warn("cannot remove %s: %s", tmpdir, strerror(errno));
-    free(made);
-    free(tmpdir);
 }
 
 cJSON *bvm_state_json(const struct bvm *vm)

@@ -220,15 +220,11 @@ int registry_undefine(struct broker *b, struct bvm *vm, enum registry_nvram nvra
                       struct domain_def **take_def, struct cerr *e);
 /* Whether the VM has a supervisor, or a QEMU the broker watches. */
 bool bvm_active(const struct bvm *vm);
-/* Writes state, reason and restart counters to STATE/vms/NAME/status.json. */
+/* Writes state, reason and restart counters to STATE/vms/NAME/status.json,
+ * whole after a crash but not synced (file_replace). */
 void bvm_persist_status(const struct bvm *vm);
-/* The status files of n VMs made durable together (temporary files in one
- * directory STATE/vms/.status-XXXXXX, one syncfs, the renames, one
- * syncfs): what many bvm_persist_status calls do, for two syncs in all.  A
- * crash leaves each file old or new. */
-void bvm_persist_status_many(struct bvm *const *vms, size_t n);
 /* Records a restart (why) in the per-run counters without persisting them:
- * the caller persists (bvm_persist_status or _many). */
+ * the caller persists (bvm_persist_status). */
 void bvm_count_restart(struct bvm *vm, unsigned *counter, const char *why);
 /* Records a restart (why) in the per-run counters and persists them. */
 void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why);

@@ -172,6 +172,22 @@ static int write_unsynced(const char *path, const void *data, size_t len, mode_t
     return 0;
 }
 
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e)
+{
+    char *tmp;
+
+    if (write_unsynced(path, data, len, mode, &tmp, e) < 0)
+        return -1;
+    if (rename(tmp, path) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
 int file_write_many(size_t n, char *const *paths, char *const *datas, const size_t *lens,
                     mode_t mode, struct cerr *e)
 {

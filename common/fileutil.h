@@ -12,6 +12,11 @@
  * content: temporary file in the same directory, fsync, rename, fsync of the
  * directory. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e);
+/* Replaces path with data so that a crash of any process leaves the old or
+ * the new content (temporary file, rename), without the fsyncs: for records
+ * of what runs now, which a power cut makes moot, and whose readers take a
+ * missing or malformed file. */
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, struct cerr *e);
 /* Writes n new files (paths[i] with datas[i] of lens[i] bytes), all in one
  * directory, so that after a crash each is absent or complete and on return
  * all are durable: temporary files, one syncfs for the lot, renames, one

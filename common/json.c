@@ -130,7 +130,10 @@ int json_get_uint(const cJSON *obj, const char *key, unsigned long long max,
     return 0;
 }
 
-int json_write_file(const char *path, const cJSON *obj, mode_t mode, struct cerr *e)
+/* obj as one line of JSON through write (file_write_atomic or file_replace). */
+static int write_json_line(const char *path, const cJSON *obj, mode_t mode,
+                           int (*write)(const char *, const void *, size_t, mode_t, struct cerr *),
+                           struct cerr *e)
 {
     char *text = cJSON_PrintUnformatted(obj);
     size_t n = text != NULL ? strlen(text) : 0;
@@ -142,9 +145,19 @@ int json_write_file(const char *path, const cJSON *obj, mode_t mode, struct cerr
     else {
         memcpy(line, text, n);
         line[n] = '\n';
-        rc = file_write_atomic(path, line, n + 1, mode, e);
+        rc = write(path, line, n + 1, mode, e);
     }
     free(line);
     cJSON_free(text);
     return rc;
+}
+
+int json_write_file(const char *path, const cJSON *obj, mode_t mode, struct cerr *e)
+{
+    return write_json_line(path, obj, mode, file_write_atomic, e);
+}
+
+int json_replace_file(const char *path, const cJSON *obj, mode_t mode, struct cerr *e)
+{
+    return write_json_line(path, obj, mode, file_replace, e);
 }

@@ -42,5 +42,7 @@ cJSON *json_parse(const char *buf, size_t len, struct cerr *e);
 /* Writes obj to path as one line of JSON through file_write_atomic: a
  * crash leaves the old file or the new one. */
 int json_write_file(const char *path, const cJSON *obj, mode_t mode, struct cerr *e);
+/* The same through file_replace: whole after a crash, not synced. */
+int json_replace_file(const char *path, const cJSON *obj, mode_t mode, struct cerr *e);
 
 #endif

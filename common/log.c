@@ -306,6 +306,9 @@ static bool send_dgram(const struct dgram *d)
 }
 
 static void vlog(enum log_level lvl, const char *code, const char *file, int line, const char *func,
+                 const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+static void vlog(enum log_level lvl, const char *code, const char *file, int line, const char *func,
                  const char *fmt, va_list ap)
 {
     static const char *names[] = {"debug", "info", "warning", "error"};

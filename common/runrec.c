@@ -45,7 +45,9 @@ int runrec_run_write(const char *run_dir, const char *name, const struct runrec_
     json_add_num(j, "started", (double)r->started);
     json_add_str(j, "control_socket", control);
     json_add_str(j, "qmp_socket", qmp);
-    rc = json_write_file(path, j, 0640, e);
+    /* The run directory does not outlive a reboot: whole after a crash is
+     * all it needs, not synced. */
+    rc = json_replace_file(path, j, 0640, e);
     cJSON_Delete(j);
     free(qmp);
     free(control);

@@ -405,14 +405,18 @@ static void add_firmware(struct argv_list *a, struct qemu_firmware_args *fw)
     qemu_firmware_args_free(fw);
 }
 
+bool qemu_machine_has_devices(const struct domain_def *def)
+{
+    return strcmp(def->machine, "none") != 0;
+}
+
 int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const char *qmp_path,
                     const struct qemu_inputs *in, struct argv_list *a, char **warning,
                     struct cerr *e)
 {
     bool vm = mode == QEMU_MODE_VM;
-    /* -machine none has no bus to plug a disk into; the nodes alone are
-     * enough for snapshot jobs. */
-    bool devices = vm && strcmp(def->machine, "none") != 0;
+    /* The disks' nodes alone are enough for snapshot jobs. */
+    bool devices = vm && qemu_machine_has_devices(def);
     unsigned int disk_boot[DOMAIN_MAX_DISKS] = {0}, net_boot[DOMAIN_MAX_NETS] = {0};
     struct qemu_inputs dflt;
     struct qemu_firmware_args fw;

@@ -43,6 +43,9 @@ struct qemu_inputs {
  * nvram NULL. */
 void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def);
 
+/* Whether a VM of def gets devices beyond its disks' nodes (consoles,
+ * network, controllers): -machine none has no bus to plug them into. */
+bool qemu_machine_has_devices(const struct domain_def *def);
 /* Fills argv (which the caller frees with argv_free).  qmp_path is the
  * monitor socket; in may be NULL for qemu_inputs_init's defaults.  Sets
  * *warning to a malloc'd line the caller logs (a host CPU mode under TCG

@@ -15,8 +15,13 @@
 #include "common/json_scan.h"
 #include "common/log.h"
 
+/* Command ids cycle below this while they can: QEMU reads a command one
+ * byte per read, a few microseconds each, so the id is kept short (one or
+ * two digits). */
+#define QMP_ID_CYCLE 100
+
 struct qmp_pending {
-    char id[32];
+    unsigned id;
     qmp_reply_cb cb;
     qmp_raw_reply_cb raw_cb; /* instead of cb: the reply relayed as bytes */
     void *cbarg;
@@ -39,7 +44,7 @@ struct qmp {
     qmp_closed_cb on_closed;
     void *arg;
     enum { QMP_GREETING, QMP_NEGOTIATING, QMP_READY, QMP_CLOSED } phase;
-    unsigned long long next_id;
+    unsigned next_id; /* where the search for a free id starts */
     struct qmp_pending *pending;
     struct qmp_queued *queue, **queue_tail;
     bool discarding;
@@ -57,9 +62,30 @@ struct qmp *qmp_new(struct event_base *base, qmp_event_cb on_event, qmp_ready_cb
     q->on_closed = on_closed;
     q->arg = arg;
     q->phase = QMP_CLOSED;
-    q->next_id = 1;
     q->queue_tail = &q->queue;
     return q;
+}
+
+static bool id_in_use(const struct qmp *q, unsigned id)
+{
+    for (const struct qmp_pending *p = q->pending; p != NULL; p = p->next)
+        if (p->id == id)
+            return true;
+    return false;
+}
+
+/* The next id below QMP_ID_CYCLE no pending command has; past it when
+ * every one is taken. */
+static unsigned alloc_id(struct qmp *q)
+{
+    for (unsigned k = 0;; k++) {
+        unsigned id = k < QMP_ID_CYCLE ? (q->next_id + k) % QMP_ID_CYCLE : k;
+
+        if (!id_in_use(q, id)) {
+            q->next_id = (id + 1) % QMP_ID_CYCLE;
+            return id;
+        }
+    }
 }
 
 static void pending_unlink(struct qmp_pending *p)
@@ -124,9 +150,9 @@ static bool relay_raw(struct qmp *q, const char *line, size_t len)
         json_scan_find(&o, "event") != NULL)
         return false;
     for (p = q->pending; p != NULL; p = p->next) {
-        char want[sizeof(p->id) + 2];
+        char want[16];
 
-        snprintf(want, sizeof(want), "\"%s\"", p->id);
+        snprintf(want, sizeof(want), "%u", p->id);
         if (p->raw_cb != NULL && json_scan_value_is(id, want))
             break;
     }
@@ -253,7 +279,7 @@ static void handle_reply(struct qmp *q, const cJSON *msg)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
 
-    if (!cJSON_IsString(id)) {
+    if (!cJSON_IsNumber(id)) {
         /* QEMU answers unparseable input with id-less errors; none of ours
          * lack an id, so these are noise. */
         log_warn("ignoring a QMP reply without our id: %.200s",
@@ -262,12 +288,12 @@ static void handle_reply(struct qmp *q, const cJSON *msg)
         return;
     }
     for (struct qmp_pending *p = q->pending; p != NULL; p = p->next) {
-        if (strcmp(p->id, id->valuestring) == 0) {
+        if ((double)p->id == id->valuedouble) {
             pending_finish(p, msg, NULL);
             return;
         }
     }
-    log_warn("ignoring a QMP reply to unknown id '%.64s'", id->valuestring);
+    log_warn("ignoring a QMP reply to unknown id %.0f", id->valuedouble);
 }
 
 static void negotiated_cb(const cJSON *reply, const struct cerr *e, void *arg)
@@ -306,14 +332,14 @@ static void handle_message(struct qmp *q, const cJSON *msg)
         cJSON *cmd = json_obj();
         char *text;
 
-        snprintf(p->id, sizeof(p->id), "corral-%llu", q->next_id++);
+        p->id = alloc_id(q);
         p->cb = negotiated_cb;
         p->cbarg = q;
         p->q = q;
         p->next = q->pending;
         q->pending = p;
         json_add_str(cmd, "execute", "qmp_capabilities");
-        json_add_str(cmd, "id", p->id);
+        json_add_num(cmd, "id", p->id);
         text = print_line(cmd);
         cJSON_Delete(cmd);
         if (text == NULL) {
@@ -454,10 +480,25 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     struct qmp_pending *p = arg;
     struct cerr e;
 
+    qmp_reply_cb cb = p->cb;
+    qmp_raw_reply_cb raw_cb = p->raw_cb;
+    void *cbarg = p->cbarg;
+
     (void)fd;
     (void)what;
-    cerr_set(&e, CE_TIMEOUT, "QEMU did not answer command %s in time", p->id);
-    pending_finish(p, NULL, &e);
+    cerr_set(&e, CE_TIMEOUT, "QEMU did not answer command %u in time", p->id);
+    event_free(p->timer);
+    p->timer = NULL;
+    p->q->raw_pending -= raw_cb != NULL;
+    /* The entry, calling nobody now, stays until the late reply comes, so
+     * that no new command takes its id before then. */
+    p->cb = NULL;
+    p->raw_cb = NULL;
+    /* Last: the caller may close the connection, which frees p. */
+    if (raw_cb != NULL)
+        raw_cb(NULL, 0, &e, cbarg);
+    else if (cb != NULL)
+        cb(NULL, &e, cbarg);
 }
 
 static void command(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_cb cb,
@@ -478,10 +519,10 @@ static void command(struct qmp *q, const cJSON *cmd, int timeout_ms, qmp_reply_c
         finish_unsent(p, &e);
         return;
     }
-    snprintf(p->id, sizeof(p->id), "corral-%llu", q->next_id++);
+    p->id = alloc_id(q);
     copy = json_dup(cmd);
     cJSON_DeleteItemFromObjectCaseSensitive(copy, "id");
-    json_add_str(copy, "id", p->id);
+    json_add_num(copy, "id", p->id);
     text = print_line(copy);
     cJSON_Delete(copy);
     if (text == NULL) {

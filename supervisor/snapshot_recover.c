@@ -370,6 +370,12 @@ void snaprecover_run(struct snapops *so, const char *context, snaprecover_done_c
         return;
     }
     so->busy = true;
+    /* A QEMU of its own that is still starting has no job to ask about:
+     * the start spares a query-jobs round trip. */
+    if (vm_qemu_fresh(so->vm)) {
+        recover_reconciled(NULL, 0, NULL, rc);
+        return;
+    }
     snapshot_qmp_jobs_reconcile(vm_qmp_conn(so->vm), SNAPCORE_LIST_TIMEOUT_MS, recover_reconciled,
                                 rc);
 }

@@ -140,8 +140,9 @@ static void standing_save(struct snapops *so)
     char *path = standing_path(so);
     struct cerr e;
 
-    /* Lost, the worst outcome is a difference reported a second time. */
-    if (json_write_file(path, standing(so), 0600, &e) < 0)
+    /* Lost, the worst outcome is a difference reported a second time: not
+     * synced. */
+    if (json_replace_file(path, standing(so), 0600, &e) < 0)
         log_warn_code(cerr_name(e.code), "VM %s: cannot record which differences were reported: %s",
                       so->name, e.msg);
     free(path);
@@ -214,6 +215,11 @@ void snapreport_findings(struct snapops *so, const char *group, const cJSON *fin
     if (cJSON_GetArraySize(batch) > 0)
         publish(so, batch);
     cJSON_Delete(batch);
+    /* Every start checks: a clean one has nothing to write. */
+    if (known != NULL && cJSON_Compare(known, now, true)) {
+        cJSON_Delete(now);
+        return;
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(all, group);
     json_add(all, group, now);
     standing_save(so);

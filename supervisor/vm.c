@@ -82,12 +82,15 @@ struct vm *vm_new(struct event_base *base, struct domain_def *def, const char *s
     vm->state = VM_SHUTOFF;
     snprintf(vm->reason, sizeof(vm->reason), "not started");
     vm->proc.pidfd = -1;
-    if (!maintenance && def->serial) {
+    /* A console QEMU does not have would be tried for every 200 ms. */
+    bool consoles = !maintenance && qemu_machine_has_devices(def);
+
+    if (consoles && def->serial) {
         char *path = xasprintf("%s/%s", run_dir, QEMU_SERIAL_SOCKET);
         vm->serial = console_new(base, def->name, "serial0", path);
         free(path);
     }
-    if (!maintenance && def->virtio_console) {
+    if (consoles && def->virtio_console) {
         char *path = xasprintf("%s/%s", run_dir, QEMU_CONSOLE_SOCKET);
         vm->vconsole = console_new(base, def->name, def->serial ? "console1" : "console0", path);
         free(path);

@@ -85,6 +85,9 @@ const struct domain_def *vm_def(const struct vm *vm);
 void vm_set_disk_source(struct vm *vm, size_t i, const char *source);
 /* The VM runs QEMU and is not starting or being destroyed. */
 bool vm_is_active(const struct vm *vm);
+/* QEMU is one this supervisor started and is still starting: no snapshot
+ * job can have run in it. */
+bool vm_qemu_fresh(const struct vm *vm);
 
 /* Asks QEMU whether the guest runs and sets the VM's state from the answer
  * (after a snapshot job, whose STOP/RESUME events were not the user's);

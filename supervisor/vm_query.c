@@ -110,3 +110,8 @@ bool vm_is_active(const struct vm *vm)
 {
     return vm->proc_alive && vm->state != VM_STARTING && !vm->destroying;
 }
+
+bool vm_qemu_fresh(const struct vm *vm)
+{
+    return vm->state == VM_STARTING && !vm->adopting && !vm->adopted;
+}
