@@ -144,12 +144,6 @@ static void give_back_memory(void)
     malloc_trim(0);
 }
 
-/* glibc raises its thresholds as large blocks come and go, so one large
- * reply would keep megabytes of freed heap for good.  Fixed ones instead:
- * blocks up to 4 MiB (a listing page's tree and text) come from the heap,
- * which free() keeps up to 8 MiB, so that the pages of one listing reuse
- * it; what is left goes back by malloc_trim, after start-up, recovery and
- * a run of large replies (snapshot_core.c). */
 /* libxml2 (with ICU and the C++ runtime) is half of an idle supervisor's
  * memory: unloaded this long after a load, so that a run of snapshot
  * operations loads it once and a VM that stays idle does not keep it. */
@@ -170,11 +164,16 @@ static void on_xml_loaded(void *arg)
     struct supervisor *s = arg;
     const struct timeval idle = {XML_IDLE_SECONDS, 0};
 
-    if (evtimer_add(s->xml_idle, &idle) < 0) {
+    if (evtimer_add(s->xml_idle, &idle) < 0)
         log_warn("VM %s: cannot schedule unloading libxml2; it stays loaded", vm_name(s->vm));
-    }
 }
 
+/* glibc raises its thresholds as large blocks come and go, so one large
+ * reply would keep megabytes of freed heap for good.  Fixed ones instead:
+ * blocks up to 4 MiB (a listing page's tree and text) come from the heap,
+ * which free() keeps up to 8 MiB, so that the pages of one listing reuse
+ * it; what is left goes back by malloc_trim, after start-up, recovery and
+ * a run of large replies (snapshot_core.c). */
 static void malloc_setup(void)
 {
     if (mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024) != 1 ||
