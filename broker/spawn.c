@@ -457,7 +457,8 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
     pid_t pid;
 
     if (def_fd < 0)
-        log_warn_code(cerr_name(he.code), "%s", he.msg);
+        log_warn_code(cerr_name(he.code), "%s; its supervisor parses %s instead", he.msg,
+                      definition);
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
     snprintf(kvm, sizeof(kvm), "%ld", (long)kvm_gid);
