@@ -105,9 +105,18 @@ static void trim_after_reply(const struct snapops *so)
         log_debug("VM %s: cannot schedule giving back freed memory", so->name);
 }
 
-cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snapshot_def *d,
-                                    const struct snapshot_def *const *kids, size_t nkids,
-                                    size_t descendants)
+/* Aborts on out-of-memory, as the builders of common/json.h do. */
+static cJSON *built(cJSON *item)
+{
+    if (item == NULL) {
+        log_err("out of memory describing a snapshot");
+        abort();
+    }
+    return item;
+}
+
+static cJSON *entry_build(const struct snapops *so, const struct snapshot_def *d,
+                          const struct snapshot_def *const *kids, size_t nkids, size_t descendants)
 {
     cJSON *o = json_obj(), *children = json_arr(), *disks = json_arr();
 
@@ -135,6 +144,160 @@ cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snaps
     return o;
 }
 
+/* The members of an entry are borrowed: their keys are string literals
+ * (cJSON_StringIsConst), their values point at the listed snapshot's
+ * strings or at the entry's own number texts (cJSON_IsReference), so that
+ * cJSON_Delete frees neither and a member is repointed by setting its type
+ * and valuestring, as cJSON's own *Reference constructors do. */
+#define BORROWED (cJSON_IsReference | cJSON_StringIsConst)
+
+const char *const snapcore_member_names[SNAPCORE_MEMBERS] = {
+    "name",     "description", "state",         "parent", "children", "descendants",
+    "metadata", "current",     "creation_time", "memory", "disks",
+};
+
+struct snapcore_entry {
+    cJSON *o;                        /* the tree printed */
+    cJSON *member[SNAPCORE_MEMBERS]; /* its members, NULL for those left out */
+    size_t ndisks;                   /* objects in disks, each {"target","internal"} */
+    char descendants_text[24], creation_time_text[24];
+};
+
+/* A member of o under key, a string literal, to be pointed at values. */
+static cJSON *member(cJSON *o, const char *key)
+{
+    cJSON *item = built(cJSON_CreateNull());
+
+    if (!cJSON_AddItemToObjectCS(o, key, item))
+        abort(); /* only for NULL arguments, which built rules out */
+    return item;
+}
+
+static void point_str(cJSON *item, const char *s)
+{
+    item->type = (s != NULL ? cJSON_String : cJSON_NULL) | BORROWED;
+    item->valuestring = (char *)s;
+}
+
+static void point_bool(cJSON *item, bool v)
+{
+    item->type = (v ? cJSON_True : cJSON_False) | cJSON_StringIsConst;
+}
+
+/* A whole number as raw text: cJSON prints a double through printf and
+ * reads it back with sscanf to check it, which cost as much as the rest of
+ * a listed entry, and even printf's "%lld" is a tenth of it; these are
+ * the same digits. */
+static void point_int(cJSON *item, char *text, size_t size, long long v)
+{
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    char *p = text + size;
+
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        *--p = '-';
+    item->type = cJSON_Raw | BORROWED;
+    item->valuestring = p;
+}
+
+struct snapcore_entry *snapcore_entry_new(unsigned members)
+{
+    struct snapcore_entry *en = xcalloc(1, sizeof(*en));
+
+    en->o = json_obj();
+    for (int m = 0; m < SNAPCORE_MEMBERS; m++) {
+        if (m != SNAPCORE_NAME && !(members & SNAPCORE_MEMBER(m)))
+            continue;
+        if (m == SNAPCORE_CHILDREN || m == SNAPCORE_DISKS) {
+            en->member[m] = json_arr();
+            if (!cJSON_AddItemToObjectCS(en->o, snapcore_member_names[m], en->member[m]))
+                abort(); /* only for NULL arguments */
+        } else
+            en->member[m] = member(en->o, snapcore_member_names[m]);
+    }
+    return en;
+}
+
+/* Keeps n disk objects in disks: a tree's snapshots mostly have the same
+ * disks, so these are made once. */
+static void entry_disks(struct snapcore_entry *en, cJSON *disks, size_t n)
+{
+    for (; en->ndisks > n; en->ndisks--)
+        cJSON_DeleteItemFromArray(disks, (int)en->ndisks - 1);
+    for (; en->ndisks < n; en->ndisks++) {
+        cJSON *dj = json_obj();
+        member(dj, "target");
+        member(dj, "internal");
+        json_arr_add(disks, dj);
+    }
+}
+
+/* Points the children member at kids: one node each, made anew (a tree has
+ * one child link per snapshot, so one node per entry on the average). */
+static void entry_children(cJSON *children, const struct snapshot_def *const *kids, size_t nkids)
+{
+    cJSON *kid;
+
+    while ((kid = cJSON_DetachItemFromArray(children, 0)) != NULL)
+        cJSON_Delete(kid);
+    for (size_t k = 0; k < nkids; k++)
+        json_arr_add(children, built(cJSON_CreateStringReference(kids[k]->name)));
+}
+
+const cJSON *snapcore_entry_set(struct snapcore_entry *en, const struct snapops *so,
+                                const struct snapshot_def *d,
+                                const struct snapshot_def *const *kids, size_t nkids,
+                                size_t descendants)
+{
+    cJSON **m = en->member, *dj;
+    size_t i = 0;
+
+    trim_after_reply(so);
+    point_str(m[SNAPCORE_NAME], d->name);
+    if (m[SNAPCORE_DESCRIPTION] != NULL)
+        point_str(m[SNAPCORE_DESCRIPTION], d->description);
+    if (m[SNAPCORE_STATE] != NULL)
+        point_str(m[SNAPCORE_STATE], snapshot_state_name(d->state));
+    if (m[SNAPCORE_PARENT] != NULL)
+        point_str(m[SNAPCORE_PARENT], d->parent);
+    if (m[SNAPCORE_CHILDREN] != NULL)
+        entry_children(m[SNAPCORE_CHILDREN], kids, nkids);
+    if (m[SNAPCORE_DESCENDANTS] != NULL)
+        point_int(m[SNAPCORE_DESCENDANTS], en->descendants_text, sizeof(en->descendants_text),
+                  (long long)descendants);
+    if (m[SNAPCORE_METADATA] != NULL)
+        point_bool(m[SNAPCORE_METADATA], true);
+    if (m[SNAPCORE_CURRENT] != NULL)
+        point_bool(m[SNAPCORE_CURRENT], d->current);
+    if (m[SNAPCORE_CREATION_TIME] != NULL)
+        point_int(m[SNAPCORE_CREATION_TIME], en->creation_time_text, sizeof(en->creation_time_text),
+                  d->creation_time);
+    if (m[SNAPCORE_MEMORY] != NULL)
+        point_bool(m[SNAPCORE_MEMORY], d->memory_internal);
+    if (m[SNAPCORE_DISKS] == NULL)
+        return en->o;
+    entry_disks(en, m[SNAPCORE_DISKS], d->ndisks);
+    cJSON_ArrayForEach(dj, m[SNAPCORE_DISKS])
+    {
+        point_str(cJSON_GetObjectItemCaseSensitive(dj, "target"), d->disks[i].name);
+        point_bool(cJSON_GetObjectItemCaseSensitive(dj, "internal"), d->disks[i].internal);
+        i++;
+    }
+    return en->o;
+}
+
+void snapcore_entry_free(struct snapcore_entry *en)
+{
+    if (en == NULL)
+        return;
+    cJSON_Delete(en->o);
+    free(en);
+}
+
 cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d)
 {
     const struct snapshot_def **kids, **desc;
@@ -144,7 +307,7 @@ cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_de
 
     kids = snapshot_tree_children(so->tree, d->name, &n, &e);
     desc = snapshot_tree_descendants(so->tree, d->name, &ndesc, &e);
-    o = snapcore_snapshot_json_links(so, d, kids, kids != NULL ? n : 0, desc != NULL ? ndesc : 0);
+    o = entry_build(so, d, kids, kids != NULL ? n : 0, desc != NULL ? ndesc : 0);
     free(kids);
     free(desc);
     return o;

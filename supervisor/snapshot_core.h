@@ -58,11 +58,43 @@ cJSON *snapcore_targets(const struct disks *ds, const char *const *nodes, size_t
 void snapcore_event(struct snapops *so, const char *method, const char *snap);
 /* The snapshot as the protocol shows it (new). */
 cJSON *snapcore_snapshot_json(const struct snapops *so, const struct snapshot_def *d);
-/* The same from its children (name order) and descendant count, which a
- * listing works out for the whole tree at once. */
-cJSON *snapcore_snapshot_json_links(const struct snapops *so, const struct snapshot_def *d,
-                                    const struct snapshot_def *const *kids, size_t nkids,
-                                    size_t descendants);
+/* The members of a snapshot object, in the order printed; a listing may
+ * ask for some of them only (snapshot.list's fields). */
+enum snapcore_member {
+    SNAPCORE_NAME,
+    SNAPCORE_DESCRIPTION,
+    SNAPCORE_STATE,
+    SNAPCORE_PARENT,
+    SNAPCORE_CHILDREN,
+    SNAPCORE_DESCENDANTS,
+    SNAPCORE_METADATA,
+    SNAPCORE_CURRENT,
+    SNAPCORE_CREATION_TIME,
+    SNAPCORE_MEMORY,
+    SNAPCORE_DISKS,
+    SNAPCORE_MEMBERS
+};
+#define SNAPCORE_MEMBER(m) (1u << (m))
+#define SNAPCORE_ALL_MEMBERS (SNAPCORE_MEMBER(SNAPCORE_MEMBERS) - 1)
+/* The members' keys, by enum snapcore_member. */
+extern const char *const snapcore_member_names[SNAPCORE_MEMBERS];
+
+/* The same, printed a snapshot after another by a listing: one entry's
+ * tree, pointed at each listed snapshot in turn, so that a page allocates
+ * nearly nothing per snapshot.  snapcore_entry_new makes it with the
+ * members in the mask members (SNAPCORE_MEMBER bits; name always);
+ * snapcore_entry_set points it at d, one of the tree's own, from its
+ * children (name order) and descendant count, which the listing works out
+ * for the whole tree at once.  The returned tree borrows d's and kids'
+ * strings until the next set or the free, and the snapshot tree must not
+ * change meanwhile. */
+struct snapcore_entry;
+struct snapcore_entry *snapcore_entry_new(unsigned members);
+const cJSON *snapcore_entry_set(struct snapcore_entry *en, const struct snapops *so,
+                                const struct snapshot_def *d,
+                                const struct snapshot_def *const *kids, size_t nkids,
+                                size_t descendants);
+void snapcore_entry_free(struct snapcore_entry *en);
 /* The snapshot named by params["snapshot"], validated and looked up. */
 const struct snapshot_def *snapcore_param_snapshot(struct snapops *so, const cJSON *params,
                                                    const char **name, struct cerr *e);

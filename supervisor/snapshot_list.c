@@ -1,10 +1,12 @@
 #include "supervisor/snapshot_list.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/fileutil.h"
 #include "common/json_size.h"
+#include "common/log.h"
 #include "common/names.h"
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
@@ -33,6 +35,37 @@ static int read_filters(const cJSON *params, struct filters *f, struct cerr *e)
         rpc_param_bool(params, "external", &f->external, e) < 0 ||
         rpc_param_bool(params, "topological", &f->topological, e) < 0)
         return -1;
+    return 0;
+}
+
+/* The members each entry holds: params["fields"], names of the snapshot
+ * object's members (name comes always), or all of them. */
+static int read_fields(const cJSON *params, unsigned *members, struct cerr *e)
+{
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(params, "fields"), *f;
+
+    *members = SNAPCORE_ALL_MEMBERS;
+    if (fields == NULL)
+        return 0;
+    if (!cJSON_IsArray(fields)) {
+        cerr_set(e, CE_INVALID_PARAMS, "fields must be an array of member names");
+        return -1;
+    }
+    *members = SNAPCORE_MEMBER(SNAPCORE_NAME);
+    cJSON_ArrayForEach(f, fields)
+    {
+        int m = 0;
+
+        while (m < SNAPCORE_MEMBERS &&
+               (!cJSON_IsString(f) || strcmp(f->valuestring, snapcore_member_names[m]) != 0))
+            m++;
+        if (m == SNAPCORE_MEMBERS) {
+            cerr_set(e, CE_INVALID_PARAMS, "fields: '%.64s' is not a member of a snapshot object",
+                     cJSON_IsString(f) ? f->valuestring : "(not a string)");
+            return -1;
+        }
+        *members |= SNAPCORE_MEMBER(m);
+    }
     return 0;
 }
 
@@ -122,6 +155,38 @@ static void links_free(struct links *l)
     free(l->first);
     free(l->kids);
     free(l->desc);
+}
+
+/* The links of the tree listed last, kept from one page of a listing to
+ * the next (worked out anew for each, they took a tenth of a listing's
+ * time), keyed by the tree and its generation; dropped after a last page.
+ * The supervisor's one tree, so the process's. */
+static struct {
+    bool valid;
+    const struct snapshot_tree *tree;
+    unsigned long long generation;
+    struct links l;
+} kept;
+
+static void links_drop(void)
+{
+    if (kept.valid)
+        links_free(&kept.l);
+    kept.valid = false;
+}
+
+static const struct links *links_get(const struct snapshot_tree *tree)
+{
+    unsigned long long generation = snapshot_tree_generation(tree);
+
+    if (kept.valid && kept.tree == tree && kept.generation == generation)
+        return &kept.l;
+    links_drop();
+    links_build(tree, &kept.l);
+    kept.valid = true;
+    kept.tree = tree;
+    kept.generation = generation;
+    return &kept.l;
 }
 
 /* As libvirt: within each group, no flag and every flag both mean "any". */
@@ -315,18 +380,66 @@ static char *cursor_of(const struct page *pg, const struct snapshot_def *d)
     return pg->order != NULL ? xasprintf("%016llx/%s", pg->fp, d->name) : xstrdup(d->name);
 }
 
+/* A page's array as text, "[ENTRY,ENTRY,...]": each entry is printed by
+ * cJSON straight after the last, from the one entry tree that
+ * snapcore_entry_set points at each snapshot in turn, so that the reply
+ * never holds a tree of thousands of snapshots, and its size is known
+ * exactly. */
+struct page_text {
+    char *buf; /* malloc'd; room for the closing ']' and the NUL */
+    size_t len, cap;
+    size_t count;
+};
+
+/* Appends o's text unless the page is full: false then.  A page holds at
+ * least one entry, however large. */
+static bool page_add(struct page_text *t, const cJSON *o)
+{
+    size_t at = t->len + (t->count > 0);
+    char *text;
+    size_t n;
+
+    /* What is left, less one byte for the closing ']'. */
+    if (t->cap > at + 1 && t->cap - at - 1 <= INT_MAX &&
+        cJSON_PrintPreallocated((cJSON *)o, t->buf + at, (int)(t->cap - at - 1), false)) {
+        if (t->count > 0)
+            t->buf[t->len] = ',';
+        t->len = at + strlen(t->buf + at);
+        t->count++;
+        return true;
+    }
+    if (t->count > 0)
+        return false;
+    text = cJSON_PrintUnformatted(o);
+    if (text == NULL) {
+        log_err("out of memory printing a snapshot listing");
+        abort();
+    }
+    n = strlen(text);
+    t->cap = t->len + n + 2;
+    t->buf = xreallocarray(t->buf, t->cap, 1);
+    memcpy(t->buf + t->len, text, n);
+    t->len += n;
+    t->count++;
+    cJSON_free(text);
+    return true;
+}
+
 void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
 {
     const struct snapshot_def **base, *last = NULL;
-    size_t nbase = 0, bytes = 0, count = 0;
-    struct links l;
+    size_t nbase = 0;
+    const struct links *l;
     struct page pg = {0};
+    struct page_text t;
+    struct snapcore_entry *en;
+    unsigned members;
     struct filters f;
     bool all, more = false;
     struct cerr e;
     cJSON *r, *arr;
 
-    if (read_filters(params, &f, &e) < 0 ||
+    if (read_filters(params, &f, &e) < 0 || read_fields(params, &members, &e) < 0 ||
         (base = select_base(so, params, &nbase, &all, &e)) == NULL) {
         cb(arg, NULL, &e);
         return;
@@ -338,8 +451,14 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
         return;
     }
     qsort(base, nbase, sizeof(*base), by_address);
-    links_build(so->tree, &l);
-    arr = json_arr();
+    l = links_get(so->tree);
+    /* The text of the page's array, "[...]", at most the page budget. */
+    t.cap = JSON_SIZE_PAGE_BUDGET + 1;
+    t.buf = xreallocarray(NULL, t.cap, 1);
+    t.buf[0] = '[';
+    t.len = 1;
+    t.count = 0;
+    en = snapcore_entry_new(members);
     /* One walk in the order asked for from the cursor on, keeping the
      * selected ones, until the page is full and one more shows there is a
      * next page. */
@@ -347,28 +466,29 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
         const struct snapshot_def *d =
             pg.order != NULL ? pg.order[i] : snapshot_tree_nth(so->tree, i);
         size_t at = pg.order != NULL ? name_index(so->tree, d->name) : i;
-        cJSON *o;
 
         if ((!all && bsearch(&d, base, nbase, sizeof(*base), by_address) == NULL) ||
-            !keep(&l, at, d, &f))
+            !keep(l, at, d, &f))
             continue;
-        if (count == (size_t)pg.limit) {
+        if (t.count == (size_t)pg.limit) {
             more = true;
             break;
         }
-        o = snapcore_snapshot_json_links(so, d, l.kids + l.first[at], l.first[at + 1] - l.first[at],
-                                         l.desc[at]);
-        bytes += json_size_bound(o) + 1;
-        /* A page holds at least one snapshot, however large. */
-        if (count > 0 && bytes > JSON_SIZE_PAGE_BUDGET) {
-            cJSON_Delete(o);
+        if (page_add(&t, snapcore_entry_set(en, so, d, l->kids + l->first[at],
+                                            l->first[at + 1] - l->first[at], l->desc[at])))
+            last = d;
+        else
             more = true;
-            break;
-        }
-        json_arr_add(arr, o);
-        last = d;
-        count++;
     }
+    t.buf[t.len++] = ']';
+    t.buf[t.len] = '\0';
+    arr = cJSON_CreateRaw(t.buf);
+    if (arr == NULL) {
+        log_err("out of memory answering a snapshot listing of VM %s", so->name);
+        abort();
+    }
+    free(t.buf);
+    snapcore_entry_free(en);
     r = json_obj();
     json_add(r, "snapshots", arr);
     /* A page holds at least one snapshot, so more comes with a last. */
@@ -378,7 +498,8 @@ void snaplist_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *
         free(next);
     } else
         json_add(r, "next", json_null());
-    links_free(&l);
+    if (!more)
+        links_drop();
     free(pg.order);
     free(base);
     cb(arg, r, NULL);

@@ -49,6 +49,16 @@ struct snap_node *snapshot_tree_node_find(const struct snapshot_tree *t, const c
     return found ? t->nodes[i] : NULL;
 }
 
+/* Every change of names, parents or definitions goes through
+ * snapshot_tree_node_insert, node_delete or snapshot_tree_relink, which
+ * give the tree a generation no tree of the process had. */
+static void changed(struct snapshot_tree *t)
+{
+    static unsigned long long generations;
+
+    t->generation = ++generations;
+}
+
 /* Takes ownership of def, whose name must not be in the tree yet. */
 struct snap_node *snapshot_tree_node_insert(struct snapshot_tree *t, struct snapshot_def *def)
 {
@@ -64,6 +74,7 @@ struct snap_node *snapshot_tree_node_insert(struct snapshot_tree *t, struct snap
     t->nodes[i] = node;
     t->n++;
     node->def = def;
+    changed(t);
     return node;
 }
 
@@ -75,6 +86,7 @@ static void node_delete(struct snapshot_tree *t, struct snap_node *node)
 
     memmove(&t->nodes[i], &t->nodes[i + 1], (t->n - i - 1) * sizeof(*t->nodes));
     t->n--;
+    changed(t);
     if (t->current == node)
         t->current = NULL;
     snapshot_def_free(node->def);
@@ -83,6 +95,7 @@ static void node_delete(struct snapshot_tree *t, struct snap_node *node)
 
 void snapshot_tree_relink(struct snapshot_tree *t)
 {
+    changed(t);
     t->first_root = NULL;
     for (size_t i = 0; i < t->n; i++)
         t->nodes[i]->first_child = NULL;
@@ -132,6 +145,11 @@ const struct snapshot_def *snapshot_tree_current(const struct snapshot_tree *tre
 size_t snapshot_tree_count(const struct snapshot_tree *tree)
 {
     return tree->n;
+}
+
+unsigned long long snapshot_tree_generation(const struct snapshot_tree *tree)
+{
+    return tree->generation;
 }
 
 const struct snapshot_def *snapshot_tree_nth(const struct snapshot_tree *tree, size_t i)

@@ -27,6 +27,10 @@ const struct snapshot_def *snapshot_tree_parent(const struct snapshot_tree *tree
 /* The current snapshot, or NULL when there is none. */
 const struct snapshot_def *snapshot_tree_current(const struct snapshot_tree *tree);
 size_t snapshot_tree_count(const struct snapshot_tree *tree);
+/* A number that changes whenever a snapshot is added, removed, replaced or
+ * re-parented, and that no other tree of the process ever had: what a
+ * listing keys the links it keeps between its pages by. */
+unsigned long long snapshot_tree_generation(const struct snapshot_tree *tree);
 /* The i-th snapshot in name order (strcmp), i < count: iterates them all. */
 const struct snapshot_def *snapshot_tree_nth(const struct snapshot_tree *tree, size_t i);
 

@@ -26,6 +26,7 @@ struct snapshot_tree {
     size_t n, cap;
     struct snap_node *first_root;
     struct snap_node *current;
+    unsigned long long generation; /* snapshot_tree_generation */
 };
 
 /* The node named name, or NULL (also for a NULL name). */

@@ -207,8 +207,27 @@ static const char *tree_start(const struct ctl_args *a, const struct ctl_snap *s
     return NULL;
 }
 
-/* Reads the snapshot objects of list; NULL when one is not one. */
-static struct ctl_snap *read_snaps(const cJSON *list, size_t *n)
+/* The members a table or --name row shows (the name comes always): what
+ * the listing asks the server for when it prints as pages come, a third of
+ * a whole snapshot object's bytes to print, relay and parse. */
+static const char *const row_fields[] = {"state", "parent", "creation_time"};
+
+/* Reads a row's members of o: ctl_snap_read's checks on those alone. */
+static int read_row(const cJSON *o, struct ctl_snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (!cJSON_IsObject(o) || ctl_reply_str(o, "name", true, &s->name) < 0 ||
+        ctl_reply_str(o, "state", true, &s->state) < 0 ||
+        ctl_reply_str(o, "parent", false, &s->parent) < 0 ||
+        ctl_reply_int(o, "creation_time", true, &s->creation_time) < 0 ||
+        ctl_format_time(s->creation_time, true, s->time, sizeof(s->time)) < 0)
+        return -1;
+    return 0;
+}
+
+/* Reads the snapshot objects of list, whole or (rows) their row members
+ * only; NULL when one is not one. */
+static struct ctl_snap *read_snaps(const cJSON *list, bool rows, size_t *n)
 {
     struct ctl_snap *s;
     const cJSON *o;
@@ -219,10 +238,11 @@ static struct ctl_snap *read_snaps(const cJSON *list, size_t *n)
     s = xcalloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*s));
     cJSON_ArrayForEach(o, list)
     {
-        if (ctl_snap_read(o, &s[(*n)++]) < 0) {
+        if ((rows ? read_row(o, &s[*n]) : ctl_snap_read(o, &s[*n])) < 0) {
             free(s);
             return NULL;
         }
+        (*n)++;
     }
     return s;
 }
@@ -232,7 +252,7 @@ static struct ctl_snap *read_snaps(const cJSON *list, size_t *n)
 static int show_whole(const struct ctl *ctl, const struct ctl_args *a, cJSON *r)
 {
     size_t n;
-    struct ctl_snap *s = read_snaps(cJSON_GetObjectItemCaseSensitive(r, "snapshots"), &n);
+    struct ctl_snap *s = read_snaps(cJSON_GetObjectItemCaseSensitive(r, "snapshots"), false, &n);
     int status;
 
     if (s == NULL)
@@ -296,7 +316,7 @@ static int list_pages(struct ctl *ctl, const struct ctl_args *a, const cJSON *ba
             status = CTL_EXIT_ERROR;
             break;
         }
-        if ((s = read_snaps(list, &n)) == NULL) {
+        if ((s = read_snaps(list, !whole, &n)) == NULL) {
             status = ctl_unexpected();
             break;
         }
@@ -375,6 +395,13 @@ int ctl_run_snapshot_list(struct ctl *ctl, const struct ctl_args *a)
             json_add_bool(p, list_filters[i][1], true);
     if (ctl_opt(a, "topological"))
         json_add_bool(p, "topological", true);
+    if (!ctl->json && !tree) {
+        cJSON *fields = json_arr();
+
+        for (size_t i = 0; i < sizeof(row_fields) / sizeof(row_fields[0]); i++)
+            json_arr_add(fields, json_str(row_fields[i]));
+        json_add(p, "fields", fields);
+    }
     status = list_pages(ctl, a, p);
     cJSON_Delete(p);
     return status;

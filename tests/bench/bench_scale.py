@@ -11,9 +11,10 @@ across machines:
   deletion algorithm needs);
 - the first start of a VM with 1,000 snapshots whose tags are not on disk,
   against a normal start;
-- listing 10,000 snapshots with details (RPC and the whole corralctl
-  process), the supervisor's memory holding them, and the broker's after
-  relaying them;
+- listing 10,000 snapshots with details (RPC, by a C client that reads
+  each page as bytes, and for comparison one that parses every page with
+  cJSON and the Python client; and the whole corralctl process), the
+  supervisor's memory holding them, and the broker's after relaying them;
 - supervisor memory per VM, 10 VMs, idle and after dumpxml (libxml2
   loaded, then unloaded again).
 
@@ -229,6 +230,19 @@ def list_all(c, vm):
             return n, pages, None
 
 
+def c_listing(sock, vm, parse):
+    """One whole listing of vm by a C client (tests/tools/bench_list.c):
+    (ms, snapshots, pages).  Without parse, each page is read as bytes and
+    only its cursor parsed: the servers' time, not a client's parse."""
+    tool = os.path.join(BUILD, "tests", "bench_list")
+    p = subprocess.run([tool] + (["--parse"] if parse else []) + [sock, vm], capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        raise RuntimeError("bench_list: %s" % p.stderr.strip()[:200])
+    ms, got, pages = p.stdout.split()
+    return float(ms), int(got), int(pages)
+
+
 def settled_rss_kib(pid):
     """pid's lowest RSS over the next second: a supervisor gives the heap
     of a run of large replies back 250 ms after the last
@@ -253,21 +267,32 @@ def large_listing(env, t):
         floor.append(time.perf_counter() - s)
     redefine_many(env, "big", "m", SNAPSHOTS)
     broker_idle = mem_kib(env.broker.pid)[0]
-    rpc, whole, why = [], [], None
-    for _ in range(5):
-        s = time.perf_counter()
-        got, pages, why = list_all(c, "big")
-        rpc.append(time.perf_counter() - s)
-        if why is None and got != SNAPSHOTS:
-            why = "listed %d of %d" % (got, SNAPSHOTS)
-        if why is not None:
+    rpc, parsed, py, whole = [], [], [], []
+    # Once in Python first: the count and every page's shape, checked.
+    got, pages, why = list_all(c, "big")
+    if why is None and got != SNAPSHOTS:
+        why = "listed %d of %d" % (got, SNAPSHOTS)
+    for _ in range(ROUNDS if why is None else 0):
+        ms, got, _ = c_listing(env.sock, "big", False)
+        rpc.append(ms / 1000)
+        parsed.append(c_listing(env.sock, "big", True)[0] / 1000)
+        if got != SNAPSHOTS:
+            why = "bench_list listed %d of %d" % (got, SNAPSHOTS)
             break
+    for _ in range(5 if why is None else 0):
+        s = time.perf_counter()
+        list_all(c, "big")
+        py.append(time.perf_counter() - s)
     label = "snapshot listing, %d with details, RPC, %d pages (median)" % (SNAPSHOTS, pages)
     if why is None:
         t.add(label, median_ms(rpc), median_ms(floor), "ms", "<= 50 ms absolute")
+        t.add("  the same, each page parsed with cJSON (C client)", median_ms(parsed),
+              median_ms(floor), "ms", "-")
+        t.add("  the same, each page parsed with json.loads (Python client)", median_ms(py),
+              median_ms(floor), "ms", "-")
     else:
         t.fail(label, why, "<= 50 ms absolute")
-    for _ in range(3):
+    for _ in range(5):
         s = time.perf_counter()
         p = subprocess.run([os.path.join(BUILD, "corralctl"), "snapshot-list", "big"],
                            capture_output=True, env=env.env)

@@ -56,6 +56,8 @@ static char answer[256];
 static void done(void *arg, cJSON *result, const struct cerr *e)
 {
     const cJSON *s;
+    char *text;
+    cJSON *wire;
 
     (void)arg;
     answer[0] = '\0';
@@ -63,13 +65,19 @@ static void done(void *arg, cJSON *result, const struct cerr *e)
         snprintf(answer, sizeof(answer), "error %d", e->code);
         return;
     }
-    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(result, "snapshots"))
+    /* The reply as a client reads it: the page's array is printed text. */
+    text = cJSON_PrintUnformatted(result);
+    wire = cJSON_Parse(text);
+    EXPECT(wire != NULL);
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(wire, "snapshots"))
     {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(s, "name");
         if (answer[0] != '\0')
             strncat(answer, " ", sizeof(answer) - strlen(answer) - 1);
         strncat(answer, name->valuestring, sizeof(answer) - strlen(answer) - 1);
     }
+    cJSON_Delete(wire);
+    cJSON_free(text);
     cJSON_Delete(result);
 }
 
