@@ -8,6 +8,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/xml_lib.h"
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
@@ -137,6 +138,13 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         return;
     }
     snapshot_qmp_nodes_free(l);
+    /* Before the job: without libxml2 no metadata could be written. */
+    struct cerr le;
+    if (xml_lib_load(&le) < 0) {
+        cerr_set(&err, le.code, "VM %s: creating snapshot %s: %s", so->name, c->name, le.msg);
+        create_finish(c, NULL, &err);
+        return;
+    }
     struct snapshot_def *d = create_def(c);
     char *xml = snapshot_def_format(d, false, &err);
     char job_id[SNAPJOB_ID_MAX];
