@@ -29,6 +29,7 @@
 #include "broker/tap.h"
 #include "broker/vm_dirs.h"
 #include "broker/vm_migrate.h"
+#include "common/domain_handover.h"
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/runrec.h"
@@ -380,9 +381,9 @@ static gid_t kvm_group(const struct bvm *vm)
 /* The supervisor's first tap descriptor; the others, then the console
  * logs, follow in order. */
 #define TAP_FD_FIRST 4
-#define PASSED_MAX (DOMAIN_MAX_NETS + CHARDEV_LOG_N)
-/* Its options with their arguments, the NULL, and --tap-fd N per tap and
- * --log-fd NAME=N per log. */
+#define PASSED_MAX (DOMAIN_MAX_NETS + CHARDEV_LOG_N + 1)
+/* Its options with their arguments, the NULL, and --tap-fd N per tap,
+ * --log-fd NAME=N per log and --definition-fd N. */
 #define SPAWN_ARGV_MAX (26 + 2 * PASSED_MAX)
 
 /* In the child: the passed descriptors move to TAP_FD_FIRST,
@@ -408,9 +409,9 @@ static int child_fds(int status_w, const int *fds, size_t n)
     return close_range(TAP_FD_FIRST + (unsigned)n, ~0U, 0) < 0 ? -1 : 0;
 }
 
-/* The taps, then the logs, as child_fds numbers them; their options go
- * in argv from *n on. */
-static size_t passed_fds(const struct tap_set *taps, const struct chardev_logs *logs,
+/* The taps, then the logs, then the definition (when def_fd >= 0), as
+ * child_fds numbers them; their options go in argv from *n on. */
+static size_t passed_fds(const struct tap_set *taps, const struct chardev_logs *logs, int def_fd,
                          char (*opt)[32], int *fds, char **argv, int *n)
 {
     size_t k = 0;
@@ -430,6 +431,12 @@ static size_t passed_fds(const struct tap_set *taps, const struct chardev_logs *
         argv[(*n)++] = "--log-fd";
         argv[(*n)++] = opt[k++];
     }
+    if (def_fd >= 0) {
+        fds[k] = def_fd;
+        snprintf(opt[k], sizeof(opt[k]), "%d", TAP_FD_FIRST + (int)k);
+        argv[(*n)++] = "--definition-fd";
+        argv[(*n)++] = opt[k++];
+    }
     return k;
 }
 
@@ -443,7 +450,15 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
     /* Opened by the supervisor before it drops root: the VM's uid cannot
      * read the state directory it lives in. */
     char *definition = redefine_definition_path(vm, adopt);
+    /* The same definition, parsed: the supervisor then starts without
+     * libxml2 (common/domain_handover.h), and falls back on the file. */
+    struct cerr he;
+    int def_fd = domain_handover_memfd(adopt && vm->live_def != NULL ? vm->live_def : vm->def, &he);
     pid_t pid;
+
+    if (def_fd < 0)
+        log_warn_code(cerr_name(he.code), "%s; its supervisor parses %s instead", he.msg,
+                      definition);
 
     snprintf(qemu, sizeof(qemu), "%ld", (long)vm->qemu_pid);
     snprintf(kvm, sizeof(kvm), "%ld", (long)kvm_gid);
@@ -452,6 +467,8 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
         cerr_set(e, CE_SYSTEM, "cannot fork a supervisor for VM %s: %s", vm->def->name,
                  strerror(errno));
         free(definition);
+        if (def_fd >= 0)
+            close(def_fd);
         return -1;
     }
     if (pid == 0) {
@@ -493,7 +510,7 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
             argv[n++] = "--adopt";
             argv[n++] = qemu;
         }
-        nfds = passed_fds(taps, logs, fdopt, fds, argv, &n);
+        nfds = passed_fds(taps, logs, def_fd, fdopt, fds, argv, &n);
         if (vm->b->debug)
             argv[n++] = "--debug";
         argv[n] = NULL;
@@ -505,6 +522,8 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
         _exit(127);
     }
     free(definition);
+    if (def_fd >= 0)
+        close(def_fd);
     return pid;
 }
 

@@ -15,6 +15,7 @@
 #include "common/domain_xml_int.h"
 #include "common/fileutil.h"
 #include "common/names.h"
+#include "common/xml_lib.h"
 #include "common/xml_safe.h"
 
 #define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -116,13 +117,13 @@ static int parse_name(struct parse_ctx *c, xmlNodePtr n)
         return -1;
     /* Untrimmed on purpose: a name is an identifier that becomes a path, so
      * stray white space is refused rather than silently changed. */
-    raw = xmlNodeGetContent(n);
+    raw = xml_lib.node_get_content(n);
     if (!name_vm_valid((const char *)raw, c->e)) {
-        xmlFree(raw);
+        xml_lib.free(raw);
         return -1;
     }
     c->def->name = xstrdup((const char *)raw);
-    xmlFree(raw);
+    xml_lib.free(raw);
     return 0;
 }
 
@@ -322,8 +323,8 @@ struct domain_def *domain_def_parse(const char *xml, size_t len, char **warnings
         return NULL;
     c.def = xcalloc(1, sizeof(*c.def));
     c.def->vcpus = 1;
-    rc = parse_root(&c, xmlDocGetRootElement(doc));
-    xmlFreeDoc(doc);
+    rc = parse_root(&c, xml_lib.doc_get_root_element(doc));
+    xml_lib.free_doc(doc);
     if (rc < 0 || finish(&c) < 0) {
         /* A console's log that never reached the serial port it names. */
         free(c.console_serial_log.file);
@@ -396,14 +397,14 @@ static void out_element(struct out_buf *b, xmlNodePtr n, int depth)
     out_str(b, "<");
     out_str(b, (const char *)n->name);
     for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
-        xmlChar *v = dx_must(xmlNodeGetContent((xmlNodePtr)a));
+        xmlChar *v = dx_must(xml_lib.node_get_content((xmlNodePtr)a));
 
         out_str(b, " ");
         out_str(b, (const char *)a->name);
         out_str(b, "='");
         out_escaped(b, (const char *)v);
         out_str(b, "'");
-        xmlFree(v);
+        xml_lib.free(v);
     }
     child = n->children;
     if (child == NULL) {
@@ -427,15 +428,17 @@ static void out_element(struct out_buf *b, xmlNodePtr n, int depth)
 
 char *domain_def_format(const struct domain_def *def)
 {
-    xmlDocPtr doc = dx_must(xmlNewDoc(BAD_CAST "1.0"));
-    xmlNodePtr root = dx_must(xmlNewDocNode(doc, NULL, BAD_CAST "domain", NULL));
-    xmlNodePtr devices;
+    xmlDocPtr doc;
+    xmlNodePtr root, devices;
     struct out_buf out = {0};
     char num[32];
 
+    xml_lib_require();
+    doc = dx_must(xml_lib.new_doc(BAD_CAST "1.0"));
+    root = dx_must(xml_lib.new_doc_node(doc, NULL, BAD_CAST "domain", NULL));
     /* libvirt's order (virDomainDefFormatInternal): each part formats its
      * own elements where libvirt puts them. */
-    xmlDocSetRootElement(doc, root);
+    xml_lib.doc_set_root_element(doc, root);
     dx_add_prop(root, "type", def->virt == DOMAIN_VIRT_KVM ? "kvm" : "qemu");
     dx_add_child(root, "name", def->name);
     dx_add_child(root, "uuid", def->uuid);
@@ -454,7 +457,7 @@ char *domain_def_format(const struct domain_def *def)
     dx_format_chardevs_graphics(def, devices);
     dx_format_memballoon(def, devices);
     out_element(&out, root, 0);
-    xmlFreeDoc(doc);
+    xml_lib.free_doc(doc);
     return out.p;
 }
 

@@ -148,6 +148,8 @@ struct firmware_def {
     char *nvram_import;
 };
 
+/* A member added here (or to the structs above) goes into
+ * common/domain_handover.c's tables too. */
 struct domain_def {
     char *name;    /* validated by name_vm_valid */
     char uuid[37]; /* lowercase canonical form */

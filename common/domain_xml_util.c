@@ -9,6 +9,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/xml_lib.h"
 #include "common/xml_safe.h"
 
 /* Matches only elements outside any namespace, so that a foreign
@@ -232,12 +233,12 @@ void *dx_must(void *p)
  * reference. */
 xmlNodePtr dx_add_child(xmlNodePtr parent, const char *name, const char *text)
 {
-    return dx_must(xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST text));
+    return dx_must(xml_lib.new_text_child(parent, NULL, BAD_CAST name, BAD_CAST text));
 }
 
 void dx_add_prop(xmlNodePtr node, const char *name, const char *value)
 {
-    dx_must(xmlNewProp(node, BAD_CAST name, BAD_CAST value));
+    dx_must(xml_lib.new_prop(node, BAD_CAST name, BAD_CAST value));
 }
 
 void dx_add_uint_prop(xmlNodePtr node, const char *name, unsigned int value)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/fileutil.h"
+#include "common/xml_lib.h"
 
 /* libxml2 prints parse errors to stderr by default; corral reports them to
  * the client instead, from the parser context. */
@@ -45,17 +46,19 @@ xmlDocPtr xml_parse_untrusted(const char *buf, size_t len, size_t max, const cha
         cerr_set(e, CE_INVALID_XML, "%s contains a NUL byte", what);
         return NULL;
     }
-    xmlSetStructuredErrorFunc(NULL, (xmlStructuredErrorFunc)xml_quiet);
-    ctxt = xmlNewParserCtxt();
+    if (xml_lib_load(e) < 0)
+        return NULL;
+    xml_lib.set_structured_error_func(NULL, (xmlStructuredErrorFunc)xml_quiet);
+    ctxt = xml_lib.new_parser_ctxt();
     if (ctxt == NULL) {
         cerr_set(e, CE_SYSTEM, "out of memory creating an XML parser for %s", what);
         return NULL;
     }
-    doc = xmlCtxtReadMemory(ctxt, buf, (int)len, "untrusted.xml", NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR |
-                                XML_PARSE_NOWARNING);
+    doc = xml_lib.ctxt_read_memory(ctxt, buf, (int)len, "untrusted.xml", NULL,
+                                   XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR |
+                                       XML_PARSE_NOWARNING);
     if (doc == NULL || !ctxt->wellFormed) {
-        const xmlError *xe = xmlCtxtGetLastError(ctxt);
+        const xmlError *xe = xml_lib.ctxt_get_last_error(ctxt);
         char msg[256] = "not well-formed";
 
         if (xe != NULL && xe->message != NULL) {
@@ -65,19 +68,19 @@ xmlDocPtr xml_parse_untrusted(const char *buf, size_t len, size_t max, const cha
         cerr_set(e, CE_INVALID_XML, "%s is malformed (line %d): %s", what,
                  xe != NULL ? xe->line : 0, msg);
         if (doc != NULL)
-            xmlFreeDoc(doc);
-        xmlFreeParserCtxt(ctxt);
+            xml_lib.free_doc(doc);
+        xml_lib.free_parser_ctxt(ctxt);
         return NULL;
     }
-    xmlFreeParserCtxt(ctxt);
+    xml_lib.free_parser_ctxt(ctxt);
     if (doc->intSubset != NULL || doc->extSubset != NULL) {
         cerr_set(e, CE_INVALID_XML, "%s must not contain a DOCTYPE declaration", what);
-        xmlFreeDoc(doc);
+        xml_lib.free_doc(doc);
         return NULL;
     }
-    if (xmlDocGetRootElement(doc) == NULL) {
+    if (xml_lib.doc_get_root_element(doc) == NULL) {
         cerr_set(e, CE_INVALID_XML, "%s has no root element", what);
-        xmlFreeDoc(doc);
+        xml_lib.free_doc(doc);
         return NULL;
     }
     return doc;
@@ -85,7 +88,7 @@ xmlDocPtr xml_parse_untrusted(const char *buf, size_t len, size_t max, const cha
 
 char *xml_node_text(xmlNodePtr node)
 {
-    xmlChar *raw = xmlNodeGetContent(node);
+    xmlChar *raw = xml_lib.node_get_content(node);
     char *start, *end, *out;
 
     if (raw == NULL)
@@ -97,24 +100,24 @@ char *xml_node_text(xmlNodePtr node)
     while (end > start && isspace((unsigned char)end[-1]))
         end--;
     if (end == start) {
-        xmlFree(raw);
+        xml_lib.free(raw);
         return NULL;
     }
     out = xcalloc(1, (size_t)(end - start) + 1);
     memcpy(out, start, (size_t)(end - start));
-    xmlFree(raw);
+    xml_lib.free(raw);
     return out;
 }
 
 char *xml_node_prop(xmlNodePtr node, const char *name)
 {
-    xmlChar *raw = xmlGetProp(node, (const xmlChar *)name);
+    xmlChar *raw = xml_lib.get_prop(node, (const xmlChar *)name);
     char *out;
 
     if (raw == NULL)
         return NULL;
     out = xstrdup((const char *)raw);
-    xmlFree(raw);
+    xml_lib.free(raw);
     return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include "common/domain_xml.h"
 #include "common/json.h"
+#include "common/xml_lib.h"
 #include "proto/rpc.h"
 #include "supervisor/console.h"
 #include "supervisor/media.h"
@@ -69,7 +70,7 @@ static void m_info(struct rpc_req *req, const cJSON *params, void *arg)
 static void m_dumpxml(struct rpc_req *req, const cJSON *params, void *arg)
 {
     bool inactive = false;
-    struct cerr e;
+    struct cerr e, le;
     char *xml;
     cJSON *r;
 
@@ -79,6 +80,11 @@ static void m_dumpxml(struct rpc_req *req, const cJSON *params, void *arg)
                      "VM %s: a supervisor knows only the definition it runs with; ask the broker "
                      "for the persistent one",
                      vm_name(VM(arg)));
+        rpc_req_done(req, NULL, &e);
+        return;
+    }
+    if (xml_lib_load(&le) < 0) {
+        cerr_set(&e, le.code, "VM %s: cannot format its definition: %s", vm_name(VM(arg)), le.msg);
         rpc_req_done(req, NULL, &e);
         return;
     }

@@ -11,11 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/domain_handover.h"
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/runrec.h"
 #include "common/names.h"
+#include "common/xml_lib.h"
 #include "common/xml_safe.h"
 #include "proto/listen.h"
 #include "proto/rpc.h"
@@ -48,6 +50,7 @@ struct supervisor {
     int status_fd;
     int exit_code;
     char *control_path;
+    struct event *xml_idle;
 };
 
 /* One line to the broker on the status pipe, then the pipe is closed: the
@@ -139,6 +142,30 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
 static void give_back_memory(void)
 {
     malloc_trim(0);
+}
+
+/* libxml2 (with ICU and the C++ runtime) is half of an idle supervisor's
+ * memory: unloaded this long after a load, so that a run of snapshot
+ * operations loads it once and a VM that stays idle does not keep it. */
+#define XML_IDLE_SECONDS 5
+
+static void on_xml_idle(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    /* Between events no XML document is alive (common/xml_lib.h). */
+    xml_lib_unload();
+    give_back_memory();
+}
+
+static void on_xml_loaded(void *arg)
+{
+    struct supervisor *s = arg;
+    const struct timeval idle = {XML_IDLE_SECONDS, 0};
+
+    if (evtimer_add(s->xml_idle, &idle) < 0)
+        log_warn("VM %s: cannot schedule unloading libxml2; it stays loaded", vm_name(s->vm));
 }
 
 /* glibc raises its thresholds as large blocks come and go, so one large
@@ -245,6 +272,10 @@ struct sup_options {
     /* --log-fd serial=FD, console=FD: the <log> files the broker opened
      * for the serial port and the virtio console; -1 when none. */
     int log_fds[SUP_LOGS];
+    /* --definition-fd: the definition the broker parsed, which spares
+     * loading libxml2 at start (common/domain_handover.h); -1 when none,
+     * and --definition is read when it cannot be used. */
+    int definition_fd;
     uid_t run_uid; /* 0: keep the uid corrald started this process with */
     gid_t run_gid, keep_gid;
 };
@@ -254,13 +285,26 @@ struct sup_options {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
-            "[--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
-            "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
-            "[--log-fd serial|console=FD]... "
-            "[--debug]\n"
-            "Started by corrald, one per running VM; see corral-supervisor(8).\n");
+    fprintf(
+        f,
+        "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
+        "[--definition-fd FD] [--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
+        "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
+        "[--log-fd serial|console=FD]... "
+        "[--debug]\n"
+        "Started by corrald, one per running VM; see corral-supervisor(8).\n");
+}
+
+/* def (taken) when it is VM name's, else NULL with e set. */
+static struct domain_def *check_name(struct domain_def *def, const char *path, const char *name,
+                                     struct cerr *e)
+{
+    if (def != NULL && strcmp(def->name, name) != 0) {
+        cerr_set(e, CE_INVALID_XML, "%s defines VM %s, not %s", path, def->name, name);
+        domain_def_free(def);
+        return NULL;
+    }
+    return def;
 }
 
 static struct domain_def *parse_definition(const char *xml, size_t len, const char *path,
@@ -270,11 +314,24 @@ static struct domain_def *parse_definition(const char *xml, size_t len, const ch
     struct domain_def *def = domain_def_parse(xml, len, &warnings, e);
 
     free(warnings);
-    if (def != NULL && strcmp(def->name, name) != 0) {
-        cerr_set(e, CE_INVALID_XML, "%s defines VM %s, not %s", path, def->name, name);
-        domain_def_free(def);
+    return check_name(def, path, name, e);
+}
+
+/* The definition of --definition-fd, which it closes, or NULL (logged
+ * when there was one) when --definition is to be parsed instead. */
+static struct domain_def *handed_over(const struct sup_options *o)
+{
+    struct domain_def *def;
+    struct cerr e;
+
+    if (o->definition_fd < 0)
         return NULL;
-    }
+    def = check_name(domain_handover_read(o->definition_fd, &e), "--definition-fd", o->name, &e);
+    if (def == NULL)
+        log_warn_code(cerr_name(e.code),
+                      "VM %s: parsing %s instead of the definition handed over: %s", o->name,
+                      o->definition, e.msg);
+    close(o->definition_fd);
     return def;
 }
 
@@ -313,6 +370,9 @@ static int parse_one(int c, const char *arg, struct sup_options *o, struct super
     case 'x':
         o->definition = arg;
         return 0;
+    case 'D':
+        o->definition_fd = passed_fd(arg);
+        return o->definition_fd < 0 ? -1 : 0;
     case 's':
         o->state_dir = arg;
         return 0;
@@ -368,6 +428,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
         {"definition", required_argument, NULL, 'x'},
+        {"definition-fd", required_argument, NULL, 'D'},
         {"state-dir", required_argument, NULL, 's'},
         {"run-dir", required_argument, NULL, 'r'},
         {"status-fd", required_argument, NULL, 'f'},
@@ -386,7 +447,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     };
     int c;
 
-    *o = (struct sup_options){.lvl = LOG_LVL_INFO, .log_fds = {-1, -1}};
+    *o = (struct sup_options){.lvl = LOG_LVL_INFO, .log_fds = {-1, -1}, .definition_fd = -1};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
@@ -409,12 +470,13 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
 }
 
 /* The definition is the broker's, in a directory this VM's uid may not
- * read: its text is read while still root, parsed after the drop.  NULL
+ * read: its text is read while still root, parsed after the drop, and only
+ * when the broker's handover (--definition-fd) cannot be used.  NULL
  * (logged) with *rc the exit status on failure. */
 static struct domain_def *load_sandboxed(const struct sup_options *o, int status_fd, int *rc)
 {
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
-    int keep[2 + DOMAIN_MAX_NETS + SUP_LOGS];
+    int keep[3 + DOMAIN_MAX_NETS + SUP_LOGS];
     size_t nkeep = 0;
     struct domain_def *def;
     size_t xml_len = 0;
@@ -429,6 +491,8 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
     }
     if (status_fd >= 0)
         keep[nkeep++] = status_fd;
+    if (o->definition_fd >= 0)
+        keep[nkeep++] = o->definition_fd;
     if (log_fd() >= 0)
         keep[nkeep++] = log_fd();
     for (size_t i = 0; i < o->ntap_fds; i++)
@@ -450,14 +514,21 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
      * do. */
     for (size_t i = 0; i < nkeep; i++) {
         if (fcntl(keep[i], F_SETFD, FD_CLOEXEC) < 0) {
-            log_err("VM %s: bad descriptor %d (--status-fd, --tap-fd or --log-fd): %s", o->name,
-                    keep[i], strerror(errno));
+            log_err("VM %s: bad descriptor %d (--status-fd, --definition-fd, --tap-fd or "
+                    "--log-fd): %s",
+                    o->name, keep[i], strerror(errno));
             free(xml);
             *rc = 2;
             return NULL;
         }
     }
-    def = parse_definition(xml, xml_len, o->definition, o->name, &e);
+    def = handed_over(o);
+    if (def == NULL) {
+        def = parse_definition(xml, xml_len, o->definition, o->name, &e);
+        /* Until XML is needed again; the C++ runtime it brought stays
+         * (common/xml_lib.h). */
+        xml_lib_unload();
+    }
     free(xml);
     if (def == NULL)
         log_err_code(cerr_name(e.code), "VM %s: %s", o->name, e.msg);
@@ -504,6 +575,13 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         return 1;
     }
     struct vm_hooks hooks = {on_state_changed, on_started, on_gone, on_recover, s};
+    s->xml_idle = evtimer_new(s->base, on_xml_idle, s);
+    if (s->xml_idle == NULL) {
+        log_err("VM %s: cannot create the libxml2 idle timer", o->name);
+        domain_def_free(def);
+        event_base_free(s->base);
+        return 1;
+    }
     s->vm = vm_new(s->base, def, o->state_dir, o->run_dir, o->maintenance, &hooks);
     vm_give_taps(s->vm, o->tap_fds, o->ntap_fds);
     give_logs(s, o);
@@ -516,6 +594,8 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         s->exit_code = 1;
         goto out;
     }
+    xml_lib_unload();
+    xml_lib_set_load_hook(on_xml_loaded, s);
     give_back_memory();
     sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
     sigint = evsignal_new(s->base, SIGINT, on_signal, s);
@@ -531,6 +611,8 @@ out:
         event_free(sigterm);
     if (sigint != NULL)
         event_free(sigint);
+    xml_lib_set_load_hook(NULL, NULL);
+    event_free(s->xml_idle);
     rpc_server_free(s->ctl);
     /* The next start parses only the metadata files changed since. */
     if (s->snapops != NULL && snapshot_tree_save_index(s->snapops->tree, s->snapops->dir, &e) < 0)

@@ -575,7 +575,9 @@ struct sc_rule {
  * init_module/finit_module, keyctl, perf_event_open, personality,
  * userfaultfd, io_uring_*, and sockets of any family but AF_UNIX. */
 static const struct sc_rule allowlist[] = {
-    /* Memory: malloc, libevent buffers. */
+    /* Memory: malloc, libevent buffers; mmap, mprotect and munmap also
+     * load and unload libxml2 when XML is needed (common/xml_lib.h), from
+     * the system's library directories as at start. */
     ALLOW("brk"),
     ALLOW("mmap"),
     ALLOW("munmap"),
@@ -632,9 +634,9 @@ static const struct sc_rule allowlist[] = {
     ALLOW("fcntl"),
     ALLOW_INT("ioctl", 1, FIONREAD), /* evbuffer_read() sizes its reads with it */
     ALLOW_INT("ioctl", 1, TCGETS),   /* stdio's isatty() when stdout is a terminal */
-    /* Files in the VM's state and run directories.  rename, unlink, mkdir,
-     * rmdir and readlink are what glibc's functions of those names call on
-     * x86_64. */
+    /* Files in the VM's state and run directories (and, read only, the
+     * libraries dlopen reads).  rename, unlink, mkdir, rmdir and readlink
+     * are what glibc's functions of those names call on x86_64. */
     ALLOW("openat"),
     ALLOW("read"),
     ALLOW("write"),

@@ -8,6 +8,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/xml_lib.h"
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
@@ -182,12 +183,21 @@ static void create_saved(const struct snapjob_result *r, void *arg)
  * commits it. */
 static void create_stage_intent(struct create *c)
 {
-    struct snapshot_def *d = create_def(c);
-    char *xml = snapshot_def_format(d, false, &c->intent_err);
+    struct snapshot_def *d;
+    char *xml;
     cJSON *intent;
+    struct cerr le;
 
-    snapshot_def_free(d);
     c->intent_rc = -1;
+    /* Before the job: without libxml2 no metadata could be written. */
+    if (xml_lib_load(&le) < 0) {
+        cerr_set(&c->intent_err, le.code, "VM %s: creating snapshot %s: %s", c->so->name, c->name,
+                 le.msg);
+        return;
+    }
+    d = create_def(c);
+    xml = snapshot_def_format(d, false, &c->intent_err);
+    snapshot_def_free(d);
     if (xml == NULL)
         return;
     intent = snapintent_new("create", c->name, c->job_id, &c->disks, c->disks.nodes, c->disks.n);
@@ -210,6 +220,10 @@ static void create_stage_metadata(struct create *c)
 
     if (c->no_metadata)
         return;
+    if (xml_lib_load(&e) < 0) {
+        log_warn_code(cerr_name(e.code), "VM %s: snapshot %s: %s", so->name, c->name, e.msg);
+        return;
+    }
     c->meta_def = create_def(c);
     if (snapshot_meta_stage(so->dir, c->meta_def, &c->meta_staged, &e) < 0 ||
         snapshot_tree_stage_retire(so->tree, so->dir, &c->retire, &e) < 0) {

@@ -14,6 +14,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/xml_lib.h"
 #include "common/xml_safe.h"
 
 static const char *const state_names[] = {
@@ -60,14 +61,14 @@ static void *xml_oom_check(void *p)
  * when empty. */
 static char *raw_text(xmlNodePtr node)
 {
-    xmlChar *raw = xmlNodeGetContent(node);
+    xmlChar *raw = xml_lib.node_get_content(node);
     char *out = NULL;
 
     if (raw == NULL)
         return NULL;
     if (raw[0] != '\0')
         out = xstrdup((const char *)raw);
-    xmlFree(raw);
+    xml_lib.free(raw);
     return out;
 }
 
@@ -75,19 +76,20 @@ static char *raw_text(xmlNodePtr node)
  * that namespaces declared on its ancestors are declared in the copy. */
 static char *node_to_string(xmlNodePtr node, struct cerr *e)
 {
-    xmlDocPtr doc = xml_oom_check(xmlNewDoc(BAD_CAST "1.0"));
-    xmlBufferPtr buf = xml_oom_check(xmlBufferCreate());
+    xmlDocPtr doc = xml_oom_check(xml_lib.new_doc(BAD_CAST "1.0"));
+    xmlBufferPtr buf = xml_oom_check(xml_lib.buffer_create());
     xmlSaveCtxtPtr save;
     char *out = NULL;
 
-    xmlDocSetRootElement(doc, xml_oom_check(xmlDocCopyNode(node, doc, 1)));
-    save = xml_oom_check(xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_NO_DECL));
-    if (xmlSaveTree(save, xmlDocGetRootElement(doc)) < 0 || xmlSaveClose(save) < 0)
+    xml_lib.doc_set_root_element(doc, xml_oom_check(xml_lib.doc_copy_node(node, doc, 1)));
+    save = xml_oom_check(xml_lib.save_to_buffer(buf, "UTF-8", XML_SAVE_NO_DECL));
+    if (xml_lib.save_tree(save, xml_lib.doc_get_root_element(doc)) < 0 ||
+        xml_lib.save_close(save) < 0)
         cerr_set(e, CE_INVALID_XML, "cannot serialise the <%s> element", (const char *)node->name);
     else
-        out = xstrdup((const char *)xmlBufferContent(buf));
-    xmlBufferFree(buf);
-    xmlFreeDoc(doc);
+        out = xstrdup((const char *)xml_lib.buffer_content(buf));
+    xml_lib.buffer_free(buf);
+    xml_lib.free_doc(doc);
     return out;
 }
 
@@ -304,11 +306,11 @@ struct snapshot_def *snapshot_def_parse(const char *xml, size_t len, unsigned in
         return NULL;
     def = xcalloc(1, sizeof(*def));
     def->creation_time = -1;
-    if (parse_root(xmlDocGetRootElement(doc), flags, def, e) < 0) {
+    if (parse_root(xml_lib.doc_get_root_element(doc), flags, def, e) < 0) {
         snapshot_def_free(def);
         def = NULL;
     }
-    xmlFreeDoc(doc);
+    xml_lib.free_doc(doc);
     return def;
 }
 
@@ -317,7 +319,7 @@ struct snapshot_def *snapshot_def_parse(const char *xml, size_t len, unsigned in
  * would make a file that no parser reads back. */
 static bool text_storable(const char *s)
 {
-    if (!xmlCheckUTF8((const unsigned char *)s))
+    if (!xml_lib.check_utf8((const unsigned char *)s))
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
         if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
@@ -328,7 +330,8 @@ static bool text_storable(const char *s)
 
 int snapshot_def_check_storable(const struct snapshot_def *def, struct cerr *e)
 {
-    if (!name_snapshot_valid(def->name, e))
+    /* text_storable checks UTF-8 as libxml2 will read it. */
+    if (xml_lib_load(e) < 0 || !name_snapshot_valid(def->name, e))
         return -1;
     if (def->parent != NULL && !name_snapshot_valid(def->parent, e))
         return -1;
@@ -347,12 +350,13 @@ int snapshot_def_check_storable(const struct snapshot_def *def, struct cerr *e)
 
 static xmlNodePtr add_text(xmlNodePtr parent, const char *name, const char *text)
 {
-    return xml_oom_check(xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST text));
+    return xml_oom_check(xml_lib.new_text_child(parent, NULL, BAD_CAST name, BAD_CAST text));
 }
 
 static void add_location(xmlNodePtr node, bool internal)
 {
-    xml_oom_check(xmlNewProp(node, BAD_CAST "snapshot", BAD_CAST(internal ? "internal" : "no")));
+    xml_oom_check(
+        xml_lib.new_prop(node, BAD_CAST "snapshot", BAD_CAST(internal ? "internal" : "no")));
 }
 
 static void add_disks(xmlNodePtr root, const struct snapshot_def *def)
@@ -365,7 +369,7 @@ static void add_disks(xmlNodePtr root, const struct snapshot_def *def)
     for (size_t i = 0; i < def->ndisks; i++) {
         xmlNodePtr disk = add_text(disks, "disk", NULL);
 
-        xml_oom_check(xmlNewProp(disk, BAD_CAST "name", BAD_CAST def->disks[i].name));
+        xml_oom_check(xml_lib.new_prop(disk, BAD_CAST "name", BAD_CAST def->disks[i].name));
         add_location(disk, def->disks[i].internal);
     }
 }
@@ -380,30 +384,30 @@ static int add_domain(xmlDocPtr doc, xmlNodePtr root, const char *domain_xml, st
 
     if (dom == NULL)
         return -1;
-    top = xmlDocGetRootElement(dom);
+    top = xml_lib.doc_get_root_element(dom);
     if (strcmp((const char *)top->name, "domain") != 0) {
         cerr_set(e, CE_INVALID_XML, "embedded domain XML has root <%.64s>, expected <domain>",
                  (const char *)top->name);
-        xmlFreeDoc(dom);
+        xml_lib.free_doc(dom);
         return -1;
     }
-    xmlAddChild(root, xml_oom_check(xmlDocCopyNode(top, doc, 1)));
-    xmlFreeDoc(dom);
+    xml_lib.add_child(root, xml_oom_check(xml_lib.doc_copy_node(top, doc, 1)));
+    xml_lib.free_doc(dom);
     return 0;
 }
 
 static char *doc_to_string(xmlDocPtr doc, struct cerr *e)
 {
-    xmlBufferPtr buf = xml_oom_check(xmlBufferCreate());
+    xmlBufferPtr buf = xml_oom_check(xml_lib.buffer_create());
     xmlSaveCtxtPtr save =
-        xml_oom_check(xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL));
+        xml_oom_check(xml_lib.save_to_buffer(buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL));
     char *out = NULL;
 
-    if (xmlSaveDoc(save, doc) < 0 || xmlSaveClose(save) < 0)
+    if (xml_lib.save_doc(save, doc) < 0 || xml_lib.save_close(save) < 0)
         cerr_set(e, CE_INVALID_XML, "cannot serialise snapshot XML");
     else
-        out = xstrdup((const char *)xmlBufferContent(buf));
-    xmlBufferFree(buf);
+        out = xstrdup((const char *)xml_lib.buffer_content(buf));
+    xml_lib.buffer_free(buf);
     return out;
 }
 
@@ -415,9 +419,9 @@ char *snapshot_def_format(const struct snapshot_def *def, bool with_active, stru
 
     if (snapshot_def_check_storable(def, e) < 0)
         return NULL;
-    doc = xml_oom_check(xmlNewDoc(BAD_CAST "1.0"));
-    root = xml_oom_check(xmlNewNode(NULL, BAD_CAST "domainsnapshot"));
-    xmlDocSetRootElement(doc, root);
+    doc = xml_oom_check(xml_lib.new_doc(BAD_CAST "1.0"));
+    root = xml_oom_check(xml_lib.new_node(NULL, BAD_CAST "domainsnapshot"));
+    xml_lib.doc_set_root_element(doc, root);
     /* libvirt's element order. */
     add_text(root, "name", def->name);
     if (def->description != NULL)
@@ -440,7 +444,7 @@ char *snapshot_def_format(const struct snapshot_def *def, bool with_active, stru
         add_text(root, "active", def->current ? "1" : "0");
     out = doc_to_string(doc, e);
 out:
-    xmlFreeDoc(doc);
+    xml_lib.free_doc(doc);
     return out;
 }
 

@@ -15,7 +15,8 @@ across machines:
   each page as bytes, and for comparison one that parses every page with
   cJSON and the Python client; and the whole corralctl process), the
   supervisor's memory holding them, and the broker's after relaying them;
-- supervisor memory per VM, 10 VMs.
+- supervisor memory per VM, 10 VMs, idle and after dumpxml (libxml2
+  loaded, then unloaded again).
 
 BENCH_ROUNDS (default 20) sets the rounds of the timed figures,
 BENCH_SNAPSHOTS (default 10000) the size of the large listing, BENCH_ONLY
@@ -315,18 +316,41 @@ def large_listing(env, t):
     c.close()
 
 
+def xml_loaded(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return "libxml2" in f.read()
+
+
 def many_vms(env, t):
-    pids = []
-    for i in range(MANY_VMS):
-        pids.append(define_running(env, "many%d" % i)["supervisor_pid"])
-    mems = [mem_kib(p) for p in pids]
-    rss = statistics.mean(m[0] for m in mems)
-    pss = statistics.mean(m[1] for m in mems)
+    infos = [define_running(env, "many%d" % i) for i in range(MANY_VMS)]
+    pids = [i["supervisor_pid"] for i in infos]
+
+    def mean_mem():
+        mems = [mem_kib(p) for p in pids]
+        return statistics.mean(m[0] for m in mems), statistics.mean(m[1] for m in mems)
+
+    rss, pss = mean_mem()
     broker = mem_kib(env.broker.pid)
     t.add("supervisor PSS per VM, %d VMs (mean)" % MANY_VMS, pss, broker[1], "KiB",
           "<= 0.5 MiB (baseline: the broker's PSS)")
     t.add("supervisor RSS per VM, %d VMs (mean)" % MANY_VMS, rss, broker[0], "KiB",
           "<= 3 MiB (baseline: the broker's RSS)")
+    # What XML costs while loaded (dumpxml loads libxml2), and what stays
+    # once each supervisor has unloaded it again (the C++ runtime it
+    # brought cannot be unloaded).
+    for i, info in enumerate(infos):
+        ok(Rpc(info["control_socket"]).call("vm.dumpxml", {"name": "many%d" % i}), "dumpxml")
+    loaded = mean_mem()
+    deadline = time.time() + 60
+    while any(xml_loaded(p) for p in pids):
+        if time.time() > deadline:
+            raise RuntimeError("libxml2 still loaded 60 s after dumpxml")
+        time.sleep(0.2)
+    after = mean_mem()
+    t.add("  the same, PSS with libxml2 loaded (dumpxml)", loaded[1], pss, "KiB", "-")
+    t.add("  the same, RSS with libxml2 loaded (dumpxml)", loaded[0], rss, "KiB", "-")
+    t.add("  the same, PSS once it is unloaded again", after[1], pss, "KiB", "-")
+    t.add("  the same, RSS once it is unloaded again", after[0], rss, "KiB", "-")
 
 
 def main():
