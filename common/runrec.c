@@ -58,12 +58,8 @@ int runrec_run_write(const char *run_dir, const char *name, const struct runrec_
 int runrec_run_remove(const char *run_dir, struct cerr *e)
 {
     char *path = xasprintf("%s/" RUNREC_RUN_FILE, run_dir);
-    int rc = 0;
+    int rc = file_remove_unsynced(path, e);
 
-    if (unlink(path) < 0 && errno != ENOENT) {
-        cerr_set(e, CE_SYSTEM, "cannot remove %s: %s", path, strerror(errno));
-        rc = -1;
-    }
     free(path);
     return rc;
 }

@@ -240,13 +240,9 @@ out:
 int snapshot_index_remove(const char *dir, struct cerr *e)
 {
     char *path = xasprintf("%s/" SNAPSHOT_INDEX_FILE, dir);
-    int rc = 0;
-
     /* Not synced: a cache that comes back is checked against the files. */
-    if (unlink(path) < 0 && errno != ENOENT) {
-        cerr_set(e, CE_SYSTEM, "cannot remove %s: %s", path, strerror(errno));
-        rc = -1;
-    }
+    int rc = file_remove_unsynced(path, e);
+
     free(path);
     return rc;
 }

@@ -76,28 +76,29 @@ int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
     return snapintent_commit(so, staged, e);
 }
 
-void snapintent_end(struct snapops *so)
+/* Removes the intent with rm (file_remove_durable or _unsynced). */
+static void remove_intent(struct snapops *so, int (*rm)(const char *, struct cerr *))
 {
     char *path = intent_path(so);
     struct cerr e;
 
-    /* Left behind, it is settled (again) by the next recovery: harmless. */
-    if (file_remove_durable(path, &e) < 0)
+    if (rm(path, &e) < 0)
         log_warn_code(cerr_name(e.code), "VM %s: cannot remove %s: %s", so->name, path, e.msg);
     free(path);
 }
 
+void snapintent_end(struct snapops *so)
+{
+    /* Left behind, it is settled (again) by the next recovery: harmless. */
+    remove_intent(so, file_remove_durable);
+}
+
 void snapintent_settled(struct snapops *so)
 {
-    char *path = intent_path(so);
-    struct cerr e;
-
     /* Not synced: the operation's metadata is durable already, and an
      * intent that a machine crash brings back is settled again by the
      * next recovery to the same state (with a report that it did). */
-    if (file_remove_unsynced(path, &e) < 0)
-        log_warn_code(cerr_name(e.code), "VM %s: cannot remove %s: %s", so->name, path, e.msg);
-    free(path);
+    remove_intent(so, file_remove_unsynced);
 }
 
 void snapintent_reported(struct snapops *so)
