@@ -9,107 +9,11 @@
  * cJSON, as a C client that reads every entry must.
  *   bench_list [--parse] SOCKET VM [LIMIT] */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
-#define LINE_MAX_BYTES (4 << 20)
+#define BENCH_TOOL "bench_list"
+#include "tests/tools/bench_io.h"
 
-struct reader {
-    int fd;
-    char *buf;
-    size_t len, off, seen; /* seen: bytes after off known to hold no newline */
-};
-
-_Noreturn static void die(const char *what)
-{
-    fprintf(stderr, "bench_list: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-/* The next line (NUL-terminated, without its newline), borrowed from r. */
-static char *read_line(struct reader *r)
-{
-    for (;;) {
-        char *nl = memchr(r->buf + r->off + r->seen, '\n', r->len - r->off - r->seen);
-        ssize_t n;
-
-        if (nl != NULL) {
-            char *line = r->buf + r->off;
-
-            *nl = '\0';
-            r->off = (size_t)(nl - r->buf) + 1;
-            r->seen = 0;
-            return line;
-        }
-        r->seen = r->len - r->off;
-        memmove(r->buf, r->buf + r->off, r->len - r->off);
-        r->len -= r->off;
-        r->off = 0;
-        if (r->len == LINE_MAX_BYTES) {
-            errno = EMSGSIZE;
-            die("reply line");
-        }
-        n = read(r->fd, r->buf + r->len, LINE_MAX_BYTES - r->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = ECONNRESET;
-            die("read");
-        }
-        r->len += (size_t)n;
-    }
-}
-
-static void write_all(int fd, const char *s, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, s, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            die("write");
-        s += n;
-        len -= (size_t)n;
-    }
-}
-
-static int connect_unix(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd;
-
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        errno = ENAMETOOLONG;
-        die(path);
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        die("socket");
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        die(path);
-    return fd;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
-        die("clock_gettime");
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Sends the request for the page after cursor (NULL: the first). */
 static void request(int fd, const char *vm, const char *cursor, int id, int limit)
 {
     cJSON *m = cJSON_CreateObject(), *p = cJSON_CreateObject();
@@ -123,10 +27,10 @@ static void request(int fd, const char *vm, const char *cursor, int id, int limi
         (limit > 0 && cJSON_AddNumberToObject(p, "limit", limit) == NULL) ||
         !cJSON_AddItemToObject(m, "params", p) || (text = cJSON_PrintUnformatted(m)) == NULL) {
         errno = ENOMEM;
-        die("request");
+        bench_die("request");
     }
-    write_all(fd, text, strlen(text));
-    write_all(fd, "\n", 1);
+    bench_write_all(fd, text, strlen(text));
+    bench_write_all(fd, "\n", 1);
     cJSON_free(text);
     cJSON_Delete(m);
 }
@@ -155,7 +59,7 @@ static long scan_page(const char *line, char **cursor)
     next = cJSON_ParseWithOpts(last + sizeof(next_key) - 1, NULL, false);
     *cursor = NULL;
     if (cJSON_IsString(next) && (*cursor = strdup(next->valuestring)) == NULL)
-        die("strdup");
+        bench_die("strdup");
     if (!cJSON_IsString(next) && !cJSON_IsNull(next))
         n = -1;
     cJSON_Delete(next);
@@ -172,7 +76,7 @@ static long parse_page(const char *line, char **cursor)
     next = cJSON_GetObjectItemCaseSensitive(result, "next");
     *cursor = NULL;
     if (cJSON_IsString(next) && (*cursor = strdup(next->valuestring)) == NULL)
-        die("strdup");
+        bench_die("strdup");
     if (cJSON_IsString(next) || cJSON_IsNull(next))
         n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(result, "snapshots"));
     cJSON_Delete(reply);
@@ -181,7 +85,7 @@ static long parse_page(const char *line, char **cursor)
 
 int main(int argc, char **argv)
 {
-    struct reader r = {0};
+    struct bench_reader r = {0};
     char *cursor = NULL;
     long snapshots = 0, pages = 0;
     int parse = argc > 1 && strcmp(argv[1], "--parse") == 0;
@@ -193,18 +97,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_list [--parse] SOCKET VM [LIMIT]\n");
         return 2;
     }
-    r.fd = connect_unix(argv[1]);
-    r.buf = malloc(LINE_MAX_BYTES);
+    r.fd = bench_connect_unix(argv[1]);
+    r.buf = malloc(BENCH_LINE_MAX);
     if (r.buf == NULL)
-        die("malloc");
-    start = now_s();
+        bench_die("malloc");
+    start = bench_now_s();
     do {
         char *line;
         long n;
 
         request(r.fd, argv[2], cursor, (int)pages + 1, argc == 4 ? atoi(argv[3]) : 0);
         free(cursor);
-        line = read_line(&r);
+        line = bench_read_line(&r);
         n = parse ? parse_page(line, &cursor) : scan_page(line, &cursor);
         if (n < 0) {
             fprintf(stderr, "bench_list: page %ld: not a page of snapshot.list: %.200s\n",
@@ -215,9 +119,9 @@ int main(int argc, char **argv)
         snapshots += n;
         pages++;
     } while (cursor != NULL);
-    printf("%.3f %ld %ld\n", (now_s() - start) * 1000, snapshots, pages);
+    printf("%.3f %ld %ld\n", (bench_now_s() - start) * 1000, snapshots, pages);
     free(r.buf);
     if (close(r.fd) < 0)
-        die("close");
+        bench_die("close");
     return 0;
 }

@@ -5,17 +5,13 @@
  * crosses two such hops (broker, supervisor) on top of QEMU's own.
  *   bench_relay LISTEN TARGET
  * Runs until killed. */
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+
+#define BENCH_TOOL "bench_relay"
+#include "tests/tools/bench_io.h"
 
 struct side {
     struct bufferevent *bev;
@@ -24,12 +20,6 @@ struct side {
 
 static struct event_base *base;
 static const char *target;
-
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_relay: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
 
 static void relay_cb(struct bufferevent *bev, void *arg)
 {
@@ -43,10 +33,10 @@ static void relay_cb(struct bufferevent *bev, void *arg)
                          MSG_DONTWAIT | MSG_NOSIGNAL);
 
         if (w > 0 && evbuffer_drain(in, (size_t)w) < 0)
-            die("evbuffer_drain");
+            bench_die("evbuffer_drain");
     }
     if (evbuffer_add_buffer(out, in) < 0)
-        die("evbuffer_add_buffer");
+        bench_die("evbuffer_add_buffer");
 }
 
 static void closed_cb(struct bufferevent *bev, short what, void *arg)
@@ -61,40 +51,22 @@ static void closed_cb(struct bufferevent *bev, short what, void *arg)
     free(s);
 }
 
-static int connect_unix(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd;
-
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        errno = ENAMETOOLONG;
-        die(path);
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        die("socket");
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        die(path);
-    return fd;
-}
-
 static struct side *side_new(int fd)
 {
     struct side *s = calloc(1, sizeof(*s));
 
     if (s == NULL || evutil_make_socket_nonblocking(fd) < 0)
-        die("set-up");
+        bench_die("set-up");
     s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (s->bev == NULL)
-        die("bufferevent_socket_new");
+        bench_die("bufferevent_socket_new");
     return s;
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
                       void *arg)
 {
-    struct side *a = side_new(fd), *b = side_new(connect_unix(target));
+    struct side *a = side_new(fd), *b = side_new(bench_connect_unix(target));
 
     (void)l;
     (void)sa;
@@ -106,7 +78,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setcb(b->bev, relay_cb, NULL, closed_cb, b);
     if (bufferevent_enable(a->bev, EV_READ | EV_WRITE) < 0 ||
         bufferevent_enable(b->bev, EV_READ | EV_WRITE) < 0)
-        die("bufferevent_enable");
+        bench_die("bufferevent_enable");
 }
 
 int main(int argc, char **argv)
@@ -121,16 +93,16 @@ int main(int argc, char **argv)
     target = argv[2];
     memcpy(sa.sun_path, argv[1], strlen(argv[1]) + 1);
     if (unlink(argv[1]) < 0 && errno != ENOENT)
-        die(argv[1]);
+        bench_die(argv[1]);
     base = event_base_new();
     if (base == NULL)
-        die("event_base_new");
+        bench_die("event_base_new");
     l = evconnlistener_new_bind(base, accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE, -1,
                                 (struct sockaddr *)&sa, sizeof(sa));
     if (l == NULL)
-        die(argv[1]);
+        bench_die(argv[1]);
     if (event_base_dispatch(base) < 0)
-        die("event_base_dispatch");
+        bench_die("event_base_dispatch");
     evconnlistener_free(l);
     event_base_free(base);
     return 0;
