@@ -45,6 +45,74 @@ static void reattach_fail(struct bvm *vm, const char *why)
                 strerror(errno));
 }
 
+/* The VMs re-attached whose status files (the state vm.state answered,
+ * the re-attach counter) are still to be written, together once every VM
+ * has settled: a durable write each made a broker with a thousand VMs take
+ * seconds to come back.  Nothing depends on them before that: a broker
+ * that dies first re-attaches and asks again.  One broker per process, so
+ * one batch. */
+static struct {
+    char **names; /* a VM may be gone by then: looked up again */
+    size_t n, cap;
+    struct event *timer;
+} batch;
+
+/* Written at the latest this long after the first re-attachment, should
+ * some VM never settle through reattach_answer. */
+#define BATCH_WAIT_S 1
+/* Status files written per turn of the event loop, which answers requests
+ * in between: a thousand at once held it for seconds on a busy disk. */
+#define BATCH_CHUNK 200
+
+static void flush_status(evutil_socket_t fd, short what, void *arg)
+{
+    static const struct timeval now = {0, 0};
+    struct broker *b = arg;
+    size_t take = batch.n < BATCH_CHUNK ? batch.n : BATCH_CHUNK, n = 0;
+    struct bvm **vms = xcalloc(take + 1, sizeof(*vms));
+
+    (void)fd;
+    (void)what;
+    for (size_t i = batch.n - take; i < batch.n; i++) {
+        struct bvm *vm = registry_find(b, batch.names[i]);
+
+        if (vm != NULL)
+            vms[n++] = vm;
+        free(batch.names[i]);
+    }
+    batch.n -= take;
+    bvm_persist_status_many(vms, n);
+    free(vms);
+    if (batch.n == 0 || (batch.timer != NULL && evtimer_add(batch.timer, &now) == 0))
+        return;
+    flush_status(-1, 0, b);
+}
+
+static void persist_later(struct bvm *vm)
+{
+    struct timeval tv = {BATCH_WAIT_S, 0};
+
+    if (batch.n == batch.cap) {
+        batch.cap = batch.cap ? batch.cap * 2 : 64;
+        batch.names = xreallocarray(batch.names, batch.cap, sizeof(*batch.names));
+    }
+    batch.names[batch.n++] = xstrdup(vm->def->name);
+    if (batch.timer == NULL &&
+        (batch.timer = evtimer_new(vm->b->base, flush_status, vm->b)) == NULL) {
+        log_err("VM %s: cannot schedule the status writes; writing now", vm->def->name);
+        flush_status(-1, 0, vm->b);
+        return;
+    }
+    /* The last VM still adopting: written from the next turn of the loop. */
+    if (vm->b->adopting <= 1)
+        tv.tv_sec = 0;
+    if ((vm->b->adopting <= 1 || !evtimer_pending(batch.timer, NULL)) &&
+        evtimer_add(batch.timer, &tv) < 0) {
+        log_err("VM %s: cannot schedule the status writes; writing now", vm->def->name);
+        flush_status(-1, 0, vm->b);
+    }
+}
+
 static void reattach_answer(struct bvm *vm, const char *method, const struct cerr *e)
 {
     char why[192];
@@ -63,7 +131,7 @@ static void reattach_answer(struct bvm *vm, const char *method, const struct cer
         return;
     lifecycle_set(vm, LIFECYCLE_RUNNING);
     bvm_count_restart(vm, &vm->reattached, "the broker restarted");
-    bvm_persist_status(vm);
+    persist_later(vm);
     if (vm->b->srv != NULL) {
         cJSON *ev = bvm_state_json(vm);
         json_add_num(ev, "time", (double)time(NULL));

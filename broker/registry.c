@@ -102,6 +102,12 @@ void bvm_persist_status(const struct bvm *vm)
     free(path);
 }
 
+void bvm_persist_status_many(struct bvm *const *vms, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bvm_persist_status(vms[i]);
+}
+
 cJSON *bvm_state_json(const struct bvm *vm)
 {
     cJSON *o = json_obj();

@@ -223,8 +223,10 @@ bool bvm_active(const struct bvm *vm);
 /* Writes state, reason and restart counters to STATE/vms/NAME/status.json,
  * whole after a crash but not synced (file_replace). */
 void bvm_persist_status(const struct bvm *vm);
+/* bvm_persist_status of each of n VMs. */
+void bvm_persist_status_many(struct bvm *const *vms, size_t n);
 /* Records a restart (why) in the per-run counters without persisting them:
- * the caller persists (bvm_persist_status). */
+ * the caller persists (bvm_persist_status or _many). */
 void bvm_count_restart(struct bvm *vm, unsigned *counter, const char *why);
 /* Records a restart (why) in the per-run counters and persists them. */
 void bvm_note_restart(struct bvm *vm, unsigned *counter, const char *why);
