@@ -1,4 +1,9 @@
-/* Crash-safe file and directory helpers. */
+/* Crash-safe file and directory helpers.  The writers and removers below
+ * act on paths by name: only for directories nobody but the caller can
+ * write (the broker's STATE/vms/NAME, a supervisor's own directories), so
+ * that no one can swap an entry between two calls.  Where someone else
+ * writes, root goes through directory fds opened without following links
+ * (broker/vm_dirs.h, common/safe_open.h). */
 #ifndef CORRAL_FILEUTIL_H
 #define CORRAL_FILEUTIL_H
 

@@ -158,11 +158,49 @@ static void stage_then_commit_or_drop(void)
     free(d);
 }
 
+/* file_replace swaps in a whole new file: a link planted at the path is
+ * replaced, never written through, and a failed rename leaves nothing
+ * behind. */
+static void replace_whole_or_nothing(void)
+{
+    char *d = scratch();
+    struct cerr e = {0};
+    struct stat st;
+    size_t len = 0;
+
+    EXPECT(d != NULL);
+    char *path = xasprintf("%s/status.json", d), *target = xasprintf("%s/target", d);
+    char *busy = xasprintf("%s/busy", d), *inside = xasprintf("%s/busy/x", d), *text;
+    EXPECT(put(target, "precious\n") == 0 && symlink(target, path) == 0);
+    EXPECT(file_replace(path, "new\n", 4, 0640, &e) == 0);
+    EXPECT(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640);
+    text = file_read_all(target, 100, &len, &e);
+    EXPECT(text != NULL && strcmp(text, "precious\n") == 0);
+    free(text);
+    text = file_read_all(path, 100, &len, &e);
+    EXPECT(text != NULL && strcmp(text, "new\n") == 0);
+    free(text);
+    /* A non-empty directory in the way: the rename fails, said so. */
+    EXPECT(mkdir(busy, 0755) == 0 && put(inside, "x") == 0);
+    EXPECT(file_replace(busy, "new\n", 4, 0640, &e) < 0 && e.code == CE_SYSTEM);
+    EXPECT_CONTAINS(e.msg, "cannot rename");
+    EXPECT(rm_rf(inside, &e) == 0 && rmdir(busy) == 0);
+    EXPECT(unlink(path) == 0 && unlink(target) == 0);
+    /* Only what the test made was there: no temporary file was left. */
+    EXPECT(rmdir(d) == 0);
+    free(path);
+    free(target);
+    free(busy);
+    free(inside);
+    free(d);
+}
+
 int main(void)
 {
     RUN(rm_rf_leaves_link_targets);
     RUN(rm_rf_refuses_too_deep);
     RUN(untrusted_read_refuses_what_is_not_a_file);
     RUN(stage_then_commit_or_drop);
+    RUN(replace_whole_or_nothing);
     return unit_done();
 }
