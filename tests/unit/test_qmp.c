@@ -200,6 +200,34 @@ static void peer_close(struct peer *p)
     close(p->listen_fd);
 }
 
+/* The id of the next command the supervisor sent, as QEMU echoes it; false
+ * when none came. */
+static bool next_id(struct peer *p, char *id, size_t len)
+{
+    cJSON *cmd = peer_read(p);
+
+    if (cmd == NULL)
+        return false;
+    id_text(cmd, id, len);
+    cJSON_Delete(cmd);
+    return true;
+}
+
+/* A query-status answered as QEMU would, its id in id; whether its reply
+ * reached the caller as a success. */
+static bool round_trip(struct qmp *q, struct peer *p, char *id, size_t len)
+{
+    struct outcome o = {0};
+    char line[128];
+
+    qmp_command(q, "query-status", NULL, 0, reply_cb, &o);
+    if (!next_id(p, id, len))
+        return false;
+    snprintf(line, sizeof(line), "{\"return\": {}, \"id\": %s}\r\n", id);
+    peer_send(p, line);
+    return wait_calls(&o, 1) && o.code == CE_OK;
+}
+
 static void test_ids_stay_short(void)
 {
     struct peer p;
@@ -207,21 +235,11 @@ static void test_ids_stay_short(void)
     size_t longest = 0;
 
     for (int i = 0; i < 250; i++) {
-        struct outcome o = {0};
-        char id[32], line[128];
-        cJSON *cmd;
+        char id[32];
 
-        qmp_command(q, "query-status", NULL, 0, reply_cb, &o);
-        cmd = peer_read(&p);
-        EXPECT(cmd != NULL);
-        id_text(cmd, id, sizeof(id));
-        cJSON_Delete(cmd);
+        EXPECT(round_trip(q, &p, id, sizeof(id)));
         if (strlen(id) > longest)
             longest = strlen(id);
-        snprintf(line, sizeof(line), "{\"return\": {\"n\": %d}, \"id\": %s}\r\n", i, id);
-        peer_send(&p, line);
-        EXPECT(wait_calls(&o, 1));
-        EXPECT(o.code == CE_OK);
     }
     EXPECT(longest <= 2);
     qmp_free(q);
@@ -234,35 +252,20 @@ static void test_late_reply_reaches_nobody(void)
     struct qmp *q = connect_peer(&p);
     struct outcome first = {0}, second = {0};
     char id1[32], id2[32], line[128];
-    cJSON *cmd;
 
     qmp_command(q, "query-status", NULL, 50, reply_cb, &first);
-    cmd = peer_read(&p);
-    EXPECT(cmd != NULL);
-    id_text(cmd, id1, sizeof(id1));
-    cJSON_Delete(cmd);
+    EXPECT(next_id(&p, id1, sizeof(id1)));
     EXPECT(wait_calls(&first, 1));
     EXPECT(first.code == CE_TIMEOUT);
     /* A hundred commands later the timed-out one's id is still not taken. */
     for (int i = 0; i < 100; i++) {
-        struct outcome o = {0};
         char id[32];
 
-        qmp_command(q, "query-status", NULL, 0, reply_cb, &o);
-        cmd = peer_read(&p);
-        EXPECT(cmd != NULL);
-        id_text(cmd, id, sizeof(id));
-        cJSON_Delete(cmd);
+        EXPECT(round_trip(q, &p, id, sizeof(id)));
         EXPECT(strcmp(id, id1) != 0);
-        snprintf(line, sizeof(line), "{\"return\": {}, \"id\": %s}\r\n", id);
-        peer_send(&p, line);
-        EXPECT(wait_calls(&o, 1));
     }
     qmp_command(q, "query-name", NULL, 0, reply_cb, &second);
-    cmd = peer_read(&p);
-    EXPECT(cmd != NULL);
-    id_text(cmd, id2, sizeof(id2));
-    cJSON_Delete(cmd);
+    EXPECT(next_id(&p, id2, sizeof(id2)));
     /* QEMU answers in order: the late reply first, then the new one's. */
     snprintf(line, sizeof(line), "{\"return\": {\"late\": true}, \"id\": %s}\r\n", id1);
     peer_send(&p, line);
