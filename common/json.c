@@ -130,9 +130,9 @@ int json_get_uint(const cJSON *obj, const char *key, unsigned long long max,
     return 0;
 }
 
-/* obj as one line of JSON through write (file_write_atomic or file_replace). */
+/* obj as one line of JSON through put (file_write_atomic or file_replace). */
 static int write_json_line(const char *path, const cJSON *obj, mode_t mode,
-                           int (*write)(const char *, const void *, size_t, mode_t, struct cerr *),
+                           int (*put)(const char *, const void *, size_t, mode_t, struct cerr *),
                            struct cerr *e)
 {
     char *text = cJSON_PrintUnformatted(obj);
@@ -145,7 +145,7 @@ static int write_json_line(const char *path, const cJSON *obj, mode_t mode,
     else {
         memcpy(line, text, n);
         line[n] = '\n';
-        rc = write(path, line, n + 1, mode, e);
+        rc = put(path, line, n + 1, mode, e);
     }
     free(line);
     cJSON_free(text);
