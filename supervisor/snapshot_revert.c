@@ -88,7 +88,7 @@ static void revert_synced(void *arg, cJSON *result, const struct cerr *e)
         revert_final(rv, NULL, NULL);
 }
 
-/* Whether qemu_error is one of the checks QEMU 7.2's load_snapshot()
+/* Whether a job's qemu_error is one of the checks QEMU 7.2's load_snapshot()
  * (migration/savevm.c) makes before bdrv_all_goto_snapshot() reverts the
  * first disk.  Any other failure, or none given, may come after some disks
  * were reverted (that loop stops at the disk that fails), and a guest run
@@ -148,7 +148,7 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
         return;
     }
     rv->failed = true;
-    if (!load_failed_untouched(r->qemu_error)) {
+    if (r->outcome != SNAPJOB_REFUSED && !load_failed_untouched(r->qemu_error)) {
         bool state_load = r->qemu_error != NULL && strstr(r->qemu_error, "while loading VM state");
         const char *reason = state_load ? "revert failed: guest state unusable"
                                         : "revert failed: disks may be partly reverted";
