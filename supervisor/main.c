@@ -29,6 +29,7 @@
 #include "supervisor/snapshot_recover.h"
 #include "supervisor/snapshot_tree_load.h"
 #include "supervisor/vm.h"
+#include "supervisor/vm_start_clean.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* LeakSanitizer's exit-time check needs clone and ptrace, which the
@@ -194,6 +195,10 @@ static void on_recover(struct vm *vm, const char *context, void *arg)
     struct supervisor *s = arg;
 
     (void)vm;
+    if (vm_start_clean(s->snapops)) {
+        recovered(NULL, s);
+        return;
+    }
     snaprecover_run(s->snapops, context, recovered, s);
 }
 
