@@ -52,6 +52,9 @@ struct supervisor {
     int exit_code;
     char *control_path;
     struct event *xml_idle;
+    /* The allowlist, compiled while QEMU starts (len 0 when that failed:
+     * on_started tries again and says why). */
+    struct sandbox_filter filter;
 };
 
 /* One line to the broker on the status pipe, then the pipe is closed: the
@@ -125,7 +128,8 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
     /* QEMU (which inherited no_new_privs) is running and this process will
      * never start another: from here on it parses what QEMU says, so it
      * may do no more than it needs. */
-    if (sandbox_seccomp_install(&se) < 0) {
+    if ((s->filter.len > 0 ? sandbox_seccomp_load(&s->filter, &se) : sandbox_seccomp_install(&se)) <
+        0) {
         log_err_code(cerr_name(se.code), "VM %s: cannot confine the supervisor: %s", vm_name(vm),
                      se.msg);
         s->exit_code = 1;
@@ -599,6 +603,9 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         s->exit_code = 1;
         goto out;
     }
+    /* QEMU takes tens of ms to open its monitor: time enough. */
+    if (sandbox_seccomp_compile(&s->filter, &e) < 0)
+        log_debug("VM %s: compiling the seccomp filter: %s", o->name, e.msg);
     xml_lib_unload();
     xml_lib_set_load_hook(on_xml_loaded, s);
     give_back_memory();
@@ -617,6 +624,7 @@ out:
     if (sigint != NULL)
         event_free(sigint);
     xml_lib_set_load_hook(NULL, NULL);
+    sandbox_filter_free(&s->filter);
     event_free(s->xml_idle);
     rpc_server_free(s->ctl);
     /* The next start parses only the metadata files changed since. */
