@@ -236,10 +236,32 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
-/* Snapshot metadata, then the control socket, then QEMU: a VM whose
- * metadata cannot be read is not started. */
+/* --go-fd: the broker hands the disks over while this process starts up,
+ * and says so by one byte; QEMU, which opens them, is started after it.
+ * EOF instead: the broker gave the start up. */
+static int wait_go_ahead(int go_fd, const char *name, struct cerr *e)
+{
+    char c;
+    ssize_t n;
+
+    if (go_fd < 0)
+        return 0;
+    do
+        n = read(go_fd, &c, 1);
+    while (n < 0 && errno == EINTR);
+    close(go_fd);
+    if (n == 1)
+        return 0;
+    cerr_set(e, CE_SUPERVISOR, "VM %s: the broker did not hand its disks over%s%s", name,
+             n < 0 ? ": " : " (it gave the start up)", n < 0 ? strerror(errno) : "");
+    return -1;
+}
+
+/* Snapshot metadata, then the control socket, then QEMU once the broker
+ * says the disks are the VM's: a VM whose metadata cannot be read is not
+ * started. */
 static int setup(struct supervisor *s, const char *state_dir, const char *run_dir, pid_t adopt,
-                 struct cerr *e)
+                 int go_fd, struct cerr *e)
 {
     int fd;
 
@@ -259,7 +281,9 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
     s->ctl = control_serve(s->base, &s->ctx, fd, e);
     if (s->ctl == NULL)
         return -1;
-    return adopt > 0 ? vm_adopt(s->vm, adopt, e) : vm_start(s->vm, e);
+    if (adopt > 0)
+        return vm_adopt(s->vm, adopt, e);
+    return wait_go_ahead(go_fd, vm_name(s->vm), e) < 0 ? -1 : vm_start(s->vm, e);
 }
 
 /* --log-fd names: the serial port's log, the virtio console's. */
@@ -285,6 +309,9 @@ struct sup_options {
      * loading libxml2 at start (common/domain_handover.h); -1 when none,
      * and --definition is read when it cannot be used. */
     int definition_fd;
+    /* --go-fd: where the broker says it handed the disks over; -1 when it
+     * did before starting this process (or there are none to wait for). */
+    int go_fd;
     uid_t run_uid; /* 0: keep the uid corrald started this process with */
     gid_t run_gid, keep_gid;
 };
@@ -294,14 +321,14 @@ struct sup_options {
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
-        "[--definition-fd FD] [--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
-        "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
-        "[--log-fd serial|console=FD]... "
-        "[--debug]\n"
-        "Started by corrald, one per running VM; see corral-supervisor(8).\n");
+    fprintf(f,
+            "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
+            "[--definition-fd FD] [--go-fd FD] [--status-fd FD] [--uid UID --gid GID [--group "
+            "GID]] [--owner UID] "
+            "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
+            "[--log-fd serial|console=FD]... "
+            "[--debug]\n"
+            "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
 /* def (taken) when it is VM name's, else NULL with e set. */
@@ -382,6 +409,9 @@ static int parse_one(int c, const char *arg, struct sup_options *o, struct super
     case 'D':
         o->definition_fd = passed_fd(arg);
         return o->definition_fd < 0 ? -1 : 0;
+    case 'w':
+        o->go_fd = passed_fd(arg);
+        return o->go_fd < 0 ? -1 : 0;
     case 's':
         o->state_dir = arg;
         return 0;
@@ -438,6 +468,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
         {"name", required_argument, NULL, 'n'},
         {"definition", required_argument, NULL, 'x'},
         {"definition-fd", required_argument, NULL, 'D'},
+        {"go-fd", required_argument, NULL, 'w'},
         {"state-dir", required_argument, NULL, 's'},
         {"run-dir", required_argument, NULL, 'r'},
         {"status-fd", required_argument, NULL, 'f'},
@@ -456,7 +487,8 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     };
     int c;
 
-    *o = (struct sup_options){.lvl = LOG_LVL_INFO, .log_fds = {-1, -1}, .definition_fd = -1};
+    *o = (struct sup_options){
+        .lvl = LOG_LVL_INFO, .log_fds = {-1, -1}, .definition_fd = -1, .go_fd = -1};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
@@ -469,7 +501,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     }
     if (o->name == NULL || o->definition == NULL || o->state_dir == NULL || o->run_dir == NULL ||
         optind != argc || (o->maintenance && o->adopt > 0) ||
-        (o->paused && (o->maintenance || o->adopt > 0)) ||
+        (o->paused && (o->maintenance || o->adopt > 0)) || (o->go_fd >= 0 && o->adopt > 0) ||
         (o->ntap_fds > 0 && (o->maintenance || o->adopt > 0)) ||
         (o->maintenance && (o->log_fds[0] >= 0 || o->log_fds[1] >= 0))) {
         usage(stderr);
@@ -485,7 +517,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
 static struct domain_def *load_sandboxed(const struct sup_options *o, int status_fd, int *rc)
 {
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
-    int keep[3 + DOMAIN_MAX_NETS + SUP_LOGS];
+    int keep[4 + DOMAIN_MAX_NETS + SUP_LOGS];
     size_t nkeep = 0;
     struct domain_def *def;
     size_t xml_len = 0;
@@ -502,6 +534,8 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
         keep[nkeep++] = status_fd;
     if (o->definition_fd >= 0)
         keep[nkeep++] = o->definition_fd;
+    if (o->go_fd >= 0)
+        keep[nkeep++] = o->go_fd;
     if (log_fd() >= 0)
         keep[nkeep++] = log_fd();
     for (size_t i = 0; i < o->ntap_fds; i++)
@@ -523,8 +557,8 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
      * do. */
     for (size_t i = 0; i < nkeep; i++) {
         if (fcntl(keep[i], F_SETFD, FD_CLOEXEC) < 0) {
-            log_err("VM %s: bad descriptor %d (--status-fd, --definition-fd, --tap-fd or "
-                    "--log-fd): %s",
+            log_err("VM %s: bad descriptor %d (--status-fd, --definition-fd, --go-fd, --tap-fd "
+                    "or --log-fd): %s",
                     o->name, keep[i], strerror(errno));
             free(xml);
             *rc = 2;
@@ -597,7 +631,7 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
     if (o->paused)
         vm_set_start_paused(s->vm);
     s->control_path = xasprintf("%s/control.sock", o->run_dir);
-    if (setup(s, o->state_dir, o->run_dir, o->adopt, &e) < 0) {
+    if (setup(s, o->state_dir, o->run_dir, o->adopt, o->go_fd, &e) < 0) {
         log_err_code(cerr_name(e.code), "VM %s: %s", o->name, e.msg);
         report_status(s, &e);
         s->exit_code = 1;
