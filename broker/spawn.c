@@ -536,7 +536,7 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, int go_r, const str
 
 /* Run and state directories for a new run: the previous run's leftovers
  * go, and the VM gets its identity.  Its disks are handed over later
- * (hand_over), while its supervisor starts. */
+ * (hand_over_then_go), while its supervisor starts. */
 static int prepare_run(struct bvm *vm, struct cerr *e)
 {
     char *vmdirs = xasprintf("%s/vm", vm->b->run_dir);
@@ -583,7 +583,7 @@ static int open_logs(struct bvm *vm, bool adopt, struct chardev_logs *logs, stru
  * waits for it before it starts QEMU, go ahead: the record's two syncs
  * take place while the supervisor starts up instead of before.  go_w is
  * closed either way; without the byte the supervisor exits. */
-static int hand_over(struct bvm *vm, int go_w, struct cerr *e)
+static int hand_over_then_go(struct bvm *vm, int go_w, struct cerr *e)
 {
     ssize_t n;
 
@@ -597,7 +597,9 @@ static int hand_over(struct bvm *vm, int go_w, struct cerr *e)
         n = write(go_w, "1", 1);
     while (n < 0 && errno == EINTR);
     close(go_w);
-    if (n != 1) {
+    /* A supervisor that failed already said why on its status pipe: it is
+     * settled as any start that fails, the disks going back with it. */
+    if (n != 1 && !(n < 0 && errno == EPIPE)) {
         cerr_set(e, CE_SYSTEM, "cannot tell VM %s's supervisor to start QEMU: %s", vm->def->name,
                  n < 0 ? strerror(errno) : "short write");
         identity_release(vm);
@@ -673,7 +675,7 @@ int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
         spawn_drop(vm);
         return -1;
     }
-    if (gofd[1] >= 0 && hand_over(vm, gofd[1], e) < 0) {
+    if (gofd[1] >= 0 && hand_over_then_go(vm, gofd[1], e) < 0) {
         /* It waits for the go-ahead before it starts QEMU: only the
          * supervisor goes. */
         kill(pid, SIGKILL);
