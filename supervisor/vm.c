@@ -454,6 +454,13 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
         return;
     }
     qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
+    if (vm->guest_runs != NULL)
+        vm->guest_runs(vm, vm->hooks.arg);
+}
+
+void vm_on_guest_runs(struct vm *vm, void (*cb)(struct vm *vm, void *arg))
+{
+    vm->guest_runs = cb;
 }
 
 /* QEMU made its VNC socket with the supervisor's umask.  Like the control
