@@ -379,11 +379,11 @@ static gid_t kvm_group(const struct bvm *vm)
 }
 
 /* The supervisor's first tap descriptor; the others, then the console
- * logs, follow in order. */
+ * logs, the definition and the go-ahead, follow in order. */
 #define TAP_FD_FIRST 4
-#define PASSED_MAX (DOMAIN_MAX_NETS + CHARDEV_LOG_N + 1)
+#define PASSED_MAX (DOMAIN_MAX_NETS + CHARDEV_LOG_N + 2)
 /* Its options with their arguments, the NULL, and --tap-fd N per tap,
- * --log-fd NAME=N per log and --definition-fd N. */
+ * --log-fd NAME=N per log, --definition-fd N and --go-fd N. */
 #define SPAWN_ARGV_MAX (26 + 2 * PASSED_MAX)
 
 /* In the child: the passed descriptors move to TAP_FD_FIRST,
@@ -409,10 +409,11 @@ static int child_fds(int status_w, const int *fds, size_t n)
     return close_range(TAP_FD_FIRST + (unsigned)n, ~0U, 0) < 0 ? -1 : 0;
 }
 
-/* The taps, then the logs, then the definition (when def_fd >= 0), as
- * child_fds numbers them; their options go in argv from *n on. */
+/* The taps, then the logs, then the definition and the go-ahead (each
+ * when >= 0), as child_fds numbers them; their options go in argv from *n
+ * on. */
 static size_t passed_fds(const struct tap_set *taps, const struct chardev_logs *logs, int def_fd,
-                         char (*opt)[32], int *fds, char **argv, int *n)
+                         int go_fd, char (*opt)[32], int *fds, char **argv, int *n)
 {
     size_t k = 0;
 
@@ -437,10 +438,16 @@ static size_t passed_fds(const struct tap_set *taps, const struct chardev_logs *
         argv[(*n)++] = "--definition-fd";
         argv[(*n)++] = opt[k++];
     }
+    if (go_fd >= 0) {
+        fds[k] = go_fd;
+        snprintf(opt[k], sizeof(opt[k]), "%d", TAP_FD_FIRST + (int)k);
+        argv[(*n)++] = "--go-fd";
+        argv[(*n)++] = opt[k++];
+    }
     return k;
 }
 
-static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_set *taps,
+static pid_t spawn(struct bvm *vm, bool adopt, int status_w, int go_r, const struct tap_set *taps,
                    const struct chardev_logs *logs, struct cerr *e)
 {
     char qemu[24], kvm[24], fdopt[PASSED_MAX][32];
@@ -510,7 +517,7 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
             argv[n++] = "--adopt";
             argv[n++] = qemu;
         }
-        nfds = passed_fds(taps, logs, def_fd, fdopt, fds, argv, &n);
+        nfds = passed_fds(taps, logs, def_fd, go_r, fdopt, fds, argv, &n);
         if (vm->b->debug)
             argv[n++] = "--debug";
         argv[n] = NULL;
@@ -528,7 +535,8 @@ static pid_t spawn(struct bvm *vm, bool adopt, int status_w, const struct tap_se
 }
 
 /* Run and state directories for a new run: the previous run's leftovers
- * go, and the VM's identity gets what it needs. */
+ * go, and the VM gets its identity.  Its disks are handed over later
+ * (hand_over_then_go), while its supervisor starts. */
 static int prepare_run(struct bvm *vm, struct cerr *e)
 {
     char *vmdirs = xasprintf("%s/vm", vm->b->run_dir);
@@ -542,11 +550,6 @@ static int prepare_run(struct bvm *vm, struct cerr *e)
         vm_migrate_stopped(vm, e) < 0 || identity_assign(vm->b, vm, e) < 0 ||
         vm_dirs_prepare(vm, e) < 0)
         return -1;
-    if (identity_prepare(vm, e) < 0) {
-        /* Whatever was handed over already goes back. */
-        identity_release(vm);
-        return -1;
-    }
     vm->started = time(NULL);
     if (!lifecycle_maintenance(vm->phase)) {
         /* The restart counters are the run's. */
@@ -575,11 +578,41 @@ static int open_logs(struct bvm *vm, bool adopt, struct chardev_logs *logs, stru
     return 0;
 }
 
+/* Hands the disks (and the NVRAM file) to the VM's identity, durably
+ * recorded first (broker/identity.h), then lets the supervisor, which
+ * waits for it before it starts QEMU, go ahead: the record's two syncs
+ * take place while the supervisor starts up instead of before.  go_w is
+ * closed either way; without the byte the supervisor exits. */
+static int hand_over_then_go(struct bvm *vm, int go_w, struct cerr *e)
+{
+    ssize_t n;
+
+    if (identity_prepare(vm, e) < 0) {
+        close(go_w);
+        /* Whatever was handed over already goes back. */
+        identity_release(vm);
+        return -1;
+    }
+    do
+        n = write(go_w, "1", 1);
+    while (n < 0 && errno == EINTR);
+    close(go_w);
+    /* A supervisor that failed already said why on its status pipe: it is
+     * settled as any start that fails, the disks going back with it. */
+    if (n != 1 && !(n < 0 && errno == EPIPE)) {
+        cerr_set(e, CE_SYSTEM, "cannot tell VM %s's supervisor to start QEMU: %s", vm->def->name,
+                 n < 0 ? strerror(errno) : "short write");
+        identity_release(vm);
+        return -1;
+    }
+    return 0;
+}
+
 int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
 {
     struct chardev_logs logs;
     struct tap_set taps = {0};
-    int pipefd[2];
+    int pipefd[2], gofd[2] = {-1, -1};
     pid_t pid;
 
     /* A re-adopting supervisor finds QEMU's socket, disks and taps as they
@@ -605,14 +638,27 @@ int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
         chardev_log_close_all(&logs);
         return -1;
     }
-    pid = spawn(vm, adopt, pipefd[1], &taps, &logs, e);
+    if (!adopt && pipe2(gofd, O_CLOEXEC) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create a pipe for VM %s's supervisor: %s", vm->def->name,
+                 strerror(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+        tap_close_all(&taps);
+        chardev_log_close_all(&logs);
+        return -1;
+    }
+    pid = spawn(vm, adopt, pipefd[1], gofd[0], &taps, &logs, e);
     /* From here QEMU (through the supervisor) holds the only copies: its
      * end removes the taps. */
     tap_close_all(&taps);
     chardev_log_close_all(&logs);
     close(pipefd[1]);
+    if (gofd[0] >= 0)
+        close(gofd[0]);
     if (pid < 0) {
         close(pipefd[0]);
+        if (gofd[1] >= 0)
+            close(gofd[1]);
         return -1;
     }
     vm->sup_is_child = true;
@@ -622,6 +668,16 @@ int spawn_start(struct bvm *vm, bool adopt, struct cerr *e)
              event_new(vm->b->base, vm->status_fd, EV_READ | EV_PERSIST, status_cb, vm)) == NULL ||
         event_add(vm->status_ev, NULL) < 0 || spawn_watch(vm, pid, e) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot watch the supervisor of VM %s", vm->def->name);
+        if (gofd[1] >= 0)
+            close(gofd[1]);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        spawn_drop(vm);
+        return -1;
+    }
+    if (gofd[1] >= 0 && hand_over_then_go(vm, gofd[1], e) < 0) {
+        /* It waits for the go-ahead before it starts QEMU: only the
+         * supervisor goes. */
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         spawn_drop(vm);

@@ -36,6 +36,7 @@ int qcow2_header_parse(const unsigned char *buf, size_t len, struct qcow2_header
     }
     h->backing_file_offset = be64(buf + 8);
     h->backing_file_size = be32(buf + 16);
+    h->nb_snapshots = be32(buf + 60);
     h->incompatible_features = h->version == 3 ? be64(buf + 72) : 0;
     return 0;
 }

@@ -1,6 +1,6 @@
 /* The fixed part of a qcow2 header (QEMU's docs/interop/qcow2.txt), read
- * from an untrusted image: only what decides which other files QEMU would
- * open for it. */
+ * from an untrusted image: what decides which other files QEMU would open
+ * for it, and whether it holds internal snapshots. */
 #ifndef CORRAL_QCOW2_HEADER_H
 #define CORRAL_QCOW2_HEADER_H
 
@@ -21,6 +21,7 @@ struct qcow2_header {
     uint64_t backing_file_offset; /* 0: no backing file */
     uint32_t backing_file_size;
     uint64_t incompatible_features; /* 0 for version 2 */
+    uint32_t nb_snapshots;          /* internal snapshots in the image's table */
 };
 
 /* Parses the first len bytes of an image; -1 with e set when they are no

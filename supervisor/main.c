@@ -29,6 +29,7 @@
 #include "supervisor/snapshot_recover.h"
 #include "supervisor/snapshot_tree_load.h"
 #include "supervisor/vm.h"
+#include "supervisor/vm_start_clean.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* LeakSanitizer's exit-time check needs clone and ptrace, which the
@@ -51,6 +52,10 @@ struct supervisor {
     int exit_code;
     char *control_path;
     struct event *xml_idle;
+    /* The allowlist, compiled while QEMU starts (len 0 when that failed:
+     * on_started tries again and says why), and whether it is loaded. */
+    struct sandbox_filter filter;
+    bool confined;
 };
 
 /* One line to the broker on the status pipe, then the pipe is closed: the
@@ -123,8 +128,10 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
     }
     /* QEMU (which inherited no_new_privs) is running and this process will
      * never start another: from here on it parses what QEMU says, so it
-     * may do no more than it needs. */
-    if (sandbox_seccomp_install(&se) < 0) {
+     * may do no more than it needs.  A start that sent cont is confined
+     * already (on_guest_runs). */
+    if (!s->confined && (s->filter.len > 0 ? sandbox_seccomp_load(&s->filter, &se)
+                                           : sandbox_seccomp_install(&se)) < 0) {
         log_err_code(cerr_name(se.code), "VM %s: cannot confine the supervisor: %s", vm_name(vm),
                      se.msg);
         s->exit_code = 1;
@@ -132,7 +139,25 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
         vm_destroy(vm, destroyed_after_failure, s);
         return;
     }
+    s->confined = true;
     report_status(s, NULL);
+}
+
+/* The guest is let run: QEMU's answers are read confined from here on,
+ * and the kernel takes the filter (0.4 ms, most of it building its
+ * per-call cache) while QEMU takes the cont.  A failure is left for
+ * on_started, which tries again and says why. */
+static void on_guest_runs(struct vm *vm, void *arg)
+{
+    struct supervisor *s = arg;
+    struct cerr e;
+
+    if (s->confined || s->filter.len == 0)
+        return;
+    if (sandbox_seccomp_load(&s->filter, &e) == 0)
+        s->confined = true;
+    else
+        log_debug("VM %s: loading the seccomp filter: %s", vm_name(vm), e.msg);
 }
 
 /* A supervisor lives as long as its VM and idles most of that time: what
@@ -194,6 +219,10 @@ static void on_recover(struct vm *vm, const char *context, void *arg)
     struct supervisor *s = arg;
 
     (void)vm;
+    if (vm_start_clean(s->snapops)) {
+        recovered(NULL, s);
+        return;
+    }
     snaprecover_run(s->snapops, context, recovered, s);
 }
 
@@ -227,10 +256,32 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
-/* Snapshot metadata, then the control socket, then QEMU: a VM whose
- * metadata cannot be read is not started. */
+/* --go-fd: the broker hands the disks over while this process starts up,
+ * and says so by one byte; QEMU, which opens them, is started after it.
+ * EOF instead: the broker gave the start up. */
+static int wait_go_ahead(int go_fd, const char *name, struct cerr *e)
+{
+    char c;
+    ssize_t n;
+
+    if (go_fd < 0)
+        return 0;
+    do
+        n = read(go_fd, &c, 1);
+    while (n < 0 && errno == EINTR);
+    close(go_fd);
+    if (n == 1)
+        return 0;
+    cerr_set(e, CE_SUPERVISOR, "VM %s: the broker did not hand its disks over%s%s", name,
+             n < 0 ? ": " : " (it gave the start up)", n < 0 ? strerror(errno) : "");
+    return -1;
+}
+
+/* Snapshot metadata, then the control socket, then QEMU once the broker
+ * says the disks are the VM's: a VM whose metadata cannot be read is not
+ * started. */
 static int setup(struct supervisor *s, const char *state_dir, const char *run_dir, pid_t adopt,
-                 struct cerr *e)
+                 int go_fd, struct cerr *e)
 {
     int fd;
 
@@ -250,7 +301,9 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
     s->ctl = control_serve(s->base, &s->ctx, fd, e);
     if (s->ctl == NULL)
         return -1;
-    return adopt > 0 ? vm_adopt(s->vm, adopt, e) : vm_start(s->vm, e);
+    if (adopt > 0)
+        return vm_adopt(s->vm, adopt, e);
+    return wait_go_ahead(go_fd, vm_name(s->vm), e) < 0 ? -1 : vm_start(s->vm, e);
 }
 
 /* --log-fd names: the serial port's log, the virtio console's. */
@@ -276,6 +329,9 @@ struct sup_options {
      * loading libxml2 at start (common/domain_handover.h); -1 when none,
      * and --definition is read when it cannot be used. */
     int definition_fd;
+    /* --go-fd: where the broker says it handed the disks over; -1 when it
+     * did before starting this process (or there are none to wait for). */
+    int go_fd;
     uid_t run_uid; /* 0: keep the uid corrald started this process with */
     gid_t run_gid, keep_gid;
 };
@@ -285,14 +341,14 @@ struct sup_options {
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
-        "[--definition-fd FD] [--status-fd FD] [--uid UID --gid GID [--group GID]] [--owner UID] "
-        "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
-        "[--log-fd serial|console=FD]... "
-        "[--debug]\n"
-        "Started by corrald, one per running VM; see corral-supervisor(8).\n");
+    fprintf(f,
+            "usage: corral-supervisor --name NAME --definition FILE --state-dir DIR --run-dir DIR "
+            "[--definition-fd FD] [--go-fd FD] [--status-fd FD] [--uid UID --gid GID [--group "
+            "GID]] [--owner UID] "
+            "[--maintenance | --adopt PID | --paused] [--tap-fd FD]... "
+            "[--log-fd serial|console=FD]... "
+            "[--debug]\n"
+            "Started by corrald, one per running VM; see corral-supervisor(8).\n");
 }
 
 /* def (taken) when it is VM name's, else NULL with e set. */
@@ -373,6 +429,9 @@ static int parse_one(int c, const char *arg, struct sup_options *o, struct super
     case 'D':
         o->definition_fd = passed_fd(arg);
         return o->definition_fd < 0 ? -1 : 0;
+    case 'w':
+        o->go_fd = passed_fd(arg);
+        return o->go_fd < 0 ? -1 : 0;
     case 's':
         o->state_dir = arg;
         return 0;
@@ -429,6 +488,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
         {"name", required_argument, NULL, 'n'},
         {"definition", required_argument, NULL, 'x'},
         {"definition-fd", required_argument, NULL, 'D'},
+        {"go-fd", required_argument, NULL, 'w'},
         {"state-dir", required_argument, NULL, 's'},
         {"run-dir", required_argument, NULL, 'r'},
         {"status-fd", required_argument, NULL, 'f'},
@@ -447,7 +507,8 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     };
     int c;
 
-    *o = (struct sup_options){.lvl = LOG_LVL_INFO, .log_fds = {-1, -1}, .definition_fd = -1};
+    *o = (struct sup_options){
+        .lvl = LOG_LVL_INFO, .log_fds = {-1, -1}, .definition_fd = -1, .go_fd = -1};
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
@@ -460,7 +521,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
     }
     if (o->name == NULL || o->definition == NULL || o->state_dir == NULL || o->run_dir == NULL ||
         optind != argc || (o->maintenance && o->adopt > 0) ||
-        (o->paused && (o->maintenance || o->adopt > 0)) ||
+        (o->paused && (o->maintenance || o->adopt > 0)) || (o->go_fd >= 0 && o->adopt > 0) ||
         (o->ntap_fds > 0 && (o->maintenance || o->adopt > 0)) ||
         (o->maintenance && (o->log_fds[0] >= 0 || o->log_fds[1] >= 0))) {
         usage(stderr);
@@ -476,7 +537,7 @@ static int parse_options(int argc, char **argv, struct sup_options *o, struct su
 static struct domain_def *load_sandboxed(const struct sup_options *o, int status_fd, int *rc)
 {
     struct sandbox_limits limits = SANDBOX_LIMITS_DEFAULT;
-    int keep[3 + DOMAIN_MAX_NETS + SUP_LOGS];
+    int keep[4 + DOMAIN_MAX_NETS + SUP_LOGS];
     size_t nkeep = 0;
     struct domain_def *def;
     size_t xml_len = 0;
@@ -493,6 +554,8 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
         keep[nkeep++] = status_fd;
     if (o->definition_fd >= 0)
         keep[nkeep++] = o->definition_fd;
+    if (o->go_fd >= 0)
+        keep[nkeep++] = o->go_fd;
     if (log_fd() >= 0)
         keep[nkeep++] = log_fd();
     for (size_t i = 0; i < o->ntap_fds; i++)
@@ -514,8 +577,8 @@ static struct domain_def *load_sandboxed(const struct sup_options *o, int status
      * do. */
     for (size_t i = 0; i < nkeep; i++) {
         if (fcntl(keep[i], F_SETFD, FD_CLOEXEC) < 0) {
-            log_err("VM %s: bad descriptor %d (--status-fd, --definition-fd, --tap-fd or "
-                    "--log-fd): %s",
+            log_err("VM %s: bad descriptor %d (--status-fd, --definition-fd, --go-fd, --tap-fd "
+                    "or --log-fd): %s",
                     o->name, keep[i], strerror(errno));
             free(xml);
             *rc = 2;
@@ -561,6 +624,25 @@ static void give_logs(struct supervisor *s, const struct sup_options *o)
     }
 }
 
+/* libevent keeps time by CLOCK_MONOTONIC_COARSE unless told otherwise,
+ * which advances once a kernel tick (4 ms at HZ=250): the monitor socket
+ * polled every QMP_FAST_RETRY_MS (supervisor/vm.c) while QEMU starts would
+ * be polled every tick instead, and a start would wait 2 ms more on
+ * average.  NULL when the loop cannot be created. */
+static struct event_base *new_base(const char *name)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (cfg == NULL)
+        return NULL;
+    if (event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) < 0)
+        log_warn("VM %s: no precise timers; QEMU's monitor is polled at the kernel's tick", name);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 /* Starts (or adopts) the VM of def, which it takes, and serves until the
  * VM is gone or a signal comes.  Returns the exit status. */
 static int run(struct supervisor *s, const struct sup_options *o, struct domain_def *def)
@@ -568,7 +650,7 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
     struct event *sigterm = NULL, *sigint = NULL;
     struct cerr e;
 
-    s->base = event_base_new();
+    s->base = new_base(o->name);
     if (s->base == NULL) {
         log_err("VM %s: cannot create the event loop", o->name);
         domain_def_free(def);
@@ -583,17 +665,21 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         return 1;
     }
     s->vm = vm_new(s->base, def, o->state_dir, o->run_dir, o->maintenance, &hooks);
+    vm_on_guest_runs(s->vm, on_guest_runs);
     vm_give_taps(s->vm, o->tap_fds, o->ntap_fds);
     give_logs(s, o);
     if (o->paused)
         vm_set_start_paused(s->vm);
     s->control_path = xasprintf("%s/control.sock", o->run_dir);
-    if (setup(s, o->state_dir, o->run_dir, o->adopt, &e) < 0) {
+    if (setup(s, o->state_dir, o->run_dir, o->adopt, o->go_fd, &e) < 0) {
         log_err_code(cerr_name(e.code), "VM %s: %s", o->name, e.msg);
         report_status(s, &e);
         s->exit_code = 1;
         goto out;
     }
+    /* QEMU takes tens of ms to open its monitor: time enough. */
+    if (sandbox_seccomp_compile(&s->filter, &e) < 0)
+        log_debug("VM %s: compiling the seccomp filter: %s", o->name, e.msg);
     xml_lib_unload();
     xml_lib_set_load_hook(on_xml_loaded, s);
     give_back_memory();
@@ -612,6 +698,7 @@ out:
     if (sigint != NULL)
         event_free(sigint);
     xml_lib_set_load_hook(NULL, NULL);
+    sandbox_filter_free(&s->filter);
     event_free(s->xml_idle);
     rpc_server_free(s->ctl);
     /* The next start parses only the metadata files changed since. */

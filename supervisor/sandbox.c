@@ -14,9 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* AddressSanitizer builds need a few more system calls (see the allowlist).
@@ -702,21 +707,18 @@ static const struct sc_rule allowlist[] = {
 #endif
 };
 
-int sandbox_seccomp_install(struct cerr *e)
+/* The allowlist as a libseccomp filter (new), or NULL with e set. */
+static scmp_filter_ctx allowlist_filter(struct cerr *e)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    struct sandbox_status st;
     int rc;
 
     if (ctx == NULL) {
         cerr_set(e, CE_SYSTEM, "cannot create a seccomp filter");
-        return -1;
+        return NULL;
     }
-    /* Calls made through another ABI (i386, x32) kill too, and the filter
-     * applies to every thread, not only the caller. */
+    /* Calls made through another ABI (i386, x32) kill too. */
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    if (rc == 0)
-        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc < 0) {
         cerr_set(e, CE_SYSTEM, "cannot set the seccomp filter attributes: %s", strerror(-rc));
         goto fail;
@@ -739,12 +741,101 @@ int sandbox_seccomp_install(struct cerr *e)
             goto fail;
         }
     }
-    rc = seccomp_load(ctx);
-    if (rc < 0) {
-        cerr_set(e, CE_SYSTEM, "cannot load the seccomp filter: %s", strerror(-rc));
-        goto fail;
-    }
+    return ctx;
+fail:
     seccomp_release(ctx);
+    return NULL;
+}
+
+/* The BPF program libseccomp generates for ctx, read back from a memfd
+ * (libseccomp 2.5 exports to a descriptor only). */
+static int export_bpf(scmp_filter_ctx ctx, struct sandbox_filter *f, struct cerr *e)
+{
+    int fd = memfd_create("corral-seccomp", MFD_CLOEXEC);
+    struct stat st;
+    ssize_t n;
+    int rc;
+
+    if (fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot compile the seccomp filter: memfd_create: %s",
+                 strerror(errno));
+        return -1;
+    }
+    rc = seccomp_export_bpf(ctx, fd);
+    if (rc < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot compile the seccomp filter: %s", strerror(-rc));
+        close(fd);
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % sizeof(*f->insns) != 0 ||
+        st.st_size / sizeof(*f->insns) > BPF_MAXINSNS) {
+        cerr_set(e, CE_SYSTEM, "cannot compile the seccomp filter: it came out as %lld bytes",
+                 (long long)st.st_size);
+        close(fd);
+        return -1;
+    }
+    f->insns = calloc((size_t)st.st_size / sizeof(*f->insns), sizeof(*f->insns));
+    if (f->insns == NULL) {
+        cerr_set(e, CE_SYSTEM, "cannot compile the seccomp filter: out of memory");
+        close(fd);
+        return -1;
+    }
+    f->len = (unsigned short)(st.st_size / sizeof(*f->insns));
+    n = pread(fd, f->insns, (size_t)st.st_size, 0);
+    close(fd);
+    if (n != st.st_size) {
+        cerr_set(e, CE_SYSTEM, "cannot read the compiled seccomp filter back: %s",
+                 n < 0 ? strerror(errno) : "short read");
+        sandbox_filter_free(f);
+        return -1;
+    }
+    return 0;
+}
+
+int sandbox_seccomp_compile(struct sandbox_filter *f, struct cerr *e)
+{
+    scmp_filter_ctx ctx = allowlist_filter(e);
+    int rc;
+
+    f->insns = NULL;
+    f->len = 0;
+    if (ctx == NULL)
+        return -1;
+    rc = export_bpf(ctx, f, e);
+    seccomp_release(ctx);
+    return rc;
+}
+
+void sandbox_filter_free(struct sandbox_filter *f)
+{
+    free(f->insns);
+    f->insns = NULL;
+    f->len = 0;
+}
+
+int sandbox_seccomp_load(const struct sandbox_filter *f, struct cerr *e)
+{
+    struct sock_fprog prog = {.len = f->len, .filter = f->insns};
+    struct sandbox_status st;
+    long rc;
+
+    if (f->len == 0) {
+        cerr_set(e, CE_INTERNAL, "no compiled seccomp filter to load");
+        return -1;
+    }
+    /* As seccomp_load does: a filter needs no_new_privs (set already by
+     * sandbox_no_new_privs), and applies to every thread. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot set no_new_privs for the seccomp filter: %s",
+                 strerror(errno));
+        return -1;
+    }
+    rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+    if (rc != 0) {
+        cerr_set(e, CE_SYSTEM, "cannot load the seccomp filter: %s",
+                 rc < 0 ? strerror(errno) : "another thread could not take it");
+        return -1;
+    }
     if (sandbox_status_read(&st, e) < 0)
         return -1;
     if (st.seccomp != 2) {
@@ -752,7 +843,16 @@ int sandbox_seccomp_install(struct cerr *e)
         return -1;
     }
     return 0;
-fail:
-    seccomp_release(ctx);
-    return -1;
+}
+
+int sandbox_seccomp_install(struct cerr *e)
+{
+    struct sandbox_filter f;
+    int rc;
+
+    if (sandbox_seccomp_compile(&f, e) < 0)
+        return -1;
+    rc = sandbox_seccomp_load(&f, e);
+    sandbox_filter_free(&f);
+    return rc;
 }

@@ -30,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -79,8 +80,22 @@ int sandbox_no_new_privs(struct cerr *e);
 
 /* Installs the system call allowlist (sandbox.c lists it) on every thread;
  * any other call kills the whole process with SIGSYS.  Verifies that
- * /proc/self/status then says "Seccomp: 2". */
+ * /proc/self/status then says "Seccomp: 2".  sandbox_seccomp_compile and
+ * sandbox_seccomp_load are its two halves: the supervisor compiles the
+ * allowlist (most of a millisecond) while QEMU starts, and only loads it
+ * once QEMU has, before it reports the start. */
 int sandbox_seccomp_install(struct cerr *e);
+
+/* The allowlist as a BPF program (insns is the caller's to free with
+ * sandbox_filter_free). */
+struct sandbox_filter {
+    struct sock_filter *insns;
+    unsigned short len;
+};
+
+int sandbox_seccomp_compile(struct sandbox_filter *f, struct cerr *e);
+void sandbox_filter_free(struct sandbox_filter *f);
+int sandbox_seccomp_load(const struct sandbox_filter *f, struct cerr *e);
 
 /* What actually applies to the calling process, for `corralctl
  * sandbox-report`; sandbox_status_read and sandbox_report only use system

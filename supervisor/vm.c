@@ -381,9 +381,7 @@ static void cont_cb(const cJSON *reply, const struct cerr *e, void *arg)
         fail_start(vm, e != NULL ? e : &err);
         return;
     }
-    vm->started = time(NULL);
     vm_set_state(vm, VM_RUNNING, "booted");
-    write_record(vm);
     vm->hooks.started(vm, NULL, vm->hooks.arg);
 }
 
@@ -454,6 +452,19 @@ void vm_recovered(struct vm *vm, const struct cerr *e)
         return;
     }
     qmp_command(vm->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, cont_cb, vm);
+    /* QEMU takes a ms or two over cont (it reads a command a byte at a
+     * time): the run record and the confinement are done meanwhile, not
+     * after its answer.  A cont that fails ends the start, and the broker
+     * removes the run directory with the record. */
+    vm->started = time(NULL);
+    write_record(vm);
+    if (vm->guest_runs != NULL)
+        vm->guest_runs(vm, vm->hooks.arg);
+}
+
+void vm_on_guest_runs(struct vm *vm, void (*cb)(struct vm *vm, void *arg))
+{
+    vm->guest_runs = cb;
 }
 
 /* QEMU made its VNC socket with the supervisor's umask.  Like the control

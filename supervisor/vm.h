@@ -35,6 +35,10 @@ struct vm_hooks {
     void *arg;
 };
 
+/* cb (with the hooks' arg) when cont is on its way to a QEMU that has not
+ * run the guest yet: from QEMU's answer on, QEMU may be the guest's. */
+void vm_on_guest_runs(struct vm *vm, void (*cb)(struct vm *vm, void *arg));
+
 /* Takes ownership of def.  A maintenance VM runs QEMU with -machine none
  * and the disks only, for snapshot work on a shut-off VM: its guest never
  * runs, its state stays "shut off", and its end is not the VM's exit. */

@@ -28,6 +28,7 @@ struct vm {
     char *state_dir, *run_dir;
     char *qmp_path, *log_path, *out_path, *control_path;
     struct vm_hooks hooks;
+    void (*guest_runs)(struct vm *vm, void *arg); /* vm_on_guest_runs */
     bool maintenance;
     /* Re-adopting a QEMU an earlier supervisor started (--adopt). */
     bool adopting, adopted;

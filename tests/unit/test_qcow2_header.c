@@ -1,5 +1,5 @@
 /* The qcow2 header fields that decide which other files QEMU would open,
- * parsed from untrusted bytes. */
+ * and its snapshot count, parsed from untrusted bytes. */
 #include "common/qcow2_header.h"
 
 #include <stdint.h>
@@ -58,6 +58,21 @@ static void data_file_bit(void)
     header(buf, 3, 0, QCOW2_INCOMPAT_DATA_FILE);
     EXPECT(qcow2_header_parse(buf, sizeof(buf), &h, &e) == 0);
     EXPECT(h.incompatible_features & QCOW2_INCOMPAT_DATA_FILE);
+}
+
+/* What QEMU lists as the image's snapshots: the count its table holds. */
+static void snapshot_count(void)
+{
+    unsigned char buf[112];
+    struct qcow2_header h;
+    struct cerr e = {0};
+
+    header(buf, 3, 0, 0);
+    EXPECT(qcow2_header_parse(buf, sizeof(buf), &h, &e) == 0);
+    EXPECT(h.nb_snapshots == 0);
+    put32(buf + 60, 1000);
+    EXPECT(qcow2_header_parse(buf, sizeof(buf), &h, &e) == 0);
+    EXPECT(h.nb_snapshots == 1000);
 }
 
 static void backing_v2(void)
@@ -119,6 +134,7 @@ int main(void)
 {
     RUN(plain_v3);
     RUN(data_file_bit);
+    RUN(snapshot_count);
     RUN(backing_v2);
     RUN(not_qcow2_refused);
     RUN(read_from_fd);
