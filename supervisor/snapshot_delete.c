@@ -10,6 +10,7 @@
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
+#include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_report.h"
 
 #define DELETE_TIMEOUT_MS 60000
@@ -47,6 +48,8 @@ struct del {
     bool early_done;
     int early_rc;
     struct cerr early_err;
+    /* The early callback answered: the done callback only frees. */
+    bool answered;
     /* Inside del_next's listing call, which may answer at once: del_finish
      * then leaves d to del_next to free (dead). */
     bool in_call, dead;
@@ -61,7 +64,8 @@ static void del_free(struct del *d)
     free(d);
 }
 
-static void del_finish(struct del *d, const struct cerr *e)
+/* Answers the request (e: with that error). */
+static void del_answer(struct del *d, const struct cerr *e)
 {
     struct snapops *so = d->so;
     const struct snapshot_def *cur = snapshot_tree_current(so->tree);
@@ -89,6 +93,11 @@ static void del_finish(struct del *d, const struct cerr *e)
         d->deleted = d->reports = NULL;
         d->cb(d->arg, r, NULL);
     }
+}
+
+static void del_finish(struct del *d, const struct cerr *e)
+{
+    del_answer(d, e);
     if (d->in_call)
         d->dead = true;
     else
@@ -113,19 +122,56 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
 static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 static void del_done_one(struct del *d);
 
+/* Once the metadata is removed: the directory sync its removal owes (held
+ * back, when it was, until after the answer), then the intent goes.  A
+ * failed sync keeps the intent, which recovery settles from. */
+static void del_settle(struct del *d, const char *name)
+{
+    struct snapops *so = d->so;
+    struct cerr e;
+
+    if (snapshot_meta_syncs_flush(so->dir, &e) < 0) {
+        log_err_code(cerr_name(e.code), "VM %s: snapshot %s: %s; its intent stays for recovery",
+                     so->name, name, e.msg);
+        return;
+    }
+    snapintent_settled(so);
+}
+
 /* The job succeeded: the metadata goes while QEMU dismisses the job, and
- * then the intent, unless the disks are to be listed again first. */
+ * then the intent, unless the disks are to be listed again first.  For the
+ * last snapshot of the request the answer goes first: the intent on disk
+ * says to delete it and which job did, so recovery removes the metadata if
+ * the machine stops before the removal is synced; the sync and the
+ * intent's removal follow while the answer travels. */
 static void del_job_early(const struct snapjob_result *r, void *arg)
 {
     struct del *d = arg;
+    const char *name = d->names[d->next];
 
     (void)r;
     if (d->recheck)
         return;
     d->early_done = true;
-    d->early_rc = del_metadata(d, d->names[d->next], &d->early_err);
-    if (d->early_rc == 0)
-        snapintent_settled(d->so);
+    if (d->next + 1 < d->n) {
+        d->early_rc = del_metadata(d, name, &d->early_err);
+        if (d->early_rc == 0)
+            del_settle(d, name);
+        return;
+    }
+    snapshot_meta_syncs_defer(SNAPSHOT_META_DEFER_REMOVES);
+    d->early_rc = del_metadata(d, name, &d->early_err);
+    if (d->early_rc < 0) {
+        struct cerr e;
+        /* del_job_done says what failed. */
+        if (snapshot_meta_syncs_flush(d->so->dir, &e) < 0)
+            log_err_code(cerr_name(e.code), "VM %s: snapshot %s: %s", d->so->name, name, e.msg);
+        return;
+    }
+    d->answered = true;
+    d->next++;
+    del_answer(d, NULL);
+    del_settle(d, name);
 }
 static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 
@@ -135,6 +181,10 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
     struct snapops *so = d->so;
     struct cerr e;
 
+    if (d->answered) {
+        del_free(d);
+        return;
+    }
     if (r->outcome == SNAPJOB_UNKNOWN) {
         snapintent_report_unknown(so, d->names[d->next], "snapshot-delete", r,
                                   snapcore_targets(&d->disks, d->holders, d->nholders),
@@ -301,7 +351,7 @@ static void del_done_one(struct del *d)
         rc = d->early_rc;
         err = d->early_err;
     } else if ((rc = del_metadata(d, d->names[d->next], &err)) == 0)
-        snapintent_settled(d->so);
+        del_settle(d, d->names[d->next]);
     if (rc < 0) {
         del_finish(d, &err);
         return;
