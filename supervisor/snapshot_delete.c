@@ -37,10 +37,12 @@ struct del {
      * or disks other than the metadata's): the disks are listed again
      * after the job, to say what is left. */
     bool recheck;
-    /* The intent staged while the listing was under way (NULL: none), for
-     * the disks the metadata names (guessed[]) and job guessed_job: only
-     * committed when QEMU's holders are those disks. */
-    char *guess_staged;
+    /* The intent recorded while the listing was under way, for the disks
+     * the metadata names (guessed[]) and job guessed_job: that job is only
+     * started when QEMU's holders are those disks, and an intent whose job
+     * never started is settled by recovery from the disks like any other
+     * (nothing deleted, or the tag already gone: what the user asked). */
+    bool guess_recorded;
     char guessed_job[SNAPJOB_ID_MAX];
     const char *guessed[DOMAIN_MAX_DISKS];
     size_t nguessed;
@@ -57,7 +59,6 @@ struct del {
 
 static void del_free(struct del *d)
 {
-    snapintent_unstage(d->guess_staged);
     cJSON_Delete(d->deleted);
     cJSON_Delete(d->reports);
     snapshot_names_free(d->names, d->n);
@@ -409,10 +410,10 @@ static cJSON *del_intent(const struct del *d, const char *name, const char *job_
     return intent;
 }
 
-/* Whether the holders QEMU listed are the disks the staged intent names. */
+/* Whether the holders QEMU listed are the disks the recorded intent names. */
 static bool del_guessed_right(const struct del *d)
 {
-    if (d->guess_staged == NULL || d->nguessed != d->nholders)
+    if (!d->guess_recorded || d->nguessed != d->nholders)
         return false;
     for (size_t i = 0; i < d->nholders; i++)
         if (strcmp(d->guessed[i], d->holders[i]) != 0)
@@ -420,8 +421,8 @@ static bool del_guessed_right(const struct del *d)
     return true;
 }
 
-/* Records the intent (committing the staged one when it guessed right),
- * then asks QEMU to delete name where it is held. */
+/* Records the intent (unless the one recorded during the listing guessed
+ * right), then asks QEMU to delete name where it is held. */
 static void del_start_job(struct del *d, const char *name)
 {
     struct snapops *so = d->so;
@@ -431,13 +432,12 @@ static void del_start_job(struct del *d, const char *name)
 
     if (del_guessed_right(d)) {
         snprintf(job_id, sizeof(job_id), "%s", d->guessed_job);
-        rc = snapintent_commit(so, d->guess_staged, &err);
+        rc = 0;
     } else {
-        snapintent_unstage(d->guess_staged);
         snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, job_id);
         rc = snapintent_begin(so, del_intent(d, name, job_id, d->holders, d->nholders), &err);
     }
-    d->guess_staged = NULL;
+    d->guess_recorded = false;
     if (rc < 0) {
         del_finish(d, &err);
         return;
@@ -452,7 +452,7 @@ static void del_start_job(struct del *d, const char *name)
     snapshot_qmp_jobs_set_early(vm_snapjobs(so->vm), job_id, del_job_early);
 }
 
-/* While QEMU lists the disks, stages the intent the job will most likely
+/* While QEMU lists the disks, records the intent the job will most likely
  * need: deleting name on the disks its metadata names (in d->disks'
  * order, as QEMU's holders come). */
 static void del_guess_intent(struct del *d, const char *name)
@@ -469,9 +469,10 @@ static void del_guess_intent(struct del *d, const char *name)
     if (d->nguessed == 0)
         return;
     snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, d->guessed_job);
-    /* Not fatal here: del_start_job writes it whole and says why not. */
-    (void)snapintent_stage(d->so, del_intent(d, name, d->guessed_job, d->guessed, d->nguessed),
-                           &d->guess_staged, &err);
+    /* Not fatal here: del_start_job writes it again and says why not. */
+    d->guess_recorded =
+        snapintent_begin(d->so, del_intent(d, name, d->guessed_job, d->guessed, d->nguessed),
+                         &err) == 0;
 }
 
 /* Compares what the metadata says with what QEMU holds, reports every
@@ -481,8 +482,13 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     struct del *d = arg;
     const char *name = d->names[d->next];
     struct cerr err;
+    int rc;
 
     if (e != NULL) {
+        /* No job: the intent would only make recovery report a delete
+         * that never began. */
+        if (d->guess_recorded)
+            snapintent_end(d->so);
         cerr_set(&err, e->code, "VM %s: deleting snapshot %s: %s", d->so->name, name, e->msg);
         del_finish(d, &err);
         return;
@@ -497,12 +503,18 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         return;
     }
     /* Nothing on disk: nothing is sent to QEMU. */
-    if (del_metadata(d, name, &err) < 0) {
+    rc = del_metadata(d, name, &err);
+    if (d->guess_recorded) {
+        if (rc == 0)
+            snapintent_settled(d->so);
+        else
+            snapintent_end(d->so);
+        d->guess_recorded = false;
+    }
+    if (rc < 0) {
         del_finish(d, &err);
         return;
     }
-    snapintent_unstage(d->guess_staged);
-    d->guess_staged = NULL;
     d->next++;
     del_next(d);
 }
