@@ -437,11 +437,15 @@ static void del_start_job(struct del *d, const char *name)
         snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, job_id);
         rc = snapintent_begin(so, del_intent(d, name, job_id, d->holders, d->nholders), &err);
     }
-    d->guess_recorded = false;
     if (rc < 0) {
+        /* The guess may still stand for a job that never starts. */
+        if (d->guess_recorded)
+            snapintent_end(so);
+        d->guess_recorded = false;
         del_finish(d, &err);
         return;
     }
+    d->guess_recorded = false;
     if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_DELETE, job_id, name, NULL, d->holders,
                                 d->nholders, DELETE_TIMEOUT_MS, snapcore_job_progress, del_job_done,
                                 d, &err) < 0) {
