@@ -104,8 +104,20 @@ void snapquery_current(struct snapops *so, const cJSON *params, vm_done_cb cb, v
         return;
     }
     if (name != NULL) {
-        if (snapcore_param_snapshot(so, params, &name, &e) == NULL ||
-            snapshot_tree_set_current(so->tree, so->dir, name, &e) < 0) {
+        if (snapcore_param_snapshot(so, params, &name, &e) == NULL) {
+            cb(arg, NULL, &e);
+            return;
+        }
+        /* A create or delete under way sets or retires the current
+         * snapshot when its job ends, over a change made now. */
+        if (so->busy) {
+            cerr_set(&e, CE_BUSY,
+                     "VM %s: another snapshot operation is under way; %s was not made current",
+                     so->name, name);
+            cb(arg, NULL, &e);
+            return;
+        }
+        if (snapshot_tree_set_current(so->tree, so->dir, name, &e) < 0) {
             cb(arg, NULL, &e);
             return;
         }

@@ -88,6 +88,27 @@ static void revert_synced(void *arg, cJSON *result, const struct cerr *e)
         revert_final(rv, NULL, NULL);
 }
 
+/* Whether a job's qemu_error is one of the checks QEMU 7.2's load_snapshot()
+ * (migration/savevm.c) makes before bdrv_all_goto_snapshot() reverts the
+ * first disk.  Any other failure, or none given, may come after some disks
+ * were reverted (that loop stops at the disk that fails), and a guest run
+ * on such disks would corrupt its file systems. */
+static bool load_failed_untouched(const char *qemu_error)
+{
+    static const char *const before_disks[] = {
+        "does not exist in one or more devices",
+        "is writable but does not support snapshots",
+        "No block device can accept snapshots",
+        "This is a disk-only snapshot",
+        "Record/replay does not allow loading snapshot",
+    };
+
+    for (size_t i = 0; qemu_error != NULL && i < sizeof(before_disks) / sizeof(*before_disks); i++)
+        if (strstr(qemu_error, before_disks[i]) != NULL)
+            return true;
+    return false;
+}
+
 static void revert_loaded(const struct snapjob_result *r, void *arg)
 {
     struct revert *rv = arg;
@@ -127,17 +148,25 @@ static void revert_loaded(const struct snapjob_result *r, void *arg)
         return;
     }
     rv->failed = true;
-    if (r->qemu_error != NULL && strstr(r->qemu_error, "while loading VM state") != NULL) {
-        /* QEMU has already reverted the disks when it fails reading the
-         * memory: running that guest would run garbage. */
-        cerr_set(&rv->failure, CE_JOB_FAILED,
-                 "VM %s: revert to %s failed while loading the VM state (%s); the disks are "
-                 "already reverted, so the guest was left paused: revert to another snapshot "
-                 "or destroy it",
-                 so->name, rv->name, why);
-        vm_set_paused_reason(so->vm, "revert failed: guest state unusable");
+    if (r->outcome != SNAPJOB_REFUSED && !load_failed_untouched(r->qemu_error)) {
+        bool state_load = r->qemu_error != NULL && strstr(r->qemu_error, "while loading VM state");
+        const char *reason = state_load ? "revert failed: guest state unusable"
+                                        : "revert failed: disks may be partly reverted";
+
+        if (state_load)
+            cerr_set(&rv->failure, CE_JOB_FAILED,
+                     "VM %s: revert to %s failed while loading the VM state (%s); the disks are "
+                     "already reverted, so the guest was left paused: revert to another snapshot "
+                     "or destroy it",
+                     so->name, rv->name, why);
+        else
+            cerr_set(&rv->failure, CE_JOB_FAILED,
+                     "VM %s: revert to %s failed (%s); some disks may already be reverted, so "
+                     "the guest was left paused: revert to another snapshot or destroy it",
+                     so->name, rv->name, why);
+        vm_set_paused_reason(so->vm, reason);
         rv->was_running = false;
-        vm_sync_state(so->vm, "revert failed: guest state unusable", revert_synced, rv);
+        vm_sync_state(so->vm, reason, revert_synced, rv);
         return;
     }
     cerr_set(&rv->failure, CE_JOB_FAILED, "VM %s: revert to %s failed (%s); nothing was changed%s",

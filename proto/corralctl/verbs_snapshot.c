@@ -235,7 +235,8 @@ const struct ctl_verb ctl_snapshot_verbs[] = {
             "and nothing changes. When QEMU fails the load, the error says whether the\n"
             "guest was kept intact (and resumed if it was running) or its disks were\n"
             "already reverted, in which case it stays paused with the reason \"revert\n"
-            "failed: guest state unusable\".",
+            "failed: guest state unusable\" (QEMU failed reading the memory) or \"revert\n"
+            "failed: disks may be partly reverted\" (QEMU failed on a later disk).",
         .opts = {{.name = "current", .help = "The current snapshot, in place of SNAP."},
                  {.name = "running", .help = "Run the VM afterwards.", .excl = REVERT_STATE},
                  {.name = "paused",

@@ -149,6 +149,11 @@ def blocked_monitor_during_save(env):
     ev = env.rpc()
     ev.call("events.subscribe", {"name": "hangsave-vm"})
     c = env.rpc()
+    # A snapshot in the metadata only, to try to make current during the save.
+    older = c.call("snapshot.redefine", {"name": "hangsave-vm", "xml": (
+        "<domainsnapshot><name>older</name><state>running</state>"
+        "<creationTime>1700000000</creationTime></domainsnapshot>")})
+    check("result" in older, "a snapshot redefined before the save: %r" % older)
     save = c.send("snapshot.create", {"name": "hangsave-vm", "snapshot": "big"})
     # Until QEMU runs the save (and then blocks its monitor for good).
     while True:
@@ -162,12 +167,18 @@ def blocked_monitor_during_save(env):
     check(env.info("hangsave-vm")["state"] == "running", "dominfo answers during the save")
     other = env.rpc().call("snapshot.create", {"name": "hangsave-vm", "snapshot": "second"})
     check(other.get("error", {}).get("code") == 1014, "a second snapshot job is refused: %r" % other)
+    # The save makes "big" current when it ends: a change now would be lost.
+    cur = env.rpc().call("snapshot.current", {"name": "hangsave-vm", "snapshot": "older"})
+    check(cur.get("error", {}).get("code") == 1014, "snapshot-current NAME is refused: %r" % cur)
+    cur = env.rpc().call("snapshot.current", {"name": "hangsave-vm"})
+    check(cur.get("result") == {"current": None}, "the current snapshot is unchanged: %r" % cur)
     env.ctl("destroy", "hangsave-vm", timeout=20)
     check(env.wait_state("hangsave-vm", "shut off") == "shut off (destroyed)", "destroyed")
     r = c.wait(save)
     check("error" in r, "the save reports its unknown outcome: %r" % r)
     sdir = os.path.join(env.state, "vms", "hangsave-vm", "vm", "snapshots")
-    check(os.listdir(sdir) == [], "no metadata for a save that never finished")
+    check(not any(f.startswith("big") for f in os.listdir(sdir)),
+          "no metadata for a save that never finished: %r" % os.listdir(sdir))
 
 
 def qemu_killed_mid_delete(env):

@@ -7,6 +7,9 @@ state the VM is left, as proto/PROTOCOL.md "snapshot.revert" promises.
 - QEMU fails while reading the VM state: the disks are reverted, so the
   guest is left paused ("revert failed: guest state unusable") and the error
   says why.
+- QEMU fails on a later disk (an I/O error): earlier disks may be
+  reverted, so the guest is left paused ("revert failed: disks may be
+  partly reverted"), not resumed on half-reverted disks.
 - QEMU is killed during the load: an `interrupted` report at once (and the
   error) saying to repair the images before the next start, the VM crashed; started again, the recovery settles the job without a second
   report, the current snapshot is unchanged, and the VM works."""
@@ -86,6 +89,24 @@ def load_fails_reading_the_vm_state(env):
     env.wait_state(vm, "shut off")
 
 
+def load_fails_on_a_later_disk(env):
+    vm = "loadpart-vm"
+    c = setup(env, vm)
+    r = c.call("snapshot.revert", {"name": vm, "snapshot": "s1"})
+    err = r.get("error", {})
+    check(err.get("code") == 1017, "the revert fails with job-failed: %r" % r)
+    msg = err.get("message", "")
+    check("Could not load snapshot" in msg and "may already be reverted" in msg
+          and "left paused" in msg and "resumed" not in msg,
+          "the error gives QEMU's word and says the guest was left paused: %r" % msg)
+    _, out, _ = env.ctl("domstate", vm, "--reason")
+    check(out.strip() == "paused (revert failed: disks may be partly reverted)",
+          "the guest is not resumed on half-reverted disks, and domstate says why: %r" % out)
+    check(current(env, vm) == "s2", "the current snapshot is unchanged: %r" % current(env, vm))
+    env.ctl("destroy", vm)
+    env.wait_state(vm, "shut off")
+
+
 def qemu_killed_mid_load(env):
     vm = "killload-vm"
     c = setup(env, vm)
@@ -125,4 +146,4 @@ def qemu_killed_mid_load(env):
 
 if __name__ == "__main__":
     sys.exit(run([load_fails_before_touching_anything, load_fails_reading_the_vm_state,
-                  qemu_killed_mid_load]))
+                  load_fails_on_a_later_disk, qemu_killed_mid_load]))
