@@ -1,5 +1,6 @@
 #include "broker/forward.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,8 +154,9 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
         if (vm->sup_pidfd < 0 || spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &ce) < 0) {
             if (vm->sup_pidfd < 0)
                 cerr_set(&e, CE_OPERATION_INVALID, "VM %s is not running", vm->def->name);
-            else if (pidfd_ended(vm->sup_pidfd))
-                /* It was dying: its socket went before its pidfd said so. */
+            else if (errno == ECONNREFUSED || errno == ENOENT || pidfd_ended(vm->sup_pidfd))
+                /* It is dying: a supervisor listens on its socket all its
+                 * life, and the socket goes before the pidfd says so. */
                 cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again",
                          vm->def->name);
             else

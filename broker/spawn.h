@@ -32,7 +32,7 @@ void spawn_watch_qemu(struct bvm *vm, pid_t pid, unsigned long long start);
 bool spawn_qemu_alive(const struct bvm *vm);
 /* Connects to the supervisor's control socket and subscribes to its events;
  * subscribed (vm as its argument; NULL: a failure is logged) gets the
- * answer. */
+ * answer.  On failure errno is as vm_dirs_connect leaves it. */
 int spawn_connect(struct bvm *vm, rpc_reply_cb subscribed, int timeout_ms, struct cerr *e);
 /* Closes everything that belongs to the supervisor; QEMU's handles stay. */
 void spawn_drop(struct bvm *vm);

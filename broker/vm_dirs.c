@@ -234,6 +234,7 @@ int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
 {
     int dfd = vm_dirs_open(vm->run_dir, e), sfd = -1, fd = -1;
     struct stat st;
+    int err = 0;
 
     if (dfd < 0)
         return -1;
@@ -241,10 +242,11 @@ int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
      * a link in its place is opened as a link, and nothing is swapped in
      * between. */
     sfd = openat(dfd, "control.sock", O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (sfd < 0 || fstat(sfd, &st) < 0)
+    if (sfd < 0 || fstat(sfd, &st) < 0) {
+        err = errno;
         cerr_set(e, CE_SUPERVISOR, "VM %s: no control socket in %s: %s", vm->def->name, vm->run_dir,
-                 strerror(errno));
-    else if (!S_ISSOCK(st.st_mode) || (vm->has_identity && st.st_uid != vm->uid)) {
+                 strerror(err));
+    } else if (!S_ISSOCK(st.st_mode) || (vm->has_identity && st.st_uid != vm->uid)) {
         cerr_set(e, CE_SUPERVISOR,
                  "VM %s: %s/control.sock is not a socket of the VM's uid; not connecting",
                  vm->def->name, vm->run_dir);
@@ -252,6 +254,7 @@ int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
     } else {
         char *what = xasprintf("%s/control.sock", vm->run_dir);
         fd = unix_connect_opened(sfd, what, e);
+        err = fd < 0 ? errno : 0;
         free(what);
         if (fd >= 0 && check_peer(vm, fd, e) < 0) {
             close(fd);
@@ -261,5 +264,6 @@ int vm_dirs_connect(const struct bvm *vm, struct cerr *e)
     if (sfd >= 0)
         close(sfd);
     close(dfd);
+    errno = err;
     return fd;
 }

@@ -31,7 +31,8 @@ int vm_dirs_prepare(struct bvm *vm, struct cerr *e);
 cJSON *vm_dirs_read_json(const char *dir, const char *name, size_t max, struct cerr *e);
 /* Connects to vm's control socket without blocking and checks that its
  * peer is vm's supervisor (pid vm->sup_pid, the VM's uid); returns the
- * connected fd. */
+ * connected fd, or -1 with errno ENOENT or ECONNREFUSED when nobody
+ * listens there (a supervisor that is exiting), another errno otherwise. */
 int vm_dirs_connect(const struct bvm *vm, struct cerr *e);
 /* Opens the directory path without following a link as its last
  * component (its parents are root's). */

@@ -111,9 +111,12 @@ int unix_connect_opened(int pathfd, const char *what, struct cerr *e)
     /* A Unix stream connect completes at once or fails (EAGAIN: the
      * listener's backlog is full); non-blocking, it never waits. */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int err = errno;
+
         cerr_set(e, CE_SUPERVISOR, "cannot connect to %s: %s", what,
-                 errno == EAGAIN ? "its listener is not accepting connections" : strerror(errno));
+                 err == EAGAIN ? "its listener is not accepting connections" : strerror(err));
         close(fd);
+        errno = err;
         return -1;
     }
     return fd;

@@ -16,7 +16,8 @@ int unix_connect(const char *path, struct cerr *e);
 
 /* Connects without blocking to the Unix socket pathfd holds (an O_PATH
  * fd the caller opened and checked); what names it in errors.  Returns a
- * non-blocking, close-on-exec fd; the caller checks the peer. */
+ * non-blocking, close-on-exec fd; the caller checks the peer.  On failure
+ * errno says why (ECONNREFUSED: nobody listens there). */
 int unix_connect_opened(int pathfd, const char *what, struct cerr *e);
 
 #endif
