@@ -142,7 +142,8 @@ fail:
     return -1;
 }
 
-int file_commit(char *tmp, const char *path, struct cerr *e)
+/* Renames tmp to path, and with sync fsyncs path's directory; frees tmp. */
+static int commit(char *tmp, const char *path, bool sync, struct cerr *e)
 {
     char *dircopy = xstrdup(path);
     int rc = -1;
@@ -151,10 +152,20 @@ int file_commit(char *tmp, const char *path, struct cerr *e)
         cerr_set(e, CE_SYSTEM, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         unlink(tmp);
     } else
-        rc = dir_fsync(dirname(dircopy), e);
+        rc = sync ? dir_fsync(dirname(dircopy), e) : 0;
     free(tmp);
     free(dircopy);
     return rc;
+}
+
+int file_commit(char *tmp, const char *path, struct cerr *e)
+{
+    return commit(tmp, path, true, e);
+}
+
+int file_commit_unsynced(char *tmp, const char *path, struct cerr *e)
+{
+    return commit(tmp, path, false, e);
 }
 
 void file_unstage(char *tmp)

@@ -26,6 +26,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 int file_stage(const char *path, const void *data, size_t len, mode_t mode, char **tmp,
                struct cerr *e);
 int file_commit(char *tmp, const char *path, struct cerr *e);
+/* file_commit without the directory's fsync: the content is durable, its
+ * name only once the caller syncs the directory (dir_fsync). */
+int file_commit_unsynced(char *tmp, const char *path, struct cerr *e);
 void file_unstage(char *tmp);
 /* Replaces path with data so that a crash of any process leaves the old or
  * the new content (temporary file, rename), without the fsyncs: for records

@@ -41,6 +41,8 @@ struct create {
     bool recorded;
     int record_rc;
     struct cerr record_err;
+    /* The early callback answered: the done callback only frees. */
+    bool answered;
     /* Inside snapcreate_run's listing call, which may answer at once:
      * create_finish then leaves c to snapcreate_run to free (dead). */
     bool in_call, dead;
@@ -96,9 +98,8 @@ static struct snapshot_def *create_def(const struct create *c)
 }
 
 /* Writes the metadata of the snapshot QEMU saved, once: from the job's
- * early callback, while QEMU dismisses the job, or else when it is done.
- * Only the rename and a sync are left when the file was staged.  Once it
- * is durable the intent goes, still in QEMU's time. */
+ * early callback, or else when it is done.  Only the renames are left when
+ * the files were staged. */
 static int create_record(struct create *c, struct cerr *e)
 {
     struct snapops *so = c->so;
@@ -115,21 +116,71 @@ static int create_record(struct create *c, struct cerr *e)
         } else
             c->record_rc =
                 snapshot_tree_add(so->tree, so->dir, create_def(c), true, &c->record_err);
-        if (c->record_rc == 0)
-            snapintent_settled(so);
     }
     if (c->record_rc < 0)
         *e = c->record_err;
     return c->record_rc;
 }
 
+/* The answer to a create whose snapshot is recorded (new). */
+static cJSON *create_answer(const struct create *c)
+{
+    struct snapops *so = c->so;
+    struct snapshot_def *d;
+    cJSON *out;
+
+    snapcore_event(so, "snapshot.created", c->name);
+    if (!c->no_metadata) {
+        log_info("VM %s: snapshot %s created", so->name, c->name);
+        return snapcore_snapshot_json(so, snapshot_tree_lookup(so->tree, c->name));
+    }
+    log_info("VM %s: snapshot %s created without metadata", so->name, c->name);
+    d = create_def(c);
+    out = snapcore_snapshot_json(so, d);
+    snapshot_def_free(d);
+    return out;
+}
+
+/* Once the metadata is written: the directory sync its renames owe (held
+ * back, when they were, until after the answer), then the intent goes.  A
+ * failed sync keeps the intent, which recovery settles from. */
+static void create_settle(struct create *c)
+{
+    struct snapops *so = c->so;
+    struct cerr e;
+
+    if (snapshot_meta_syncs_flush(so->dir, &e) < 0) {
+        log_err_code(cerr_name(e.code), "VM %s: snapshot %s: %s; its intent stays for recovery",
+                     so->name, c->name, e.msg);
+        return;
+    }
+    snapintent_settled(so);
+}
+
+/* QEMU has saved the snapshot on every disk and only dismisses the job:
+ * the outcome is known.  The intent on disk holds the metadata and says
+ * which job made it, so recovery records it if the machine stops before
+ * the metadata's directory is synced: the metadata is written without
+ * that sync, the user is answered, and the sync and the intent's removal
+ * follow while the answer travels and QEMU dismisses the job. */
 static void create_saved_early(const struct snapjob_result *r, void *arg)
 {
     struct create *c = arg;
+    struct snapops *so = c->so;
     struct cerr e;
 
     (void)r;
-    (void)create_record(c, &e);
+    snapshot_meta_syncs_defer(SNAPSHOT_META_DEFER_COMMITS);
+    if (create_record(c, &e) < 0) {
+        /* create_saved says what failed. */
+        if (snapshot_meta_syncs_flush(so->dir, &e) < 0)
+            log_err_code(cerr_name(e.code), "VM %s: snapshot %s: %s", so->name, c->name, e.msg);
+        return;
+    }
+    c->answered = true;
+    so->busy = false;
+    c->cb(c->arg, create_answer(c), NULL);
+    create_settle(c);
 }
 
 static void create_saved(const struct snapjob_result *r, void *arg)
@@ -138,6 +189,10 @@ static void create_saved(const struct snapjob_result *r, void *arg)
     struct snapops *so = c->so;
     struct cerr e;
 
+    if (c->answered) {
+        create_free(c);
+        return;
+    }
     if (r->outcome == SNAPJOB_UNKNOWN) {
         snapintent_report_unknown(so, c->name, "snapshot-save", r,
                                   snapcore_targets(&c->disks, c->disks.nodes, c->disks.n),
@@ -164,18 +219,8 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         create_finish(c, NULL, &e);
         return;
     }
-    if (c->no_metadata) {
-        struct snapshot_def *d = create_def(c);
-        snapcore_event(so, "snapshot.created", c->name);
-        log_info("VM %s: snapshot %s created without metadata", so->name, c->name);
-        cJSON *out = snapcore_snapshot_json(so, d);
-        snapshot_def_free(d);
-        create_finish(c, out, NULL);
-        return;
-    }
-    snapcore_event(so, "snapshot.created", c->name);
-    log_info("VM %s: snapshot %s created", so->name, c->name);
-    create_finish(c, snapcore_snapshot_json(so, snapshot_tree_lookup(so->tree, c->name)), NULL);
+    create_settle(c);
+    create_finish(c, create_answer(c), NULL);
 }
 
 /* Stages the intent (with the metadata to record, unless none is) while

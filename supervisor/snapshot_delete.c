@@ -10,6 +10,7 @@
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
+#include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_report.h"
 
 #define DELETE_TIMEOUT_MS 60000
@@ -36,10 +37,12 @@ struct del {
      * or disks other than the metadata's): the disks are listed again
      * after the job, to say what is left. */
     bool recheck;
-    /* The intent staged while the listing was under way (NULL: none), for
-     * the disks the metadata names (guessed[]) and job guessed_job: only
-     * committed when QEMU's holders are those disks. */
-    char *guess_staged;
+    /* The intent recorded while the listing was under way, for the disks
+     * the metadata names (guessed[]) and job guessed_job: that job is only
+     * started when QEMU's holders are those disks, and an intent whose job
+     * never started is settled by recovery from the disks like any other
+     * (nothing deleted, or the tag already gone: what the user asked). */
+    bool guess_recorded;
     char guessed_job[SNAPJOB_ID_MAX];
     const char *guessed[DOMAIN_MAX_DISKS];
     size_t nguessed;
@@ -47,6 +50,8 @@ struct del {
     bool early_done;
     int early_rc;
     struct cerr early_err;
+    /* The early callback answered: the done callback only frees. */
+    bool answered;
     /* Inside del_next's listing call, which may answer at once: del_finish
      * then leaves d to del_next to free (dead). */
     bool in_call, dead;
@@ -54,14 +59,14 @@ struct del {
 
 static void del_free(struct del *d)
 {
-    snapintent_unstage(d->guess_staged);
     cJSON_Delete(d->deleted);
     cJSON_Delete(d->reports);
     snapshot_names_free(d->names, d->n);
     free(d);
 }
 
-static void del_finish(struct del *d, const struct cerr *e)
+/* Answers the request (e: with that error). */
+static void del_answer(struct del *d, const struct cerr *e)
 {
     struct snapops *so = d->so;
     const struct snapshot_def *cur = snapshot_tree_current(so->tree);
@@ -89,6 +94,11 @@ static void del_finish(struct del *d, const struct cerr *e)
         d->deleted = d->reports = NULL;
         d->cb(d->arg, r, NULL);
     }
+}
+
+static void del_finish(struct del *d, const struct cerr *e)
+{
+    del_answer(d, e);
     if (d->in_call)
         d->dead = true;
     else
@@ -113,19 +123,56 @@ static int del_metadata(struct del *d, const char *name, struct cerr *e)
 static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 static void del_done_one(struct del *d);
 
+/* Once the metadata is removed: the directory sync its removal owes (held
+ * back, when it was, until after the answer), then the intent goes.  A
+ * failed sync keeps the intent, which recovery settles from. */
+static void del_settle(struct del *d, const char *name)
+{
+    struct snapops *so = d->so;
+    struct cerr e;
+
+    if (snapshot_meta_syncs_flush(so->dir, &e) < 0) {
+        log_err_code(cerr_name(e.code), "VM %s: snapshot %s: %s; its intent stays for recovery",
+                     so->name, name, e.msg);
+        return;
+    }
+    snapintent_settled(so);
+}
+
 /* The job succeeded: the metadata goes while QEMU dismisses the job, and
- * then the intent, unless the disks are to be listed again first. */
+ * then the intent, unless the disks are to be listed again first.  For the
+ * last snapshot of the request the answer goes first: the intent on disk
+ * says to delete it and which job did, so recovery removes the metadata if
+ * the machine stops before the removal is synced; the sync and the
+ * intent's removal follow while the answer travels. */
 static void del_job_early(const struct snapjob_result *r, void *arg)
 {
     struct del *d = arg;
+    const char *name = d->names[d->next];
 
     (void)r;
     if (d->recheck)
         return;
     d->early_done = true;
-    d->early_rc = del_metadata(d, d->names[d->next], &d->early_err);
-    if (d->early_rc == 0)
-        snapintent_settled(d->so);
+    if (d->next + 1 < d->n) {
+        d->early_rc = del_metadata(d, name, &d->early_err);
+        if (d->early_rc == 0)
+            del_settle(d, name);
+        return;
+    }
+    snapshot_meta_syncs_defer(SNAPSHOT_META_DEFER_REMOVES);
+    d->early_rc = del_metadata(d, name, &d->early_err);
+    if (d->early_rc < 0) {
+        struct cerr e;
+        /* del_job_done says what failed. */
+        if (snapshot_meta_syncs_flush(d->so->dir, &e) < 0)
+            log_err_code(cerr_name(e.code), "VM %s: snapshot %s: %s", d->so->name, name, e.msg);
+        return;
+    }
+    d->answered = true;
+    d->next++;
+    del_answer(d, NULL);
+    del_settle(d, name);
 }
 static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void *arg);
 
@@ -135,6 +182,10 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
     struct snapops *so = d->so;
     struct cerr e;
 
+    if (d->answered) {
+        del_free(d);
+        return;
+    }
     if (r->outcome == SNAPJOB_UNKNOWN) {
         snapintent_report_unknown(so, d->names[d->next], "snapshot-delete", r,
                                   snapcore_targets(&d->disks, d->holders, d->nholders),
@@ -301,7 +352,7 @@ static void del_done_one(struct del *d)
         rc = d->early_rc;
         err = d->early_err;
     } else if ((rc = del_metadata(d, d->names[d->next], &err)) == 0)
-        snapintent_settled(d->so);
+        del_settle(d, d->names[d->next]);
     if (rc < 0) {
         del_finish(d, &err);
         return;
@@ -359,10 +410,10 @@ static cJSON *del_intent(const struct del *d, const char *name, const char *job_
     return intent;
 }
 
-/* Whether the holders QEMU listed are the disks the staged intent names. */
+/* Whether the holders QEMU listed are the disks the recorded intent names. */
 static bool del_guessed_right(const struct del *d)
 {
-    if (d->guess_staged == NULL || d->nguessed != d->nholders)
+    if (!d->guess_recorded || d->nguessed != d->nholders)
         return false;
     for (size_t i = 0; i < d->nholders; i++)
         if (strcmp(d->guessed[i], d->holders[i]) != 0)
@@ -370,8 +421,8 @@ static bool del_guessed_right(const struct del *d)
     return true;
 }
 
-/* Records the intent (committing the staged one when it guessed right),
- * then asks QEMU to delete name where it is held. */
+/* Records the intent (unless the one recorded during the listing guessed
+ * right), then asks QEMU to delete name where it is held. */
 static void del_start_job(struct del *d, const char *name)
 {
     struct snapops *so = d->so;
@@ -381,17 +432,20 @@ static void del_start_job(struct del *d, const char *name)
 
     if (del_guessed_right(d)) {
         snprintf(job_id, sizeof(job_id), "%s", d->guessed_job);
-        rc = snapintent_commit(so, d->guess_staged, &err);
+        rc = 0;
     } else {
-        snapintent_unstage(d->guess_staged);
         snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, job_id);
         rc = snapintent_begin(so, del_intent(d, name, job_id, d->holders, d->nholders), &err);
     }
-    d->guess_staged = NULL;
     if (rc < 0) {
+        /* The guess may still stand for a job that never starts. */
+        if (d->guess_recorded)
+            snapintent_end(so);
+        d->guess_recorded = false;
         del_finish(d, &err);
         return;
     }
+    d->guess_recorded = false;
     if (snapshot_qmp_jobs_start(vm_snapjobs(so->vm), SNAPJOB_DELETE, job_id, name, NULL, d->holders,
                                 d->nholders, DELETE_TIMEOUT_MS, snapcore_job_progress, del_job_done,
                                 d, &err) < 0) {
@@ -402,7 +456,7 @@ static void del_start_job(struct del *d, const char *name)
     snapshot_qmp_jobs_set_early(vm_snapjobs(so->vm), job_id, del_job_early);
 }
 
-/* While QEMU lists the disks, stages the intent the job will most likely
+/* While QEMU lists the disks, records the intent the job will most likely
  * need: deleting name on the disks its metadata names (in d->disks'
  * order, as QEMU's holders come). */
 static void del_guess_intent(struct del *d, const char *name)
@@ -419,9 +473,10 @@ static void del_guess_intent(struct del *d, const char *name)
     if (d->nguessed == 0)
         return;
     snapshot_qmp_jobs_make_id(SNAPJOB_DELETE, d->guessed_job);
-    /* Not fatal here: del_start_job writes it whole and says why not. */
-    (void)snapintent_stage(d->so, del_intent(d, name, d->guessed_job, d->guessed, d->nguessed),
-                           &d->guess_staged, &err);
+    /* Not fatal here: del_start_job writes it again and says why not. */
+    d->guess_recorded =
+        snapintent_begin(d->so, del_intent(d, name, d->guessed_job, d->guessed, d->nguessed),
+                         &err) == 0;
 }
 
 /* Compares what the metadata says with what QEMU holds, reports every
@@ -431,8 +486,13 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     struct del *d = arg;
     const char *name = d->names[d->next];
     struct cerr err;
+    int rc;
 
     if (e != NULL) {
+        /* No job: the intent would only make recovery report a delete
+         * that never began. */
+        if (d->guess_recorded)
+            snapintent_end(d->so);
         cerr_set(&err, e->code, "VM %s: deleting snapshot %s: %s", d->so->name, name, e->msg);
         del_finish(d, &err);
         return;
@@ -447,12 +507,18 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         return;
     }
     /* Nothing on disk: nothing is sent to QEMU. */
-    if (del_metadata(d, name, &err) < 0) {
+    rc = del_metadata(d, name, &err);
+    if (d->guess_recorded) {
+        if (rc == 0)
+            snapintent_settled(d->so);
+        else
+            snapintent_end(d->so);
+        d->guess_recorded = false;
+    }
+    if (rc < 0) {
         del_finish(d, &err);
         return;
     }
-    snapintent_unstage(d->guess_staged);
-    d->guess_staged = NULL;
     d->next++;
     del_next(d);
 }

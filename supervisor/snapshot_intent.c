@@ -6,6 +6,7 @@
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/json.h"
+#include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_report.h"
 
 static char *intent_path(const struct snapops *so)
@@ -54,7 +55,15 @@ int snapintent_stage(struct snapops *so, cJSON *intent, char **staged, struct ce
 int snapintent_commit(struct snapops *so, char *staged, struct cerr *e)
 {
     char *path = intent_path(so);
-    int rc = file_commit(staged, path, e);
+    int rc;
+
+    /* The intent this one replaces stood for metadata changes whose
+     * directory sync failed: that sync first. */
+    if (snapshot_meta_syncs_flush(so->dir, e) < 0) {
+        file_unstage(staged);
+        rc = -1;
+    } else
+        rc = file_commit(staged, path, e);
 
     if (rc < 0)
         begin_failed(so, e);

@@ -478,6 +478,40 @@ int snapshot_meta_stage(const char *dir, const struct snapshot_def *def, char **
     return rc;
 }
 
+/* What snapshot_meta_syncs_defer holds back: which kinds, the files whose
+ * removal waits (paths, malloc'd), and whether a directory sync is owed. */
+static struct {
+    unsigned int what;
+    char **removals;
+    size_t nremovals;
+    bool owed;
+} deferred;
+
+void snapshot_meta_syncs_defer(unsigned int what)
+{
+    deferred.what = what;
+}
+
+int snapshot_meta_syncs_flush(const char *dir, struct cerr *e)
+{
+    deferred.what = 0;
+    while (deferred.nremovals > 0) {
+        char *path = deferred.removals[deferred.nremovals - 1];
+        if (file_remove_unsynced(path, e) < 0)
+            return -1;
+        free(path);
+        deferred.nremovals--;
+    }
+    free(deferred.removals);
+    deferred.removals = NULL;
+    if (!deferred.owed)
+        return 0;
+    if (dir_fsync(dir, e) < 0)
+        return -1;
+    deferred.owed = false;
+    return 0;
+}
+
 int snapshot_meta_commit(const char *dir, const char *name, char *staged, struct cerr *e)
 {
     char *path;
@@ -488,7 +522,11 @@ int snapshot_meta_commit(const char *dir, const char *name, char *staged, struct
         return -1;
     }
     path = snapshot_meta_path(dir, name);
-    rc = file_commit(staged, path, e);
+    if (deferred.what & SNAPSHOT_META_DEFER_COMMITS) {
+        rc = file_commit_unsynced(staged, path, e);
+        deferred.owed |= rc == 0;
+    } else
+        rc = file_commit(staged, path, e);
     free(path);
     return rc;
 }
@@ -604,6 +642,15 @@ int snapshot_meta_remove(const char *dir, const char *name, struct cerr *e)
     if (!name_snapshot_valid(name, e))
         return -1;
     path = snapshot_meta_path(dir, name);
+    if (deferred.what & SNAPSHOT_META_DEFER_REMOVES) {
+        /* Unlinking a file with data waits for the block's discard here
+         * (ext4 mounted with discard): that too can follow the answer. */
+        deferred.removals =
+            xreallocarray(deferred.removals, deferred.nremovals + 1, sizeof(*deferred.removals));
+        deferred.removals[deferred.nremovals++] = path;
+        deferred.owed = true;
+        return 0;
+    }
     rc = file_remove_durable(path, e);
     free(path);
     return rc;

@@ -98,4 +98,17 @@ int snapshot_meta_domain(const char *dir, const char *name, char **domain_xml, s
 /* Removes DIR/NAME.xml durably; a missing file is not an error. */
 int snapshot_meta_remove(const char *dir, const char *name, struct cerr *e);
 
+/* From snapshot_meta_syncs_defer(what) to snapshot_meta_syncs_flush, the
+ * commits (and so the writes) what names make their change without the
+ * directory's fsync, and the removals it names are only noted; the flush
+ * unlinks those files and makes the one fsync all of them owe.  For a
+ * caller whose change is durable by other means until then (an intent on
+ * disk that recovery settles from) and that flushes before anything reads
+ * the directory again, so that it can answer first; what a failed flush
+ * leaves is owed to the next one. */
+#define SNAPSHOT_META_DEFER_COMMITS 1u
+#define SNAPSHOT_META_DEFER_REMOVES 2u
+void snapshot_meta_syncs_defer(unsigned int what);
+int snapshot_meta_syncs_flush(const char *dir, struct cerr *e);
+
 #endif

@@ -77,6 +77,9 @@ struct snapjob {
      * means the command never left. */
     bool sending;
     bool concluded;
+    /* Concluded without error: only the dismissal is left, which holds
+     * nothing up (see snapshot_qmp_jobs_busy). */
+    bool settled;
     char id[SNAPJOB_ID_MAX];
     const char *command;   /* "snapshot-save", ... */
     char *what;            /* names the job, tag and devices in messages */
@@ -142,7 +145,10 @@ void snapshot_qmp_jobs_free(struct snapjobs *sj)
 
 bool snapshot_qmp_jobs_busy(const struct snapjobs *sj)
 {
-    return sj->jobs != NULL;
+    for (const struct snapjob *j = sj->jobs; j != NULL; j = j->next)
+        if (!j->settled)
+            return true;
+    return false;
 }
 
 static void job_set(struct snapjob *j, enum snapjob_outcome outcome, enum corral_err code,
@@ -335,6 +341,7 @@ static void job_concluded(struct snapjob *j)
         job_query(j);
         return;
     }
+    j->settled = true;
     job_dismiss(j);
     /* dismiss_cb may already have run (monitor lost): the outcome stays a
      * success whatever job-dismiss answers. */

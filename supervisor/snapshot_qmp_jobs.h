@@ -68,7 +68,10 @@ void snapshot_qmp_jobs_handle_event(struct snapjobs *sj, const char *event, cons
 void snapshot_qmp_jobs_handle_closed(struct snapjobs *sj);
 /* A job is in flight, from snapshot_qmp_jobs_start until its done callback runs
  * (inside it, that job no longer counts, so the callback may start the
- * next): STOP and RESUME are then QEMU's doing, not the user's. */
+ * next): STOP and RESUME are then QEMU's doing, not the user's.  A job
+ * that concluded without error no longer counts either: QEMU has resumed
+ * the guest and only job-dismiss is left, which a next job (and any other
+ * command) simply queues behind. */
 bool snapshot_qmp_jobs_busy(const struct snapjobs *sj);
 
 /* Starts snapshot-save, snapshot-load or snapshot-delete of tag on devices
@@ -88,11 +91,11 @@ int snapshot_qmp_jobs_start(struct snapjobs *sj, enum snapjob_kind kind, const c
 
 /* Makes the running job job_id (of snapshot_qmp_jobs_start) also call
  * early, with a successful result, as soon as QEMU has concluded it
- * without error and job-dismiss is sent, so that what the caller writes
- * then overlaps QEMU's work; the done callback follows as usual, with the
- * same success.  early runs inside qmp's callbacks: it must not start a
- * job nor free its arg.  A job that has already ended (refused at once)
- * only calls its done callback. */
+ * without error and job-dismiss is sent: the outcome is known then, so
+ * the caller may record it and answer without waiting for the dismissal;
+ * the done callback follows as usual, with the same success.  early runs
+ * inside qmp's callbacks: it must not start a job nor free its arg.  A job
+ * that has already ended (refused at once) only calls its done callback. */
 void snapshot_qmp_jobs_set_early(struct snapjobs *sj, const char *job_id, snapjob_done_cb early);
 
 /* ---- Reconciling after a (re)connect ---------------------------------- */

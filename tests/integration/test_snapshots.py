@@ -120,6 +120,30 @@ def delete_moves_tree_and_current(env):
     check(r["current"] is None and vm.names() == [], "no current after deleting the root")
 
 
+def back_to_back_operations(env):
+    """A create or delete answers once QEMU has concluded its job, before
+    QEMU has dismissed it: a next request sent the moment the answer comes
+    is not refused as busy, and every job is dismissed in the end."""
+    vm = Vm(env)
+    names = ["b%d" % i for i in range(8)]
+    for s in names:
+        vm.create(s)
+    for s in reversed(names):
+        r = ok(vm.call("snapshot.delete", snapshot=s), "delete " + s)
+        check(r["deleted"] == [s] and r["reports"] == [], repr(r))
+    check(tags(vm.a) == [] and tags(vm.b) == [], "gone from both disks")
+    check(vm.names() == [], "no metadata left: %r" % vm.names())
+    deadline = time.time() + 30
+    while True:
+        jobs = vm.qmp({"execute": "query-jobs"})["return"]
+        if jobs == [] or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    check(jobs == [], "every job dismissed: %r" % jobs)
+    pending = os.path.join(env.state, "vms", "vm1", "vm", "pending.json")
+    check(not os.path.exists(pending), "no intent left")
+
+
 def delete_children_variants(env):
     vm = Vm(env)
     # s1 -> s2 -> s3, s1 -> s4 (current s4 after this)
@@ -550,7 +574,8 @@ def offline_revert_running_or_paused(env):
 
 
 if __name__ == "__main__":
-    sys.exit(run([create_list_tree, delete_moves_tree_and_current, delete_children_variants,
+    sys.exit(run([create_list_tree, delete_moves_tree_and_current, back_to_back_operations,
+                  delete_children_variants,
                   delete_metadata_only, missing_on_one_disk_reported, extra_on_disk_reported,
                   bad_snapshot_input, raw_disk_refused, unreadable_metadata_reported,
                   corralctl_snapshot_verbs, revert_running_vm, check_and_redefine,

@@ -404,6 +404,34 @@ static void test_write_and_remove(void)
     snapshot_def_free(def);
 }
 
+/* While syncs are deferred a write is in place at once, a removal only at
+ * the flush; the flush then owes nothing more. */
+static void test_deferred_syncs(void)
+{
+    char dir[] = "/tmp/corral-snapmeta-XXXXXX";
+    struct cerr e = {0};
+    struct snapshot_def *def = full_def();
+    char *path;
+
+    EXPECT(mkdtemp(dir) != NULL);
+    path = snapshot_meta_path(dir, def->name);
+    snapshot_meta_syncs_defer(SNAPSHOT_META_DEFER_COMMITS | SNAPSHOT_META_DEFER_REMOVES);
+    EXPECT(snapshot_meta_write(dir, def, &e) == 0);
+    EXPECT(path_exists(path) && count_entries(dir) == 1);
+    EXPECT(snapshot_meta_remove(dir, def->name, &e) == 0);
+    EXPECT(path_exists(path));
+    EXPECT(snapshot_meta_syncs_flush(dir, &e) == 0);
+    EXPECT(!path_exists(path) && count_entries(dir) == 0);
+    EXPECT(snapshot_meta_syncs_flush(dir, &e) == 0);
+    /* Past the flush, removals are immediate again. */
+    EXPECT(snapshot_meta_write(dir, def, &e) == 0);
+    EXPECT(snapshot_meta_remove(dir, def->name, &e) == 0);
+    EXPECT(!path_exists(path));
+    EXPECT(rm_rf(dir, &e) == 0);
+    free(path);
+    snapshot_def_free(def);
+}
+
 int main(void)
 {
     RUN(test_round_trip);
@@ -415,5 +443,6 @@ int main(void)
     RUN(test_domain_namespace_kept);
     RUN(test_format_refuses_unstorable);
     RUN(test_write_and_remove);
+    RUN(test_deferred_syncs);
     return unit_done();
 }
