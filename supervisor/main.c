@@ -277,9 +277,11 @@ static int wait_go_ahead(int go_fd, const char *name, struct cerr *e)
     return -1;
 }
 
-/* Snapshot metadata, then the control socket, then QEMU once the broker
- * says the disks are the VM's: a VM whose metadata cannot be read is not
- * started. */
+/* The control socket, then QEMU once the broker says the disks are the
+ * VM's, then the snapshot metadata, read while QEMU starts up (tens of ms)
+ * rather than before: nothing reads it before the event loop runs, and a
+ * VM whose metadata cannot be read is not started (its QEMU, still at -S,
+ * is killed).  A re-adopting supervisor reads it first, as QEMU runs. */
 static int setup(struct supervisor *s, const char *state_dir, const char *run_dir, pid_t adopt,
                  int go_fd, struct cerr *e)
 {
@@ -287,11 +289,7 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
 
     if (mkdir_p(run_dir, 0750, e) < 0)
         return -1;
-    s->snapops = snapops_new(s->vm, state_dir, snapshot_event, s, e);
-    if (s->snapops == NULL)
-        return -1;
     s->ctx.vm = s->vm;
-    s->ctx.snapops = s->snapops;
     s->ctx.subscribed = resend_reports;
     /* Open to all by mode: the run directory decides who can reach it and
      * admit() who is served. */
@@ -301,9 +299,20 @@ static int setup(struct supervisor *s, const char *state_dir, const char *run_di
     s->ctl = control_serve(s->base, &s->ctx, fd, e);
     if (s->ctl == NULL)
         return -1;
-    if (adopt > 0)
-        return vm_adopt(s->vm, adopt, e);
-    return wait_go_ahead(go_fd, vm_name(s->vm), e) < 0 ? -1 : vm_start(s->vm, e);
+    if (adopt > 0) {
+        s->snapops = snapops_new(s->vm, state_dir, snapshot_event, s, e);
+        s->ctx.snapops = s->snapops;
+        return s->snapops == NULL ? -1 : vm_adopt(s->vm, adopt, e);
+    }
+    if (wait_go_ahead(go_fd, vm_name(s->vm), e) < 0 || vm_start(s->vm, e) < 0)
+        return -1;
+    s->snapops = snapops_new(s->vm, state_dir, snapshot_event, s, e);
+    s->ctx.snapops = s->snapops;
+    if (s->snapops == NULL) {
+        vm_start_abandon(s->vm);
+        return -1;
+    }
+    return 0;
 }
 
 /* --log-fd names: the serial port's log, the virtio console's. */

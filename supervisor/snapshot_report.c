@@ -47,11 +47,22 @@ static void publish(struct snapops *so, cJSON *reports)
     }
 }
 
+/* A check's new findings logged one by one up to this many; the rest in
+ * one line: the journal and vm.inconsistencies hold every one, and a
+ * thousand log lines cost a start several ms. */
+#define REPORT_LOG_MAX 10
+
+static void log_report(const struct snapops *so, const char *snap, const char *kind,
+                       const char *detail)
+{
+    log_warn("VM %s: snapshot %s: inconsistency %s: %s", so->name, snap, kind, detail);
+}
+
 /* A report object, logged. */
 static cJSON *new_report(const struct snapops *so, const char *snap, const char *kind,
                          const char *job, cJSON *disks, const char *detail)
 {
-    log_warn("VM %s: snapshot %s: inconsistency %s: %s", so->name, snap, kind, detail);
+    log_report(so, snap, kind, detail);
     return snapreport_object(so, snap, kind, job, disks, detail);
 }
 
@@ -195,12 +206,19 @@ void snapreport_findings(struct snapops *so, const char *group, const cJSON *fin
         const cJSON *detail = cJSON_GetObjectItemCaseSensitive(f, "detail");
         char *fp = fingerprint(f);
 
-        if (!sorted_has(knowns, nknown, fp) && cJSON_IsString(snap) && cJSON_IsString(kind))
-            json_arr_add(batch, new_report(so, snap->valuestring, kind->valuestring, NULL,
-                                           disks ? json_dup(disks) : NULL,
-                                           cJSON_IsString(detail) ? detail->valuestring : ""));
+        if (!sorted_has(knowns, nknown, fp) && cJSON_IsString(snap) && cJSON_IsString(kind)) {
+            const char *d = cJSON_IsString(detail) ? detail->valuestring : "";
+
+            if (cJSON_GetArraySize(batch) < REPORT_LOG_MAX)
+                log_report(so, snap->valuestring, kind->valuestring, d);
+            json_arr_add(batch, snapreport_object(so, snap->valuestring, kind->valuestring, NULL,
+                                                  disks ? json_dup(disks) : NULL, d));
+        }
         fps[nfps++] = fp;
     }
+    if (cJSON_GetArraySize(batch) > REPORT_LOG_MAX)
+        log_warn("VM %s: %d more inconsistencies (corralctl inconsistencies %s lists them all)",
+                 so->name, cJSON_GetArraySize(batch) - REPORT_LOG_MAX, so->name);
     qsort(fps, nfps, sizeof(*fps), cmp_strp);
     for (size_t i = 0; i < nfps; i++) {
         if (i == 0 || strcmp(fps[i], fps[i - 1]) != 0)

@@ -701,6 +701,13 @@ static time_t recorded_start(const struct vm *vm, pid_t pid)
     return r.qemu_pid == pid && r.started != 0 ? r.started : time(NULL);
 }
 
+void vm_start_abandon(struct vm *vm)
+{
+    if (vm->proc_alive && qemu_signal(&vm->proc, SIGKILL) < 0)
+        log_warn("VM %s: cannot kill the QEMU of a failed start: %s", vm->def->name,
+                 strerror(errno));
+}
+
 int vm_adopt(struct vm *vm, pid_t pid, struct cerr *e)
 {
     /* A save blocks QEMU's monitor until the whole RAM is written. */

@@ -52,6 +52,9 @@ void vm_give_taps(struct vm *vm, const int *fds, size_t n);
 void vm_free(struct vm *vm);
 /* Starts QEMU; completion through hooks->started. */
 int vm_start(struct vm *vm, struct cerr *e);
+/* Kills the QEMU vm_start spawned, before the event loop ran: the start
+ * failed around it, and its guest never ran (QEMU waits at -S). */
+void vm_start_abandon(struct vm *vm);
 /* Takes over QEMU pid, started by an earlier supervisor of this VM; the
  * guest is not touched.  Completion through hooks->started; on failure
  * QEMU is left as it was and hooks->gone follows. */

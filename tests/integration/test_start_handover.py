@@ -2,7 +2,9 @@
 and the supervisor starts QEMU only once told the disks are the VM's
 (--go-fd).  A hand-over the broker refuses ends the start with its reason,
 leaves no supervisor or QEMU behind and the image as it was; the next
-start, once the cause is gone, runs."""
+start, once the cause is gone, runs.  The supervisor reads the snapshot
+metadata while QEMU starts up: when it cannot, the start fails the same
+way, and the QEMU it spawned (still at -S) does not outlive it."""
 
 import os
 import sys
@@ -55,5 +57,28 @@ def refused_hand_over_leaves_nothing(env):
     check(os.stat(img).st_uid == before.st_uid, "given back")
 
 
+def unreadable_metadata_directory_fails_start(env):
+    env.start_broker()
+    env.define("vm2", machine="none", memory_mib=16)
+    env.ctl("start", "vm2")
+    env.ctl("destroy", "vm2")
+    env.wait_state("vm2", "shut off")
+    snaps = os.path.join(env.state, "vms", "vm2", "vm", "snapshots")
+    check(os.path.isdir(snaps), "the metadata directory exists: %s" % snaps)
+    os.rename(snaps, snaps + ".away")
+    with open(snaps, "w") as f:
+        f.write("not a directory\n")
+    _, _, err = env.ctl("start", "vm2", ok=False)
+    check("snapshots" in err, "the start fails naming the metadata: " + err)
+    check(env.wait_state("vm2", "shut off").startswith("shut off"), "still shut off")
+    check(processes_of(env) == [], "no QEMU outlives the failed start: %r" % processes_of(env))
+    os.unlink(snaps)
+    os.rename(snaps + ".away", snaps)
+    env.ctl("start", "vm2")
+    check(env.wait_state("vm2", "running").startswith("running"), "runs once readable")
+    env.ctl("destroy", "vm2")
+    env.wait_state("vm2", "shut off")
+
+
 if __name__ == "__main__":
-    sys.exit(run([refused_hand_over_leaves_nothing]))
+    sys.exit(run([refused_hand_over_leaves_nothing, unreadable_metadata_directory_fails_start]))
