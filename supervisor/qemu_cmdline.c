@@ -461,7 +461,12 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     argv_add(a, "-S");
     qmp_esc = opt_escape(qmp_path);
     argv_add(a, "-chardev");
-    argv_take(a, xasprintf("socket,id=corral-qmp,path=%s,server=on,wait=off", qmp_esc));
+    /* wait=on: QEMU accepts the supervisor during its start-up, before it
+     * moves the monitor's listener to the monitor thread.  With wait=off a
+     * connection arriving while it moves can leave QEMU 7.2's main thread
+     * blocked for good in accept(2), before its greeting (seen about once
+     * in 500 starts here). */
+    argv_take(a, xasprintf("socket,id=corral-qmp,path=%s,server=on,wait=on", qmp_esc));
     free(qmp_esc);
     argv_add(a, "-mon");
     argv_add(a, "chardev=corral-qmp,mode=control");

@@ -37,6 +37,7 @@ SNAPSHOTS = int(os.environ.get("BENCH_SNAPSHOTS", "10000"))
 QMP_CALLS = 2000
 QMP_BLOCKS = 20
 DIFFERING = 1000
+FIRST_STARTS = 3
 MANY_VMS = 10
 
 
@@ -199,26 +200,33 @@ def redefine_many(env, vm, prefix, n):
 
 
 def first_start(env, t, normal_ms):
-    define_running(env, "fs")
-    redefine_many(env, "fs", "gone", DIFFERING)
-    c = Rpc(env.sock, 600)
-    ok(c.call("vm.destroy", {"name": "fs"}), "destroy")
-    env.wait_state("fs", "shut off")
-    s = time.perf_counter()
-    ok(c.call("vm.start", {"name": "fs"}), "first start")
-    took = (time.perf_counter() - s) * 1000
-    # The reports reach the broker's ledger after the start: wait for all,
-    # so that the next figures do not measure a broker still writing them.
-    deadline = time.time() + 600
-    n = 0
-    while n < DIFFERING and time.time() < deadline:
-        n = len(ok(c.call("vm.inconsistencies", {"name": "fs"}), "inconsistencies")["reports"])
-        time.sleep(0.2)
-    c.close()
-    if n < DIFFERING:
-        raise RuntimeError("only %d of %d differences reported" % (n, DIFFERING))
-    t.add("first start with %d differing snapshots (one)" % DIFFERING, took, normal_ms, "ms",
-          "<= 1.5x")
+    """The median of FIRST_STARTS VMs' first starts: each is one sample, so
+    one alone is at the host's mercy."""
+    took = []
+    for k in range(FIRST_STARTS):
+        vm = "fs%d" % k
+        define_running(env, vm)
+        redefine_many(env, vm, "gone", DIFFERING)
+        c = Rpc(env.sock, 600)
+        ok(c.call("vm.destroy", {"name": vm}), "destroy")
+        env.wait_state(vm, "shut off")
+        s = time.perf_counter()
+        ok(c.call("vm.start", {"name": vm}), "first start")
+        took.append(time.perf_counter() - s)
+        # The reports reach the broker's ledger after the start: wait for
+        # all, so that the next figures do not measure a broker still
+        # writing them.
+        deadline = time.time() + 600
+        n = 0
+        while n < DIFFERING and time.time() < deadline:
+            n = len(ok(c.call("vm.inconsistencies", {"name": vm}), "inconsistencies")["reports"])
+            time.sleep(0.2)
+        ok(c.call("vm.destroy", {"name": vm}), "destroy")
+        c.close()
+        if n < DIFFERING:
+            raise RuntimeError("only %d of %d differences reported" % (n, DIFFERING))
+    t.add("first start with %d differing snapshots (median of %d VMs)" % (DIFFERING, FIRST_STARTS),
+          median_ms(took), normal_ms, "ms", "<= 1.5x")
 
 
 def list_all(c, vm):

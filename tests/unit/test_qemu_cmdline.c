@@ -522,7 +522,7 @@ static void escaped_values(void)
     argv_free(&a);
     domain_def_free(def);
     EXPECT_CONTAINS(line, "'socket,id=corral-qmp,path=/run/a,,server=off/q.sock,server=on,"
-                          "wait=off'");
+                          "wait=on'");
     free(line);
 }
 
