@@ -11,6 +11,7 @@
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
 #include "supervisor/snapshot_meta.h"
+#include "supervisor/snapshot_tags.h"
 #include "supervisor/snapshot_report.h"
 
 #define DELETE_TIMEOUT_MS 60000
@@ -52,9 +53,14 @@ struct del {
     struct cerr early_err;
     /* The early callback answered: the done callback only frees. */
     bool answered;
-    /* Inside del_next's listing call, which may answer at once: del_finish
-     * then leaves d to del_next to free (dead). */
+    /* Inside del_next, whose steps may answer at once: del_finish then
+     * leaves d to del_next to free (dead). */
     bool in_call, dead;
+    /* del_next was called again from inside one of its steps: it steps
+     * again once that one returns, rather than nesting a level per
+     * snapshot. */
+    bool again;
+    uint64_t list_epoch; /* the last listing's, for snapshot_tags_learn; 0: none sent */
 };
 
 static void del_free(struct del *d)
@@ -106,6 +112,20 @@ static void del_finish(struct del *d, const struct cerr *e)
 }
 
 static void del_next(struct del *d);
+
+/* What the connection knows of the disks' tags. */
+static struct snapshot_tags *del_tags(const struct del *d)
+{
+    return snapshot_qmp_jobs_tags(vm_snapjobs(d->so->vm));
+}
+
+/* Lists the disks again with cb, to learn from too. */
+static void del_list(struct del *d, snapshot_qmp_list_cb cb)
+{
+    d->list_epoch = snapshot_tags_epoch(del_tags(d));
+    snapshot_qmp_list(vm_qmp_conn(d->so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
+                      cb, d);
+}
 
 static int del_metadata(struct del *d, const char *name, struct cerr *e)
 {
@@ -204,16 +224,14 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
     if (r->ok) {
         /* QEMU removes one copy per call and never says when a disk lacked
          * the tag: look again. */
-        snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
-                          del_relisted, d);
+        del_list(d, del_relisted);
         return;
     }
     /* QEMU does not roll back the devices it already processed: find out
      * which those are (when QEMU still answers) before reporting. */
     snprintf(d->job_error, sizeof(d->job_error), "%s", r->qemu_error ? r->qemu_error : r->err.msg);
     snprintf(d->job_id, sizeof(d->job_id), "%s", r->job_id);
-    snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
-                      del_failed_listed, d);
+    del_list(d, del_failed_listed);
 }
 
 /* The disks the metadata names for snapshot name that none of holders
@@ -249,6 +267,7 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
     char *done_text;
 
     if (l != NULL) {
+        snapshot_tags_learn(del_tags(d), d->list_epoch, l);
         nstill = snapshot_qmp_holders(l, name, still);
         for (size_t j = 0; j < d->nholders; j++) {
             if (snapshot_qmp_count(l, d->holders[j], name) == 0)
@@ -315,6 +334,7 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
         del_finish(d, &err);
         return;
     }
+    snapshot_tags_learn(del_tags(d), d->list_epoch, l);
     take_holders(d, l, name);
     snapshot_qmp_nodes_free(l);
     if (d->nholders > 0) {
@@ -497,6 +517,7 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         del_finish(d, &err);
         return;
     }
+    snapshot_tags_learn(del_tags(d), d->list_epoch, l);
     take_holders(d, l, name);
     d->recheck = del_compare(d, name);
     for (size_t j = 0; j < d->nholders; j++)
@@ -523,9 +544,11 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     del_next(d);
 }
 
-static void del_next(struct del *d)
+/* One step of del_next: the next name, or the answer. */
+static void del_step(struct del *d)
 {
     struct cerr e;
+    struct snapshot_qmp_nodes *known;
 
     if (d->next == d->n) {
         del_finish(d, NULL);
@@ -540,16 +563,35 @@ static void del_next(struct del *d)
         del_next(d);
         return;
     }
-    /* The listing fails at once when QEMU's monitor is away. */
-    d->in_call = true;
-    snapshot_qmp_list(vm_qmp_conn(d->so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
-                      del_listed, d);
-    d->in_call = false;
-    if (d->dead) {
-        del_free(d);
+    known = snapshot_tags_known(del_tags(d), d->disks.nodes, d->disks.n);
+    if (known != NULL) {
+        /* Nothing but this supervisor's own jobs has touched the disks
+         * since they were last listed: what QEMU would answer is known. */
+        d->list_epoch = 0;
+        del_guess_intent(d, d->names[d->next]);
+        del_listed(known, NULL, d);
         return;
     }
-    del_guess_intent(d, d->names[d->next]);
+    /* The listing fails at once when QEMU's monitor is away. */
+    del_list(d, del_listed);
+    if (!d->dead)
+        del_guess_intent(d, d->names[d->next]);
+}
+
+static void del_next(struct del *d)
+{
+    if (d->in_call) {
+        d->again = true;
+        return;
+    }
+    d->in_call = true;
+    do {
+        d->again = false;
+        del_step(d);
+    } while (d->again && !d->dead);
+    d->in_call = false;
+    if (d->dead)
+        del_free(d);
 }
 
 void snapdelete_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
