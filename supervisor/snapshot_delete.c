@@ -1,5 +1,6 @@
 #include "supervisor/snapshot_delete.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,18 +54,22 @@ struct del {
     struct cerr early_err;
     /* The early callback answered: the done callback only frees. */
     bool answered;
-    /* Inside del_next, whose steps may answer at once: del_finish then
-     * leaves d to del_next to free (dead). */
+    /* Inside del_next's listing call, which may answer at once: del_finish
+     * then leaves d to del_next to free (dead). */
     bool in_call, dead;
-    /* del_next was called again from inside one of its steps: it steps
-     * again once that one returns, rather than nesting a level per
-     * snapshot. */
-    bool again;
     uint64_t list_epoch; /* the last listing's, for snapshot_tags_learn; 0: none sent */
+    /* What the supervisor knows the disks hold, handed to del_listed from
+     * the loop as a listing's reply would be (not from del_next itself,
+     * which would then nest a level per snapshot with nothing on disk). */
+    struct snapshot_qmp_nodes *known;
+    struct event *known_ev;
 };
 
 static void del_free(struct del *d)
 {
+    if (d->known_ev != NULL)
+        event_free(d->known_ev);
+    snapshot_qmp_nodes_free(d->known);
     cJSON_Delete(d->deleted);
     cJSON_Delete(d->reports);
     snapshot_names_free(d->names, d->n);
@@ -544,8 +549,33 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     del_next(d);
 }
 
-/* One step of del_next: the next name, or the answer. */
-static void del_step(struct del *d)
+static void del_known_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct del *d = arg;
+    struct snapshot_qmp_nodes *l = d->known;
+
+    (void)fd;
+    (void)what;
+    d->known = NULL;
+    del_listed(l, NULL, d);
+}
+
+/* Hands known (consumed) to del_listed from the loop; false when no event
+ * can be made, and then the disks are listed instead. */
+static bool del_defer_known(struct del *d, struct snapshot_qmp_nodes *known)
+{
+    if (d->known_ev == NULL)
+        d->known_ev = event_new(vm_event_base(d->so->vm), -1, 0, del_known_cb, d);
+    if (d->known_ev == NULL) {
+        snapshot_qmp_nodes_free(known);
+        return false;
+    }
+    d->known = known;
+    event_active(d->known_ev, EV_TIMEOUT, 1);
+    return true;
+}
+
+static void del_next(struct del *d)
 {
     struct cerr e;
     struct snapshot_qmp_nodes *known;
@@ -563,35 +593,23 @@ static void del_step(struct del *d)
         del_next(d);
         return;
     }
+    /* Nothing but this supervisor's own jobs has touched the disks since
+     * they were last listed: what QEMU would answer is known. */
     known = snapshot_tags_known(del_tags(d), d->disks.nodes, d->disks.n);
-    if (known != NULL) {
-        /* Nothing but this supervisor's own jobs has touched the disks
-         * since they were last listed: what QEMU would answer is known. */
+    if (known != NULL && del_defer_known(d, known)) {
         d->list_epoch = 0;
         del_guess_intent(d, d->names[d->next]);
-        del_listed(known, NULL, d);
         return;
     }
     /* The listing fails at once when QEMU's monitor is away. */
+    d->in_call = true;
     del_list(d, del_listed);
-    if (!d->dead)
-        del_guess_intent(d, d->names[d->next]);
-}
-
-static void del_next(struct del *d)
-{
-    if (d->in_call) {
-        d->again = true;
+    d->in_call = false;
+    if (d->dead) {
+        del_free(d);
         return;
     }
-    d->in_call = true;
-    do {
-        d->again = false;
-        del_step(d);
-    } while (d->again && !d->dead);
-    d->in_call = false;
-    if (d->dead)
-        del_free(d);
+    del_guess_intent(d, d->names[d->next]);
 }
 
 void snapdelete_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void *arg)
