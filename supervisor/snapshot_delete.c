@@ -12,8 +12,8 @@
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
 #include "supervisor/snapshot_meta.h"
-#include "supervisor/snapshot_tags.h"
 #include "supervisor/snapshot_report.h"
+#include "supervisor/snapshot_tags.h"
 
 #define DELETE_TIMEOUT_MS 60000
 /* Deletes of further copies of one tag on a disk (QEMU removes one a call). */
