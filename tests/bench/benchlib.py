@@ -28,6 +28,8 @@ class Qmp:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.005)
+        # A QEMU that stops answering fails the bench instead of hanging it.
+        self.s.settimeout(120)
         self.f = self.s.makefile("rwb")
         self.f.readline()
         self.n = 0
