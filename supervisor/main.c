@@ -634,10 +634,10 @@ static void give_logs(struct supervisor *s, const struct sup_options *o)
 }
 
 /* libevent keeps time by CLOCK_MONOTONIC_COARSE unless told otherwise,
- * which advances once a kernel tick (4 ms at HZ=250): the monitor socket
- * polled every QMP_FAST_RETRY_MS (supervisor/vm.c) while QEMU starts would
- * be polled every tick instead, and a start would wait 2 ms more on
- * average.  NULL when the loop cannot be created. */
+ * which advances once a kernel tick (4 ms at HZ=250): a monitor socket
+ * polled every QMP_FAST_RETRY_MS (supervisor/vm.c: a re-adopted QEMU's,
+ * or one lost during start-up) would be polled every tick instead.  NULL
+ * when the loop cannot be created. */
 static struct event_base *new_base(const char *name)
 {
     struct event_config *cfg = event_config_new();
