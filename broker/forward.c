@@ -90,14 +90,7 @@ static void forward_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
     struct forward *f = arg;
 
-    if (f->req == NULL) {
-        /* A request of the broker's own (stopping a maintenance
-         * supervisor): its answer is the VM's state. */
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "state");
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
-        if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
-            bvm_set_state(f->vm, s->valuestring, "%s", r->valuestring);
-    } else if (f->settle && settles(f, result, e)) {
+    if (f->settle && settles(f, result, e)) {
         settle_wait(f->vm, f->req, result ? json_dup(result) : NULL);
     } else if (e != NULL && e->code == CE_SUPERVISOR && rpc_conn_dead(f->conn)) {
         struct cerr de;
@@ -143,8 +136,7 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
         (vm->sup_conn == NULL && vm->sup_pidfd >= 0 && !lifecycle_maintenance(vm->phase) &&
          pidfd_ended(vm->sup_pidfd))) {
         cerr_set(&e, CE_BUSY, "VM %s: its supervisor is being restarted; try again", vm->def->name);
-        if (req != NULL)
-            rpc_req_done(req, NULL, &e);
+        rpc_req_done(req, NULL, &e);
         return;
     }
     if (vm->sup_conn == NULL) {
@@ -162,8 +154,7 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
             else
                 cerr_set(&e, CE_SUPERVISOR, "cannot reach the supervisor of VM %s: %.300s",
                          vm->def->name, ce.msg);
-            if (req != NULL)
-                rpc_req_done(req, NULL, &e);
+            rpc_req_done(req, NULL, &e);
             return;
         }
     }
@@ -178,7 +169,7 @@ void forward_call(struct bvm *vm, const char *method, const cJSON *params, int t
         strcmp(method, "vm.destroy") == 0 || (strcmp(method, "vm.shutdown") == 0 && waits(params));
     p = params ? json_dup(params) : json_obj();
     cJSON_DeleteItemFromObjectCaseSensitive(p, "name");
-    if (req != NULL && !f->info && !f->sandbox && !f->dumpxml && !f->settle)
+    if (!f->info && !f->sandbox && !f->dumpxml && !f->settle)
         rpc_conn_call_raw(vm->sup_conn, method, p, timeout_ms, relay_cb, f);
     else
         rpc_conn_call(vm->sup_conn, method, p, timeout_ms, forward_cb, f);

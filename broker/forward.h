@@ -7,9 +7,8 @@
 
 #include "broker/registry.h"
 
-/* Forwards method to vm's supervisor and completes req (an rpc_req; NULL:
- * the broker's own request, whose answer is the VM's state) with its
- * reply. */
+/* Forwards method to vm's supervisor and completes req (an rpc_req) with
+ * its reply. */
 void forward_call(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
                   void *req);
 

@@ -3,10 +3,13 @@
  * stopped when idle or when a start waits for the disks. */
 #include "broker/maintenance.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 
-#include "broker/forward.h"
 #include "broker/leftovers.h"
 #include "broker/lifecycle.h"
 #include "broker/spawn.h"
@@ -18,10 +21,16 @@
 #include "proto/server.h"
 
 #define MAINT_IDLE_MS 1000
+/* How long a maintenance supervisor told to stop has before it is killed:
+ * it is told only when no request is in flight, so its QEMU runs no job and
+ * only has the disks to close. */
+#define MAINT_STOP_MS 10000
 /* Snapshot requests one shut-off VM may have queued or in flight at once:
  * each holds a copy of its parameters until the maintenance supervisor
  * answers. */
 #define MAINT_MAX_OPS 32
+
+static void maint_timer_cb(evutil_socket_t fd, short what, void *arg);
 
 static void op_free(struct maint_op *op)
 {
@@ -55,22 +64,87 @@ void maintenance_fail_queue(struct bvm *vm, const struct cerr *e)
     fail_revert(vm, e);
 }
 
-static void maint_idle_cb(evutil_socket_t fd, short what, void *arg)
+/* A maintenance supervisor that cannot be reached, or does not go when
+ * told, holds the disks from every start and every queued request: killed,
+ * it goes the way of any that dies (maintenance_gone), and what waits
+ * proceeds. */
+static void maint_kill(struct bvm *vm, const char *why)
+{
+    lifecycle_set(vm, LIFECYCLE_MAINT_CLOSING);
+    log_warn("VM %s: maintenance supervisor pid %ld %s; killing it", vm->def->name,
+             (long)vm->sup_pid, why);
+    if (pidfd_send_signal(vm->sup_pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        log_err("VM %s: cannot kill maintenance supervisor pid %ld: %s", vm->def->name,
+                (long)vm->sup_pid, strerror(errno));
+}
+
+/* Whether the maintenance supervisor can be talked to: its connection may
+ * have closed while it lives on (it is the VM uid's, so it may close it at
+ * will), and nothing else would open another.  Killed when it cannot. */
+static bool maint_connected(struct bvm *vm)
+{
+    struct cerr e;
+    char why[400];
+
+    if (vm->sup_conn != NULL)
+        return true;
+    if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &e) == 0)
+        return true;
+    snprintf(why, sizeof(why), "cannot be reached: %.300s", e.msg);
+    maint_kill(vm, why);
+    return false;
+}
+
+static void maint_timer_add(struct bvm *vm, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    if (vm->maint_idle == NULL)
+        vm->maint_idle = evtimer_new(vm->b->base, maint_timer_cb, vm);
+    if (vm->maint_idle == NULL || evtimer_add(vm->maint_idle, &tv) < 0)
+        log_err("VM %s: cannot arm the maintenance supervisor's timer", vm->def->name);
+}
+
+/* Its answer to the stop: only the state matters, the end itself is seen
+ * on its pidfd. */
+static void maint_stopped_cb(const cJSON *result, const struct cerr *e, void *arg)
+{
+    struct bvm *vm = arg;
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "state");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "reason");
+
+    if (e == NULL && cJSON_IsString(s) && cJSON_IsString(r))
+        bvm_set_state(vm, s->valuestring, "%s", r->valuestring);
+}
+
+/* Idle, or wanted gone: told to stop, and killed if it has not gone
+ * MAINT_STOP_MS later. */
+static void maint_stop(struct bvm *vm)
+{
+    if (vm->phase != LIFECYCLE_MAINT_READY || vm->maint_inflight > 0 || !maint_connected(vm))
+        return;
+    lifecycle_set(vm, LIFECYCLE_MAINT_CLOSING);
+    log_debug("VM %s: maintenance supervisor idle; stopping it", vm->def->name);
+    rpc_conn_call(vm->sup_conn, "vm.destroy", json_obj(), MAINT_STOP_MS, maint_stopped_cb, vm);
+    maint_timer_add(vm, MAINT_STOP_MS);
+}
+
+/* One timer for both: idle long enough, or told to stop long ago. */
+static void maint_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct bvm *vm = arg;
 
     (void)fd;
     (void)what;
-    if (vm->maint_inflight > 0 || vm->sup_conn == NULL)
-        return;
-    lifecycle_set(vm, LIFECYCLE_MAINT_CLOSING);
-    log_debug("VM %s: maintenance supervisor idle; stopping it", vm->def->name);
-    forward_call(vm, "vm.destroy", NULL, 30000, NULL);
+    if (vm->phase == LIFECYCLE_MAINT_CLOSING)
+        maint_kill(vm, "did not stop when told to");
+    else
+        maint_stop(vm);
 }
 
 void maintenance_stop(struct bvm *vm)
 {
-    maint_idle_cb(-1, 0, vm);
+    maint_stop(vm);
 }
 
 void maintenance_wait_start(struct bvm *vm, void *req)
@@ -81,7 +155,7 @@ void maintenance_wait_start(struct bvm *vm, void *req)
     w->next = vm->start_waiters;
     vm->start_waiters = w;
     if (vm->maint_inflight == 0 && vm->phase == LIFECYCLE_MAINT_READY)
-        maint_idle_cb(-1, 0, vm);
+        maint_stop(vm);
 }
 
 struct maint_call {
@@ -112,7 +186,7 @@ static void revert_by_start(struct bvm *vm, struct maint_op *op, bool paused)
      * load. */
     vm->start_paused = paused;
     if (vm->maint_inflight == 0 && vm->phase == LIFECYCLE_MAINT_READY)
-        maint_idle_cb(-1, 0, vm);
+        maint_stop(vm);
 }
 
 static bool said(const cJSON *result, const char *flag)
@@ -124,7 +198,6 @@ static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
 {
     struct maint_call *mc = arg;
     struct bvm *vm = mc->vm;
-    struct timeval tv = {MAINT_IDLE_MS / 1000, (MAINT_IDLE_MS % 1000) * 1000};
 
     vm->maint_inflight--;
     if (mc->revert != NULL && e == NULL && said(result, "start_to_revert")) {
@@ -147,9 +220,9 @@ static void maint_reply_cb(const cJSON *result, const struct cerr *e, void *arg)
     /* What waits for the disks goes first; otherwise linger a while. */
     if (vm->revert_after_start != NULL || vm->start_waiters != NULL) {
         if (vm->phase == LIFECYCLE_MAINT_READY)
-            maint_idle_cb(-1, 0, vm);
-    } else if (vm->maint_idle != NULL)
-        evtimer_add(vm->maint_idle, &tv);
+            maint_stop(vm);
+    } else if (vm->phase == LIFECYCLE_MAINT_READY)
+        maint_timer_add(vm, MAINT_IDLE_MS);
 }
 
 static void maint_send(struct bvm *vm, const char *method, const cJSON *params, int timeout_ms,
@@ -202,12 +275,15 @@ void maintenance_ready(struct bvm *vm, const cJSON *info)
 
     spawn_watch_qemu(vm, runrec_status_qemu_pid(info), 0);
     lifecycle_set(vm, LIFECYCLE_MAINT_READY);
-    if (vm->maint_idle == NULL)
-        vm->maint_idle = evtimer_new(vm->b->base, maint_idle_cb, vm);
-    if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &e) < 0)
+    if (spawn_connect(vm, NULL, BVM_CALL_TIMEOUT_MS, &e) < 0) {
         maintenance_fail_queue(vm, &e);
-    else
-        maint_flush(vm);
+        maint_kill(vm, "cannot be reached once ready");
+        return;
+    }
+    maint_flush(vm);
+    /* Whatever it was started for may have been answered already. */
+    if (vm->maint_inflight == 0)
+        maint_timer_add(vm, MAINT_IDLE_MS);
 }
 
 /* A maintenance supervisor is gone: not the VM's end, so its state and
@@ -306,7 +382,7 @@ void maintenance_request(struct bvm *vm, const char *method, const cJSON *params
         rpc_req_done(req, NULL, &e);
         return;
     }
-    if (vm->phase == LIFECYCLE_MAINT_READY && vm->sup_conn != NULL) {
+    if (vm->phase == LIFECYCLE_MAINT_READY && maint_connected(vm)) {
         maint_send(vm, method, params, timeout_ms, req);
         return;
     }

@@ -6,16 +6,18 @@ read, descriptors run out, snapshot requests piled on a shut-off VM.  Hostile
 supervisor reports are replayed by the unit test tests/unit/test_ledger.c
 (the broker connects to supervisors, not the other way round)."""
 
+import ctypes
 import json
 import os
 import resource
 import select
+import signal
 import socket
 import subprocess
 import sys
 import time
 
-from corraltest import BUILD, Fail, check, run
+from corraltest import BUILD, Fail, check, pid_alive, run
 
 # The attacker's own programs, run as her uid with no groups.
 LISTENER = r"""
@@ -430,8 +432,130 @@ def held_reports_are_asked_for_again(env):
     env.ctl("destroy", "rv")
 
 
+SYS_pidfd_getfd = 438
+
+
+def maintenance_supervisor(env, vm):
+    """The pid of vm's maintenance supervisor, or None."""
+    want = os.path.join(env.run, "vm", vm).encode()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == b"corral-supervisor" and any(want in a for a in argv):
+            return int(d)
+    return None
+
+
+def accepted_sockets(pid):
+    """The fds of pid's connected Unix sockets that carry an address: the
+    connections its listener accepted (its own outgoing ones have none)."""
+    addressed = set()
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if len(cols) >= 8 and cols[5] == "03":
+                addressed.add(cols[6])
+    fds = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in addressed:
+            fds.append(int(fd))
+    return fds
+
+
+def close_supervisor_side(pid):
+    """What a supervisor (the VM's uid) may do at will: shut the broker's
+    connection down while it lives on.  The test takes its descriptors
+    (pidfd_getfd, as root) and shuts them down; False if it is gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    try:
+        fds = accepted_sockets(pid)
+        for fd in fds:
+            mine = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+            if mine < 0:
+                return False
+            with socket.socket(fileno=mine) as s:
+                s.shutdown(socket.SHUT_RDWR)
+        return bool(fds) and pid_alive(pid)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def act_on_maintenance_supervisor(env, c, vm, act, what):
+    """Has vm's maintenance supervisor started (a snapshot.list) and does
+    act(pid) to it before it stops on its own, a second after its answer;
+    again when it went first.  Returns its pid."""
+    for _ in range(10):
+        check("result" in c.call("snapshot.list", {"name": vm}), "snapshot.list")
+        sup = maintenance_supervisor(env, vm)
+        if sup is not None and act(sup):
+            return sup
+    raise Fail("the maintenance supervisor went before it could be " + what)
+
+
+def stop_process(pid):
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return False
+    return pid_alive(pid)
+
+
+def maintenance_supervisor_closing_the_connection(env):
+    """A maintenance supervisor shuts the broker's connection and lingers:
+    the broker connects again, so queued snapshot requests are answered and
+    a start is not held up by it for good."""
+    env.start_broker()
+    env.define("mc", machine="none", disks=[(env.qcow2("mc.qcow2"), "vda")])
+    c = env.rpc()
+    act_on_maintenance_supervisor(env, c, "mc", close_supervisor_side, "cut off")
+    # One sent before the broker has read the end of the connection fails
+    # as any request a supervisor drops; the next is answered.
+    for _ in range(3):
+        r = c.call("snapshot.list", {"name": "mc"})
+        if "result" in r:
+            break
+        check(r["error"]["code"] == 1011, "only the connection's loss is reported: %r" % r)
+    check("result" in r, "a snapshot request after the connection closed: %r" % r)
+    _, out, _ = env.ctl("start", "mc", timeout=60)
+    check("started" in out, out)
+    env.ctl("destroy", "mc")
+
+
+def maintenance_supervisor_that_does_not_stop(env):
+    """A maintenance supervisor that no longer answers (stopped here with
+    SIGSTOP) would hold the disks from the start: the broker kills it once
+    it has not stopped 10 s after being told to, and the start goes on."""
+    env.start_broker()
+    env.define("ms", machine="none", disks=[(env.qcow2("ms.qcow2"), "vda")])
+    c = env.rpc()
+    sup = act_on_maintenance_supervisor(env, c, "ms", stop_process, "stopped")
+    _, out, _ = env.ctl("start", "ms", timeout=90)
+    check("started" in out, out)
+    check(not pid_alive(sup), "the stuck maintenance supervisor is gone")
+    check("did not stop when told to; killing it" in env.log_tail(100000),
+          "the broker says why it killed it: " + env.log_tail(800))
+    env.ctl("destroy", "ms")
+
+
 if __name__ == "__main__":
     sys.exit(run([stranger_subscription_ends_at_undefine, corralctl_events_ends_with_the_vm,
                   connection_cap_per_uid, unread_replies_stay_bounded,
                   accept_waits_when_out_of_descriptors, maintenance_queue_is_bounded,
-                  held_reports_are_asked_for_again]))
+                  held_reports_are_asked_for_again, maintenance_supervisor_closing_the_connection,
+                  maintenance_supervisor_that_does_not_stop]))
