@@ -686,7 +686,10 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         s->exit_code = 1;
         goto out;
     }
-    /* QEMU takes tens of ms to open its monitor: time enough. */
+    /* QEMU, connected to before it ran, takes tens of ms to greet: this
+     * (0.6 ms, most of it the filter, which must be ready for cont) runs
+     * meanwhile, off the start's path; after the greeting it would be on
+     * it. */
     if (sandbox_seccomp_compile(&s->filter, &e) < 0)
         log_debug("VM %s: compiling the seccomp filter: %s", o->name, e.msg);
     xml_lib_unload();
