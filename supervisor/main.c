@@ -27,6 +27,7 @@
 #include "supervisor/sandbox.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_recover.h"
+#include "supervisor/snapshot_report.h"
 #include "supervisor/snapshot_tree_load.h"
 #include "supervisor/vm.h"
 #include "supervisor/vm_start_clean.h"
@@ -116,9 +117,8 @@ static void destroyed_after_failure(void *arg, cJSON *result, const struct cerr 
     cJSON_Delete(result);
 }
 
-static void on_started(struct vm *vm, const struct cerr *e, void *arg)
+static void answer_start(struct supervisor *s, struct vm *vm, const struct cerr *e)
 {
-    struct supervisor *s = arg;
     struct cerr se;
 
     if (e != NULL) {
@@ -141,6 +141,16 @@ static void on_started(struct vm *vm, const struct cerr *e, void *arg)
     }
     s->confined = true;
     report_status(s, NULL);
+}
+
+static void on_started(struct vm *vm, const struct cerr *e, void *arg)
+{
+    struct supervisor *s = arg;
+
+    answer_start(s, vm, e);
+    /* Answered: the start check's findings are journalled and sent now. */
+    if (s->snapops != NULL)
+        snapreport_release(s->snapops);
 }
 
 /* The guest is let run: QEMU's answers are read confined from here on,

@@ -34,6 +34,9 @@ struct snapops {
     /* Differences already reported and still standing (snapshot_report.c):
      * a restarted supervisor does not report them again. */
     cJSON *standing;
+    /* A start's check findings, journalled and sent once the start has
+     * been answered (snapreport_hold). */
+    cJSON *held;
 };
 
 /* A writable qcow2 disk: the ones that take part in internal snapshots. */

@@ -125,6 +125,7 @@ void snapops_free(struct snapops *so)
 {
     if (so == NULL)
         return;
+    snapreport_release(so);
     journal_free(so->journal);
     snapshot_tree_free(so->tree);
     cJSON_Delete(so->standing);

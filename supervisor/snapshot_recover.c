@@ -281,8 +281,12 @@ static void recover_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, v
     snapshot_qmp_nodes_free(l);
     /* What the intent's report explained counts as reported already. */
     snapreport_explained(so, findings, rc->explained);
-    snapreport_findings(so, "check", findings);
-    cJSON_Delete(findings);
+    if (vm_qemu_fresh(so->vm))
+        snapreport_hold(so, findings);
+    else {
+        snapreport_findings(so, "check", findings);
+        cJSON_Delete(findings);
+    }
     recover_finish(rc, NULL);
 }
 

@@ -243,6 +243,23 @@ void snapreport_findings(struct snapops *so, const char *group, const cJSON *fin
     standing_save(so);
 }
 
+void snapreport_hold(struct snapops *so, cJSON *findings)
+{
+    snapreport_release(so);
+    so->held = findings;
+}
+
+void snapreport_release(struct snapops *so)
+{
+    cJSON *findings = so->held;
+
+    if (findings == NULL)
+        return;
+    so->held = NULL;
+    snapreport_findings(so, "check", findings);
+    cJSON_Delete(findings);
+}
+
 void snapreport_explained(struct snapops *so, const cJSON *findings, const cJSON *snaps)
 {
     cJSON *known = standing_group(so, "check");

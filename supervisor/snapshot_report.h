@@ -24,6 +24,15 @@ cJSON *snapreport_send(struct snapops *so, const char *snap, const char *kind, c
  * exactly findings' fingerprints. */
 void snapreport_findings(struct snapops *so, const char *group, const cJSON *findings);
 
+/* snapreport_findings(so, "check", findings) put off until
+ * snapreport_release: a start is answered before the journal's syncs.
+ * Nobody hears of them before they are journalled, and a supervisor that
+ * dies first leaves them standing unreported, so the next check finds and
+ * reports them again.  Takes findings. */
+void snapreport_hold(struct snapops *so, cJSON *findings);
+/* Journals and sends what snapreport_hold put off, if anything. */
+void snapreport_release(struct snapops *so);
+
 /* Journals a difference between metadata and disks that an operation met
  * (disks consumed) unless it stands reported already, and remembers it as
  * reported.  Returns the report for the operation's answer (caller owns):

@@ -279,6 +279,38 @@ static void test_late_reply_reaches_nobody(void)
     peer_close(&p);
 }
 
+/* Each command keeps its own deadline: a short one times out while a long
+ * one waits on, and an answered one leaves the next one's in force. */
+static void test_deadlines_kept_apart(void)
+{
+    struct peer p;
+    struct qmp *q = connect_peer(&p);
+    struct outcome slow = {0}, fast = {0}, answered = {0}, late = {0};
+    char id[32], line[128];
+
+    qmp_command(q, "query-status", NULL, 600000, reply_cb, &slow);
+    EXPECT(next_id(&p, id, sizeof(id)));
+    qmp_command(q, "query-name", NULL, 50, reply_cb, &fast);
+    EXPECT(next_id(&p, id, sizeof(id)));
+    EXPECT(wait_calls(&fast, 1));
+    EXPECT(fast.code == CE_TIMEOUT);
+    EXPECT(slow.calls == 0);
+    qmp_command(q, "query-kvm", NULL, 50, reply_cb, &answered);
+    EXPECT(next_id(&p, id, sizeof(id)));
+    snprintf(line, sizeof(line), "{\"return\": {}, \"id\": %s}\r\n", id);
+    peer_send(&p, line);
+    EXPECT(wait_calls(&answered, 1));
+    EXPECT(answered.code == CE_OK);
+    qmp_command(q, "query-uuid", NULL, 200, reply_cb, &late);
+    EXPECT(next_id(&p, id, sizeof(id)));
+    EXPECT(wait_calls(&late, 1));
+    EXPECT(late.code == CE_TIMEOUT);
+    EXPECT(slow.calls == 0);
+    qmp_free(q);
+    EXPECT(slow.calls == 1);
+    peer_close(&p);
+}
+
 int main(void)
 {
     base = event_base_new();
@@ -290,6 +322,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/qmp.sock", dir);
     unit_run("ids_stay_short", test_ids_stay_short);
     unit_run("late_reply_reaches_nobody", test_late_reply_reaches_nobody);
+    unit_run("deadlines_kept_apart", test_deadlines_kept_apart);
     unlink(path);
     rmdir(dir);
     event_free(tick);
