@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "supervisor/qmp.h"
+#include "supervisor/snapshot_qmp_jobs.h"
 
 #define MEDIA_TIMEOUT_MS 30000
 
@@ -122,6 +123,9 @@ void media_change(struct vm *vm, const char *disk, const char *file, enum media_
         cb(arg, NULL, &e);
         return;
     }
+    /* What the snapshot operations knew of the disks is not trusted
+     * across a change of them. */
+    snapshot_tags_forget(snapshot_qmp_jobs_tags(vm_snapjobs(vm)));
     op = xcalloc(1, sizeof(*op));
     op->vm = vm;
     op->disk = (size_t)i;

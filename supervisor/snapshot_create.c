@@ -13,6 +13,7 @@
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
 #include "supervisor/snapshot_meta.h"
+#include "supervisor/snapshot_tags.h"
 
 /* ---- create ------------------------------------------------------------ */
 
@@ -46,6 +47,7 @@ struct create {
     /* Inside snapcreate_run's listing call, which may answer at once:
      * create_finish then leaves c to snapcreate_run to free (dead). */
     bool in_call, dead;
+    uint64_t list_epoch; /* the listing's, for snapshot_tags_learn; 0: none sent */
 };
 
 static void create_free(struct create *c)
@@ -293,6 +295,7 @@ static void create_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, vo
         create_finish(c, NULL, &err);
         return;
     }
+    snapshot_tags_learn(snapshot_qmp_jobs_tags(vm_snapjobs(so->vm)), c->list_epoch, l);
     /* QEMU checks for an existing tag only on the VM-state disk and would
      * happily make a second snapshot of that name on the others. */
     n = snapshot_qmp_holders(l, c->name, holders);
@@ -334,6 +337,8 @@ void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
     char stamp[24];
     bool no_metadata = false;
     struct create *c;
+    struct snapshot_tags *tags;
+    struct snapshot_qmp_nodes *known;
     struct cerr e;
     long long now = (long long)time(NULL);
 
@@ -387,6 +392,16 @@ void snapcreate_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void
         c->state = SNAPSHOT_STATE_RUNNING;
     snapshot_qmp_jobs_make_id(SNAPJOB_SAVE, c->job_id);
     so->busy = true;
+    tags = snapshot_qmp_jobs_tags(vm_snapjobs(so->vm));
+    known = snapshot_tags_known(tags, c->disks.nodes, c->disks.n);
+    if (known != NULL) {
+        /* Nothing but this supervisor's own jobs has touched the disks
+         * since they were last listed: what QEMU would answer is known. */
+        create_stage_intent(c);
+        create_listed(known, NULL, c);
+        return;
+    }
+    c->list_epoch = snapshot_tags_epoch(tags);
     /* The listing fails at once when QEMU's monitor is away. */
     c->in_call = true;
     snapshot_qmp_list(vm_qmp_conn(so->vm), c->disks.nodes, c->disks.n, SNAPCORE_LIST_TIMEOUT_MS,

@@ -1,5 +1,6 @@
 #include "supervisor/snapshot_delete.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "supervisor/snapshot_intent.h"
 #include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_report.h"
+#include "supervisor/snapshot_tags.h"
 
 #define DELETE_TIMEOUT_MS 60000
 /* Deletes of further copies of one tag on a disk (QEMU removes one a call). */
@@ -55,10 +57,19 @@ struct del {
     /* Inside del_next's listing call, which may answer at once: del_finish
      * then leaves d to del_next to free (dead). */
     bool in_call, dead;
+    uint64_t list_epoch; /* the last listing's, for snapshot_tags_learn; 0: none sent */
+    /* What the supervisor knows the disks hold, handed to del_listed from
+     * the loop as a listing's reply would be (not from del_next itself,
+     * which would then nest a level per snapshot with nothing on disk). */
+    struct snapshot_qmp_nodes *known;
+    struct event *known_ev;
 };
 
 static void del_free(struct del *d)
 {
+    if (d->known_ev != NULL)
+        event_free(d->known_ev);
+    snapshot_qmp_nodes_free(d->known);
     cJSON_Delete(d->deleted);
     cJSON_Delete(d->reports);
     snapshot_names_free(d->names, d->n);
@@ -106,6 +117,20 @@ static void del_finish(struct del *d, const struct cerr *e)
 }
 
 static void del_next(struct del *d);
+
+/* What the connection knows of the disks' tags. */
+static struct snapshot_tags *del_tags(const struct del *d)
+{
+    return snapshot_qmp_jobs_tags(vm_snapjobs(d->so->vm));
+}
+
+/* Lists the disks again with cb, to learn from too. */
+static void del_list(struct del *d, snapshot_qmp_list_cb cb)
+{
+    d->list_epoch = snapshot_tags_epoch(del_tags(d));
+    snapshot_qmp_list(vm_qmp_conn(d->so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
+                      cb, d);
+}
 
 static int del_metadata(struct del *d, const char *name, struct cerr *e)
 {
@@ -204,16 +229,14 @@ static void del_job_done(const struct snapjob_result *r, void *arg)
     if (r->ok) {
         /* QEMU removes one copy per call and never says when a disk lacked
          * the tag: look again. */
-        snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
-                          del_relisted, d);
+        del_list(d, del_relisted);
         return;
     }
     /* QEMU does not roll back the devices it already processed: find out
      * which those are (when QEMU still answers) before reporting. */
     snprintf(d->job_error, sizeof(d->job_error), "%s", r->qemu_error ? r->qemu_error : r->err.msg);
     snprintf(d->job_id, sizeof(d->job_id), "%s", r->job_id);
-    snapshot_qmp_list(vm_qmp_conn(so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
-                      del_failed_listed, d);
+    del_list(d, del_failed_listed);
 }
 
 /* The disks the metadata names for snapshot name that none of holders
@@ -249,6 +272,7 @@ static void del_failed_listed(struct snapshot_qmp_nodes *l, const struct cerr *e
     char *done_text;
 
     if (l != NULL) {
+        snapshot_tags_learn(del_tags(d), d->list_epoch, l);
         nstill = snapshot_qmp_holders(l, name, still);
         for (size_t j = 0; j < d->nholders; j++) {
             if (snapshot_qmp_count(l, d->holders[j], name) == 0)
@@ -315,6 +339,7 @@ static void del_relisted(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
         del_finish(d, &err);
         return;
     }
+    snapshot_tags_learn(del_tags(d), d->list_epoch, l);
     take_holders(d, l, name);
     snapshot_qmp_nodes_free(l);
     if (d->nholders > 0) {
@@ -497,6 +522,7 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
         del_finish(d, &err);
         return;
     }
+    snapshot_tags_learn(del_tags(d), d->list_epoch, l);
     take_holders(d, l, name);
     d->recheck = del_compare(d, name);
     for (size_t j = 0; j < d->nholders; j++)
@@ -523,9 +549,36 @@ static void del_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, void 
     del_next(d);
 }
 
+static void del_known_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct del *d = arg;
+    struct snapshot_qmp_nodes *l = d->known;
+
+    (void)fd;
+    (void)what;
+    d->known = NULL;
+    del_listed(l, NULL, d);
+}
+
+/* Hands known (consumed) to del_listed from the loop; false when no event
+ * can be made, and then the disks are listed instead. */
+static bool del_defer_known(struct del *d, struct snapshot_qmp_nodes *known)
+{
+    if (d->known_ev == NULL)
+        d->known_ev = event_new(vm_event_base(d->so->vm), -1, 0, del_known_cb, d);
+    if (d->known_ev == NULL) {
+        snapshot_qmp_nodes_free(known);
+        return false;
+    }
+    d->known = known;
+    event_active(d->known_ev, EV_TIMEOUT, 1);
+    return true;
+}
+
 static void del_next(struct del *d)
 {
     struct cerr e;
+    struct snapshot_qmp_nodes *known;
 
     if (d->next == d->n) {
         del_finish(d, NULL);
@@ -540,10 +593,17 @@ static void del_next(struct del *d)
         del_next(d);
         return;
     }
+    /* Nothing but this supervisor's own jobs has touched the disks since
+     * they were last listed: what QEMU would answer is known. */
+    known = snapshot_tags_known(del_tags(d), d->disks.nodes, d->disks.n);
+    if (known != NULL && del_defer_known(d, known)) {
+        d->list_epoch = 0;
+        del_guess_intent(d, d->names[d->next]);
+        return;
+    }
     /* The listing fails at once when QEMU's monitor is away. */
     d->in_call = true;
-    snapshot_qmp_list(vm_qmp_conn(d->so->vm), d->disks.nodes, d->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
-                      del_listed, d);
+    del_list(d, del_listed);
     d->in_call = false;
     if (d->dead) {
         del_free(d);

@@ -12,6 +12,7 @@
 #include "common/monotime.h"
 #include "common/json.h"
 #include "supervisor/snapshot_qmp.h"
+#include "supervisor/snapshot_tags.h"
 
 /* query-jobs and job-dismiss once the job has concluded: QEMU answers them
  * at once unless another save or load holds the monitor. */
@@ -81,7 +82,13 @@ struct snapjob {
      * nothing up (see snapshot_qmp_jobs_busy). */
     bool settled;
     char id[SNAPJOB_ID_MAX];
-    const char *command;   /* "snapshot-save", ... */
+    const char *command; /* "snapshot-save", ... */
+    enum snapjob_kind kind;
+    /* The tag and devices, for what the job changed (snapshot_tags). */
+    char *tag;
+    char **devices;
+    size_t ndevices;
+    bool tags_ended;       /* snapshot_tags_job_ended ran for it */
     char *what;            /* names the job, tag and devices in messages */
     long long deadline_ms; /* CLOCK_MONOTONIC; 0: none */
     struct event *timer;   /* the timeout, then the deferred delivery */
@@ -100,6 +107,7 @@ struct snapjobs {
     struct event_base *base;
     struct qmp *q;
     struct snapjob *jobs;
+    struct snapshot_tags *tags;
 };
 
 struct snapjobs *snapshot_qmp_jobs_new(struct event_base *base, struct qmp *q)
@@ -108,6 +116,7 @@ struct snapjobs *snapshot_qmp_jobs_new(struct event_base *base, struct qmp *q)
 
     sj->base = base;
     sj->q = q;
+    sj->tags = snapshot_tags_new();
     return sj;
 }
 
@@ -120,6 +129,10 @@ static void job_free(struct snapjob *j)
     free(j->statuses);
     free(j->what);
     free(j->qemu_error);
+    free(j->tag);
+    for (size_t i = 0; i < j->ndevices; i++)
+        free(j->devices[i]);
+    free(j->devices);
     free(j);
 }
 
@@ -140,7 +153,30 @@ void snapshot_qmp_jobs_free(struct snapjobs *sj)
         event_free(j->timer);
         j->timer = NULL;
     }
+    snapshot_tags_free(sj->tags);
     free(sj);
+}
+
+struct snapshot_tags *snapshot_qmp_jobs_tags(const struct snapjobs *sj)
+{
+    return sj != NULL ? sj->tags : NULL;
+}
+
+/* Tells the tags what the job changed, once its outcome is known. */
+static void job_tags_end(struct snapjob *j)
+{
+    static const enum snapshot_tags_change kind_change[] = {
+        [SNAPJOB_SAVE] = SNAPSHOT_TAGS_SAVED,
+        [SNAPJOB_LOAD] = SNAPSHOT_TAGS_UNCHANGED,
+        [SNAPJOB_DELETE] = SNAPSHOT_TAGS_DELETED,
+    };
+
+    if (j->sj == NULL || j->tags_ended)
+        return;
+    j->tags_ended = true;
+    snapshot_tags_job_ended(j->sj->tags,
+                            j->outcome == SNAPJOB_OK ? kind_change[j->kind] : SNAPSHOT_TAGS_UNKNOWN,
+                            j->tag, (const char *const *)j->devices, j->ndevices);
 }
 
 bool snapshot_qmp_jobs_busy(const struct snapjobs *sj)
@@ -207,6 +243,7 @@ static void job_deliver(struct snapjob *j)
             break;
         }
     }
+    job_tags_end(j);
     if (r.ok)
         log_info("%s: done", j->what);
     else
@@ -342,6 +379,7 @@ static void job_concluded(struct snapjob *j)
         return;
     }
     j->settled = true;
+    job_tags_end(j);
     job_dismiss(j);
     /* dismiss_cb may already have run (monitor lost): the outcome stays a
      * success whatever job-dismiss answers. */
@@ -424,7 +462,13 @@ void snapshot_qmp_jobs_handle_event(struct snapjobs *sj, const char *event, cons
     for (j = sj->jobs; j != NULL; j = j->next)
         if (strcmp(j->id, id) == 0)
             break;
-    if (j == NULL || j->phase == PHASE_DONE)
+    if (j == NULL) {
+        /* Not ours: started through vm.qmp or by an earlier supervisor,
+         * it may change the tags whenever it runs. */
+        snapshot_tags_forget(sj->tags);
+        return;
+    }
+    if (j->phase == PHASE_DONE)
         return;
     j->statuses = xreallocarray(j->statuses, j->nstatuses + 1, sizeof(*j->statuses));
     j->statuses[j->nstatuses++] = xstrdup(status);
@@ -442,6 +486,8 @@ void snapshot_qmp_jobs_handle_event(struct snapjobs *sj, const char *event, cons
 
 void snapshot_qmp_jobs_handle_closed(struct snapjobs *sj)
 {
+    /* Whatever happens until the next connection goes unseen. */
+    snapshot_tags_forget(sj->tags);
     for (struct snapjob *j = sj->jobs; j != NULL; j = j->next) {
         if (j->phase != PHASE_WAIT)
             continue;
@@ -540,6 +586,12 @@ int snapshot_qmp_jobs_start(struct snapjobs *sj, enum snapjob_kind kind, const c
     }
     j->sj = sj;
     j->command = kind_command[kind];
+    j->kind = kind;
+    j->tag = xstrdup(tag);
+    j->devices = xcalloc(ndevices, sizeof(*j->devices));
+    for (size_t i = 0; i < ndevices; i++)
+        j->devices[i] = xstrdup(devices[i]);
+    j->ndevices = ndevices;
     snprintf(j->id, sizeof(j->id), "%s", job_id);
     names = snapshot_qmp_join_names(devices, ndevices);
     j->what = xasprintf("%s of '%s' on %s (job %s)", j->command, tag, names, j->id);
@@ -565,6 +617,7 @@ int snapshot_qmp_jobs_start(struct snapjobs *sj, enum snapjob_kind kind, const c
     json_add(args, "devices", devs);
     log_info("%s: starting", j->what);
     j->phase = PHASE_COMMAND;
+    snapshot_tags_job_started(sj->tags);
     j->sending = true;
     qmp_command(sj->q, j->command, args, timeout_ms, command_cb, j);
     j->sending = false;

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "supervisor/qmp.h"
+#include "supervisor/snapshot_tags.h"
 
 /* ---- Jobs ------------------------------------------------------------- */
 
@@ -73,6 +74,10 @@ void snapshot_qmp_jobs_handle_closed(struct snapjobs *sj);
  * the guest and only job-dismiss is left, which a next job (and any other
  * command) simply queues behind. */
 bool snapshot_qmp_jobs_busy(const struct snapjobs *sj);
+/* What the connection's jobs and listings tell of the disks' tags
+ * (snapshot_tags.h), kept up to date with this connection's jobs, events
+ * and loss; NULL when sj is. */
+struct snapshot_tags *snapshot_qmp_jobs_tags(const struct snapjobs *sj);
 
 /* Starts snapshot-save, snapshot-load or snapshot-delete of tag on devices
  * (format node names) with a fresh job id, vmstate_node naming the node for

@@ -368,6 +368,9 @@ void vm_qmp(struct vm *vm, const cJSON *cmd, vm_raw_done_cb cb, void *arg)
         cb(arg, NULL, 0, &e);
         return;
     }
+    /* Root may change the disks' snapshots there, at once or through a
+     * job that runs on after the reply. */
+    snapshot_tags_forget(snapshot_qmp_jobs_tags(vm->snapjobs));
     pt = xcalloc(1, sizeof(*pt));
     pt->cb = cb;
     pt->arg = arg;

@@ -32,6 +32,7 @@
 #include "supervisor/snapshot_query.h"
 #include "supervisor/snapshot_recover.h"
 #include "supervisor/snapshot_revert.h"
+#include "supervisor/snapshot_tags.h"
 #include "supervisor/snapshot_tree.h"
 #include "supervisor/snapshot_tree_load.h"
 #include "tests/unit/unit.h"
@@ -878,6 +879,10 @@ static void bad_list_body(struct fx *f)
     struct answer *a;
 
     EXPECT(created(f, "s1"));
+    /* This fake changes its listing without a command, which a real QEMU
+     * never does: the tags the supervisor knows since s1 are forgotten, as
+     * a vm.qmp command would have them, so that the disks are listed. */
+    snapshot_tags_forget(snapshot_qmp_jobs_tags(vm_snapjobs(f->vm)));
     a = create_snap(f, "s2");
     EXPECT(a->failed);
     EXPECT(a->e.code == CE_QEMU_FAILED);
