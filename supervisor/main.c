@@ -644,10 +644,10 @@ static void give_logs(struct supervisor *s, const struct sup_options *o)
 }
 
 /* libevent keeps time by CLOCK_MONOTONIC_COARSE unless told otherwise,
- * which advances once a kernel tick (4 ms at HZ=250): the monitor socket
- * polled every QMP_FAST_RETRY_MS (supervisor/vm.c) while QEMU starts would
- * be polled every tick instead, and a start would wait 2 ms more on
- * average.  NULL when the loop cannot be created. */
+ * which advances once a kernel tick (4 ms at HZ=250): a monitor socket
+ * polled every QMP_FAST_RETRY_MS (supervisor/vm.c: a re-adopted QEMU's,
+ * or one lost during start-up) would be polled every tick instead.  NULL
+ * when the loop cannot be created. */
 static struct event_base *new_base(const char *name)
 {
     struct event_config *cfg = event_config_new();
@@ -696,7 +696,10 @@ static int run(struct supervisor *s, const struct sup_options *o, struct domain_
         s->exit_code = 1;
         goto out;
     }
-    /* QEMU takes tens of ms to open its monitor: time enough. */
+    /* QEMU, connected to before it ran, takes tens of ms to greet: this
+     * (0.6 ms, most of it the filter, which must be ready for cont) runs
+     * meanwhile, off the start's path; after the greeting it would be on
+     * it. */
     if (sandbox_seccomp_compile(&s->filter, &e) < 0)
         log_debug("VM %s: compiling the seccomp filter: %s", o->name, e.msg);
     xml_lib_unload();

@@ -28,6 +28,7 @@ void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def)
 {
     memset(in, 0, sizeof(*in));
     in->kvm = def->virt == DOMAIN_VIRT_KVM;
+    in->qmp_fd = in->qmp_name_fd = -1;
     in->serial_fd = -1;
     in->console_fd = -1;
 }
@@ -418,15 +419,14 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     /* The disks' nodes alone are enough for snapshot jobs. */
     bool devices = vm && qemu_machine_has_devices(def);
     unsigned int disk_boot[DOMAIN_MAX_DISKS] = {0}, net_boot[DOMAIN_MAX_NETS] = {0};
-    struct qemu_inputs dflt;
     struct qemu_firmware_args fw;
     char *qmp_esc;
 
     memset(a, 0, sizeof(*a));
     *warning = NULL;
-    if (in == NULL) {
-        qemu_inputs_init(&dflt, def);
-        in = &dflt;
+    if (in->qmp_fd < 0 || in->qmp_name_fd < 0) {
+        cerr_set(e, CE_INTERNAL, "VM %s: QEMU was given no monitor socket", def->name);
+        return -1;
     }
     /* A maintenance QEMU runs no guest code: no firmware. */
     memset(&fw, 0, sizeof(fw));
@@ -459,15 +459,17 @@ int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const cha
     /* Start paused: the supervisor connects to QMP first, so it sees every
      * event from the first instruction on, then sends cont. */
     argv_add(a, "-S");
-    qmp_esc = opt_escape(qmp_path);
-    argv_add(a, "-chardev");
-    /* wait=on: QEMU accepts the supervisor during its start-up, before it
-     * moves the monitor's listener to the monitor thread.  With wait=off a
+    /* The supervisor listens before QEMU starts and is first in the
+     * socket's queue: QEMU's wait=on accepts it at once, during start-up,
+     * before the monitor's listener moves to the monitor thread (a
      * connection arriving while it moves can leave QEMU 7.2's main thread
-     * blocked for good in accept(2), before its greeting (seen about once
-     * in 500 starts here). */
-    argv_take(a, xasprintf("socket,id=corral-qmp,path=%s,server=on,wait=on", qmp_esc));
+     * blocked for good in accept(2)).  -add-fd only names the socket. */
+    qmp_esc = opt_escape(qmp_path);
+    argv_add(a, "-add-fd");
+    argv_take(a, xasprintf("fd=%d,set=0,opaque=%s", in->qmp_name_fd, qmp_esc));
     free(qmp_esc);
+    argv_add(a, "-chardev");
+    argv_take(a, xasprintf("socket,id=corral-qmp,fd=%d,server=on,wait=on", in->qmp_fd));
     argv_add(a, "-mon");
     argv_add(a, "chardev=corral-qmp,mode=control");
     argv_add(a, "-sandbox");

@@ -22,6 +22,12 @@ enum qemu_mode { QEMU_MODE_VM, QEMU_MODE_MAINTENANCE };
 
 struct qemu_inputs {
     bool kvm; /* KVM is in use: host CPU modes stay -cpu host */
+    /* QEMU's monitor: a socket the supervisor listens on at the QMP path,
+     * which QEMU serves, and a second descriptor of it that QEMU files
+     * under that path (-add-fd), so that QEMU's command line still names
+     * its monitor socket: the broker and a re-adopting supervisor tell
+     * the VM's QEMU from a reused pid by it.  -1: the build fails. */
+    int qmp_fd, qmp_name_fd;
     /* connected socket for serial port 0; -1: QEMU listens on
      * QEMU_SERIAL_SOCKET in the directory of the QMP socket */
     int serial_fd;
@@ -39,17 +45,17 @@ struct qemu_inputs {
     const char *nvram;
 };
 
-/* Defaults: KVM when the definition asks for it, no fds, vnc_socket and
- * nvram NULL. */
+/* Defaults: KVM when the definition asks for it, no fds (-1), vnc_socket
+ * and nvram NULL. */
 void qemu_inputs_init(struct qemu_inputs *in, const struct domain_def *def);
 
 /* Whether a VM of def gets devices beyond its disks' nodes (consoles,
  * network, controllers): -machine none has no bus to plug them into. */
 bool qemu_machine_has_devices(const struct domain_def *def);
 /* Fills argv (which the caller frees with argv_free).  qmp_path is the
- * monitor socket; in may be NULL for qemu_inputs_init's defaults.  Sets
- * *warning to a malloc'd line the caller logs (a host CPU mode under TCG
- * running as -cpu max), or NULL.  Every value from the definition is
+ * monitor socket, which in->qmp_fd listens on.  Sets *warning to a
+ * malloc'd line the caller logs (a host CPU mode under TCG running as
+ * -cpu max), or NULL.  Every value from the definition is
  * checked again here or escaped: none can add a QEMU option. */
 int qemu_build_argv(const struct domain_def *def, enum qemu_mode mode, const char *qmp_path,
                     const struct qemu_inputs *in, struct argv_list *argv, char **warning,

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,6 +140,50 @@ static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
     p->on_exit(&ex, p->arg);
 }
 
+int qemu_monitor_listen(const char *path, int *fd, int *name_fd, struct cerr *e)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    mode_t old;
+    int rc;
+
+    *fd = *name_fd = -1;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        cerr_set(e, CE_SYSTEM, "QEMU's monitor socket %s is longer than Unix sockets allow", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    if (unlink(path) < 0 && errno != ENOENT) {
+        cerr_set(e, CE_SYSTEM, "cannot remove stale %s: %s", path, strerror(errno));
+        return -1;
+    }
+    *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (*fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot create QEMU's monitor socket %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* For QEMU's uid alone from bind() on (this process has no threads). */
+    old = umask(077);
+    rc = bind(*fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0 || listen(*fd, 1) < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot listen on QEMU's monitor socket %s: %s", path,
+                 strerror(errno));
+        goto fail;
+    }
+    *name_fd = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (*name_fd < 0) {
+        cerr_set(e, CE_SYSTEM, "cannot duplicate QEMU's monitor socket %s: %s", path,
+                 strerror(errno));
+        goto fail;
+    }
+    return 0;
+fail:
+    close(*fd);
+    *fd = -1;
+    unlink(path);
+    return -1;
+}
+
 /* In the child: every descriptor above stdio is closed at exec but those
  * of in, whatever flag they had.  A kernel or a container's filter without
  * CLOSE_RANGE_CLOEXEC leaves it to the O_CLOEXEC every descriptor of this
@@ -149,6 +195,9 @@ static int child_inherit(const struct qemu_inputs *in)
         return -1;
     if (in == NULL)
         return 0;
+    if ((in->qmp_fd >= 0 && fcntl(in->qmp_fd, F_SETFD, 0) < 0) ||
+        (in->qmp_name_fd >= 0 && fcntl(in->qmp_name_fd, F_SETFD, 0) < 0))
+        return -1;
     for (size_t i = 0; i < in->ntap_fds; i++) {
         if (in->tap_fds[i] >= 0 && fcntl(in->tap_fds[i], F_SETFD, 0) < 0)
             return -1;

@@ -40,11 +40,18 @@ struct qemu_process {
     void *arg;
 };
 
+/* QEMU's monitor socket, made by this process so that it can connect
+ * before QEMU even runs (QEMU 7.2 takes tens of ms to get to its accept):
+ * *fd listens at path, replacing whatever stale socket was there, and
+ * *name_fd is a second descriptor of it (qemu_inputs: qmp_fd and
+ * qmp_name_fd).  Both close-on-exec; the caller closes them once QEMU
+ * holds them. */
+int qemu_monitor_listen(const char *path, int *fd, int *name_fd, struct cerr *e);
 /* Starts argv with stdin on /dev/null and stdout/stderr going through the
  * FIFO out_path (created) into log_path, which is rotated first when it
  * has reached QEMU_LOG_MAX.  QEMU inherits exactly the descriptors in (its
- * tap, serial and console fds; in may be NULL) besides its stdio, at their
- * numbers.  p is caller-owned storage. */
+ * monitor, tap, serial and console fds; in may be NULL) besides its stdio,
+ * at their numbers.  p is caller-owned storage. */
 int qemu_spawn(struct qemu_process *p, struct event_base *base, const struct argv_list *argv,
                const struct qemu_inputs *in, const char *log_path, const char *out_path,
                qemu_exit_cb on_exit, void *arg, struct cerr *e);

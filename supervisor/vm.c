@@ -25,9 +25,9 @@
 #include "supervisor/snapshot_qmp_jobs.h"
 
 #define QMP_CONNECT_TIMEOUT_MS 30000
-/* QEMU makes its monitor socket a few tens of ms after exec: polled this
- * often for the first second, so that a start waits at most a poll
- * interval more than QEMU does, then at QMP_RETRY_MS. */
+/* A fresh QEMU is connected to before it runs (vm_start).  A monitor
+ * lost during start-up, or one a re-adopted QEMU is asked for, is polled
+ * this often for the first second, then at QMP_RETRY_MS. */
 #define QMP_FAST_RETRY_MS 2
 #define QMP_FAST_WINDOW_MS 1000
 #define QMP_RETRY_MS 50
@@ -616,11 +616,23 @@ static int check_taps(const struct vm *vm, struct cerr *e)
     return -1;
 }
 
+/* QEMU's end of the monitor: once QEMU holds the socket, it serves
+ * reconnections on its own. */
+static void close_monitor_fds(struct qemu_inputs *in)
+{
+    if (in->qmp_fd >= 0)
+        close(in->qmp_fd);
+    if (in->qmp_name_fd >= 0)
+        close(in->qmp_name_fd);
+    in->qmp_fd = in->qmp_name_fd = -1;
+}
+
 int vm_start(struct vm *vm, struct cerr *e)
 {
     struct argv_list argv;
     struct qemu_inputs in;
     char *line, *warning, *nvram;
+    bool connected;
     int rc;
 
     if ((!vm->maintenance && check_kvm(vm, e) < 0) || domain_def_check_disks(vm->def, e) < 0 ||
@@ -629,47 +641,56 @@ int vm_start(struct vm *vm, struct cerr *e)
     qemu_inputs_init(&in, vm->def);
     in.tap_fds = vm->tap_fds;
     in.ntap_fds = vm->ntap_fds;
+    if (qemu_monitor_listen(vm->qmp_path, &in.qmp_fd, &in.qmp_name_fd, e) < 0)
+        return -1;
     nvram = vm_nvram_path(vm);
     in.nvram = nvram;
     rc = qemu_build_argv(vm->def, vm->maintenance ? QEMU_MODE_MAINTENANCE : QEMU_MODE_VM,
                          vm->qmp_path, &in, &argv, &warning, e);
     free(nvram);
-    if (rc < 0)
+    if (rc < 0) {
+        close_monitor_fds(&in);
         return -1;
+    }
     if (warning != NULL)
         log_warn("%s", warning);
     free(warning);
     line = argv_join(&argv);
     log_info("VM %s: starting %s", vm->def->name, line);
     free(line);
-    if (unlink(vm->qmp_path) < 0 && errno != ENOENT) {
-        cerr_set(e, CE_SYSTEM, "cannot remove stale %s: %s", vm->qmp_path, strerror(errno));
-        argv_free(&argv);
-        return -1;
-    }
     vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
     vm->snapjobs = snapshot_qmp_jobs_new(vm->base, vm->qmp);
     vm->connect_timer = evtimer_new(vm->base, connect_timer_cb, vm);
     vm->kill_timer = NULL;
     if (vm->connect_timer == NULL) {
         cerr_set(e, CE_SYSTEM, "cannot create a timer");
+        close_monitor_fds(&in);
         argv_free(&argv);
         return -1;
     }
+    /* First in the socket's queue, before QEMU runs: QEMU's accept at
+     * start-up takes this connection at once (nothing polls), and nobody
+     * else's. */
+    connected = qmp_connect(vm->qmp, vm->qmp_path) == 0;
+    if (!connected)
+        log_warn("VM %s: connecting to %s before QEMU starts: %s; trying again once it runs",
+                 vm->def->name, vm->qmp_path, strerror(errno));
     vm->state = VM_STARTING;
     snprintf(vm->reason, sizeof(vm->reason), "starting up");
-    if (qemu_spawn(&vm->proc, vm->base, &argv, &in, vm->log_path, vm->out_path, qemu_exited, vm,
-                   e) < 0) {
-        argv_free(&argv);
+    rc =
+        qemu_spawn(&vm->proc, vm->base, &argv, &in, vm->log_path, vm->out_path, qemu_exited, vm, e);
+    argv_free(&argv);
+    close_monitor_fds(&in);
+    if (rc < 0) {
         vm->state = VM_SHUTOFF;
         return -1;
     }
-    argv_free(&argv);
     close_taps(vm);
     vm->proc_alive = true;
     vm->connect_deadline_ms = monotime_ms() + QMP_CONNECT_TIMEOUT_MS;
     vm->connect_fast_until_ms = monotime_ms() + QMP_FAST_WINDOW_MS;
-    arm_connect(vm, QMP_FAST_RETRY_MS);
+    if (!connected)
+        arm_connect(vm, QMP_FAST_RETRY_MS);
     return 0;
 }
 

@@ -47,6 +47,7 @@ static const struct opt_rule rules[] = {
     {"-no-user-config", false, false, ""},
     {"-display", true, true, " "},
     {"-S", false, false, ""},
+    {"-add-fd", true, false, " fd set opaque "},
     {"-chardev", true, true, " id path server wait fd "},
     {"-mon", true, false, " chardev mode "},
     {"-sandbox", true, true, " obsolete elevateprivileges spawn resourcecontrol "},
@@ -194,6 +195,8 @@ static void build(const struct domain_def *def, enum qemu_mode mode)
     struct cerr e;
 
     qemu_inputs_init(&in, def);
+    in.qmp_fd = 50;
+    in.qmp_name_fd = 51;
     in.tap_fds = taps;
     in.ntap_fds = DOMAIN_MAX_NETS;
     in.nvram = "/var/lib/corral/vms/x/x_VARS.fd";

@@ -26,15 +26,29 @@ static struct domain_def *parse(const char *top, const char *os, const char *dev
     return def;
 }
 
+/* qemu_inputs_init's defaults and the monitor's descriptors, which every
+ * start has. */
+static void init_inputs(struct qemu_inputs *in, const struct domain_def *def)
+{
+    qemu_inputs_init(in, def);
+    in->qmp_fd = 5;
+    in->qmp_name_fd = 6;
+}
+
 /* Builds the argv and joins it with each argument on a line of its own
  * (newline before and after), for strstr. */
 static char *build(const struct domain_def *def, const struct qemu_inputs *in, char **warning,
                    struct cerr *e)
 {
     struct argv_list a;
+    struct qemu_inputs dflt;
     char *w = NULL, *out;
     size_t len = 2, pos = 0;
 
+    if (in == NULL) {
+        init_inputs(&dflt, def);
+        in = &dflt;
+    }
     if (qemu_build_argv(def, QEMU_MODE_VM, QMP, in, &a, &w, e) < 0)
         return NULL;
     for (size_t i = 0; i < a.n; i++)
@@ -90,12 +104,14 @@ static void maintenance_has_no_devices(void)
     struct domain_def *def = parse("<cpu mode='maximum'/>", "<kernel>/k</kernel>",
                                    "<interface type='bridge'><source bridge='br0'/></interface>"
                                    "<graphics type='vnc'/>");
+    struct qemu_inputs in;
     struct argv_list a;
     struct cerr e = {0};
     char *w = NULL, *line;
 
     EXPECT(def != NULL);
-    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, NULL, &a, &w, &e) == 0);
+    init_inputs(&in, def);
+    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, &in, &a, &w, &e) == 0);
     line = argv_join(&a);
     argv_free(&a);
     domain_def_free(def);
@@ -115,7 +131,7 @@ static void serial_and_console_fds(void)
     char *out;
 
     EXPECT(def != NULL);
-    qemu_inputs_init(&in, def);
+    init_inputs(&in, def);
     in.serial_fd = 7;
     in.console_fd = 8;
     out = build(def, &in, NULL, &e);
@@ -153,7 +169,7 @@ static void cpu_and_smp(void)
     char *w = NULL, *out;
 
     EXPECT(def != NULL);
-    qemu_inputs_init(&in, def);
+    init_inputs(&in, def);
     in.kvm = true;
     out = build(def, &in, &w, &e);
     EXPECT(out != NULL);
@@ -345,12 +361,14 @@ static void maintenance_skips_cdroms(void)
     struct domain_def *def = parse("", "",
                                    "<disk type='file' device='cdrom'><source file='/iso/d.iso'/>"
                                    "<target dev='hdc'/></disk>");
+    struct qemu_inputs in;
     struct argv_list a;
     struct cerr e = {0};
     char *w = NULL, *line;
 
     EXPECT(def != NULL);
-    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, NULL, &a, &w, &e) == 0);
+    init_inputs(&in, def);
+    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, &in, &a, &w, &e) == 0);
     line = argv_join(&a);
     argv_free(&a);
     domain_def_free(def);
@@ -375,7 +393,7 @@ static void networks(void)
     char *out;
 
     EXPECT(def != NULL);
-    qemu_inputs_init(&in, def);
+    init_inputs(&in, def);
     in.tap_fds = taps;
     in.ntap_fds = 2;
     out = build(def, &in, NULL, &e);
@@ -418,7 +436,7 @@ static void vnc(void)
     EXPECT_CONTAINS(out, "\n-device\nVGA,id=video0\n-vnc\nunix:/run/corral/vm/vm1/vnc.sock");
     EXPECT_CONTAINS(out, "\n-display\nnone\n");
     free(out);
-    qemu_inputs_init(&in, def);
+    init_inputs(&in, def);
     in.vnc_socket = "/run/x,password=on/vnc.sock";
     out = build(def, &in, NULL, &e);
     domain_def_free(def);
@@ -512,18 +530,45 @@ static void hostile_values_refused(void)
 static void escaped_values(void)
 {
     struct domain_def *def = parse("", "", "");
+    struct qemu_inputs in;
     struct argv_list a;
     struct cerr e = {0};
     char *w = NULL, *line;
 
     EXPECT(def != NULL);
-    EXPECT(qemu_build_argv(def, QEMU_MODE_VM, "/run/a,server=off/q.sock", NULL, &a, &w, &e) == 0);
+    init_inputs(&in, def);
+    EXPECT(qemu_build_argv(def, QEMU_MODE_VM, "/run/a,server=off/q.sock", &in, &a, &w, &e) == 0);
     line = argv_join(&a);
     argv_free(&a);
     domain_def_free(def);
-    EXPECT_CONTAINS(line, "'socket,id=corral-qmp,path=/run/a,,server=off/q.sock,server=on,"
-                          "wait=on'");
+    EXPECT_CONTAINS(line, "'-add-fd' 'fd=6,set=0,opaque=/run/a,,server=off/q.sock' '-chardev' "
+                          "'socket,id=corral-qmp,fd=5,server=on,wait=on'");
     free(line);
+}
+
+/* QEMU serves the monitor socket the supervisor listens on; its command
+ * line names it still.  Without one, QEMU is not started. */
+static void monitor_socket_passed(void)
+{
+    struct domain_def *def = parse("", "", "");
+    struct qemu_inputs in;
+    struct cerr e = {0};
+    char *out;
+
+    EXPECT(def != NULL);
+    init_inputs(&in, def);
+    in.qmp_fd = 9;
+    in.qmp_name_fd = 10;
+    out = build(def, &in, NULL, &e);
+    EXPECT(out != NULL);
+    EXPECT_CONTAINS(out, "\n-add-fd\nfd=10,set=0,opaque=" QMP "\n-chardev\n"
+                         "socket,id=corral-qmp,fd=9,server=on,wait=on\n-mon\n"
+                         "chardev=corral-qmp,mode=control\n");
+    free(out);
+    in.qmp_fd = -1;
+    EXPECT(build(def, &in, NULL, &e) == NULL);
+    EXPECT_CONTAINS(e.msg, "no monitor socket");
+    domain_def_free(def);
 }
 
 /* UEFI as libvirt gives it: code and variables as pflash block nodes the
@@ -541,7 +586,7 @@ static void uefi_pflash(void)
     bool ok;
 
     EXPECT(def != NULL);
-    qemu_inputs_init(&in, def);
+    init_inputs(&in, def);
     in.nvram = "/st/vm1_VARS.fd";
     out = build(def, &in, NULL, &e);
     ok = out != NULL &&
@@ -564,7 +609,7 @@ static void uefi_pflash(void)
     EXPECT(build(def, &in, NULL, &e) == NULL);
     EXPECT_CONTAINS(e.msg, "control characters");
     /* A maintenance QEMU runs no firmware. */
-    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, NULL, &a, &w, &e) == 0);
+    EXPECT(qemu_build_argv(def, QEMU_MODE_MAINTENANCE, QMP, &in, &a, &w, &e) == 0);
     out = argv_join(&a);
     argv_free(&a);
     domain_def_free(def);
@@ -595,6 +640,7 @@ int main(void)
     RUN(vnc);
     RUN(hostile_values_refused);
     RUN(escaped_values);
+    RUN(monitor_socket_passed);
     RUN(uefi_pflash);
     return unit_done();
 }
