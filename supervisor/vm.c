@@ -225,8 +225,10 @@ static void fail_start(struct vm *vm, const struct cerr *e)
         vm->hooks.gone(vm, vm->hooks.arg);
         return;
     }
-    if (vm->proc_alive)
+    if (vm->proc_alive) {
         qemu_signal(&vm->proc, SIGKILL);
+        vm->start_killed = true;
+    }
     vm->state = VM_SHUTOFF;
     snprintf(vm->reason, sizeof(vm->reason), "failed to start");
     write_exit_facts(vm, NULL);
@@ -254,6 +256,14 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
         event_del(vm->kill_timer);
     if (vm->connect_timer != NULL)
         event_del(vm->connect_timer);
+    if (vm->start_killed) {
+        /* The state and exit facts fail_start wrote stand. */
+        if (runrec_run_remove(vm->run_dir, &re) < 0)
+            log_warn_code(cerr_name(re.code), "VM %s: %s", vm->def->name, re.msg);
+        unlink(vm->qmp_path);
+        vm->hooks.gone(vm, vm->hooks.arg);
+        return;
+    }
     if (was_starting && vm->adopting) {
         struct cerr e;
         cerr_set(&e, CE_QEMU_FAILED, "QEMU pid %ld of VM %s %s while being re-adopted",
@@ -616,6 +626,24 @@ static int check_taps(const struct vm *vm, struct cerr *e)
     return -1;
 }
 
+/* A QEMU that took the connection but never greets (QEMU 7.2 stuck in
+ * accept(2) was seen doing so) fails the start instead of holding it. */
+static void ready_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vm *vm = arg;
+    struct cerr e;
+
+    (void)fd;
+    (void)what;
+    /* A fresh QEMU's start-up past the greeting (recovery may wait for a
+     * job) has its own limits. */
+    if (vm->state != VM_STARTING || (!vm->adopting && qmp_is_ready(vm->qmp)))
+        return;
+    cerr_set(&e, CE_QEMU_FAILED, "QEMU pid %ld of VM %s did not answer on %s in time",
+             (long)vm->proc.pid, vm->def->name, vm->qmp_path);
+    fail_start(vm, &e);
+}
+
 /* QEMU's end of the monitor: once QEMU holds the socket, it serves
  * reconnections on its own. */
 static void close_monitor_fds(struct qemu_inputs *in)
@@ -632,6 +660,7 @@ int vm_start(struct vm *vm, struct cerr *e)
     struct argv_list argv;
     struct qemu_inputs in;
     char *line, *warning, *nvram;
+    struct timeval greeting_limit = {QMP_CONNECT_TIMEOUT_MS / 1000, 0};
     bool connected;
     int rc;
 
@@ -661,8 +690,9 @@ int vm_start(struct vm *vm, struct cerr *e)
     vm->qmp = qmp_new(vm->base, on_qmp_event, on_qmp_ready, on_qmp_closed, vm);
     vm->snapjobs = snapshot_qmp_jobs_new(vm->base, vm->qmp);
     vm->connect_timer = evtimer_new(vm->base, connect_timer_cb, vm);
+    vm->ready_timer = evtimer_new(vm->base, ready_timer_cb, vm);
     vm->kill_timer = NULL;
-    if (vm->connect_timer == NULL) {
+    if (vm->connect_timer == NULL || vm->ready_timer == NULL) {
         cerr_set(e, CE_SYSTEM, "cannot create a timer");
         close_monitor_fds(&in);
         argv_free(&argv);
@@ -691,21 +721,10 @@ int vm_start(struct vm *vm, struct cerr *e)
     vm->connect_fast_until_ms = monotime_ms() + QMP_FAST_WINDOW_MS;
     if (!connected)
         arm_connect(vm, QMP_FAST_RETRY_MS);
+    if (evtimer_add(vm->ready_timer, &greeting_limit) < 0)
+        log_err("VM %s: cannot arm the timer that ends a start QEMU does not answer",
+                vm->def->name);
     return 0;
-}
-
-static void ready_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct vm *vm = arg;
-    struct cerr e;
-
-    (void)fd;
-    (void)what;
-    if (vm->state != VM_STARTING || !vm->adopting)
-        return;
-    cerr_set(&e, CE_QEMU_FAILED, "QEMU pid %ld of VM %s did not answer on %s in time",
-             (long)vm->proc.pid, vm->def->name, vm->qmp_path);
-    fail_start(vm, &e);
 }
 
 /* The guest's start time from the run record the previous supervisor left,

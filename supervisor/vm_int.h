@@ -33,6 +33,9 @@ struct vm {
     /* Re-adopting a QEMU an earlier supervisor started (--adopt). */
     bool adopting, adopted;
     struct event *ready_timer;
+    /* fail_start killed the QEMU it was starting: its end is that failure,
+     * not a crash. */
+    bool start_killed;
 
     enum vm_state state;
     char reason[256];

@@ -2,6 +2,7 @@
 stops answering: the VM's state stays true and nothing hangs."""
 
 import json
+import subprocess
 import os
 import signal
 import sys
@@ -125,6 +126,20 @@ def qemu_dies_during_start(env):
     env.wait_state("die-vm", "shut off")
 
 
+def qemu_that_never_greets(env):
+    """A QEMU that takes the monitor connection but never sends its
+    greeting fails the start after 30 s, and is killed, instead of holding
+    the start for good."""
+    env.start_broker()
+    env.define("nogreet-vm", machine="none", emulator=env.fake_qemu(),
+               disks=[(env.qcow2("n.qcow2"), "vda")])
+    _, _, err = env.ctl("start", "nogreet-vm", ok=False, timeout=90)
+    check("did not answer" in err, "the start says why it failed: " + err)
+    env.wait_state("nogreet-vm", "shut off")
+    out = subprocess.run(["pgrep", "-f", "guest=nogreet-vm"], capture_output=True, text=True).stdout
+    check(out.strip() == "", "no QEMU of the failed start is left: " + out)
+
+
 def hung_monitor_does_not_block(env):
     env.start_broker()
     env.define("mute-vm", machine="none", emulator=env.fake_qemu(), disks=[(env.qcow2("m.qcow2"), "vda")])
@@ -234,6 +249,6 @@ def eof_between_reply_and_event(env):
 if __name__ == "__main__":
     sys.exit(run([qemu_killed, supervisor_killed, broker_restart_keeps_vms,
                   broker_restart_after_supervisor_died, garbage_from_qemu,
-                  qemu_dies_during_start, hung_monitor_does_not_block,
+                  qemu_dies_during_start, qemu_that_never_greets, hung_monitor_does_not_block,
                   blocked_monitor_during_save, qemu_killed_mid_delete,
                   eof_between_reply_and_event]))
