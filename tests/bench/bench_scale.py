@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import Table, bare_qemu, bare_qemu_argv, median_ms, mem_kib
+from benchlib import Table, bare_qemu, median_ms, mem_kib
 from corraltest import BUILD, Env, Rpc
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
@@ -69,7 +69,8 @@ def qmp_round_trip(env, t):
     info = define_running(env, "q")
     disks = [env.qcow2("raw-q-%d.qcow2" % i) for i in range(2)]
     sock = os.path.join(env.dir, "raw-q.sock")
-    p = subprocess.Popen(bare_qemu_argv(sock, disks))
+    p, q = bare_qemu(sock, disks)
+    q.close()
     # The floor of corral's two hops (broker, supervisor): two processes
     # that only relay bytes on a libevent loop (tests/tools/bench_relay.c).
     relay = os.path.join(BUILD, "tests", "bench_relay")

@@ -16,15 +16,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 class Qmp:
     """A blocking QMP client: the least any client of QEMU has to do."""
 
-    def __init__(self, path, timeout=30):
+    def __init__(self, path, timeout=30, sock=None):
         deadline = time.time() + timeout
-        while True:
+        self.s = sock
+        while self.s is None:
             try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                self.s = s
             except OSError:
-                self.s.close()
+                s.close()
                 if time.time() > deadline:
                     raise
                 time.sleep(0.005)
@@ -62,13 +63,15 @@ class Qmp:
         self.s.close()
 
 
-def bare_qemu_argv(sock, disks, extra=()):
+def bare_qemu_argv(listen_fd, disks, extra=()):
     """QEMU as corral runs a -machine none VM with qcow2 disks, without
-    corral: the baseline of every QEMU-bound figure.  The file nodes pass
-    discards as corral's do (libvirt's default): a snapshot delete then
-    gives the freed clusters back to the host in both."""
+    corral: the baseline of every QEMU-bound figure.  Its monitor is a
+    listening socket it is given (listen_fd), as corral gives it one.  The
+    file nodes pass discards as corral's do (libvirt's default): a snapshot
+    delete then gives the freed clusters back to the host in both."""
     argv = ["qemu-system-x86_64", "-machine", "none", "-accel", "tcg", "-m", "16", "-nodefaults",
-            "-display", "none", "-qmp", "unix:%s,server=on,wait=off" % sock]
+            "-display", "none", "-chardev", "socket,id=mon,fd=%d,server=on,wait=on" % listen_fd,
+            "-mon", "chardev=mon,mode=control"]
     for i, path in enumerate(disks):
         argv += ["-blockdev", json.dumps({"driver": "file", "filename": path, "node-name": "f%d" % i,
                                                "discard": "unmap"}),
@@ -77,9 +80,19 @@ def bare_qemu_argv(sock, disks, extra=()):
 
 
 def bare_qemu(sock, disks, extra=()):
-    """Starts a bare QEMU and connects to its QMP; returns (process, Qmp)."""
-    p = subprocess.Popen(bare_qemu_argv(sock, disks, extra))
-    return p, Qmp(sock)
+    """Starts a bare QEMU and connects to its QMP as corral does: the
+    socket made, and connected to, before QEMU runs (no polling; and no
+    connection racing QEMU 7.2's start-up, which could leave it stuck in
+    accept(2)).  Returns (process, Qmp); QEMU keeps listening on sock."""
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(sock)
+    listener.listen(8)
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(sock)
+    p = subprocess.Popen(bare_qemu_argv(listener.fileno(), disks, extra),
+                         pass_fds=(listener.fileno(),))
+    listener.close()
+    return p, Qmp(sock, sock=client)
 
 
 def mem_kib(pid):
