@@ -397,6 +397,20 @@ class Env:
         return out
 
 
+def image_tags(path):
+    """The snapshot tags qemu-img sees in an image, sorted (-U: QEMU holds
+    it open)."""
+    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", path],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(s["name"] for s in json.loads(out).get("snapshots", []))
+
+
+def result_of(r, what):
+    """The result of an RPC reply r, or a failure naming what was asked."""
+    check("result" in r, "%s failed: %r" % (what, r.get("error")))
+    return r["result"]
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)

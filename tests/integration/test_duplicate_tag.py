@@ -8,13 +8,7 @@ import subprocess
 import sys
 import time
 
-from corraltest import check, run
-
-
-def tags(path):
-    out = subprocess.run(["qemu-img", "snapshot", "-U", "-l", path], capture_output=True, text=True,
-                         check=True).stdout
-    return [line.split()[1] for line in out.splitlines()[2:] if line.split()]
+from corraltest import check, image_tags, run
 
 
 def duplicate_on_disk_then_delete(env):
@@ -28,7 +22,7 @@ def duplicate_on_disk_then_delete(env):
     env.ctl("destroy", vm)
     env.wait_state(vm, "shut off")
     subprocess.run(["qemu-img", "snapshot", "-c", "s1", a], check=True)
-    check(tags(a) == ["s1", "s1"] and tags(b) == ["s1"], "vda holds s1 twice: %s %s" % (tags(a), tags(b)))
+    check(image_tags(a) == ["s1", "s1"] and image_tags(b) == ["s1"], "vda holds s1 twice: %s %s" % (image_tags(a), image_tags(b)))
     ev = env.rpc()
     ev.call("events.subscribe", {"name": vm})
     env.ctl("start", vm)
@@ -46,7 +40,7 @@ def duplicate_on_disk_then_delete(env):
           and dup[0].get("reported_before") is True,
           "the reply lists the duplicate on vda, reported before (by snapshot-check): %r"
           % r["result"]["reports"])
-    check(tags(a) == [] and tags(b) == [], "no copy of s1 is left on any disk: %s %s" % (tags(a), tags(b)))
+    check(image_tags(a) == [] and image_tags(b) == [], "no copy of s1 is left on any disk: %s %s" % (image_tags(a), image_tags(b)))
 
     # The event, as subscribers saw it: once, when the supervisor found it
     # as QEMU started.

@@ -6,12 +6,7 @@ what the whole objects say."""
 
 import sys
 
-from corraltest import Rpc, check, run
-
-
-def ok(r, what):
-    check("result" in r, "%s: %r" % (what, r.get("error")))
-    return r["result"]
+from corraltest import Rpc, check, result_of, run
 
 
 def listing(c, params):
@@ -20,7 +15,7 @@ def listing(c, params):
         p = dict(params)
         if after is not None:
             p["after"] = after
-        r = ok(c.call("snapshot.list", p), "snapshot.list %r" % p)
+        r = result_of(c.call("snapshot.list", p), "snapshot.list %r" % p)
         out += r["snapshots"]
         after = r["next"]
         if after is None:
@@ -29,7 +24,7 @@ def listing(c, params):
 
 def same_as_info(c, vm, entries):
     for e in entries:
-        info = ok(c.call("snapshot.info", {"name": vm, "snapshot": e["name"]}), "info")
+        info = result_of(c.call("snapshot.info", {"name": vm, "snapshot": e["name"]}), "info")
         info.pop("vm_state_size", None)  # what only snapshot.info asks QEMU for
         check(list(e.items()) == list(info.items()),
               "the entry of %s is snapshot.info's object: %r vs %r" % (e["name"], e, info))
@@ -58,8 +53,8 @@ def entries_and_fields(env):
     same_as_info(c, "vm1", topo)
     # A first page, a delete that moves c under a, then the rest: the
     # later pages show the new links.
-    first = ok(c.call("snapshot.list", {"name": "vm1", "limit": 1}), "first page")
-    ok(c.call("snapshot.delete", {"name": "vm1", "snapshot": "b"}), "delete b")
+    first = result_of(c.call("snapshot.list", {"name": "vm1", "limit": 1}), "first page")
+    result_of(c.call("snapshot.delete", {"name": "vm1", "snapshot": "b"}), "delete b")
     rest = listing(c, {"name": "vm1", "after": first["next"]})
     check([e["name"] for e in rest] == ["c", "d"] and rest[0]["parent"] == "a",
           "after the delete: %r" % rest)

@@ -10,14 +10,9 @@ import sys
 import threading
 import time
 
-from corraltest import Rpc, check, run
+from corraltest import Rpc, check, result_of, run
 
 BIG = 10000
-
-
-def ok(r, what):
-    check("result" in r, "%s: %r" % (what, r.get("error")))
-    return r["result"]
 
 
 def running_vm(env, name="vm1"):
@@ -27,9 +22,9 @@ def running_vm(env, name="vm1"):
 
 
 def template(c, vm):
-    ok(c.call("snapshot.create", {"name": vm, "snapshot": "template"}), "template")
-    xml = ok(c.call("snapshot.dumpxml", {"name": vm, "snapshot": "template"}), "dumpxml")["xml"]
-    ok(c.call("snapshot.delete", {"name": vm, "snapshot": "template"}), "template delete")
+    result_of(c.call("snapshot.create", {"name": vm, "snapshot": "template"}), "template")
+    xml = result_of(c.call("snapshot.dumpxml", {"name": vm, "snapshot": "template"}), "dumpxml")["xml"]
+    result_of(c.call("snapshot.delete", {"name": vm, "snapshot": "template"}), "template delete")
     return xml
 
 
@@ -52,7 +47,7 @@ def redefine_many(c, vm, xml, names, parents=None):
                 m = c.read_msg()
                 if m.get("id") in want:
                     want.discard(m["id"])
-                    ok(m, "redefine")
+                    result_of(m, "redefine")
             sent = []
 
 
@@ -65,7 +60,7 @@ def pages(c, method, params, key, limit=None):
             p["limit"] = limit
         if after is not None:
             p["after"] = after
-        r = ok(c.call(method, p), method)
+        r = result_of(c.call(method, p), method)
         out += r[key]
         n += 1
         after = r.get("next")
@@ -94,7 +89,7 @@ def many_on_disk(env, vm, names, parent=None):
     c = Rpc(env.sock, 300)
     first = "<domainsnapshot><name>%s</name><state>shutoff</state>" \
             "<creationTime>1700000000</creationTime></domainsnapshot>" % names[0]
-    ok(c.call("snapshot.redefine", {"name": vm, "xml": first}), "first")
+    result_of(c.call("snapshot.redefine", {"name": vm, "xml": first}), "first")
     # The maintenance supervisor that wrote it stops after a second idle,
     # and its run directory goes with it.
     sock = os.path.join(env.run, "vm", vm, "control.sock")
@@ -140,14 +135,14 @@ def huge_delete_bounded(env):
     reply keeps what fits and says so; every snapshot is gone."""
     kids = ["c%04d" % i + "x" * 235 for i in range(1100)]
     c = many_on_disk(env, "vm1", ["root"] + kids, parent="root")
-    r = ok(c.call("snapshot.delete", {"name": "vm1", "snapshot": "root", "children": True,
+    r = result_of(c.call("snapshot.delete", {"name": "vm1", "snapshot": "root", "children": True,
                                       "metadata": True}), "delete")
     check(r.get("truncated") is True and r["deleted_count"] == 1101 and
           r["reports_count"] == 0, "truncated, with the totals: %r" % {
               k: v for k, v in r.items() if k != "deleted"})
     check(0 < len(r["deleted"]) < 1101 and r["deleted"] == kids[:len(r["deleted"])],
           "the first deletions, in order")
-    left = ok(c.call("snapshot.list", {"name": "vm1"}), "list")
+    left = result_of(c.call("snapshot.list", {"name": "vm1"}), "list")
     check(left["snapshots"] == [] and left["next"] is None, "every one deleted")
 
 
@@ -185,11 +180,11 @@ def every_filter_small_limits(env):
     parents = tree_params()
     order = sorted(parents, key=lambda n: n.count("-"))  # parents first
     redefine_many(c, "vm1", xml, order, parents)
-    ok(c.call("snapshot.current", {"name": "vm1", "snapshot": "r2-c1"}), "current")
+    result_of(c.call("snapshot.current", {"name": "vm1", "snapshot": "r2-c1"}), "current")
     for sel in SELECTIONS:
         for topo in (False, True):
             params = dict(sel, name="vm1", topological=topo)
-            whole = ok(c.call("snapshot.list", params), "one page")
+            whole = result_of(c.call("snapshot.list", params), "one page")
             check(whole["next"] is None, "one page ends the listing")
             want = [s["name"] for s in whole["snapshots"]]
             if not topo:
@@ -207,9 +202,9 @@ def churn(sock, xml, stop, errors):
     try:
         while not stop.is_set():
             name = "c-%04d" % i
-            ok(c.call("snapshot.redefine", {"name": "vm1", "xml": snap_xml(xml, name)}), "churn")
+            result_of(c.call("snapshot.redefine", {"name": "vm1", "xml": snap_xml(xml, name)}), "churn")
             if i >= 3:
-                ok(c.call("snapshot.delete", {"name": "vm1", "snapshot": "c-%04d" % (i - 3),
+                result_of(c.call("snapshot.delete", {"name": "vm1", "snapshot": "c-%04d" % (i - 3),
                                               "metadata": True}), "churn delete")
             i += 1
     except Exception as e:  # reported by the lister's thread
@@ -268,7 +263,7 @@ def concurrent_create_delete(env):
         # What the churn left is deleted, so that each round starts alike.
         left = [n for n in snap_names(c, {"name": "vm1"}) if n not in set(stay)]
         for n in left:
-            ok(c.call("snapshot.delete", {"name": "vm1", "snapshot": n, "metadata": True}), n)
+            result_of(c.call("snapshot.delete", {"name": "vm1", "snapshot": n, "metadata": True}), n)
 
 
 def bad_params(env):
@@ -299,9 +294,9 @@ def bad_params(env):
             check(r["error"]["code"] == -32602 and word in r["error"]["message"],
                   "%s %r: %r" % (method, params, r["error"]))
     # A cursor past the end, or of a deleted snapshot, still pages by name.
-    r = ok(c.call("snapshot.list", {"name": "vm1", "after": "zz"}), "after the end")
+    r = result_of(c.call("snapshot.list", {"name": "vm1", "after": "zz"}), "after the end")
     check(r["snapshots"] == [] and r["next"] is None, "nothing after the last")
-    r = ok(c.call("snapshot.list", {"name": "vm1", "after": "a0", "limit": 1}), "after a gone name")
+    r = result_of(c.call("snapshot.list", {"name": "vm1", "after": "a0", "limit": 1}), "after a gone name")
     check([s["name"] for s in r["snapshots"]] == ["b"] and r["next"] is None, "b, last")
 
 
@@ -326,7 +321,7 @@ def vm_list_and_reports(env):
     whole, deadline = [], time.time() + 30
     while len(whole) < len(missing) and time.time() < deadline:
         time.sleep(0.05)
-        whole = ok(c.call("vm.inconsistencies", {"name": "p00"}), "all")["reports"]
+        whole = result_of(c.call("vm.inconsistencies", {"name": "p00"}), "all")["reports"]
     check(len(whole) == len(missing), "one report per snapshot: %d" % len(whole))
     got, npages = pages(c, "vm.inconsistencies", {"name": "p00"}, "reports", limit=5)
     check(got == whole and npages == 3, "by 5: the same reports, in order")
@@ -335,7 +330,7 @@ def vm_list_and_reports(env):
     # snapshot.check pages its reports the same way, by snapshot then kind.
     got, npages = pages(c, "snapshot.check", {"name": "p00"}, "reports", limit=5)
     check([r["snapshot"] for r in got] == missing and npages == 3, "check by 5: %r" % got)
-    first = ok(c.call("snapshot.check", {"name": "p00", "limit": 5}), "check")
+    first = result_of(c.call("snapshot.check", {"name": "p00", "limit": 5}), "check")
     check(first["consistent"] is False and first["count"] == len(missing), "the whole check's")
     rc, out, _ = env.ctl("snapshot-check", "p00", ok=False)
     check(out.count("missing") == len(missing), "corralctl snapshot-check prints all: " + out)

@@ -4,26 +4,12 @@ something else may have changed the disks: here root changes them through
 vm.qmp, and corral must answer exactly as if it had asked QEMU again.
 On real QEMU."""
 
-import json
-import subprocess
 import sys
 import time
 
-from corraltest import check, run
+from corraltest import check, image_tags, result_of, run
 
 SNAPSHOT_EXISTS = 1013
-
-
-def tags(path):
-    """The snapshot tags qemu-img sees in an image (-U: QEMU holds it open)."""
-    out = subprocess.run(["qemu-img", "info", "-U", "--output=json", path],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted(s["name"] for s in json.loads(out).get("snapshots", []))
-
-
-def result(r, what):
-    check("result" in r, "%s failed: %r" % (what, r.get("error")))
-    return r["result"]
 
 
 class Vm:
@@ -41,10 +27,10 @@ class Vm:
         return self.c.call(method, params)
 
     def create(self, snap):
-        return result(self.call("snapshot.create", snapshot=snap), "create " + snap)
+        return result_of(self.call("snapshot.create", snapshot=snap), "create " + snap)
 
     def qmp(self, execute, **arguments):
-        r = result(self.call("vm.qmp", command={"execute": execute, "arguments": arguments}),
+        r = result_of(self.call("vm.qmp", command={"execute": execute, "arguments": arguments}),
                    "vm.qmp " + execute)["reply"]
         check("return" in r, "QMP %s: %r" % (execute, r))
         return r["return"]
@@ -79,16 +65,16 @@ def delete_after_tags_deleted_through_qmp(env):
     ]
     for snap, lacking, change in changes:
         change()
-        check(tags(vm.a if lacking == ["vda"] else vm.b).count(snap) == 0,
+        check(image_tags(vm.a if lacking == ["vda"] else vm.b).count(snap) == 0,
               "%s removed behind corral's back" % snap)
-        r = result(vm.call("snapshot.delete", snapshot=snap), "delete " + snap)
+        r = result_of(vm.call("snapshot.delete", snapshot=snap), "delete " + snap)
         check(r["deleted"] == [snap], "%s deleted: %r" % (snap, r))
         kinds = [(x["kind"], x["disks"]) for x in r["reports"]]
         check(kinds == [("missing", lacking)],
               "the delete of %s reports the disk that lacked it: %r" % (snap, kinds))
-    r = result(vm.call("snapshot.delete", snapshot="s3"), "delete s3")
+    r = result_of(vm.call("snapshot.delete", snapshot="s3"), "delete s3")
     check(r["reports"] == [], "s3 was on both disks: %r" % r["reports"])
-    check(tags(vm.a) == [] and tags(vm.b) == [], "nothing left: %s %s" % (tags(vm.a), tags(vm.b)))
+    check(image_tags(vm.a) == [] and image_tags(vm.b) == [], "nothing left: %s %s" % (image_tags(vm.a), image_tags(vm.b)))
 
 
 def create_of_tags_saved_through_qmp(env):
@@ -103,19 +89,19 @@ def create_of_tags_saved_through_qmp(env):
         # Known since the last create or refusal.
         vm.create(snap + "-before")
         change()
-        check(snap in tags(vm.b) and snap not in tags(vm.a), "%s made behind corral's back" % snap)
+        check(snap in image_tags(vm.b) and snap not in image_tags(vm.a), "%s made behind corral's back" % snap)
         r = vm.call("snapshot.create", snapshot=snap)
         check(r.get("error", {}).get("code") == SNAPSHOT_EXISTS and "on disk vdb" in
               r["error"]["message"], "create %s refused, naming vdb: %r" % (snap, r))
-        check(tags(vm.a).count(snap) == 0 and tags(vm.b).count(snap) == 1,
-              "the disks are as they were: %s %s" % (tags(vm.a), tags(vm.b)))
+        check(image_tags(vm.a).count(snap) == 0 and image_tags(vm.b).count(snap) == 1,
+              "the disks are as they were: %s %s" % (image_tags(vm.a), image_tags(vm.b)))
     # What the supervisor learnt again serves the next create and delete.
     vm.create("s2")
-    r = result(vm.call("snapshot.delete", snapshot="s2"), "delete s2")
+    r = result_of(vm.call("snapshot.delete", snapshot="s2"), "delete s2")
     check(r["reports"] == [], "s2 was on both disks: %r" % r["reports"])
-    check(tags(vm.a) == ["s1", "x-before", "y-before"]
-          and tags(vm.b) == ["s1", "x", "x-before", "y", "y-before"],
-          "s2 came and went: %s %s" % (tags(vm.a), tags(vm.b)))
+    check(image_tags(vm.a) == ["s1", "x-before", "y-before"]
+          and image_tags(vm.b) == ["s1", "x", "x-before", "y", "y-before"],
+          "s2 came and went: %s %s" % (image_tags(vm.a), image_tags(vm.b)))
 
 
 if __name__ == "__main__":

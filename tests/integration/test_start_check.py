@@ -8,16 +8,11 @@ import subprocess
 import sys
 import time
 
-from corraltest import Fail, check, run
-
-
-def ok(r, what):
-    check("result" in r, "%s failed: %r" % (what, r.get("error")))
-    return r["result"]
+from corraltest import Fail, check, result_of, run
 
 
 def reports(env):
-    r = ok(env.rpc().call("vm.inconsistencies", {"name": "vm1"}), "inconsistencies")
+    r = result_of(env.rpc().call("vm.inconsistencies", {"name": "vm1"}), "inconsistencies")
     return sorted((x["snapshot"], x["kind"], tuple(x["disks"])) for x in r["reports"])
 
 
@@ -49,7 +44,7 @@ def tags_behind_corrals_back(env):
     env.define("vm1", machine="none", memory_mib=16, disks=disks)
     # A clean first start: nothing to report.
     env.ctl("start", "vm1")
-    r = ok(env.rpc().call("snapshot.check", {"name": "vm1"}), "check")
+    r = result_of(env.rpc().call("snapshot.check", {"name": "vm1"}), "check")
     check(r["consistent"], "consistent: %r" % r)
     check(reports(env) == [], "nothing reported")
     restart(env)
@@ -62,7 +57,7 @@ def tags_behind_corrals_back(env):
     # so that the same tag coming back is a new difference, reported again.
     tag(b, "-d", "t1")
     env.ctl("start", "vm1")
-    r = ok(env.rpc().call("snapshot.check", {"name": "vm1"}), "check")
+    r = result_of(env.rpc().call("snapshot.check", {"name": "vm1"}), "check")
     check(r["consistent"], "consistent after the tag went: %r" % r)
     restart(env)
     tag(b, "-c", "t1")
