@@ -235,6 +235,29 @@ static void fail_start(struct vm *vm, const struct cerr *e)
     vm->hooks.started(vm, e, vm->hooks.arg);
 }
 
+/* The state a QEMU's exit leaves the VM in, from what was asked of it and
+ * how it ended. */
+static void set_exit_state(struct vm *vm, const struct qemu_exit *ex, const char *how)
+{
+    if (vm->destroying)
+        vm_set_state(vm, VM_SHUTOFF, "destroyed");
+    else if (vm->shutdown_seen && vm->shutdown_guest)
+        vm_set_state(vm, VM_SHUTOFF, "shutdown by guest");
+    else if (vm->shutdown_seen)
+        vm_set_state(vm, VM_SHUTOFF, "shutdown (%s)", vm->shutdown_reason);
+    else if (ex->unknown)
+        vm_set_state(vm, VM_CRASHED, "crashed: QEMU pid %ld %s without a shutdown event",
+                     (long)vm->proc.pid, how);
+    else if (ex->signaled)
+        vm_set_state(vm, VM_CRASHED, "crashed: QEMU %s", how);
+    else if (ex->code != 0) {
+        char *tail = qemu_log_tail(&vm->proc, 400);
+        vm_set_state(vm, VM_CRASHED, "crashed: QEMU %s: %s", how, tail);
+        free(tail);
+    } else
+        vm_set_state(vm, VM_SHUTOFF, "QEMU exited");
+}
+
 static void qemu_exited(const struct qemu_exit *ex, void *arg)
 {
     struct cerr re;
@@ -256,14 +279,6 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
         event_del(vm->kill_timer);
     if (vm->connect_timer != NULL)
         event_del(vm->connect_timer);
-    if (vm->start_killed) {
-        /* The state and exit facts fail_start wrote stand. */
-        if (runrec_run_remove(vm->run_dir, &re) < 0)
-            log_warn_code(cerr_name(re.code), "VM %s: %s", vm->def->name, re.msg);
-        unlink(vm->qmp_path);
-        vm->hooks.gone(vm, vm->hooks.arg);
-        return;
-    }
     if (was_starting && vm->adopting) {
         struct cerr e;
         cerr_set(&e, CE_QEMU_FAILED, "QEMU pid %ld of VM %s %s while being re-adopted",
@@ -282,7 +297,7 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
         vm->hooks.gone(vm, vm->hooks.arg);
         return;
     }
-    if (vm->maintenance) {
+    if (vm->maintenance && !vm->start_killed) {
         /* Not the VM's exit: its last exit facts stay as they were. */
         vm_set_state(vm, VM_SHUTOFF, "maintenance done");
         cJSON *res = vm_state_json(vm);
@@ -290,24 +305,11 @@ static void qemu_exited(const struct qemu_exit *ex, void *arg)
         vm->hooks.gone(vm, vm->hooks.arg);
         return;
     }
-    if (vm->destroying)
-        vm_set_state(vm, VM_SHUTOFF, "destroyed");
-    else if (vm->shutdown_seen && vm->shutdown_guest)
-        vm_set_state(vm, VM_SHUTOFF, "shutdown by guest");
-    else if (vm->shutdown_seen)
-        vm_set_state(vm, VM_SHUTOFF, "shutdown (%s)", vm->shutdown_reason);
-    else if (ex->unknown)
-        vm_set_state(vm, VM_CRASHED, "crashed: QEMU pid %ld %s without a shutdown event",
-                     (long)vm->proc.pid, how);
-    else if (ex->signaled)
-        vm_set_state(vm, VM_CRASHED, "crashed: QEMU %s", how);
-    else if (ex->code != 0) {
-        char *tail = qemu_log_tail(&vm->proc, 400);
-        vm_set_state(vm, VM_CRASHED, "crashed: QEMU %s: %s", how, tail);
-        free(tail);
-    } else
-        vm_set_state(vm, VM_SHUTOFF, "QEMU exited");
-    write_exit_facts(vm, ex);
+    /* A QEMU fail_start killed: the state and exit facts it wrote stand. */
+    if (!vm->start_killed) {
+        set_exit_state(vm, ex, how);
+        write_exit_facts(vm, ex);
+    }
     if (runrec_run_remove(vm->run_dir, &re) < 0)
         log_warn_code(cerr_name(re.code), "VM %s: %s", vm->def->name, re.msg);
     unlink(vm->qmp_path);
