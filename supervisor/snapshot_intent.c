@@ -1,11 +1,13 @@
 #include "supervisor/snapshot_intent.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/json.h"
+#include "common/recfile.h"
 #include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_report.h"
 
@@ -26,30 +28,20 @@ static void begin_failed(const struct snapops *so, struct cerr *e)
 
 int snapintent_stage(struct snapops *so, cJSON *intent, char **staged, struct cerr *e)
 {
-    char *path = intent_path(so);
-    char *text, *line = NULL;
-    size_t n;
-    int rc = -1;
+    char *text;
 
     *staged = NULL;
     json_add_bool(intent, "reported", false);
     text = cJSON_PrintUnformatted(intent);
-    if (text == NULL) {
-        cerr_set(e, CE_SYSTEM, "out of memory serializing %s", path);
-    } else {
-        n = strlen(text);
-        line = xcalloc(1, n + 1);
-        memcpy(line, text, n);
-        line[n] = '\n';
-        rc = file_stage(path, line, n + 1, 0600, staged, e);
-    }
-    if (rc < 0)
-        begin_failed(so, e);
-    free(line);
-    cJSON_free(text);
     cJSON_Delete(intent);
-    free(path);
-    return rc;
+    if (text == NULL) {
+        cerr_set(e, CE_SYSTEM, "out of memory serializing the intent");
+        begin_failed(so, e);
+        return -1;
+    }
+    *staged = xstrdup(text);
+    cJSON_free(text);
+    return 0;
 }
 
 int snapintent_commit(struct snapops *so, char *staged, struct cerr *e)
@@ -59,21 +51,19 @@ int snapintent_commit(struct snapops *so, char *staged, struct cerr *e)
 
     /* The intent this one replaces stood for metadata changes whose
      * directory sync failed: that sync first. */
-    if (snapshot_meta_syncs_flush(so->dir, e) < 0) {
-        file_unstage(staged);
-        rc = -1;
-    } else
-        rc = file_commit(staged, path, e);
-
+    rc = snapshot_meta_syncs_flush(so->dir, e);
+    if (rc == 0)
+        rc = recfile_write(path, staged, strlen(staged), true, e);
     if (rc < 0)
         begin_failed(so, e);
+    free(staged);
     free(path);
     return rc;
 }
 
 void snapintent_unstage(char *staged)
 {
-    file_unstage(staged);
+    free(staged);
 }
 
 int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
@@ -85,21 +75,21 @@ int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e)
     return snapintent_commit(so, staged, e);
 }
 
-/* Removes the intent with rm (file_remove_durable or _unsynced). */
-static void remove_intent(struct snapops *so, int (*rm)(const char *, struct cerr *))
+/* Clears the intent, synced or not. */
+static void clear_intent(struct snapops *so, bool sync)
 {
     char *path = intent_path(so);
     struct cerr e;
 
-    if (rm(path, &e) < 0)
-        log_warn_code(cerr_name(e.code), "VM %s: cannot remove %s: %s", so->name, path, e.msg);
+    if (recfile_clear(path, sync, &e) < 0)
+        log_warn_code(cerr_name(e.code), "VM %s: cannot clear the intent: %s", so->name, e.msg);
     free(path);
 }
 
 void snapintent_end(struct snapops *so)
 {
     /* Left behind, it is settled (again) by the next recovery: harmless. */
-    remove_intent(so, file_remove_durable);
+    clear_intent(so, true);
 }
 
 void snapintent_settled(struct snapops *so)
@@ -107,20 +97,25 @@ void snapintent_settled(struct snapops *so)
     /* Not synced: the operation's metadata is durable already, and an
      * intent that a machine crash brings back is settled again by the
      * next recovery to the same state (with a report that it did). */
-    remove_intent(so, file_remove_unsynced);
+    clear_intent(so, false);
 }
 
 void snapintent_reported(struct snapops *so)
 {
     char *path = intent_path(so);
-    cJSON *intent = json_read_object_file(path, SNAPCORE_RECORD_MAX);
+    cJSON *intent = snapintent_load(so);
+    char *text;
     struct cerr e;
 
     if (intent != NULL) {
         cJSON_DeleteItemFromObjectCaseSensitive(intent, "reported");
         json_add_bool(intent, "reported", true);
-        if (json_write_file(path, intent, 0600, &e) < 0)
-            log_warn_code(cerr_name(e.code), "VM %s: %s: %s", so->name, path, e.msg);
+        text = cJSON_PrintUnformatted(intent);
+        if (text == NULL)
+            log_warn("VM %s: out of memory serializing the intent", so->name);
+        else if (recfile_write(path, text, strlen(text), true, &e) < 0)
+            log_warn_code(cerr_name(e.code), "VM %s: %s", so->name, e.msg);
+        cJSON_free(text);
     }
     cJSON_Delete(intent);
     free(path);
@@ -157,10 +152,37 @@ cJSON *snapintent_new(const char *op, const char *snap, const char *job_id, cons
 cJSON *snapintent_load(struct snapops *so)
 {
     char *path = intent_path(so);
-    cJSON *intent = json_read_object_file(path, SNAPCORE_RECORD_MAX);
+    cJSON *intent = snapintent_read(path, so->name);
 
-    if (intent == NULL && path_exists(path))
-        log_warn("VM %s: %s does not parse; ignoring it", so->name, path);
     free(path);
+    return intent;
+}
+
+cJSON *snapintent_read(const char *path, const char *vm)
+{
+    enum recfile_read kind;
+    char *text;
+    size_t len;
+    cJSON *intent = NULL;
+    struct cerr e;
+
+    if (recfile_read(path, SNAPCORE_RECORD_MAX, &text, &len, &kind, &e) < 0) {
+        log_warn_code(cerr_name(e.code), "VM %s: ignoring the intent: %s", vm, e.msg);
+        return NULL;
+    }
+    if (kind == RECFILE_TORN)
+        /* The machine stopped while it was written: its job had not been
+         * sent, since a job waits for its intent to be durable. */
+        log_warn("VM %s: ignoring the intent cut short in %s", vm, path);
+    if (kind != RECFILE_FOUND)
+        return NULL;
+    intent = json_parse(text, len, &e);
+    if (intent != NULL && !cJSON_IsObject(intent)) {
+        cJSON_Delete(intent);
+        intent = NULL;
+    }
+    if (intent == NULL)
+        log_warn("VM %s: %s does not parse; ignoring it", vm, path);
+    free(text);
     return intent;
 }

@@ -1,7 +1,7 @@
-/* The intent of a snapshot job, STATE/vms/NAME/pending.json: written before
- * a job reaches QEMU, removed once the metadata follows the job's end; what
- * recovery (snapshot_recover.c) settles when a supervisor or QEMU died in
- * between. */
+/* The intent of a snapshot job, STATE/vms/NAME/vm/pending.json (a record
+ * file, common/recfile.h): durable before a job reaches QEMU, cleared once
+ * the metadata follows the job's end; what recovery (snapshot_recover.c)
+ * settles when a supervisor or QEMU died in between. */
 #ifndef CORRAL_SNAPSHOT_INTENT_H
 #define CORRAL_SNAPSHOT_INTENT_H
 
@@ -17,19 +17,20 @@ cJSON *snapintent_new(const char *op, const char *snap, const char *job_id, cons
 /* Records the intent (consumed) durably; -1 with e when it cannot be
  * written, and then the job must not start. */
 int snapintent_begin(struct snapops *so, cJSON *intent, struct cerr *e);
-/* snapintent_begin in two halves, so that the costly first one runs while
- * QEMU answers what decides whether the job starts: snapintent_stage
- * writes the intent (consumed) to a synced temporary file that recovery
- * never reads (*staged, malloc'd); snapintent_commit makes it the intent,
- * durably, and snapintent_unstage drops it instead.  Both take staged. */
+/* snapintent_begin in two halves, so that the formatting runs while QEMU
+ * answers what decides whether the job starts: snapintent_stage formats
+ * the intent (consumed) into *staged (malloc'd); snapintent_commit makes
+ * it the intent, durably, and snapintent_unstage drops it instead.  Both
+ * take staged. */
 int snapintent_stage(struct snapops *so, cJSON *intent, char **staged, struct cerr *e);
 int snapintent_commit(struct snapops *so, char *staged, struct cerr *e);
 void snapintent_unstage(char *staged);
-/* The operation ended and its metadata is on disk: the intent goes. */
+/* The operation ended and its metadata is on disk: the intent is cleared,
+ * durably. */
 void snapintent_end(struct snapops *so);
 /* The same once the operation succeeded and its result is durable: the
- * removal is not synced (nothing depends on it being gone after a machine
- * crash), so it costs no directory sync on the way to the reply. */
+ * clearing is not synced (nothing depends on it being gone after a machine
+ * crash), so it costs no sync on the way to the reply. */
 void snapintent_settled(struct snapops *so);
 /* The intent stays for recovery, and an "interrupted" report saying so
  * has been made: recovery does not repeat it unless it learns more. */
@@ -41,5 +42,7 @@ void snapintent_report_unknown(struct snapops *so, const char *snap, const char 
 /* The intent a dead operation left (new), or NULL when there is none or it
  * does not parse (logged). */
 cJSON *snapintent_load(struct snapops *so);
+/* The same from the intent file at path, for VM vm (in what is logged). */
+cJSON *snapintent_read(const char *path, const char *vm);
 
 #endif

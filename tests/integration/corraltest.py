@@ -411,6 +411,23 @@ def result_of(r, what):
     return r["result"]
 
 
+def pending_intent(env, vm):
+    """The snapshot intent VM vm's supervisor has recorded (a dict), or None:
+    pending.json is a record file (common/recfile.h) whose record is the
+    intent, or a plain JSON file as an older corral left it."""
+    path = os.path.join(env.state, "vms", vm, "vm", "pending.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    magic = b"corral-record 1 "
+    if not data.startswith(magic):
+        return json.loads(data) if data.strip() else None
+    n = int(data[len(magic):len(magic) + 10])
+    return json.loads(data[44:44 + n]) if n else None
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)

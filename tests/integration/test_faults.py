@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from corraltest import Fail, check, pid_alive, run
+from corraltest import Fail, check, pending_intent, pid_alive, run
 
 
 
@@ -238,8 +238,7 @@ def eof_between_reply_and_event(env):
           "the settled report names the disk still holding it and QEMU's error: %r" % rep[1])
     check(os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "vm", "snapshots", "s1.xml")),
           "metadata kept")
-    check(not os.path.exists(os.path.join(env.state, "vms", "eofdel-vm", "vm", "pending.json")),
-          "nothing left to settle")
+    check(pending_intent(env, "eofdel-vm") is None, "nothing left to settle")
     check(env.info("eofdel-vm")["state"] == "running", "the VM runs on")
     # The user deletes it again: the disk that lost it already is reported.
     r = env.rpc().call("snapshot.delete", {"name": "eofdel-vm", "snapshot": "s1"})

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from corraltest import Fail, Skip, check, pid_alive, run
+from corraltest import Fail, Skip, check, pending_intent, pid_alive, run
 
 
 def wait_dead(pid, timeout=15):
@@ -291,7 +291,7 @@ def recorded_create_reported_once(env):
         while time.time() < deadline:
             _, out, _ = env.ctl("--json", "inconsistencies", "vm1")
             mine = [r for r in json.loads(out)["reports"] if r.get("job") == "corral-save-7-999"]
-            if mine and not os.path.exists(os.path.join(env.state, "vms", "vm1", "vm", "pending.json")):
+            if mine and pending_intent(env, "vm1") is None:
                 break
             time.sleep(0.1)
         check(len(mine) == 1, "round %d: one report about the job: %r" % (round_, mine))

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from corraltest import Fail, check, run
+from corraltest import Fail, check, pending_intent, run
 
 
 def setup(env, vm):
@@ -128,11 +128,10 @@ def qemu_killed_mid_load(env):
     env.ctl("start", vm)
     env.wait_state(vm, "running")
     check(env.info(vm)["qemu_pid"] != pid, "a new QEMU runs")
-    pending = os.path.join(env.state, "vms", vm, "vm", "pending.json")
     deadline = time.time() + 30
-    while time.time() < deadline and os.path.exists(pending):
+    while time.time() < deadline and pending_intent(env, vm) is not None:
         time.sleep(0.05)
-    check(not os.path.exists(pending), "the cut-short revert was settled")
+    check(pending_intent(env, vm) is None, "the cut-short revert was settled")
     chk = c.call("snapshot.check", {"name": vm})
     check(chk.get("result", {}).get("consistent") is True,
           "metadata and disks agree after the recovery: %r" % chk)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from corraltest import BUILD, Fail, check, image_tags, result_of, run
+from corraltest import BUILD, Fail, check, image_tags, pending_intent, result_of, run
 
 
 def err(r, code, what):
@@ -128,8 +128,7 @@ def back_to_back_operations(env):
             break
         time.sleep(0.05)
     check(jobs == [], "every job dismissed: %r" % jobs)
-    pending = os.path.join(env.state, "vms", "vm1", "vm", "pending.json")
-    check(not os.path.exists(pending), "no intent left")
+    check(pending_intent(env, "vm1") is None, "no intent left")
 
 
 def delete_children_variants(env):

@@ -22,7 +22,9 @@
 
 #include "common/domain_xml.h"
 #include "common/fileutil.h"
+#include "common/json.h"
 #include "common/log.h"
+#include "common/recfile.h"
 #include "proto/rpc.h"
 #include "supervisor/snapshot_check.h"
 #include "supervisor/snapshot_core.h"
@@ -314,11 +316,20 @@ static char *state_file(const struct fx *f, const char *name)
     return xasprintf("%s/%s", f->state_dir, name);
 }
 
+/* The intent recorded in pending.json (new), or NULL when none is. */
 static cJSON *read_pending(const struct fx *f)
 {
     char *path = state_file(f, "pending.json");
-    cJSON *o = json_read_object_file(path, 1024 * 1024);
+    enum recfile_read kind;
+    char *text;
+    size_t len;
+    cJSON *o = NULL;
+    struct cerr e;
 
+    if (recfile_read(path, 1024 * 1024, &text, &len, &kind, &e) == 0 && kind == RECFILE_FOUND) {
+        o = json_parse(text, len, &e);
+        free(text);
+    }
     free(path);
     return o;
 }
@@ -455,10 +466,10 @@ static bool meta_exists(const struct fx *f, const char *snap)
 
 static bool pending_exists(const struct fx *f)
 {
-    char *path = state_file(f, "pending.json");
-    bool there = path_exists(path);
+    cJSON *o = read_pending(f);
+    bool there = o != NULL;
 
-    free(path);
+    cJSON_Delete(o);
     return there;
 }
 
