@@ -426,19 +426,14 @@ static void out_element(struct out_buf *b, xmlNodePtr n, int depth)
     out_str(b, ">\n");
 }
 
-char *domain_def_format(const struct domain_def *def)
+xmlNodePtr domain_def_build(const struct domain_def *def, xmlDocPtr doc)
 {
-    xmlDocPtr doc;
     xmlNodePtr root, devices;
-    struct out_buf out = {0};
     char num[32];
 
-    xml_lib_require();
-    doc = dx_must(xml_lib.new_doc(BAD_CAST "1.0"));
     root = dx_must(xml_lib.new_doc_node(doc, NULL, BAD_CAST "domain", NULL));
     /* libvirt's order (virDomainDefFormatInternal): each part formats its
      * own elements where libvirt puts them. */
-    xml_lib.doc_set_root_element(doc, root);
     dx_add_prop(root, "type", def->virt == DOMAIN_VIRT_KVM ? "kvm" : "qemu");
     dx_add_child(root, "name", def->name);
     dx_add_child(root, "uuid", def->uuid);
@@ -456,6 +451,19 @@ char *domain_def_format(const struct domain_def *def)
     dx_format_nets(def, devices);
     dx_format_chardevs_graphics(def, devices);
     dx_format_memballoon(def, devices);
+    return root;
+}
+
+char *domain_def_format(const struct domain_def *def)
+{
+    xmlDocPtr doc;
+    xmlNodePtr root;
+    struct out_buf out = {0};
+
+    xml_lib_require();
+    doc = dx_must(xml_lib.new_doc(BAD_CAST "1.0"));
+    root = domain_def_build(def, doc);
+    xml_lib.doc_set_root_element(doc, root);
     out_element(&out, root, 0);
     xml_lib.free_doc(doc);
     return out.p;

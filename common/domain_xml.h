@@ -2,6 +2,7 @@
 #ifndef CORRAL_DOMAIN_XML_H
 #define CORRAL_DOMAIN_XML_H
 
+#include <libxml/tree.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -211,6 +212,10 @@ int domain_def_apply_defaults(struct domain_def *def, struct cerr *e);
 /* Formats a definition as domain XML that domain_def_parse reads back to an
  * equal definition; returns a malloc'd NUL-terminated string. */
 char *domain_def_format(const struct domain_def *def);
+/* The same as a <domain> element of doc (not yet in its tree), for a
+ * document that embeds it (a snapshot's): built, not parsed back from
+ * domain_def_format's text.  libxml2 must be loaded (xml_lib.h). */
+xmlNodePtr domain_def_build(const struct domain_def *def, xmlDocPtr doc);
 void domain_def_free(struct domain_def *def);
 /* Checks every disk as disk_check_open does, whoever owns it, and that no
  * two disks are one file; then the kernel and initrd as

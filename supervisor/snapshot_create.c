@@ -94,7 +94,7 @@ static struct snapshot_def *create_def(const struct create *c)
         d->disks[i].name = xstrdup(def->disks[i].target);
         d->disks[i].internal = !def->disks[i].readonly;
     }
-    d->domain_xml = domain_def_format(def);
+    d->domain = def;
     d->current = !c->no_metadata;
     return d;
 }
@@ -264,6 +264,7 @@ static void create_stage_metadata(struct create *c)
 {
     struct snapops *so = c->so;
     struct cerr e;
+    int rc;
 
     if (c->no_metadata)
         return;
@@ -272,8 +273,10 @@ static void create_stage_metadata(struct create *c)
         return;
     }
     c->meta_def = create_def(c);
-    if (snapshot_meta_stage(so->dir, c->meta_def, &c->meta_staged, &e) < 0 ||
-        snapshot_tree_stage_retire(so->tree, so->dir, &c->retire, &e) < 0) {
+    rc = snapshot_meta_stage(so->dir, c->meta_def, &c->meta_staged, &e);
+    /* Formatted: what is kept until the job ends needs no definition. */
+    c->meta_def->domain = NULL;
+    if (rc < 0 || snapshot_tree_stage_retire(so->tree, so->dir, &c->retire, &e) < 0) {
         log_warn_code(cerr_name(e.code), "VM %s: snapshot %s: %s", so->name, c->name, e.msg);
         file_unstage(c->meta_staged);
         c->meta_staged = NULL;

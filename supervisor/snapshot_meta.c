@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/domain_xml.h"
 #include "common/fileutil.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -438,7 +439,9 @@ char *snapshot_def_format(const struct snapshot_def *def, bool with_active, stru
     }
     add_location(add_text(root, "memory", NULL), def->memory_internal);
     add_disks(root, def);
-    if (def->domain_xml != NULL && add_domain(doc, root, def->domain_xml, e) < 0)
+    if (def->domain != NULL)
+        xml_lib.add_child(root, domain_def_build(def->domain, doc));
+    else if (def->domain_xml != NULL && add_domain(doc, root, def->domain_xml, e) < 0)
         goto out;
     if (with_active)
         add_text(root, "active", def->current ? "1" : "0");

@@ -10,6 +10,8 @@
 
 #include "common/error.h"
 
+struct domain_def;
+
 /* The VM state recorded in <state>, with libvirt's spelling. */
 enum snapshot_state {
     SNAPSHOT_STATE_NONE, /* no <state>: only without SNAPSHOT_PARSE_REDEFINE */
@@ -37,7 +39,10 @@ struct snapshot_def {
     size_t ndisks;
     struct snapshot_disk *disks;
     char *domain_xml; /* the embedded <domain> element, opaque; NULL when absent */
-    bool current;     /* libvirt's <active>1</active> */
+    /* A new snapshot's definition (borrowed), embedded in place of
+     * domain_xml when set: built into the XML, not parsed from text. */
+    const struct domain_def *domain;
+    bool current; /* libvirt's <active>1</active> */
 };
 
 /* Parse as libvirt's --redefine and its own reload do: <state> and

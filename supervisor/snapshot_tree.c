@@ -406,6 +406,7 @@ static void drop_domain(struct snapshot_def *def)
 {
     free(def->domain_xml);
     def->domain_xml = NULL;
+    def->domain = NULL;
 }
 
 /* What any snapshot needs before its file is written: a reload parses
