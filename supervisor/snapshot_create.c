@@ -131,16 +131,21 @@ static cJSON *create_answer(const struct create *c)
     struct snapshot_def *d;
     cJSON *out;
 
-    snapcore_event(so, "snapshot.created", c->name);
-    if (!c->no_metadata) {
-        log_info("VM %s: snapshot %s created", so->name, c->name);
+    if (!c->no_metadata)
         return snapcore_snapshot_json(so, snapshot_tree_lookup(so->tree, c->name));
-    }
-    log_info("VM %s: snapshot %s created without metadata", so->name, c->name);
     d = create_def(c);
     out = snapcore_snapshot_json(so, d);
     snapshot_def_free(d);
     return out;
+}
+
+/* After the answer, so that the event's trip to the broker does not delay
+ * it: subscribers learn of the snapshot as they learn of any other. */
+static void create_announce(const struct create *c)
+{
+    snapcore_event(c->so, "snapshot.created", c->name);
+    log_info("VM %s: snapshot %s created%s", c->so->name, c->name,
+             c->no_metadata ? " without metadata" : "");
 }
 
 /* Once the metadata is written: the directory sync its renames owe (held
@@ -182,6 +187,7 @@ static void create_saved_early(const struct snapjob_result *r, void *arg)
     c->answered = true;
     so->busy = false;
     c->cb(c->arg, create_answer(c), NULL);
+    create_announce(c);
     create_settle(c);
 }
 
@@ -222,6 +228,7 @@ static void create_saved(const struct snapjob_result *r, void *arg)
         return;
     }
     create_settle(c);
+    create_announce(c);
     create_finish(c, create_answer(c), NULL);
 }
 
