@@ -8,6 +8,9 @@
 #include "common/json_size.h"
 #include "proto/rpc.h"
 #include "supervisor/snapshot_core.h"
+#include "supervisor/snapshot_qmp_jobs.h"
+#include "supervisor/snapshot_tags.h"
+#include "supervisor/vm.h"
 
 /* ---- check ----------------------------------------------------------------- */
 
@@ -18,6 +21,7 @@ struct check {
     struct disks disks;
     long long limit;
     char *after_kind, *after_snapshot; /* the cursor; NULL for the first page */
+    uint64_t list_epoch;               /* the listing's, for snapshot_tags_learn */
 };
 
 /* Reports are paged in (snapshot, kind) order: one check makes at most one
@@ -236,6 +240,7 @@ static void check_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, voi
         check_free(c);
         return;
     }
+    snapshot_tags_learn(snapshot_qmp_jobs_tags(vm_snapjobs(c->so->vm)), c->list_epoch, l);
     reports = json_arr();
     snapcheck_differences(c->so, &c->disks, l, reports);
     snapshot_qmp_nodes_free(l);
@@ -263,6 +268,7 @@ void snapcheck_run(struct snapops *so, const cJSON *params, vm_done_cb cb, void 
     c->cb = cb;
     c->arg = arg;
     so->busy = true;
+    c->list_epoch = snapshot_tags_epoch(snapshot_qmp_jobs_tags(vm_snapjobs(so->vm)));
     snapshot_qmp_list(vm_qmp_conn(so->vm), c->disks.nodes, c->disks.n, SNAPCORE_LIST_TIMEOUT_MS,
                       check_listed, c);
 }

@@ -12,6 +12,7 @@
 #include "supervisor/snapshot_check.h"
 #include "supervisor/snapshot_core.h"
 #include "supervisor/snapshot_intent.h"
+#include "supervisor/snapshot_tags.h"
 #include "supervisor/snapshot_meta.h"
 #include "supervisor/snapshot_report.h"
 #include "supervisor/vm.h"
@@ -35,6 +36,7 @@ struct recover {
     long long polls_left;
     /* Snapshots whose leftovers the intent's report already describes. */
     cJSON *explained;
+    uint64_t list_epoch; /* the listing's, for snapshot_tags_learn */
 };
 
 static void recover_finish(struct recover *rc, const struct cerr *e)
@@ -264,6 +266,8 @@ static void recover_listed(struct snapshot_qmp_nodes *l, const struct cerr *e, v
         recover_finish(rc, e);
         return;
     }
+    /* The first create or delete after a start need not list again. */
+    snapshot_tags_learn(snapshot_qmp_jobs_tags(vm_snapjobs(so->vm)), rc->list_epoch, l);
     if (rc->intent != NULL) {
         const char *op = intent_str(rc, "op");
         if (intent_str(rc, "snapshot") == NULL || op == NULL)
@@ -342,6 +346,7 @@ static void recover_reconciled(const struct snapjob_leftover *jobs, size_t n, co
         log_warn("VM %s: a snapshot job of an earlier supervisor is still running; settling "
                  "without its end",
                  rc->so->name);
+    rc->list_epoch = snapshot_tags_epoch(snapshot_qmp_jobs_tags(vm_snapjobs(rc->so->vm)));
     snapshot_qmp_list(vm_qmp_conn(rc->so->vm), rc->disks.nodes, rc->disks.n,
                       SNAPCORE_LIST_TIMEOUT_MS, recover_listed, rc);
 }

@@ -28,7 +28,8 @@
  * one copy from every device that held it (QEMU removes one a call and
  * skips a device without it), a load changes no tag.
  *
- * A listing is learnt only when it tells the truth of now: nothing was
+ * The listings learnt are those of a create, a delete, a start's check and
+ * snapshot-check.  A listing is learnt only when it tells the truth of now: nothing was
  * forgotten and no job of this supervisor started or ended between its
  * command and its reply (snapshot_tags_epoch before sending, compared by
  * snapshot_tags_learn), and no such job is running.  Epochs are unique in

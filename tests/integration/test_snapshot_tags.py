@@ -4,6 +4,7 @@ something else may have changed the disks: here root changes them through
 vm.qmp, and corral must answer exactly as if it had asked QEMU again.
 On real QEMU."""
 
+import subprocess
 import sys
 import time
 
@@ -104,5 +105,27 @@ def create_of_tags_saved_through_qmp(env):
           "s2 came and went: %s %s" % (image_tags(vm.a), image_tags(vm.b)))
 
 
+def first_create_and_delete_after_a_start(env):
+    """The start's check lists the disks, and the first create and delete
+    after it go by that listing: a tag put on a disk while the VM was off
+    is there, and so is one of corral's from before the restart."""
+    vm = Vm(env, "tags-start")
+    vm.create("s1")
+    env.ctl("destroy", vm.name)
+    env.wait_state(vm.name, "shut off")
+    subprocess.run(["qemu-img", "snapshot", "-c", "offline", vm.b], check=True)
+    env.ctl("start", vm.name)
+    env.wait_state(vm.name, "running")
+    r = vm.call("snapshot.create", snapshot="offline")
+    check(r.get("error", {}).get("code") == SNAPSHOT_EXISTS and "on disk vdb" in
+          r["error"]["message"], "create refused, naming vdb: %r" % r)
+    r = result_of(vm.call("snapshot.delete", snapshot="s1"), "delete s1")
+    check(r["reports"] == [], "s1 was on both disks: %r" % r["reports"])
+    check(image_tags(vm.a) == [] and image_tags(vm.b) == ["offline"],
+          "s1 gone from both disks, the offline tag kept: %s %s"
+          % (image_tags(vm.a), image_tags(vm.b)))
+
+
 if __name__ == "__main__":
-    sys.exit(run([delete_after_tags_deleted_through_qmp, create_of_tags_saved_through_qmp]))
+    sys.exit(run([delete_after_tags_deleted_through_qmp, create_of_tags_saved_through_qmp,
+                  first_create_and_delete_after_a_start]))
