@@ -311,7 +311,41 @@ def recorded_create_reported_once(env):
           "the repeat was acknowledged too: %s" % os.listdir(jdir))
 
 
+def torn_intent_is_none(env):
+    """A machine that stopped while a supervisor wrote an intent leaves it
+    torn (its checksum does not match): its job was never sent, so the next
+    start settles nothing from it and reports nothing about it."""
+    env.start_broker()
+    env.define("vm1")
+    env.ctl("start", "vm1")
+    env.ctl("snapshot-create-as", "vm1", "s1")
+    env.ctl("destroy", "vm1")
+    env.wait_state("vm1", "shut off")
+    whole = json.dumps({"op": "delete", "snapshot": "s1", "job": "corral-delete-7-999",
+                        "devices": ["vda", "vdb"], "reported": False}).encode()
+    # The header of the whole record, over the first half of its bytes.
+    header = b"corral-record 1 %010d %016x\n" % (len(whole), 0x0123456789abcdef)
+    path = os.path.join(env.state, "vms", "vm1", "vm", "pending.json")
+    with open(path, "wb") as f:
+        f.write(header + whole[:len(whole) // 2] + b"\0" * (len(whole) - len(whole) // 2))
+    st = os.stat(os.path.dirname(path))
+    os.chown(path, st.st_uid, st.st_gid)
+    env.ctl("start", "vm1")
+    env.wait_state("vm1", "running")
+    wait_log(env, "ignoring the intent cut short")
+    _, out, _ = env.ctl("--json", "inconsistencies", "vm1")
+    check(json.loads(out)["reports"] == [], "nothing reported: " + out)
+    _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
+    check(out.split() == ["s1"], "s1 is kept: " + out)
+    # The next snapshot operation writes its intent over the torn one.
+    env.ctl("snapshot-delete", "vm1", "s1")
+    _, out, _ = env.ctl("snapshot-list", "vm1", "--name")
+    check(out.split() == [], "s1 deleted: " + out)
+    check(pending_intent(env, "vm1") is None, "no intent left")
+
+
 if __name__ == "__main__":
     sys.exit(run([broker_restart_reattaches, leftovers_cleaned, supervisor_killed_readopts,
                   readopt_refused_kills_qemu, unresponsive_supervisor_replaced, rate_limit_degrades,
-                  degraded_start_and_qemu_death, recorded_create_reported_once]))
+                  degraded_start_and_qemu_death, recorded_create_reported_once,
+                  torn_intent_is_none]))
