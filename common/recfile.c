@@ -55,23 +55,6 @@ static int open_record(const char *path, bool create, bool *created, struct cerr
     return fd;
 }
 
-static int pwrite_all(int fd, const char *p, size_t n)
-{
-    off_t off = 0;
-
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
 /* A file this call created is made durable with its name whatever sync
  * says: later writes sync the file alone, which would not bring back a
  * name lost in a crash. */
@@ -116,7 +99,9 @@ int recfile_write(const char *path, const void *data, size_t len, bool sync, str
     buf = xcalloc(1, HEADER_LEN + len);
     format_header(buf, len, checksum(data, len));
     memcpy(buf + HEADER_LEN, data, len);
-    if (pwrite_all(fd, buf, HEADER_LEN + len) < 0) {
+    /* Freshly opened, the file's offset is 0: the record overwrites the
+     * old one from the start. */
+    if (file_write_all(fd, buf, HEADER_LEN + len) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot write %s: %s", path, strerror(errno));
         free(buf);
         close(fd);
@@ -135,7 +120,7 @@ int recfile_clear(const char *path, bool sync, struct cerr *e)
     if (fd < 0)
         return fd == -2 ? 0 : -1;
     format_header(header, 0, checksum(NULL, 0));
-    if (pwrite_all(fd, header, HEADER_LEN) < 0) {
+    if (file_write_all(fd, header, HEADER_LEN) < 0) {
         cerr_set(e, CE_SYSTEM, "cannot write %s: %s", path, strerror(errno));
         close(fd);
         return -1;

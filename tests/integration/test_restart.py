@@ -270,17 +270,22 @@ def write_intent(env, name, intent):
     os.chmod(path, 0o600)
 
 
-def recorded_create_reported_once(env):
-    """A supervisor killed after writing a new snapshot's metadata but before
-    answering and removing its intent: the next one tells the user the
-    snapshot was created after all, once, and a second recovery of the same
-    job (killed again before the intent went) is kept once by the broker."""
+def shut_off_with_snapshot(env):
+    """vm1, shut off, with one snapshot s1 made while it ran."""
     env.start_broker()
     env.define("vm1")
     env.ctl("start", "vm1")
     env.ctl("snapshot-create-as", "vm1", "s1")
     env.ctl("destroy", "vm1")
     env.wait_state("vm1", "shut off")
+
+
+def recorded_create_reported_once(env):
+    """A supervisor killed after writing a new snapshot's metadata but before
+    answering and removing its intent: the next one tells the user the
+    snapshot was created after all, once, and a second recovery of the same
+    job (killed again before the intent went) is kept once by the broker."""
+    shut_off_with_snapshot(env)
     intent = {"op": "create", "snapshot": "s1", "job": "corral-save-7-999",
               "devices": ["vda", "vdb"], "reported": False}
     mine = []
@@ -315,12 +320,7 @@ def torn_intent_is_none(env):
     """A machine that stopped while a supervisor wrote an intent leaves it
     torn (its checksum does not match): its job was never sent, so the next
     start settles nothing from it and reports nothing about it."""
-    env.start_broker()
-    env.define("vm1")
-    env.ctl("start", "vm1")
-    env.ctl("snapshot-create-as", "vm1", "s1")
-    env.ctl("destroy", "vm1")
-    env.wait_state("vm1", "shut off")
+    shut_off_with_snapshot(env)
     whole = json.dumps({"op": "delete", "snapshot": "s1", "job": "corral-delete-7-999",
                         "devices": ["vda", "vdb"], "reported": False}).encode()
     # The header of the whole record, over the first half of its bytes.
