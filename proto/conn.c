@@ -451,19 +451,27 @@ static int conn_queue(struct rpc_conn *c, const char *line, size_t len)
     return 0;
 }
 
+/* Whether c can take more output: not when dead, nor when its peer has
+ * stopped reading (then it fails). */
+static bool conn_writable(struct rpc_conn *c)
+{
+    if (c->dead)
+        return false;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > c->max_output) {
+        conn_fail(c, "peer stopped reading: output limit reached");
+        return false;
+    }
+    return true;
+}
+
 int rpc_conn_send(struct rpc_conn *c, const cJSON *msg)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     struct cerr e;
     size_t len;
     char *line;
 
-    if (c->dead)
+    if (!conn_writable(c))
         return -1;
-    if (evbuffer_get_length(out) > c->max_output) {
-        conn_fail(c, "peer stopped reading: output limit reached");
-        return -1;
-    }
     line = rpc_serialize(msg, &len, &e);
     if (line == NULL) {
         /* A reply too large to send becomes an error the peer can read. */
@@ -495,17 +503,12 @@ int rpc_conn_reply(struct rpc_conn *c, const cJSON *id, cJSON *result)
 
 int rpc_conn_reply_raw(struct rpc_conn *c, const cJSON *id, const char *result, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
     struct cerr e;
     size_t n;
     char *line;
 
-    if (c->dead)
+    if (!conn_writable(c))
         return -1;
-    if (evbuffer_get_length(out) > c->max_output) {
-        conn_fail(c, "peer stopped reading: output limit reached");
-        return -1;
-    }
     line = rpc_result_line(id, result, len, &n, &e);
     if (line == NULL)
         return rpc_conn_reply_error(c, id, &e);
@@ -541,7 +544,10 @@ static void call(struct rpc_conn *c, const char *method, cJSON *params, int time
                  rpc_reply_cb cb, rpc_raw_reply_cb raw_cb, void *cbarg)
 {
     struct pending_call *pc = xcalloc(1, sizeof(*pc));
+    struct cerr e;
+    size_t len;
     cJSON *req;
+    char *line;
 
     pc->id = c->next_id++;
     pc->cb = cb;
@@ -555,7 +561,6 @@ static void call(struct rpc_conn *c, const char *method, cJSON *params, int time
         struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
         pc->timer = evtimer_new(bufferevent_get_base(c->bev), call_timeout_cb, pc);
         if (pc->timer == NULL || evtimer_add(pc->timer, &tv) < 0) {
-            struct cerr e;
             cJSON_Delete(params);
             cerr_set(&e, CE_SYSTEM, "cannot arm a timer for %s", method);
             call_finish(pc, NULL, &e);
@@ -563,12 +568,22 @@ static void call(struct rpc_conn *c, const char *method, cJSON *params, int time
         }
     }
     req = rpc_request(method, params, pc->id);
-    if (rpc_conn_send(c, req) < 0) {
-        struct cerr e;
+    line = rpc_serialize(req, &len, &e);
+    cJSON_Delete(req);
+    /* A request over the limit fails at once: sent, it would be refused
+     * by the peer, and the call would wait for its timeout. */
+    if (line == NULL) {
+        struct cerr se;
+
+        cerr_set(&se, e.code, "cannot send %s: %s", method, e.msg);
+        call_finish(pc, NULL, &se);
+        return;
+    }
+    if (!conn_writable(c) || conn_queue(c, line, len) < 0) {
         cerr_set(&e, CE_SUPERVISOR, "cannot send %s: connection lost", method);
         call_finish(pc, NULL, &e);
     }
-    cJSON_Delete(req);
+    free(line);
 }
 
 void rpc_conn_call(struct rpc_conn *c, const char *method, cJSON *params, int timeout_ms,

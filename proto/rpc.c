@@ -140,7 +140,7 @@ char *rpc_serialize(const cJSON *msg, size_t *len, struct cerr *e)
     }
     n = strlen(text);
     if (n + 1 > RPC_MAX_MESSAGE) {
-        cerr_set(e, CE_TOO_LARGE, "reply of %zu bytes exceeds the message limit of %d bytes", n,
+        cerr_set(e, CE_TOO_LARGE, "a message of %zu bytes exceeds the limit of %d bytes", n,
                  RPC_MAX_MESSAGE);
         cJSON_free(text);
         return NULL;

@@ -54,6 +54,25 @@ def oversized_message(env):
     check(env.listing() == before, "nothing written: %r" % env.listing())
 
 
+def oversized_once_forwarded(env):
+    """A request under the limit that the broker's re-encoding takes over
+    it (cJSON writes 1e300 as 1e+300) is refused at once, with the limit
+    named, and the supervisor and the connection go on."""
+    env.start_broker()
+    env.define("vm1", machine="none", memory_mib=16)
+    env.ctl("start", "vm1")
+    numbers = ",".join(["1e300"] * 170000)
+    line = ('{"jsonrpc":"2.0","id":9,"method":"vm.qmp","params":{"name":"vm1","command":'
+            '{"execute":"query-status","arguments":{"x":[%s]}}}}\n' % numbers).encode()
+    check(len(line) < 1024 * 1024, "the request itself is under the limit: %d" % len(line))
+    c = Rpc(env.sock, timeout=20)
+    c.send_raw(line)
+    expect_error(c.read_msg(), 1000, "exceeds the limit")
+    r = c.call("vm.qmp", {"name": "vm1", "command": {"execute": "query-status"}})
+    check(r.get("result", {}).get("reply", {}).get("return", {}).get("status") == "running",
+          "the VM answers on: %r" % r)
+
+
 def unknown_method_and_bad_params(env):
     env.start_broker()
     env.define("vm1")
@@ -223,7 +242,8 @@ def unprivileged_client(env):
 
 
 if __name__ == "__main__":
-    sys.exit(run([garbage_and_framing, oversized_message, unknown_method_and_bad_params,
+    sys.exit(run([garbage_and_framing, oversized_message, oversized_once_forwarded,
+                  unknown_method_and_bad_params,
                   disconnect_mid_request, bad_names, duplicates, hostile_xml,
                   missing_disk_at_define, wrong_state_operations, qemu_fails_to_start,
                   kvm_unavailable, unprivileged_client]))
