@@ -639,6 +639,36 @@ static void test_create_delete_two_disks(void)
     WITH_FAKE("plain", create_delete_body);
 }
 
+/* An intent that cannot be written (pending.json is a directory here)
+ * refuses the create before QEMU is sent the job. */
+static void intent_unwritable_body(struct fx *f)
+{
+    char *path = state_file(f, "pending.json");
+    struct answer *a = create_snap(f, "s1");
+
+    EXPECT(!a->failed);
+    EXPECT(unlink(path) == 0 && mkdir(path, 0700) == 0);
+    a = create_snap(f, "s2");
+    EXPECT(a->failed);
+    EXPECT_CONTAINS(a->e.msg, "cannot record the snapshot operation it starts");
+    EXPECT_STR(tags_on(f, "drive-vda"), "s1");
+    EXPECT_STR(tags_on(f, "drive-vdb"), "s1");
+    EXPECT(!meta_exists(f, "s2"));
+    EXPECT(count_events(f, "snapshot.created") == 1);
+    /* Once it can be written again, the create goes through. */
+    EXPECT(rmdir(path) == 0);
+    a = create_snap(f, "s2");
+    EXPECT(!a->failed);
+    EXPECT_STR(tags_on(f, "drive-vda"), "s1,s2");
+    EXPECT(!pending_exists(f));
+    free(path);
+}
+
+static void test_intent_unwritable(void)
+{
+    WITH_FAKE("plain", intent_unwritable_body);
+}
+
 static void missing_body(struct fx *f)
 {
     struct answer *a;
@@ -962,6 +992,7 @@ int main(void)
         return 2;
     find_fake();
     RUN(test_create_delete_two_disks);
+    RUN(test_intent_unwritable);
     RUN(test_delete_missing_on_one_disk);
     RUN(test_revert_refused);
     RUN(test_delete_job_fails);
