@@ -259,9 +259,7 @@ out:
     return rc;
 }
 
-/* Reads fd to its end into a NUL-terminated buffer of at most max bytes
- * (the caller frees it); closes fd whatever happens.  name is for errors. */
-static char *read_fd(int fd, const char *name, size_t max, size_t *lenp, struct cerr *e)
+char *file_read_fd(int fd, const char *name, size_t max, size_t *lenp, struct cerr *e)
 {
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
@@ -321,7 +319,7 @@ char *file_read_all(const char *path, size_t max, size_t *lenp, struct cerr *e)
         cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    return read_fd(fd, path, max, lenp, e);
+    return file_read_fd(fd, path, max, lenp, e);
 }
 
 char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *lenp, struct cerr *e)
@@ -349,7 +347,7 @@ char *file_read_untrusted(int dirfd, const char *name, size_t max, size_t *lenp,
         close(fd);
         return NULL;
     }
-    return read_fd(fd, name, max, lenp, e);
+    return file_read_fd(fd, name, max, lenp, e);
 }
 
 int mkdir_p(const char *path, mode_t mode, struct cerr *e)

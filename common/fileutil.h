@@ -45,6 +45,9 @@ int file_write_many(size_t n, char *const *paths, char *const *datas, const size
 /* Reads a whole file of at most max bytes; returns a NUL-terminated buffer the
  * caller frees, or NULL with e set (CE_TOO_LARGE when over max). */
 char *file_read_all(const char *path, size_t max, size_t *len, struct cerr *e);
+/* The same from fd's offset to its end; closes fd whatever happens (name is
+ * for errors). */
+char *file_read_fd(int fd, const char *name, size_t max, size_t *len, struct cerr *e);
 /* Reads name in dirfd as a file someone else may have planted: not through
  * a link, without blocking (a FIFO), only a regular file of at most max
  * bytes.  Returns a NUL-terminated buffer the caller frees, or NULL with e

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fileutil.h"
@@ -37,21 +38,33 @@ static void format_header(char *out, size_t len, uint64_t sum)
     memcpy(out, buf, HEADER_LEN);
 }
 
-/* Opens path for writing, creating it with create (*created when this call
- * did); -1 with e, or -2 when it is missing and create is false. */
-static int open_record(const char *path, bool create, bool *created, struct cerr *e)
+/* Opens path with flags (O_RDWR or O_RDONLY), creating it with create
+ * (*created when this call did); -1 with e, or -2 when it is missing and
+ * create is false.  Only a regular file: the file's owner shares its uid
+ * with QEMU, which could plant a FIFO (a blocking open or read) or a
+ * device there. */
+static int open_record(const char *path, int flags, bool create, bool *created, struct cerr *e)
 {
-    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    const int common = O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    int fd = open(path, flags | common);
+    struct stat st;
 
     *created = false;
     if (fd < 0 && errno == ENOENT) {
         if (!create)
             return -2;
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = open(path, flags | common | O_CREAT | O_EXCL, 0600);
         *created = fd >= 0;
     }
-    if (fd < 0)
+    if (fd < 0) {
         cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        cerr_set(e, CE_SYSTEM, "%s is not a regular file", path);
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -93,7 +106,7 @@ int recfile_write(const char *path, const void *data, size_t len, bool sync, str
         cerr_set(e, CE_TOO_LARGE, "a record of %zu bytes does not fit %s", len, path);
         return -1;
     }
-    fd = open_record(path, true, &created, e);
+    fd = open_record(path, O_RDWR, true, &created, e);
     if (fd < 0)
         return -1;
     buf = xcalloc(1, HEADER_LEN + len);
@@ -115,7 +128,7 @@ int recfile_clear(const char *path, bool sync, struct cerr *e)
 {
     char header[HEADER_LEN];
     bool created;
-    int fd = open_record(path, false, &created, e);
+    int fd = open_record(path, O_RDWR, false, &created, e);
 
     if (fd < 0)
         return fd == -2 ? 0 : -1;
@@ -128,28 +141,32 @@ int recfile_clear(const char *path, bool sync, struct cerr *e)
     return finish(fd, path, sync, false, e);
 }
 
+/* The header field of width digits at h, in base; false when it is not
+ * all digits. */
+static bool header_field(const char *h, size_t width, int base, unsigned long long *v)
+{
+    char digits[17], *end;
+
+    memcpy(digits, h, width);
+    digits[width] = '\0';
+    if (strspn(digits, base == 10 ? "0123456789" : "0123456789abcdef") != width)
+        return false;
+    errno = 0;
+    *v = strtoull(digits, &end, base);
+    return errno == 0 && *end == '\0';
+}
+
 /* The record of a framed file (fd, header read into h). */
 static int read_framed(int fd, const char *path, const char *h, size_t max, char **out, size_t *len,
                        enum recfile_read *kind, struct cerr *e)
 {
-    char digits[17], *end;
+    const char *fields = h + sizeof(MAGIC) - 1;
     unsigned long long n, want;
     char *buf;
     ssize_t r;
 
-    memcpy(digits, h + sizeof(MAGIC) - 1, 10);
-    digits[10] = '\0';
-    errno = 0;
-    n = strtoull(digits, &end, 10);
-    if (errno != 0 || *end != '\0' || h[sizeof(MAGIC) - 1 + 10] != ' ' ||
-        h[HEADER_LEN - 1] != '\n') {
-        *kind = RECFILE_TORN;
-        return 0;
-    }
-    memcpy(digits, h + sizeof(MAGIC) - 1 + 11, 16);
-    digits[16] = '\0';
-    want = strtoull(digits, &end, 16);
-    if (errno != 0 || *end != '\0') {
+    if (!header_field(fields, 10, 10, &n) || fields[10] != ' ' ||
+        !header_field(fields + 11, 16, 16, &want) || h[HEADER_LEN - 1] != '\n') {
         *kind = RECFILE_TORN;
         return 0;
     }
@@ -182,19 +199,16 @@ int recfile_read(const char *path, size_t max, char **out, size_t *len, enum rec
                  struct cerr *e)
 {
     char h[HEADER_LEN];
+    bool created;
     ssize_t r;
     int fd, rc;
 
     *out = NULL;
     *len = 0;
     *kind = RECFILE_NONE;
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        cerr_set(e, CE_SYSTEM, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
+    fd = open_record(path, O_RDONLY, false, &created, e);
+    if (fd < 0)
+        return fd == -2 ? 0 : -1;
     r = pread(fd, h, sizeof(h), 0);
     if (r < 0) {
         cerr_set(e, CE_SYSTEM, "cannot read %s: %s", path, strerror(errno));
@@ -210,11 +224,13 @@ int recfile_read(const char *path, size_t max, char **out, size_t *len, enum rec
         close(fd);
         return rc;
     }
-    close(fd);
-    if (r == 0)
+    if (r == 0) {
+        close(fd);
         return 0;
-    /* Written whole by other means (an older corral): all of it counts. */
-    *out = file_read_all(path, max, len, e);
+    }
+    /* Written whole by other means (an older corral): all of it counts;
+     * fd's offset is still 0 (pread). */
+    *out = file_read_fd(fd, path, max, len, e);
     if (*out == NULL)
         return -1;
     *kind = RECFILE_FOUND;

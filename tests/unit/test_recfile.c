@@ -121,6 +121,10 @@ static void torn_records_are_not_records(void)
     EXPECT_STR(read_back(path, &got), "<torn>");
     EXPECT(truncate(path, 20) == 0);
     EXPECT_STR(read_back(path, &got), "<torn>");
+    /* A length field that strtoull would take but is not ten digits. */
+    EXPECT(recfile_write(path, new, strlen(new), true, &e) == 0);
+    EXPECT(put_at(path, 16, "+", 1) == 0);
+    EXPECT_STR(read_back(path, &got), "<torn>");
     /* The next write makes a whole record again. */
     EXPECT(recfile_write(path, new, strlen(new), true, &e) == 0);
     EXPECT_STR(read_back(path, &got), new);
@@ -159,7 +163,7 @@ static void plain_files_are_records(void)
     free(d);
 }
 
-static void refuses_links_and_oversized(void)
+static void refuses_links_fifos_and_oversized(void)
 {
     char *d = scratch(), *path, *target, *big, *got;
     struct cerr e;
@@ -178,6 +182,13 @@ static void refuses_links_and_oversized(void)
     got = file_read_all(target, 64, &(size_t){0}, &e);
     EXPECT(got != NULL && strcmp(got, "keep") == 0);
     free(got);
+    /* A FIFO (QEMU shares the writer's uid) is refused, not waited on. */
+    EXPECT(mkfifo(path, 0600) == 0);
+    EXPECT_STR(read_back(path, &got), "<error>");
+    EXPECT(recfile_write(path, "{}", 2, true, &e) < 0);
+    EXPECT_CONTAINS(e.msg, "not a regular file");
+    EXPECT(recfile_clear(path, true, &e) < 0);
+    EXPECT(unlink(path) == 0);
     big = xcalloc(1, 5000);
     memset(big, 'x', 4999);
     EXPECT(recfile_write(path, big, 4999, true, &e) == 0);
@@ -195,6 +206,6 @@ int main(void)
     RUN(writes_read_back_whole);
     RUN(torn_records_are_not_records);
     RUN(plain_files_are_records);
-    RUN(refuses_links_and_oversized);
+    RUN(refuses_links_fifos_and_oversized);
     return unit_done();
 }
